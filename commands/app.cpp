@@ -1,0 +1,106 @@
+#include "commands/app.h"
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include "commands/context.h"
+#include "commands/table.h"
+#include "core/error.h"
+#include "core/output/printer.h"
+#include "core/util/strings.h"
+
+namespace statectl::commands {
+
+namespace {
+
+// The output format is needed to print a parse error, which happens before CLI11 stores it.
+std::string prescan_output(const std::vector<std::string>& args)
+{
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const auto& a = args[i];
+    if (a == "--") break;
+    if ((a == "-o" || a == "--output") && i + 1 < args.size()) return args[i + 1];
+    if (a == "--output=json" || a == "-ojson") return "json";
+  }
+  return "text";
+}
+
+// Turns a CLI11 parse error into statectl's error, with "did you mean" for unknown commands.
+Error translate(const CLI::ParseError& e, CLI::App& app)
+{
+  std::string msg = e.what();
+  if (dynamic_cast<const CLI::ExtrasError*>(&e) || dynamic_cast<const CLI::RequiredError*>(&e)) {
+    // Find the deepest subcommand that was parsed, and the first stray word.
+    CLI::App* at = &app;
+    while (true) {
+      auto subs = at->get_subcommands();
+      if (subs.empty()) break;
+      at = subs.front();
+    }
+    auto rest = at->remaining();
+    if (rest.empty()) rest = app.remaining();
+    if (!rest.empty() && !rest.front().empty() && rest.front()[0] != '-') {
+      auto names = subcommand_names(*at);
+      std::string where = at == &app ? "" : " for '" + at->get_name() + "'";
+      if (!names.empty()) {
+        auto guess = util::closest_match(rest.front(), names);
+        return Error(ExitCode::usage, fmt::format("unknown command '{}'{}", rest.front(), where), "",
+                     guess ? fmt::format("did you mean '{}'?", *guess) : "run 'statectl --help' for the list of commands");
+      }
+      return Error(ExitCode::usage, fmt::format("unexpected argument '{}'{}", rest.front(), where), "",
+                   "run 'statectl " + (at == &app ? std::string() : at->get_name() + " ") + "--help'");
+    }
+    if (!rest.empty() && dynamic_cast<const CLI::ExtrasError*>(&e))
+      return Error(ExitCode::usage, fmt::format("unknown option '{}'", rest.front()), "", "run 'statectl --help' for the options");
+  }
+  // CLI11's messages start with a capital and sometimes end with a period; statectl's don't.
+  if (!msg.empty()) msg[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(msg[0])));
+  while (!msg.empty() && (msg.back() == '.' || msg.back() == '\n')) msg.pop_back();
+  return Error(ExitCode::usage, "invalid usage", msg, "run 'statectl --help'");
+}
+
+} // namespace
+
+int run_app(const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
+            const std::map<std::string, std::string>& environment, bool stderr_is_tty)
+{
+  GlobalOptions globals;
+  globals.output = prescan_output(args);
+  Context ctx(globals, out, err, environment, stderr_is_tty);
+  CLI::App app("statectl deploys, backs up, fails over and uses Redis and PostgreSQL state backends.", "statectl");
+  build_app(app, ctx);
+
+  std::vector<std::string> reversed(args.rbegin(), args.rend());
+  try {
+    try {
+      app.parse(reversed);
+      if (app.get_subcommands().empty()) {
+        err << app.help();
+        return static_cast<int>(ExitCode::usage);
+      }
+    } catch (const CLI::CallForHelp&) {
+      // Help of the subcommand that asked for it.
+      CLI::App* at = &app;
+      while (!at->get_subcommands().empty()) at = at->get_subcommands().front();
+      out << at->help();
+      return 0;
+    } catch (const CLI::CallForAllHelp&) {
+      out << app.help("", CLI::AppFormatMode::All);
+      return 0;
+    } catch (const CLI::CallForVersion&) {
+      out << "statectl " << STATECTL_VERSION << "\n";
+      return 0;
+    } catch (const CLI::ParseError& e) {
+      if (globals.output != "json" && globals.output != "text") globals.output = "text";
+      throw translate(e, app);
+    }
+  } catch (const Error& e) {
+    ctx.printer().error(e);
+    return static_cast<int>(e.code());
+  } catch (const Exit& e) {
+    return e.code();
+  }
+  return 0;
+}
+
+} // namespace statectl::commands

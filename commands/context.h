@@ -1,0 +1,67 @@
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <ostream>
+#include <string>
+
+#include "core/config/config.h"
+#include "core/exec/runner.h"
+#include "core/output/printer.h"
+
+namespace statectl::commands {
+
+// The options of CLI.md that every command accepts, before or after its name.
+struct GlobalOptions {
+  std::string config_file;
+  std::string env;
+  std::string output = "text";
+  bool quiet = false;
+  bool verbose = false;
+  bool no_color = false;
+  bool dry_run = false;
+  std::string backend; // --backend, on commands whose table row says they need one
+};
+
+// Everything a command needs after parsing: the effective config, the printer and the runner.
+// I/O streams and the environment are passed in, never read from globals, so tests can drive
+// commands in-process. Config and runner are built on first use (commands like `completion`
+// must work even when the config file is broken).
+class Context {
+public:
+  Context(GlobalOptions& globals, std::ostream& out, std::ostream& err, std::map<std::string, std::string> environment,
+          bool stderr_is_tty);
+
+  GlobalOptions& globals() { return m_globals; }
+  const std::map<std::string, std::string>& environment() const { return m_environment; }
+  // The value of an environment variable, or fallback.
+  std::string env(const std::string& name, const std::string& fallback = {}) const;
+
+  config::Config& config();
+  output::Printer& printer();
+  exec::Runner& runner();
+  bool stderr_is_tty() const { return m_stderr_tty; }
+
+  // Config keys set by command flags (e.g. deploy --target) before the config is loaded.
+  void set_flag(const std::string& key, const std::string& value);
+
+  // The state backend: --backend, else [state] backend.
+  std::string backend();
+
+  // Replaces the runner (tests use a FakeRunner).
+  void set_runner(std::unique_ptr<exec::Runner> runner) { m_runner = std::move(runner); }
+
+private:
+  GlobalOptions& m_globals;
+  std::ostream& m_out;
+  std::ostream& m_err;
+  std::map<std::string, std::string> m_environment;
+  bool m_stderr_tty;
+  std::map<std::string, std::string> m_flags;
+  std::optional<config::Config> m_config;
+  std::unique_ptr<output::Printer> m_printer;
+  std::unique_ptr<exec::Runner> m_runner;
+};
+
+} // namespace statectl::commands

@@ -1,0 +1,32 @@
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <sys/types.h>
+
+#include "core/util/expected.h"
+
+namespace statectl::util {
+
+// Writes data to path atomically: a temporary file beside it, fsync, rename, fsync of the
+// directory. The file gets mode; readers see either the old or the new content, never a mix.
+// Returns an error string (with the path and errno text) on failure; no temp file is left.
+Expected<bool> write_file_atomic(const std::filesystem::path& path, std::string_view data, mode_t mode = 0644);
+
+// Reads a whole file; error string names the path and the reason.
+Expected<std::string> read_file(const std::filesystem::path& path);
+
+// fsyncs a directory so a rename inside it is durable.
+void fsync_dir(const std::filesystem::path& dir);
+
+// Creates dir (and parents) with mode for the last component; keeps an existing directory.
+Expected<bool> make_dirs(const std::filesystem::path& dir, mode_t mode = 0755);
+
+// The file mode bits (st_mode & 07777), or -1 when stat fails.
+int file_mode(const std::filesystem::path& path);
+
+// An absolute path with "~" expanded; relative paths resolved against base.
+std::filesystem::path resolve_path(std::string_view text, const std::filesystem::path& base);
+
+} // namespace statectl::util

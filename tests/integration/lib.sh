@@ -1,0 +1,78 @@
+# Shared helpers for integration tests (sourced, not run). Each test runs the real binary:
+#   STATECTL                the built binary (set by CTest)
+#   STATECTL_SOURCE_DIR     the source tree
+#   STATECTL_TEST_PORT_BASE first of 200 loopback ports reserved for this test
+# A test exits 0 on success, 77 to be skipped, anything else on failure.
+set -euo pipefail
+
+: "${STATECTL:?run through ctest (STATECTL unset)}"
+: "${STATECTL_SOURCE_DIR:?}"
+: "${STATECTL_TEST_PORT_BASE:=21000}"
+
+TEST_NAME=$(basename "$0" .sh)
+# The test's scratch directory; traversable by the unprivileged server user when run as root.
+TEST_DIR=$(mktemp -d "/tmp/statectl-${TEST_NAME}.XXXXXX")
+chmod 0755 "$TEST_DIR"
+OUT="$TEST_DIR/stdout"
+ERR="$TEST_DIR/stderr"
+declare -a _cleanups=()
+
+# Registers a command to run at exit (last registered runs first).
+on_exit() { _cleanups+=("$*"); }
+_run_cleanups() {
+  local rc=$?
+  local i
+  for ((i = ${#_cleanups[@]} - 1; i >= 0; i--)); do eval "${_cleanups[i]}" >/dev/null 2>&1 || true; done
+  if [[ $rc == 0 || $rc == 77 ]]; then rm -rf "$TEST_DIR"; else echo "test files kept in $TEST_DIR" >&2; fi
+  exit $rc
+}
+trap _run_cleanups EXIT
+
+fail() {
+  echo "FAIL: $*" >&2
+  if [[ -s $OUT ]]; then echo "--- stdout:" >&2; head -c 4000 "$OUT" >&2; fi
+  if [[ -s $ERR ]]; then echo "--- stderr:" >&2; head -c 4000 "$ERR" >&2; fi
+  exit 1
+}
+skip() { echo "SKIP: $*" >&2; exit 77; }
+pass() { echo "ok - $*"; }
+
+# port N: the Nth port of this test's range.
+port() { echo $((STATECTL_TEST_PORT_BASE + $1)); }
+
+# run CMD...: runs it with stdout/stderr captured in $OUT/$ERR; sets RC; never fails itself.
+run() {
+  set +e
+  "$@" >"$OUT" 2>"$ERR"
+  RC=$?
+  set -e
+}
+
+# expect_exit N CMD...: runs CMD and fails the test unless it exits with N.
+expect_exit() {
+  local want=$1
+  shift
+  run "$@"
+  [[ $RC == "$want" ]] || fail "expected exit $want from '$*', got $RC"
+}
+
+# statectl ARGS...: the binary under test.
+statectl() { "$STATECTL" "$@"; }
+
+assert_contains() { grep -qF -- "$2" "$1" || fail "expected '$2' in $1"; }
+assert_not_contains() { ! grep -qF -- "$2" "$1" || fail "did not expect '$2' in $1"; }
+assert_eq() { [[ "$1" == "$2" ]] || fail "${3:-values differ}: expected '$2', got '$1'"; }
+
+# json_get FILE EXPR: evaluates a Python expression on the JSON document j read from FILE.
+json_get() { python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2"; }
+
+# wait_until SECONDS CMD...: polls CMD every 0.2 s until it succeeds.
+wait_until() {
+  local limit=$1
+  shift
+  local end=$((SECONDS + limit))
+  until "$@" >/dev/null 2>&1; do
+    ((SECONDS < end)) || return 1
+    sleep 0.2
+  done
+}
