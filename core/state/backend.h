@@ -1,0 +1,118 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/config/config.h"
+
+namespace statectl::state {
+
+using Millis = std::chrono::milliseconds;
+
+// Options of one put. metadata is JSON text (already validated by the caller), empty = none.
+struct PutOptions {
+  std::optional<Millis> ttl;
+  std::string metadata;
+  bool if_absent = false;
+};
+
+// One line of a batch: the same fields as a single put (if_absent is not supported in batches).
+struct BatchItem {
+  std::string key;
+  std::string value;
+  std::optional<Millis> ttl;
+  std::string metadata;
+};
+
+// One row of `keys`: size of the value in bytes, remaining TTL (nullopt = no expiry), and the
+// last write as milliseconds since the Unix epoch (0 when the backend does not know it).
+struct KeyInfo {
+  std::string key;
+  std::uint64_t size = 0;
+  std::optional<Millis> ttl;
+  std::int64_t updated_at_ms = 0;
+};
+
+// The answer of `ttl`: whether the key exists and, when it does, its remaining lifetime.
+struct TtlInfo {
+  bool exists = false;
+  std::optional<Millis> remaining; // nullopt = no expiry
+};
+
+// One lease holder: name, owner ("host:pid"), fencing token, remaining lease time.
+struct LockInfo {
+  std::string name;
+  std::string owner;
+  std::int64_t token = 0;
+  Millis expires_in{0};
+};
+
+// One checkpoint of a backend's whole key space.
+struct CheckpointInfo {
+  std::string id;
+  std::string name;
+  std::int64_t created_ms = 0; // milliseconds since the Unix epoch
+  std::uint64_t keys = 0;
+  std::uint64_t bytes = 0;
+};
+
+// The state backend: one connection, used by one thread only (not thread-safe; create one
+// backend per thread). Every call has the [state] timeout; a lost connection is re-established
+// once per call. Failures throw statectl::Error: ExitCode::unavailable when the server cannot be
+// reached, ExitCode::failed for a server error, ExitCode::usage for a value over
+// [state] max_value_size.
+class Backend {
+public:
+  virtual ~Backend() = default;
+
+  // "postgres" or "redis".
+  virtual std::string kind() const = 0;
+  // The address connected to ("127.0.0.1:16432"), for messages; never contains a password.
+  virtual std::string address() const = 0;
+
+  // The value, or nullopt when the key is absent or expired.
+  virtual std::optional<std::string> get(const std::string& key) = 0;
+  // Stores a value. Returns false only when options.if_absent is set and the key already
+  // exists (checked and written atomically).
+  virtual bool put(const std::string& key, const std::string& value, const PutOptions& options = {}) = 0;
+  // Deletes keys; returns how many existed.
+  virtual std::uint64_t del(const std::vector<std::string>& keys) = 0;
+  // Live keys starting with prefix, sorted by key, at most limit (0 = all).
+  virtual std::vector<KeyInfo> keys(const std::string& prefix, std::uint64_t limit) = 0;
+  virtual TtlInfo ttl(const std::string& key) = 0;
+  // Deletes expired entries; returns how many were deleted (Redis expires natively: 0).
+  virtual std::uint64_t gc() = 0;
+  // Writes every item (all-or-nothing on PostgreSQL per window, pipelined on Redis); returns
+  // how many were written. The caller validates the input first.
+  virtual std::uint64_t put_batch(const std::vector<BatchItem>& items) = 0;
+
+  // Grants the lease `name` to owner for ttl when it is free or expired; returns the fencing
+  // token (strictly greater than every token granted before for that name), nullopt when held.
+  virtual std::optional<std::int64_t> lock_acquire(const std::string& name, const std::string& owner, Millis ttl) = 0;
+  // Extends the lease only while it is still ours (compare-and-set on token); false when lost.
+  virtual bool lock_renew(const std::string& name, std::int64_t token, Millis ttl) = 0;
+  // Releases the lease only while it is still ours (compare-and-delete on token).
+  virtual void lock_release(const std::string& name, std::int64_t token) = 0;
+  // Current, unexpired holders sorted by name.
+  virtual std::vector<LockInfo> locks() = 0;
+
+  // Snapshots every live key; returns the new checkpoint.
+  virtual CheckpointInfo checkpoint_create(const std::string& name) = 0;
+  // Checkpoints, oldest first.
+  virtual std::vector<CheckpointInfo> checkpoint_list() = 0;
+  // Replaces the key space with the checkpoint (atomically on PostgreSQL, in one Lua script on
+  // Redis); throws Error(failed) when the id is unknown.
+  virtual CheckpointInfo checkpoint_restore(const std::string& id) = 0;
+};
+
+// Connects to the backend named "postgres" or "redis" with the addresses of stack::resolve(cfg)
+// and the password from the secret store (else PGPASSWORD/PGPASSFILE, REDISCLI_AUTH), retrying
+// per [state] connect_retries / retry_initial / retry_max; then throws Error(unavailable) naming
+// the address. Creates or migrates the PostgreSQL schema on first use.
+std::unique_ptr<Backend> make_backend(const config::Config& cfg, const std::string& backend);
+
+} // namespace statectl::state
