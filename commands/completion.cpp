@@ -234,6 +234,7 @@ std::string generate_fish(const CLI::App& app)
     std::size_t global_count = tree.front().flags.size();
     for (std::size_t i = global_count; i < n.flags.size(); ++i) {
       const auto& f = n.flags[i];
+      if (f.names.front() == "--help") continue; // offered globally already
       std::string line = "complete -c statectl -n " + fish_quote(leaf);
       for (const auto& name : f.names) line += name.size() > 2 ? " -l " + name.substr(2) : " -s " + name.substr(1);
       if (f.takes_value) line += f.choices.empty() ? " -r" : " -x -a " + fish_quote(util::join(f.choices, " "));

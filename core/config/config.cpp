@@ -187,7 +187,8 @@ void Config::apply_table(const void* table_ptr, Origin origin, const std::string
         if (!node.is_string()) wrong_type("a string");
         text = node.as_string()->get();
       }
-      if (auto why = validate_value(*spec, text); !why.empty()) config_error(loc, full + " " + why);
+      if (auto why = validate_value(*spec, text); !why.empty())
+        config_error(loc, full + (why.rfind("must", 0) == 0 ? " " : ": ") + why);
       set_value(*spec, text, std::move(list), origin, loc);
     }
   }
@@ -262,7 +263,7 @@ Config Config::load(const LoadOptions& options)
     auto it = options.environment.find(spec.env_var());
     if (it == options.environment.end()) continue;
     if (auto why = validate_value(spec, it->second); !why.empty())
-      throw Error(ExitCode::usage, it->first, spec.name + " " + why);
+      throw Error(ExitCode::usage, it->first, spec.name + (why.rfind("must", 0) == 0 ? " " : ": ") + why);
     cfg.set_value(spec, it->second, spec.type == KeyType::list ? util::split(it->second, ',') : std::vector<std::string>{},
                   Origin::env, it->first);
   }
@@ -275,7 +276,7 @@ void Config::set_flag(const std::string& key, const std::string& text)
   const KeySpec* spec = find_key(key);
   if (!spec) throw Error(ExitCode::usage, fmt::format("unknown config key '{}'", key));
   if (auto why = validate_value(*spec, text); !why.empty())
-    throw Error(ExitCode::usage, "invalid value", spec->name + " " + why);
+    throw Error(ExitCode::usage, "invalid value", spec->name + (why.rfind("must", 0) == 0 ? " " : ": ") + why);
   set_value(*spec, text, spec->type == KeyType::list ? util::split(text, ',') : std::vector<std::string>{}, Origin::flag, "flag");
 }
 

@@ -99,6 +99,7 @@ Expected<std::chrono::milliseconds> parse_duration(std::string_view text)
     } catch (...) {
       return unexpected(fmt::format("invalid duration '{}' (use e.g. 300ms, 30s, 5m, 1h)", s));
     }
+    while (j < s.size() && s[j] == ' ') ++j;
     std::size_t k = j;
     while (k < s.size() && std::isalpha(static_cast<unsigned char>(s[k]))) ++k;
     std::string unit = s.substr(j, k - j);
@@ -113,6 +114,7 @@ Expected<std::chrono::milliseconds> parse_duration(std::string_view text)
     total_ms += number * factor;
     any = true;
     i = k;
+    while (i < s.size() && s[i] == ' ') ++i;
   }
   if (total_ms > 1e15) return unexpected(fmt::format("duration '{}' is too large", s));
   return std::chrono::milliseconds(static_cast<long long>(std::llround(total_ms)));

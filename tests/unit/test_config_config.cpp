@@ -76,7 +76,7 @@ TEST_CASE("config: out-of-range and disallowed values are rejected")
   CHECK(error_of("[redis]\nmode = \"clustered\"\n") ==
         "statectl.toml:2:8: redis.mode must be one of standalone, sentinel, cluster, got 'clustered'");
   CHECK(error_of("[state]\ntimeout = \"10 parsecs\"\n") ==
-        "statectl.toml:2:11: state.timeout invalid duration '10 parsecs': unknown unit 'parsecs' (use ms, s, m, h, d)");
+        "statectl.toml:2:11: state.timeout: invalid duration '10 parsecs': unknown unit 'parsecs' (use ms, s, m, h, d)");
 }
 
 TEST_CASE("config: profiles are validated even when not selected")
