@@ -46,6 +46,11 @@ void build_app(CLI::App& app, Context& ctx)
     "while the command ran, 130 interrupted. `capacity check` uses Nagios codes (0 OK, 1 WARNING, 2 CRITICAL,\n"
     "3 UNKNOWN); `lock -- CMD` returns CMD's exit code once the lock was held.");
 
+  // Subcommands inherit option defaults and the footer from the root at creation.
+  app.option_defaults()->group("Options");
+  const std::string root_footer = app.get_footer();
+  app.footer("Global options (-c, -e, -o, -q, -v, --no-color, --dry-run) are accepted after a command too; "
+             "see 'statectl --help'.");
   for (const auto& spec : command_table()) {
     CLI::App* sub = app.add_subcommand(spec.name, spec.description);
     sub->group(spec.group);
@@ -54,6 +59,7 @@ void build_app(CLI::App& app, Context& ctx)
       sub->add_option("--backend", g.backend, "State backend (default [state] backend)")->check(CLI::IsMember({"postgres", "redis"}));
     spec.setup(*sub, ctx);
   }
+  app.footer(root_footer);
 }
 
 } // namespace statectl::commands
