@@ -1,5 +1,6 @@
 #include "commands/table.h"
 
+#include "commands/capacity.h"
 #include "commands/completion.h"
 #include "commands/config_cmd.h"
 #include "commands/version.h"
@@ -12,6 +13,7 @@ const std::vector<CommandSpec>& command_table()
   static const std::vector<CommandSpec> table = {
     {"init", "Write a commented statectl.toml for a target", "Configuration", false, setup_init},
     {"config", "Show or validate the effective configuration", "Configuration", false, setup_config},
+    {"capacity", "Sizing plans, live checks with Nagios exit codes, load test of the state backend", "Operations", true, setup_capacity},
     {"completion", "Print a shell completion script (bash, zsh, fish)", "Other", false, setup_completion},
     {"version", "Show version, build and linked library versions", "Other", false, setup_version},
   };

@@ -143,6 +143,16 @@ const std::vector<KeySpec>& key_table()
     // [capacity]
     {"capacity.warn", T::integer, "80", {}, 0, 100, "warning threshold in percent"},
     {"capacity.crit", T::integer, "90", {}, 0, 100, "critical threshold in percent"},
+    {"capacity.replication_lag_warn", T::size, "16MB", {}, 0, 0, "replica WAL replay lag (bytes behind the primary) that warns"},
+    {"capacity.replication_lag_crit", T::size, "256MB", {}, 0, 0, "replica WAL replay lag that is critical"},
+    {"capacity.replication_delay_warn", T::duration, "30s", {}, 0, 0, "replica replay delay (time behind the primary) that warns"},
+    {"capacity.replication_delay_crit", T::duration, "5m", {}, 0, 0, "replica replay delay that is critical"},
+    {"capacity.archive_ready_warn", T::integer, "10", {}, 1, 1000000, "WAL segments waiting for archive_command that warn"},
+    {"capacity.archive_ready_crit", T::integer, "100", {}, 1, 1000000, "WAL segments waiting for archive_command that are critical"},
+    {"capacity.transaction_warn", T::duration, "5m", {}, 0, 0, "age of the longest (or idle-in-) transaction that warns"},
+    {"capacity.transaction_crit", T::duration, "1h", {}, 0, 0, "age of the longest (or idle-in-) transaction that is critical"},
+    {"capacity.pool_wait_crit", T::duration, "5s", {}, 0, 0, "longest PgBouncer client wait that is critical (any waiting client warns)"},
+    {"capacity.connect_timeout", T::duration, "3s", {}, 0, 0, "connect timeout per server of capacity check"},
   };
   return table;
 }

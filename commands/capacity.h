@@ -1,0 +1,13 @@
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include "commands/context.h"
+
+namespace statectl::commands {
+
+// `capacity plan|check|bench`: sizing math from the pgtune formulas and the seed tiers, live
+// checks of the deployed stack with Nagios exit codes, and a load generator on the state backend.
+void setup_capacity(CLI::App& sub, Context& ctx);
+
+} // namespace statectl::commands

@@ -1,0 +1,102 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "core/config/config.h"
+
+namespace statectl::capacity {
+
+// Nagios plugin states; the numeric value is the plugin exit code.
+enum class Status { ok = 0, warning = 1, critical = 2, unknown = 3 };
+
+// "OK", "WARNING", "CRITICAL", "UNKNOWN".
+const char* status_name(Status s);
+
+// The worse of two states: the higher exit code (UNKNOWN outranks CRITICAL, so an unreachable
+// server is never hidden behind a threshold breach elsewhere).
+Status worse(Status a, Status b);
+
+// One check's outcome. `value` is the measured value in words ("6 of 200 (3.0%)"), `metrics` the
+// same numbers for machines; `message` says what is wrong when the status is not OK.
+struct CheckResult {
+  std::string name;      // stable snake_case id: connections, replication_lag, redis_memory, ...
+  std::string component; // postgres | pgbouncer | redis | sentinel | backup
+  std::string target;    // host:port (or repository path) the check measured
+  Status status = Status::unknown;
+  std::string value;
+  std::string message;
+  nlohmann::json metrics = nlohmann::json::object();
+};
+
+// The thresholds of every check. Percent thresholds apply to the ratio checks (connections,
+// database_size, wraparound, redis_memory); `percent_overrides` holds per-check `NAME=PCT` values.
+struct Thresholds {
+  double warn_pct = 80;
+  double crit_pct = 90;
+  std::map<std::string, double> warn_overrides;
+  std::map<std::string, double> crit_overrides;
+  std::uint64_t lag_warn_bytes = 16ULL << 20;
+  std::uint64_t lag_crit_bytes = 256ULL << 20;
+  double lag_warn_s = 30;
+  double lag_crit_s = 300;
+  std::int64_t archive_ready_warn = 10;
+  std::int64_t archive_ready_crit = 100;
+  double xact_warn_s = 300;
+  double xact_crit_s = 3600;
+  double pool_wait_crit_s = 5;
+  std::chrono::milliseconds backup_max_age{26 * 3600 * 1000};
+  std::chrono::milliseconds connect_timeout{3000};
+
+  double warn_for(const std::string& check) const;
+  double crit_for(const std::string& check) const;
+  // The state of a percentage against this check's warn/crit (reached or exceeded).
+  Status by_percent(const std::string& check, double pct) const;
+};
+
+// Thresholds from [capacity] and [backup] max_age; flags override afterwards.
+Thresholds thresholds_from_config(const config::Config& cfg);
+
+// Parses one --warn/--crit value: "PCT" sets the default, "NAME=PCT" one check's. Throws
+// Error(usage) naming the flag on a bad number or an unknown check name.
+void apply_threshold_flag(Thresholds& t, const std::string& flag, const std::string& text);
+
+// Names of every check, in report order (for --skip and NAME=PCT validation).
+const std::vector<std::string>& check_names();
+
+// All the checks' results, in report order.
+struct CheckReport {
+  std::vector<CheckResult> checks;
+  Status worst() const;
+};
+
+// Runs every check against the deployed stack of cfg (addresses from core/stack/endpoints,
+// passwords from the secret store). Never throws for an unreachable server: its checks are
+// UNKNOWN. Checks named in skip are left out.
+CheckReport run_checks(const config::Config& cfg, const Thresholds& t, const std::set<std::string>& skip = {});
+
+// The groups run_checks is made of (one connection per server each).
+void check_postgres(const config::Config& cfg, const Thresholds& t, std::vector<CheckResult>& out);
+void check_pgbouncer(const config::Config& cfg, const Thresholds& t, std::vector<CheckResult>& out);
+void check_redis(const config::Config& cfg, const Thresholds& t, std::vector<CheckResult>& out);
+void check_backup(const config::Config& cfg, const Thresholds& t, std::vector<CheckResult>& out);
+
+// {"status": "WARNING", "exit_code": 1, "summary": {...}, "checks": [...]}.
+nlohmann::json to_json(const CheckReport& report);
+// A Nagios-style first line ("CAPACITY WARNING: 1 warning, ...") and an aligned table; with
+// only_problems, just the lines that are not OK (nothing when all are OK).
+std::string to_text(const CheckReport& report, bool only_problems);
+
+// Parses a PostgreSQL LSN ("16/B374D848") into a byte position; nullopt when malformed.
+std::optional<std::uint64_t> parse_lsn(const std::string& text);
+
+// "42 s", "3m12s", "1h5m" — a duration in seconds for check values.
+std::string format_seconds(double seconds);
+
+} // namespace statectl::capacity

@@ -1,0 +1,330 @@
+// PostgreSQL and PgBouncer checks of `capacity check`: one connection per server, one query per
+// check, so a failing query makes only its own check UNKNOWN.
+#include <cmath>
+#include <fmt/format.h>
+#include <functional>
+#include <libpq-fe.h>
+#include <memory>
+#include <pqxx/pqxx>
+#include <sys/statvfs.h>
+
+#include "core/capacity/check.h"
+#include "core/capacity/connect.h"
+#include "core/exec/redact.h"
+#include "core/stack/endpoints.h"
+#include "core/util/strings.h"
+
+namespace statectl::capacity {
+
+namespace {
+
+// 2^31: the transaction ID distance at which PostgreSQL stops accepting writes.
+constexpr double k_wraparound_limit = 2147483648.0;
+
+std::string first_line(const std::string& text)
+{
+  std::string s = util::trim(text);
+  auto nl = s.find('\n');
+  return exec::redact(nl == std::string::npos ? s : s.substr(0, nl));
+}
+
+CheckResult make(const std::string& name, const std::string& component, const std::string& target)
+{
+  CheckResult c;
+  c.name = name;
+  c.component = component;
+  c.target = target;
+  return c;
+}
+
+std::string pct_text(double pct) { return pct < 0.1 && pct > 0 ? fmt::format("{:.3f}%", pct) : fmt::format("{:.1f}%", pct); }
+
+// Runs fill(result) against the connection; an SQL error makes the check UNKNOWN with its text.
+void run_query_check(pqxx::connection* conn, const std::string& unreachable, CheckResult c,
+                     const std::function<void(pqxx::nontransaction&, CheckResult&)>& fill, std::vector<CheckResult>& out)
+{
+  if (!conn) {
+    c.status = Status::unknown;
+    c.message = unreachable;
+  } else {
+    try {
+      pqxx::nontransaction tx(*conn);
+      fill(tx, c);
+    } catch (const std::exception& e) {
+      c.status = Status::unknown;
+      c.message = "query failed: " + first_line(e.what());
+    }
+  }
+  out.push_back(std::move(c));
+}
+
+std::unique_ptr<pqxx::connection> connect(const config::Config& cfg, const stack::PgEndpoint& ep, const Thresholds& t,
+                                          std::string& error)
+{
+  try {
+    return std::make_unique<pqxx::connection>(pg_conninfo(ep, stack_password(cfg, ep.password_secret), t.connect_timeout));
+  } catch (const std::exception& e) {
+    error = "cannot connect: " + first_line(e.what());
+    return nullptr;
+  }
+}
+
+struct ReplicaState {
+  bool reachable = false;
+  std::string error;
+  bool in_recovery = false;
+  std::string receiver_status;
+  std::optional<std::uint64_t> replay_lsn;
+  double replay_delay_s = 0;
+};
+
+ReplicaState probe_replica(const config::Config& cfg, const stack::PgEndpoint& ep, const Thresholds& t)
+{
+  ReplicaState s;
+  auto conn = connect(cfg, ep, t, s.error);
+  if (!conn) return s;
+  try {
+    pqxx::nontransaction tx(*conn);
+    // Time behind counts only while there is WAL left to replay; an idle primary writes no new
+    // transactions, so the last replayed commit ages without the replica being behind.
+    auto r = tx.exec(
+      "SELECT pg_is_in_recovery(), pg_last_wal_replay_lsn()::text, "
+      "CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0 "
+      "ELSE coalesce(extract(epoch FROM now() - pg_last_xact_replay_timestamp()), 0) END::float8, "
+      "coalesce((SELECT status FROM pg_stat_wal_receiver), 'stopped')");
+    s.reachable = true;
+    s.in_recovery = r[0][0].as<bool>();
+    if (!r[0][1].is_null()) s.replay_lsn = parse_lsn(r[0][1].as<std::string>());
+    s.replay_delay_s = r[0][2].as<double>();
+    s.receiver_status = r[0][3].as<std::string>();
+  } catch (const std::exception& e) {
+    s.error = "query failed: " + first_line(e.what());
+  }
+  return s;
+}
+
+} // namespace
+
+void check_postgres(const config::Config& cfg, const Thresholds& t, std::vector<CheckResult>& out)
+{
+  auto ep = stack::resolve(cfg);
+  const std::string target = pg_target(ep.primary);
+  std::string error;
+  auto conn = connect(cfg, ep.primary, t, error);
+  pqxx::connection* c = conn.get();
+
+  run_query_check(c, error, make("connections", "postgres", target), [&](pqxx::nontransaction& tx, CheckResult& r) {
+    auto row = tx.exec("SELECT count(*) FILTER (WHERE backend_type = 'client backend'), "
+                       "current_setting('max_connections')::int, current_setting('superuser_reserved_connections')::int "
+                       "FROM pg_stat_activity")[0];
+    auto used = row[0].as<long long>();
+    auto max = row[1].as<long long>();
+    double pct = 100.0 * static_cast<double>(used) / static_cast<double>(max);
+    r.status = t.by_percent("connections", pct);
+    r.value = fmt::format("{} of {} ({})", used, max, pct_text(pct));
+    if (r.status != Status::ok)
+      r.message = fmt::format("{} superuser-reserved connections remain after max_connections; add PgBouncer pooling or raise "
+                              "max_connections",
+                              row[2].as<int>());
+    r.metrics = {{"used", used}, {"max", max}, {"percent", pct}};
+  }, out);
+
+  run_query_check(c, error, make("database_size", "postgres", target), [&](pqxx::nontransaction& tx, CheckResult& r) {
+    auto row = tx.exec("SELECT (SELECT sum(pg_database_size(datname))::bigint FROM pg_database), "
+                       "current_setting('data_directory')")[0];
+    auto size = row[0].as<std::uint64_t>();
+    std::string dir = row[1].as<std::string>();
+    r.metrics = {{"database_bytes", size}};
+    struct statvfs vfs {};
+    if (!is_local_host(ep.primary.host) || !ep.primary.url.empty()) {
+      r.status = Status::unknown;
+      r.value = util::format_size(size);
+      r.message = "free disk of a remote server cannot be measured; check the volume with the provider's metrics";
+      return;
+    }
+    if (::statvfs(dir.c_str(), &vfs) != 0) {
+      r.status = Status::unknown;
+      r.value = util::format_size(size);
+      r.message = fmt::format("cannot stat the data directory {}", dir);
+      return;
+    }
+    std::uint64_t free = static_cast<std::uint64_t>(vfs.f_bavail) * vfs.f_frsize;
+    // The share of the space the databases could grow into that they already use.
+    double pct = size + free == 0 ? 100.0 : 100.0 * static_cast<double>(size) / static_cast<double>(size + free);
+    r.status = t.by_percent("database_size", pct);
+    r.value = fmt::format("{} with {} free ({} used)", util::format_size(size), util::format_size(free), pct_text(pct));
+    if (r.status != Status::ok) r.message = "grow the volume or prune data before the disk fills";
+    r.metrics["free_bytes"] = free;
+    r.metrics["percent"] = pct;
+  }, out);
+
+  // Replication: what the primary sees, then each configured standby from its own side.
+  std::optional<std::uint64_t> primary_lsn;
+  long long streaming = -1;
+  run_query_check(c, error, make("replication_replicas", "postgres", target), [&](pqxx::nontransaction& tx, CheckResult& r) {
+    auto row = tx.exec("SELECT pg_is_in_recovery(), "
+                       "(SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'), "
+                       "CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_lsn()::text END")[0];
+    if (row[0].as<bool>()) {
+      r.status = Status::critical;
+      r.value = "in recovery";
+      r.message = "the configured primary is a standby: run `statectl status` to find the current primary";
+      return;
+    }
+    primary_lsn = parse_lsn(row[2].as<std::string>());
+    streaming = row[1].as<long long>();
+    auto expected = static_cast<long long>(ep.replicas.size());
+    r.value = fmt::format("{} of {} streaming", streaming, expected);
+    r.metrics = {{"streaming", streaming}, {"expected", expected}};
+    r.status = Status::ok;
+    if (streaming < expected) {
+      r.status = streaming == 0 ? Status::critical : Status::warning;
+      r.message = fmt::format("{} standby(s) not streaming: failover would lose data or have no candidate",
+                              expected - streaming);
+    }
+  }, out);
+
+  for (const auto& replica : ep.replicas) {
+    CheckResult r = make("replication_lag", "postgres", pg_target(replica));
+    ReplicaState s = probe_replica(cfg, replica, t);
+    if (!s.reachable) {
+      // Unreachable and absent from the primary's senders is a known-dead standby, not an
+      // unknown one; without the primary's view it is only unknown.
+      r.status = primary_lsn && streaming >= 0 && streaming < static_cast<long long>(ep.replicas.size()) ? Status::critical
+                                                                                                    : Status::unknown;
+      r.value = "unreachable";
+      r.message = s.error;
+    } else if (!s.in_recovery) {
+      r.status = Status::critical;
+      r.value = "not in recovery";
+      r.message = "the standby was promoted or is a separate primary (split brain?)";
+    } else if (s.receiver_status != "streaming") {
+      r.status = Status::critical;
+      r.value = fmt::format("WAL receiver {}", s.receiver_status);
+      r.message = "the standby is not streaming from the primary";
+    } else if (!primary_lsn || !s.replay_lsn) {
+      r.status = Status::unknown;
+      r.value = fmt::format("{} behind", format_seconds(s.replay_delay_s));
+      r.message = error.empty() ? "no WAL position to compare" : "primary unreachable: " + error;
+    } else {
+      std::uint64_t bytes = *primary_lsn > *s.replay_lsn ? *primary_lsn - *s.replay_lsn : 0;
+      r.value = fmt::format("{} and {} behind", util::format_size(bytes), format_seconds(s.replay_delay_s));
+      r.metrics = {{"lag_bytes", bytes}, {"lag_seconds", s.replay_delay_s}};
+      if (bytes >= t.lag_crit_bytes || s.replay_delay_s >= t.lag_crit_s) r.status = Status::critical;
+      else if (bytes >= t.lag_warn_bytes || s.replay_delay_s >= t.lag_warn_s) r.status = Status::warning;
+      else r.status = Status::ok;
+      if (r.status != Status::ok) r.message = "the standby replays slower than the primary writes";
+    }
+    out.push_back(std::move(r));
+  }
+
+  run_query_check(c, error, make("wraparound", "postgres", target), [&](pqxx::nontransaction& tx, CheckResult& r) {
+    auto row = tx.exec("SELECT datname, age(datfrozenxid)::bigint FROM pg_database ORDER BY 2 DESC LIMIT 1")[0];
+    auto age = row[1].as<long long>();
+    double pct = 100.0 * static_cast<double>(age) / k_wraparound_limit;
+    r.status = t.by_percent("wraparound", pct);
+    r.value = fmt::format("{} transactions in {} ({} of 2^31)", age, row[0].as<std::string>(), pct_text(pct));
+    if (r.status != Status::ok) r.message = "run VACUUM (FREEZE) on the oldest tables before PostgreSQL stops accepting writes";
+    r.metrics = {{"age", age}, {"percent", pct}};
+  }, out);
+
+  run_query_check(c, error, make("archive_ready", "postgres", target), [&](pqxx::nontransaction& tx, CheckResult& r) {
+    auto row = tx.exec("SELECT current_setting('archive_mode'), "
+                       "(SELECT count(*) FROM pg_ls_dir('pg_wal/archive_status') f WHERE f LIKE '%.ready')")[0];
+    auto ready = row[1].as<long long>();
+    r.metrics = {{"ready", ready}, {"archive_mode", row[0].as<std::string>()}};
+    r.value = fmt::format("{} segment(s) waiting", ready);
+    if (row[0].as<std::string>() == "off") r.value += " (archive_mode off)";
+    r.status = ready >= t.archive_ready_crit ? Status::critical : ready >= t.archive_ready_warn ? Status::warning : Status::ok;
+    if (r.status != Status::ok) r.message = "archive_command falls behind: pg_wal grows until the disk fills";
+  }, out);
+
+  run_query_check(c, error, make("archive_failure", "postgres", target), [&](pqxx::nontransaction& tx, CheckResult& r) {
+    auto row = tx.exec("SELECT failed_count, coalesce(last_failed_wal, ''), coalesce(last_failed_time::text, ''), "
+                       "last_failed_time IS NOT NULL AND (last_archived_time IS NULL OR last_failed_time > last_archived_time), "
+                       "archived_count FROM pg_stat_archiver")[0];
+    auto failed = row[0].as<long long>();
+    bool failing = row[3].as<bool>();
+    r.metrics = {{"failed_count", failed}, {"archived_count", row[4].as<long long>()}, {"failing", failing}};
+    if (failing) {
+      r.status = Status::critical;
+      r.value = fmt::format("failing since {}", row[2].as<std::string>());
+      r.message = fmt::format("archive_command failed for {}; see the server log", row[1].as<std::string>());
+    } else {
+      r.status = Status::ok;
+      r.value = failed == 0 ? "no failures" : fmt::format("{} earlier failure(s), last at {}, archiving since", failed,
+                                                          row[2].as<std::string>());
+    }
+  }, out);
+
+  auto xact_status = [&](double age) {
+    return age >= t.xact_crit_s ? Status::critical : age >= t.xact_warn_s ? Status::warning : Status::ok;
+  };
+  run_query_check(c, error, make("longest_transaction", "postgres", target), [&](pqxx::nontransaction& tx, CheckResult& r) {
+    auto row = tx.exec("SELECT coalesce(max(extract(epoch FROM now() - xact_start)), 0)::float8, count(*) "
+                       "FROM pg_stat_activity WHERE xact_start IS NOT NULL AND pid <> pg_backend_pid() "
+                       "AND backend_type = 'client backend' AND state NOT LIKE 'idle in transaction%'")[0];
+    double age = row[0].as<double>();
+    r.status = xact_status(age);
+    r.value = fmt::format("{} ({} open)", format_seconds(age), row[1].as<long long>());
+    if (r.status != Status::ok) r.message = "long transactions hold back VACUUM and WAL recycling";
+    r.metrics = {{"seconds", age}, {"open", row[1].as<long long>()}};
+  }, out);
+
+  run_query_check(c, error, make("idle_in_transaction", "postgres", target), [&](pqxx::nontransaction& tx, CheckResult& r) {
+    auto row = tx.exec("SELECT count(*), coalesce(max(extract(epoch FROM now() - state_change)), 0)::float8 "
+                       "FROM pg_stat_activity WHERE state LIKE 'idle in transaction%'")[0];
+    auto count = row[0].as<long long>();
+    double age = row[1].as<double>();
+    r.status = xact_status(age);
+    r.value = fmt::format("{} session(s), longest {}", count, format_seconds(age));
+    if (r.status != Status::ok) r.message = "a client holds a transaction open without working; set idle_in_transaction_session_timeout";
+    r.metrics = {{"sessions", count}, {"seconds", age}};
+  }, out);
+}
+
+void check_pgbouncer(const config::Config& cfg, const Thresholds& t, std::vector<CheckResult>& out)
+{
+  auto ep = stack::resolve(cfg);
+  CheckResult r = make("pgbouncer_waiting", "pgbouncer", pg_target(ep.pooler));
+  if (!ep.pooler.url.empty()) {
+    r.status = Status::ok;
+    r.value = "not checked";
+    r.message = "[postgres] url is set: no PgBouncer of the stack to ask";
+    out.push_back(std::move(r));
+    return;
+  }
+  // The admin console speaks only the simple query protocol: plain libpq, no libpqxx.
+  std::string info = pg_conninfo(ep.pooler, stack_password(cfg, ep.pooler.password_secret), t.connect_timeout, "pgbouncer");
+  std::unique_ptr<PGconn, decltype(&PQfinish)> conn(PQconnectdb(info.c_str()), &PQfinish);
+  if (PQstatus(conn.get()) != CONNECTION_OK) {
+    r.status = Status::unknown;
+    r.message = "cannot connect: " + first_line(PQerrorMessage(conn.get()));
+    out.push_back(std::move(r));
+    return;
+  }
+  std::unique_ptr<PGresult, decltype(&PQclear)> res(PQexec(conn.get(), "SHOW POOLS"), &PQclear);
+  if (PQresultStatus(res.get()) != PGRES_TUPLES_OK) {
+    r.status = Status::unknown;
+    r.message = "SHOW POOLS failed: " + first_line(PQresultErrorMessage(res.get()));
+    out.push_back(std::move(r));
+    return;
+  }
+  int waiting_col = PQfnumber(res.get(), "cl_waiting"), maxwait_col = PQfnumber(res.get(), "maxwait"),
+      maxwait_us_col = PQfnumber(res.get(), "maxwait_us"), active_col = PQfnumber(res.get(), "cl_active");
+  long long waiting = 0, active = 0;
+  double maxwait = 0;
+  for (int i = 0; i < PQntuples(res.get()); ++i) {
+    auto num = [&](int col) { return col < 0 || PQgetisnull(res.get(), i, col) ? 0LL : std::atoll(PQgetvalue(res.get(), i, col)); };
+    waiting += num(waiting_col);
+    active += num(active_col);
+    maxwait = std::max(maxwait, static_cast<double>(num(maxwait_col)) + static_cast<double>(num(maxwait_us_col)) / 1e6);
+  }
+  r.metrics = {{"clients_waiting", waiting}, {"clients_active", active}, {"max_wait_seconds", maxwait}};
+  r.value = fmt::format("{} waiting, {} active, longest wait {:.1f} s", waiting, active, maxwait);
+  r.status = maxwait >= t.pool_wait_crit_s ? Status::critical : waiting > 0 ? Status::warning : Status::ok;
+  if (r.status != Status::ok) r.message = "clients wait for a server connection: raise default_pool_size (see `capacity plan`)";
+  out.push_back(std::move(r));
+}
+
+} // namespace statectl::capacity
