@@ -6,11 +6,15 @@
 
 #include "core/config/config.h"
 #include "core/error.h"
+#include "core/output/printer.h"
 #include "core/util/fs.h"
+#include "core/util/strings.h"
 
 namespace statectl::commands {
 
 namespace fs = std::filesystem;
+
+static void setup_config_keys(CLI::App& sub, Context& ctx);
 
 void setup_config(CLI::App& sub, Context& ctx)
 {
@@ -24,6 +28,8 @@ void setup_config(CLI::App& sub, Context& ctx)
     ctx.printer().result(doc, [&] { return cfg.to_toml(*with_origin); });
   });
 
+  setup_config_keys(sub, ctx);
+
   auto validate = sub.add_subcommand("validate", "Validate the config file and profile; change nothing");
   validate->callback([&ctx] {
     auto& cfg = ctx.config();
@@ -32,6 +38,34 @@ void setup_config(CLI::App& sub, Context& ctx)
     ctx.printer().result(doc, [&] {
       return fmt::format("{}{}: valid\n", source, cfg.profile().empty() ? "" : " [env." + cfg.profile() + "]");
     });
+  });
+}
+
+// The key reference: one row per key with type, default, allowed values, env var and help.
+static void setup_config_keys(CLI::App& sub, Context& ctx)
+{
+  auto keys = sub.add_subcommand("keys", "List every config key with its type, default, environment variable and help");
+  auto markdown = std::make_shared<bool>(false);
+  keys->add_flag("--markdown", *markdown, "Print a Markdown table (the README's config reference)");
+  keys->callback([&ctx, markdown] {
+    nlohmann::json doc = nlohmann::json::array();
+    output::Table table{{"KEY", "TYPE", "DEFAULT", "ENV", "DESCRIPTION"}, {}};
+    std::string md = "| key | type | default | env | description |\n|---|---|---|---|---|\n";
+    for (const auto& k : config::key_table()) {
+      std::string type = config::type_name(k.type);
+      if (!k.allowed.empty()) type = util::join(k.allowed, " \\| ");
+      else if (k.min < k.max) type += fmt::format(" {}..{}", k.min, k.max);
+      doc.push_back({{"key", k.name}, {"type", config::type_name(k.type)}, {"default", k.default_value},
+                     {"allowed", k.allowed}, {"env", k.env_var()}, {"help", k.help}});
+      table.rows.push_back({k.name, config::type_name(k.type), k.default_value, k.env_var(), k.help});
+      md += fmt::format("| `{}` | {} | {} | `{}` | {} |\n", k.name, type,
+                        k.default_value.empty() ? "" : "`" + k.default_value + "`", k.env_var(), k.help);
+    }
+    if (*markdown) {
+      ctx.printer().out(md);
+      return;
+    }
+    ctx.printer().result(doc, [&] { return table.render(); });
   });
 }
 
