@@ -1,0 +1,14 @@
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include "commands/context.h"
+
+namespace statectl::commands {
+
+// `lock NAME [--ttl D] [--wait D] [--grace D] -- CMD [ARG...]`: run CMD while holding a fenced lease.
+void setup_lock(CLI::App& sub, Context& ctx);
+// `locks`: current holders.
+void setup_locks(CLI::App& sub, Context& ctx);
+
+} // namespace statectl::commands

@@ -1,0 +1,546 @@
+#include "core/state/postgres.h"
+
+#include <condition_variable>
+#include <mutex>
+#include <pqxx/pqxx>
+#include <regex>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "core/error.h"
+#include "core/exec/redact.h"
+#include "core/secrets/store.h"
+#include "core/stack/endpoints.h"
+#include "core/state/common.h"
+
+namespace statectl::state {
+namespace {
+
+constexpr std::size_t k_batch_window = 10000;
+constexpr int k_schema_version = 1;
+
+// Decodes PostgreSQL's bytea hex output ("\x4142") into bytes.
+std::string bytea(const pqxx::field& f)
+{
+  const char* s = f.c_str();
+  std::size_t n = f.size();
+  if (n < 2 || s[0] != '\\' || s[1] != 'x') return pqxx::binarystring(f).str();
+  auto nib = [](char c) { return c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10; };
+  std::string out((n - 2) / 2, '\0');
+  for (std::size_t i = 0; i < out.size(); ++i) out[i] = static_cast<char>((nib(s[2 + 2 * i]) << 4) | nib(s[3 + 2 * i]));
+  return out;
+}
+
+pqxx::binarystring bin(const std::string& s) { return pqxx::binarystring(s.data(), s.size()); }
+
+// Cancels the running query of a connection when a call outlives [state] timeout. libpq has no
+// per-call timeout, and statement_timeout would cost a round trip per call through PgBouncer
+// (startup options are not forwarded).
+class Watchdog {
+public:
+  ~Watchdog()
+  {
+    {
+      std::lock_guard lock(m_mutex);
+      m_stop = true;
+    }
+    m_cv.notify_all();
+    if (m_thread.joinable()) m_thread.join();
+  }
+
+  void arm(pqxx::connection* conn, Millis timeout)
+  {
+    std::lock_guard lock(m_mutex);
+    if (!m_thread.joinable()) m_thread = std::thread([this] { loop(); });
+    m_conn = conn;
+    m_fired = false;
+    m_deadline = std::chrono::steady_clock::now() + timeout;
+    m_armed = true;
+    m_cv.notify_all();
+  }
+
+  // Returns true when the watchdog cancelled the call.
+  bool disarm()
+  {
+    std::lock_guard lock(m_mutex);
+    m_armed = false;
+    return m_fired;
+  }
+
+private:
+  void loop()
+  {
+    std::unique_lock lock(m_mutex);
+    while (!m_stop) {
+      if (!m_armed) {
+        m_cv.wait(lock);
+        continue;
+      }
+      if (m_cv.wait_until(lock, m_deadline) == std::cv_status::timeout && m_armed && !m_stop &&
+          std::chrono::steady_clock::now() >= m_deadline) {
+        m_fired = true;
+        m_armed = false;
+        try {
+          if (m_conn) m_conn->cancel_query();
+        } catch (...) {
+        }
+      }
+    }
+  }
+
+  std::mutex m_mutex;
+  std::condition_variable m_cv;
+  std::thread m_thread;
+  pqxx::connection* m_conn = nullptr;
+  std::chrono::steady_clock::time_point m_deadline{};
+  bool m_armed = false;
+  bool m_fired = false;
+  bool m_stop = false;
+};
+
+class PostgresBackend final : public Backend {
+public:
+  explicit PostgresBackend(const config::Config& cfg) : m_settings(Settings::from(cfg))
+  {
+    static const std::regex ident("[A-Za-z_][A-Za-z0-9_]{0,40}");
+    if (!std::regex_match(m_settings.table, ident))
+      throw Error(ExitCode::usage, fmt::format("invalid [state] table '{}'", m_settings.table),
+                  "use a plain identifier of at most 41 letters, digits and underscores");
+    const std::string& t = m_settings.table;
+    m_t = "\"" + t + "\"";
+    m_locks = "\"" + t + "_locks\"";
+    m_seq = t + "_lock_token_seq";
+    m_cps = "\"" + t + "_checkpoints\"";
+    m_cpd = "\"" + t + "_checkpoint_data\"";
+    m_schema = "\"" + t + "_schema\"";
+
+    auto ep = stack::resolve(cfg).pooler;
+    std::string password;
+    if (!ep.password_secret.empty()) {
+      if (auto p = secrets::Store(cfg).get(ep.password_secret)) password = *p;
+    }
+    auto timeout_s = std::max<long long>(2, (m_settings.timeout.count() + 999) / 1000);
+    if (!ep.url.empty()) {
+      m_conninfo = ep.url;
+      m_address = config::redact_url(ep.url);
+    } else {
+      m_conninfo = fmt::format("host={} port={} user={} dbname={} connect_timeout={} application_name=statectl", ep.host,
+                               ep.port, ep.user, ep.database, timeout_s);
+      if (!password.empty()) {
+        std::string escaped;
+        for (char c : password) {
+          if (c == '\\' || c == '\'') escaped += '\\';
+          escaped += c;
+        }
+        m_conninfo += " password='" + escaped + "'";
+      }
+      m_address = fmt::format("{}:{}", ep.host, ep.port);
+    }
+    connect();
+  }
+
+  std::string kind() const override { return "postgres"; }
+  std::string address() const override { return m_address; }
+
+  std::optional<std::string> get(const std::string& key) override
+  {
+    check_key(key);
+    return call<std::optional<std::string>>([&](pqxx::connection& c) -> std::optional<std::string> {
+      pqxx::nontransaction tx(c);
+      auto r = tx.exec_params("SELECT value FROM " + m_t + " WHERE key = $1 AND (expires_at IS NULL OR expires_at > now())",
+                              bin(key));
+      if (r.empty()) return std::nullopt;
+      return bytea(r[0][0]);
+    });
+  }
+
+  bool put(const std::string& key, const std::string& value, const PutOptions& o) override
+  {
+    check_key(key);
+    check_value(m_settings, key, value.size());
+    long long ttl = o.ttl ? o.ttl->count() : 0;
+    std::string sql = "INSERT INTO " + m_t +
+                      " AS t (key, value, metadata, expires_at) VALUES ($1, $2, NULLIF($3, '')::jsonb, "
+                      "CASE WHEN $4::bigint > 0 THEN clock_timestamp() + $4::bigint * interval '1 millisecond' END) "
+                      "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, metadata = EXCLUDED.metadata, "
+                      "updated_at = now(), expires_at = EXCLUDED.expires_at, "
+                      "created_at = CASE WHEN t.expires_at <= now() THEN now() ELSE t.created_at END";
+    if (o.if_absent) sql += " WHERE t.expires_at IS NOT NULL AND t.expires_at <= now()";
+    sql += " RETURNING 1";
+    return call<bool>([&](pqxx::connection& c) {
+      pqxx::nontransaction tx(c);
+      return !tx.exec_params(sql, bin(key), bin(value), o.metadata, ttl).empty();
+    });
+  }
+
+  std::uint64_t del(const std::vector<std::string>& keys) override
+  {
+    for (const auto& k : keys) check_key(k);
+    return call<std::uint64_t>([&](pqxx::connection& c) {
+      pqxx::work tx(c);
+      std::uint64_t n = 0;
+      for (const auto& k : keys)
+        n += tx.exec_params("DELETE FROM " + m_t + " WHERE key = $1 RETURNING expires_at IS NULL OR expires_at > now()",
+                            bin(k))
+               .size() == 1
+               ? 1
+               : 0;
+      tx.commit();
+      return n;
+    });
+  }
+
+  std::vector<KeyInfo> keys(const std::string& prefix, std::uint64_t limit) override
+  {
+    // A range scan on the primary key: prefix <= key < successor(prefix).
+    std::string upper = prefix;
+    while (!upper.empty() && static_cast<unsigned char>(upper.back()) == 0xff) upper.pop_back();
+    if (!upper.empty()) upper.back() = static_cast<char>(static_cast<unsigned char>(upper.back()) + 1);
+    long long lim = limit == 0 ? std::numeric_limits<long long>::max() : static_cast<long long>(limit);
+    std::string sql = "SELECT key, octet_length(value), "
+                      "CASE WHEN expires_at IS NULL THEN -1 ELSE greatest(0, ceil(extract(epoch FROM expires_at - now()) * 1000))::bigint END, "
+                      "(extract(epoch FROM updated_at) * 1000)::bigint FROM " +
+                      m_t + " WHERE key >= $1 AND (expires_at IS NULL OR expires_at > now())" +
+                      (upper.empty() ? " AND $2::bytea IS NOT NULL" : " AND key < $2") + " ORDER BY key LIMIT $3";
+    return call<std::vector<KeyInfo>>([&](pqxx::connection& c) {
+      pqxx::nontransaction tx(c);
+      std::vector<KeyInfo> out;
+      for (const auto& row : tx.exec_params(sql, bin(prefix), bin(upper), lim)) {
+        KeyInfo k;
+        k.key = bytea(row[0]);
+        k.size = row[1].as<std::uint64_t>();
+        auto ttl = row[2].as<long long>();
+        if (ttl >= 0) k.ttl = Millis(ttl);
+        k.updated_at_ms = row[3].as<std::int64_t>();
+        out.push_back(std::move(k));
+      }
+      return out;
+    });
+  }
+
+  TtlInfo ttl(const std::string& key) override
+  {
+    check_key(key);
+    return call<TtlInfo>([&](pqxx::connection& c) {
+      pqxx::nontransaction tx(c);
+      auto r = tx.exec_params("SELECT CASE WHEN expires_at IS NULL THEN -1 ELSE "
+                              "greatest(0, ceil(extract(epoch FROM expires_at - now()) * 1000))::bigint END FROM " +
+                                m_t + " WHERE key = $1 AND (expires_at IS NULL OR expires_at > now())",
+                              bin(key));
+      TtlInfo t;
+      if (r.empty()) return t;
+      t.exists = true;
+      auto ms = r[0][0].as<long long>();
+      if (ms >= 0) t.remaining = Millis(ms);
+      return t;
+    });
+  }
+
+  std::uint64_t gc() override
+  {
+    return call<std::uint64_t>([&](pqxx::connection& c) {
+      pqxx::work tx(c);
+      auto r = tx.exec("DELETE FROM " + m_t + " WHERE expires_at <= now()");
+      // Released lease rows are kept so tokens stay monotonic through concurrent first grants;
+      // after a day nobody can still race on them.
+      tx.exec("DELETE FROM " + m_locks + " WHERE expires_at < now() - interval '1 day'");
+      tx.commit();
+      return static_cast<std::uint64_t>(r.affected_rows());
+    });
+  }
+
+  std::uint64_t put_batch(const std::vector<BatchItem>& items) override
+  {
+    for (const auto& it : items) {
+      check_key(it.key);
+      check_value(m_settings, it.key, it.value.size());
+    }
+    // One transaction for the whole batch: COPY each window into a staging table, then one
+    // upsert per window. Later lines win over earlier ones with the same key.
+    return call<std::uint64_t>([&](pqxx::connection& c) {
+      pqxx::work tx(c);
+      tx.exec("CREATE TEMP TABLE statectl_stage (key bytea, value bytea, ttl_ms bigint, metadata text, seq bigint) ON COMMIT DROP");
+      std::string upsert = "INSERT INTO " + m_t +
+                           " AS t (key, value, metadata, expires_at) SELECT DISTINCT ON (key) key, value, NULLIF(metadata, '')::jsonb, "
+                           "CASE WHEN ttl_ms > 0 THEN clock_timestamp() + ttl_ms * interval '1 millisecond' END "
+                           "FROM statectl_stage ORDER BY key, seq DESC "
+                           "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, metadata = EXCLUDED.metadata, "
+                           "updated_at = now(), expires_at = EXCLUDED.expires_at, "
+                           "created_at = CASE WHEN t.expires_at <= now() THEN now() ELSE t.created_at END";
+      std::uint64_t written = 0;
+      for (std::size_t start = 0; start < items.size(); start += k_batch_window) {
+        std::size_t end = std::min(items.size(), start + k_batch_window);
+        {
+          pqxx::stream_to copy(tx, "statectl_stage");
+          std::string k, v;
+          for (std::size_t i = start; i < end; ++i) {
+            const auto& it = items[i];
+            k = "\\x" + to_hex(it.key);
+            v = "\\x" + to_hex(it.value);
+            long long ttl = it.ttl ? it.ttl->count() : 0;
+            copy << std::make_tuple(k, v, ttl, it.metadata, static_cast<long long>(i));
+          }
+          copy.complete();
+        }
+        tx.exec(upsert);
+        tx.exec("TRUNCATE statectl_stage");
+        written += end - start;
+      }
+      tx.commit();
+      return written;
+    });
+  }
+
+  std::optional<std::int64_t> lock_acquire(const std::string& name, const std::string& owner, Millis ttl) override
+  {
+    check_lock_name(name);
+    // The token comes from the sequence in the same statement that writes the lease row; in the
+    // DO UPDATE branch nextval() runs after the row lock is held, so grants are ordered.
+    std::string sql = "INSERT INTO " + m_locks +
+                      " AS l (name, owner, token, expires_at) VALUES ($1, $2, nextval('" + m_seq +
+                      "'), clock_timestamp() + $3::bigint * interval '1 millisecond') "
+                      "ON CONFLICT (name) DO UPDATE SET owner = EXCLUDED.owner, token = nextval('" +
+                      m_seq + "'), expires_at = EXCLUDED.expires_at WHERE l.expires_at <= clock_timestamp() RETURNING token";
+    return call<std::optional<std::int64_t>>([&](pqxx::connection& c) -> std::optional<std::int64_t> {
+      pqxx::nontransaction tx(c);
+      auto r = tx.exec_params(sql, name, owner, static_cast<long long>(ttl.count()));
+      if (r.empty()) return std::nullopt;
+      return r[0][0].as<std::int64_t>();
+    });
+  }
+
+  bool lock_renew(const std::string& name, std::int64_t token, Millis ttl) override
+  {
+    return call<bool>([&](pqxx::connection& c) {
+      pqxx::nontransaction tx(c);
+      auto r = tx.exec_params("UPDATE " + m_locks +
+                                " SET expires_at = clock_timestamp() + $3::bigint * interval '1 millisecond' "
+                                "WHERE name = $1 AND token = $2 AND expires_at > clock_timestamp()",
+                              name, static_cast<long long>(token), static_cast<long long>(ttl.count()));
+      return r.affected_rows() == 1;
+    });
+  }
+
+  void lock_release(const std::string& name, std::int64_t token) override
+  {
+    call<bool>([&](pqxx::connection& c) {
+      pqxx::nontransaction tx(c);
+      tx.exec_params("UPDATE " + m_locks + " SET expires_at = '-infinity', owner = '' WHERE name = $1 AND token = $2", name,
+                     static_cast<long long>(token));
+      return true;
+    });
+  }
+
+  std::vector<LockInfo> locks() override
+  {
+    return call<std::vector<LockInfo>>([&](pqxx::connection& c) {
+      pqxx::nontransaction tx(c);
+      std::vector<LockInfo> out;
+      for (const auto& row :
+           tx.exec("SELECT name, owner, token, greatest(0, ceil(extract(epoch FROM expires_at - clock_timestamp()) * 1000))::bigint FROM " +
+                   m_locks + " WHERE expires_at > clock_timestamp() ORDER BY name")) {
+        LockInfo l;
+        l.name = row[0].as<std::string>();
+        l.owner = row[1].as<std::string>();
+        l.token = row[2].as<std::int64_t>();
+        l.expires_in = Millis(row[3].as<long long>());
+        out.push_back(std::move(l));
+      }
+      return out;
+    });
+  }
+
+  CheckpointInfo checkpoint_create(const std::string& name) override
+  {
+    return call<CheckpointInfo>([&](pqxx::connection& c) {
+      pqxx::work tx(c);
+      auto id = tx.exec_params1("INSERT INTO " + m_cps + " (name) VALUES ($1) RETURNING id", name)[0].as<std::int64_t>();
+      tx.exec_params("INSERT INTO " + m_cpd +
+                       " (checkpoint_id, key, value, metadata, created_at, updated_at, expires_at) "
+                       "SELECT $1, key, value, metadata, created_at, updated_at, expires_at FROM " +
+                       m_t + " WHERE expires_at IS NULL OR expires_at > now()",
+                     id);
+      tx.exec_params("UPDATE " + m_cps + " c SET keys = s.n, bytes = s.b FROM (SELECT count(*) AS n, "
+                     "coalesce(sum(octet_length(key) + octet_length(value)), 0) AS b FROM " + m_cpd +
+                       " WHERE checkpoint_id = $1) s WHERE c.id = $1",
+                     id);
+      auto info = one_checkpoint(tx, id);
+      tx.commit();
+      return *info;
+    });
+  }
+
+  std::vector<CheckpointInfo> checkpoint_list() override
+  {
+    return call<std::vector<CheckpointInfo>>([&](pqxx::connection& c) {
+      pqxx::nontransaction tx(c);
+      std::vector<CheckpointInfo> out;
+      for (const auto& row : tx.exec("SELECT id, name, (extract(epoch FROM created_at) * 1000)::bigint, keys, bytes FROM " +
+                                     m_cps + " ORDER BY id"))
+        out.push_back(to_info(row));
+      return out;
+    });
+  }
+
+  CheckpointInfo checkpoint_restore(const std::string& id) override
+  {
+    auto num = parse_id(id);
+    return call<CheckpointInfo>([&](pqxx::connection& c) {
+      pqxx::work tx(c);
+      auto info = one_checkpoint(tx, num, true);
+      if (!info)
+        throw Error(ExitCode::failed, fmt::format("checkpoint {} not found", id), {}, "list checkpoints with: statectl checkpoint list");
+      tx.exec("DELETE FROM " + m_t);
+      tx.exec_params("INSERT INTO " + m_t +
+                       " (key, value, metadata, created_at, updated_at, expires_at) "
+                       "SELECT key, value, metadata, created_at, updated_at, expires_at FROM " +
+                       m_cpd + " WHERE checkpoint_id = $1",
+                     num);
+      tx.commit();
+      return *info;
+    });
+  }
+
+private:
+  static std::int64_t parse_id(const std::string& id)
+  {
+    static const std::regex digits("[0-9]{1,18}");
+    if (!std::regex_match(id, digits))
+      throw Error(ExitCode::usage, fmt::format("invalid checkpoint id '{}'", id), "ids are numbers",
+                  "list checkpoints with: statectl checkpoint list");
+    return std::stoll(id);
+  }
+
+  static CheckpointInfo to_info(const pqxx::row& row)
+  {
+    CheckpointInfo i;
+    i.id = row[0].as<std::string>();
+    i.name = row[1].as<std::string>();
+    i.created_ms = row[2].as<std::int64_t>();
+    i.keys = row[3].as<std::uint64_t>();
+    i.bytes = row[4].as<std::uint64_t>();
+    return i;
+  }
+
+  std::optional<CheckpointInfo> one_checkpoint(pqxx::transaction_base& tx, std::int64_t id, bool lock = false)
+  {
+    auto r = tx.exec_params("SELECT id, name, (extract(epoch FROM created_at) * 1000)::bigint, keys, bytes FROM " + m_cps +
+                              " WHERE id = $1" + (lock ? " FOR SHARE" : ""),
+                            id);
+    if (r.empty()) return std::nullopt;
+    return to_info(r[0]);
+  }
+
+  void connect()
+  {
+    connect_with_retry(m_settings, "postgresql", m_address, [&]() -> std::string {
+      try {
+        m_conn = std::make_unique<pqxx::connection>(m_conninfo);
+        return {};
+      } catch (const std::exception& e) {
+        m_conn.reset();
+        std::string why = e.what();
+        while (!why.empty() && (why.back() == '\n' || why.back() == ' ')) why.pop_back();
+        auto nl = why.rfind('\n');
+        return exec::redact(nl == std::string::npos ? why : why.substr(nl + 1));
+      }
+    });
+  }
+
+  void migrate()
+  {
+    pqxx::work tx(*m_conn);
+    tx.exec("SELECT pg_advisory_xact_lock(hashtext('statectl schema " + m_settings.table + "'))");
+    tx.exec("CREATE TABLE IF NOT EXISTS " + m_schema + " (version int PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())");
+    auto v = tx.exec("SELECT coalesce(max(version), 0) FROM " + m_schema)[0][0].as<int>();
+    if (v < 1) {
+      const std::string& t = m_settings.table;
+      tx.exec("CREATE TABLE IF NOT EXISTS " + m_t +
+              " (key bytea PRIMARY KEY, value bytea NOT NULL, metadata jsonb, "
+              "created_at timestamptz NOT NULL DEFAULT now(), updated_at timestamptz NOT NULL DEFAULT now(), expires_at timestamptz)");
+      tx.exec("CREATE INDEX IF NOT EXISTS \"" + t + "_expires_at_idx\" ON " + m_t + " (expires_at) WHERE expires_at IS NOT NULL");
+      tx.exec("CREATE INDEX IF NOT EXISTS \"" + t + "_metadata_idx\" ON " + m_t + " USING gin (metadata)");
+      tx.exec("CREATE SEQUENCE IF NOT EXISTS \"" + m_seq + "\"");
+      tx.exec("CREATE TABLE IF NOT EXISTS " + m_locks +
+              " (name text PRIMARY KEY, owner text NOT NULL, token bigint NOT NULL, expires_at timestamptz NOT NULL)");
+      tx.exec("CREATE TABLE IF NOT EXISTS " + m_cps +
+              " (id bigserial PRIMARY KEY, name text NOT NULL DEFAULT '', created_at timestamptz NOT NULL DEFAULT now(), "
+              "keys bigint NOT NULL DEFAULT 0, bytes bigint NOT NULL DEFAULT 0)");
+      tx.exec("CREATE TABLE IF NOT EXISTS " + m_cpd + " (checkpoint_id bigint NOT NULL REFERENCES " + m_cps +
+              " (id) ON DELETE CASCADE, key bytea NOT NULL, value bytea NOT NULL, metadata jsonb, created_at timestamptz, "
+              "updated_at timestamptz, expires_at timestamptz, PRIMARY KEY (checkpoint_id, key))");
+    }
+    tx.exec("INSERT INTO " + m_schema + " (version) VALUES (" + std::to_string(k_schema_version) + ") ON CONFLICT DO NOTHING");
+    tx.commit();
+  }
+
+  // Runs one call: reconnects once on a broken connection, creates the schema on first use,
+  // retries serialization failures and deadlocks, and cancels after [state] timeout.
+  template <typename R, typename F>
+  R call(F&& f)
+  {
+    bool reconnected = false;
+    bool migrated = false;
+    Millis backoff{20};
+    for (int attempt = 1;; ++attempt) {
+      if (!m_conn) {
+        connect();
+        reconnected = true;
+      }
+      m_watchdog.arm(m_conn.get(), m_settings.timeout);
+      try {
+        R r = f(*m_conn);
+        m_watchdog.disarm();
+        return r;
+      } catch (const pqxx::broken_connection& e) {
+        m_watchdog.disarm();
+        m_conn.reset();
+        if (reconnected) throw Error(ExitCode::unavailable, "lost the connection to postgresql at " + m_address, exec::redact(e.what()));
+      } catch (const pqxx::in_doubt_error& e) {
+        m_watchdog.disarm();
+        m_conn.reset();
+        throw Error(ExitCode::unavailable, "lost the connection to postgresql at " + m_address + " during commit",
+                    "the outcome of the last write is unknown");
+      } catch (const pqxx::sql_error& e) {
+        bool fired = m_watchdog.disarm();
+        std::string state = e.sqlstate();
+        if (fired || state == "57014")
+          throw Error(ExitCode::unavailable, "postgresql call timed out at " + m_address,
+                      fmt::format("no answer within [state] timeout {} ms", m_settings.timeout.count()));
+        if (state == "42P01" && !migrated) {
+          migrated = true;
+          migrate();
+          continue;
+        }
+        if ((state == "40001" || state == "40P01") && attempt < 6) {
+          std::this_thread::sleep_for(backoff);
+          backoff *= 2;
+          continue;
+        }
+        std::string why = e.what();
+        while (!why.empty() && why.back() == '\n') why.pop_back();
+        throw Error(ExitCode::failed, "postgresql error at " + m_address, exec::redact(why));
+      } catch (...) {
+        m_watchdog.disarm();
+        throw;
+      }
+    }
+  }
+
+  Settings m_settings;
+  std::string m_conninfo;
+  std::string m_address;
+  std::string m_t, m_locks, m_seq, m_cps, m_cpd, m_schema;
+  std::unique_ptr<pqxx::connection> m_conn;
+  Watchdog m_watchdog; // destroyed before m_conn
+};
+
+} // namespace
+
+std::unique_ptr<Backend> make_postgres_backend(const config::Config& cfg)
+{
+  return std::make_unique<PostgresBackend>(cfg);
+}
+
+} // namespace statectl::state

@@ -1,0 +1,666 @@
+#include "core/state/redis.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <hiredis/hiredis.h>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <string_view>
+
+#include <fmt/format.h>
+
+#include "core/error.h"
+#include "core/exec/redact.h"
+#include "core/secrets/store.h"
+#include "core/stack/endpoints.h"
+#include "core/state/common.h"
+
+namespace statectl::state {
+
+std::string redis_internal_prefix(const std::string& key_prefix) { return "statectl#" + key_prefix; }
+
+std::string redis_glob_escape(const std::string& text)
+{
+  std::string out;
+  for (char c : text) {
+    if (c == '*' || c == '?' || c == '[' || c == ']' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out;
+}
+
+namespace {
+
+constexpr std::size_t k_window_commands = 10000;
+constexpr std::size_t k_mset_pairs = 1000;
+constexpr std::size_t k_mset_bytes = 4u << 20;
+
+// Sets a value and its metadata blob with the same TTL; with ARGV[4] = '1' only when absent.
+const char* k_put_script = R"lua(
+if ARGV[4] == '1' and redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+local ttl = tonumber(ARGV[2])
+if ttl > 0 then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl)
+  redis.call('SET', KEYS[2], ARGV[3], 'PX', ttl)
+else
+  redis.call('SET', KEYS[1], ARGV[1])
+  redis.call('SET', KEYS[2], ARGV[3])
+end
+return 1
+)lua";
+
+// The token comes from INCR in the same script as the NX write of the lease, so grants are
+// strictly ordered per name.
+const char* k_acquire_script = R"lua(
+if redis.call('EXISTS', KEYS[1]) == 1 then return false end
+local t = redis.call('INCR', KEYS[2])
+redis.call('HSET', KEYS[1], 'token', t, 'owner', ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return t
+)lua";
+
+const char* k_renew_script = R"lua(
+if redis.call('HGET', KEYS[1], 'token') == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+)lua";
+
+const char* k_release_script = R"lua(
+if redis.call('HGET', KEYS[1], 'token') == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+)lua";
+
+// Checkpoints run as one script each, so Redis executes them atomically (no other command runs
+// in between); they block the server for their duration.
+const char* k_checkpoint_create_script = R"lua(
+local kp, ip = ARGV[2], ARGV[3]
+local id = redis.call('INCR', ip .. 'checkpoint:seq')
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local base = ip .. 'checkpoint:' .. id
+local n, bytes = 0, 0
+for _, k in ipairs(redis.call('KEYS', ARGV[1])) do
+  if string.sub(k, 1, #ip) ~= ip and redis.call('TYPE', k).ok == 'string' then
+    local user = string.sub(k, #kp + 1)
+    local v = redis.call('GET', k)
+    local pttl = redis.call('PTTL', k)
+    if v and pttl ~= -2 then
+      redis.call('HSET', base .. ':v', user, v)
+      local m = redis.call('GET', ip .. 'meta:' .. user)
+      if m then redis.call('HSET', base .. ':m', user, m) end
+      if pttl > 0 then redis.call('HSET', base .. ':x', user, tostring(now + pttl)) end
+      n = n + 1
+      bytes = bytes + #user + #v
+    end
+  end
+end
+local info = cjson.encode({id = tostring(id), name = ARGV[4], created = now, keys = n, bytes = bytes})
+redis.call('HSET', ip .. 'checkpoints', id, info)
+return info
+)lua";
+
+const char* k_checkpoint_restore_script = R"lua(
+local kp, ip = ARGV[2], ARGV[3]
+local info = redis.call('HGET', ip .. 'checkpoints', ARGV[4])
+if not info then return false end
+local base = ip .. 'checkpoint:' .. ARGV[4]
+for _, k in ipairs(redis.call('KEYS', ARGV[1])) do
+  if string.sub(k, 1, #ip) ~= ip then
+    redis.call('DEL', k, ip .. 'meta:' .. string.sub(k, #kp + 1))
+  end
+end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local vals = redis.call('HGETALL', base .. ':v')
+for i = 1, #vals, 2 do
+  local user, v = vals[i], vals[i + 1]
+  local x = redis.call('HGET', base .. ':x', user)
+  local m = redis.call('HGET', base .. ':m', user)
+  if x then
+    local left = tonumber(x) - now
+    if left > 0 then
+      redis.call('SET', kp .. user, v, 'PX', left)
+      if m then redis.call('SET', ip .. 'meta:' .. user, m, 'PX', left) end
+    end
+  else
+    redis.call('SET', kp .. user, v)
+    if m then redis.call('SET', ip .. 'meta:' .. user, m) end
+  end
+end
+return info
+)lua";
+
+struct ReplyDeleter {
+  void operator()(redisReply* r) const { freeReplyObject(r); }
+};
+using Reply = std::unique_ptr<redisReply, ReplyDeleter>;
+
+struct ContextDeleter {
+  void operator()(redisContext* c) const { redisFree(c); }
+};
+using ContextPtr = std::unique_ptr<redisContext, ContextDeleter>;
+
+std::string reply_string(const redisReply* r) { return std::string(r->str, r->len); }
+
+// The connection error of a context, or of its absence.
+std::string context_error(const redisContext* c)
+{
+  if (!c) return "cannot allocate a redis context";
+  std::string why = c->errstr;
+  if (c->err == REDIS_ERR_IO && (why.find("temporarily unavailable") != std::string::npos || why.empty()))
+    why = "timed out";
+  return why;
+}
+
+struct Address {
+  std::string host = "127.0.0.1";
+  int port = 6379;
+  int db = 0;
+  std::string password;
+  std::string display() const { return fmt::format("{}:{}", host, port); }
+};
+
+// redis://[[user]:password@]host[:port][/db]
+Address parse_url(const std::string& url)
+{
+  Address a;
+  std::string rest = url;
+  auto scheme = rest.find("://");
+  if (scheme == std::string::npos || rest.substr(0, scheme) != "redis")
+    throw Error(ExitCode::usage, "invalid [redis] url", "expected redis://[:password@]host[:port][/db]");
+  rest = rest.substr(scheme + 3);
+  auto at = rest.rfind('@');
+  if (at != std::string::npos) {
+    std::string cred = rest.substr(0, at);
+    auto colon = cred.find(':');
+    a.password = colon == std::string::npos ? cred : cred.substr(colon + 1);
+    rest = rest.substr(at + 1);
+  }
+  auto slash = rest.find('/');
+  if (slash != std::string::npos) {
+    std::string db = rest.substr(slash + 1);
+    rest = rest.substr(0, slash);
+    if (!db.empty()) a.db = std::atoi(db.c_str());
+  }
+  auto colon = rest.rfind(':');
+  if (colon != std::string::npos) {
+    a.port = std::atoi(rest.substr(colon + 1).c_str());
+    rest = rest.substr(0, colon);
+  }
+  if (!rest.empty()) a.host = rest;
+  if (!a.password.empty()) exec::register_secret(a.password);
+  return a;
+}
+
+class RedisBackend final : public Backend {
+public:
+  explicit RedisBackend(const config::Config& cfg) : m_settings(Settings::from(cfg))
+  {
+    m_kp = m_settings.key_prefix;
+    m_ip = redis_internal_prefix(m_kp);
+    auto ep = stack::resolve(cfg);
+    if (!ep.redis_url.empty()) {
+      m_direct = parse_url(ep.redis_url);
+    } else {
+      m_direct.host = ep.redis.host;
+      m_direct.port = ep.redis.port;
+      m_sentinels = ep.sentinels;
+      m_master_name = ep.master_name;
+    }
+    if (m_direct.password.empty()) {
+      if (auto p = secrets::Store(cfg).get(ep.redis_password_secret)) m_direct.password = *p;
+      else if (const char* env = std::getenv("REDISCLI_AUTH"); env && *env) {
+        m_direct.password = env;
+        exec::register_secret(m_direct.password);
+      }
+    }
+    connect();
+  }
+
+  std::string kind() const override { return "redis"; }
+  std::string address() const override { return m_address; }
+
+  std::optional<std::string> get(const std::string& key) override
+  {
+    check_key(key);
+    auto r = command({"GET", m_kp + key});
+    if (r->type == REDIS_REPLY_NIL) return std::nullopt;
+    expect(r, REDIS_REPLY_STRING, "GET");
+    return reply_string(r.get());
+  }
+
+  bool put(const std::string& key, const std::string& value, const PutOptions& o) override
+  {
+    check_key(key);
+    check_value(m_settings, key, value.size());
+    std::string ttl = std::to_string(o.ttl ? o.ttl->count() : 0);
+    auto r = command({"EVAL", k_put_script, "2", m_kp + key, meta_key(key), value, ttl, meta_blob(o.metadata),
+                      o.if_absent ? "1" : "0"});
+    expect(r, REDIS_REPLY_INTEGER, "put");
+    return r->integer == 1;
+  }
+
+  std::uint64_t del(const std::vector<std::string>& keys) override
+  {
+    for (const auto& k : keys) check_key(k);
+    // DEL of both keys at once would count the metadata too: delete them separately in one
+    // pipeline and count only the values.
+    std::vector<std::vector<std::string>> cmds;
+    for (const auto& k : keys) {
+      cmds.push_back({"DEL", m_kp + k});
+      cmds.push_back({"DEL", meta_key(k)});
+    }
+    auto replies = pipeline(cmds);
+    std::uint64_t n = 0;
+    for (std::size_t i = 0; i < replies.size(); i += 2) n += static_cast<std::uint64_t>(replies[i]->integer);
+    return n;
+  }
+
+  std::vector<KeyInfo> keys(const std::string& prefix, std::uint64_t limit) override
+  {
+    std::set<std::string> found;
+    std::string pattern = redis_glob_escape(m_kp + prefix) + "*";
+    std::string cursor = "0";
+    do {
+      auto r = command({"SCAN", cursor, "MATCH", pattern, "COUNT", "1000"});
+      expect(r, REDIS_REPLY_ARRAY, "SCAN");
+      cursor = reply_string(r->element[0]);
+      auto* arr = r->element[1];
+      for (std::size_t i = 0; i < arr->elements; ++i) {
+        std::string k = reply_string(arr->element[i]);
+        if (k.compare(0, m_ip.size(), m_ip) == 0) continue;
+        found.insert(k.substr(m_kp.size()));
+      }
+    } while (cursor != "0");
+    std::vector<std::string> names(found.begin(), found.end());
+    if (limit && names.size() > limit) names.resize(limit);
+    std::vector<std::vector<std::string>> cmds;
+    for (const auto& k : names) {
+      cmds.push_back({"STRLEN", m_kp + k});
+      cmds.push_back({"PTTL", m_kp + k});
+      cmds.push_back({"GET", meta_key(k)});
+    }
+    auto replies = pipeline(cmds, true);
+    std::vector<KeyInfo> out;
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      const auto& len = replies[3 * i];
+      const auto& pttl = replies[3 * i + 1];
+      const auto& meta = replies[3 * i + 2];
+      if (len->type != REDIS_REPLY_INTEGER || pttl->type != REDIS_REPLY_INTEGER || pttl->integer == -2) continue;
+      KeyInfo k;
+      k.key = names[i];
+      k.size = static_cast<std::uint64_t>(len->integer);
+      if (pttl->integer >= 0) k.ttl = Millis(pttl->integer);
+      if (meta->type == REDIS_REPLY_STRING) k.updated_at_ms = std::atoll(meta->str);
+      out.push_back(std::move(k));
+    }
+    return out;
+  }
+
+  TtlInfo ttl(const std::string& key) override
+  {
+    check_key(key);
+    auto r = command({"PTTL", m_kp + key});
+    expect(r, REDIS_REPLY_INTEGER, "PTTL");
+    TtlInfo t;
+    t.exists = r->integer != -2;
+    if (r->integer >= 0) t.remaining = Millis(r->integer);
+    return t;
+  }
+
+  std::uint64_t gc() override { return 0; }
+
+  std::uint64_t put_batch(const std::vector<BatchItem>& items) override
+  {
+    for (const auto& it : items) {
+      check_key(it.key);
+      check_value(m_settings, it.key, it.value.size());
+    }
+    ensure_connected();
+    // Values without TTL go out as MSETs (one for values, one for their metadata blobs);
+    // values with a TTL as SET ... PX. Order is kept, so a later line wins.
+    std::vector<std::string> vals{"MSET"}, metas{"MSET"};
+    std::size_t bytes = 0, pending = 0;
+    std::string now_blob = std::to_string(now_ms()) + "\n";
+    auto append = [&](const std::vector<std::string>& args) {
+      std::vector<const char*> argv;
+      std::vector<std::size_t> lens;
+      for (const auto& a : args) {
+        argv.push_back(a.data());
+        lens.push_back(a.size());
+      }
+      if (redisAppendCommandArgv(m_ctx.get(), static_cast<int>(argv.size()), argv.data(), lens.data()) != REDIS_OK)
+        fail_io("batch");
+      ++pending;
+    };
+    auto drain = [&]() {
+      for (; pending > 0; --pending) {
+        void* raw = nullptr;
+        if (redisGetReply(m_ctx.get(), &raw) != REDIS_OK) fail_io("batch");
+        Reply r(static_cast<redisReply*>(raw));
+        if (r->type == REDIS_REPLY_ERROR) {
+          std::string why = reply_string(r.get());
+          for (--pending; pending > 0; --pending) {
+            void* rest = nullptr;
+            if (redisGetReply(m_ctx.get(), &rest) != REDIS_OK) break;
+            freeReplyObject(rest);
+          }
+          throw Error(ExitCode::failed, "redis batch write failed at " + m_address, why);
+        }
+      }
+    };
+    auto flush_mset = [&]() {
+      if (vals.size() > 1) {
+        append(vals);
+        append(metas);
+        vals.resize(1);
+        metas.resize(1);
+        bytes = 0;
+      }
+      if (pending >= k_window_commands) drain();
+    };
+    for (const auto& it : items) {
+      std::string blob = it.metadata.empty() ? now_blob : now_blob + it.metadata;
+      if (it.ttl) {
+        flush_mset();
+        std::string px = std::to_string(it.ttl->count());
+        append({"SET", m_kp + it.key, it.value, "PX", px});
+        append({"SET", meta_key(it.key), blob, "PX", px});
+        if (pending >= k_window_commands) drain();
+        continue;
+      }
+      vals.push_back(m_kp + it.key);
+      vals.push_back(it.value);
+      metas.push_back(meta_key(it.key));
+      metas.push_back(std::move(blob));
+      bytes += it.key.size() + it.value.size();
+      if (vals.size() / 2 >= k_mset_pairs || bytes >= k_mset_bytes) flush_mset();
+    }
+    flush_mset();
+    drain();
+    return items.size();
+  }
+
+  std::optional<std::int64_t> lock_acquire(const std::string& name, const std::string& owner, Millis ttl) override
+  {
+    check_lock_name(name);
+    auto r = command({"EVAL", k_acquire_script, "2", m_ip + "lock:" + name, m_ip + "token:" + name, owner,
+                      std::to_string(ttl.count())});
+    if (r->type == REDIS_REPLY_NIL) return std::nullopt;
+    expect(r, REDIS_REPLY_INTEGER, "lock");
+    return r->integer;
+  }
+
+  bool lock_renew(const std::string& name, std::int64_t token, Millis ttl) override
+  {
+    auto r = command({"EVAL", k_renew_script, "1", m_ip + "lock:" + name, std::to_string(token), std::to_string(ttl.count())});
+    expect(r, REDIS_REPLY_INTEGER, "lock renew");
+    return r->integer == 1;
+  }
+
+  void lock_release(const std::string& name, std::int64_t token) override
+  {
+    auto r = command({"EVAL", k_release_script, "1", m_ip + "lock:" + name, std::to_string(token)});
+    expect(r, REDIS_REPLY_INTEGER, "lock release");
+  }
+
+  std::vector<LockInfo> locks() override
+  {
+    std::set<std::string> names;
+    std::string lp = m_ip + "lock:";
+    std::string cursor = "0";
+    do {
+      auto r = command({"SCAN", cursor, "MATCH", redis_glob_escape(lp) + "*", "COUNT", "1000"});
+      expect(r, REDIS_REPLY_ARRAY, "SCAN");
+      cursor = reply_string(r->element[0]);
+      for (std::size_t i = 0; i < r->element[1]->elements; ++i) names.insert(reply_string(r->element[1]->element[i]).substr(lp.size()));
+    } while (cursor != "0");
+    std::vector<std::vector<std::string>> cmds;
+    for (const auto& n : names) {
+      cmds.push_back({"HMGET", lp + n, "token", "owner"});
+      cmds.push_back({"PTTL", lp + n});
+    }
+    auto replies = pipeline(cmds, true);
+    std::vector<LockInfo> out;
+    std::size_t i = 0;
+    for (const auto& n : names) {
+      const auto& h = replies[2 * i];
+      const auto& p = replies[2 * i + 1];
+      ++i;
+      if (h->type != REDIS_REPLY_ARRAY || h->elements != 2 || h->element[0]->type != REDIS_REPLY_STRING) continue;
+      if (p->type != REDIS_REPLY_INTEGER || p->integer < 0) continue;
+      LockInfo l;
+      l.name = n;
+      l.token = std::atoll(h->element[0]->str);
+      if (h->element[1]->type == REDIS_REPLY_STRING) l.owner = reply_string(h->element[1]);
+      l.expires_in = Millis(p->integer);
+      out.push_back(std::move(l));
+    }
+    return out;
+  }
+
+  CheckpointInfo checkpoint_create(const std::string& name) override
+  {
+    auto r = command({"EVAL", k_checkpoint_create_script, "0", redis_glob_escape(m_kp) + "*", m_kp, m_ip, name});
+    expect(r, REDIS_REPLY_STRING, "checkpoint create");
+    return parse_info(reply_string(r.get()));
+  }
+
+  std::vector<CheckpointInfo> checkpoint_list() override
+  {
+    auto r = command({"HGETALL", m_ip + "checkpoints"});
+    expect(r, REDIS_REPLY_ARRAY, "HGETALL");
+    std::vector<CheckpointInfo> out;
+    for (std::size_t i = 0; i + 1 < r->elements; i += 2) out.push_back(parse_info(reply_string(r->element[i + 1])));
+    std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return std::stoll(a.id) < std::stoll(b.id); });
+    return out;
+  }
+
+  CheckpointInfo checkpoint_restore(const std::string& id) override
+  {
+    if (id.empty() || id.size() > 18 || !std::all_of(id.begin(), id.end(), [](char c) { return c >= '0' && c <= '9'; }))
+      throw Error(ExitCode::usage, fmt::format("invalid checkpoint id '{}'", id), "ids are numbers",
+                  "list checkpoints with: statectl checkpoint list");
+    auto r = command({"EVAL", k_checkpoint_restore_script, "0", redis_glob_escape(m_kp) + "*", m_kp, m_ip, id});
+    if (r->type == REDIS_REPLY_NIL)
+      throw Error(ExitCode::failed, fmt::format("checkpoint {} not found", id), {}, "list checkpoints with: statectl checkpoint list");
+    expect(r, REDIS_REPLY_STRING, "checkpoint restore");
+    return parse_info(reply_string(r.get()));
+  }
+
+private:
+  static CheckpointInfo parse_info(const std::string& text)
+  {
+    auto j = nlohmann::json::parse(text, nullptr, false);
+    CheckpointInfo i;
+    if (j.is_discarded() || !j.is_object()) return i;
+    i.id = j.value("id", std::string());
+    i.name = j.value("name", std::string());
+    i.created_ms = static_cast<std::int64_t>(j.value("created", 0.0));
+    i.keys = static_cast<std::uint64_t>(j.value("keys", 0.0));
+    i.bytes = static_cast<std::uint64_t>(j.value("bytes", 0.0));
+    return i;
+  }
+
+  std::string meta_key(const std::string& key) const { return m_ip + "meta:" + key; }
+  static std::string meta_blob(const std::string& metadata) { return std::to_string(now_ms()) + "\n" + metadata; }
+
+  timeval timeout_tv() const
+  {
+    timeval tv{};
+    tv.tv_sec = m_settings.timeout.count() / 1000;
+    tv.tv_usec = static_cast<suseconds_t>((m_settings.timeout.count() % 1000) * 1000);
+    return tv;
+  }
+
+  // Connects to host:port, authenticates and selects the database; returns why it failed.
+  std::string open(const std::string& host, int port, const std::string& password, int db, ContextPtr& out)
+  {
+    ContextPtr c(redisConnectWithTimeout(host.c_str(), port, timeout_tv()));
+    if (!c || c->err) return context_error(c.get());
+    redisSetTimeout(c.get(), timeout_tv());
+    if (!password.empty()) {
+      Reply r(static_cast<redisReply*>(redisCommand(c.get(), "AUTH %b", password.data(), password.size())));
+      if (!r) return context_error(c.get());
+      if (r->type == REDIS_REPLY_ERROR) {
+        std::string why = reply_string(r.get());
+        // A server without a password answers AUTH with an error; that is not a failure.
+        if (why.find("without any password configured") == std::string::npos) return exec::redact(why);
+      }
+    }
+    if (db != 0) {
+      Reply r(static_cast<redisReply*>(redisCommand(c.get(), "SELECT %d", db)));
+      if (!r) return context_error(c.get());
+      if (r->type == REDIS_REPLY_ERROR) return reply_string(r.get());
+    }
+    out = std::move(c);
+    return {};
+  }
+
+  // Asks the Sentinels for the current master; returns why it failed.
+  std::string find_master(Address& master)
+  {
+    std::string why;
+    for (const auto& s : m_sentinels) {
+      ContextPtr c;
+      auto err = open(s.host, s.port, {}, 0, c);
+      if (err.empty()) {
+        Reply r(static_cast<redisReply*>(redisCommand(c.get(), "SENTINEL get-master-addr-by-name %s", m_master_name.c_str())));
+        if (r && r->type == REDIS_REPLY_ERROR && std::string_view(r->str, r->len).find("NOAUTH") != std::string_view::npos &&
+            !m_direct.password.empty()) {
+          c.reset();
+          err = open(s.host, s.port, m_direct.password, 0, c);
+          if (err.empty())
+            r.reset(static_cast<redisReply*>(redisCommand(c.get(), "SENTINEL get-master-addr-by-name %s", m_master_name.c_str())));
+        }
+        if (err.empty() && r && r->type == REDIS_REPLY_ARRAY && r->elements == 2) {
+          master.host = reply_string(r->element[0]);
+          master.port = std::atoi(r->element[1]->str);
+          return {};
+        }
+        if (err.empty()) err = r ? fmt::format("sentinel does not know master '{}'", m_master_name) : context_error(c.get());
+      }
+      why += (why.empty() ? "" : "; ") + fmt::format("sentinel {}:{}: {}", s.host, s.port, err);
+    }
+    return why;
+  }
+
+  void connect()
+  {
+    std::string where = m_direct.display();
+    if (!m_sentinels.empty()) {
+      where.clear();
+      for (const auto& s : m_sentinels) where += (where.empty() ? "sentinel " : ",") + fmt::format("{}:{}", s.host, s.port);
+    }
+    m_address = where;
+    connect_with_retry(m_settings, "redis", where, [&]() -> std::string {
+      Address a = m_direct;
+      if (!m_sentinels.empty()) {
+        if (auto why = find_master(a); !why.empty()) return why;
+      }
+      m_address = a.display();
+      auto why = open(a.host, a.port, a.password, a.db, m_ctx);
+      if (!why.empty()) return fmt::format("{}: {}", a.display(), why);
+      return {};
+    });
+  }
+
+  void ensure_connected()
+  {
+    if (!m_ctx) connect();
+  }
+
+  [[noreturn]] void fail_io(const std::string& what)
+  {
+    std::string why = context_error(m_ctx.get());
+    m_ctx.reset();
+    throw Error(ExitCode::unavailable, fmt::format("redis {} failed at {}", what, m_address), why);
+  }
+
+  void expect(const Reply& r, int type, const std::string& what)
+  {
+    if (r->type == type) return;
+    if (r->type == REDIS_REPLY_ERROR) throw Error(ExitCode::failed, fmt::format("redis {} failed at {}", what, m_address), reply_string(r.get()));
+    throw Error(ExitCode::failed, fmt::format("redis {} failed at {}", what, m_address), "unexpected reply type");
+  }
+
+  // One command; reconnects once when the connection was lost (e.g. after a failover).
+  Reply command(const std::vector<std::string>& args)
+  {
+    std::vector<const char*> argv;
+    std::vector<std::size_t> lens;
+    for (const auto& a : args) {
+      argv.push_back(a.data());
+      lens.push_back(a.size());
+    }
+    for (int attempt = 0;; ++attempt) {
+      ensure_connected();
+      auto* raw = redisCommandArgv(m_ctx.get(), static_cast<int>(argv.size()), argv.data(), lens.data());
+      if (raw) {
+        Reply r(static_cast<redisReply*>(raw));
+        // A demoted master answers READONLY; ask the Sentinels again.
+        if (r->type == REDIS_REPLY_ERROR && attempt == 0 && !m_sentinels.empty() &&
+            std::string_view(r->str, r->len).starts_with("READONLY")) {
+          m_ctx.reset();
+          continue;
+        }
+        return r;
+      }
+      bool timed_out = m_ctx->err == REDIS_ERR_IO && context_error(m_ctx.get()) == "timed out";
+      if (attempt > 0 || timed_out) {
+        if (timed_out) {
+          m_ctx.reset();
+          throw Error(ExitCode::unavailable, "redis call timed out at " + m_address,
+                      fmt::format("no answer within [state] timeout {} ms", m_settings.timeout.count()));
+        }
+        fail_io(args[0]);
+      }
+      m_ctx.reset();
+    }
+  }
+
+  std::vector<Reply> pipeline(const std::vector<std::vector<std::string>>& cmds, bool allow_errors = false)
+  {
+    std::vector<Reply> out;
+    ensure_connected();
+    for (std::size_t start = 0; start < cmds.size(); start += k_window_commands) {
+      std::size_t end = std::min(cmds.size(), start + k_window_commands);
+      for (std::size_t i = start; i < end; ++i) {
+        std::vector<const char*> argv;
+        std::vector<std::size_t> lens;
+        for (const auto& a : cmds[i]) {
+          argv.push_back(a.data());
+          lens.push_back(a.size());
+        }
+        if (redisAppendCommandArgv(m_ctx.get(), static_cast<int>(argv.size()), argv.data(), lens.data()) != REDIS_OK)
+          fail_io(cmds[i][0]);
+      }
+      for (std::size_t i = start; i < end; ++i) {
+        void* raw = nullptr;
+        if (redisGetReply(m_ctx.get(), &raw) != REDIS_OK) fail_io(cmds[i][0]);
+        Reply r(static_cast<redisReply*>(raw));
+        if (!allow_errors && r->type == REDIS_REPLY_ERROR)
+          throw Error(ExitCode::failed, fmt::format("redis {} failed at {}", cmds[i][0], m_address), reply_string(r.get()));
+        out.push_back(std::move(r));
+      }
+    }
+    return out;
+  }
+
+  Settings m_settings;
+  std::string m_kp;
+  std::string m_ip;
+  Address m_direct;
+  std::vector<stack::HostPort> m_sentinels;
+  std::string m_master_name;
+  std::string m_address;
+  ContextPtr m_ctx;
+};
+
+} // namespace
+
+std::unique_ptr<Backend> make_redis_backend(const config::Config& cfg)
+{
+  return std::make_unique<RedisBackend>(cfg);
+}
+
+} // namespace statectl::state
