@@ -123,9 +123,9 @@ void check_postgres(const config::Config& cfg, const Thresholds& t, std::vector<
     r.status = t.by_percent("connections", pct);
     r.value = fmt::format("{} of {} ({})", used, max, pct_text(pct));
     if (r.status != Status::ok)
-      r.message = fmt::format("{} superuser-reserved connections remain after max_connections; add PgBouncer pooling or raise "
-                              "max_connections",
-                              row[2].as<int>());
+      r.message = fmt::format("{} connection(s) left for clients ({} more are reserved for superusers): pool through PgBouncer "
+                              "or raise max_connections",
+                              std::max(0LL, max - row[2].as<long long>() - used), row[2].as<long long>());
     r.metrics = {{"used", used}, {"max", max}, {"percent", pct}};
   }, out);
 

@@ -214,8 +214,8 @@ void check_redis(const config::Config& cfg, const Thresholds& t, std::vector<Che
   out.push_back(std::move(ev));
 
   CheckResult rep = make("redis_replicas", "redis", target);
-  long long expected = cfg.get_string("redis.mode") == "standalone" && ep.redis_url.empty() ? 0 : cfg.get_int("redis.replicas");
-  if (!ep.redis_url.empty() && ep.sentinels.empty()) expected = 0;
+  // An external Redis without Sentinels has no configured replica count to hold it to.
+  long long expected = !ep.redis_url.empty() && ep.sentinels.empty() ? 0 : cfg.get_int("redis.replicas");
   auto connected = static_cast<long long>(num(fields, "connected_slaves"));
   std::string role = fields.count("role") ? fields["role"] : "unknown";
   rep.metrics = {{"connected", connected}, {"expected", expected}, {"role", role}};
