@@ -3,6 +3,7 @@
 #include "commands/capacity.h"
 #include "commands/completion.h"
 #include "commands/config_cmd.h"
+#include "commands/secrets.h"
 #include "commands/version.h"
 
 namespace statectl::commands {
@@ -14,6 +15,7 @@ const std::vector<CommandSpec>& command_table()
     {"init", "Write a commented statectl.toml for a target", "Configuration", false, setup_init},
     {"config", "Show or validate the effective configuration", "Configuration", false, setup_config},
     {"capacity", "Sizing plans, live checks with Nagios exit codes, load test of the state backend", "Operations", true, setup_capacity},
+    {"secrets", "Generate, store, rotate and push passwords and TLS material", "Stack", false, setup_secrets},
     {"completion", "Print a shell completion script (bash, zsh, fish)", "Other", false, setup_completion},
     {"version", "Show version, build and linked library versions", "Other", false, setup_version},
   };

@@ -2,13 +2,21 @@
 
 #include <algorithm>
 #include <cctype>
+#include <chrono>
+#include <cstdlib>
+#include <ctime>
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
+#include <regex>
 #include <sys/stat.h>
 
 #include "core/error.h"
 #include "core/exec/redact.h"
+#include "core/secrets/tls.h"
 #include "core/util/fs.h"
+#include "core/util/strings.h"
 
 namespace statectl::secrets {
 
@@ -16,12 +24,16 @@ namespace fs = std::filesystem;
 
 static const std::string k_alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
+const std::string& password_alphabet() { return k_alphabet; }
+
 std::string generate_password(std::size_t length)
 {
-  // 64 symbols: the low 6 bits of a byte are uniform over them, so no rejection is needed for
-  // this alphabet; the loop still rejects in case the alphabet changes to a non-power of two.
+  // Rejection sampling: bytes at or above the largest multiple of the alphabet size are drawn
+  // again, so every symbol is equally likely. With 64 symbols nothing is rejected; the loop
+  // stays correct if the alphabet ever changes to a size that does not divide 256.
   const unsigned limit = 256 - (256 % k_alphabet.size());
   std::string out;
+  out.reserve(length);
   unsigned char buf[64];
   while (out.size() < length) {
     if (RAND_bytes(buf, sizeof buf) != 1) throw Error(ExitCode::failed, "cannot generate a password", "OpenSSL RAND_bytes failed");
@@ -31,15 +43,64 @@ std::string generate_password(std::size_t length)
       if (out.size() == length) break;
     }
   }
+  OPENSSL_cleanse(buf, sizeof buf);
   return out;
 }
 
-Store::Store(const config::Config& cfg)
-  : m_dir(cfg.get_string("secrets.dir").empty() ? cfg.state_dir() / "secrets" : cfg.path("secrets.dir"))
+std::string kind_of(const std::string& name, const std::string& value)
 {
+  if (name == k_ca_cert) return "tls-ca";
+  if (name == k_tls_cert || util::ends_with(name, ".crt")) return "tls-cert";
+  if (name == k_ca_key || name == k_tls_key || util::ends_with(name, ".key")) return "tls-key";
+  if (util::starts_with(value, "-----BEGIN CERTIFICATE")) return "tls-cert";
+  if (value.find("PRIVATE KEY-----") != std::string::npos) return "tls-key";
+  return "password";
+}
+
+std::string utc_now_iso()
+{
+  std::time_t t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  std::tm tm{};
+  ::gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+static std::string utc_stamp()
+{
+  std::time_t t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  std::tm tm{};
+  ::gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y%m%dT%H%M%SZ", &tm);
+  return buf;
+}
+
+static KeySource key_source(const config::Config& cfg, const char* env_value)
+{
+  KeySource k;
+  if (env_value) k.env_value = env_value;
+  k.key_file = cfg.path("secrets.key_file");
+  return k;
+}
+
+static fs::path store_dir(const config::Config& cfg)
+{
+  return cfg.get_string("secrets.dir").empty() ? cfg.state_dir() / "secrets" : cfg.path("secrets.dir");
+}
+
+Store::Store(const config::Config& cfg) : m_dir(store_dir(cfg)), m_keys(key_source(cfg, std::getenv("STATECTL_MASTER_KEY"))) {}
+
+Store::Store(const config::Config& cfg, const std::map<std::string, std::string>& environment) : m_dir(store_dir(cfg))
+{
+  auto it = environment.find("STATECTL_MASTER_KEY");
+  m_keys = key_source(cfg, it == environment.end() ? nullptr : it->second.c_str());
 }
 
 Store::Store(fs::path dir) : m_dir(std::move(dir)) {}
+
+Store::Store(fs::path dir, KeySource keys) : m_dir(std::move(dir)), m_keys(std::move(keys)) {}
 
 static void check_private(const fs::path& path, bool is_dir)
 {
@@ -55,7 +116,61 @@ static void check_name(const std::string& name)
 {
   bool ok = !name.empty() && name.size() <= 128 && name[0] != '.' &&
             std::all_of(name.begin(), name.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.'; });
-  if (!ok) throw Error(ExitCode::usage, fmt::format("invalid secret name '{}'", name), "use letters, digits, '-', '_' and '.'");
+  if (!ok) throw Error(ExitCode::usage, fmt::format("invalid secret name '{}'", name), "use letters, digits, '-', '_' and '.', not starting with '.'");
+}
+
+const MasterKey& Store::master_key() const
+{
+  if (m_key) return *m_key;
+  const std::string hint_env = "set STATECTL_MASTER_KEY or [secrets] key_file to the key the store was written with";
+  if (!m_keys.env_value.empty()) {
+    auto k = MasterKey::parse(m_keys.env_value);
+    if (!k) throw Error(ExitCode::usage, "invalid STATECTL_MASTER_KEY", k.error(), "create a key with: statectl secrets keygen");
+    m_key = *k;
+    return *m_key;
+  }
+  if (m_keys.key_file.empty())
+    throw Error(ExitCode::usage, "no master key configured", "", "set STATECTL_MASTER_KEY or [secrets] key_file");
+  const fs::path& kf = m_keys.key_file;
+  std::error_code ec;
+  if (!fs::exists(kf, ec))
+    throw Error(ExitCode::usage, fmt::format("cannot read master key file {}", kf.string()), "no such file",
+                fmt::format("create it with: statectl secrets keygen --out {}", kf.string()));
+  check_private(kf, false);
+  auto data = util::read_file(kf);
+  if (!data) throw Error(ExitCode::usage, fmt::format("cannot read master key file {}", kf.string()), data.error());
+  auto k = MasterKey::parse(*data);
+  OPENSSL_cleanse(data->data(), data->size());
+  if (!k) throw Error(ExitCode::usage, fmt::format("invalid master key file {}", kf.string()), k.error(),
+                      fmt::format("create a new one with: statectl secrets keygen --out {}", kf.string()));
+  m_key = *k;
+  return *m_key;
+}
+
+std::string Store::decode(const std::string& name, const std::string& data, const fs::path& path) const
+{
+  if (!is_encrypted(data)) return data;
+  if (!encrypting())
+    throw Error(ExitCode::usage, fmt::format("cannot read secret '{}'", name), "it is encrypted and no master key is configured",
+                "set STATECTL_MASTER_KEY or [secrets] key_file to the key the store was written with");
+  const MasterKey& key = master_key();
+  auto plain = decrypt(key, data, name);
+  if (plain) return *plain;
+  switch (plain.error().kind) {
+  case DecryptError::wrong_key:
+    throw Error(ExitCode::usage, fmt::format("cannot decrypt secret '{}'", name),
+                fmt::format("wrong master key: {} was encrypted with key id {}, the configured key has id {}", path.string(),
+                            plain.error().file_key_id, key.id()),
+                "set STATECTL_MASTER_KEY or [secrets] key_file to the key the store was written with");
+  case DecryptError::tampered:
+    throw Error(ExitCode::failed, fmt::format("cannot decrypt secret '{}'", name),
+                fmt::format("authentication failed: {} was modified or is corrupt", path.string()),
+                fmt::format("restore it from {} or replace it with 'statectl secrets rotate {}'", (m_dir / ".backup").string(), name));
+  case DecryptError::malformed:
+    break;
+  }
+  throw Error(ExitCode::failed, fmt::format("cannot decrypt secret '{}'", name), fmt::format("{} is truncated", path.string()),
+              fmt::format("replace it with 'statectl secrets rotate {}'", name));
 }
 
 std::optional<std::string> Store::get(const std::string& name) const
@@ -68,8 +183,9 @@ std::optional<std::string> Store::get(const std::string& name) const
   check_private(p, false);
   auto data = util::read_file(p);
   if (!data) throw Error(ExitCode::failed, fmt::format("cannot read secret '{}'", name), data.error());
-  exec::register_secret(*data);
-  return *data;
+  std::string value = decode(name, *data, p);
+  exec::register_secret(value);
+  return value;
 }
 
 std::string Store::require(const std::string& name) const
@@ -81,14 +197,68 @@ std::string Store::require(const std::string& name) const
   return *v;
 }
 
+void Store::create_dirs()
+{
+  for (const fs::path& d : {m_dir, m_dir / ".meta", m_dir / ".backup"}) {
+    if (auto r = util::make_dirs(d, 0700); !r) throw Error(ExitCode::failed, "cannot create secret store", r.error());
+    ::chmod(d.c_str(), 0700);
+  }
+}
+
+static std::string read_meta_field(const nlohmann::json& j, const char* key)
+{
+  auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+void Store::write_metadata(const std::string& name, const Metadata& meta)
+{
+  nlohmann::json j = {{"kind", meta.kind}, {"created", meta.created}, {"rotated", meta.rotated}, {"expires", meta.expires}};
+  if (auto r = util::write_file_atomic(m_dir / ".meta" / (name + ".json"), j.dump(2) + "\n", 0600); !r)
+    throw Error(ExitCode::failed, fmt::format("cannot write metadata of secret '{}'", name), r.error());
+}
+
 void Store::put(const std::string& name, const std::string& value)
 {
   check_name(name);
   exec::register_secret(value);
-  if (auto r = util::make_dirs(m_dir, 0700); !r) throw Error(ExitCode::failed, "cannot create secret store", r.error());
-  ::chmod(m_dir.c_str(), 0700);
-  if (auto r = util::write_file_atomic(m_dir / name, value, 0600); !r)
+  create_dirs();
+  Metadata meta = metadata(name);
+  bool existed = exists(name);
+  std::string data = encrypting() ? encrypt(master_key(), value, name) : value;
+  if (auto r = util::write_file_atomic(m_dir / name, data, 0600); !r)
     throw Error(ExitCode::failed, fmt::format("cannot write secret '{}'", name), r.error());
+  meta.kind = kind_of(name, value);
+  if (!existed || meta.created.empty()) meta.created = utc_now_iso();
+  meta.expires.clear();
+  if (meta.kind == "tls-cert" || meta.kind == "tls-ca")
+    if (auto info = tls::inspect(value)) meta.expires = info->not_after_iso;
+  write_metadata(name, meta);
+}
+
+fs::path Store::replace(const std::string& name, const std::string& value)
+{
+  check_name(name);
+  fs::path backup;
+  if (exists(name)) {
+    // Reading first proves the current file is ours to replace (mode, key) before anything moves.
+    get(name);
+    create_dirs();
+    std::string stamp = utc_stamp();
+    backup = m_dir / ".backup" / fmt::format("{}.{}", name, stamp);
+    for (int i = 1; fs::exists(backup); ++i) backup = m_dir / ".backup" / fmt::format("{}.{}-{}", name, stamp, i);
+    auto raw = util::read_file(m_dir / name);
+    if (!raw) throw Error(ExitCode::failed, fmt::format("cannot back up secret '{}'", name), raw.error());
+    if (auto r = util::write_file_atomic(backup, *raw, 0600); !r)
+      throw Error(ExitCode::failed, fmt::format("cannot back up secret '{}'", name), r.error());
+  }
+  put(name, value);
+  if (!backup.empty()) {
+    Metadata meta = metadata(name);
+    meta.rotated = utc_now_iso();
+    write_metadata(name, meta);
+  }
+  return backup;
 }
 
 std::string Store::ensure(const std::string& name, std::size_t length)
@@ -102,7 +272,8 @@ std::string Store::ensure(const std::string& name, std::size_t length)
 bool Store::exists(const std::string& name) const
 {
   check_name(name);
-  return fs::exists(m_dir / name);
+  std::error_code ec;
+  return fs::is_regular_file(m_dir / name, ec);
 }
 
 std::vector<std::string> Store::names() const
@@ -111,6 +282,62 @@ std::vector<std::string> Store::names() const
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(m_dir, ec))
     if (e.is_regular_file() && e.path().filename().string()[0] != '.') out.push_back(e.path().filename().string());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+Metadata Store::metadata(const std::string& name) const
+{
+  check_name(name);
+  Metadata meta;
+  fs::path mp = m_dir / ".meta" / (name + ".json");
+  std::error_code ec;
+  if (fs::exists(mp, ec)) {
+    if (auto text = util::read_file(mp)) {
+      auto j = nlohmann::json::parse(*text, nullptr, false);
+      if (j.is_object()) {
+        meta.kind = read_meta_field(j, "kind");
+        meta.created = read_meta_field(j, "created");
+        meta.rotated = read_meta_field(j, "rotated");
+        meta.expires = read_meta_field(j, "expires");
+      }
+    }
+  }
+  fs::path p = m_dir / name;
+  if (fs::is_regular_file(p, ec)) {
+    if (auto raw = util::read_file(p)) {
+      meta.encrypted = is_encrypted(*raw);
+      // A file written before metadata existed (or by hand): infer what can be inferred.
+      if (meta.kind.empty()) meta.kind = kind_of(name, meta.encrypted ? std::string() : *raw);
+      if (meta.expires.empty() && !meta.encrypted && (meta.kind == "tls-cert" || meta.kind == "tls-ca"))
+        if (auto info = tls::inspect(*raw)) meta.expires = info->not_after_iso;
+    }
+    if (meta.created.empty()) {
+      struct stat st {};
+      if (::stat(p.c_str(), &st) == 0) {
+        std::tm tm{};
+        ::gmtime_r(&st.st_mtime, &tm);
+        char buf[32];
+        std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        meta.created = buf;
+      }
+    }
+  }
+  meta.backups = static_cast<int>(backups(name).size());
+  return meta;
+}
+
+std::vector<fs::path> Store::backups(const std::string& name) const
+{
+  static const std::regex stamp_re(R"(\d{8}T\d{6}Z(-\d+)?)");
+  std::vector<fs::path> out;
+  std::error_code ec;
+  std::string prefix = name + ".";
+  for (const auto& e : fs::directory_iterator(m_dir / ".backup", ec)) {
+    std::string f = e.path().filename().string();
+    if (f.size() > prefix.size() && f.compare(0, prefix.size(), prefix) == 0 && std::regex_match(f.substr(prefix.size()), stamp_re))
+      out.push_back(e.path());
+  }
   std::sort(out.begin(), out.end());
   return out;
 }

@@ -1,0 +1,257 @@
+#include "commands/secrets.h"
+
+#include <fmt/format.h>
+#include <memory>
+
+#include "core/error.h"
+#include "core/secrets/apply.h"
+#include "core/secrets/manage.h"
+#include "core/secrets/push.h"
+#include "core/secrets/store.h"
+#include "core/secrets/tls.h"
+#include "core/util/fs.h"
+#include "core/util/strings.h"
+
+namespace statectl::commands {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+secrets::Store open_store(Context& ctx) { return secrets::Store(ctx.config(), ctx.environment()); }
+
+nlohmann::json null_if_empty(const std::string& s) { return s.empty() ? nlohmann::json() : nlohmann::json(s); }
+
+void setup_generate(CLI::App& parent, Context& ctx)
+{
+  struct Opts {
+    std::vector<std::string> names;
+    std::size_t length = secrets::k_default_length;
+    bool force = false;
+  };
+  auto o = std::make_shared<Opts>();
+  auto* cmd = parent.add_subcommand("generate", "Generate passwords (default: the set the stack needs); existing ones are kept");
+  cmd->add_option("names", o->names, "Secret names (default: postgres replication app pgbouncer redis)");
+  cmd->add_option("--length", o->length, fmt::format("Characters of [A-Za-z0-9_-] ({}-{})", secrets::k_min_length, secrets::k_max_length))
+    ->capture_default_str();
+  cmd->add_flag("--force", o->force, "Replace existing values (the old ones are kept as dated backups)");
+  cmd->callback([&ctx, o] {
+    auto store = open_store(ctx);
+    bool plan = ctx.globals().dry_run;
+    auto entries = secrets::generate(store, o->names, o->length, o->force, plan);
+    nlohmann::json rows = nlohmann::json::array();
+    for (const auto& e : entries)
+      rows.push_back({{"name", e.name}, {"action", e.action}, {"backup", null_if_empty(e.backup.string())}});
+    nlohmann::json doc = {{"dir", store.dir().string()}, {"encrypted", store.encrypting()}, {"dry_run", plan}, {"secrets", rows}};
+    ctx.printer().result(doc, [&] {
+      std::string out;
+      for (const auto& e : entries) {
+        std::string verb = e.action == "kept" ? "kept" : (plan ? "would " + std::string(e.action == "generated" ? "generate" : "replace") : e.action);
+        out += fmt::format("{:<16} {}{}\n", verb, e.name, e.action == "kept" ? " (exists; --force replaces it)" : "");
+      }
+      return out;
+    });
+  });
+}
+
+void setup_tls(CLI::App& parent, Context& ctx)
+{
+  struct Opts {
+    std::string cn;
+    std::vector<std::string> sans;
+    int days = 365;
+    std::string key = "ec-p256";
+  };
+  auto o = std::make_shared<Opts>();
+  auto* cmd = parent.add_subcommand("tls", "Issue a server certificate signed by the store's CA (created when absent) with OpenSSL");
+  cmd->add_option("--cn", o->cn, "Common name of the server certificate (default [project] name)");
+  cmd->add_option("--san", o->sans, "Extra DNS name or IP address (repeatable); the services' names on every target are always included");
+  cmd->add_option("--days", o->days, "Validity of the server certificate in days (1-3650)")->capture_default_str();
+  cmd->add_option("--key", o->key, "Key algorithm")->check(CLI::IsMember({"ec-p256", "rsa4096"}))->capture_default_str();
+  cmd->callback([&ctx, o] {
+    auto& cfg = ctx.config();
+    auto store = open_store(ctx);
+    secrets::tls::Request req;
+    req.cn = o->cn.empty() ? cfg.get_string("project.name") : o->cn;
+    req.sans = secrets::tls::default_sans(cfg);
+    for (const auto& s : o->sans)
+      if (std::find(req.sans.begin(), req.sans.end(), s) == req.sans.end()) req.sans.push_back(s);
+    req.days = o->days;
+    req.key = *secrets::tls::parse_key_type(o->key);
+    bool plan = ctx.globals().dry_run;
+    auto r = secrets::issue_tls(store, req, plan);
+    std::vector<std::string> names = r.cert.dns_names;
+    names.insert(names.end(), r.cert.ip_addresses.begin(), r.cert.ip_addresses.end());
+    nlohmann::json doc = {{"dir", store.dir().string()},
+                          {"dry_run", plan},
+                          {"ca_created", r.ca_created},
+                          {"cn", r.cert.subject_cn},
+                          {"issuer", r.cert.issuer_cn},
+                          {"sans", names},
+                          {"key", r.cert.key_type},
+                          {"expires", r.cert.not_after_iso},
+                          {"days_left", secrets::tls::days_left(r.cert)},
+                          {"written", r.written}};
+    ctx.printer().result(doc, [&] {
+      return fmt::format("{}{} certificate for {} ({}), signed by {} ({}), expires {} ({} days)\nnames: {}\n",
+                         plan ? "would issue a " : "issued a ", r.cert.key_type, r.cert.subject_cn, util::join(r.written, ", "),
+                         r.cert.issuer_cn, r.ca_created ? "new CA" : "existing CA", r.cert.not_after_iso, secrets::tls::days_left(r.cert),
+                         util::join(names, " "));
+    });
+  });
+}
+
+void setup_list(CLI::App& parent, Context& ctx)
+{
+  auto* cmd = parent.add_subcommand("list", "Names, kinds, dates and certificate expiry of stored secrets (never a value)");
+  cmd->callback([&ctx] {
+    auto store = open_store(ctx);
+    auto entries = secrets::list(store);
+    nlohmann::json rows = nlohmann::json::array();
+    for (const auto& e : entries)
+      rows.push_back({{"name", e.name},
+                      {"kind", e.meta.kind},
+                      {"created", null_if_empty(e.meta.created)},
+                      {"rotated", null_if_empty(e.meta.rotated)},
+                      {"expires", null_if_empty(e.meta.expires)},
+                      {"days_left", e.days_left ? nlohmann::json(*e.days_left) : nlohmann::json()},
+                      {"encrypted", e.meta.encrypted},
+                      {"backups", e.meta.backups}});
+    nlohmann::json doc = {{"dir", store.dir().string()}, {"secrets", rows}};
+    if (entries.empty() && !ctx.printer().json())
+      ctx.printer().info(fmt::format("no secrets in {}; run 'statectl secrets generate'", store.dir().string()));
+    ctx.printer().result(doc, [&] {
+      if (entries.empty()) return std::string();
+      output::Table t{{"NAME", "KIND", "CREATED", "ROTATED", "EXPIRES", "DAYS LEFT", "ENCRYPTED", "BACKUPS"}, {}};
+      for (const auto& e : entries)
+        t.rows.push_back({e.name, e.meta.kind, e.meta.created, e.meta.rotated.empty() ? "-" : e.meta.rotated,
+                          e.meta.expires.empty() ? "-" : e.meta.expires, e.days_left ? std::to_string(*e.days_left) : "-",
+                          e.meta.encrypted ? "yes" : "no", std::to_string(e.meta.backups)});
+      return t.render();
+    });
+  });
+}
+
+void setup_get(CLI::App& parent, Context& ctx)
+{
+  auto name = std::make_shared<std::string>();
+  auto* cmd = parent.add_subcommand("get", "Print a secret's value on stdout (raw; exit 1 when absent)");
+  cmd->add_option("name", *name, "Secret name")->required();
+  cmd->callback([&ctx, name] {
+    auto store = open_store(ctx);
+    auto v = store.get(*name);
+    if (!v)
+      throw Error(ExitCode::failed, fmt::format("secret '{}' not found in {}", *name, store.dir().string()), "",
+                  fmt::format("run 'statectl secrets generate {}'", *name));
+    if (ctx.printer().json()) ctx.printer().result({{"name", *name}, {"value", *v}}, [] { return std::string(); });
+    else ctx.printer().out(*v);
+  });
+}
+
+void setup_rotate(CLI::App& parent, Context& ctx)
+{
+  struct Opts {
+    std::string name;
+    bool apply = false;
+    std::size_t length = secrets::k_default_length;
+  };
+  auto o = std::make_shared<Opts>();
+  auto* cmd = parent.add_subcommand("rotate", "Replace a secret with a new value, keeping the old one as a dated backup");
+  cmd->add_option("name", o->name, "Secret name (a password, or tls.crt/tls.key, or ca.crt/ca.key for a new CA)")->required();
+  cmd->add_flag("--apply", o->apply,
+                "Local stack: have the running servers take the new password without downtime (PostgreSQL ALTER ROLE with a "
+                "SCRAM verifier, PgBouncer auth file + RELOAD, Redis requirepass and the Sentinels' auth-pass), then verify a "
+                "fresh connection");
+  cmd->add_option("--length", o->length, "Characters of a new password")->capture_default_str();
+  cmd->callback([&ctx, o] {
+    auto& cfg = ctx.config();
+    auto store = open_store(ctx);
+    bool plan = ctx.globals().dry_run;
+    secrets::ApplyFn apply;
+    if (o->apply && !plan) apply = secrets::local_stack_applier(cfg, store, ctx.runner(), ctx.printer(), o->name);
+    auto r = secrets::rotate(cfg, store, o->name, o->length, plan, apply);
+    nlohmann::json backups = nlohmann::json::array();
+    for (const auto& b : r.backups) backups.push_back(b.string());
+    nlohmann::json doc = {{"name", r.name},   {"kind", r.kind},         {"dry_run", plan},        {"replaced", r.replaced},
+                          {"backups", backups}, {"applied", r.applied}, {"verified", r.verified}};
+    ctx.printer().result(doc, [&] {
+      std::string out = fmt::format("{} {}\n", plan ? "would rotate" : "rotated", util::join(r.replaced, ", "));
+      for (const auto& b : r.backups) out += fmt::format("previous value kept in {}\n", b.string());
+      for (const auto& a : r.applied) out += fmt::format("applied: {}\n", a);
+      if (r.verified) out += "verified: a new connection with the new value succeeded\n";
+      if (!o->apply && !plan && r.kind == "password")
+        out += "the running servers still use the old value: run with --apply on the local stack, or push and redeploy\n";
+      return out;
+    });
+  });
+}
+
+void setup_push(CLI::App& parent, Context& ctx)
+{
+  auto target = std::make_shared<std::string>();
+  auto* cmd = parent.add_subcommand("push", "Send the secrets to a target: a Kubernetes Secret (kubectl apply, stdin) or Compose secret files");
+  cmd->add_option("--target", *target, "Where to push (default [project] target)")->check(CLI::IsMember({"k8s", "compose"}));
+  cmd->callback([&ctx, target] {
+    auto& cfg = ctx.config();
+    std::string t = target->empty() ? cfg.get_string("project.target") : *target;
+    if (t != "k8s" && t != "compose")
+      throw Error(ExitCode::usage, fmt::format("cannot push secrets to target '{}'", t), "push sends secrets to k8s or compose",
+                  "use --target k8s or --target compose (the local stack reads the store directly)");
+    auto store = open_store(ctx);
+    auto r = t == "k8s" ? secrets::push_k8s(cfg, store, ctx.runner()) : secrets::push_compose(cfg, store, ctx.runner());
+    nlohmann::json doc = {{"target", r.target}, {"destination", r.destination}, {"names", r.names}, {"dry_run", r.planned}};
+    ctx.printer().result(doc, [&] {
+      return fmt::format("{} {} secrets to {} {}: {}\n", r.planned ? "would push" : "pushed", r.names.size(), r.target, r.destination,
+                         util::join(r.names, ", "));
+    });
+  });
+}
+
+void setup_keygen(CLI::App& parent, Context& ctx)
+{
+  struct Opts {
+    std::string out;
+    bool force = false;
+  };
+  auto o = std::make_shared<Opts>();
+  auto* cmd = parent.add_subcommand("keygen", "Create a master key for encryption at rest (a 0600 file with --out, else stdout)");
+  cmd->add_option("--out", o->out, "Write the key to this file (mode 0600) for [secrets] key_file");
+  cmd->add_flag("--force", o->force, "Overwrite an existing key file (values encrypted with the old key become unreadable)");
+  cmd->callback([&ctx, o] {
+    auto key = secrets::MasterKey::generate();
+    if (o->out.empty()) {
+      ctx.printer().out(key.hex() + "\n");
+      return;
+    }
+    fs::path path = util::resolve_path(o->out, fs::current_path());
+    if (fs::exists(path) && !o->force)
+      throw Error(ExitCode::usage, fmt::format("{} already exists", path.string()), "",
+                  "use --force to replace it (secrets encrypted with the old key become unreadable)");
+    if (ctx.globals().dry_run) {
+      ctx.printer().out(fmt::format("would write a new master key to {} (mode 0600)\n", path.string()));
+      return;
+    }
+    if (auto r = util::write_file_atomic(path, key.hex() + "\n", 0600); !r) throw Error(ExitCode::failed, "cannot write the key file", r.error());
+    nlohmann::json doc = {{"key_file", path.string()}, {"key_id", key.id()}};
+    ctx.printer().result(doc, [&] { return fmt::format("wrote {} (key id {}); set [secrets] key_file = \"{}\"\n", path.string(), key.id(), path.string()); });
+  });
+}
+
+} // namespace
+
+void setup_secrets(CLI::App& sub, Context& ctx)
+{
+  sub.require_subcommand(1);
+  sub.footer(
+    "Values are never printed except by 'secrets get'. The store is [secrets] dir (default <state dir>/secrets), 0700/0600;\n"
+    "with STATECTL_MASTER_KEY or [secrets] key_file set, values are encrypted at rest with AES-256-GCM.");
+  setup_generate(sub, ctx);
+  setup_tls(sub, ctx);
+  setup_list(sub, ctx);
+  setup_get(sub, ctx);
+  setup_rotate(sub, ctx);
+  setup_push(sub, ctx);
+  setup_keygen(sub, ctx);
+}
+
+} // namespace statectl::commands

@@ -1,0 +1,26 @@
+#pragma once
+
+#include <string>
+
+#include "core/config/config.h"
+#include "core/exec/runner.h"
+#include "core/output/printer.h"
+#include "core/secrets/manage.h"
+#include "core/secrets/store.h"
+
+namespace statectl::secrets {
+
+// The ApplyFn of `secrets rotate --apply` on the local stack: the running servers take a new
+// password without a restart, and a fresh connection with it is verified.
+//   postgres, app, pgbouncer, replication: ALTER ROLE ... PASSWORD with a SCRAM verifier computed
+//     client-side (libpq PQencryptPasswordConn), so the plaintext never reaches a server or its
+//     log; the PgBouncer auth file is rewritten and PgBouncer reloaded (SIGHUP); standbys'
+//     passfiles get the new replication password.
+//   redis: CONFIG SET masterauth/requirepass on every server (+ CONFIG REWRITE), then
+//     SENTINEL SET <master> auth-pass on every Sentinel.
+// Throws Error(usage) right away when the target is not a deployed local stack or the secret is
+// not one the stack uses; the returned function throws Error when a server refuses.
+ApplyFn local_stack_applier(const config::Config& cfg, const Store& store, exec::Runner& runner, output::Printer& printer,
+                            const std::string& secret_name);
+
+} // namespace statectl::secrets
