@@ -3,6 +3,7 @@
 #include "commands/capacity.h"
 #include "commands/completion.h"
 #include "commands/config_cmd.h"
+#include "commands/render.h"
 #include "commands/secrets.h"
 #include "commands/version.h"
 
@@ -16,6 +17,7 @@ const std::vector<CommandSpec>& command_table()
     {"config", "Show or validate the effective configuration", "Configuration", false, setup_config},
     {"capacity", "Sizing plans, live checks with Nagios exit codes, load test of the state backend", "Operations", true, setup_capacity},
     {"secrets", "Generate, store, rotate and push passwords and TLS material", "Stack", false, setup_secrets},
+    {"render", "Write (or print) the rendered Compose / Kubernetes / Terraform files", "Stack", false, setup_render},
     {"completion", "Print a shell completion script (bash, zsh, fish)", "Other", false, setup_completion},
     {"version", "Show version, build and linked library versions", "Other", false, setup_version},
   };

@@ -1,0 +1,71 @@
+#include "commands/render.h"
+
+#include <filesystem>
+#include <fmt/format.h>
+#include <memory>
+
+#include "core/error.h"
+#include "core/render/render.h"
+#include "core/util/fs.h"
+
+namespace statectl::commands {
+
+namespace fs = std::filesystem;
+
+void setup_render(CLI::App& sub, Context& ctx)
+{
+  struct Opts {
+    std::string target;
+    std::string cloud;
+    std::string out;
+    std::string templates;
+  };
+  auto o = std::make_shared<Opts>();
+  sub.add_option("--target", o->target, "What to render (default [project] target)")->check(CLI::IsMember({"compose", "k8s", "terraform"}));
+  sub.add_option("--cloud", o->cloud, "Cloud of the terraform target (default [terraform] cloud)")->check(CLI::IsMember({"aws", "gcp", "azure"}));
+  sub.add_option("--out", o->out, "Write the files into DIR (replaced atomically) instead of printing them");
+  sub.add_option("--templates", o->templates, "Directory whose files override the built-in templates by relative path ([templates] dir)");
+  sub.footer("Without --out, k8s prints one multi-document YAML stream; compose and terraform print each file\n"
+             "after a '# ==> PATH <==' line. Rendering is deterministic. A template that uses a name the config\n"
+             "does not provide fails with exit 2 and names the template and the missing name.");
+  sub.callback([&ctx, o] {
+    if (!o->templates.empty()) ctx.set_flag("templates.dir", util::resolve_path(o->templates, fs::current_path()).string());
+    auto& cfg = ctx.config();
+    std::string target = o->target.empty() ? cfg.get_string("project.target") : o->target;
+    if (target == "local")
+      throw Error(ExitCode::usage, "nothing to render for the local target", "the local stack runs processes, not files",
+                  "pass --target compose, k8s or terraform");
+    render::Request req{render::parse_target(target), o->cloud};
+    if (req.target == render::Target::terraform && req.cloud.empty()) req.cloud = cfg.get_string("terraform.cloud");
+    if (req.target != render::Target::terraform && !o->cloud.empty())
+      throw Error(ExitCode::usage, "--cloud applies only to --target terraform");
+    auto files = render::render(cfg, req);
+
+    nlohmann::json doc = {{"target", target}, {"files", nlohmann::json::array()}};
+    if (req.target == render::Target::terraform) doc["cloud"] = req.cloud;
+    if (o->out.empty()) {
+      if (ctx.printer().json()) {
+        for (const auto& f : files) doc["files"].push_back({{"path", f.path}, {"content", f.content}});
+        ctx.printer().result(doc, [] { return std::string(); });
+      } else {
+        ctx.printer().out(render::to_stream(req, files));
+      }
+      return;
+    }
+    fs::path out = util::resolve_path(o->out, fs::current_path());
+    for (const auto& f : files) doc["files"].push_back({{"path", f.path}, {"bytes", f.content.size()}});
+    doc["out"] = out.string();
+    if (ctx.globals().dry_run) {
+      ctx.printer().info(fmt::format("would write {} files into {}", files.size(), out.string()));
+    } else {
+      render::write_tree(out, files);
+    }
+    ctx.printer().result(doc, [&] {
+      std::string text;
+      for (const auto& f : files) text += (out / f.path).string() + "\n";
+      return text;
+    });
+  });
+}
+
+} // namespace statectl::commands

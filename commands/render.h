@@ -1,0 +1,12 @@
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include "commands/context.h"
+
+namespace statectl::commands {
+
+// `render --target compose|k8s|terraform [--cloud C] [--out DIR] [--templates DIR]`.
+void setup_render(CLI::App& sub, Context& ctx);
+
+} // namespace statectl::commands

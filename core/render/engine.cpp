@@ -1,0 +1,128 @@
+#include "core/render/engine.h"
+
+#include <fmt/format.h>
+// kainjow's header trips GCC 12's -Wnull-dereference inside std::vector code it instantiates
+// (a false positive after inlining); silence only that warning, only in this file.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wnull-dereference"
+#include <kainjow/mustache.hpp>
+#include <map>
+#include <set>
+#include <system_error>
+
+#include "core/error.h"
+#include "core/util/strings.h"
+
+namespace statectl::render {
+
+namespace fs = std::filesystem;
+namespace mu = kainjow::mustache;
+
+namespace {
+
+mu::data to_data(const nlohmann::json& j)
+{
+  switch (j.type()) {
+  case nlohmann::json::value_t::object: {
+    mu::data d{mu::data::type::object};
+    for (const auto& [k, v] : j.items()) d.set(k, to_data(v));
+    return d;
+  }
+  case nlohmann::json::value_t::array: {
+    mu::data d{mu::data::type::list};
+    for (const auto& v : j) d.push_back(to_data(v));
+    return d;
+  }
+  case nlohmann::json::value_t::boolean: return mu::data{j.get<bool>()};
+  case nlohmann::json::value_t::string: return mu::data{j.get<std::string>()};
+  case nlohmann::json::value_t::null: return mu::data{false};
+  default: return mu::data{j.dump()};
+  }
+}
+
+// kainjow renders a name it cannot resolve as "": this context remembers every such lookup so
+// the render can be refused instead.
+class CheckingContext : public mu::context<std::string> {
+public:
+  explicit CheckingContext(const mu::data* root) : mu::context<std::string>(root) {}
+
+  const mu::data* get(const std::string& name) const override
+  {
+    const mu::data* found = mu::context<std::string>::get(name);
+    if (!found) m_missing.insert(name);
+    return found;
+  }
+
+  const std::set<std::string>& missing() const { return m_missing; }
+
+private:
+  mutable std::set<std::string> m_missing;
+};
+
+} // namespace
+
+std::string render_string(const std::string& text, const std::string& display_path, const nlohmann::json& values)
+{
+  mu::mustache tmpl{text};
+  if (!tmpl.is_valid())
+    throw Error(ExitCode::usage, fmt::format("cannot parse template {}", display_path), util::to_lower(tmpl.error_message()),
+                "fix the template's mustache syntax");
+  tmpl.set_custom_escape([](const std::string& s) { return s; });
+  mu::data root = to_data(values);
+  CheckingContext ctx{&root};
+  std::string out = tmpl.render(ctx);
+  if (!tmpl.is_valid())
+    throw Error(ExitCode::usage, fmt::format("cannot render template {}", display_path), util::to_lower(tmpl.error_message()));
+  if (!ctx.missing().empty()) {
+    std::vector<std::string> names(ctx.missing().begin(), ctx.missing().end());
+    throw Error(ExitCode::usage, fmt::format("cannot render template {}", display_path),
+                fmt::format("no value for {} '{}'", names.size() == 1 ? "name" : "names", util::join(names, "', '")),
+                "use a name `statectl render` provides (see README: Render and deploy) or a config key as section.key");
+  }
+  return out;
+}
+
+std::vector<fs::path> template_roots(const fs::path& override_dir)
+{
+  std::vector<fs::path> roots;
+  std::error_code ec;
+  if (!override_dir.empty()) roots.push_back(override_dir);
+  fs::path source = fs::path(STATECTL_SOURCE_DIR) / "templates";
+  if (fs::is_directory(source, ec)) roots.push_back(source);
+  fs::path installed = fs::path(STATECTL_DATADIR) / "templates";
+  if (fs::is_directory(installed, ec) && installed != source) roots.push_back(installed);
+  return roots;
+}
+
+std::vector<TemplateFile> find_templates(const std::vector<fs::path>& roots, const std::string& target_dir)
+{
+  std::map<std::string, fs::path> files;
+  bool any = false;
+  std::error_code ec;
+  for (const auto& root : roots) {
+    fs::path dir = root / target_dir;
+    if (!fs::is_directory(dir, ec)) continue;
+    any = true;
+    for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+      if (!it->is_regular_file(ec)) continue;
+      std::string rel = fs::relative(it->path(), root, ec).generic_string();
+      auto name = it->path().filename().string();
+      if (name.empty() || name[0] == '.' || name.back() == '~') continue; // editor and hidden files
+      files.emplace(rel, it->path()); // emplace keeps the first (highest-priority) root
+    }
+  }
+  if (!any) {
+    std::vector<std::string> shown;
+    for (const auto& r : roots) shown.push_back(r.string());
+    throw Error(ExitCode::usage, fmt::format("no templates for '{}'", target_dir),
+                fmt::format("looked in {}", shown.empty() ? std::string("no template directory") : util::join(shown, ", ")),
+                "set [templates] dir or --templates DIR to a directory with the templates, or reinstall statectl");
+  }
+  std::vector<TemplateFile> out;
+  for (auto& [rel, src] : files) out.push_back({rel, src});
+  return out;
+}
+
+} // namespace statectl::render
+
+#pragma GCC diagnostic pop

@@ -1,0 +1,14 @@
+# Rendered by statectl for project "{{name}}" on AWS ({{tf_region}}).
+terraform {
+  required_version = ">= 1.5.0"
+  required_providers {
+    aws = {
+      source  = "hashicorp/aws"
+      version = ">= 5.0"
+    }
+  }
+}
+
+provider "aws" {
+  region = var.region
+}

@@ -1,0 +1,15 @@
+# Rendered by statectl for project "{{name}}" on Google Cloud ({{tf_region}}).
+terraform {
+  required_version = ">= 1.5.0"
+  required_providers {
+    google = {
+      source  = "hashicorp/google"
+      version = ">= 5.0"
+    }
+  }
+}
+
+provider "google" {
+  project = var.gcp_project
+  region  = var.region
+}

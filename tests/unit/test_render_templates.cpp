@@ -1,0 +1,270 @@
+// Golden-file tests of every template (tests/golden/<case>/<file>) plus the engine's contract:
+// missing names fail, rendering is deterministic, overrides replace templates by relative path.
+// Regenerate the golden files after an intended template change with
+//   STATECTL_UPDATE_GOLDEN=1 build-X/statectl_unit_tests -tc='render: golden*'
+// and review the diff.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <unistd.h>
+
+#include "core/config/config.h"
+#include "core/error.h"
+#include "core/render/engine.h"
+#include "core/render/render.h"
+#include "core/util/fs.h"
+
+using namespace statectl;
+namespace fs = std::filesystem;
+
+namespace {
+
+config::Config cfg_from(const std::string& toml)
+{
+  // A config "file" in a directory that does not exist: no recorded scale, no state dir.
+  return config::Config::from_string(toml, "/nonexistent/statectl-golden/statectl.toml");
+}
+
+std::string slurp(const fs::path& p)
+{
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void check_golden(const std::string& name, const config::Config& cfg, render::Request req)
+{
+  auto files = render::render(cfg, req);
+  REQUIRE(!files.empty());
+  fs::path dir = fs::path(STATECTL_TEST_SOURCE_DIR) / "tests" / "golden" / name;
+  if (std::getenv("STATECTL_UPDATE_GOLDEN")) {
+    fs::remove_all(dir);
+    for (const auto& f : files) {
+      fs::create_directories((dir / f.path).parent_path());
+      std::ofstream(dir / f.path, std::ios::binary) << f.content;
+    }
+  }
+  std::vector<std::string> expected;
+  for (const auto& e : fs::recursive_directory_iterator(dir))
+    if (e.is_regular_file()) expected.push_back(fs::relative(e.path(), dir).generic_string());
+  std::sort(expected.begin(), expected.end());
+  std::vector<std::string> got;
+  for (const auto& f : files) got.push_back(f.path);
+  CHECK(got == expected);
+  for (const auto& f : files) {
+    INFO("golden file: " << (dir / f.path).string());
+    CHECK(f.content == slurp(dir / f.path));
+  }
+}
+
+const char* k_custom_compose = R"(
+[project]
+name = "orders"
+[postgres]
+replicas = 3
+memory = "2Gi"
+max_connections = 400
+[pgbouncer]
+replicas = 2
+pool_mode = "session"
+[redis]
+replicas = 2
+maxmemory = "1gb"
+)";
+
+const char* k_custom_k8s = R"(
+[project]
+name = "orders"
+[postgres]
+replicas = 3
+storage_size = "100Gi"
+[k8s]
+namespace = "orders-state"
+storage_class = "fast-ssd"
+app_label = "app=orders"
+[redis]
+mode = "cluster"
+[pgbouncer]
+replicas = 3
+max_replicas = 10
+)";
+
+} // namespace
+
+TEST_CASE("render: golden compose default")
+{
+  check_golden("compose-default", cfg_from(""), {render::Target::compose, ""});
+}
+
+TEST_CASE("render: golden compose with 3 replicas, 2 poolers, 2 redis replicas")
+{
+  check_golden("compose-custom", cfg_from(k_custom_compose), {render::Target::compose, ""});
+}
+
+TEST_CASE("render: golden compose standalone redis without standbys")
+{
+  check_golden("compose-minimal", cfg_from("[postgres]\nreplicas = 0\n[redis]\nmode = \"standalone\"\n"), {render::Target::compose, ""});
+}
+
+TEST_CASE("render: golden k8s default")
+{
+  check_golden("k8s-default", cfg_from(""), {render::Target::k8s, ""});
+}
+
+TEST_CASE("render: golden k8s with 3 replicas, another storage class and redis cluster mode")
+{
+  check_golden("k8s-custom", cfg_from(k_custom_k8s), {render::Target::k8s, ""});
+}
+
+TEST_CASE("render: golden terraform for every cloud")
+{
+  for (std::string cloud : {"aws", "gcp", "azure"}) {
+    INFO("cloud " << cloud);
+    check_golden("terraform-" + cloud, cfg_from(""), {render::Target::terraform, cloud});
+  }
+}
+
+TEST_CASE("render: golden terraform with non-default values")
+{
+  const char* toml = R"(
+[project]
+name = "billing"
+[postgres]
+replicas = 3
+[redis]
+replicas = 2
+[terraform]
+cloud = "gcp"
+region = "europe-west1"
+storage_gb = 500
+backup_window = "01:30-02:30"
+)";
+  check_golden("terraform-gcp-custom", cfg_from(toml), {render::Target::terraform, ""});
+}
+
+TEST_CASE("render: k8s renders 2 postgres replicas unless the config sets the count")
+{
+  auto v = render::values(cfg_from(""), {render::Target::k8s, ""});
+  CHECK(v["pg_replicas"] == "2");
+  v = render::values(cfg_from("[postgres]\nreplicas = 1\n"), {render::Target::k8s, ""});
+  CHECK(v["pg_replicas"] == "1");
+  v = render::values(cfg_from(""), {render::Target::compose, ""});
+  CHECK(v["pg_replicas"] == "1");
+}
+
+TEST_CASE("render: rendering is byte-identical on every run")
+{
+  auto cfg = cfg_from(k_custom_k8s);
+  auto a = render::render(cfg, {render::Target::k8s, ""});
+  auto b = render::render(cfg, {render::Target::k8s, ""});
+  REQUIRE(a.size() == b.size());
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    CHECK(a[i].path == b[i].path);
+    CHECK(a[i].content == b[i].content);
+  }
+}
+
+TEST_CASE("render: a missing name fails with the template path and the name")
+{
+  nlohmann::json v = {{"name", "x"}, {"postgres", {{"image", "postgres:16"}}}};
+  CHECK(render::render_string("image: {{postgres.image}}\n", "t.yaml", v) == "image: postgres:16\n");
+  try {
+    render::render_string("a: {{name}}\nb: {{postgres.replicaz}}\nc: {{nope}}\n", "k8s/x.yaml", v);
+    FAIL("no error");
+  } catch (const Error& e) {
+    CHECK(e.code() == ExitCode::usage);
+    CHECK(e.message() == "cannot render template k8s/x.yaml: no value for names 'nope', 'postgres.replicaz'");
+  }
+  try {
+    render::render_string("{{#missing_section}}x{{/missing_section}}", "s.yaml", v);
+    FAIL("no error");
+  } catch (const Error& e) {
+    CHECK(e.message() == "cannot render template s.yaml: no value for name 'missing_section'");
+  }
+}
+
+TEST_CASE("render: values never include URL keys (they can hold passwords)")
+{
+  auto cfg = cfg_from("[postgres]\nurl = \"postgresql://u:hunter2hunter2@h/db\"\n");
+  auto v = render::values(cfg, {render::Target::compose, ""});
+  CHECK(!v["postgres"].contains("url"));
+  CHECK(v.dump().find("hunter2hunter2") == std::string::npos);
+}
+
+TEST_CASE("render: a project name that is not a DNS label is refused")
+{
+  try {
+    render::values(cfg_from("[project]\nname = \"My_App\"\n"), {render::Target::k8s, ""});
+    FAIL("no error");
+  } catch (const Error& e) {
+    CHECK(e.code() == ExitCode::usage);
+    CHECK(e.message() == "project.name 'My_App' cannot name k8s resources: it must be 1-40 characters of a-z, 0-9 and '-', not "
+                         "starting or ending with '-'");
+  }
+}
+
+TEST_CASE("render: compose refuses redis cluster mode")
+{
+  try {
+    render::render(cfg_from("[redis]\nmode = \"cluster\"\n"), {render::Target::compose, ""});
+    FAIL("no error");
+  } catch (const Error& e) {
+    CHECK(e.code() == ExitCode::usage);
+    CHECK(e.what_failed() == "redis.mode 'cluster' is not rendered for compose");
+  }
+}
+
+TEST_CASE("render: --templates overrides one file by relative path and a bad override names the file")
+{
+  fs::path dir = fs::temp_directory_path() / ("statectl-render-override-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir / "k8s");
+  std::ofstream(dir / "k8s" / "00-namespace.yaml") << "kind: Namespace # {{namespace}}\n";
+  auto cfg = cfg_from("[templates]\ndir = \"" + dir.string() + "\"\n");
+  auto files = render::render(cfg, {render::Target::k8s, ""});
+  REQUIRE(files.front().path == "00-namespace.yaml");
+  CHECK(files.front().content == "kind: Namespace # statectl\n");
+  CHECK(files.size() > 3); // the other templates still come from the built-in set
+
+  std::ofstream(dir / "k8s" / "00-namespace.yaml", std::ios::trunc) << "name: {{k8s.namespaces}}\n";
+  try {
+    render::render(cfg, {render::Target::k8s, ""});
+    FAIL("no error");
+  } catch (const Error& e) {
+    CHECK(e.message() == "cannot render template " + (dir / "k8s" / "00-namespace.yaml").string() +
+                           ": no value for name 'k8s.namespaces'");
+  }
+  fs::remove_all(dir);
+}
+
+TEST_CASE("render: to_stream writes a multi-document stream for k8s and file markers otherwise")
+{
+  std::vector<render::File> files = {{"a.yaml", "kind: A\n", false}, {"b.yaml", "kind: B\n---\nkind: C\n", false}};
+  CHECK(render::to_stream({render::Target::k8s, ""}, files) == "---\n# Source: a.yaml\nkind: A\n---\n# Source: b.yaml\nkind: B\n---\nkind: C\n");
+  CHECK(render::to_stream({render::Target::compose, ""}, files) == "# ==> a.yaml <==\nkind: A\n# ==> b.yaml <==\nkind: B\n---\nkind: C\n");
+}
+
+TEST_CASE("render: write_tree replaces a directory as a whole and keeps named entries")
+{
+  fs::path dir = fs::temp_directory_path() / ("statectl-render-tree-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  render::write_tree(dir, {{"x/one.txt", "1\n", false}, {"run.sh", "#!/bin/sh\n", true}});
+  CHECK(slurp(dir / "x" / "one.txt") == "1\n");
+  CHECK(util::file_mode(dir / "run.sh") == 0755);
+  fs::create_directories(dir / "secrets");
+  std::ofstream(dir / "secrets" / "pw") << "s";
+  render::write_tree(dir, {{"two.txt", "2\n", false}}, {"secrets"});
+  CHECK(!fs::exists(dir / "x"));
+  CHECK(slurp(dir / "two.txt") == "2\n");
+  CHECK(slurp(dir / "secrets" / "pw") == "s");
+  int leftovers = 0;
+  for (const auto& e : fs::directory_iterator(dir.parent_path()))
+    if (e.path().filename().string().rfind("." + dir.filename().string() + ".tmp", 0) == 0) ++leftovers;
+  CHECK(leftovers == 0);
+  fs::remove_all(dir);
+}
