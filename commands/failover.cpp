@@ -1,0 +1,145 @@
+#include "commands/failover.h"
+
+#include <fmt/format.h>
+#include <memory>
+
+#include "core/error.h"
+#include "core/failover/failover.h"
+#include "core/util/strings.h"
+
+namespace statectl::commands {
+
+using namespace std::chrono;
+
+namespace {
+
+milliseconds duration_flag(const std::string& flag, const std::string& text, bool allow_zero = false)
+{
+  auto d = util::parse_duration(text);
+  if (!d || d->count() < 0 || (!allow_zero && d->count() == 0))
+    throw Error(ExitCode::usage, "invalid " + flag, fmt::format("expected a duration like 500ms, 5s or 2m, got '{}'", text));
+  return *d;
+}
+
+void setup_test(CLI::App& sub, Context& ctx)
+{
+  struct Opts {
+    std::string backend;
+    std::string target = "local";
+    int rate = 200;
+    int threads = 4;
+    int trials = 1;
+    std::string warmup = "2s";
+    std::string settle = "2s";
+    std::string write_timeout = "1s";
+    std::string timeout = "60s";
+    std::string max_rto;
+    std::int64_t max_lost = -1;
+    bool no_heal = false;
+  };
+  auto o = std::make_shared<Opts>();
+  sub.add_option("--backend", o->backend, "Backend whose primary is killed")->required()->check(CLI::IsMember({"postgres", "redis"}));
+  sub.add_option("--target", o->target, "Where the stack runs")->capture_default_str()->check(CLI::IsMember({"local", "compose", "k8s"}));
+  sub.add_option("--rate", o->rate, "Probe writes per second")->capture_default_str()->check(CLI::Range(1, 100000));
+  sub.add_option("--threads", o->threads, "Probe threads sharing the write schedule")->capture_default_str()->check(CLI::Range(1, 64));
+  sub.add_option("--trials", o->trials, "Failures to inject, one after the other (the stack heals in between)")->capture_default_str()->check(CLI::Range(1, 100));
+  sub.add_option("--warmup", o->warmup, "Probe writes before the fault")->capture_default_str();
+  sub.add_option("--settle", o->settle, "Probe writes after recovery before the read-back")->capture_default_str();
+  sub.add_option("--write-timeout", o->write_timeout, "A write without answer by then counts as unknown")->capture_default_str();
+  sub.add_option("--timeout", o->timeout, "Longest wait for recovery and for healing")->capture_default_str();
+  sub.add_option("--max-rto", o->max_rto, "Exit 1 when a trial's RTO is longer (e.g. 5s)");
+  sub.add_option("--max-lost", o->max_lost, "Exit 1 when a trial loses more acknowledged writes (default 0 for PostgreSQL with synchronous replication, else no limit)")
+    ->check(CLI::Range(static_cast<std::int64_t>(0), static_cast<std::int64_t>(1) << 40));
+  sub.add_flag("--no-heal", o->no_heal, "Leave the old primary down after the trial (local target)");
+  sub.footer(
+    "RTO = fault -> first acknowledged write on the new primary; lost = acknowledged writes missing after the\n"
+    "settle; unknown = writes that timed out in flight (found / missing on read-back). Exit 1 when a limit is\n"
+    "exceeded or a trial could not recover or heal. compose/k8s: the fault is `docker kill` / `kubectl delete pod\n"
+    "--grace-period=0 --force`, recovery and healing are left to the platform.");
+  sub.callback([&ctx, o] {
+    failover::TestOptions opts;
+    opts.backend = o->backend;
+    opts.target = o->target;
+    opts.rate = o->rate;
+    opts.threads = o->threads;
+    opts.trials = o->trials;
+    opts.warmup = duration_flag("--warmup", o->warmup);
+    opts.settle = duration_flag("--settle", o->settle, true);
+    opts.write_timeout = duration_flag("--write-timeout", o->write_timeout);
+    opts.timeout = duration_flag("--timeout", o->timeout);
+    if (!o->max_rto.empty()) opts.max_rto = duration_flag("--max-rto", o->max_rto);
+    if (o->max_lost >= 0) opts.max_lost = o->max_lost;
+    opts.heal = !o->no_heal;
+    auto report = failover::run_test(ctx.config(), ctx.runner(), ctx.printer(), opts);
+    if (ctx.globals().dry_run) {
+      ctx.printer().info("dry run: nothing was changed");
+      return;
+    }
+    ctx.printer().result(report.to_json(), [&] { return report.to_text(); });
+    if (!report.passed) {
+      for (const auto& r : report.reasons) ctx.printer().warn(r);
+      throw Exit(static_cast<int>(ExitCode::failed));
+    }
+  });
+}
+
+void setup_switchover(CLI::App& sub, Context& ctx)
+{
+  struct Opts {
+    std::string backend = "postgres";
+    std::string to;
+    int rate = 100;
+    std::string timeout = "60s";
+  };
+  auto o = std::make_shared<Opts>();
+  sub.add_option("--backend", o->backend, "Backend whose roles change")->capture_default_str()->check(CLI::IsMember({"postgres", "redis"}));
+  sub.add_option("--to", o->to, "Member to promote (default: the most caught-up standby / replica)");
+  sub.add_option("--rate", o->rate, "Probe writes per second during the change")->capture_default_str()->check(CLI::Range(1, 100000));
+  sub.add_option("--timeout", o->timeout, "Longest wait for catch-up, promotion and health")->capture_default_str();
+  sub.footer(
+    "bare PostgreSQL: PgBouncer PAUSE, wait for replay, stop the primary, promote, repoint, RESUME, rejoin the old\n"
+    "primary as a standby. Patroni: POST /switchover. Redis: CLIENT PAUSE WRITE, wait for the replica, SENTINEL\n"
+    "FAILOVER, wait until every Sentinel agrees. A write probe runs throughout; exit 1 when a write was lost.");
+  sub.callback([&ctx, o] {
+    failover::SwitchoverOptions opts;
+    opts.backend = o->backend;
+    opts.to = o->to;
+    opts.rate = o->rate;
+    opts.timeout = duration_flag("--timeout", o->timeout);
+    auto report = failover::switchover(ctx.config(), ctx.runner(), ctx.printer(), opts);
+    if (ctx.globals().dry_run) return;
+    ctx.printer().result(report.to_json(), [&] { return report.to_text(); });
+    if (!report.passed) throw Exit(static_cast<int>(ExitCode::failed));
+  });
+}
+
+void setup_promote(CLI::App& sub, Context& ctx)
+{
+  auto member = std::make_shared<std::string>();
+  sub.add_option("--member", *member, "Standby to promote (default: the one with the highest replay LSN)");
+  sub.footer("Bare mode only: fences the old primary (stop -m immediate), promotes, repoints PgBouncer (RELOAD).\n"
+             "The old primary stays down until `statectl deploy` re-makes it as a standby.");
+  sub.callback([&ctx, member] {
+    auto r = failover::promote(ctx.config(), ctx.runner(), ctx.printer(), *member);
+    if (ctx.globals().dry_run) {
+      ctx.printer().info("dry run: nothing was changed");
+      return;
+    }
+    ctx.printer().result(r.to_json(), [&] {
+      return fmt::format("promoted {} (replayed up to {}) in {} ms; PgBouncer now points at it; {} is fenced\n", r.new_primary,
+                         r.replay_lsn, r.took_ms, r.old_primary.empty() ? "no old primary" : r.old_primary);
+    });
+  });
+}
+
+} // namespace
+
+void setup_failover(CLI::App& sub, Context& ctx)
+{
+  sub.require_subcommand(1);
+  setup_test(*sub.add_subcommand("test", "Kill the primary under a write probe; measure RTO and lost acknowledged writes"), ctx);
+  setup_switchover(*sub.add_subcommand("switchover", "Planned, lossless role change (verified by a write probe)"), ctx);
+  setup_promote(*sub.add_subcommand("promote", "Bare mode runbook step: promote the most caught-up standby, repoint PgBouncer"), ctx);
+}
+
+} // namespace statectl::commands

@@ -1,0 +1,13 @@
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include "commands/context.h"
+
+namespace statectl::commands {
+
+// `failover test|switchover|promote`: measure RTO and lost acknowledged writes under an injected
+// primary failure, planned role changes, and the bare-mode promotion runbook.
+void setup_failover(CLI::App& sub, Context& ctx);
+
+} // namespace statectl::commands

@@ -1,0 +1,38 @@
+#pragma once
+
+// Helpers shared by the failover test, the runbook and the switchover (not a public API).
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "core/config/config.h"
+#include "core/failover/probe.h"
+#include "core/local/stack.h"
+
+namespace statectl::failover::detail {
+
+// The PostgreSQL probe target: the clients' path (PgBouncer, or [postgres] url).
+PgTarget pg_clients_path(const config::Config& cfg);
+// The same credentials aimed at one server port (direct, for the runbook).
+PgTarget pg_direct(const config::Config& cfg, int port);
+// The Redis probe target: the Sentinels (or [redis] url / the configured master).
+RedisTarget redis_clients_path(const config::Config& cfg);
+
+// "16/B374D848" -> 0x16B374D848; nullopt when it is not an LSN.
+std::optional<std::uint64_t> parse_lsn(const std::string& lsn);
+
+// Milliseconds between two instants.
+std::int64_t ms_between(Clock::time_point from, Clock::time_point to);
+
+// Waits until `status` reports every component healthy; false after timeout.
+bool wait_stack_healthy(local::Stack& stack, std::chrono::milliseconds timeout);
+
+// The names of the unhealthy components with their errors ("postgres-1: not streaming").
+std::string unhealthy_summary(local::Stack& stack);
+
+// A run id unique enough for probe tables/keys: "<unix ms>-<pid>".
+std::string new_run_id();
+
+} // namespace statectl::failover::detail

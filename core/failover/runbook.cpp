@@ -1,0 +1,224 @@
+// The bare-mode recovery runbook (`failover promote`, rejoin) and the helpers it shares with the
+// failover test. Everything that changes the stack goes through the local target's primitives
+// (core/local/stack.h), so the state file keeps recording who is primary.
+#include <algorithm>
+#include <fmt/format.h>
+#include <thread>
+#include <unistd.h>
+
+#include "core/error.h"
+#include "core/failover/common.h"
+#include "core/failover/failover.h"
+#include "core/local/probe.h"
+#include "core/secrets/store.h"
+#include "core/stack/clients.h"
+#include "core/stack/endpoints.h"
+#include "core/util/strings.h"
+
+namespace statectl::failover {
+
+using namespace std::chrono;
+
+namespace detail {
+
+namespace {
+
+std::string stored_password(const config::Config& cfg, const std::string& name)
+{
+  if (name.empty()) return "";
+  secrets::Store store(cfg);
+  return store.get(name).value_or("");
+}
+
+} // namespace
+
+PgTarget pg_clients_path(const config::Config& cfg)
+{
+  auto e = stack::resolve(cfg);
+  PgTarget t;
+  if (!e.pooler.url.empty()) {
+    auto [url, password] = stack::split_url_password(e.pooler.url);
+    t.url = url;
+    t.password = password;
+    return t;
+  }
+  t.host = e.pooler.host;
+  t.port = e.pooler.port;
+  t.user = e.pooler.user;
+  t.database = e.pooler.database;
+  t.password = stored_password(cfg, e.pooler.password_secret);
+  return t;
+}
+
+PgTarget pg_direct(const config::Config& cfg, int port)
+{
+  PgTarget t = pg_clients_path(cfg);
+  t.url.clear();
+  t.host = "127.0.0.1";
+  t.port = port;
+  t.user = cfg.get_string("postgres.superuser");
+  t.database = "postgres";
+  t.password = stored_password(cfg, "postgres");
+  return t;
+}
+
+RedisTarget redis_clients_path(const config::Config& cfg)
+{
+  auto e = stack::resolve(cfg);
+  RedisTarget t;
+  t.master_name = e.master_name;
+  t.password = stored_password(cfg, e.redis_password_secret);
+  if (!e.redis_url.empty()) {
+    // redis://[:password@]host:port[/db]
+    auto [url, password] = stack::split_url_password(e.redis_url);
+    if (!password.empty()) t.password = password;
+    std::string rest = url.substr(url.find("://") == std::string::npos ? 0 : url.find("://") + 3);
+    if (auto at = rest.rfind('@'); at != std::string::npos) rest = rest.substr(at + 1);
+    rest = rest.substr(0, rest.find('/'));
+    auto colon = rest.rfind(':');
+    t.host = rest.substr(0, colon);
+    t.port = colon == std::string::npos ? 6379 : std::stoi(rest.substr(colon + 1));
+    return t;
+  }
+  for (const auto& s : e.sentinels) t.sentinels.emplace_back(s.host, s.port);
+  t.host = e.redis.host;
+  t.port = e.redis.port;
+  return t;
+}
+
+std::optional<std::uint64_t> parse_lsn(const std::string& lsn)
+{
+  auto slash = lsn.find('/');
+  if (slash == std::string::npos || slash == 0 || slash + 1 >= lsn.size()) return std::nullopt;
+  try {
+    std::size_t a = 0, b = 0;
+    std::uint64_t hi = std::stoull(lsn.substr(0, slash), &a, 16);
+    std::uint64_t lo = std::stoull(lsn.substr(slash + 1), &b, 16);
+    if (a != slash || b != lsn.size() - slash - 1 || hi > 0xffffffffULL || lo > 0xffffffffULL) return std::nullopt;
+    return (hi << 32) | lo;
+  } catch (...) {
+    return std::nullopt;
+  }
+}
+
+std::int64_t ms_between(Clock::time_point from, Clock::time_point to) { return duration_cast<milliseconds>(to - from).count(); }
+
+bool wait_stack_healthy(local::Stack& stack, milliseconds timeout)
+{
+  auto end = Clock::now() + timeout;
+  while (true) {
+    if (stack.status().healthy) return true;
+    if (Clock::now() >= end) return false;
+    std::this_thread::sleep_for(250ms);
+  }
+}
+
+std::string unhealthy_summary(local::Stack& stack)
+{
+  std::vector<std::string> out;
+  for (const auto& c : stack.status().components)
+    if (!c.healthy) out.push_back(c.name + ": " + (c.error.empty() ? "unhealthy" : c.error));
+  return util::join(out, "; ");
+}
+
+std::string new_run_id()
+{
+  auto ms = duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+  return fmt::format("{}-{}", ms, ::getpid());
+}
+
+} // namespace detail
+
+nlohmann::json PromoteResult::to_json() const
+{
+  nlohmann::json c = nlohmann::json::array();
+  for (const auto& [name, lsn] : candidates) c.push_back({{"member", name}, {"replay_lsn", lsn}});
+  return {{"old_primary", old_primary}, {"new_primary", new_primary}, {"replay_lsn", replay_lsn}, {"took_ms", took_ms}, {"candidates", c}};
+}
+
+namespace {
+
+local::Stack& require_bare(local::Stack& stack, const std::string& what)
+{
+  if (!stack.deployed())
+    throw Error(ExitCode::usage, fmt::format("cannot {}: no local stack is deployed", what), "", "run 'statectl deploy' first");
+  if (stack.state().ha == "patroni")
+    throw Error(ExitCode::usage, fmt::format("cannot {} in patroni mode", what), "Patroni elects and promotes the leader itself",
+                "use 'statectl failover switchover' for a planned change");
+  return stack;
+}
+
+} // namespace
+
+PromoteResult promote(const config::Config& cfg, exec::Runner& runner, output::Printer& printer, const std::string& member)
+{
+  auto started = Clock::now();
+  local::Stack stack(cfg, runner, printer);
+  require_bare(stack, "promote a standby");
+  PromoteResult res;
+  const local::Member* old = stack.primary();
+  if (old) res.old_primary = old->name;
+  if (!member.empty()) {
+    const local::Member* m = stack.state().find(member);
+    if (!m || m->kind != "postgres")
+      throw Error(ExitCode::usage, fmt::format("no PostgreSQL member '{}' in the local stack", member), "",
+                  "'statectl status' lists the members");
+    if (m->role == "primary") throw Error(ExitCode::usage, fmt::format("{} is already the primary", member));
+  }
+
+  // Every standby that answers, with how far it replayed: the most advanced one loses nothing
+  // that a synchronous commit acknowledged.
+  std::string best;
+  std::uint64_t best_lsn = 0;
+  std::vector<std::string> why_not;
+  for (const local::Member* m : stack.state().of_kind("postgres")) {
+    if (m->role != "replica" || !m->initialized) continue;
+    auto t = detail::pg_direct(cfg, m->port);
+    local::ProbeAuth auth{t.user, t.password, "postgres", 2000ms};
+    auto p = local::probe_postgres(m->port, auth, false);
+    if (!p.ok || !p.in_recovery) {
+      why_not.push_back(fmt::format("{}: {}", m->name, p.ok ? "not in recovery" : p.error));
+      continue;
+    }
+    res.candidates.emplace_back(m->name, p.receive_lsn);
+    auto lsn = detail::parse_lsn(p.receive_lsn).value_or(0);
+    if ((member.empty() && (best.empty() || lsn > best_lsn)) || m->name == member) {
+      if (member.empty() || m->name == member) {
+        best = m->name;
+        best_lsn = lsn;
+        res.replay_lsn = p.receive_lsn;
+      }
+    }
+  }
+  if (best.empty())
+    throw Error(ExitCode::failed, member.empty() ? "no standby can be promoted" : fmt::format("{} cannot be promoted", member),
+                why_not.empty() ? "the stack has no initialized standby" : util::join(why_not, "; "),
+                "run 'statectl status'; a standby must be running and in recovery");
+
+  // Fence first: the old primary must not take writes once another server is primary.
+  if (old) {
+    printer.info(fmt::format("fencing {} (stopped with -m immediate)", old->name));
+    stack.stop_member(old->name, local::StopMode::immediate);
+  }
+  printer.info(fmt::format("promoting {} (replayed up to {})", best, res.replay_lsn));
+  stack.promote(best);
+  const local::Member* np = stack.state().find(best);
+  printer.info(fmt::format("repointing PgBouncer to {} (127.0.0.1:{})", best, np->port));
+  stack.repoint_pgbouncer(np->port);
+  res.new_primary = best;
+  res.took_ms = detail::ms_between(started, Clock::now());
+  return res;
+}
+
+std::string rejoin(const config::Config& cfg, exec::Runner& runner, output::Printer& printer, const std::string& member)
+{
+  local::Stack stack(cfg, runner, printer);
+  require_bare(stack, "rejoin a former primary");
+  // The old primary ran ahead on its own timeline; a fresh copy through its slot is what the
+  // local target's primitive offers and is seconds on small databases.
+  printer.info(fmt::format("rejoining {} as a standby of {} (pg_basebackup)", member, stack.primary() ? stack.primary()->name : "?"));
+  stack.make_standby(member);
+  return "pg_basebackup";
+}
+
+} // namespace statectl::failover

@@ -1,0 +1,444 @@
+// `failover switchover`: a planned, lossless role change while the write probe runs.
+#include <arpa/inet.h>
+#include <fmt/format.h>
+#include <hiredis/hiredis.h>
+#include <libpq-fe.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <thread>
+#include <unistd.h>
+
+#include "core/error.h"
+#include "core/exec/redact.h"
+#include "core/failover/common.h"
+#include "core/failover/failover.h"
+#include "core/local/components.h"
+#include "core/local/probe.h"
+#include "core/local/process.h"
+#include "core/util/strings.h"
+
+namespace statectl::failover {
+
+using namespace std::chrono;
+
+namespace {
+
+// One SQL statement on a simple-protocol connection (PgBouncer's admin console accepts nothing
+// else); returns the first column of the first row, throws Error on failure.
+class SimpleConn {
+public:
+  SimpleConn(const PgTarget& t, const std::string& what) : m_what(what)
+  {
+    std::string port = std::to_string(t.port);
+    const char* keys[] = {"host", "port", "user", "dbname", "password", "connect_timeout", "application_name", "sslmode", nullptr};
+    const char* values[] = {t.host.c_str(), port.c_str(), t.user.c_str(), t.database.c_str(), t.password.c_str(), "5",
+                            "statectl-switchover", "disable", nullptr};
+    m_conn = PQconnectdbParams(keys, values, 0);
+    if (!m_conn || PQstatus(m_conn) != CONNECTION_OK)
+      throw Error(ExitCode::unavailable, "cannot connect to " + m_what, exec::redact(util::trim(m_conn ? PQerrorMessage(m_conn) : "out of memory")));
+  }
+  ~SimpleConn() { PQfinish(m_conn); }
+  SimpleConn(const SimpleConn&) = delete;
+  SimpleConn& operator=(const SimpleConn&) = delete;
+
+  std::string exec(const std::string& sql)
+  {
+    PGresult* r = PQexec(m_conn, sql.c_str());
+    auto st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+    if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
+      std::string err = util::trim(r ? PQresultErrorMessage(r) : PQerrorMessage(m_conn));
+      PQclear(r);
+      throw Error(ExitCode::failed, fmt::format("{} on {} failed", sql, m_what), exec::redact(err));
+    }
+    std::string out = st == PGRES_TUPLES_OK && PQntuples(r) > 0 ? PQgetvalue(r, 0, 0) : "";
+    PQclear(r);
+    return out;
+  }
+
+private:
+  std::string m_what;
+  PGconn* m_conn = nullptr;
+};
+
+// POST with a JSON body to a Patroni REST port on 127.0.0.1.
+std::optional<local::HttpResponse> http_post(int port, const std::string& path, const std::string& body, milliseconds timeout)
+{
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return std::nullopt;
+  timeval tv{static_cast<time_t>(timeout.count() / 1000), static_cast<suseconds_t>((timeout.count() % 1000) * 1000)};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<std::uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd);
+    return std::nullopt;
+  }
+  std::string req = fmt::format("POST {} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{}",
+                                path, body.size(), body);
+  if (::send(fd, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size())) {
+    ::close(fd);
+    return std::nullopt;
+  }
+  std::string resp;
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) resp.append(buf, static_cast<std::size_t>(n));
+  ::close(fd);
+  local::HttpResponse r;
+  if (resp.rfind("HTTP/", 0) != 0) return std::nullopt;
+  auto sp = resp.find(' ');
+  r.status = std::atoi(resp.c_str() + sp + 1);
+  auto hdr_end = resp.find("\r\n\r\n");
+  r.body = hdr_end == std::string::npos ? "" : resp.substr(hdr_end + 4);
+  return r;
+}
+
+// A Redis command on 127.0.0.1:port (AUTH first when password is set); the reply as text.
+std::string redis_do(int port, const std::string& password, const std::vector<std::string>& args, const std::string& what)
+{
+  timeval tv{5, 0};
+  redisContext* c = redisConnectWithTimeout("127.0.0.1", port, tv);
+  if (!c || c->err) {
+    std::string e = c ? c->errstr : "out of memory";
+    if (c) redisFree(c);
+    throw Error(ExitCode::unavailable, fmt::format("cannot connect to {} (127.0.0.1:{})", what, port), e);
+  }
+  redisSetTimeout(c, tv);
+  auto run = [&](const std::vector<std::string>& a) {
+    std::vector<const char*> argv;
+    std::vector<std::size_t> lens;
+    for (const auto& s : a) {
+      argv.push_back(s.data());
+      lens.push_back(s.size());
+    }
+    auto* r = static_cast<redisReply*>(redisCommandArgv(c, static_cast<int>(argv.size()), argv.data(), lens.data()));
+    std::string out = r && r->str ? std::string(r->str, r->len) : r && r->type == REDIS_REPLY_INTEGER ? std::to_string(r->integer) : "";
+    bool err = !r || r->type == REDIS_REPLY_ERROR;
+    if (!r) out = c->errstr;
+    freeReplyObject(r);
+    if (err) {
+      redisFree(c);
+      throw Error(ExitCode::failed, fmt::format("{} on {} failed", a[0] + (a.size() > 1 ? " " + a[1] : ""), what), exec::redact(out));
+    }
+    return out;
+  };
+  if (!password.empty()) run({"AUTH", password});
+  std::string out = run(args);
+  redisFree(c);
+  return out;
+}
+
+std::int64_t redis_offset(int port, const std::string& password, const std::string& key)
+{
+  std::string info = redis_do(port, password, {"INFO", "replication"}, "redis");
+  for (auto& line : util::split(info, '\n')) {
+    line = util::trim(line);
+    if (util::starts_with(line, key + ":")) return std::stoll(line.substr(key.size() + 1));
+  }
+  return -1;
+}
+
+// The longest interval without an acknowledged write, from the probe's records.
+std::int64_t longest_gap_ms(const std::vector<WriteRecord>& records)
+{
+  std::vector<Clock::time_point> acks;
+  for (const auto& r : records)
+    if (r.outcome == Outcome::acked) acks.push_back(r.finished);
+  std::sort(acks.begin(), acks.end());
+  std::int64_t best = 0;
+  for (std::size_t i = 1; i < acks.size(); ++i) best = std::max(best, detail::ms_between(acks[i - 1], acks[i]));
+  return best;
+}
+
+std::string pick_standby(const config::Config& cfg, const local::Stack& stack, const std::string& to)
+{
+  std::string best;
+  std::uint64_t best_lsn = 0;
+  for (const local::Member* m : stack.state().of_kind("postgres")) {
+    if (m->role != "replica" || !m->initialized) continue;
+    if (!to.empty() && m->name != to) continue;
+    auto t = detail::pg_direct(cfg, m->port);
+    auto p = local::probe_postgres(m->port, {t.user, t.password, "postgres", 2000ms}, false);
+    if (!p.ok || !p.in_recovery) continue;
+    auto lsn = detail::parse_lsn(p.receive_lsn).value_or(0);
+    if (best.empty() || lsn > best_lsn) {
+      best = m->name;
+      best_lsn = lsn;
+    }
+  }
+  if (best.empty())
+    throw Error(ExitCode::failed, to.empty() ? "no standby to switch over to" : fmt::format("{} is not a streaming standby", to),
+                "", "run 'statectl status'");
+  return best;
+}
+
+// Bare mode: PAUSE at PgBouncer, wait for the standby to replay everything, fence the old
+// primary with a clean shutdown, promote, repoint, RESUME, rejoin the old primary.
+void pg_bare(const config::Config& cfg, exec::Runner& runner, output::Printer& printer, const SwitchoverOptions& opts, SwitchoverReport& rep)
+{
+  std::string target, old_name;
+  int old_port = 0, target_port = 0, bouncer_port = 0;
+  {
+    local::Stack stack(cfg, runner, printer);
+    const local::Member* p = stack.primary();
+    if (!p) throw Error(ExitCode::failed, "the local stack has no primary");
+    old_name = p->name;
+    old_port = p->port;
+    target = pick_standby(cfg, stack, opts.to);
+    target_port = stack.state().find(target)->port;
+    const local::Member* b = stack.state().find("pgbouncer");
+    if (!b) throw Error(ExitCode::failed, "the local stack has no PgBouncer to pause");
+    bouncer_port = b->port;
+  }
+  rep.old_primary = old_name;
+  PgTarget admin = detail::pg_direct(cfg, bouncer_port);
+  admin.database = "pgbouncer";
+  SimpleConn bouncer(admin, "the PgBouncer admin console");
+  PgTarget old_direct = detail::pg_direct(cfg, old_port);
+  PgTarget new_direct = detail::pg_direct(cfg, target_port);
+
+  printer.info("pausing writes at PgBouncer (PAUSE)");
+  auto pause = Clock::now();
+  bouncer.exec("PAUSE");
+  bool resumed = false;
+  try {
+    std::string lsn;
+    {
+      SimpleConn old(old_direct, old_name);
+      lsn = old.exec("SELECT pg_current_wal_lsn()::text");
+    }
+    printer.info(fmt::format("waiting for {} to replay up to {}", target, lsn));
+    auto want = detail::parse_lsn(lsn).value_or(0);
+    bool caught_up = local::wait_for(
+      [&] {
+        try {
+          SimpleConn s(new_direct, target);
+          return detail::parse_lsn(s.exec("SELECT pg_last_wal_replay_lsn()::text")).value_or(0) >= want;
+        } catch (const Error&) {
+          return false;
+        }
+      },
+      opts.timeout, 20ms);
+    if (!caught_up) throw Error(ExitCode::failed, fmt::format("{} did not replay up to {} within {}", target, lsn, util::format_duration(opts.timeout)));
+    local::Stack stack(cfg, runner, printer);
+    printer.info(fmt::format("stopping {} (clean shutdown; it stays fenced until it rejoins)", old_name));
+    stack.stop_member(old_name, local::StopMode::fast);
+    printer.info(fmt::format("promoting {}", target));
+    stack.promote(target);
+    stack.repoint_pgbouncer(target_port);
+    // PgBouncer applies the new target on reload; give the signal a moment before resuming.
+    std::this_thread::sleep_for(100ms);
+    bouncer.exec("RESUME");
+    resumed = true;
+    rep.pause_ms = detail::ms_between(pause, Clock::now());
+  } catch (...) {
+    if (!resumed) {
+      try {
+        bouncer.exec("RESUME");
+      } catch (const Error& e) {
+        printer.warn("could not RESUME PgBouncer: " + e.message() + "; run RESUME on its admin console");
+      }
+    }
+    throw;
+  }
+  rep.new_primary = target;
+  printer.info(fmt::format("writes resumed after {} ms", rep.pause_ms));
+}
+
+void pg_patroni(const config::Config& cfg, exec::Runner& runner, output::Printer& printer, const SwitchoverOptions& opts, SwitchoverReport& rep)
+{
+  local::Stack stack(cfg, runner, printer);
+  std::vector<const local::Member*> members = stack.state().of_kind("patroni");
+  const local::Member* leader = local::patroni::leader(members);
+  if (!leader) throw Error(ExitCode::failed, "no Patroni leader answers", "", "run 'statectl status'");
+  rep.old_primary = leader->name;
+  nlohmann::json body = {{"leader", leader->name}};
+  if (!opts.to.empty()) {
+    const local::Member* c = stack.state().find(opts.to);
+    if (!c || c->kind != "patroni") throw Error(ExitCode::usage, fmt::format("no Patroni member '{}'", opts.to), "", "'statectl status' lists them");
+    if (c->name == leader->name) throw Error(ExitCode::usage, fmt::format("{} is already the leader", opts.to));
+    body["candidate"] = opts.to;
+  }
+  printer.info(fmt::format("asking Patroni to switch over from {} (POST /switchover)", leader->name));
+  auto r = http_post(leader->rest_port, "/switchover", body.dump(), opts.timeout);
+  if (!r || r->status != 200)
+    throw Error(ExitCode::external, "Patroni refused the switchover", r ? fmt::format("HTTP {}: {}", r->status, util::trim(r->body)) : "no answer",
+                "check 'statectl status': a switchover needs a healthy synchronous candidate");
+  std::string old = leader->name;
+  const local::Member* now = nullptr;
+  if (!local::wait_for([&] { return (now = local::patroni::leader(members)) != nullptr && now->name != old; }, opts.timeout, 100ms))
+    throw Error(ExitCode::failed, fmt::format("no new Patroni leader within {}", util::format_duration(opts.timeout)));
+  rep.new_primary = now->name;
+  rep.rejoin = "patroni (pg_rewind)";
+}
+
+void redis_sentinel(const config::Config& cfg, exec::Runner& runner, output::Printer& printer, const SwitchoverOptions& opts, SwitchoverReport& rep)
+{
+  auto t = detail::redis_clients_path(cfg);
+  if (t.sentinels.empty()) throw Error(ExitCode::usage, "failover switchover --backend redis needs Sentinel", "", "set [redis] mode = \"sentinel\"");
+  auto m = redis_master(t, 1s);
+  if (!m) throw Error(ExitCode::unavailable, "no Sentinel reports a Redis master");
+  int old_port = m->second;
+  local::Stack stack(cfg, runner, printer);
+  std::string old_name = fmt::format("127.0.0.1:{}", old_port);
+  int replica_port = 0;
+  for (const local::Member* r : stack.state().of_kind("redis")) {
+    if (r->port == old_port) old_name = r->name;
+    else if (!replica_port && (opts.to.empty() || opts.to == r->name)) replica_port = r->port;
+  }
+  if (!replica_port) throw Error(ExitCode::failed, "no Redis replica to switch over to");
+  rep.old_primary = old_name;
+  // Sentinel promotes without waiting for the replica to catch up: hold writes on the master
+  // first (CLIENT PAUSE WRITE) and wait until every replica has acknowledged its offset.
+  printer.info(fmt::format("pausing writes on {} (CLIENT PAUSE WRITE)", old_name));
+  auto pause = Clock::now();
+  redis_do(old_port, t.password, {"CLIENT", "PAUSE", std::to_string(opts.timeout.count()), "WRITE"}, old_name);
+  try {
+    std::int64_t master_offset = redis_offset(old_port, t.password, "master_repl_offset");
+    if (!local::wait_for([&] { return redis_offset(replica_port, t.password, "slave_repl_offset") >= master_offset; }, opts.timeout, 20ms))
+      throw Error(ExitCode::failed, "the replica did not catch up with the master", fmt::format("master offset {}", master_offset));
+    printer.info("asking Sentinel to fail over (SENTINEL FAILOVER)");
+    redis_do(t.sentinels[0].second, "", {"SENTINEL", "FAILOVER", t.master_name}, "sentinel");
+    if (!local::wait_for(
+          [&] {
+            auto views = redis_sentinel_views(t, 300ms);
+            return !views.empty() && std::all_of(views.begin(), views.end(), [&](int p) { return p != 0 && p != old_port && p == views[0]; });
+          },
+          opts.timeout, 50ms))
+      throw Error(ExitCode::failed, fmt::format("the Sentinels did not agree on a new master within {}", util::format_duration(opts.timeout)));
+    // Unpausing while the old master still is a master would let the held writes land there
+    // and be lost when Sentinel converts it (which it does only after ~8 s): demote it now, the
+    // way Sentinel would, and wait for the conversion.
+    if (auto nm = redis_master(t, 1s); nm && nm->second != old_port)
+      redis_do(old_port, t.password, {"REPLICAOF", nm->first, std::to_string(nm->second)}, old_name);
+    auto is_replica = [&] {
+      try {
+        return redis_do(old_port, t.password, {"ROLE"}, old_name).find("slave") != std::string::npos ||
+               redis_offset(old_port, t.password, "slave_repl_offset") >= 0;
+      } catch (const Error&) {
+        return false;
+      }
+    };
+    if (!local::wait_for(is_replica, opts.timeout, 50ms))
+      printer.warn(fmt::format("{} is still a master {} after the failover", old_name, util::format_duration(opts.timeout)));
+  } catch (...) {
+    try {
+      redis_do(old_port, t.password, {"CLIENT", "UNPAUSE"}, old_name);
+    } catch (const Error&) {
+    }
+    throw;
+  }
+  // The old master is a replica now: release the paused clients (their writes get READONLY and
+  // the probe re-resolves through Sentinel).
+  try {
+    redis_do(old_port, t.password, {"CLIENT", "UNPAUSE"}, old_name);
+  } catch (const Error&) {
+  }
+  rep.pause_ms = detail::ms_between(pause, Clock::now());
+  auto nm = redis_master(t, 1s);
+  rep.new_primary = nm ? fmt::format("127.0.0.1:{}", nm->second) : "?";
+  for (const local::Member* r : stack.state().of_kind("redis"))
+    if (nm && r->port == nm->second) rep.new_primary = r->name;
+  rep.rejoin = "sentinel";
+}
+
+} // namespace
+
+nlohmann::json SwitchoverReport::to_json() const
+{
+  return {{"backend", backend}, {"mode", mode},       {"old_primary", old_primary}, {"new_primary", new_primary},
+          {"pause_ms", pause_ms}, {"took_ms", took_ms}, {"acked", acked},           {"lost", lost},
+          {"unknown", unknown}, {"rejoin", rejoin},   {"healthy", healthy},         {"passed", passed},
+          {"reasons", reasons}};
+}
+
+std::string SwitchoverReport::to_text() const
+{
+  std::string out = fmt::format("switchover ({} {}): {} -> {} in {} ms; writes paused {} ms\n", backend, mode, old_primary, new_primary,
+                                took_ms, pause_ms);
+  out += fmt::format("probe: {} acknowledged, {} lost, {} unknown; old primary rejoined via {}; stack {}\n", acked, lost, unknown,
+                     rejoin.empty() ? "-" : rejoin, healthy ? "healthy" : "NOT healthy");
+  if (passed) out += "passed\n";
+  for (const auto& r : reasons) out += "FAILED: " + r + "\n";
+  return out;
+}
+
+SwitchoverReport switchover(const config::Config& cfg, exec::Runner& runner, output::Printer& printer, const SwitchoverOptions& opts)
+{
+  SwitchoverReport rep;
+  rep.backend = opts.backend;
+  auto started = Clock::now();
+  {
+    local::Stack stack(cfg, runner, printer);
+    if (!stack.deployed()) throw Error(ExitCode::usage, "no local stack is deployed", "", "run 'statectl deploy' first");
+    if (opts.backend == "redis") rep.mode = stack.state().redis_mode;
+    else rep.mode = stack.state().ha == "patroni" ? "patroni" : "bare";
+    if (runner.dry_run() == exec::DryRun::plan) {
+      printer.info(rep.mode == "bare" ? "dry run: PAUSE at PgBouncer, wait for replay, stop the primary, promote, repoint, RESUME, rejoin"
+                   : rep.mode == "patroni" ? "dry run: POST /switchover to the Patroni leader, wait for the new leader"
+                                           : "dry run: CLIENT PAUSE WRITE, wait for the replica, SENTINEL FAILOVER, wait for agreement");
+      return rep;
+    }
+    if (!detail::wait_stack_healthy(stack, 30s))
+      throw Error(ExitCode::failed, "the local stack is not healthy; a switchover needs a caught-up standby", detail::unhealthy_summary(stack),
+                  "run 'statectl deploy' to repair it");
+  }
+
+  // The probe runs through the whole change; writes may wait (up to the timeout) but must not be lost.
+  std::string run_id = detail::new_run_id();
+  std::unique_ptr<Probe> probe;
+  if (opts.backend == "redis") {
+    auto t = detail::redis_clients_path(cfg);
+    probe = std::make_unique<Probe>([t, run_id] { return make_redis_writer(t, run_id); }, opts.rate, 2, opts.timeout);
+  } else {
+    auto t = detail::pg_clients_path(cfg);
+    pg_prepare(t, 10s);
+    probe = std::make_unique<Probe>([t, run_id] { return make_pg_writer(t, run_id); }, opts.rate, 2, opts.timeout);
+  }
+  probe->start();
+  std::this_thread::sleep_for(500ms);
+  try {
+    if (opts.backend == "redis") redis_sentinel(cfg, runner, printer, opts, rep);
+    else if (rep.mode == "patroni") pg_patroni(cfg, runner, printer, opts, rep);
+    else pg_bare(cfg, runner, printer, opts, rep);
+  } catch (...) {
+    probe->stop();
+    throw;
+  }
+  // Keep writing until the new primary acknowledges, then read everything back.
+  auto after = Clock::now();
+  local::wait_for([&] { return probe->first_ack_after(after, "").has_value(); }, opts.timeout, 20ms);
+  std::this_thread::sleep_for(500ms);
+  probe->stop();
+  auto records = probe->records();
+  if (rep.pause_ms < 0) rep.pause_ms = longest_gap_ms(records);
+  std::set<std::uint64_t> found = opts.backend == "redis" ? redis_read_back(detail::redis_clients_path(cfg), run_id, 5s)
+                                                          : pg_read_back(detail::pg_clients_path(cfg), run_id, 10s);
+  for (const auto& r : records) {
+    if (r.outcome == Outcome::acked) {
+      ++rep.acked;
+      if (!found.count(r.seq)) ++rep.lost;
+    } else if (r.outcome == Outcome::unknown) {
+      ++rep.unknown;
+    }
+  }
+  if (rep.lost == 0) {
+    if (opts.backend == "redis") redis_cleanup(detail::redis_clients_path(cfg), run_id);
+    else pg_cleanup(detail::pg_clients_path(cfg), run_id);
+  }
+  rep.took_ms = detail::ms_between(started, Clock::now());
+
+  if (opts.backend == "postgres" && rep.mode == "bare") rep.rejoin = rejoin(cfg, runner, printer, rep.old_primary);
+  local::Stack stack(cfg, runner, printer);
+  rep.healthy = detail::wait_stack_healthy(stack, opts.timeout);
+  if (rep.lost > 0) rep.reasons.push_back(fmt::format("{} acknowledged writes were lost", rep.lost));
+  if (rep.acked == 0) rep.reasons.push_back("the probe wrote nothing");
+  if (!rep.healthy) rep.reasons.push_back("the stack is not healthy afterwards: " + detail::unhealthy_summary(stack));
+  rep.passed = rep.reasons.empty();
+  return rep;
+}
+
+} // namespace statectl::failover
