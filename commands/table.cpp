@@ -3,6 +3,7 @@
 #include "commands/capacity.h"
 #include "commands/completion.h"
 #include "commands/config_cmd.h"
+#include "commands/failover.h"
 #include "commands/checkpoint.h"
 #include "commands/lock.h"
 #include "commands/state.h"
@@ -16,6 +17,7 @@ const std::vector<CommandSpec>& command_table()
 {
   // One row per command; later capabilities add their rows here.
   static const std::vector<CommandSpec> table = {
+    {"failover", "Inject a primary failure and measure RTO / lost writes; planned switchover; promote", "Operations", false, setup_failover},
     {"init", "Write a commented statectl.toml for a target", "Configuration", false, setup_init},
     {"config", "Show or validate the effective configuration", "Configuration", false, setup_config},
     {"capacity", "Sizing plans, live checks with Nagios exit codes, load test of the state backend", "Operations", true, setup_capacity},
