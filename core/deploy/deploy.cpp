@@ -1,0 +1,328 @@
+#include "core/deploy/deploy.h"
+
+#include <fmt/format.h>
+#include <sys/stat.h>
+#include <system_error>
+#include <thread>
+
+#include "core/deploy/tools.h"
+#include "core/deploy/verify.h"
+#include "core/error.h"
+#include "core/exec/redact.h"
+#include "core/secrets/store.h"
+#include "core/util/fs.h"
+#include "core/util/strings.h"
+
+namespace statectl::deploy {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+fs::path applied_dir(const config::Config& cfg, const render::Request& req)
+{
+  if (req.target == render::Target::terraform) return cfg.state_dir() / "terraform" / req.cloud;
+  return cfg.state_dir() / render::target_name(req.target);
+}
+
+fs::path previous_dir(const config::Config& cfg, const render::Request& req)
+{
+  fs::path d = applied_dir(cfg, req);
+  return d.parent_path() / (d.filename().string() + ".previous");
+}
+
+namespace {
+
+// Renders (in memory) and remembers what the run did, for the result document.
+struct Run {
+  const config::Config& cfg;
+  exec::Runner& runner;
+  output::Printer& printer;
+  const Options& opts;
+  render::Request req;
+  std::vector<render::File> files;
+  fs::path dir;
+  fs::path prev;
+  bool planning = false;
+  json doc;
+
+  Run(const config::Config& c, exec::Runner& r, output::Printer& p, const Options& o)
+    : cfg(c), runner(r), printer(p), opts(o), req(o.request)
+  {
+    if (req.target == render::Target::terraform && req.cloud.empty()) req.cloud = cfg.get_string("terraform.cloud");
+    planning = runner.dry_run() == exec::DryRun::plan;
+    dir = applied_dir(cfg, req);
+    prev = previous_dir(cfg, req);
+    doc = {{"target", render::target_name(req.target)}, {"project", cfg.get_string("project.name")}, {"dir", dir.string()},
+           {"dry_run", planning}, {"applied", false}, {"verified", false}, {"rolled_back", false}};
+    if (req.target == render::Target::terraform) doc["cloud"] = req.cloud;
+  }
+
+  void step(const std::string& line)
+  {
+    if (planning)
+      printer.out_stream() << "# " << line << "\n";
+    else
+      printer.info(line);
+  }
+
+  // Keeps the applied render as the previous one and puts the new render in place, keeping
+  // the compose secret files.
+  void install_render()
+  {
+    std::error_code ec;
+    if (fs::exists(dir / ".applied", ec)) {
+      fs::remove_all(prev, ec);
+      fs::copy(dir, prev, fs::copy_options::recursive | fs::copy_options::copy_symlinks, ec);
+      if (ec) throw Error(ExitCode::failed, fmt::format("cannot keep the previous render in {}", prev.string()), ec.message());
+    }
+    auto files_with_marker = files;
+    render::write_tree(dir, files_with_marker, {"secrets"});
+  }
+
+  void mark_applied()
+  {
+    if (auto r = util::write_file_atomic(dir / ".applied", "", 0644); !r) printer.warn(r.error());
+  }
+
+  bool has_previous() const
+  {
+    std::error_code ec;
+    return fs::exists(prev / ".applied", ec);
+  }
+
+  // Puts the previous render back as the applied one (the failed one is discarded).
+  void restore_previous()
+  {
+    std::error_code ec;
+    fs::path failed = dir.parent_path() / (dir.filename().string() + ".failed");
+    fs::remove_all(failed, ec);
+    fs::rename(dir, failed, ec);
+    if (ec) throw Error(ExitCode::failed, "cannot restore the previous render", ec.message());
+    fs::rename(prev, dir, ec);
+    if (ec) throw Error(ExitCode::failed, "cannot restore the previous render", ec.message());
+    // Keep the secret files of the failed tree: they are the current passwords.
+    if (fs::exists(failed / "secrets", ec) && !fs::exists(dir / "secrets", ec)) fs::rename(failed / "secrets", dir / "secrets", ec);
+    fs::remove_all(failed, ec);
+  }
+};
+
+// Shared failure handling: roll back (apply_previous) unless disabled, then rethrow as one
+// error that says what happened.
+template <typename ApplyPrevious>
+[[noreturn]] void fail_with_rollback(Run& run, const Error& e, ApplyPrevious apply_previous)
+{
+  if (!run.opts.rollback)
+    throw Error(e.code(), e.what_failed(), e.why(),
+                fmt::format("the new render was left applied (--no-rollback); it is in {}", run.dir.string()));
+  if (!run.has_previous())
+    throw Error(e.code(), e.what_failed(), e.why(),
+                "there is no previous render to roll back to; inspect the stack, fix the config and deploy again, or destroy it");
+  run.printer.warn(fmt::format("{}: {}; rolling back to the previous render", e.what_failed(), e.why()));
+  run.restore_previous();
+  try {
+    apply_previous();
+  } catch (const Error& again) {
+    throw Error(again.code(), fmt::format("{}, and the rollback failed too", e.what_failed()), again.why(),
+                fmt::format("the previous render is in {}; apply it by hand", run.dir.string()));
+  }
+  run.doc["rolled_back"] = true;
+  throw Error(e.code(), e.what_failed(), fmt::format("{}; rolled back to the previous render", e.why()),
+              fmt::format("the stack runs the previous render ({}) again; fix the config and deploy again", run.dir.string()));
+}
+
+// The files the rendered compose file references as ./secrets/<name>: 0600 in a 0700 directory,
+// values from the secret store (generated there on first use).
+void write_compose_secrets(const config::Config& cfg, const fs::path& dir)
+{
+  secrets::Store store(cfg);
+  fs::path sdir = dir / "secrets";
+  if (auto r = util::make_dirs(sdir, 0700); !r) throw Error(ExitCode::failed, "cannot create the compose secrets directory", r.error());
+  ::chmod(sdir.c_str(), 0700);
+  for (const auto& name : secrets::stack_secret_names()) {
+    std::string value = store.ensure(name);
+    exec::register_secret(value);
+    if (auto r = util::write_file_atomic(sdir / name, value, 0600); !r) throw Error(ExitCode::failed, "cannot write a compose secret file", r.error());
+  }
+}
+
+// The Secret the manifests reference must exist: its values are `statectl secrets push`'s job.
+void require_k8s_secret(const config::Config& cfg, exec::Runner& runner, const Kubectl& kubectl)
+{
+  std::string name = cfg.get_string("project.name") + "-secrets";
+  exec::Result r = runner.run(command(kubectl.argv({"get", "secret", name, "-o", "name"}), false, std::chrono::seconds(60)));
+  if (r.ok()) return;
+  throw Error(ExitCode::usage, fmt::format("kubernetes secret {} not found in namespace {}", name, cfg.get_string("k8s.namespace")),
+              tool_error(r), "run `statectl secrets push --target k8s` (the namespace exists now), then deploy again");
+}
+
+json deploy_compose(Run& run)
+{
+  fs::path file = run.dir / "docker-compose.yml";
+  Compose compose = Compose::detect(run.cfg, run.runner, file);
+  run.doc["compose"] = util::join(compose.base, " ");
+  if (run.planning) {
+    run.step(fmt::format("render {} files into {} (the applied render is kept as {})", run.files.size(), run.dir.string(),
+                         run.prev.string()));
+    run.step(fmt::format("write the secret files {}", (run.dir / "secrets").string()));
+    run.runner.run(command(compose.argv({"config", "-q"}), true));
+    run.runner.run(command(compose.argv({"up", "-d", "--remove-orphans"}), true));
+    run.step(fmt::format("wait up to {} for every container to be healthy, then verify", util::format_duration(run.opts.timeout)));
+    return run.doc;
+  }
+
+  run.install_render();
+  write_compose_secrets(run.cfg, run.dir);
+  run.step(fmt::format("rendered {} files into {}", run.files.size(), run.dir.string()));
+  try {
+    run_checked(run.runner, command(compose.argv({"config", "-q"}), false, std::chrono::seconds(60)), "the rendered compose file is invalid");
+  } catch (const Error& e) {
+    // Nothing was applied yet: put the previous render back without touching the stack.
+    if (run.has_previous()) run.restore_previous();
+    throw;
+  }
+  auto up = [&](const Compose& c) {
+    run_checked(run.runner, command(c.argv({"up", "-d", "--remove-orphans"}), true, run.opts.timeout + std::chrono::minutes(5)),
+                "docker compose up failed");
+  };
+  try {
+    up(compose);
+    run.doc["applied"] = true;
+    run.mark_applied();
+    run.step("waiting for the containers to become healthy");
+    wait_compose_healthy(run.runner, compose, run.opts.timeout);
+    run.step("verifying the stack");
+    run.doc["checks"] = verify_compose(run.cfg, run.runner, compose, run.req);
+    run.doc["verified"] = true;
+  } catch (const Error& e) {
+    fail_with_rollback(run, e, [&] {
+      up(compose);
+      wait_compose_healthy(run.runner, compose, run.opts.timeout);
+    });
+  }
+  return run.doc;
+}
+
+json deploy_k8s(Run& run)
+{
+  Kubectl kubectl = Kubectl::detect(run.cfg);
+  auto apply = [&](const fs::path& target) {
+    run_checked(run.runner, command(kubectl.argv({"apply", "-f", target.string()}), true), "kubectl apply failed");
+  };
+  std::vector<std::pair<std::string, std::string>> manifests;
+  for (const auto& f : run.files) manifests.emplace_back(f.path, f.content);
+  auto names = workloads(manifests);
+  auto rollout = [&] {
+    for (const auto& w : names) {
+      run.step(fmt::format("waiting for {}", w));
+      run_checked(run.runner,
+                  command(kubectl.argv({"rollout", "status", w, fmt::format("--timeout={}s", run.opts.timeout.count() / 1000)}), false,
+                          run.opts.timeout + std::chrono::seconds(30)),
+                  fmt::format("{} did not become ready within {}", w, util::format_duration(run.opts.timeout)));
+    }
+  };
+  if (run.planning) {
+    run.step(fmt::format("render {} manifests into {} (the applied render is kept as {})", run.files.size(), run.dir.string(),
+                         run.prev.string()));
+    apply(run.dir / "00-namespace.yaml");
+    run.step(fmt::format("check that the Secret {}-secrets exists (statectl secrets push --target k8s)", run.cfg.get_string("project.name")));
+    apply(run.dir);
+    run.step(fmt::format("wait for {} with rollout status, then verify", util::join(names, ", ")));
+    return run.doc;
+  }
+  run.install_render();
+  run.step(fmt::format("rendered {} manifests into {}", run.files.size(), run.dir.string()));
+  apply(run.dir / "00-namespace.yaml");
+  require_k8s_secret(run.cfg, run.runner, kubectl);
+  try {
+    apply(run.dir);
+    run.doc["applied"] = true;
+    run.mark_applied();
+    rollout();
+    run.step("verifying the stack");
+    run.doc["checks"] = verify_k8s(run.cfg, run.runner, kubectl, run.req);
+    run.doc["verified"] = true;
+  } catch (const Error& e) {
+    fail_with_rollback(run, e, [&] {
+      apply(run.dir);
+      rollout();
+    });
+  }
+  return run.doc;
+}
+
+json deploy_terraform(Run& run)
+{
+  require_terraform();
+  // Terraform keeps its state and providers in the directory: files are replaced one by one,
+  // never the directory; stale .tf files from an older render are removed.
+  std::error_code ec;
+  if (auto r = util::make_dirs(run.dir, 0700); !r) throw Error(ExitCode::failed, "cannot create the terraform directory", r.error());
+  for (const auto& f : run.files)
+    if (auto r = util::write_file_atomic(run.dir / f.path, f.content, 0644); !r) throw Error(ExitCode::failed, "cannot write the render", r.error());
+  for (const auto& entry : fs::directory_iterator(run.dir, ec)) {
+    if (entry.path().extension() != ".tf") continue;
+    bool rendered = false;
+    for (const auto& f : run.files) rendered = rendered || f.path == entry.path().filename().string();
+    if (!rendered) fs::remove(entry.path(), ec);
+  }
+  run.step(fmt::format("rendered {} files into {}", run.files.size(), run.dir.string()));
+
+  // Passwords reach terraform as TF_VAR_ variables from the secret store, never in argv or files.
+  std::map<std::string, std::string> env = {{"TF_IN_AUTOMATION", "1"}, {"CHECKPOINT_DISABLE", "1"}};
+  secrets::Store store(run.cfg);
+  auto secret = [&](const std::string& name) {
+    // --dry-run generates nothing: a missing password is planned with a placeholder.
+    std::string v = run.planning ? store.get(name).value_or("dry-run-placeholder-password") : store.ensure(name);
+    exec::register_secret(v);
+    return v;
+  };
+  env["TF_VAR_postgres_password"] = secret("postgres");
+  if (run.req.cloud == "aws") env["TF_VAR_redis_password"] = secret("redis");
+  std::string chdir = "-chdir=" + run.dir.string();
+  auto tf = [&](std::vector<std::string> args, bool mutating, const std::string& what) {
+    exec::Command c = command({"terraform", chdir}, mutating, std::chrono::hours(2));
+    c.argv.insert(c.argv.end(), args.begin(), args.end());
+    c.env = env;
+    return run_checked(run.runner, c, what);
+  };
+  tf({"init", "-input=false", "-no-color"}, false, "terraform init failed");
+  exec::Result plan = tf({"plan", "-input=false", "-no-color", "-out=statectl.tfplan"}, false, "terraform plan failed");
+  PlanSummary s = parse_plan_summary(plan.out);
+  run.doc["plan"] = {{"add", s.add}, {"change", s.change}, {"destroy", s.destroy}};
+  std::string summary = s.parsed ? fmt::format("plan: {} to add, {} to change, {} to destroy", s.add, s.change, s.destroy)
+                                 : std::string("plan: summary not found in terraform's output");
+  if (run.planning) {
+    run.printer.out_stream() << "# " << summary << "\n";
+    run.runner.run(command({"terraform", chdir, "apply", "-input=false", "-no-color", "statectl.tfplan"}, true));
+    return run.doc;
+  }
+  run.printer.info(summary);
+  tf({"apply", "-input=false", "-no-color", "statectl.tfplan"}, true, "terraform apply failed");
+  run.doc["applied"] = true;
+  exec::Result out = tf({"output", "-json", "-no-color"}, false, "terraform output failed");
+  auto outputs = json::parse(out.out, nullptr, false);
+  if (!outputs.is_discarded() && outputs.is_object()) {
+    json shown = json::object();
+    for (const auto& [k, v] : outputs.items())
+      if (!v.value("sensitive", false) && v.contains("value")) shown[k] = v["value"];
+    run.doc["outputs"] = shown;
+  }
+  run.doc["verified"] = true; // the cloud's own health checks gate `apply`; nothing more to probe from here
+  return run.doc;
+}
+
+} // namespace
+
+json run(const config::Config& cfg, exec::Runner& runner, output::Printer& printer, const Options& opts)
+{
+  Run r(cfg, runner, printer, opts);
+  r.files = render::render(cfg, r.req); // validates the config before anything runs
+  switch (r.req.target) {
+  case render::Target::compose: return deploy_compose(r);
+  case render::Target::k8s: return deploy_k8s(r);
+  case render::Target::terraform: return deploy_terraform(r);
+  }
+  return r.doc;
+}
+
+} // namespace statectl::deploy

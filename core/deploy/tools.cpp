@@ -1,0 +1,145 @@
+#include "core/deploy/tools.h"
+
+#include <fmt/format.h>
+#include <regex>
+
+#include "core/error.h"
+#include "core/util/strings.h"
+
+namespace statectl::deploy {
+
+namespace fs = std::filesystem;
+
+exec::Command command(std::vector<std::string> argv, bool mutating, std::chrono::milliseconds timeout)
+{
+  exec::Command c;
+  c.argv = std::move(argv);
+  c.mutating = mutating;
+  c.timeout = timeout;
+  return c;
+}
+
+std::string tool_error(const exec::Result& r)
+{
+  if (r.timed_out) return "timed out";
+  std::string text = util::trim(r.err.empty() ? r.out : r.err);
+  auto lines = util::split(text, '\n');
+  if (lines.size() > 8) lines.erase(lines.begin(), lines.end() - 8);
+  text = util::join(lines, "\n");
+  if (text.empty()) return fmt::format("exit code {}", r.exit_code);
+  return fmt::format("exit code {}: {}", r.exit_code, text);
+}
+
+exec::Result run_checked(exec::Runner& runner, const exec::Command& cmd, const std::string& what)
+{
+  exec::Result r = runner.run(cmd);
+  if (!r.planned && !r.ok())
+    throw Error(ExitCode::external, what, tool_error(r), fmt::format("the command was: {}", exec::display(cmd.argv)));
+  return r;
+}
+
+Compose Compose::detect(const config::Config& cfg, exec::Runner& runner, const fs::path& file)
+{
+  Compose c;
+  c.project = cfg.get_string("project.name");
+  c.file = file;
+  std::string want = cfg.get_string("compose.command");
+  if (want == "auto" || want == "docker compose") {
+    if (exec::find_program("docker")) {
+      exec::Result r = runner.run(command({"docker", "compose", "version"}, false, std::chrono::seconds(20)));
+      if (r.ok()) {
+        c.base = {"docker", "compose"};
+        return c;
+      }
+    }
+    if (want == "docker compose")
+      throw Error(ExitCode::unavailable, "docker compose (v2) is not available", "`docker compose version` failed",
+                  "install the docker-compose-plugin package, or set [compose] command = \"auto\"");
+  }
+  if (exec::find_program("docker-compose")) {
+    c.base = {"docker-compose"};
+    return c;
+  }
+  throw Error(ExitCode::unavailable, "no compose client found", "neither `docker compose` (v2) nor `docker-compose` (v1) is on PATH",
+              "install Docker with the compose plugin (or the docker-compose package)");
+}
+
+std::vector<std::string> Compose::argv(const std::vector<std::string>& args) const
+{
+  std::vector<std::string> out = base;
+  out.insert(out.end(), {"-p", project, "-f", file.string()});
+  out.insert(out.end(), args.begin(), args.end());
+  return out;
+}
+
+Kubectl Kubectl::detect(const config::Config& cfg)
+{
+  if (!exec::find_program("kubectl"))
+    throw Error(ExitCode::unavailable, "kubectl not found on PATH", "",
+                "install kubectl (https://kubernetes.io/docs/tasks/tools/) and point it at the cluster, or use --target compose");
+  Kubectl k;
+  k.base = {"kubectl"};
+  if (auto ctx = cfg.get_string("k8s.context"); !ctx.empty()) k.base.insert(k.base.end(), {"--context", ctx});
+  k.base.insert(k.base.end(), {"--namespace", cfg.get_string("k8s.namespace")});
+  return k;
+}
+
+std::vector<std::string> Kubectl::argv(const std::vector<std::string>& args) const
+{
+  std::vector<std::string> out = base;
+  out.insert(out.end(), args.begin(), args.end());
+  return out;
+}
+
+void require_terraform()
+{
+  if (!exec::find_program("terraform"))
+    throw Error(ExitCode::unavailable, "terraform not found on PATH", "",
+                "install Terraform >= 1.5 (https://developer.hashicorp.com/terraform/install)");
+}
+
+PlanSummary parse_plan_summary(const std::string& out)
+{
+  PlanSummary s;
+  static const std::regex plan_re(R"(Plan: (\d+) to add, (\d+) to change, (\d+) to destroy)");
+  std::smatch m;
+  if (std::regex_search(out, m, plan_re)) {
+    s.add = std::stoi(m[1]);
+    s.change = std::stoi(m[2]);
+    s.destroy = std::stoi(m[3]);
+    s.parsed = true;
+  } else if (out.find("No changes.") != std::string::npos) {
+    s.parsed = true;
+  }
+  return s;
+}
+
+std::vector<std::string> workloads(const std::vector<std::pair<std::string, std::string>>& files)
+{
+  std::vector<std::string> out;
+  for (const auto& [path, content] : files) {
+    std::string kind;
+    bool in_metadata = false;
+    std::string name;
+    auto flush = [&] {
+      if ((kind == "StatefulSet" || kind == "Deployment") && !name.empty()) out.push_back(util::to_lower(kind) + "/" + name);
+      kind.clear();
+      name.clear();
+      in_metadata = false;
+    };
+    for (const auto& line : util::split(content, '\n')) {
+      if (line == "---") {
+        flush();
+        continue;
+      }
+      if (util::starts_with(line, "kind: ")) kind = util::trim(line.substr(6));
+      else if (line == "metadata:") in_metadata = true;
+      else if (in_metadata && util::starts_with(line, "  name: ") && name.empty()) name = util::trim(line.substr(8));
+      else if (!line.empty() && line[0] != ' ' && line[0] != '#') in_metadata = false;
+    }
+    flush();
+  }
+  return out;
+}
+
+} // namespace statectl::deploy

@@ -1,0 +1,63 @@
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/config/config.h"
+#include "core/exec/runner.h"
+
+namespace statectl::deploy {
+
+// The drivers of docker compose, kubectl and terraform: they build argv vectors and parse
+// output; the Runner executes them (a FakeRunner or the recording fakes of tests/fakes in tests).
+
+// The Compose client: `docker compose` (v2 plugin) or `docker-compose` (v1). With [compose]
+// command = "auto", v2 is preferred when `docker compose version` succeeds. Throws
+// Error(unavailable) with an install hint when neither is present.
+struct Compose {
+  std::vector<std::string> base; // {"docker", "compose"} or {"docker-compose"}
+  std::string project;
+  std::filesystem::path file;
+
+  static Compose detect(const config::Config& cfg, exec::Runner& runner, const std::filesystem::path& file);
+  // base + -p PROJECT -f FILE + args.
+  std::vector<std::string> argv(const std::vector<std::string>& args) const;
+};
+
+// kubectl [--context C] --namespace N ARGS...; throws Error(unavailable) when kubectl is missing.
+struct Kubectl {
+  std::vector<std::string> base;
+  static Kubectl detect(const config::Config& cfg);
+  std::vector<std::string> argv(const std::vector<std::string>& args) const;
+};
+
+// Throws Error(unavailable) when terraform is missing.
+void require_terraform();
+
+// Runs cmd; throws Error(external) with `what` and the command's stderr when it fails (a command
+// that was only planned under --dry-run counts as success).
+exec::Result run_checked(exec::Runner& runner, const exec::Command& cmd, const std::string& what);
+
+// A command with a timeout, optionally mutating.
+exec::Command command(std::vector<std::string> argv, bool mutating, std::chrono::milliseconds timeout = std::chrono::minutes(5));
+
+// The last non-empty stderr lines of a failed command, for error messages.
+std::string tool_error(const exec::Result& r);
+
+// "Plan: 3 to add, 1 to change, 0 to destroy." -> {3, 1, 0}; "No changes." -> {0, 0, 0}.
+struct PlanSummary {
+  int add = 0;
+  int change = 0;
+  int destroy = 0;
+  bool parsed = false;
+};
+PlanSummary parse_plan_summary(const std::string& plan_output);
+
+// Names of the StatefulSets and Deployments in rendered manifests, as "statefulset/NAME" /
+// "deployment/NAME", in file order.
+std::vector<std::string> workloads(const std::vector<std::pair<std::string, std::string>>& files);
+
+} // namespace statectl::deploy

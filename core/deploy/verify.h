@@ -1,0 +1,25 @@
+#pragma once
+
+#include <chrono>
+#include <nlohmann/json.hpp>
+
+#include "core/config/config.h"
+#include "core/deploy/tools.h"
+#include "core/exec/runner.h"
+#include "core/render/render.h"
+
+namespace statectl::deploy {
+
+// Polls `compose ps -q` + `docker inspect` every 2 s until every container is healthy (or
+// running, for one without a health check). Throws Error(failed) naming the containers that are
+// not when timeout passes, or at once when one has exited.
+void wait_compose_healthy(exec::Runner& runner, const Compose& compose, std::chrono::milliseconds timeout);
+
+// The post-deploy checks, through `compose exec -T` / `kubectl exec`: the primary accepts a
+// write, the expected number of standbys stream, Sentinel knows the master (sentinel mode) or
+// the cluster is formed (cluster mode). Returns {check: detail}; throws Error(failed) on the
+// first check that fails.
+nlohmann::json verify_compose(const config::Config& cfg, exec::Runner& runner, const Compose& compose, const render::Request& req);
+nlohmann::json verify_k8s(const config::Config& cfg, exec::Runner& runner, const Kubectl& kubectl, const render::Request& req);
+
+} // namespace statectl::deploy
