@@ -3,6 +3,10 @@
 #include "commands/capacity.h"
 #include "commands/completion.h"
 #include "commands/config_cmd.h"
+#include "commands/failover.h"
+#include "commands/checkpoint.h"
+#include "commands/lock.h"
+#include "commands/state.h"
 #include "commands/render.h"
 #include "commands/scale.h"
 #include "commands/secrets.h"
@@ -14,12 +18,22 @@ const std::vector<CommandSpec>& command_table()
 {
   // One row per command; later capabilities add their rows here.
   static const std::vector<CommandSpec> table = {
+    {"failover", "Inject a primary failure and measure RTO / lost writes; planned switchover; promote", "Operations", false, setup_failover},
     {"init", "Write a commented statectl.toml for a target", "Configuration", false, setup_init},
     {"config", "Show or validate the effective configuration", "Configuration", false, setup_config},
     {"capacity", "Sizing plans, live checks with Nagios exit codes, load test of the state backend", "Operations", true, setup_capacity},
     {"secrets", "Generate, store, rotate and push passwords and TLS material", "Stack", false, setup_secrets},
     {"render", "Write (or print) the rendered Compose / Kubernetes / Terraform files", "Stack", false, setup_render},
     {"scale", "Change replica / pooler counts on the current target", "Stack", false, setup_scale},
+    {"get", "Print the value of a key (raw bytes); exit 1 when absent", "State", true, setup_get},
+    {"put", "Store a value (stdin with -), with --ttl, --metadata, --if-absent; or many with --batch", "State", true, setup_put},
+    {"del", "Delete keys", "State", true, setup_del},
+    {"keys", "List live keys (--prefix, --limit); -o json adds size, ttl, updated_at", "State", true, setup_keys},
+    {"ttl", "Remaining lifetime of a key; exit 1 when absent", "State", true, setup_ttl},
+    {"gc", "Delete expired keys (PostgreSQL) and print how many", "State", true, setup_gc},
+    {"lock", "Run a command while holding a fenced lease (exit 75 on --wait timeout, 76 when lost)", "State", true, setup_lock},
+    {"locks", "Current lease holders: name, owner, token, expires", "State", true, setup_locks},
+    {"checkpoint", "Create, list or restore snapshots of a backend's whole key space", "State", true, setup_checkpoint},
     {"completion", "Print a shell completion script (bash, zsh, fish)", "Other", false, setup_completion},
     {"version", "Show version, build and linked library versions", "Other", false, setup_version},
   };
