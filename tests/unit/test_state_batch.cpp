@@ -1,0 +1,90 @@
+#include <doctest/doctest.h>
+
+#include "core/error.h"
+#include "core/state/batch.h"
+#include "core/state/common.h"
+#include "core/state/redis.h"
+
+using namespace statectl;
+
+namespace {
+
+std::string error_of(const std::function<void()>& f)
+{
+  try {
+    f();
+  } catch (const Error& e) {
+    return std::to_string(static_cast<int>(e.code())) + " " + e.message();
+  }
+  return "no error";
+}
+
+} // namespace
+
+TEST_CASE("parse_batch reads key<TAB>value lines, the value being the rest of the line")
+{
+  state::Settings s;
+  auto items = state::parse_batch("a\t1\n\nb\tx\ty\nc\t\n", state::BatchFormat::tsv, s);
+  REQUIRE(items.size() == 3);
+  CHECK(items[0].key == "a");
+  CHECK(items[0].value == "1");
+  CHECK(items[1].value == "x\ty");
+  CHECK(items[2].value.empty());
+}
+
+TEST_CASE("parse_batch names the first malformed line")
+{
+  state::Settings s;
+  CHECK(error_of([&] { state::parse_batch("a\t1\nbroken\n", state::BatchFormat::tsv, s); }) ==
+        "2 invalid batch input: line 2: expected key<TAB>value, found no tab");
+  CHECK(error_of([&] { state::parse_batch("\tv\n", state::BatchFormat::tsv, s); }) == "2 invalid batch input: line 1: empty key");
+  s.max_value_size = 3;
+  CHECK(error_of([&] { state::parse_batch("k\t1234\n", state::BatchFormat::tsv, s); }) ==
+        "2 invalid batch input: line 1: value of 4 bytes is over [state] max_value_size 3 B");
+}
+
+TEST_CASE("parse_batch reads ndjson with value_b64, ttl and metadata")
+{
+  state::Settings s;
+  auto items = state::parse_batch(R"({"key":"k","value_b64":"AAEC","ttl":"1m","metadata":{"a":1}})"
+                                  "\n"
+                                  R"({"key":"n","value":"v","ttl":2})",
+                                  state::BatchFormat::ndjson, s);
+  REQUIRE(items.size() == 2);
+  CHECK(items[0].value == std::string("\0\1\2", 3));
+  CHECK(items[0].ttl == state::Millis(60000));
+  CHECK(items[0].metadata == R"({"a":1})");
+  CHECK(items[1].ttl == state::Millis(2000));
+  CHECK(error_of([&] { state::parse_batch(R"({"key":"k","value":"v","value_b64":"AA=="})", state::BatchFormat::ndjson, s); }) ==
+        R"(2 invalid batch input: line 1: exactly one of "value" and "value_b64" is required)");
+  CHECK(error_of([&] { state::parse_batch(R"({"key":"k","value":"v","metadata":[1]})", state::BatchFormat::ndjson, s); }) ==
+        "2 invalid batch input: line 1: metadata must be a JSON object");
+  CHECK(error_of([&] { state::parse_batch("{oops", state::BatchFormat::ndjson, s); }) == "2 invalid batch input: line 1: not valid JSON");
+}
+
+TEST_CASE("metadata and ttl validation")
+{
+  CHECK(state::normalize_metadata(R"({ "a" : [1, 2] })") == R"({"a":[1,2]})");
+  CHECK(error_of([] { state::normalize_metadata("{"); }) == "2 invalid --metadata: not valid JSON");
+  CHECK(error_of([] { state::normalize_metadata(R"({"a":"\u0000"})"); }) == "2 invalid --metadata: metadata must not contain \\u0000");
+  CHECK(state::parse_ttl("300ms") == state::Millis(300));
+  CHECK(state::parse_ttl("5m") == state::Millis(300000));
+  CHECK(error_of([] { state::parse_ttl("0s"); }) == "2 invalid --ttl: ttl must be positive, got '0s'");
+}
+
+TEST_CASE("base64, text detection and glob escaping")
+{
+  std::string out;
+  for (std::string s : {std::string(), std::string("f"), std::string("fo"), std::string("foo"), std::string("\0\xff\x10z", 4)}) {
+    REQUIRE(state::from_base64(state::to_base64(s), out));
+    CHECK(out == s);
+  }
+  CHECK(state::to_base64("foob") == "Zm9vYg==");
+  CHECK_FALSE(state::from_base64("Zm9", out));
+  CHECK(state::is_text("héllo"));
+  CHECK_FALSE(state::is_text(std::string("a\0b", 3)));
+  CHECK_FALSE(state::is_text("\xff"));
+  CHECK(state::redis_glob_escape("a*b?[c]\\") == "a\\*b\\?\\[c\\]\\\\");
+  CHECK(state::redis_internal_prefix("statectl:") == "statectl#statectl:");
+  CHECK(state::format_time_ms(1700000000123) == "2023-11-14T22:13:20.123Z");
+}
