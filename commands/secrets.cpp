@@ -94,7 +94,7 @@ void setup_tls(CLI::App& parent, Context& ctx)
                           {"written", r.written}};
     ctx.printer().result(doc, [&] {
       return fmt::format("{}{} certificate for {} ({}), signed by {} ({}), expires {} ({} days)\nnames: {}\n",
-                         plan ? "would issue a " : "issued a ", r.cert.key_type, r.cert.subject_cn, util::join(r.written, ", "),
+                         plan ? "would issue an " : "issued an ", r.cert.key_type, r.cert.subject_cn, util::join(r.written, ", "),
                          r.cert.issuer_cn, r.ca_created ? "new CA" : "existing CA", r.cert.not_after_iso, secrets::tls::days_left(r.cert),
                          util::join(names, " "));
     });
