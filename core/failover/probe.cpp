@@ -85,6 +85,7 @@ PgConn pg_connect(const PgTarget& t, Clock::time_point deadline, std::string& er
     }
     st = PQconnectPoll(c.get());
   }
+  PQsetNoticeProcessor(c.get(), [](void*, const char*) {}, nullptr); // "already exists, skipping"
   return c;
 }
 

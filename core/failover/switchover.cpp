@@ -229,8 +229,8 @@ void pg_bare(const config::Config& cfg, exec::Runner& runner, output::Printer& p
     printer.info(fmt::format("promoting {}", target));
     stack.promote(target);
     stack.repoint_pgbouncer(target_port);
-    // PgBouncer applies the new target on reload; give the signal a moment before resuming.
-    std::this_thread::sleep_for(100ms);
+    // The repoint signalled a reload; RELOAD here as well so it is applied before RESUME.
+    bouncer.exec("RELOAD");
     bouncer.exec("RESUME");
     resumed = true;
     rep.pause_ms = detail::ms_between(pause, Clock::now());
