@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# deploy/scale --target compose against a recording fake `docker`: the exact command sequence of
+# a successful deploy, a failed verify that rolls back, --dry-run, scale, a missing binary, and
+# that no secret value reaches the rendered tree, argv or output.
+source "$(dirname "$0")/lib.sh"
+source "$STATECTL_SOURCE_DIR/tests/fakes/lib.sh"
+cd "$TEST_DIR"
+
+fake_tools bin docker
+FAKE_PATH="$(fake_path "$TEST_DIR/bin")"
+# Only statectl (and the fakes it runs) see the fake PATH: no real docker/kubectl/terraform.
+statectl() { PATH="$FAKE_PATH" "$STATECTL" "$@"; }
+export FAKE_LOG="$TEST_DIR/calls.log" FAKE_SCENARIO="$TEST_DIR/scenario"
+STATE="$TEST_DIR/.statectl"
+F="-p statectl -f $STATE/compose/docker-compose.yml"
+printf '[project]\ntarget = "compose"\n' >statectl.toml
+
+# A healthy stack: 2 containers healthy, 1 standby streaming, Sentinel knows the master.
+healthy_scenario() {
+  {
+    printf 'docker * ps -q\t0\tc1\\nc2\n'
+    printf 'docker inspect *\t0\t/statectl-postgres-primary-1 healthy\\n/statectl-redis-sentinel-1 running\n'
+    printf "docker * exec -T postgres-primary psql * -tAc *\t0\t%s\n" "${1:-1}"
+    printf 'docker * exec -T redis-sentinel redis-cli *\t0\t172.18.0.3\\n6379\n'
+  } >"$FAKE_SCENARIO"
+}
+
+healthy_scenario 1
+expect_exit 0 statectl deploy --timeout 20s
+cat >expected <<EXP
+docker compose version
+docker compose $F config -q
+docker compose $F up -d --remove-orphans
+docker compose $F ps -q
+docker inspect --format '{{.Name}} {{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}' c1 c2
+docker compose $F exec -T postgres-primary psql -U postgres -d postgres -v ON_ERROR_STOP=1 -qc 'CREATE TABLE IF NOT EXISTS statectl_deploy_check (id int PRIMARY KEY, at timestamptz NOT NULL); INSERT INTO statectl_deploy_check VALUES (1, now()) ON CONFLICT (id) DO UPDATE SET at = excluded.at'
+docker compose $F exec -T postgres-primary psql -U postgres -d postgres -tAc 'SELECT count(*) FROM pg_stat_replication WHERE state = '\''streaming'\'''
+docker compose $F exec -T redis-sentinel redis-cli -p 26379 sentinel get-master-addr-by-name mymaster
+EXP
+fake_calls >actual
+diff -u expected actual >&2 || fail "unexpected command sequence for a successful compose deploy"
+assert_contains "$OUT" "verified postgres_streaming: 1/1"
+assert_contains "$OUT" "verified sentinel_master: 172.18.0.3:6379"
+pass "successful deploy runs validate, up, health wait and the three verify checks, in order"
+
+for s in postgres replication app pgbouncer redis; do
+  f="$STATE/compose/secrets/$s"
+  [[ -s $f ]] || fail "secret file $f missing"
+  assert_eq "$(stat -c %a "$f")" "600" "mode of $f"
+  v=$(cat "$f")
+  ! grep -rqF --exclude-dir=secrets -- "$v" "$STATE/compose" || fail "secret $s appears in the rendered tree"
+  ! grep -qF -- "$v" "$FAKE_LOG" "$OUT" "$ERR" || fail "secret $s appears in argv or output"
+done
+grep -q 'file: ./secrets/postgres' "$STATE/compose/docker-compose.yml" || fail "compose secrets not referenced"
+pass "secret files are 0600 and no secret value is in the rendered tree, argv or output"
+
+# A second deploy with 2 standbys whose verify sees only 1 streaming: roll back to the first render.
+cp "$STATE/compose/docker-compose.yml" first.yml
+: >"$FAKE_LOG"
+healthy_scenario 1
+printf '[project]\ntarget = "compose"\n[postgres]\nreplicas = 2\n' >statectl.toml
+expect_exit 1 statectl deploy --timeout 20s
+assert_contains "$ERR" "statectl: error: verify failed: replication is not streaming: 1 of 2 standbys stream from the primary; rolled back to the previous render"
+cat >expected <<EXP
+docker compose version
+docker compose $F config -q
+docker compose $F up -d --remove-orphans
+docker compose $F ps -q
+docker inspect --format '{{.Name}} {{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}' c1 c2
+docker compose $F exec -T postgres-primary psql -U postgres -d postgres -v ON_ERROR_STOP=1 -qc 'CREATE TABLE IF NOT EXISTS statectl_deploy_check (id int PRIMARY KEY, at timestamptz NOT NULL); INSERT INTO statectl_deploy_check VALUES (1, now()) ON CONFLICT (id) DO UPDATE SET at = excluded.at'
+docker compose $F exec -T postgres-primary psql -U postgres -d postgres -tAc 'SELECT count(*) FROM pg_stat_replication WHERE state = '\''streaming'\'''
+docker compose $F up -d --remove-orphans
+docker compose $F ps -q
+docker inspect --format '{{.Name}} {{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}' c1 c2
+EXP
+fake_calls >actual
+diff -u expected actual >&2 || fail "unexpected command sequence for a failed verify"
+cmp -s first.yml "$STATE/compose/docker-compose.yml" || fail "the applied render is not the previous one after the rollback"
+[[ -s $STATE/compose/secrets/postgres ]] || fail "secrets lost in the rollback"
+pass "a failed verify re-applies the previous render"
+
+: >"$FAKE_LOG"
+expect_exit 1 statectl deploy --timeout 20s --no-rollback
+assert_contains "$ERR" "hint: the new render was left applied (--no-rollback)"
+fake_calls | grep -c ' up -d ' | grep -qx 1 || fail "--no-rollback must not re-apply"
+printf '[project]\ntarget = "compose"\n' >statectl.toml
+expect_exit 0 statectl deploy --timeout 20s
+pass "--no-rollback leaves the new render applied"
+
+# --dry-run: the plan on stdout, nothing mutating run, nothing written.
+: >"$FAKE_LOG"
+rm -rf "$STATE/compose" "$STATE/compose.previous"
+expect_exit 0 statectl --dry-run deploy
+assert_eq "$(fake_calls)" "docker compose version" "dry-run calls"
+assert_contains "$OUT" "docker compose $F up -d --remove-orphans"
+[[ ! -e $STATE/compose ]] || fail "--dry-run wrote the render"
+pass "--dry-run prints the plan and runs no mutating command"
+
+# scale: bounds first, then up --scale; the count is recorded so render reproduces it.
+expect_exit 0 statectl deploy --timeout 20s
+: >"$FAKE_LOG"
+expect_exit 2 statectl scale postgres --replicas 16
+assert_contains "$ERR" "invalid --replicas 16 for postgres"
+[[ ! -s $FAKE_LOG ]] || fail "an invalid count ran commands"
+expect_exit 0 statectl scale postgres --replicas 3 --timeout 20s
+cat >expected <<EXP
+docker compose version
+docker compose $F up -d --no-recreate --scale postgres-replica=3
+docker compose $F ps -q
+docker inspect --format '{{.Name}} {{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}' c1 c2
+EXP
+fake_calls >actual
+diff -u expected actual >&2 || fail "unexpected command sequence for scale"
+expect_exit 0 statectl render
+grep -A30 '^  postgres-replica:' "$OUT" | grep -q 'replicas: 3' || fail "render does not reproduce the scaled count"
+expect_exit 0 statectl scale pooler --replicas 2 --timeout 20s
+fake_calls | tail -3 | head -1 | grep -qF -- "--scale pgbouncer=2" || fail "pooler scale"
+grep -q '127.0.0.1:16432-16433:6432' "$STATE/compose/docker-compose.yml" || fail "pooler port range not re-rendered"
+pass "scale validates bounds, runs up --scale --no-recreate and is recorded for render"
+
+# No compose client at all: exit 3 with a hint.
+rm -f bin/docker
+expect_exit 3 statectl deploy
+assert_contains "$ERR" "statectl: error: no compose client found"
+assert_contains "$ERR" "hint: install Docker"
+pass "a missing docker exits 3"

@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# deploy/scale --target k8s against a recording fake `kubectl`: the exact command sequence of a
+# successful deploy, a failed verify that re-applies the previous render, --dry-run, scale and a
+# missing kubectl (exit 3).
+source "$(dirname "$0")/lib.sh"
+source "$STATECTL_SOURCE_DIR/tests/fakes/lib.sh"
+cd "$TEST_DIR"
+
+fake_tools bin kubectl
+FAKE_PATH="$(fake_path "$TEST_DIR/bin")"
+# Only statectl (and the fakes it runs) see the fake PATH: no real docker/kubectl/terraform.
+statectl() { PATH="$FAKE_PATH" "$STATECTL" "$@"; }
+export FAKE_LOG="$TEST_DIR/calls.log" FAKE_SCENARIO="$TEST_DIR/scenario"
+STATE="$TEST_DIR/.statectl"
+K="kubectl --context prod --namespace state"
+cat >statectl.toml <<'TOML'
+[project]
+name = "orders"
+target = "k8s"
+[k8s]
+context = "prod"
+namespace = "state"
+TOML
+
+scenario() {
+  {
+    printf "kubectl * exec statefulset/orders-postgres-primary -- psql * -tAc *\t0\t%s\n" "$1"
+    printf 'kubectl * exec statefulset/orders-redis-sentinel -- redis-cli *\t0\torders-redis-master-0\\n6379\n'
+  } >"$FAKE_SCENARIO"
+}
+
+verify_calls() {
+  cat <<EXP
+$K exec statefulset/orders-postgres-primary -- psql -U postgres -d postgres -v ON_ERROR_STOP=1 -qc 'CREATE TABLE IF NOT EXISTS statectl_deploy_check (id int PRIMARY KEY, at timestamptz NOT NULL); INSERT INTO statectl_deploy_check VALUES (1, now()) ON CONFLICT (id) DO UPDATE SET at = excluded.at'
+$K exec statefulset/orders-postgres-primary -- psql -U postgres -d postgres -tAc 'SELECT count(*) FROM pg_stat_replication WHERE state = '\''streaming'\'''
+EXP
+}
+rollout_calls() {
+  local w
+  for w in statefulset/orders-postgres-primary statefulset/orders-postgres-replica deployment/orders-pgbouncer \
+    statefulset/orders-redis-master statefulset/orders-redis-replica statefulset/orders-redis-sentinel; do
+    echo "$K rollout status $w --timeout=20s"
+  done
+}
+
+scenario 2
+expect_exit 0 statectl deploy --timeout 20s
+{
+  echo "$K apply -f $STATE/k8s/00-namespace.yaml"
+  echo "$K get secret orders-secrets -o name"
+  echo "$K apply -f $STATE/k8s"
+  rollout_calls
+  verify_calls
+  echo "$K exec statefulset/orders-redis-sentinel -- redis-cli -p 26379 sentinel get-master-addr-by-name mymaster"
+} >expected
+fake_calls >actual
+diff -u expected actual >&2 || fail "unexpected command sequence for a successful k8s deploy"
+grep -q 'secretName: orders-secrets' "$STATE/k8s/20-postgres.yaml" || fail "the manifests do not reference the Secret by name"
+! grep -rqiE '^ *(password|requirepass) *[:=] *[^ ]' "$STATE/k8s" || fail "a password literal in the manifests"
+pass "successful deploy: namespace, Secret check, apply, rollout status per workload, verify"
+
+# A second deploy (3 standbys) whose verify sees 2 streaming: the previous render is re-applied.
+cp "$STATE/k8s/20-postgres.yaml" first.yaml
+: >"$FAKE_LOG"
+printf '[postgres]\nreplicas = 3\n' >>statectl.toml
+expect_exit 1 statectl deploy --timeout 20s
+assert_contains "$ERR" "verify failed: replication is not streaming: 2 of 3 standbys stream from the primary; rolled back to the previous render"
+{
+  echo "$K apply -f $STATE/k8s/00-namespace.yaml"
+  echo "$K get secret orders-secrets -o name"
+  echo "$K apply -f $STATE/k8s"
+  rollout_calls
+  verify_calls
+  echo "$K apply -f $STATE/k8s"
+  rollout_calls
+} >expected
+fake_calls >actual
+diff -u expected actual >&2 || fail "unexpected command sequence for a failed verify"
+cmp -s first.yaml "$STATE/k8s/20-postgres.yaml" || fail "the previous render is not the applied one after the rollback"
+pass "a failed verify re-applies the previous render and waits for it"
+
+# A failed rollout also rolls back; exit 4 names the workload.
+: >"$FAKE_LOG"
+printf 'kubectl * rollout status statefulset/orders-postgres-replica *\t1\t\terror: timed out waiting for the condition\t1\n' >"$FAKE_SCENARIO"
+expect_exit 4 statectl deploy --timeout 20s
+assert_contains "$ERR" "statefulset/orders-postgres-replica did not become ready within 20s: exit code 1: error: timed out waiting for the condition; rolled back to the previous render"
+pass "a failed rollout exits 4 and rolls back"
+
+: >"$FAKE_LOG"
+expect_exit 0 statectl --dry-run deploy
+[[ ! -s $FAKE_LOG ]] || fail "--dry-run ran: $(fake_calls)"
+assert_contains "$OUT" "$K apply -f $STATE/k8s"
+assert_contains "$OUT" "$K apply -f $STATE/k8s/00-namespace.yaml"
+pass "--dry-run prints the plan and runs nothing"
+
+: >"$FAKE_LOG"
+printf 'kubectl * get secret *\t1\t\tError from server (NotFound): secrets "orders-secrets" not found\n' >"$FAKE_SCENARIO"
+expect_exit 2 statectl deploy
+assert_contains "$ERR" "statectl: error: kubernetes secret orders-secrets not found in namespace state"
+assert_contains "$ERR" "hint: run \`statectl secrets push --target k8s\`"
+fake_calls | grep -q "apply -f $STATE/k8s\$" && fail "applied the workloads without their Secret"
+pass "a missing Secret stops the deploy before the workloads are applied (exit 2)"
+
+scenario 2
+expect_exit 2 statectl scale pooler --replicas 0
+: >"$FAKE_LOG"
+expect_exit 0 statectl scale postgres --replicas 4 --timeout 30s
+cat >expected <<EXP
+$K scale statefulset/orders-postgres-replica --replicas=4
+$K rollout status statefulset/orders-postgres-replica --timeout=30s
+EXP
+fake_calls >actual
+diff -u expected actual >&2 || fail "unexpected command sequence for scale"
+expect_exit 0 statectl render
+grep -A12 'name: orders-postgres-replica$' "$OUT" | grep -q 'replicas: 4' || fail "render does not reproduce the scaled count"
+: >"$FAKE_LOG"
+expect_exit 0 statectl scale pooler --replicas 6 --timeout 30s
+cat >expected <<EXP
+$K scale deployment/orders-pgbouncer --replicas=6
+$K patch hpa/orders-pgbouncer --type=merge -p '{"spec":{"minReplicas":6,"maxReplicas":6}}'
+$K rollout status deployment/orders-pgbouncer --timeout=30s
+EXP
+fake_calls >actual
+diff -u expected actual >&2 || fail "unexpected command sequence for pooler scale"
+pass "scale runs kubectl scale + rollout status and is recorded for render"
+
+rm -f bin/kubectl
+expect_exit 3 statectl deploy
+assert_contains "$ERR" "statectl: error: kubectl not found on PATH"
+assert_contains "$ERR" "hint: install kubectl"
+expect_exit 3 statectl scale postgres --replicas 1
+pass "a missing kubectl exits 3"

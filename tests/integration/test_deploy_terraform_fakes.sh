@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# deploy/scale --target terraform against a recording fake `terraform`: init, plan, summary,
+# apply of the plan file; --dry-run stops after the plan; passwords reach terraform only as
+# TF_VAR_ variables; a failed plan exits 4; a missing terraform exits 3.
+source "$(dirname "$0")/lib.sh"
+source "$STATECTL_SOURCE_DIR/tests/fakes/lib.sh"
+cd "$TEST_DIR"
+
+fake_tools bin terraform
+FAKE_PATH="$(fake_path "$TEST_DIR/bin")"
+# Only statectl (and the fakes it runs) see the fake PATH: no real docker/kubectl/terraform.
+statectl() { PATH="$FAKE_PATH" "$STATECTL" "$@"; }
+export FAKE_LOG="$TEST_DIR/calls.log" FAKE_SCENARIO="$TEST_DIR/scenario"
+export FAKE_ENV="CHECKPOINT_DISABLE TF_IN_AUTOMATION" FAKE_ENV_PRESENT="TF_VAR_postgres_password TF_VAR_redis_password"
+STATE="$TEST_DIR/.statectl"
+D="-chdir=$STATE/terraform/aws"
+printf '[project]\ntarget = "terraform"\n' >statectl.toml
+{
+  printf 'terraform * plan *\t0\tTerraform will perform the following actions:\\n\\nPlan: 9 to add, 0 to change, 0 to destroy.\n'
+  printf 'terraform * output -json *\t0\t{"postgres_endpoint": {"sensitive": false, "type": "string", "value": "orders.rds.amazonaws.com:5432"}, "secret_out": {"sensitive": true, "type": "string", "value": "hidden-value"}}\n'
+} >"$FAKE_SCENARIO"
+
+expect_exit 0 statectl deploy
+cat >expected <<EXP
+terraform $D init -input=false -no-color
+terraform $D plan -input=false -no-color -out=statectl.tfplan
+terraform $D apply -input=false -no-color statectl.tfplan
+terraform $D output -json -no-color
+EXP
+fake_calls >actual
+diff -u expected actual >&2 || fail "unexpected command sequence for a terraform deploy"
+assert_eq "$(grep -c '  env TF_VAR_postgres_password set' "$FAKE_LOG")" 4 "postgres password variable on every call"
+assert_eq "$(grep -c '  env TF_VAR_redis_password set' "$FAKE_LOG")" 4 "redis password variable on every call"
+assert_eq "$(grep -c '  env CHECKPOINT_DISABLE=1' "$FAKE_LOG")" 4 "CHECKPOINT_DISABLE"
+assert_contains "$ERR" "plan: 9 to add, 0 to change, 0 to destroy"
+assert_contains "$OUT" "postgres_endpoint = orders.rds.amazonaws.com:5432"
+assert_not_contains "$OUT" "hidden-value"
+for f in versions.tf main.tf variables.tf outputs.tf; do [[ -f $STATE/terraform/aws/$f ]] || fail "$f not rendered"; done
+pass "deploy runs init, plan, apply of the plan file, output; passwords only as TF_VAR_ variables"
+
+expect_exit 0 statectl -o json deploy --cloud gcp
+assert_eq "$(json_get "$OUT" 'j["plan"]["add"]')" 9 "plan summary in JSON"
+assert_eq "$(json_get "$OUT" 'j["cloud"]')" gcp "cloud"
+pass "-o json reports the plan summary"
+
+: >"$FAKE_LOG"
+expect_exit 0 statectl --dry-run deploy
+cat >expected <<EXP
+terraform $D init -input=false -no-color
+terraform $D plan -input=false -no-color -out=statectl.tfplan
+EXP
+fake_calls >actual
+diff -u expected actual >&2 || fail "--dry-run must stop after the plan"
+assert_contains "$OUT" "# plan: 9 to add, 0 to change, 0 to destroy"
+assert_contains "$OUT" "terraform $D apply -input=false -no-color statectl.tfplan"
+pass "--dry-run stops after the plan and prints the apply it would run"
+
+: >"$FAKE_LOG"
+expect_exit 2 statectl scale postgres --replicas 0
+expect_exit 2 statectl scale pooler --replicas 2
+[[ ! -s $FAKE_LOG ]] || fail "invalid scale ran commands"
+expect_exit 0 statectl scale postgres --replicas 3
+fake_calls | grep -q "apply -input=false -no-color statectl.tfplan" || fail "scale did not apply"
+grep -A3 'variable "postgres_read_replicas"' "$STATE/terraform/aws/variables.tf" | grep -q 'default     = 2' || fail "3 standbys = Multi-AZ + 2 read replicas"
+expect_exit 0 statectl render
+assert_contains "$OUT" 'default     = 2'
+pass "scale re-plans and applies with the new count, recorded for render"
+
+{
+  printf 'terraform * plan *\t1\t\tError: No valid credential sources found\n'
+} >"$FAKE_SCENARIO"
+expect_exit 4 statectl deploy
+assert_contains "$ERR" "statectl: error: terraform plan failed: exit code 1: Error: No valid credential sources found"
+fake_calls | tail -1 | grep -q ' plan ' || fail "nothing may run after a failed plan"
+pass "a failed plan exits 4 with terraform's error"
+
+rm -f bin/terraform
+expect_exit 3 statectl deploy
+assert_contains "$ERR" "statectl: error: terraform not found on PATH"
+pass "a missing terraform exits 3"
