@@ -177,17 +177,19 @@ public:
   std::uint64_t del(const std::vector<std::string>& keys) override
   {
     for (const auto& k : keys) check_key(k);
+    // One statement for all keys: hex-encoded, so binary keys survive the text parameter.
+    std::string hex;
+    for (const auto& k : keys) {
+      if (!hex.empty()) hex += ',';
+      hex += to_hex(k);
+    }
     return call<std::uint64_t>([&](pqxx::connection& c) {
-      pqxx::work tx(c);
-      std::uint64_t n = 0;
-      for (const auto& k : keys)
-        n += tx.exec_params("DELETE FROM " + m_t + " WHERE key = $1 RETURNING expires_at IS NULL OR expires_at > now()",
-                            bin(k))
-               .size() == 1
-               ? 1
-               : 0;
-      tx.commit();
-      return n;
+      pqxx::nontransaction tx(c);
+      auto r = tx.exec_params("WITH d AS (DELETE FROM " + m_t +
+                                " WHERE key IN (SELECT decode(h, 'hex') FROM unnest(string_to_array($1, ',')) h) "
+                                "RETURNING expires_at IS NULL OR expires_at > now() AS live) SELECT count(*) FILTER (WHERE live) FROM d",
+                              hex);
+      return r[0][0].as<std::uint64_t>();
     });
   }
 
