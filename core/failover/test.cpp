@@ -303,8 +303,19 @@ Trial run_trial(const config::Config& cfg, exec::Runner& runner, output::Printer
         stack.start_member(v.name);
         t.heal = opts.backend == "redis" ? "sentinel" : "patroni (pg_rewind)";
       }
+      // Healthy, and the old primary is back as a replica (a restarted Redis master is briefly a
+      // master of its own until Sentinel converts it, then resyncs).
       local::Stack stack(cfg, runner, printer);
-      t.healthy_after = detail::wait_stack_healthy(stack, opts.timeout);
+      t.healthy_after = local::wait_for(
+        [&] {
+          auto st = stack.status();
+          if (!st.healthy) return false;
+          for (const auto& c : st.components)
+            if (c.name == v.name) return c.role == "replica";
+          return false;
+        },
+        opts.timeout, 250ms);
+      if (t.healthy_after) t.healthy_after = detail::wait_stack_healthy(stack, 10s); // still healthy after the resync
       if (!t.healthy_after) t.problems.push_back("the stack is not healthy after healing: " + detail::unhealthy_summary(stack));
     } catch (const Error& e) {
       t.problems.push_back("healing failed: " + e.message());

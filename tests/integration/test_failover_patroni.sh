@@ -9,6 +9,7 @@ failover_require patroni etcd haproxy start-stop-daemon
 failover_stack "$(printf '[postgres]\nha = "patroni"\nttl = 10\nloop_wait = 2\nretry_timeout = 4\n')"
 
 expect_exit 0 statectl failover test --backend postgres --warmup 1s --settle 1s --max-rto 20s --timeout 90s -o json
+cp "$OUT" "$TEST_DIR/trial.json"
 echo "trial: $(json_get "$OUT" 'j["trials"][0]')" >&2
 t='j["trials"][0]'
 assert_eq "$(json_get "$OUT" 'j["mode"]')" patroni "mode"
@@ -19,11 +20,13 @@ assert_eq "$(json_get "$OUT" "$t['old_primary'] != $t['new_primary']")" True "le
 assert_eq "$(json_get "$OUT" "$t['healthy_after']")" True "healthy after"
 assert_eq "$(json_get "$OUT" 'j["passed"]')" True "passed"
 old=$(json_get "$OUT" "$t['old_primary']")
+rto=$(json_get "$OUT" "$t['rto_ms']")
+lost=$(json_get "$OUT" "$t['lost']")
 expect_exit 0 statectl status
 assert_eq "$(member_role "$old")" replica "old leader rejoined as a replica"
-pass "patroni: RTO $(json_get "$OUT" "$t['rto_ms']") ms, lost 0, $old rejoined"
+pass "patroni: RTO $rto ms, lost 0, $old rejoined"
 
-leader=$(json_get "$OUT" "$t['new_primary']")
+leader=$(json_get "$TEST_DIR/trial.json" "$t['new_primary']")
 expect_exit 0 statectl failover switchover --to "$old" -o json
 echo "switchover: $(cat "$OUT")" >&2
 assert_eq "$(json_get "$OUT" 'j["old_primary"]')" "$leader" "switchover old leader"

@@ -9,6 +9,7 @@ failover_require
 failover_stack
 
 expect_exit 0 statectl failover test --backend redis --max-rto 10s --warmup 1s --settle 1s -o json
+cp "$OUT" "$TEST_DIR/trial.json"
 echo "trial: $(json_get "$OUT" 'j["trials"][0]')" >&2
 assert_eq "$(json_get "$OUT" 'j["backend"]')" redis "backend"
 assert_eq "$(json_get "$OUT" 'j["mode"]')" sentinel "mode"
@@ -20,13 +21,15 @@ assert_eq "$(json_get "$OUT" "$t['detect_ms'] is not None and $t['detect_ms'] <=
 assert_eq "$(json_get "$OUT" "isinstance($t['lost'], int) and isinstance($t['unknown'], int)")" True "loss reported"
 assert_eq "$(json_get "$OUT" "$t['acked'] > 100")" True "the probe wrote"
 old=$(json_get "$OUT" "$t['old_primary']")
+rto=$(json_get "$OUT" "$t['rto_ms']")
+lost=$(json_get "$OUT" "$t['lost']")
 new=$(json_get "$OUT" "$t['new_primary']")
 [[ $old != "$new" ]] || fail "the master did not move"
 assert_eq "$(json_get "$OUT" "$t['healthy_after']")" True "healthy after the trial"
 assert_eq "$(json_get "$OUT" 'j["passed"]')" True "passed"
 expect_exit 0 statectl status
 assert_eq "$(member_role "$old")" replica "old master rejoined as a replica"
-pass "redis: $old -> $new, RTO $(json_get "$OUT" "$t['rto_ms']") ms, lost $(json_get "$OUT" "$t['lost']"), stack healthy"
+pass "redis: $old -> $new, RTO $rto ms, lost $lost, stack healthy"
 
 expect_exit 0 statectl failover switchover --backend redis -o json
 echo "switchover: $(cat "$OUT")" >&2
