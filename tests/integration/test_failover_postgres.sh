@@ -56,6 +56,7 @@ expect_exit 0 statectl failover switchover -o json
 echo "switchover: $(cat "$OUT")" >&2
 assert_eq "$(json_get "$OUT" 'j["old_primary"]')" "$before" "switchover old primary"
 after=$(json_get "$OUT" 'j["new_primary"]')
+pause=$(json_get "$OUT" 'j["pause_ms"]')
 [[ $after != "$before" ]] || fail "switchover did not change the primary"
 assert_eq "$(json_get "$OUT" 'j["lost"]')" 0 "switchover lost"
 assert_eq "$(json_get "$OUT" 'j["acked"] > 0')" True "switchover probe wrote"
@@ -63,7 +64,7 @@ assert_eq "$(json_get "$OUT" 'j["healthy"]')" True "healthy after switchover"
 assert_eq "$(member_role "$before")" replica "old primary is a replica after switchover"
 assert_eq "$(member_role "$after")" primary "new primary after switchover"
 expect_exit 0 statectl status
-pass "switchover $before -> $after: 0 lost, paused $(json_get "$OUT" 'j["pause_ms"]') ms, healthy"
+pass "switchover $before -> $after: 0 lost, paused $pause ms, healthy"
 
 expect_exit 2 statectl failover promote --member nosuch
 assert_contains "$ERR" "no PostgreSQL member 'nosuch'"
