@@ -56,7 +56,7 @@ with open(f"{work}/batch.tsv", "w") as tsv, open(f"{work}/batch.resp", "wb") as 
         parts = [b"SET", (prefix + k).encode(), v.encode()]
         resp.write(b"*3\r\n" + b"".join(b"$%d\r\n%s\r\n" % (len(p), p) for p in parts))
 PY
-psql -qX -c "DROP TABLE IF EXISTS statectl_bench_plain" -c "CREATE TABLE statectl_bench_plain (key text, value text)" >/dev/null
+psql -qX -c "SET client_min_messages = warning" -c "DROP TABLE IF EXISTS statectl_bench_plain" -c "CREATE TABLE statectl_bench_plain (key text, value text)" >/dev/null
 
 export WORK RUNS STATECTL REDIS_HOST REDIS_PORT PREFIX TABLE
 python3 - <<'PY'
@@ -89,26 +89,26 @@ batch, resp = f"{W}/batch.tsv", f"{W}/batch.resp"
 n = sum(1 for _ in open(batch))
 print(f"keys per batch: {n}; single-call timings are medians of {RUNS} runs")
 # Batches: best of 3 each (the first run also warms caches).
-ours = min(timed([S, "--backend", "redis", "put", "--batch", batch]) for _ in range(3))
+ours = min(timed([S, "put", "--backend", "redis", "--batch", batch]) for _ in range(3))
 ref = min(timed(["redis-cli", "-h", RH, "-p", RP, "--pipe"], stdin=resp) for _ in range(3))
 line("redis: put --batch", ours, ref, "redis-cli --pipe", 1.0)
-ours = min(timed([S, "--backend", "postgres", "put", "--batch", batch]) for _ in range(3))
+ours = min(timed([S, "put", "--backend", "postgres", "--batch", batch]) for _ in range(3))
 ref = min(timed(["psql", "-qX", "-c", f"\\copy statectl_bench_plain (key, value) from '{batch}'"],
                 before=lambda: psql("TRUNCATE statectl_bench_plain")) for _ in range(3))
 line("postgres: put --batch", ours, ref, "psql \\copy", 2.0)
 
 key = "bench/0000001"
-ours = timed([S, "--backend", "redis", "get", key], runs=RUNS)
+ours = timed([S, "get", "--backend", "redis", key], runs=RUNS)
 ref = timed(["redis-cli", "-h", RH, "-p", RP, "GET", PREFIX + key], runs=RUNS)
 line("redis: get", ours, ref, "redis-cli GET", 1.5)
-ours = timed([S, "--backend", "postgres", "get", key], runs=RUNS)
+ours = timed([S, "get", "--backend", "postgres", key], runs=RUNS)
 ref = timed(["psql", "-qXtA", "-c", f"SELECT value FROM {TABLE} WHERE key = convert_to('{key}', 'UTF8')"], runs=RUNS)
 line("postgres: get", ours, ref, "psql -c SELECT")
 
 ref = timed(["flock", f"{W}/flock", "true"], runs=RUNS)
 for b in ("postgres", "redis"):
-    ours = timed([S, "--backend", b, "lock", "bench-lock", "--", "true"], runs=RUNS)
+    ours = timed([S, "lock", "--backend", b, "bench-lock", "--", "true"], runs=RUNS)
     line(f"{b}: lock -- true", ours, ref, "flock FILE true")
 PY
-"$STATECTL" --backend redis del $("$STATECTL" --backend redis keys --prefix bench/) >/dev/null 2>&1 || true
+"$STATECTL" keys --backend redis --prefix bench/ | xargs -r -n 20000 "$STATECTL" del --backend redis >/dev/null 2>&1 || true
 psql -qX -c "DROP TABLE IF EXISTS statectl_bench_plain" -c "DELETE FROM $TABLE WHERE key >= 'bench/'::bytea AND key < 'bench0'::bytea" >/dev/null
