@@ -6,6 +6,7 @@
 #include "commands/failover.h"
 #include "commands/checkpoint.h"
 #include "commands/lock.h"
+#include "commands/stack.h"
 #include "commands/state.h"
 #include "commands/render.h"
 #include "commands/scale.h"
@@ -18,6 +19,11 @@ const std::vector<CommandSpec>& command_table()
 {
   // One row per command; later capabilities add their rows here.
   static const std::vector<CommandSpec> table = {
+    {"deploy", "Validate, start and verify the stack on a target (default: local processes)", "Stack", false, setup_deploy},
+    {"destroy", "Stop what deploy started (--purge also deletes the data)", "Stack", false, setup_destroy},
+    {"status", "Every component: role, address, health, replication lag, version", "Stack", false, setup_status},
+    {"psql", "Run psql on the stack as its superuser (password never in argv)", "Stack", false, setup_psql},
+    {"redis-cli", "Run redis-cli on the current Redis master (auth via REDISCLI_AUTH)", "Stack", false, setup_redis_cli},
     {"failover", "Inject a primary failure and measure RTO / lost writes; planned switchover; promote", "Operations", false, setup_failover},
     {"init", "Write a commented statectl.toml for a target", "Configuration", false, setup_init},
     {"config", "Show or validate the effective configuration", "Configuration", false, setup_config},

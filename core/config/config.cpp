@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <fmt/format.h>
 #include <toml++/toml.h>
+#include <unistd.h>
 
 #include "core/error.h"
 #include "core/util/fs.h"
@@ -315,6 +316,9 @@ fs::path Config::state_dir() const
   if (m_file) return m_base_dir / ".statectl";
   const char* xdg = std::getenv("XDG_STATE_HOME");
   if (xdg && *xdg) return fs::path(xdg) / "statectl";
+  // root's home is private (0700), so the unprivileged user the local servers run as could not
+  // reach a state directory below it: root keeps the state where system daemons keep theirs.
+  if (::geteuid() == 0) return "/var/lib/statectl";
   const char* home = std::getenv("HOME");
   return fs::path(home && *home ? home : "/tmp") / ".local/state/statectl";
 }

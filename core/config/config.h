@@ -69,7 +69,7 @@ public:
   const std::string& profile() const { return m_profile; }
 
   // The state directory: [local] dir, else .statectl beside the config, else
-  // $XDG_STATE_HOME/statectl (~/.local/state/statectl).
+  // $XDG_STATE_HOME/statectl, else /var/lib/statectl for root, else ~/.local/state/statectl.
   std::filesystem::path state_dir() const;
 
   // Resolves a path-valued key against base_dir(); empty when the key is empty.

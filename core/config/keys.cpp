@@ -96,7 +96,7 @@ const std::vector<KeySpec>& key_table()
     {"state.timeout", T::duration, "10s", {}, 0, 0, "timeout of every server call"},
 
     // [local]
-    {"local.dir", T::string, "", {}, 0, 0, "state directory (default .statectl beside the config, else $XDG_STATE_HOME/statectl)"},
+    {"local.dir", T::string, "", {}, 0, 0, "state directory (default .statectl beside the config, else $XDG_STATE_HOME/statectl, /var/lib/statectl for root, ~/.local/state/statectl)"},
     {"local.run_as", T::string, "postgres", {}, 0, 0, "unprivileged user for servers when statectl runs as root"},
     {"local.postgres_port", T::integer, "15432", {}, 1024, 65535, "port of the primary; standbys take the following ports"},
     {"local.pgbouncer_port", T::integer, "16432", {}, 1024, 65535, "PgBouncer port (the address clients use)"},

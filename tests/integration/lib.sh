@@ -76,3 +76,42 @@ wait_until() {
     sleep 0.2
   done
 }
+
+# start_stack [EXTRA_TOML]: brings up the local stack (real PostgreSQL, PgBouncer, Redis,
+# Sentinels; Patroni/etcd/HAProxy with ha = "patroni") for this test and tears it down at exit.
+#   - writes $TEST_DIR/statectl.toml (write_stack_config below) with [local] dir =
+#     "$TEST_DIR/stack" and every [local] port from this test's range: postgres_port $(port 0)
+#     (standbys $(port 1)...), pgbouncer_port $(port 20), redis_port $(port 30) (replicas
+#     $(port 31)...), sentinel_port $(port 50)..., etcd_port $(port 60) (peer $(port 61)),
+#     patroni_port $(port 70)..., haproxy_port $(port 90) (read-only $(port 91)); then appends
+#     EXTRA_TOML, e.g. $'[postgres]\nreplicas = 2' (EXTRA_TOML must not open [local] again: set
+#     STATECTL_LOCAL_* variables for that);
+#   - cd's to $TEST_DIR, so a plain `statectl ...` (and `statectl psql`, `statectl redis-cli`)
+#     uses that config and finds the stack;
+#   - registers `statectl destroy --purge` with on_exit, then runs `statectl deploy`; the test
+#     fails with deploy's output when deploy fails.
+# Secrets live in $TEST_DIR/stack/secrets; STACK_CONFIG is the config's path.
+start_stack() {
+  write_stack_config "${1:-}"
+  on_exit "cd '$TEST_DIR' && '$STATECTL' -c '$STACK_CONFIG' destroy --purge"
+  run statectl deploy
+  [[ $RC == 0 ]] || fail "start_stack: statectl deploy exited $RC"
+}
+
+# write_stack_config [EXTRA_TOML]: only the config and the cd of start_stack (no deploy).
+write_stack_config() {
+  STACK_CONFIG="$TEST_DIR/statectl.toml"
+  cat >"$STACK_CONFIG" <<TOML
+[local]
+dir = "$TEST_DIR/stack"
+postgres_port = $(port 0)
+pgbouncer_port = $(port 20)
+redis_port = $(port 30)
+sentinel_port = $(port 50)
+etcd_port = $(port 60)
+patroni_port = $(port 70)
+haproxy_port = $(port 90)
+TOML
+  if [[ -n ${1:-} ]]; then printf '\n%s\n' "$1" >>"$STACK_CONFIG"; fi
+  cd "$TEST_DIR"
+}

@@ -1,0 +1,30 @@
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <string>
+
+#include "core/config/config.h"
+
+namespace statectl::local {
+
+// What an archive_command needs to call statectl back: the absolute path of this binary, the
+// config file it was started with (none = the built-in defaults) and the state directory.
+struct ArchiveContext {
+  std::filesystem::path statectl;                  // /proc/self/exe
+  std::optional<std::filesystem::path> config_file; // absolute
+  std::filesystem::path state_dir;
+};
+
+ArchiveContext archive_context(const config::Config& cfg);
+
+// <state dir>/wal_archive: where WAL segments go until `statectl wal push` exists.
+std::filesystem::path wal_archive_dir(const config::Config& cfg);
+
+// The archive_command of every PostgreSQL server of the local stack (bare and Patroni), as the
+// shell command PostgreSQL runs (%p = path of the segment, %f = its file name). This is the one
+// place that decides it: today a safe copy into wal_archive_dir() that never overwrites a
+// segment; the backup command will switch it to `<statectl> [-c CONFIG] wal push %p`.
+std::string archive_command(const config::Config& cfg);
+
+} // namespace statectl::local

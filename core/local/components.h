@@ -1,0 +1,87 @@
+#pragma once
+
+// The drivers of the local target's components. Each builds argv and config text and runs them
+// through the Site; the Stack (stack.cpp) decides what to create, start and stop.
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/local/site.h"
+#include "core/local/state.h"
+
+namespace statectl::local {
+
+namespace postgres {
+
+// A bare PostgreSQL member (not yet created): postgres-<index> on port.
+Member describe(const Site& site, int index, int port, const std::string& role);
+// The physical replication slot of a standby: "postgres-1" -> "postgres_1".
+std::string slot_name(const std::string& member_name);
+// initdb (scram-sha-256, superuser password from the store), config, start, roles.
+void create_primary(Site& site, Member& m, const std::vector<std::string>& sync_standbys);
+// A standby of primary made with pg_basebackup through its replication slot, then started.
+void create_standby(Site& site, Member& m, const Member& primary);
+// Rewrites the member's statectl.conf for its role: a primary (with the synchronous standby
+// names) or a standby streaming from primary_port.
+void write_conf(Site& site, const Member& m, int primary_port, const std::vector<std::string>& sync_standbys);
+// pg_ctl start -w; records pid and start time.
+void start(Site& site, Member& m);
+// pg_ctl stop -m fast (then immediate after the timeout) or -m immediate.
+void stop(Site& site, Member& m, StopMode mode, std::chrono::milliseconds timeout);
+// pg_ctl promote -w on a standby.
+void promote(Site& site, Member& m);
+// pg_ctl reload.
+void reload(Site& site, const Member& m);
+// Creates the slot on primary when missing.
+void ensure_slot(Site& site, const Member& primary, const std::string& slot);
+// Runs SQL (stdin, one statement per line is fine) on port as the superuser.
+void run_sql(Site& site, int port, const std::string& sql, const std::string& what);
+// The roles and grants of the stack (replication, app, pgbouncer) with their passwords.
+std::string roles_sql(Site& site);
+
+} // namespace postgres
+
+namespace pgbouncer {
+
+Member describe(const Site& site, int port);
+// Writes pgbouncer.ini (forwarding to target_port) and the 0600 auth file.
+void configure(Site& site, const Member& m, int target_port);
+void start(Site& site, Member& m);
+void stop(Site& site, Member& m, StopMode mode, std::chrono::milliseconds timeout);
+
+} // namespace pgbouncer
+
+namespace redis {
+
+Member describe_server(const Site& site, int index, int port, const std::string& role);
+Member describe_sentinel(const Site& site, int index, int port);
+// Writes redis.conf: a master, or a replica of master_port.
+void configure_server(Site& site, const Member& m, std::optional<int> master_port);
+// Writes sentinel.conf watching master_port.
+void configure_sentinel(Site& site, const Member& m, int master_port);
+// Starts redis-server / redis-sentinel with the member's config (which they may rewrite).
+void start(Site& site, Member& m);
+void stop(Site& site, Member& m, StopMode mode, std::chrono::milliseconds timeout);
+
+} // namespace redis
+
+namespace patroni {
+
+Member describe_etcd(const Site& site, int port);
+Member describe_member(const Site& site, int index, int pg_port, int rest_port);
+Member describe_haproxy(const Site& site, int port);
+void configure_etcd(Site& site, const Member& m);
+void configure_member(Site& site, const Member& m, int etcd_port);
+void configure_haproxy(Site& site, const Member& m, const std::vector<const Member*>& members);
+// Starts a non-daemonizing server (etcd, patroni) in the background with start-stop-daemon.
+void start_background(Site& site, Member& m, const std::string& program, std::vector<std::string> args);
+void start(Site& site, Member& m, int etcd_port);
+void stop(Site& site, Member& m, StopMode mode, std::chrono::milliseconds timeout);
+// The member whose REST /primary answers 200, if any.
+const Member* leader(const std::vector<const Member*>& members);
+
+} // namespace patroni
+
+} // namespace statectl::local

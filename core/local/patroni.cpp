@@ -1,0 +1,216 @@
+// The HA mode of the local stack: one etcd, Patroni members and HAProxy routing to the leader.
+#include <csignal>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "core/local/archive.h"
+#include "core/local/components.h"
+#include "core/local/process.h"
+
+namespace statectl::local::patroni {
+
+namespace fs = std::filesystem;
+using namespace std::chrono;
+
+namespace {
+
+fs::path pid_path(const Member& m) { return fs::path(m.dir) / (m.kind + ".pid"); }
+
+std::string addr(int port) { return fmt::format("127.0.0.1:{}", port); }
+
+} // namespace
+
+Member describe_etcd(const Site& site, int port)
+{
+  Member m;
+  m.name = "etcd";
+  m.kind = "etcd";
+  m.role = "dcs";
+  m.port = port;
+  m.dir = site.member_dir(m.name).string();
+  m.data_dir = (fs::path(m.dir) / "data").string();
+  m.log = (fs::path(m.dir) / "etcd.log").string();
+  return m;
+}
+
+Member describe_member(const Site& site, int index, int pg_port, int rest_port)
+{
+  Member m;
+  m.name = fmt::format("patroni-{}", index);
+  m.kind = "patroni";
+  m.role = "replica";
+  m.port = pg_port;
+  m.rest_port = rest_port;
+  m.dir = site.member_dir(m.name).string();
+  m.data_dir = (fs::path(m.dir) / "data").string();
+  m.log = (fs::path(m.dir) / "patroni.log").string();
+  m.config = (fs::path(m.dir) / "patroni.yml").string();
+  return m;
+}
+
+Member describe_haproxy(const Site& site, int port)
+{
+  Member m;
+  m.name = "haproxy";
+  m.kind = "haproxy";
+  m.role = "proxy";
+  m.port = port;
+  m.dir = site.member_dir(m.name).string();
+  m.log = (fs::path(m.dir) / "haproxy.log").string();
+  m.config = (fs::path(m.dir) / "haproxy.cfg").string();
+  return m;
+}
+
+void configure_etcd(Site& site, const Member& m) { site.make_dir(m.dir, 0700); }
+
+void configure_member(Site& site, const Member& m, int etcd_port)
+{
+  const auto& cfg = site.cfg;
+  site.make_dir(m.dir, 0700);
+  std::string su = cfg.get_string("postgres.superuser");
+  nlohmann::json hba = {"host all all 127.0.0.1/32 scram-sha-256", "host all all ::1/128 scram-sha-256",
+                        "host replication replication 127.0.0.1/32 scram-sha-256",
+                        "host replication replication ::1/128 scram-sha-256"};
+  nlohmann::json dcs_params = {
+    {"max_connections", cfg.get_int("postgres.max_connections")},
+    {"shared_buffers", fmt::format("{}kB", cfg.get_size("postgres.shared_buffers") / 1024)},
+    {"password_encryption", "scram-sha-256"},
+    {"wal_level", "replica"},
+    {"wal_log_hints", "on"},
+    {"hot_standby", "on"},
+    {"max_wal_senders", 10},
+    {"max_replication_slots", 10},
+    {"archive_mode", "on"},
+    {"archive_command", archive_command(cfg)},
+  };
+  nlohmann::json doc = {
+    {"scope", cfg.get_string("project.name")},
+    {"namespace", "/statectl/"},
+    {"name", m.name},
+    {"log", {{"level", "INFO"}}},
+    {"restapi", {{"listen", addr(m.rest_port)}, {"connect_address", addr(m.rest_port)}}},
+    {"etcd3", {{"hosts", nlohmann::json::array({addr(etcd_port)})}}},
+    {"bootstrap",
+     {{"dcs",
+       {{"ttl", cfg.get_int("postgres.ttl")},
+        {"loop_wait", cfg.get_int("postgres.loop_wait")},
+        {"retry_timeout", cfg.get_int("postgres.retry_timeout")},
+        {"maximum_lag_on_failover", 1048576},
+        {"synchronous_mode", cfg.get_bool("postgres.synchronous")},
+        {"postgresql", {{"use_pg_rewind", true}, {"use_slots", true}, {"parameters", dcs_params}}}}},
+      {"initdb", nlohmann::json::array({{{"encoding", "UTF8"}}, {{"locale", "C.UTF-8"}}, "data-checksums",
+                                        {{"auth-host", "scram-sha-256"}}, {{"auth-local", "scram-sha-256"}}})},
+      {"pg_hba", hba}}},
+    {"postgresql",
+     {{"listen", addr(m.port)},
+      {"connect_address", addr(m.port)},
+      {"data_dir", m.data_dir},
+      {"bin_dir", cfg.get_string("postgres.bin_dir")},
+      {"pgpass", (fs::path(m.dir) / "pgpass").string()},
+      {"authentication",
+       {{"superuser", {{"username", su}, {"password", site.secret("postgres")}}},
+        {"replication", {{"username", "replication"}, {"password", site.secret("replication")}}},
+        {"rewind", {{"username", su}, {"password", site.secret("postgres")}}}}},
+      {"parameters", {{"unix_socket_directories", ""}}},
+      {"pg_hba", hba}}},
+    {"tags", {{"nofailover", false}, {"noloadbalance", false}, {"clonefrom", false}, {"nosync", false}}},
+  };
+  // JSON is YAML: Patroni reads this file with its YAML loader.
+  site.write_file(m.config, "# Written by statectl for " + m.name + ".\n" + doc.dump(2) + "\n", 0600);
+}
+
+void configure_haproxy(Site& site, const Member& m, const std::vector<const Member*>& members)
+{
+  site.make_dir(m.dir, 0700);
+  std::string servers;
+  for (const Member* p : members)
+    servers += fmt::format("    server {} 127.0.0.1:{} maxconn 1000 check port {}\n", p->name, p->port, p->rest_port);
+  auto section = [&](const std::string& name, int port, const std::string& check) {
+    return fmt::format("listen {}\n"
+                       "    bind 127.0.0.1:{}\n"
+                       "    option httpchk GET {}\n"
+                       "    http-check expect status 200\n"
+                       "    default-server inter 1s fall 2 rise 1 on-marked-down shutdown-sessions\n"
+                       "{}\n",
+                       name, port, check, servers);
+  };
+  std::string text = "# Written by statectl: read-write port to the Patroni leader, read-only port (+1) to replicas.\n"
+                     "global\n"
+                     "    maxconn 1000\n"
+                     "\n"
+                     "defaults\n"
+                     "    mode tcp\n"
+                     "    retries 2\n"
+                     "    timeout connect 4s\n"
+                     "    timeout client 30m\n"
+                     "    timeout server 30m\n"
+                     "    timeout check 2s\n"
+                     "\n" +
+                     section("postgres_rw", m.port, "/primary") + section("postgres_ro", m.port + 1, "/replica");
+  site.write_file(m.config, text, 0600);
+}
+
+void start_background(Site& site, Member& m, const std::string& program, std::vector<std::string> args)
+{
+  if (!site.planning()) {
+    auto old = read_pidfile(pid_path(m));
+    if (old && !process_start_time(*old)) fs::remove(pid_path(m));
+  }
+  std::vector<std::string> argv = {site.binary("start-stop-daemon", "dpkg"), "--start", "--background", "--make-pidfile",
+                                   "--pidfile", pid_path(m).string(), "--output", m.log, "--chdir", m.dir,
+                                   "--exec", program, "--"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  auto c = site.server_command(argv);
+  c.timeout = 30s;
+  site.run(c, m.name, "starting " + fs::path(program).filename().string(), "see " + m.log);
+}
+
+void start(Site& site, Member& m, int etcd_port)
+{
+  if (!site.planning() && m.pid > 0 && process_matches(m.pid, m.start_time)) return;
+  if (m.kind == "etcd") {
+    std::string client = "http://" + addr(m.port), peer = "http://" + addr(m.port + 1);
+    start_background(site, m, site.binary("etcd", "etcd-server"),
+                     {"--name", "statectl", "--data-dir", m.data_dir, "--listen-client-urls", client, "--advertise-client-urls", client,
+                      "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer, "--initial-cluster", "statectl=" + peer,
+                      "--initial-cluster-state", "new", "--initial-cluster-token", "statectl"});
+    await_daemon(site, m, pid_path(m), 30s);
+  } else if (m.kind == "patroni") {
+    (void)etcd_port;
+    start_background(site, m, site.binary("patroni", "patroni"), {m.config});
+    await_daemon(site, m, pid_path(m), 30s, m.rest_port);
+  } else if (m.kind == "haproxy") {
+    auto c = site.server_command({site.binary("haproxy", "haproxy"), "-D", "-p", pid_path(m).string(), "-f", m.config});
+    c.timeout = 30s;
+    site.run(c, m.name, "starting haproxy", "check " + m.config);
+    await_daemon(site, m, pid_path(m), 15s);
+  }
+}
+
+void stop(Site& site, Member& m, StopMode mode, milliseconds timeout)
+{
+  stop_by_signal(site, m, SIGTERM, mode, timeout);
+  if (m.kind == "patroni" && !site.planning()) {
+    // Patroni stops its PostgreSQL on SIGTERM; after a SIGKILL the postmaster is left running.
+    auto pm = read_pidfile(fs::path(m.data_dir) / "postmaster.pid");
+    if (pm && process_start_time(*pm)) {
+      auto c = site.server_command({site.pg_binary("pg_ctl"), "-D", m.data_dir, "-m", "immediate", "-w", "-s", "stop"});
+      c.timeout = 60s;
+      site.runner.run(c);
+    }
+  }
+  if (!site.planning()) fs::remove(pid_path(m));
+}
+
+const Member* leader(const std::vector<const Member*>& members)
+{
+  for (const Member* m : members) {
+    if (m->pid <= 0 || !process_matches(m->pid, m->start_time)) continue;
+    auto r = http_request(m->rest_port, "GET", "/primary", 1000ms);
+    if (r && r->status == 200) return m;
+  }
+  return nullptr;
+}
+
+} // namespace statectl::local::patroni

@@ -1,0 +1,194 @@
+#include "core/local/process.h"
+
+#include <arpa/inet.h>
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <thread>
+#include <unistd.h>
+
+#include "core/exec/runner.h"
+#include "core/util/fs.h"
+#include "core/util/strings.h"
+
+namespace statectl::local {
+
+namespace fs = std::filesystem;
+using namespace std::chrono;
+
+std::optional<std::uint64_t> process_start_time(int pid)
+{
+  if (pid <= 0) return std::nullopt;
+  auto text = util::read_file("/proc/" + std::to_string(pid) + "/stat");
+  if (!text) return std::nullopt;
+  // The command name (field 2) may contain spaces and parentheses: fields resume after the last ')'.
+  auto close = text->rfind(')');
+  if (close == std::string::npos) return std::nullopt;
+  auto fields = util::split(util::trim(text->substr(close + 1)), ' ');
+  // fields[0] is field 3 (state); the start time is field 22, so fields[19].
+  if (fields.size() < 20) return std::nullopt;
+  if (fields[0] == "Z" || fields[0] == "X") return std::nullopt;
+  try {
+    return std::stoull(fields[19]);
+  } catch (...) {
+    return std::nullopt;
+  }
+}
+
+bool process_matches(int pid, std::uint64_t start_time)
+{
+  auto st = process_start_time(pid);
+  if (!st) return false;
+  return start_time == 0 || *st == start_time;
+}
+
+std::optional<int> read_pidfile(const fs::path& path)
+{
+  auto text = util::read_file(path);
+  if (!text) return std::nullopt;
+  auto line = util::trim(text->substr(0, text->find('\n')));
+  try {
+    std::size_t used = 0;
+    int pid = std::stoi(line, &used);
+    if (used != line.size() || pid <= 0) return std::nullopt;
+    return pid;
+  } catch (...) {
+    return std::nullopt;
+  }
+}
+
+static sockaddr_in loopback(int port)
+{
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<std::uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  return addr;
+}
+
+// Connects to 127.0.0.1:port with a timeout; returns the socket or -1.
+static int connect_loopback(int port, milliseconds timeout)
+{
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return -1;
+  sockaddr_in addr = loopback(port);
+  int rc = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  if (rc != 0 && errno != EINPROGRESS) {
+    ::close(fd);
+    return -1;
+  }
+  if (rc != 0) {
+    pollfd p{fd, POLLOUT, 0};
+    if (::poll(&p, 1, static_cast<int>(timeout.count())) != 1) {
+      ::close(fd);
+      return -1;
+    }
+    int err = 0;
+    socklen_t len = sizeof err;
+    ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+    if (err != 0) {
+      ::close(fd);
+      return -1;
+    }
+  }
+  return fd;
+}
+
+bool port_open(int port, milliseconds timeout)
+{
+  int fd = connect_loopback(port, timeout);
+  if (fd < 0) return false;
+  ::close(fd);
+  return true;
+}
+
+bool port_in_use(int port)
+{
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  // SO_REUSEADDR: a port with only TIME_WAIT connections left is free for a server.
+  int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  sockaddr_in addr = loopback(port);
+  bool in_use = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 && errno == EADDRINUSE;
+  ::close(fd);
+  return in_use;
+}
+
+bool wait_for(const std::function<bool()>& pred, milliseconds timeout, milliseconds interval)
+{
+  auto end = steady_clock::now() + timeout;
+  while (true) {
+    if (pred()) return true;
+    if (steady_clock::now() >= end) return false;
+    std::this_thread::sleep_for(interval);
+  }
+}
+
+std::optional<HttpResponse> http_request(int port, const std::string& method, const std::string& path, milliseconds timeout)
+{
+  auto end = steady_clock::now() + timeout;
+  int fd = connect_loopback(port, timeout);
+  if (fd < 0) return std::nullopt;
+  std::string req = method + " " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+  std::string resp;
+  std::size_t sent = 0;
+  char buf[8192];
+  while (true) {
+    auto left = duration_cast<milliseconds>(end - steady_clock::now()).count();
+    if (left <= 0) break;
+    pollfd p{fd, static_cast<short>(sent < req.size() ? POLLOUT : POLLIN), 0};
+    if (::poll(&p, 1, static_cast<int>(left)) <= 0) break;
+    if (sent < req.size()) {
+      ssize_t n = ::send(fd, req.data() + sent, req.size() - sent, MSG_NOSIGNAL);
+      if (n <= 0) break;
+      sent += static_cast<std::size_t>(n);
+      continue;
+    }
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) continue;
+    if (n <= 0) {
+      ::close(fd);
+      fd = -1;
+      break;
+    }
+    resp.append(buf, static_cast<std::size_t>(n));
+  }
+  if (fd >= 0) ::close(fd);
+  // "HTTP/1.1 200 OK\r\n...\r\n\r\nbody"
+  if (resp.rfind("HTTP/", 0) != 0) return std::nullopt;
+  auto sp = resp.find(' ');
+  if (sp == std::string::npos) return std::nullopt;
+  HttpResponse r;
+  try {
+    r.status = std::stoi(resp.substr(sp + 1, 3));
+  } catch (...) {
+    return std::nullopt;
+  }
+  auto body = resp.find("\r\n\r\n");
+  if (body != std::string::npos) r.body = resp.substr(body + 4);
+  return r;
+}
+
+std::string find_binary(const std::string& name)
+{
+  std::string full;
+  if (exec::find_program(name, &full)) return full;
+  for (const char* dir : {"/usr/sbin", "/sbin", "/usr/local/sbin"}) {
+    std::string candidate = std::string(dir) + "/" + name;
+    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+  }
+  return {};
+}
+
+fs::path self_exe()
+{
+  std::error_code ec;
+  auto p = fs::read_symlink("/proc/self/exe", ec);
+  return ec ? fs::path("statectl") : p;
+}
+
+} // namespace statectl::local

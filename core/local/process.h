@@ -1,0 +1,49 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+
+namespace statectl::local {
+
+// The start time of a live process in clock ticks since boot (field 22 of /proc/PID/stat);
+// nullopt when the process is gone or a zombie. Together with the pid it identifies one process:
+// a pid that was reused by someone else's program has another start time.
+std::optional<std::uint64_t> process_start_time(int pid);
+
+// True when pid is alive and, when start_time is non-zero, is the very process that had that
+// start time. statectl signals a process only when this holds for what the state file recorded.
+bool process_matches(int pid, std::uint64_t start_time);
+
+// The pid in the first line of a pid file (PostgreSQL's postmaster.pid, Redis', PgBouncer's).
+std::optional<int> read_pidfile(const std::filesystem::path& path);
+
+// True when something accepts TCP connections on 127.0.0.1:port (connect within timeout).
+bool port_open(int port, std::chrono::milliseconds timeout = std::chrono::milliseconds(300));
+
+// True when 127.0.0.1:port cannot be bound because it is in use (someone else listens there).
+bool port_in_use(int port);
+
+// Polls pred every interval until it returns true (true) or timeout passes (false).
+bool wait_for(const std::function<bool()>& pred, std::chrono::milliseconds timeout,
+              std::chrono::milliseconds interval = std::chrono::milliseconds(100));
+
+// A minimal HTTP/1.0 client for loopback health endpoints (Patroni REST, etcd /health).
+struct HttpResponse {
+  int status = 0;
+  std::string body;
+};
+std::optional<HttpResponse> http_request(int port, const std::string& method, const std::string& path,
+                                         std::chrono::milliseconds timeout = std::chrono::milliseconds(1000));
+
+// The absolute path of a program: PATH first, then /usr/sbin and /sbin (pgbouncer, haproxy and
+// start-stop-daemon live there and are not on an ordinary user's PATH). Empty when not found.
+std::string find_binary(const std::string& name);
+
+// The absolute path of the running statectl binary (/proc/self/exe).
+std::filesystem::path self_exe();
+
+} // namespace statectl::local

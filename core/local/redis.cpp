@@ -1,0 +1,131 @@
+// Redis servers and Sentinels of the local stack.
+#include <csignal>
+#include <fmt/format.h>
+
+#include "core/local/components.h"
+#include "core/local/process.h"
+
+namespace statectl::local::redis {
+
+namespace fs = std::filesystem;
+using namespace std::chrono;
+
+namespace {
+
+fs::path pid_path(const Member& m) { return fs::path(m.dir) / (m.kind + ".pid"); }
+
+// A redis.conf argument: quoted, with \ and " escaped.
+std::string quote(const std::string& s)
+{
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "\"";
+}
+
+std::string common(const Member& m)
+{
+  return fmt::format("bind 127.0.0.1\n"
+                     "port {}\n"
+                     "protected-mode yes\n"
+                     "daemonize yes\n"
+                     "pidfile {}\n"
+                     "logfile {}\n"
+                     "dir {}\n",
+                     m.port, quote(pid_path(m).string()), quote(m.log), quote(m.dir));
+}
+
+} // namespace
+
+Member describe_server(const Site& site, int index, int port, const std::string& role)
+{
+  Member m;
+  m.name = fmt::format("redis-{}", index);
+  m.kind = "redis";
+  m.role = role;
+  m.port = port;
+  m.dir = site.member_dir(m.name).string();
+  m.data_dir = m.dir;
+  m.log = (fs::path(m.dir) / "redis.log").string();
+  m.config = (fs::path(m.dir) / "redis.conf").string();
+  return m;
+}
+
+Member describe_sentinel(const Site& site, int index, int port)
+{
+  Member m;
+  m.name = fmt::format("sentinel-{}", index);
+  m.kind = "sentinel";
+  m.role = "sentinel";
+  m.port = port;
+  m.dir = site.member_dir(m.name).string();
+  m.log = (fs::path(m.dir) / "sentinel.log").string();
+  m.config = (fs::path(m.dir) / "sentinel.conf").string();
+  return m;
+}
+
+void configure_server(Site& site, const Member& m, std::optional<int> master_port)
+{
+  const auto& cfg = site.cfg;
+  std::string password = site.secret("redis");
+  site.make_dir(m.dir, 0700);
+  std::string text = "# Written by statectl when it created " + m.name + "; Sentinel may rewrite it after a failover.\n" +
+                     common(m) +
+                     fmt::format("save \"\"\n"
+                                 "appendonly yes\n"
+                                 "appendfsync everysec\n"
+                                 "requirepass {pw}\n"
+                                 "masterauth {pw}\n"
+                                 "maxmemory {maxmem}\n"
+                                 "maxmemory-policy {policy}\n"
+                                 "min-replicas-to-write {min_replicas}\n"
+                                 "min-replicas-max-lag 10\n"
+                                 "replica-read-only yes\n",
+                                 fmt::arg("pw", quote(password)), fmt::arg("maxmem", cfg.get_size("redis.maxmemory")),
+                                 fmt::arg("policy", cfg.get_string("redis.maxmemory_policy")),
+                                 fmt::arg("min_replicas", cfg.get_int("redis.min_replicas_to_write")));
+  if (master_port) text += fmt::format("replicaof 127.0.0.1 {}\n", *master_port);
+  site.write_file(m.config, text, 0600);
+}
+
+void configure_sentinel(Site& site, const Member& m, int master_port)
+{
+  const auto& cfg = site.cfg;
+  std::string name = cfg.get_string("redis.master_name");
+  site.make_dir(m.dir, 0700);
+  std::string text = "# Written by statectl when it created " + m.name + "; Sentinel rewrites it as it learns.\n" + common(m) +
+                     fmt::format("sentinel monitor {name} 127.0.0.1 {port} {quorum}\n"
+                                 "sentinel auth-pass {name} {pw}\n"
+                                 "sentinel down-after-milliseconds {name} {down}\n"
+                                 "sentinel failover-timeout {name} {failover}\n"
+                                 "sentinel parallel-syncs {name} 1\n",
+                                 fmt::arg("name", name), fmt::arg("port", master_port), fmt::arg("quorum", cfg.get_int("redis.quorum")),
+                                 fmt::arg("pw", quote(site.secret("redis"))),
+                                 fmt::arg("down", cfg.get_duration("redis.down_after").count()),
+                                 fmt::arg("failover", cfg.get_duration("redis.failover_timeout").count()));
+  site.write_file(m.config, text, 0600);
+}
+
+void start(Site& site, Member& m)
+{
+  if (!site.planning() && m.pid > 0 && process_matches(m.pid, m.start_time)) return;
+  std::string program = m.kind == "sentinel" ? site.binary("redis-sentinel", "redis-sentinel") : site.binary("redis-server", "redis-server");
+  if (!site.planning()) {
+    auto old = read_pidfile(pid_path(m));
+    if (old && !process_start_time(*old)) fs::remove(pid_path(m));
+  }
+  auto c = site.server_command({program, m.config});
+  c.timeout = 30s;
+  site.run(c, m.name, "starting " + fs::path(program).filename().string(), "see " + m.log);
+  await_daemon(site, m, pid_path(m), 15s);
+}
+
+void stop(Site& site, Member& m, StopMode mode, milliseconds timeout)
+{
+  stop_by_signal(site, m, SIGTERM, mode, timeout);
+  if (!site.planning()) fs::remove(pid_path(m));
+}
+
+} // namespace statectl::local::redis

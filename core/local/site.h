@@ -1,0 +1,90 @@
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <sys/types.h>
+#include <vector>
+
+#include "core/config/config.h"
+#include "core/exec/runner.h"
+#include "core/local/state.h"
+#include "core/output/printer.h"
+
+namespace statectl::local {
+
+// How a server is stopped: fast (clean shutdown: PostgreSQL -m fast, SIGTERM) or immediate
+// (PostgreSQL -m immediate, SIGKILL for the others).
+enum class StopMode { fast, immediate };
+
+// What every component driver of the local target needs: the config, the runner, where things
+// live and as whom servers run. Under --dry-run (planning()) nothing is changed: commands go to
+// the runner (which prints them) and file operations print a "# ..." line instead.
+class Site {
+public:
+  Site(const config::Config& cfg, exec::Runner& runner, output::Printer& printer);
+
+  const config::Config& cfg;
+  exec::Runner& runner;
+  output::Printer& printer;
+
+  const std::filesystem::path& state_dir() const { return m_state_dir; }
+  std::filesystem::path member_dir(const std::string& name) const { return m_state_dir / name; }
+  // The user servers run as: [local] run_as when statectl is root, else empty (ourselves).
+  const std::string& run_as() const { return m_run_as; }
+  bool planning() const { return runner.dry_run() == exec::DryRun::plan; }
+
+  // A stack password from the secret store, generated on first use. Under --dry-run a missing
+  // secret is made up but not stored (it is redacted in the plan anyway).
+  std::string secret(const std::string& name);
+
+  // Creates a directory (and parents) with mode; owned by the server user when server_owned.
+  void make_dir(const std::filesystem::path& dir, mode_t mode, bool server_owned = true);
+  // Writes a file atomically with mode; owned by the server user when server_owned.
+  void write_file(const std::filesystem::path& path, const std::string& text, mode_t mode, bool server_owned = true);
+  // Deletes a tree (a member's directory); only below the state directory.
+  void remove_tree(const std::filesystem::path& path);
+  // A "# ..." line in the --dry-run plan, or an info line when executing.
+  void note(const std::string& line);
+
+  // An argv Command that runs as the server user, marked mutating.
+  exec::Command server_command(std::vector<std::string> argv) const;
+  // Runs cmd; on failure throws Error(external) "<component>: <what> failed" with the
+  // command's stderr (redacted) and hint.
+  exec::Result run(const exec::Command& cmd, const std::string& component, const std::string& what,
+                   const std::string& hint = {});
+  // The failure half of run(): throws that Error unless r succeeded (or was only planned).
+  void check(const exec::Result& r, const exec::Command& cmd, const std::string& component, const std::string& what,
+             const std::string& hint = {});
+
+  // The absolute path of a server program, or Error(unavailable) naming the package.
+  std::string binary(const std::string& name, const std::string& package) const;
+  // A PostgreSQL program from [postgres] bin_dir.
+  std::string pg_binary(const std::string& name) const;
+
+private:
+  std::filesystem::path m_state_dir;
+  std::string m_run_as;
+  uid_t m_uid = 0;
+  gid_t m_gid = 0;
+  std::map<std::string, std::string> m_planned_secrets;
+};
+
+// Sends sig to member.pid only when it is still the process statectl recorded.
+bool signal_member(const Member& member, int sig);
+
+// Stops a member by signal: `fast_signal`, then SIGKILL once timeout passes (or at once when
+// immediate). Returns when the process is gone; no-op when it is not running.
+void stop_by_signal(Site& site, Member& member, int fast_signal, StopMode mode, std::chrono::milliseconds timeout);
+
+// After a daemon was started: waits until pid_file names a live process and port (0 = the
+// member's port) accepts connections, then records pid and start time. Throws Error(external)
+// with the tail of the member's log when that does not happen within timeout.
+void await_daemon(Site& site, Member& member, const std::filesystem::path& pid_file, std::chrono::milliseconds timeout,
+                  int port = 0);
+
+// The last lines of a log file, for error messages.
+std::string log_tail(const std::string& path, std::size_t lines = 8);
+
+} // namespace statectl::local

@@ -1,0 +1,653 @@
+#include "core/local/stack.h"
+
+#include <algorithm>
+#include <csignal>
+#include <fcntl.h>
+#include <cerrno>
+#include <cstring>
+#include <fmt/format.h>
+#include <pwd.h>
+#include <set>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <utility>
+
+#include "core/error.h"
+#include "core/local/archive.h"
+#include "core/local/components.h"
+#include "core/local/process.h"
+#include "core/local/probe.h"
+#include "core/secrets/store.h"
+#include "core/util/fs.h"
+#include "core/util/strings.h"
+
+namespace statectl::local {
+
+namespace fs = std::filesystem;
+using namespace std::chrono;
+
+struct Stack::Desired {
+  std::vector<Member> members; // start order
+};
+
+namespace {
+
+// The config key that sets a member's port, for "port in use" hints.
+std::string port_key(const Member& m)
+{
+  if (m.kind == "postgres") return "[local] postgres_port";
+  if (m.kind == "patroni") return "[local] postgres_port / patroni_port";
+  return "[local] " + m.kind + "_port";
+}
+
+// The index in "postgres-3" -> 3.
+int member_index(const std::string& name)
+{
+  auto dash = name.rfind('-');
+  try {
+    return dash == std::string::npos ? 0 : std::stoi(name.substr(dash + 1));
+  } catch (...) {
+    return 0;
+  }
+}
+
+// True when every ancestor of dir can be traversed by uid/gid (o+x, or g+x/u+x when they match).
+std::optional<fs::path> untraversable_ancestor(const fs::path& dir, uid_t uid, gid_t gid)
+{
+  fs::path p;
+  for (const auto& part : dir.parent_path()) {
+    p /= part;
+    struct stat st {};
+    if (::stat(p.c_str(), &st) != 0) break; // will be created by us, 0755
+    bool ok = (st.st_mode & S_IXOTH) || (st.st_gid == gid && (st.st_mode & S_IXGRP)) || (st.st_uid == uid && (st.st_mode & S_IXUSR));
+    if (!ok) return p;
+  }
+  return std::nullopt;
+}
+
+} // namespace
+
+void check_patroni_timings(const config::Config& cfg)
+{
+  auto ttl = cfg.get_int("postgres.ttl");
+  auto loop_wait = cfg.get_int("postgres.loop_wait");
+  auto retry = cfg.get_int("postgres.retry_timeout");
+  if (loop_wait + 2 * retry > ttl)
+    throw Error(ExitCode::usage, "invalid Patroni timings",
+                fmt::format("loop_wait + 2 * retry_timeout must not exceed ttl, got {} + 2 * {} = {} > {}", loop_wait, retry,
+                            loop_wait + 2 * retry, ttl),
+                "lower [postgres] loop_wait or retry_timeout, or raise [postgres] ttl (e.g. ttl = 30, loop_wait = 10, retry_timeout = 10)");
+}
+
+Stack::Stack(const config::Config& cfg, exec::Runner& runner, output::Printer& printer)
+  : m_site(cfg, runner, printer), m_file(state_file(cfg))
+{
+  if (auto s = load_state(m_file)) {
+    m_state = *s;
+    m_exists = true;
+  } else {
+    m_state.ha = cfg.get_string("postgres.ha");
+    m_state.redis_mode = cfg.get_string("redis.mode");
+  }
+}
+
+Stack::~Stack()
+{
+  if (m_lock_fd >= 0) ::close(m_lock_fd);
+}
+
+bool Stack::deployed() const { return m_exists; }
+
+void Stack::lock()
+{
+  if (m_lock_fd >= 0 || m_site.planning()) return;
+  if (auto r = util::make_dirs(m_site.state_dir(), 0755); !r) throw Error(ExitCode::failed, "cannot create the state directory", r.error());
+  fs::path lock_path = m_site.state_dir() / ".lock";
+  m_lock_fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (m_lock_fd < 0) throw Error(ExitCode::failed, fmt::format("cannot open {}", lock_path.string()), std::strerror(errno));
+  if (::flock(m_lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    m_site.printer.info("waiting for another statectl working on " + m_site.state_dir().string());
+    if (::flock(m_lock_fd, LOCK_EX) != 0) throw Error(ExitCode::failed, "cannot lock the state directory", std::strerror(errno));
+  }
+  // Another run may have changed the stack while we waited.
+  if (auto s = load_state(m_file)) {
+    m_state = *s;
+    m_exists = true;
+  }
+}
+
+void Stack::save()
+{
+  if (m_site.planning()) return;
+  save_state(m_file, m_state);
+  m_exists = true;
+}
+
+const Member* Stack::primary() const
+{
+  if (m_state.ha == "patroni") {
+    std::vector<const Member*> members = std::as_const(m_state).of_kind("patroni");
+    if (auto* l = patroni::leader(members)) return l;
+    return m_state.with_role("patroni", "leader");
+  }
+  return m_state.with_role("postgres", "primary");
+}
+
+namespace {
+
+// The members of one kind the config asks for: the lead (primary/master) first when it exists,
+// then existing members by index, then new ones on the lowest free indexes.
+template <typename Fresh>
+void pick(const StackState& state, const std::string& kind, int count, const std::string& lead_role, Fresh fresh,
+          std::vector<Member>& out)
+{
+  std::vector<const Member*> existing = state.of_kind(kind);
+  std::sort(existing.begin(), existing.end(), [](auto* a, auto* b) { return member_index(a->name) < member_index(b->name); });
+  std::vector<Member> chosen;
+  const Member* lead = nullptr;
+  for (auto* e : existing)
+    if (!lead_role.empty() && e->role == lead_role) lead = e;
+  if (lead && count > 0) chosen.push_back(*lead);
+  for (auto* e : existing) {
+    if (static_cast<int>(chosen.size()) >= count) break;
+    if (e != lead) chosen.push_back(*e);
+  }
+  for (int idx = 0; static_cast<int>(chosen.size()) < count; ++idx) {
+    bool taken = std::any_of(chosen.begin(), chosen.end(), [&](const Member& c) { return member_index(c.name) == idx; });
+    if (taken) continue;
+    bool lead_missing = !lead_role.empty() && std::none_of(chosen.begin(), chosen.end(), [&](const Member& c) { return c.role == lead_role; });
+    chosen.push_back(fresh(idx, lead_missing && !lead_role.empty() ? lead_role : std::string("replica")));
+  }
+  // The lead first (it must run before its replicas), the rest by index.
+  std::stable_sort(chosen.begin(), chosen.end(), [&](const Member& a, const Member& b) {
+    bool la = !lead_role.empty() && a.role == lead_role, lb = !lead_role.empty() && b.role == lead_role;
+    if (la != lb) return la;
+    return member_index(a.name) < member_index(b.name);
+  });
+  out.insert(out.end(), chosen.begin(), chosen.end());
+}
+
+} // namespace
+
+Stack::Desired Stack::desired() const
+{
+  const auto& cfg = m_site.cfg;
+  Desired d;
+  auto count = [&](const std::string& component, const std::string& key) {
+    auto it = m_state.scaled.find(component);
+    return it != m_state.scaled.end() ? it->second : static_cast<int>(cfg.get_int(key));
+  };
+  int pg_base = static_cast<int>(cfg.get_int("local.postgres_port"));
+  if (m_state.ha == "patroni") {
+    Member etcd = patroni::describe_etcd(m_site, static_cast<int>(cfg.get_int("local.etcd_port")));
+    d.members.push_back(m_state.find(etcd.name) ? *m_state.find(etcd.name) : etcd);
+    int rest_base = static_cast<int>(cfg.get_int("local.patroni_port"));
+    // Patroni decides the leader itself; members are kept by index.
+    pick(m_state, "patroni", std::max(3, count("postgres", "postgres.replicas") + 1), "",
+         [&](int i, const std::string&) { return patroni::describe_member(m_site, i, pg_base + i, rest_base + i); }, d.members);
+    Member proxy = patroni::describe_haproxy(m_site, static_cast<int>(cfg.get_int("local.haproxy_port")));
+    d.members.push_back(m_state.find(proxy.name) ? *m_state.find(proxy.name) : proxy);
+  } else {
+    pick(m_state, "postgres", count("postgres", "postgres.replicas") + 1, "primary",
+         [&](int i, const std::string& role) { return postgres::describe(m_site, i, pg_base + i, role); }, d.members);
+  }
+  Member bouncer = pgbouncer::describe(m_site, static_cast<int>(cfg.get_int("local.pgbouncer_port")));
+  d.members.push_back(m_state.find(bouncer.name) ? *m_state.find(bouncer.name) : bouncer);
+
+  int redis_base = static_cast<int>(cfg.get_int("local.redis_port"));
+  bool sentinel = m_state.redis_mode == "sentinel";
+  pick(m_state, "redis", sentinel ? count("redis", "redis.replicas") + 1 : 1, "master",
+       [&](int i, const std::string& role) { return redis::describe_server(m_site, i, redis_base + i, role); }, d.members);
+  if (sentinel) {
+    int sentinel_base = static_cast<int>(cfg.get_int("local.sentinel_port"));
+    pick(m_state, "sentinel", static_cast<int>(cfg.get_int("redis.sentinels")), "",
+         [&](int i, const std::string&) { return redis::describe_sentinel(m_site, i, sentinel_base + i); }, d.members);
+  }
+  return d;
+}
+
+bool Stack::running(Member& member)
+{
+  if (member.kind == "postgres") {
+    auto pid = read_pidfile(fs::path(member.data_dir) / "postmaster.pid");
+    if (pid && process_start_time(*pid)) {
+      member.pid = *pid;
+      member.start_time = process_start_time(*pid).value_or(0);
+      return true;
+    }
+    return false;
+  }
+  return member.pid > 0 && process_matches(member.pid, member.start_time);
+}
+
+// The port of the Redis master now: what a running Sentinel says, else the recorded master.
+static int redis_master_port(const StackState& state, const std::string& master_name)
+{
+  for (const Member* s : state.of_kind("sentinel")) {
+    if (!process_matches(s->pid, s->start_time)) continue;
+    auto p = probe_sentinel(s->port, master_name, 500ms);
+    if (p.master_port) return p.master_port;
+  }
+  const Member* m = state.with_role("redis", "master");
+  return m ? m->port : 0;
+}
+
+void Stack::create(Member& member)
+{
+  auto& site = m_site;
+  if (member.kind == "postgres") {
+    if (member.role == "primary") {
+      if (!site.planning() && fs::exists(member.data_dir)) site.remove_tree(member.data_dir); // a half-made initdb
+      postgres::create_primary(site, member, {});
+    } else {
+      const Member* p = primary();
+      if (!p) throw Error(ExitCode::failed, fmt::format("cannot create standby {}", member.name), "the stack has no primary",
+                          "run 'statectl status' to see what is down");
+      Member prim = *p;
+      postgres::create_standby(site, member, prim);
+    }
+  } else if (member.kind == "pgbouncer") {
+    int target = m_state.ha == "patroni" ? static_cast<int>(site.cfg.get_int("local.haproxy_port")) : (primary() ? primary()->port : 0);
+    pgbouncer::configure(site, member, target);
+    pgbouncer::start(site, member);
+    m_state.pgbouncer_target = target;
+  } else if (member.kind == "redis") {
+    std::optional<int> master;
+    if (member.role != "master") master = redis_master_port(m_state, site.cfg.get_string("redis.master_name"));
+    redis::configure_server(site, member, master);
+    redis::start(site, member);
+  } else if (member.kind == "sentinel") {
+    redis::configure_sentinel(site, member, redis_master_port(m_state, site.cfg.get_string("redis.master_name")));
+    redis::start(site, member);
+  } else if (member.kind == "etcd") {
+    patroni::configure_etcd(site, member);
+    patroni::start(site, member, 0);
+  } else if (member.kind == "patroni") {
+    patroni::configure_member(site, member, static_cast<int>(site.cfg.get_int("local.etcd_port")));
+    patroni::start(site, member, static_cast<int>(site.cfg.get_int("local.etcd_port")));
+  } else if (member.kind == "haproxy") {
+    patroni::configure_haproxy(site, member, std::as_const(m_state).of_kind("patroni"));
+    patroni::start(site, member, 0);
+  }
+  member.initialized = true;
+}
+
+void Stack::start(Member& member)
+{
+  if (member.kind == "postgres") postgres::start(m_site, member);
+  else if (member.kind == "pgbouncer") pgbouncer::start(m_site, member);
+  else if (member.kind == "redis" || member.kind == "sentinel") redis::start(m_site, member);
+  else patroni::start(m_site, member, static_cast<int>(m_site.cfg.get_int("local.etcd_port")));
+}
+
+void Stack::stop(Member& member, StopMode mode, milliseconds timeout)
+{
+  if (member.kind == "postgres") postgres::stop(m_site, member, mode, timeout);
+  else if (member.kind == "pgbouncer") pgbouncer::stop(m_site, member, mode, timeout);
+  else if (member.kind == "redis" || member.kind == "sentinel") redis::stop(m_site, member, mode, timeout);
+  else patroni::stop(m_site, member, mode, timeout);
+}
+
+void Stack::remove(const std::string& name)
+{
+  Member* m = m_state.find(name);
+  if (!m) return;
+  stop(*m, StopMode::fast, 30s);
+  if (m->kind == "postgres" && m->role == "replica") {
+    if (const Member* p = primary(); p && p->name != name) {
+      postgres::run_sql(m_site, p->port,
+                        fmt::format("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '{}';\n",
+                                    postgres::slot_name(name)),
+                        "dropping replication slot");
+    }
+  }
+  m_site.remove_tree(m->dir);
+  m_state.members.erase(std::remove_if(m_state.members.begin(), m_state.members.end(), [&](const Member& x) { return x.name == name; }),
+                        m_state.members.end());
+  save();
+}
+
+void Stack::update_sync_standbys()
+{
+  if (m_state.ha == "patroni") return;
+  Member* p = nullptr;
+  for (auto* m : m_state.of_kind("postgres"))
+    if (m->role == "primary") p = m;
+  if (!p || !running(*p)) return;
+  std::vector<std::string> names;
+  if (m_site.cfg.get_bool("postgres.synchronous"))
+    for (auto* m : m_state.of_kind("postgres"))
+      if (m->role == "replica" && m->initialized) names.push_back(m->name);
+  postgres::write_conf(m_site, *p, 0, names);
+  postgres::reload(m_site, *p);
+}
+
+void Stack::preflight(const std::vector<Member>& to_start)
+{
+  auto& site = m_site;
+  std::set<std::string> kinds;
+  for (const auto& m : to_start) kinds.insert(m.kind);
+  if (kinds.count("postgres")) {
+    for (const char* b : {"initdb", "pg_ctl", "pg_basebackup", "psql"}) site.pg_binary(b);
+  }
+  if (kinds.count("pgbouncer")) site.binary("pgbouncer", "pgbouncer");
+  if (kinds.count("redis")) site.binary("redis-server", "redis-server");
+  if (kinds.count("sentinel")) site.binary("redis-sentinel", "redis-sentinel");
+  if (kinds.count("etcd")) site.binary("etcd", "etcd-server");
+  if (kinds.count("patroni")) {
+    site.binary("patroni", "patroni");
+    for (const char* b : {"initdb", "pg_ctl", "pg_basebackup", "psql"}) site.pg_binary(b);
+  }
+  if (kinds.count("haproxy")) site.binary("haproxy", "haproxy");
+  if (kinds.count("etcd") || kinds.count("patroni")) site.binary("start-stop-daemon", "dpkg");
+
+  if (!site.run_as().empty()) {
+    struct passwd* pw = ::getpwnam(site.run_as().c_str());
+    if (pw) {
+      if (auto bad = untraversable_ancestor(site.state_dir(), pw->pw_uid, pw->pw_gid))
+        throw Error(ExitCode::usage, fmt::format("user {} cannot reach the state directory {}", site.run_as(), site.state_dir().string()),
+                    fmt::format("{} is not searchable by that user", bad->string()),
+                    "set [local] dir to a directory outside it (e.g. /var/lib/statectl), or run statectl from such a directory with a statectl.toml");
+    }
+  }
+
+  for (const auto& m : to_start) {
+    std::vector<std::pair<int, std::string>> ports = {{m.port, port_key(m)}};
+    if (m.rest_port) ports.emplace_back(m.rest_port, "[local] patroni_port");
+    if (m.kind == "etcd") ports.emplace_back(m.port + 1, "[local] etcd_port (peer port = etcd_port + 1)");
+    if (m.kind == "haproxy") ports.emplace_back(m.port + 1, "[local] haproxy_port (read-only port = haproxy_port + 1)");
+    for (const auto& [port, key] : ports) {
+      if (port_in_use(port))
+        throw Error(ExitCode::usage, fmt::format("port {} for {} is already in use", port, m.name),
+                    fmt::format("another program listens on 127.0.0.1:{}; nothing was started", port),
+                    fmt::format("stop that program, or choose free ports with {} in statectl.toml", key));
+    }
+  }
+}
+
+DeployResult Stack::reconcile(const DeployOptions& opts)
+{
+  auto& site = m_site;
+  DeployResult res;
+  Desired d = desired();
+  std::vector<Member> to_start;
+  for (auto& want : d.members) {
+    Member* have = m_state.find(want.name);
+    Member probe = have ? *have : want;
+    if (!have || !probe.initialized || !running(probe)) to_start.push_back(probe);
+  }
+  std::vector<std::string> extra;
+  for (const auto& m : m_state.members)
+    if (std::none_of(d.members.begin(), d.members.end(), [&](const Member& w) { return w.name == m.name; })) extra.push_back(m.name);
+  if (to_start.empty() && extra.empty()) {
+    for (const auto& m : d.members) res.running.push_back(m.name);
+    // Still refresh the recorded pids (a server may have been restarted by its supervisor).
+    for (auto& m : m_state.members) running(m);
+    save();
+    return res;
+  }
+  preflight(to_start);
+
+  site.make_dir(site.state_dir(), 0755, false);
+  site.make_dir(wal_archive_dir(site.cfg), 0700);
+  m_state.run_as = site.run_as();
+  std::vector<std::string> touched;
+  bool pg_changed = false;
+  try {
+    for (auto& want : d.members) {
+      Member* have = m_state.find(want.name);
+      if (!have) {
+        m_state.members.push_back(want);
+        have = &m_state.members.back();
+      }
+      if (have->initialized && running(*have)) {
+        res.running.push_back(have->name);
+        continue;
+      }
+      touched.push_back(have->name);
+      if (!have->initialized) {
+        site.printer.info(fmt::format("creating {} ({}) on 127.0.0.1:{}", have->name, have->role, have->port));
+        create(*have);
+        res.created.push_back(have->name);
+        pg_changed = pg_changed || have->kind == "postgres";
+      } else {
+        site.printer.info(fmt::format("starting {} ({}) on 127.0.0.1:{}", have->name, have->role, have->port));
+        start(*have);
+        res.started.push_back(have->name);
+      }
+      save();
+    }
+    for (const auto& name : extra) {
+      site.printer.info("removing " + name);
+      pg_changed = pg_changed || util::starts_with(name, "postgres-");
+      remove(name);
+      res.removed.push_back(name);
+    }
+    if (pg_changed) update_sync_standbys();
+    if (m_state.ha == "patroni" && std::any_of(res.created.begin(), res.created.end(), [](const std::string& n) { return util::starts_with(n, "patroni-"); }))
+      patroni_bootstrap_roles(opts.timeout);
+    // PgBouncer follows the primary in bare mode.
+    if (m_state.ha != "patroni") {
+      Member* bouncer = m_state.find("pgbouncer");
+      const Member* p = primary();
+      if (bouncer && p && m_state.pgbouncer_target != p->port) repoint_pgbouncer(p->port);
+    }
+    save();
+    if (!site.planning()) wait_healthy(opts.timeout);
+  } catch (...) {
+    if (opts.rollback && !site.planning()) {
+      for (auto it = touched.rbegin(); it != touched.rend(); ++it) {
+        Member* m = m_state.find(*it);
+        if (!m) continue;
+        site.printer.info("stopping " + m->name + " (started by this run)");
+        try {
+          stop(*m, StopMode::immediate, 10s);
+        } catch (const std::exception& e) {
+          site.printer.warn(fmt::format("could not stop {}: {}", m->name, e.what()));
+        }
+      }
+      try {
+        save();
+      } catch (...) {
+      }
+    }
+    throw;
+  }
+  return res;
+}
+
+void Stack::patroni_bootstrap_roles(milliseconds timeout)
+{
+  if (m_site.planning()) {
+    m_site.note("wait for a Patroni leader, then create the roles on it");
+    postgres::run_sql(m_site, static_cast<int>(m_site.cfg.get_int("local.postgres_port")), postgres::roles_sql(m_site), "creating roles");
+    return;
+  }
+  const Member* l = nullptr;
+  std::vector<const Member*> members = std::as_const(m_state).of_kind("patroni");
+  if (!wait_for([&] { return (l = patroni::leader(members)) != nullptr; }, timeout, 250ms)) {
+    std::string logs;
+    for (const Member* m : members) logs += fmt::format("\n{}:\n{}", m->log, log_tail(m->log, 5));
+    throw Error(ExitCode::external, fmt::format("no Patroni leader was elected within {}", util::format_duration(timeout)),
+                "last lines of the Patroni logs:" + logs, "see the logs; etcd must be healthy for Patroni to elect a leader");
+  }
+  m_site.printer.info(fmt::format("{} is the Patroni leader; creating roles", l->name));
+  postgres::run_sql(m_site, l->port, postgres::roles_sql(m_site), "creating roles");
+}
+
+DeployResult Stack::deploy(const DeployOptions& opts)
+{
+  const auto& cfg = m_site.cfg;
+  if (cfg.get_string("redis.mode") == "cluster")
+    throw Error(ExitCode::usage, "the local target does not run Redis Cluster", "[redis] mode = \"cluster\"",
+                "use mode = \"sentinel\" or \"standalone\" locally; cluster mode is rendered for compose and k8s");
+  if (cfg.get_string("postgres.ha") == "patroni") check_patroni_timings(cfg);
+  lock();
+  if (m_exists && !m_state.members.empty()) {
+    if (m_state.ha != cfg.get_string("postgres.ha"))
+      throw Error(ExitCode::usage, fmt::format("the local stack in {} runs with [postgres] ha = \"{}\"", m_site.state_dir().string(), m_state.ha),
+                  fmt::format("the config now says ha = \"{}\"", cfg.get_string("postgres.ha")),
+                  "run 'statectl destroy --purge' first to switch (it deletes the data)");
+    if (m_state.redis_mode != cfg.get_string("redis.mode"))
+      throw Error(ExitCode::usage, fmt::format("the local stack in {} runs Redis in {} mode", m_site.state_dir().string(), m_state.redis_mode),
+                  fmt::format("the config now says [redis] mode = \"{}\"", cfg.get_string("redis.mode")),
+                  "run 'statectl destroy --purge' first to switch (it deletes the data)");
+  } else {
+    m_state.ha = cfg.get_string("postgres.ha");
+    m_state.redis_mode = cfg.get_string("redis.mode");
+  }
+  return reconcile(opts);
+}
+
+std::vector<std::string> Stack::destroy(bool purge, milliseconds timeout)
+{
+  lock();
+  std::vector<std::string> stopped;
+  if (!m_exists) {
+    m_site.printer.info("no local stack in " + m_site.state_dir().string() + "; nothing to stop");
+    return stopped;
+  }
+  // Clients first (PgBouncer, HAProxy), then Sentinels before the Redis servers they watch, the
+  // PostgreSQL primary before its standbys (it then ships its last WAL), etcd last.
+  auto rank = [](const Member& m) {
+    if (m.kind == "pgbouncer" || m.kind == "haproxy") return 0;
+    if (m.kind == "sentinel") return 1;
+    if (m.kind == "redis") return m.role == "master" ? 3 : 2;
+    if (m.kind == "postgres") return m.role == "primary" ? 4 : 5;
+    if (m.kind == "patroni") return 4;
+    return 6;
+  };
+  std::vector<Member*> order;
+  for (auto& m : m_state.members) order.push_back(&m);
+  std::stable_sort(order.begin(), order.end(), [&](Member* a, Member* b) { return rank(*a) < rank(*b); });
+  std::vector<std::string> failures;
+  for (Member* m : order) {
+    if (!running(*m)) {
+      m->pid = 0;
+      m->start_time = 0;
+      continue;
+    }
+    m_site.printer.info("stopping " + m->name);
+    try {
+      stop(*m, StopMode::fast, timeout);
+      stopped.push_back(m->name);
+    } catch (const Error& e) {
+      failures.push_back(m->name + ": " + e.message());
+    }
+    save();
+  }
+  if (!failures.empty())
+    throw Error(ExitCode::external, "could not stop every component", util::join(failures, "\n"),
+                "run 'statectl destroy' again; 'statectl status' shows what still runs");
+  if (purge) {
+    for (const auto& m : m_state.members) m_site.remove_tree(m.dir);
+    if (fs::exists(wal_archive_dir(m_site.cfg))) m_site.remove_tree(wal_archive_dir(m_site.cfg));
+    if (m_site.planning()) {
+      m_site.note("rm " + m_file.string());
+    } else {
+      fs::remove(m_file);
+      fs::remove(m_site.state_dir() / ".lock");
+      std::error_code ec;
+      fs::remove(m_site.state_dir(), ec); // only when empty: secrets and backups stay
+    }
+    m_state.members.clear();
+    m_exists = false;
+  }
+  return stopped;
+}
+
+void Stack::start_member(const std::string& name)
+{
+  lock();
+  Member* m = m_state.find(name);
+  if (!m) throw Error(ExitCode::usage, fmt::format("no member '{}' in the local stack", name));
+  if (!running(*m)) start(*m);
+  save();
+}
+
+void Stack::stop_member(const std::string& name, StopMode mode)
+{
+  lock();
+  Member* m = m_state.find(name);
+  if (!m) throw Error(ExitCode::usage, fmt::format("no member '{}' in the local stack", name));
+  stop(*m, mode, 30s);
+  save();
+}
+
+void Stack::promote(const std::string& name)
+{
+  lock();
+  Member* m = m_state.find(name);
+  if (!m || m->kind != "postgres")
+    throw Error(ExitCode::usage, fmt::format("'{}' is not a PostgreSQL member of the local stack", name),
+                m_state.ha == "patroni" ? "in patroni mode Patroni promotes; use failover switchover" : "");
+  if (m->role == "primary") return;
+  postgres::promote(m_site, *m);
+  for (auto& other : m_state.members) {
+    if (other.kind != "postgres" || other.name == name) continue;
+    if (other.role == "primary") {
+      // The old primary's timeline forked: it comes back only as a freshly made standby.
+      other.role = "replica";
+      other.initialized = false;
+    }
+  }
+  save();
+  for (auto& other : m_state.members) {
+    if (other.kind != "postgres" || other.name == name || !other.initialized) continue;
+    postgres::ensure_slot(m_site, *m, postgres::slot_name(other.name));
+    postgres::write_conf(m_site, other, m->port, {});
+    if (running(other)) postgres::reload(m_site, other);
+  }
+  update_sync_standbys();
+  save();
+}
+
+void Stack::repoint_pgbouncer(int port)
+{
+  lock();
+  Member* b = m_state.find("pgbouncer");
+  if (!b) throw Error(ExitCode::failed, "the local stack has no PgBouncer");
+  pgbouncer::configure(m_site, *b, port);
+  m_state.pgbouncer_target = port;
+  if (!m_site.planning() && running(*b)) signal_member(*b, SIGHUP);
+  else if (m_site.planning()) m_site.note(fmt::format("kill -HUP {} (pgbouncer reload)", b->pid));
+  save();
+}
+
+void Stack::make_standby(const std::string& name)
+{
+  lock();
+  if (m_state.ha == "patroni") throw Error(ExitCode::usage, "in patroni mode Patroni makes the standbys");
+  const Member* p = primary();
+  if (!p) throw Error(ExitCode::failed, "the local stack has no primary to copy from");
+  Member* m = m_state.find(name);
+  if (!m) {
+    int idx = member_index(name);
+    m_state.members.push_back(postgres::describe(m_site, idx, static_cast<int>(m_site.cfg.get_int("local.postgres_port")) + idx, "replica"));
+    m = &m_state.members.back();
+  }
+  if (m->name == p->name) throw Error(ExitCode::usage, fmt::format("{} is the primary", name));
+  if (running(*m)) stop(*m, StopMode::fast, 30s);
+  m->role = "replica";
+  m->initialized = false;
+  save();
+  Member prim = *p;
+  postgres::create_standby(m_site, *m, prim);
+  save();
+  update_sync_standbys();
+  save();
+}
+
+DeployResult Stack::scale(const std::string& component, int count)
+{
+  if (component != "postgres" && component != "redis")
+    throw Error(ExitCode::usage, fmt::format("cannot scale '{}' on the local target", component), "", "scale postgres or redis");
+  if (count < 0 || count > 15) throw Error(ExitCode::usage, "invalid replica count", fmt::format("must be between 0 and 15, got {}", count));
+  lock();
+  m_state.scaled[component] = count;
+  DeployOptions opts;
+  return reconcile(opts);
+}
+
+} // namespace statectl::local

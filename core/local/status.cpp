@@ -1,0 +1,257 @@
+// `status` of the local stack: every member probed through its own protocol.
+#include <fmt/format.h>
+#include <thread>
+
+#include "core/error.h"
+#include "core/local/components.h"
+#include "core/local/probe.h"
+#include "core/local/process.h"
+#include "core/local/stack.h"
+#include "core/secrets/store.h"
+#include "core/stack/endpoints.h"
+#include "core/util/strings.h"
+
+namespace statectl::local {
+
+namespace fs = std::filesystem;
+using namespace std::chrono;
+
+// A replica further behind than this is reported as lagging (unhealthy).
+static constexpr std::int64_t k_max_lag_bytes = 16 * 1024 * 1024;
+
+namespace {
+
+std::string pg_version_text(std::int64_t num) { return fmt::format("{}.{}", num / 10000, num % 100); }
+
+std::optional<nlohmann::json> rest_json(int port, const std::string& path)
+{
+  auto r = http_request(port, "GET", path, 1500ms);
+  if (!r || r->body.empty()) return std::nullopt;
+  try {
+    return nlohmann::json::parse(r->body);
+  } catch (...) {
+    return std::nullopt;
+  }
+}
+
+} // namespace
+
+nlohmann::json StackStatus::to_json() const
+{
+  nlohmann::json comps = nlohmann::json::array();
+  for (const auto& c : components) {
+    nlohmann::json j = {{"name", c.name},       {"kind", c.kind}, {"role", c.role},       {"address", c.address},
+                        {"healthy", c.healthy}, {"pid", c.pid},   {"version", c.version}};
+    if (c.lag_bytes) j["lag_bytes"] = *c.lag_bytes;
+    if (!c.error.empty()) j["error"] = c.error;
+    comps.push_back(j);
+  }
+  return {{"target", "local"}, {"state_dir", state_dir}, {"ha", ha}, {"healthy", healthy}, {"components", comps}, {"endpoints", endpoints}};
+}
+
+std::string StackStatus::to_text() const
+{
+  output::Table t{{"NAME", "KIND", "ROLE", "ADDRESS", "HEALTHY", "PID", "LAG", "VERSION"}, {}};
+  std::string problems;
+  for (const auto& c : components) {
+    t.rows.push_back({c.name, c.kind, c.role, c.address, c.healthy ? "yes" : "no", c.pid ? std::to_string(c.pid) : "-",
+                      c.lag_bytes ? util::format_size(static_cast<std::uint64_t>(std::max<std::int64_t>(0, *c.lag_bytes))) : "",
+                      c.version});
+    if (!c.error.empty()) problems += fmt::format("  {}: {}\n", c.name, c.error);
+  }
+  std::string out = t.render();
+  if (!problems.empty()) out += "\nproblems:\n" + problems;
+  out += "\n";
+  out += fmt::format("pgbouncer:  {}\n", endpoints.value("pgbouncer_url", ""));
+  out += fmt::format("primary:    {}\n", endpoints.value("primary", ""));
+  if (!endpoints.value("sentinels", nlohmann::json::array()).empty())
+    out += fmt::format("sentinels:  {} (master name {})\n",
+                       util::join(endpoints["sentinels"].get<std::vector<std::string>>(), ","), endpoints.value("master_name", ""));
+  out += fmt::format("redis:      {}\n", endpoints.value("redis", ""));
+  out += fmt::format("state dir:  {}\n", state_dir);
+  return out;
+}
+
+StackStatus Stack::status()
+{
+  const auto& cfg = m_site.cfg;
+  StackStatus st;
+  st.state_dir = m_site.state_dir().string();
+  st.ha = m_state.ha;
+  if (!m_exists)
+    throw Error(ExitCode::failed, fmt::format("no local stack in {}", st.state_dir), "", "run 'statectl deploy' to start one");
+  secrets::Store store(cfg);
+  auto password = [&](const std::string& name) -> std::string {
+    try {
+      return store.get(name).value_or("");
+    } catch (const Error&) {
+      return "";
+    }
+  };
+  ProbeAuth su{cfg.get_string("postgres.superuser"), password("postgres"), "postgres", 2000ms};
+  std::string redis_pw = password("redis");
+
+  // PostgreSQL first: the primary's pg_stat_replication gives every standby's state and lag.
+  std::map<std::string, PgProbe> pg;
+  const PgProbe* primary_probe = nullptr;
+  for (auto* m : m_state.of_kind("postgres")) {
+    if (!running(*m)) continue;
+    pg[m->name] = probe_postgres(m->port, su, true);
+    if (pg[m->name].ok && !pg[m->name].in_recovery) primary_probe = &pg[m->name];
+  }
+  // Redis: the master's INFO gives each replica's acknowledged offset.
+  std::map<std::string, RedisProbe> rd;
+  const RedisProbe* master_probe = nullptr;
+  for (auto* m : m_state.of_kind("redis")) {
+    if (!running(*m)) continue;
+    rd[m->name] = probe_redis(m->port, redis_pw);
+    if (rd[m->name].ok && rd[m->name].role == "master") master_probe = &rd[m->name];
+  }
+  // Patroni: one member's /cluster describes them all.
+  std::optional<nlohmann::json> cluster;
+  for (auto* m : m_state.of_kind("patroni")) {
+    if (!running(*m)) continue;
+    if ((cluster = rest_json(m->rest_port, "/cluster"))) break;
+  }
+  int sentinel_count = static_cast<int>(m_state.of_kind("sentinel").size());
+
+  for (auto& m : m_state.members) {
+    ComponentStatus c;
+    c.name = m.name;
+    c.kind = m.kind;
+    c.role = m.role;
+    c.address = fmt::format("127.0.0.1:{}", m.port);
+    bool alive = running(m);
+    c.pid = alive ? m.pid : 0;
+    if (!alive) {
+      c.error = m.initialized ? "not running" : "not created yet (run 'statectl deploy')";
+      st.components.push_back(c);
+      continue;
+    }
+    if (m.kind == "postgres") {
+      const PgProbe& p = pg[m.name];
+      c.version = p.version;
+      if (!p.ok) {
+        c.error = p.error;
+      } else if (!p.in_recovery) {
+        c.role = "primary";
+        c.healthy = true;
+      } else {
+        c.role = "replica";
+        const PgReplica* seen = nullptr;
+        if (primary_probe)
+          for (const auto& r : primary_probe->replicas)
+            if (r.application_name == m.name) seen = &r;
+        if (!seen) {
+          c.error = primary_probe ? "not streaming from the primary" : "no primary is reachable";
+        } else {
+          if (seen->lag_bytes >= 0) c.lag_bytes = seen->lag_bytes;
+          if (seen->state != "streaming") c.error = "replication state " + seen->state;
+          else if (seen->lag_bytes > k_max_lag_bytes) c.error = fmt::format("lagging {} behind", util::format_size(static_cast<std::uint64_t>(seen->lag_bytes)));
+          else c.healthy = true;
+        }
+      }
+    } else if (m.kind == "pgbouncer") {
+      auto p = probe_postgres(m.port, su, false);
+      c.healthy = p.ok;
+      if (!p.ok) c.error = p.error;
+      else c.version = "pgbouncer -> " + p.version;
+    } else if (m.kind == "redis") {
+      const RedisProbe& p = rd[m.name];
+      c.version = p.version;
+      if (!p.ok) {
+        c.error = p.error;
+      } else if (p.role == "master") {
+        c.role = "master";
+        c.healthy = true;
+      } else {
+        c.role = "replica";
+        if (master_probe) {
+          auto it = master_probe->replica_offsets.find(m.port);
+          if (it != master_probe->replica_offsets.end()) c.lag_bytes = std::max<std::int64_t>(0, master_probe->offset - it->second);
+        }
+        if (!p.link_up) c.error = "link to the master is down";
+        else if (c.lag_bytes && *c.lag_bytes > k_max_lag_bytes) c.error = "lagging behind the master";
+        else c.healthy = true;
+      }
+    } else if (m.kind == "sentinel") {
+      auto p = probe_sentinel(m.port, cfg.get_string("redis.master_name"), 1500ms);
+      c.version = p.version;
+      if (!p.ok) c.error = p.error;
+      else if (p.sentinels_known < sentinel_count - 1)
+        c.error = fmt::format("knows {} of the {} other sentinels", p.sentinels_known, sentinel_count - 1);
+      else c.healthy = true;
+    } else if (m.kind == "etcd") {
+      auto h = http_request(m.port, "GET", "/health", 1500ms);
+      c.role = "dcs";
+      c.healthy = h && h->status == 200 && h->body.find("true") != std::string::npos;
+      if (!c.healthy) c.error = h ? "unhealthy: " + util::trim(h->body) : "no answer on /health";
+      if (auto v = rest_json(m.port, "/version")) c.version = v->value("etcdserver", "");
+    } else if (m.kind == "patroni") {
+      c.address = fmt::format("127.0.0.1:{}", m.port);
+      auto self = rest_json(m.rest_port, "/patroni");
+      if (self) {
+        if (self->contains("server_version") && (*self)["server_version"].is_number())
+          c.version = pg_version_text((*self)["server_version"].get<std::int64_t>());
+        std::string role = self->value("role", "");
+        c.role = role == "master" || role == "primary" ? "leader" : role.empty() ? c.role : "replica";
+      }
+      bool found = false;
+      if (cluster) {
+        for (const auto& mem : cluster->value("members", nlohmann::json::array())) {
+          if (mem.value("name", "") != m.name) continue;
+          found = true;
+          std::string role = mem.value("role", "");
+          std::string state = mem.value("state", "");
+          c.role = role == "leader" || role == "standby_leader" ? "leader" : "replica";
+          if (c.role == "replica" && mem.contains("lag") && mem["lag"].is_number()) c.lag_bytes = mem["lag"].get<std::int64_t>();
+          if (state != "running" && state != "streaming") c.error = "patroni state " + state;
+          else if (c.lag_bytes && *c.lag_bytes > k_max_lag_bytes) c.error = "lagging behind the leader";
+          else c.healthy = true;
+        }
+      }
+      if (!found) c.error = self ? "not a member of the cluster (yet)" : "no answer from the Patroni REST API";
+      m.role = c.role;
+    } else if (m.kind == "haproxy") {
+      auto p = probe_postgres(m.port, su, false);
+      c.healthy = p.ok && !p.in_recovery;
+      if (!p.ok) c.error = p.error;
+      else if (p.in_recovery) c.error = "routes writes to a standby";
+      else c.version = "haproxy -> " + p.version;
+    }
+    st.components.push_back(c);
+  }
+  st.healthy = std::all_of(st.components.begin(), st.components.end(), [](const ComponentStatus& c) { return c.healthy; });
+
+  auto e = stack::resolve(cfg);
+  std::vector<std::string> sentinels;
+  for (const auto& s : e.sentinels) sentinels.push_back(fmt::format("{}:{}", s.host, s.port));
+  std::vector<std::string> replicas;
+  for (const auto& r : e.replicas) replicas.push_back(fmt::format("{}:{}", r.host, r.port));
+  st.endpoints = {{"pgbouncer_url", fmt::format("postgresql://{}@{}:{}/{}", e.pooler.user, e.pooler.host, e.pooler.port, e.pooler.database)},
+                  {"primary", fmt::format("{}:{}", e.primary.host, e.primary.port)},
+                  {"replicas", replicas},
+                  {"redis", fmt::format("{}:{}", e.redis.host, e.redis.port)},
+                  {"sentinels", sentinels},
+                  {"master_name", e.master_name}};
+  return st;
+}
+
+void Stack::wait_healthy(milliseconds timeout)
+{
+  auto end = steady_clock::now() + timeout;
+  StackStatus st;
+  while (true) {
+    st = status();
+    if (st.healthy) return;
+    if (steady_clock::now() >= end) break;
+    std::this_thread::sleep_for(250ms);
+  }
+  std::vector<std::string> problems;
+  for (const auto& c : st.components)
+    if (!c.healthy) problems.push_back(fmt::format("{}: {} (log: {})", c.name, c.error, m_state.find(c.name) ? m_state.find(c.name)->log : "?"));
+  throw Error(ExitCode::external, fmt::format("the local stack did not become healthy within {}", util::format_duration(timeout)),
+              util::join(problems, "\n"), "see the logs named above; 'statectl status' shows the current state");
+}
+
+} // namespace statectl::local
