@@ -1,5 +1,8 @@
 #include "commands/table.h"
 
+#include "commands/backup.h"
+#include "commands/restore.h"
+#include "commands/wal.h"
 #include "commands/capacity.h"
 #include "commands/completion.h"
 #include "commands/config_cmd.h"
@@ -40,6 +43,9 @@ const std::vector<CommandSpec>& command_table()
     {"lock", "Run a command while holding a fenced lease (exit 75 on --wait timeout, 76 when lost)", "State", true, setup_lock},
     {"locks", "Current lease holders: name, owner, token, expires", "State", true, setup_locks},
     {"checkpoint", "Create, list or restore snapshots of a backend's whole key space", "State", true, setup_checkpoint},
+    {"backup", "Physical and logical backups with WAL archive, verification and retention", "Data protection", true, setup_backup},
+    {"wal", "Archive and fetch WAL files (archive_command / restore_command)", "Data protection", false, setup_wal},
+    {"restore", "Point-in-time restore into a new data directory (or a Redis snapshot)", "Data protection", true, setup_restore},
     {"completion", "Print a shell completion script (bash, zsh, fish)", "Other", false, setup_completion},
     {"version", "Show version, build and linked library versions", "Other", false, setup_version},
   };

@@ -1,0 +1,87 @@
+#include "commands/restore.h"
+
+#include <filesystem>
+#include <fmt/format.h>
+#include <memory>
+
+#include "commands/backup.h"
+#include "core/backup/restore.h"
+#include "core/error.h"
+#include "core/util/fs.h"
+#include "core/util/strings.h"
+
+namespace statectl::commands {
+
+namespace fs = std::filesystem;
+
+void setup_restore(CLI::App& sub, Context& ctx)
+{
+  struct Opts {
+    std::string to, backup, time, lsn, xid, name, action = "promote";
+    bool latest = false, immediate = false, start = false, keep_archiving = false;
+    int port = 0;
+    std::string timeout = "5m";
+  };
+  auto o = std::make_shared<Opts>();
+  sub.add_option("--to", o->to, "New (absent or empty) data directory; with --backend redis, the directory for dump.rdb")->required();
+  sub.add_option("--backup", o->backup, "Backup ID or 'latest' (default: the newest valid backup that ends before the target)");
+  auto t_time = sub.add_option("--target-time", o->time, "Recover to this time: 'YYYY-MM-DD HH:MM:SS[.ffffff][+HH:MM]' (no offset = UTC)");
+  auto t_lsn = sub.add_option("--target-lsn", o->lsn, "Recover to this WAL location (e.g. 0/3000060)");
+  auto t_xid = sub.add_option("--target-xid", o->xid, "Recover up to and including this transaction id");
+  auto t_name = sub.add_option("--target-name", o->name, "Recover to this restore point (pg_create_restore_point); replays from the oldest backup unless --backup");
+  auto t_latest = sub.add_flag("--latest", o->latest, "Recover to the end of the archived WAL (the default)");
+  auto t_imm = sub.add_flag("--target-immediate", o->immediate, "Stop as soon as the backup is consistent");
+  std::vector<CLI::Option*> targets = {t_time, t_lsn, t_xid, t_name, t_latest, t_imm};
+  for (auto* a : targets)
+    for (auto* b : targets)
+      if (a != b) a->excludes(b);
+  sub.add_option("--target-action", o->action, "What PostgreSQL does at the target")->check(CLI::IsMember({"promote", "pause", "shutdown"}));
+  sub.add_flag("--start", o->start, "Start PostgreSQL on the restored directory and wait until it reaches the target");
+  sub.add_option("--port", o->port, "Port for --start (default: a free port)")->check(CLI::Range(1024, 65535));
+  sub.add_option("--timeout", o->timeout, "How long --start waits for recovery");
+  sub.add_flag("--keep-archiving", o->keep_archiving, "Keep the source's archive_mode and synchronous_standby_names (default: off, so the copy never archives into the source's repository)");
+  sub.footer("Exit codes: 0 restored (and, with --start, the target was reached), 1 a WAL gap before the target, a target beyond\n"
+             "the archive, damaged backup files or recovery ended before the target, 2 bad arguments, a non-empty --to or a\n"
+             "target before the oldest backup, 4 PostgreSQL failed to start.");
+  sub.callback([&ctx, o] {
+    backup::RestoreOptions r;
+    r.to = util::resolve_path(o->to, fs::current_path());
+    r.backup_id = o->backup;
+    if (!o->time.empty()) r.kind = backup::TargetKind::time, r.value = o->time;
+    else if (!o->lsn.empty()) r.kind = backup::TargetKind::lsn, r.value = o->lsn;
+    else if (!o->xid.empty()) r.kind = backup::TargetKind::xid, r.value = o->xid;
+    else if (!o->name.empty()) r.kind = backup::TargetKind::name, r.value = o->name;
+    else if (o->immediate) r.kind = backup::TargetKind::immediate;
+    r.action = o->action;
+    r.start = o->start;
+    r.port = o->port;
+    r.keep_archiving = o->keep_archiving;
+    r.statectl_path = self_path();
+    r.tty = ctx.stderr_is_tty() && !ctx.printer().quiet();
+    auto d = util::parse_duration(o->timeout);
+    if (!d) throw Error(ExitCode::usage, fmt::format("invalid --timeout '{}'", o->timeout), d.error());
+    r.timeout = std::chrono::duration_cast<std::chrono::seconds>(*d);
+    if (ctx.backend() == "redis") {
+      auto doc = backup::restore_redis(ctx.config(), ctx.printer(), r);
+      ctx.printer().result(doc, [&]() -> std::string {
+        return ctx.printer().quiet() ? "" : fmt::format("restored Redis backup {} to {}\n", doc["backup"].get<std::string>(), doc["path"].get<std::string>());
+      });
+      return;
+    }
+    auto doc = backup::restore(ctx.config(), ctx.runner(), ctx.printer(), r);
+    ctx.printer().result(doc, [&]() -> std::string {
+      if (ctx.printer().quiet() || ctx.globals().dry_run) return "";
+      std::string text = fmt::format("restored backup {} into {} (target {})\n", doc["backup"].get<std::string>(), r.to.string(),
+                                     doc["target"].get<std::string>());
+      if (!o->start) return text + fmt::format("start it with: pg_ctl -D {} start\n", r.to.string());
+      text += fmt::format("{}", doc["state"].get<std::string>());
+      if (!doc["reached_lsn"].is_null()) text += fmt::format(" at LSN {}", doc["reached_lsn"].get<std::string>());
+      if (!doc["recovery_stop"].is_null()) text += fmt::format(" ({})", doc["recovery_stop"].get<std::string>());
+      text += "\n";
+      if (doc["started"].get<bool>()) text += fmt::format("PostgreSQL is running on port {}: statectl psql --direct --port {}\n", doc["port"].dump(), doc["port"].dump());
+      return text;
+    });
+  });
+}
+
+} // namespace statectl::commands

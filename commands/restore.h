@@ -1,0 +1,13 @@
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include "commands/context.h"
+
+namespace statectl::commands {
+
+// `restore --to DIR [--backup ID] [target] [--start [--port P]]`: point-in-time restore into a new
+// data directory (or, with --backend redis, an RDB file for a fresh server).
+void setup_restore(CLI::App& sub, Context& ctx);
+
+} // namespace statectl::commands

@@ -1,0 +1,77 @@
+#include "commands/wal.h"
+
+#include <filesystem>
+#include <fmt/format.h>
+#include <memory>
+
+#include "core/backup/repository.h"
+#include "core/backup/wal.h"
+#include "core/error.h"
+#include "core/exec/runner.h"
+#include "core/util/fs.h"
+#include "core/util/strings.h"
+
+namespace statectl::commands {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+backup::Repository repo_of(Context& ctx, const std::string& override_dir)
+{
+  if (override_dir.empty()) return backup::Repository::from_config(ctx.config());
+  std::string owner = exec::running_as_root() ? ctx.config().get_string("local.run_as") : "";
+  return backup::Repository(util::resolve_path(override_dir, fs::current_path()), owner);
+}
+
+} // namespace
+
+void setup_wal(CLI::App& sub, Context& ctx)
+{
+  sub.require_subcommand(1);
+  sub.footer("Exit codes: 0 archived / fetched, 1 `fetch`: not in the archive (the normal end of recovery) or\n"
+             "`push`: the archive holds different content under that name, 2 bad arguments.");
+  auto repo_dir = std::make_shared<std::string>();
+
+  auto push = sub.add_subcommand("push", "Archive one WAL file (archive_command = 'statectl wal push %p')");
+  auto path = std::make_shared<std::string>();
+  push->add_option("PATH", *path, "WAL segment, .partial, .history or .backup file")->required();
+  push->add_option("--repo", *repo_dir, "Repository directory (default [backup] repo)");
+  push->callback([&ctx, path, repo_dir] {
+    auto repo = repo_of(ctx, *repo_dir);
+    if (ctx.globals().dry_run) {
+      ctx.printer().out(fmt::format("would archive {} into {}\n", *path, repo.root().string()));
+      return;
+    }
+    repo.ensure();
+    auto& cfg = ctx.config();
+    auto r = backup::push_wal(repo, util::resolve_path(*path, fs::current_path()), static_cast<int>(cfg.get_int("backup.compress_level")),
+                              static_cast<int>(cfg.get_int("backup.threads")));
+    nlohmann::json doc = {{"name", r.name}, {"already_archived", r.already_archived}, {"size", r.stats.raw_size},
+                          {"stored_size", r.stats.stored_size}, {"sha256", r.stats.raw_sha256}, {"path", r.stored.string()}};
+    ctx.printer().result(doc, [&]() -> std::string {
+      if (ctx.printer().quiet()) return "";
+      if (r.already_archived) return fmt::format("{} already archived with the same content\n", r.name);
+      return fmt::format("archived {} ({} -> {})\n", r.name, util::format_size(r.stats.raw_size), util::format_size(r.stats.stored_size));
+    });
+  });
+
+  auto fetch = sub.add_subcommand("fetch", "Restore one archived WAL file (restore_command = 'statectl wal fetch %f %p')");
+  auto name = std::make_shared<std::string>();
+  auto dest = std::make_shared<std::string>();
+  fetch->add_option("NAME", *name, "WAL file name (%f)")->required();
+  fetch->add_option("DEST", *dest, "where to write it (%p)")->required();
+  fetch->add_option("--repo", *repo_dir, "Repository directory (default [backup] repo)");
+  fetch->callback([&ctx, name, dest, repo_dir] {
+    auto repo = repo_of(ctx, *repo_dir);
+    if (ctx.globals().dry_run) {
+      ctx.printer().out(fmt::format("would fetch {} from {} into {}\n", *name, repo.root().string(), *dest));
+      return;
+    }
+    // A missing file is how recovery learns it reached the end of the archive: exit 1, no noise.
+    if (!backup::fetch_wal(repo, *name, util::resolve_path(*dest, fs::current_path()))) throw Exit(1);
+    ctx.printer().result({{"name", *name}, {"dest", *dest}}, [] { return std::string(); });
+  });
+}
+
+} // namespace statectl::commands

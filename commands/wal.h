@@ -1,0 +1,12 @@
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include "commands/context.h"
+
+namespace statectl::commands {
+
+// `wal push PATH` / `wal fetch NAME DEST`: archive_command and restore_command.
+void setup_wal(CLI::App& sub, Context& ctx);
+
+} // namespace statectl::commands

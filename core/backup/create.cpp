@@ -1,0 +1,393 @@
+// backup create: full (pg_basebackup tar stream), logical (pg_dump -Fc) and Redis (BGSAVE).
+#include <filesystem>
+#include <fmt/format.h>
+#include <hiredis/hiredis.h>
+#include <regex>
+#include <thread>
+#include <unistd.h>
+
+#include "core/backup/backup.h"
+#include "core/backup/pg.h"
+#include "core/backup/stream.h"
+#include "core/backup/tar.h"
+#include "core/backup/wal.h"
+#include "core/error.h"
+#include "core/exec/redact.h"
+#include "core/secrets/store.h"
+#include "core/stack/endpoints.h"
+#include "core/util/fs.h"
+#include "core/util/strings.h"
+
+namespace statectl::backup {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::string tool(const config::Config& cfg, const std::string& name)
+{
+  fs::path p = fs::path(cfg.get_string("postgres.bin_dir")) / name;
+  return fs::exists(p) ? p.string() : name;
+}
+
+// IDs sort by time: 20261122-033512F (F full, L logical, R redis).
+std::string new_id(const Repository& repo, char kind)
+{
+  for (int attempt = 0; attempt < 30; ++attempt) {
+    std::time_t now = std::time(nullptr);
+    std::tm tm{};
+    ::gmtime_r(&now, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y%m%d-%H%M%S", &tm);
+    std::string id = std::string(buf) + kind;
+    if (!fs::exists(repo.backup_dir(id))) return id;
+    std::this_thread::sleep_for(200ms);
+  }
+  throw Error(ExitCode::failed, "cannot name the backup", "a backup with the same second already exists");
+}
+
+std::int64_t db_now_us(PgSession& s) { return std::stoll(s.scalar("SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint")); }
+
+std::uint64_t next_xid(PgSession& s) { return std::stoull(s.scalar("SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint")); }
+
+// Waits until the archive holds `name`; false on timeout.
+bool wait_archived(const Repository& repo, const std::string& name, std::chrono::seconds timeout)
+{
+  auto end = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < end) {
+    if (repo.find_wal(name)) return true;
+    std::this_thread::sleep_for(100ms);
+  }
+  return repo.find_wal(name).has_value();
+}
+
+std::string archiver_state(PgSession& s)
+{
+  try {
+    auto rows = s.query("SELECT coalesce(last_failed_wal, ''), coalesce(last_failed_time::text, ''), failed_count FROM pg_stat_archiver");
+    if (!rows.empty() && rows[0][0] && !rows[0][0]->empty())
+      return fmt::format("; the server's last archive failure was {} at {} ({} failures; see the server log)", *rows[0][0], rows[0][1].value_or(""),
+                         rows[0][2].value_or("0"));
+  } catch (const Error&) {
+  }
+  return "";
+}
+
+// The source must archive into this repository; a backup that cannot be recovered is worse
+// than no backup.
+void check_archiving(PgSession& s, const Repository& repo, const PgTarget& t, std::chrono::seconds timeout)
+{
+  std::string mode = s.scalar("SHOW archive_mode");
+  std::string command = s.scalar("SHOW archive_command");
+  if (mode == "off")
+    throw Error(ExitCode::failed, "cannot back up: WAL archiving is off", fmt::format("archive_mode is off on {}", t.display()),
+                "set archive_mode = on and archive_command = 'statectl wal push %p' on the server and restart it");
+  if (command.empty() || command == "(disabled)")
+    throw Error(ExitCode::failed, "cannot back up: WAL archiving is not configured", fmt::format("archive_command is empty on {}", t.display()),
+                "set archive_command = 'statectl wal push %p' and reload the server");
+  if (s.scalar("SELECT pg_is_in_recovery()") == "t")
+    throw Error(ExitCode::usage, "cannot back up from a standby", fmt::format("{} is in recovery", t.display()),
+                "point statectl at the primary");
+  std::string seg = s.scalar("SELECT pg_walfile_name(pg_switch_wal())");
+  if (!wait_archived(repo, seg, timeout))
+    throw Error(ExitCode::failed, "cannot back up: WAL archiving does not reach the repository",
+                fmt::format("segment {} was not archived into {} within {}s{}", seg, repo.root().string(), timeout.count(), archiver_state(s)),
+                "check that archive_command runs `statectl wal push %p` with this repository");
+}
+
+struct Cleanup {
+  fs::path dir;
+  bool armed = true;
+  ~Cleanup()
+  {
+    std::error_code ec;
+    if (armed && !dir.empty()) fs::remove_all(dir, ec);
+  }
+};
+
+Manifest create_full(const config::Config& cfg, exec::Runner& runner, output::Printer& printer, const CreateOptions& o, const Repository& repo)
+{
+  PgTarget t = primary_target(cfg);
+  int level = static_cast<int>(cfg.get_int("backup.compress_level"));
+  int threads = static_cast<int>(cfg.get_int("backup.threads"));
+  exec::Command cmd;
+  cmd.argv = {tool(cfg, "pg_basebackup")};
+  auto conn = t.argv();
+  cmd.argv.insert(cmd.argv.end(), conn.begin(), conn.end());
+  cmd.argv.insert(cmd.argv.end(), {"-D", "-", "-Ft", "-X", "none", "-c", "fast", "-v", "--no-password", "-l", "statectl backup"});
+  cmd.env = t.env();
+  cmd.mutating = true;
+  if (runner.dry_run() == exec::DryRun::plan) {
+    runner.run(cmd);
+    return {};
+  }
+
+  PgSession s(t);
+  check_archiving(s, repo, t, o.archive_timeout);
+  Manifest m;
+  m.type = "full";
+  m.id = new_id(repo, 'F');
+  m.system_identifier = s.scalar("SELECT system_identifier FROM pg_control_system()");
+  m.pg_version = s.scalar("SHOW server_version");
+  m.wal_segment_size = util::parse_size(s.scalar("SHOW wal_segment_size")).ok() ? *util::parse_size(s.scalar("SHOW wal_segment_size")) : 16u << 20;
+  m.compress_level = level;
+  m.start_xid = next_xid(s);
+  m.start_time = format_time(db_now_us(s));
+  std::uint64_t estimate = std::stoull(s.scalar("SELECT coalesce(sum(pg_database_size(oid)), 0) FROM pg_database"));
+
+  fs::path dir = repo.backup_dir(m.id);
+  if (auto r = util::make_dirs(dir, 0750); !r) throw Error(ExitCode::failed, "cannot create the backup directory", r.error());
+  repo.adopt(dir);
+  Cleanup cleanup{dir};
+  printer.info(fmt::format("backup {}: streaming a base backup of {} (about {})", m.id, t.display(), util::format_size(estimate)));
+
+  ZstdFileWriter out(dir / "base.tar.zst", level, threads);
+  TarScanner tar;
+  std::optional<Sha256> member;
+  ContentFile current;
+  tar.on_begin = [&](const TarEntry& e) {
+    current = ContentFile{e.path, e.size, ""};
+    if (e.type == '0') member.emplace();
+  };
+  tar.on_data = [&](std::string_view d) { member->update(d); };
+  tar.on_end = [&](const TarEntry& e) {
+    if (e.type != '0') return;
+    current.sha256 = member->hex();
+    member.reset();
+    m.contents.push_back(current);
+  };
+  output::Progress progress(printer, "backup " + m.id, estimate, o.tty);
+  std::uint64_t done = 0;
+  cmd.io = exec::Io::stream;
+  cmd.on_stdout = [&](std::string_view chunk) {
+    tar.feed(chunk);
+    out.write(chunk);
+    done += chunk.size();
+    progress.update(done);
+  };
+  auto res = runner.run(cmd);
+  progress.finish();
+  if (!res.ok())
+    throw Error(ExitCode::external, "pg_basebackup failed", exec::redact(util::trim(res.err)), "check the server log and `statectl backup info`");
+  if (!tar.finished()) throw Error(ExitCode::failed, "the base backup stream ended early", "pg_basebackup output has no end-of-archive marker");
+  std::smatch mt;
+  std::regex start_re(R"(write-ahead log start point: ([0-9A-F]+/[0-9A-F]+) on timeline (\d+))");
+  std::regex end_re(R"(write-ahead log end point: ([0-9A-F]+/[0-9A-F]+))");
+  if (!std::regex_search(res.err, mt, start_re)) throw Error(ExitCode::failed, "cannot read the backup's start point", "pg_basebackup -v printed no start point");
+  m.start_lsn = mt[1];
+  m.timeline = static_cast<std::uint32_t>(std::stoul(mt[2]));
+  if (!std::regex_search(res.err, mt, end_re)) throw Error(ExitCode::failed, "cannot read the backup's end point", "pg_basebackup -v printed no end point");
+  m.stop_lsn = mt[1];
+  auto stats = out.finish();
+  repo.adopt(dir / "base.tar.zst");
+  m.files.push_back({"base.tar.zst", stats.raw_size, stats.stored_size, stats.raw_sha256, stats.stored_sha256});
+  m.stop_time = format_time(db_now_us(s));
+  m.stop_xid = next_xid(s);
+  std::uint64_t start = *parse_lsn(m.start_lsn), stop = *parse_lsn(m.stop_lsn);
+  m.start_wal = wal_segment_name(m.timeline, start, m.wal_segment_size);
+  m.stop_wal = wal_segment_name(m.timeline, stop > start ? stop - 1 : stop, m.wal_segment_size);
+
+  // Valid only once every segment from start to stop is archived.
+  printer.info(fmt::format("backup {}: waiting for WAL {} to be archived", m.id, m.stop_wal));
+  if (!wait_archived(repo, m.stop_wal, o.archive_timeout)) {
+    s.query("SELECT pg_switch_wal()");
+    if (!wait_archived(repo, m.stop_wal, o.archive_timeout))
+      throw Error(ExitCode::failed, fmt::format("backup {} is incomplete", m.id),
+                  fmt::format("WAL segment {} was not archived within {}s{}", m.stop_wal, o.archive_timeout.count(), archiver_state(s)),
+                  "check archive_command and run the backup again");
+  }
+  auto chain = check_wal_chain(repo, m.timeline, start / m.wal_segment_size, m.wal_segment_size, stop / m.wal_segment_size);
+  if (chain.missing && parse_wal_name(*chain.missing)->segment <= (stop > start ? stop - 1 : stop) / m.wal_segment_size)
+    throw Error(ExitCode::failed, fmt::format("backup {} is incomplete", m.id), fmt::format("WAL segment {} is missing from the archive", *chain.missing));
+  repo.write_manifest(m);
+  cleanup.armed = false;
+  return m;
+}
+
+Manifest create_logical(const config::Config& cfg, exec::Runner& runner, output::Printer& printer, const CreateOptions& o, const Repository& repo)
+{
+  PgTarget t = primary_target(cfg);
+  exec::Command cmd;
+  cmd.argv = {tool(cfg, "pg_dump")};
+  if (t.url.empty()) {
+    auto conn = t.argv();
+    cmd.argv.insert(cmd.argv.end(), conn.begin(), conn.end());
+    cmd.argv.insert(cmd.argv.end(), {"-d", t.database});
+  } else {
+    cmd.argv.insert(cmd.argv.end(), {"-d", t.url});
+  }
+  cmd.argv.insert(cmd.argv.end(), {"-Fc", "-Z", "0", "--no-password"});
+  cmd.env = t.env();
+  cmd.mutating = true;
+  if (runner.dry_run() == exec::DryRun::plan) {
+    runner.run(cmd);
+    return {};
+  }
+  PgSession s(t);
+  Manifest m;
+  m.type = "logical";
+  m.id = new_id(repo, 'L');
+  m.database = t.database;
+  m.system_identifier = s.scalar("SELECT system_identifier FROM pg_control_system()");
+  m.pg_version = s.scalar("SHOW server_version");
+  m.compress_level = static_cast<int>(cfg.get_int("backup.compress_level"));
+  m.start_time = format_time(db_now_us(s));
+  fs::path dir = repo.backup_dir(m.id);
+  if (auto r = util::make_dirs(dir, 0750); !r) throw Error(ExitCode::failed, "cannot create the backup directory", r.error());
+  repo.adopt(dir);
+  Cleanup cleanup{dir};
+  printer.info(fmt::format("backup {}: dumping database {} of {}", m.id, t.database, t.display()));
+  ZstdFileWriter out(dir / "dump.pgdump.zst", m.compress_level, static_cast<int>(cfg.get_int("backup.threads")));
+  output::Progress progress(printer, "backup " + m.id, 0, o.tty);
+  std::uint64_t done = 0;
+  cmd.io = exec::Io::stream;
+  cmd.on_stdout = [&](std::string_view chunk) {
+    out.write(chunk);
+    done += chunk.size();
+    progress.update(done);
+  };
+  auto res = runner.run(cmd);
+  progress.finish();
+  if (!res.ok()) throw Error(ExitCode::external, "pg_dump failed", exec::redact(util::trim(res.err)));
+  auto stats = out.finish();
+  repo.adopt(dir / "dump.pgdump.zst");
+  m.files.push_back({"dump.pgdump.zst", stats.raw_size, stats.stored_size, stats.raw_sha256, stats.stored_sha256});
+  m.stop_time = format_time(db_now_us(s));
+  repo.write_manifest(m);
+  cleanup.armed = false;
+  return m;
+}
+
+struct Redis {
+  redisContext* c = nullptr;
+  ~Redis() { if (c) redisFree(c); }
+  redisReply* cmd(const std::vector<std::string>& args)
+  {
+    std::vector<const char*> argv;
+    std::vector<size_t> lens;
+    for (const auto& a : args) argv.push_back(a.c_str()), lens.push_back(a.size());
+    auto* r = static_cast<redisReply*>(redisCommandArgv(c, static_cast<int>(argv.size()), argv.data(), lens.data()));
+    if (!r) throw Error(ExitCode::unavailable, "lost the connection to Redis", c->errstr);
+    if (r->type == REDIS_REPLY_ERROR) {
+      std::string e(r->str, r->len);
+      freeReplyObject(r);
+      throw Error(ExitCode::failed, fmt::format("redis {} failed", args[0]), e);
+    }
+    return r;
+  }
+  std::string str(const std::vector<std::string>& args)
+  {
+    auto* r = cmd(args);
+    std::string s = r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS ? std::string(r->str, r->len)
+                    : r->type == REDIS_REPLY_INTEGER                            ? std::to_string(r->integer)
+                                                                                : "";
+    freeReplyObject(r);
+    return s;
+  }
+  std::string config_get(const std::string& key)
+  {
+    auto* r = cmd({"CONFIG", "GET", key});
+    std::string v = r->type == REDIS_REPLY_ARRAY && r->elements == 2 ? std::string(r->element[1]->str, r->element[1]->len) : "";
+    freeReplyObject(r);
+    return v;
+  }
+};
+
+std::string info_field(const std::string& info, const std::string& key)
+{
+  for (const auto& line : util::split(info, '\n'))
+    if (util::starts_with(line, key + ":")) return util::trim(line.substr(key.size() + 1));
+  return "";
+}
+
+Manifest create_redis(const config::Config& cfg, exec::Runner& runner, output::Printer& printer, const Repository& repo)
+{
+  auto ep = stack::resolve(cfg);
+  std::string host = ep.redis.host;
+  int port = ep.redis.port;
+  if (runner.dry_run() == exec::DryRun::plan) {
+    printer.out(fmt::format("redis {}:{} BGSAVE, then copy the RDB file into {}\n", host, port, repo.root().string()));
+    return {};
+  }
+  Redis r;
+  timeval tv{5, 0};
+  r.c = redisConnectWithTimeout(host.c_str(), port, tv);
+  if (!r.c || r.c->err)
+    throw Error(ExitCode::unavailable, fmt::format("cannot connect to Redis at {}:{}", host, port), r.c ? r.c->errstr : "out of memory",
+                "start the stack (`statectl deploy`) or check [local] redis_port");
+  redisSetTimeout(r.c, tv);
+  std::optional<std::string> pw;
+  try {
+    pw = secrets::Store(cfg).get(ep.redis_password_secret);
+  } catch (const Error&) {
+  }
+  if (pw && !pw->empty()) {
+    exec::register_secret(*pw);
+    try {
+      r.str({"AUTH", *pw});
+    } catch (const Error&) {
+      // A server without requirepass refuses AUTH; the next command reports real auth errors.
+    }
+  }
+  Manifest m;
+  m.type = "redis";
+  m.id = new_id(repo, 'R');
+  m.pg_version.clear();
+  m.compress_level = static_cast<int>(cfg.get_int("backup.compress_level"));
+  std::string before = r.str({"LASTSAVE"});
+  m.start_time = format_time(now_us());
+  printer.info(fmt::format("backup {}: BGSAVE on Redis {}:{}", m.id, host, port));
+  // A save may already run; BGSAVE SCHEDULE queues ours behind it.
+  r.str({"BGSAVE", "SCHEDULE"});
+  auto end = std::chrono::steady_clock::now() + 600s;
+  while (true) {
+    std::string info = r.str({"INFO", "persistence"});
+    if (info_field(info, "rdb_bgsave_in_progress") == "0" && r.str({"LASTSAVE"}) != before) {
+      if (info_field(info, "rdb_last_bgsave_status") != "ok")
+        throw Error(ExitCode::failed, "redis BGSAVE failed", "rdb_last_bgsave_status is " + info_field(info, "rdb_last_bgsave_status"),
+                    "check the Redis log and free disk space");
+      break;
+    }
+    if (std::chrono::steady_clock::now() > end) throw Error(ExitCode::failed, "redis BGSAVE did not finish within 10 minutes");
+    std::this_thread::sleep_for(100ms);
+  }
+  fs::path rdb = fs::path(r.config_get("dir")) / r.config_get("dbfilename");
+  m.stop_time = format_time(now_us());
+  fs::path dir = repo.backup_dir(m.id);
+  if (auto ok = util::make_dirs(dir, 0750); !ok) throw Error(ExitCode::failed, "cannot create the backup directory", ok.error());
+  repo.adopt(dir);
+  Cleanup cleanup{dir};
+  ZstdFileWriter out(dir / "dump.rdb.zst", m.compress_level, static_cast<int>(cfg.get_int("backup.threads")));
+  auto data = util::read_file(rdb);
+  if (!data) throw Error(ExitCode::failed, "cannot read the Redis snapshot", data.error(), "statectl must run on the Redis host to copy its RDB file");
+  out.write(*data);
+  auto stats = out.finish();
+  repo.adopt(dir / "dump.rdb.zst");
+  m.files.push_back({"dump.rdb.zst", stats.raw_size, stats.stored_size, stats.raw_sha256, stats.stored_sha256});
+  repo.write_manifest(m);
+  cleanup.armed = false;
+  return m;
+}
+
+} // namespace
+
+std::optional<Manifest> create_backup(const config::Config& cfg, exec::Runner& runner, output::Printer& printer, const CreateOptions& o)
+{
+  Repository repo = Repository::from_config(cfg);
+  bool plan = runner.dry_run() == exec::DryRun::plan;
+  std::optional<RepoLock> lock;
+  if (!plan) lock.emplace(repo, "backup create --type " + o.type);
+  try {
+    Manifest m = o.type == "full"      ? create_full(cfg, runner, printer, o, repo)
+                 : o.type == "logical" ? create_logical(cfg, runner, printer, o, repo)
+                                       : create_redis(cfg, runner, printer, repo);
+    if (plan) return std::nullopt;
+    return m;
+  } catch (const Error& e) {
+    if (!plan) repo.record_failure(fmt::format("backup create --type {}: {}", o.type, exec::redact(e.message())));
+    throw;
+  }
+}
+
+} // namespace statectl::backup

@@ -1,0 +1,340 @@
+// backup list / info / verify / prune.
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fmt/format.h>
+#include <map>
+#include <set>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/backup/backup.h"
+#include "core/backup/pg.h"
+#include "core/backup/restore.h"
+#include "core/backup/retention.h"
+#include "core/backup/stream.h"
+#include "core/backup/tar.h"
+#include "core/backup/wal.h"
+#include "core/error.h"
+#include "core/util/strings.h"
+
+namespace statectl::backup {
+
+namespace fs = std::filesystem;
+
+nlohmann::json list_entry_json(const BackupEntry& e)
+{
+  nlohmann::json j = {{"id", e.id}, {"status", e.valid ? "valid" : "incomplete"}};
+  if (!e.manifest) {
+    // An incomplete backup only has its directory: report what is on disk.
+    std::uint64_t stored = 0;
+    std::error_code ec;
+    for (const auto& de : fs::directory_iterator(e.dir, ec))
+      if (de.is_regular_file(ec)) stored += de.file_size(ec);
+    char kind = e.id.empty() ? '?' : e.id.back();
+    j.update({{"type", kind == 'F' ? "full" : kind == 'L' ? "logical" : kind == 'R' ? "redis" : "unknown"},
+              {"start_time", nullptr}, {"stop_time", nullptr}, {"size", nullptr}, {"stored_size", stored},
+              {"start_lsn", nullptr}, {"stop_lsn", nullptr}, {"timeline", nullptr}});
+    return j;
+  }
+  const auto& m = *e.manifest;
+  auto opt = [](const std::string& s) -> nlohmann::json { return s.empty() ? nlohmann::json(nullptr) : nlohmann::json(s); };
+  j.update({{"type", m.type}, {"start_time", m.start_time}, {"stop_time", m.stop_time}, {"size", m.size()}, {"stored_size", m.stored_size()},
+            {"start_lsn", opt(m.start_lsn)}, {"stop_lsn", opt(m.stop_lsn)},
+            {"timeline", m.type == "full" ? nlohmann::json(m.timeline) : nlohmann::json(nullptr)}});
+  return j;
+}
+
+static std::int64_t mtime_us(const fs::path& p)
+{
+  struct stat st {};
+  if (::stat(p.c_str(), &st) != 0) return 0;
+  return static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000 + st.st_mtim.tv_nsec / 1000;
+}
+
+nlohmann::json repository_info(const config::Config& cfg)
+{
+  Repository repo = Repository::from_config(cfg);
+  auto all = repo.backups();
+  std::vector<Manifest> full;
+  int valid = 0, incomplete = 0;
+  for (const auto& e : all) {
+    e.valid ? ++valid : ++incomplete;
+    if (e.valid && e.manifest->type == "full") full.push_back(*e.manifest);
+  }
+  nlohmann::json doc = {{"repository", repo.root().string()}, {"valid_backups", valid}, {"incomplete_backups", incomplete},
+                        {"oldest_recovery_point", nullptr}, {"newest_recovery_point", nullptr}, {"newest_archived_wal", nullptr},
+                        {"archive_lag_seconds", nullptr}, {"archive_lag_bytes", nullptr}, {"wal_gap", nullptr}, {"last_failure", nullptr}};
+  // The newest archived segment over every timeline.
+  std::string newest;
+  for (auto tl : repo.timelines())
+    for (const auto& n : repo.wal_segments(tl))
+      if (newest.empty() || n.substr(8) > newest.substr(8) || (n.substr(8) == newest.substr(8) && n > newest)) newest = n;
+  std::int64_t newest_time = 0;
+  if (!newest.empty()) {
+    newest_time = mtime_us(*repo.find_wal(newest));
+    doc["newest_archived_wal"] = {{"name", newest}, {"time", format_time(newest_time)}};
+    doc["archive_lag_seconds"] = (now_us() - newest_time) / 1000000;
+  }
+  if (!full.empty()) {
+    const auto& o = full.front();
+    doc["oldest_recovery_point"] = {{"backup", o.id}, {"time", o.stop_time}, {"lsn", o.stop_lsn}};
+    const auto& n = full.back();
+    auto chain = check_wal_chain(repo, n.timeline, parse_lsn(n.start_lsn).value_or(0) / n.wal_segment_size, n.wal_segment_size);
+    std::uint64_t end_lsn = (chain.last_contiguous + 1) * n.wal_segment_size;
+    doc["newest_recovery_point"] = {{"backup", n.id}, {"time", chain.last_contiguous_time_us ? format_time(chain.last_contiguous_time_us) : n.stop_time},
+                                    {"lsn", format_lsn(end_lsn)}, {"timeline", chain.timeline}};
+    if (chain.missing) doc["wal_gap"] = *chain.missing;
+  }
+  nlohmann::json failure = nullptr;
+  if (auto f = repo.last_failure()) failure = *f;
+  // The server's own view, when it is reachable: archiver failures and how far it is ahead.
+  try {
+    PgSession s(primary_target(cfg), 2);
+    auto rows = s.query("SELECT coalesce(last_failed_wal, ''), coalesce(last_failed_time::text, ''), "
+                        "coalesce(last_archived_time::text, ''), pg_current_wal_lsn()::text FROM pg_stat_archiver");
+    if (!rows.empty()) {
+      if (!newest.empty()) {
+        auto w = parse_wal_name(newest);
+        auto cur = parse_lsn(rows[0][3].value_or(""));
+        std::uint64_t seg_size = full.empty() ? 16u << 20 : full.back().wal_segment_size;
+        std::uint64_t archived_end = (w->segment + 1) * seg_size;
+        if (cur) doc["archive_lag_bytes"] = *cur > archived_end ? *cur - archived_end : 0;
+      }
+      std::string failed_wal = rows[0][0].value_or("");
+      std::string failed_time = rows[0][1].value_or("");
+      if (!failed_wal.empty() && failed_time > rows[0][2].value_or("")) {
+        nlohmann::json archiver = {{"time", failed_time}, {"message", fmt::format("archive_command failed for {} (see the server log)", failed_wal)}};
+        if (failure.is_null() || failed_time > failure.value("time", "")) failure = archiver;
+      }
+    }
+  } catch (const Error&) {
+  }
+  doc["last_failure"] = failure;
+  return doc;
+}
+
+namespace {
+
+// Re-hashes one backup's files against its manifest; returns the problems found.
+std::vector<std::string> verify_backup(const Repository& repo, const Manifest& m)
+{
+  std::vector<std::string> problems;
+  std::map<std::string, const ContentFile*> expected;
+  for (const auto& c : m.contents) expected[c.path] = &c;
+  for (const auto& f : m.files) {
+    fs::path p = repo.backup_dir(m.id) / f.name;
+    std::string rel = fmt::format("backups/{}/{}", m.id, f.name);
+    if (!fs::exists(p)) {
+      problems.push_back(rel + ": missing");
+      continue;
+    }
+    StreamStats plain = hash_file(p);
+    if (plain.stored_sha256 != f.stored_sha256) {
+      problems.push_back(fmt::format("{}: checksum mismatch (sha256 {} on disk, {} in the manifest)", rel, plain.stored_sha256.substr(0, 12),
+                                     f.stored_sha256.substr(0, 12)));
+      continue;
+    }
+    TarScanner tar;
+    std::optional<Sha256> h;
+    std::set<std::string> seen;
+    bool is_tar = f.name == "base.tar.zst";
+    if (is_tar) {
+      tar.on_begin = [&](const TarEntry& e) { if (e.type == '0') h.emplace(); };
+      tar.on_data = [&](std::string_view d) { h->update(d); };
+      tar.on_end = [&](const TarEntry& e) {
+        if (e.type != '0') return;
+        seen.insert(e.path);
+        auto it = expected.find(e.path);
+        std::string got = h->hex();
+        if (it == expected.end()) problems.push_back(fmt::format("{}: {} is not in the manifest", rel, e.path));
+        else if (it->second->sha256 != got) problems.push_back(fmt::format("{}: {} checksum mismatch", rel, e.path));
+      };
+    }
+    try {
+      StreamStats st = read_zstd_file(p, [&](std::string_view d) { if (is_tar) tar.feed(d); });
+      if (st.raw_sha256 != f.sha256) problems.push_back(rel + ": content checksum mismatch");
+    } catch (const Error& e) {
+      problems.push_back(fmt::format("{}: {}", rel, e.why().empty() ? e.what_failed() : e.why()));
+      continue;
+    }
+    if (is_tar)
+      for (const auto& [path, c] : expected)
+        if (!seen.count(path)) problems.push_back(fmt::format("{}: {} is missing from the archive", rel, path));
+  }
+  return problems;
+}
+
+} // namespace
+
+nlohmann::json verify_repository(const config::Config& cfg, exec::Runner& runner, output::Printer& printer,
+                                 const std::optional<std::string>& id, bool restore_test, const std::string& statectl_path)
+{
+  Repository repo = Repository::from_config(cfg);
+  auto all = repo.backups();
+  std::vector<BackupEntry> chosen;
+  for (const auto& e : all)
+    if (!id || e.id == *id) chosen.push_back(e);
+  if (id && chosen.empty()) throw Error(ExitCode::usage, fmt::format("no backup '{}'", *id), "", "run `statectl backup list` for the IDs");
+  nlohmann::json doc = {{"repository", repo.root().string()}, {"backups", nlohmann::json::array()}, {"problems", nlohmann::json::array()},
+                        {"restore_test", nullptr}};
+  bool ok = true;
+  std::set<std::string> wal_checked;
+  std::optional<Manifest> newest_full;
+  for (const auto& e : chosen) {
+    nlohmann::json b = {{"id", e.id}, {"ok", true}, {"problems", nlohmann::json::array()}};
+    if (!e.valid) {
+      b["status"] = "incomplete";
+      if (id) {
+        b["ok"] = false;
+        b["problems"].push_back(fmt::format("backups/{}: incomplete (no manifest.json)", e.id));
+      }
+    } else {
+      printer.info(fmt::format("verifying backup {}", e.id));
+      b["status"] = "valid";
+      auto problems = verify_backup(repo, *e.manifest);
+      const auto& m = *e.manifest;
+      if (m.type == "full") {
+        std::uint64_t start = parse_lsn(m.start_lsn).value_or(0) / m.wal_segment_size;
+        auto chain = check_wal_chain(repo, m.timeline, start, m.wal_segment_size);
+        if (chain.missing) problems.push_back(fmt::format("WAL gap: segment {} is missing (backup {} needs WAL from {} to the newest archived {})",
+                                                          *chain.missing, m.id, m.start_wal, chain.newest_name));
+        // Re-hash the WAL this backup needs (each segment once across backups).
+        for (std::uint64_t s = start; s <= chain.last_contiguous && !chain.last_contiguous_name.empty(); ++s) {
+          std::string name;
+          for (auto tl : repo.timelines()) {
+            std::string n = segment_name(tl, s, m.wal_segment_size);
+            if (repo.find_wal(n) && tl <= chain.timeline) name = n;
+          }
+          if (name.empty() || !wal_checked.insert(name).second) continue;
+          auto p = *repo.find_wal(name);
+          std::string want = p.filename().string().substr(25, 64);
+          try {
+            auto st = read_zstd_file(p, {});
+            if (st.raw_sha256 != want) problems.push_back(fmt::format("wal/{}/{}: checksum mismatch", p.parent_path().filename().string(), p.filename().string()));
+          } catch (const Error& err) {
+            problems.push_back(fmt::format("wal/{}/{}: {}", p.parent_path().filename().string(), p.filename().string(), err.why()));
+          }
+        }
+        if (problems.empty()) newest_full = m;
+      }
+      for (const auto& p : problems) {
+        b["problems"].push_back(p);
+        doc["problems"].push_back(p);
+      }
+      b["ok"] = problems.empty();
+    }
+    if (!b["ok"].get<bool>()) ok = false;
+    doc["backups"].push_back(b);
+  }
+  if (restore_test && ok) {
+    if (!newest_full) {
+      doc["restore_test"] = {{"ok", false}, {"summary", "no intact full backup to restore"}};
+      ok = false;
+    } else {
+      char tmpl[] = "/tmp/statectl-restore-test.XXXXXX";
+      char* base = ::mkdtemp(tmpl);
+      if (!base) throw Error(ExitCode::failed, "cannot create a temporary directory", std::strerror(errno));
+      ::chmod(base, 0755);
+      RestoreOptions o;
+      o.to = fs::path(base) / "data";
+      o.backup_id = newest_full->id;
+      o.kind = TargetKind::immediate;
+      o.start = true;
+      o.statectl_path = statectl_path;
+      o.timeout = std::chrono::seconds(300);
+      try {
+        auto r = restore(cfg, runner, printer, o);
+        stop_restored(cfg, runner, o.to);
+        doc["restore_test"] = {{"ok", true}, {"backup", newest_full->id}, {"port", r["port"]}, {"query", r.value("query_result", "")},
+                               {"summary", fmt::format("backup {} restored and started on port {}; {}", newest_full->id, r["port"].dump(),
+                                                       r.value("query_result", ""))}};
+      } catch (const Error& e) {
+        try {
+          stop_restored(cfg, runner, o.to);
+        } catch (const Error&) {
+        }
+        doc["restore_test"] = {{"ok", false}, {"backup", newest_full->id}, {"summary", e.message()}};
+        doc["problems"].push_back(fmt::format("restore test of {} failed: {}", newest_full->id, e.message()));
+        ok = false;
+      }
+      std::error_code ec;
+      fs::remove_all(base, ec);
+    }
+  }
+  doc["ok"] = ok;
+  return doc;
+}
+
+nlohmann::json prune_repository(const config::Config& cfg, bool dry_run)
+{
+  Repository repo = Repository::from_config(cfg);
+  std::optional<RepoLock> lock;
+  if (!dry_run) lock.emplace(repo, "backup prune");
+  RetentionRules rules{static_cast<int>(cfg.get_int("backup.retention_daily")), static_cast<int>(cfg.get_int("backup.retention_weekly")),
+                       static_cast<int>(cfg.get_int("backup.retention_monthly"))};
+  auto all = repo.backups();
+  // Each type has its own retention: a nightly logical dump does not push out a base backup.
+  std::map<std::string, std::vector<std::pair<std::string, std::int64_t>>> by_type;
+  for (const auto& e : all)
+    if (e.valid) by_type[e.manifest->type].emplace_back(e.id, parse_time(e.manifest->stop_time).value_or(0));
+  std::map<std::string, std::vector<std::string>> kept;
+  for (const auto& [type, list] : by_type)
+    for (auto& [id, why] : select_kept(list, rules)) kept[id] = why;
+  nlohmann::json doc = {{"dry_run", dry_run}, {"rules", {{"daily", rules.daily}, {"weekly", rules.weekly}, {"monthly", rules.monthly}}},
+                        {"backups", nlohmann::json::array()}};
+  std::optional<std::pair<std::uint32_t, std::uint64_t>> oldest_needed; // (timeline, segment)
+  for (const auto& e : all) {
+    nlohmann::json b = {{"id", e.id}, {"type", e.valid ? e.manifest->type : "unknown"}};
+    auto it = kept.find(e.id);
+    if (it != kept.end()) {
+      b["action"] = "keep";
+      b["reason"] = util::join(it->second, ", ");
+      b["kept_by"] = it->second;
+      const auto& m = *e.manifest;
+      if (m.type == "full") {
+        std::uint64_t seg = parse_lsn(m.start_lsn).value_or(0) / m.wal_segment_size;
+        if (!oldest_needed || seg < oldest_needed->second) oldest_needed = std::make_pair(m.timeline, seg);
+      }
+    } else {
+      b["action"] = "remove";
+      b["reason"] = e.valid ? "not kept by any retention rule" : "incomplete";
+      b["kept_by"] = nlohmann::json::array();
+      if (!dry_run) {
+        std::error_code ec;
+        fs::remove_all(e.dir, ec);
+        if (ec) throw Error(ExitCode::failed, fmt::format("cannot remove backup {}", e.id), ec.message());
+      }
+    }
+    doc["backups"].push_back(b);
+  }
+  std::size_t removed = 0;
+  std::uint64_t removed_bytes = 0;
+  nlohmann::json removed_names = nlohmann::json::array();
+  if (oldest_needed) {
+    for (auto tl : repo.timelines()) {
+      std::error_code ec;
+      for (const auto& de : fs::directory_iterator(repo.timeline_dir(tl), ec)) {
+        std::string f = de.path().filename().string();
+        auto dash = f.rfind('-');
+        if (dash == std::string::npos) continue;
+        auto w = parse_wal_name(f.substr(0, dash));
+        if (!w || w->kind == WalName::Kind::history) continue;
+        if (w->segment >= oldest_needed->second) continue;
+        ++removed;
+        removed_bytes += de.file_size(ec);
+        removed_names.push_back(f.substr(0, dash));
+        if (!dry_run) fs::remove(de.path(), ec);
+      }
+    }
+    doc["wal_kept_from"] = segment_name(oldest_needed->first, oldest_needed->second, 16u << 20);
+  } else {
+    doc["wal_kept_from"] = nullptr;
+  }
+  doc["wal_removed"] = removed;
+  doc["wal_removed_bytes"] = removed_bytes;
+  doc["wal_removed_names"] = removed_names;
+  return doc;
+}
+
+} // namespace statectl::backup

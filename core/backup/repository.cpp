@@ -1,0 +1,382 @@
+#include "core/backup/repository.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <ctime>
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <pwd.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include "core/backup/stream.h"
+#include "core/error.h"
+#include "core/exec/runner.h"
+#include "core/util/fs.h"
+#include "core/util/strings.h"
+
+namespace statectl::backup {
+
+namespace fs = std::filesystem;
+
+std::optional<std::uint64_t> parse_lsn(std::string_view text)
+{
+  auto slash = text.find('/');
+  if (slash == std::string_view::npos || slash == 0 || slash + 1 >= text.size() || slash > 8 || text.size() - slash - 1 > 8)
+    return std::nullopt;
+  std::uint64_t hi = 0, lo = 0;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (i == slash) continue;
+    char c = static_cast<char>(std::tolower(static_cast<unsigned char>(text[i])));
+    int d = (c >= '0' && c <= '9') ? c - '0' : (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
+    if (d < 0) return std::nullopt;
+    (i < slash ? hi : lo) = (i < slash ? hi : lo) * 16 + static_cast<std::uint64_t>(d);
+  }
+  return (hi << 32) | lo;
+}
+
+std::string format_lsn(std::uint64_t lsn) { return fmt::format("{:X}/{:X}", lsn >> 32, lsn & 0xffffffffu); }
+
+std::string wal_segment_name(std::uint32_t timeline, std::uint64_t lsn, std::uint64_t segment_size)
+{
+  std::uint64_t seg = lsn / segment_size;
+  std::uint64_t per = 0x100000000ULL / segment_size;
+  return fmt::format("{:08X}{:08X}{:08X}", timeline, seg / per, seg % per);
+}
+
+static bool is_hex(std::string_view s)
+{
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return std::isxdigit(static_cast<unsigned char>(c)) && !std::islower(static_cast<unsigned char>(c)); });
+}
+
+std::optional<WalName> parse_wal_name(std::string_view name, std::uint64_t segment_size)
+{
+  WalName w;
+  if (name.size() == 16 && util::ends_with(name, ".history") && is_hex(name.substr(0, 8))) {
+    w.kind = WalName::Kind::history;
+    w.timeline = static_cast<std::uint32_t>(std::stoul(std::string(name.substr(0, 8)), nullptr, 16));
+    return w;
+  }
+  if (name.size() < 24 || !is_hex(name.substr(0, 24))) return std::nullopt;
+  std::string_view rest = name.substr(24);
+  if (rest.empty()) w.kind = WalName::Kind::segment;
+  else if (rest == ".partial") w.kind = WalName::Kind::partial;
+  else if (rest.size() == 16 && rest[0] == '.' && is_hex(rest.substr(1, 8)) && rest.substr(9) == ".backup") w.kind = WalName::Kind::backup;
+  else return std::nullopt;
+  w.timeline = static_cast<std::uint32_t>(std::stoul(std::string(name.substr(0, 8)), nullptr, 16));
+  std::uint64_t log = std::stoull(std::string(name.substr(8, 8)), nullptr, 16);
+  std::uint64_t seg = std::stoull(std::string(name.substr(16, 8)), nullptr, 16);
+  w.segment = log * (0x100000000ULL / segment_size) + seg;
+  return w;
+}
+
+std::int64_t now_us()
+{
+  using namespace std::chrono;
+  return duration_cast<microseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+std::string format_time(std::int64_t us)
+{
+  std::time_t secs = static_cast<std::time_t>(us / 1000000);
+  std::tm tm{};
+  ::gmtime_r(&secs, &tm);
+  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+                     tm.tm_min, tm.tm_sec, us % 1000000);
+}
+
+std::optional<std::int64_t> parse_time(std::string_view t)
+{
+  std::string s = util::trim(t);
+  auto num = [&](std::size_t pos, std::size_t len, int& out) {
+    if (pos + len > s.size()) return false;
+    out = 0;
+    for (std::size_t i = pos; i < pos + len; ++i) {
+      if (!std::isdigit(static_cast<unsigned char>(s[i]))) return false;
+      out = out * 10 + (s[i] - '0');
+    }
+    return true;
+  };
+  std::tm tm{};
+  int y, mo, d, h = 0, mi = 0, sec = 0;
+  if (!num(0, 4, y) || s.size() < 10 || s[4] != '-' || !num(5, 2, mo) || s[7] != '-' || !num(8, 2, d)) return std::nullopt;
+  std::size_t pos = 10;
+  std::int64_t frac_us = 0;
+  if (pos < s.size() && (s[pos] == 'T' || s[pos] == ' ')) {
+    if (!num(pos + 1, 2, h) || s.size() < pos + 6 || s[pos + 3] != ':' || !num(pos + 4, 2, mi)) return std::nullopt;
+    pos += 6;
+    if (pos < s.size() && s[pos] == ':') {
+      if (!num(pos + 1, 2, sec)) return std::nullopt;
+      pos += 3;
+      if (pos < s.size() && s[pos] == '.') {
+        ++pos;
+        std::int64_t scale = 100000;
+        while (pos < s.size() && std::isdigit(static_cast<unsigned char>(s[pos]))) {
+          frac_us += (s[pos] - '0') * scale;
+          scale /= 10;
+          ++pos;
+        }
+      }
+    }
+  }
+  while (pos < s.size() && s[pos] == ' ') ++pos;
+  int offset_min = 0;
+  if (pos < s.size()) {
+    if (s.substr(pos) == "Z" || s.substr(pos) == "UTC") {
+      pos = s.size();
+    } else if (s[pos] == '+' || s[pos] == '-') {
+      int sign = s[pos] == '-' ? -1 : 1, oh = 0, om = 0;
+      if (!num(pos + 1, 2, oh)) return std::nullopt;
+      std::size_t p = pos + 3;
+      if (p < s.size() && s[p] == ':') ++p;
+      if (p < s.size() && !num(p, 2, om)) return std::nullopt;
+      if (p < s.size()) p += 2;
+      if (p != s.size()) return std::nullopt;
+      offset_min = sign * (oh * 60 + om);
+      pos = s.size();
+    } else {
+      return std::nullopt;
+    }
+  }
+  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60) return std::nullopt;
+  tm.tm_year = y - 1900;
+  tm.tm_mon = mo - 1;
+  tm.tm_mday = d;
+  tm.tm_hour = h;
+  tm.tm_min = mi;
+  tm.tm_sec = sec;
+  std::int64_t secs = static_cast<std::int64_t>(::timegm(&tm)) - offset_min * 60;
+  return secs * 1000000 + frac_us;
+}
+
+std::uint64_t Manifest::size() const
+{
+  std::uint64_t n = 0;
+  for (const auto& f : files) n += f.size;
+  return n;
+}
+
+std::uint64_t Manifest::stored_size() const
+{
+  std::uint64_t n = 0;
+  for (const auto& f : files) n += f.stored_size;
+  return n;
+}
+
+nlohmann::json Manifest::to_json() const
+{
+  nlohmann::json j = {{"format", 1},
+                      {"id", id},
+                      {"type", type},
+                      {"start_time", start_time},
+                      {"stop_time", stop_time},
+                      {"start_lsn", start_lsn},
+                      {"stop_lsn", stop_lsn},
+                      {"start_wal", start_wal},
+                      {"stop_wal", stop_wal},
+                      {"timeline", timeline},
+                      {"system_identifier", system_identifier},
+                      {"pg_version", pg_version},
+                      {"wal_segment_size", wal_segment_size},
+                      {"start_xid", start_xid},
+                      {"stop_xid", stop_xid},
+                      {"database", database},
+                      {"compression", {{"algorithm", compression}, {"level", compress_level}}},
+                      {"size", size()},
+                      {"stored_size", stored_size()}};
+  j["files"] = nlohmann::json::array();
+  for (const auto& f : files)
+    j["files"].push_back({{"name", f.name}, {"size", f.size}, {"stored_size", f.stored_size}, {"sha256", f.sha256}, {"stored_sha256", f.stored_sha256}});
+  j["contents"] = nlohmann::json::array();
+  for (const auto& c : contents) j["contents"].push_back({{"path", c.path}, {"size", c.size}, {"sha256", c.sha256}});
+  return j;
+}
+
+Manifest Manifest::from_json(const nlohmann::json& j)
+{
+  Manifest m;
+  m.id = j.value("id", "");
+  m.type = j.value("type", "");
+  m.start_time = j.value("start_time", "");
+  m.stop_time = j.value("stop_time", "");
+  m.start_lsn = j.value("start_lsn", "");
+  m.stop_lsn = j.value("stop_lsn", "");
+  m.start_wal = j.value("start_wal", "");
+  m.stop_wal = j.value("stop_wal", "");
+  m.timeline = j.value("timeline", 0u);
+  m.system_identifier = j.value("system_identifier", "");
+  m.pg_version = j.value("pg_version", "");
+  m.wal_segment_size = j.value("wal_segment_size", std::uint64_t{16 * 1024 * 1024});
+  m.start_xid = j.value("start_xid", std::uint64_t{0});
+  m.stop_xid = j.value("stop_xid", std::uint64_t{0});
+  m.database = j.value("database", "");
+  if (j.contains("compression")) {
+    m.compression = j["compression"].value("algorithm", "zstd");
+    m.compress_level = j["compression"].value("level", 3);
+  }
+  for (const auto& f : j.value("files", nlohmann::json::array()))
+    m.files.push_back({f.value("name", ""), f.value("size", std::uint64_t{0}), f.value("stored_size", std::uint64_t{0}),
+                       f.value("sha256", ""), f.value("stored_sha256", "")});
+  for (const auto& c : j.value("contents", nlohmann::json::array()))
+    m.contents.push_back({c.value("path", ""), c.value("size", std::uint64_t{0}), c.value("sha256", "")});
+  return m;
+}
+
+Repository::Repository(fs::path root, std::string owner) : m_root(std::move(root)), m_owner(std::move(owner)) {}
+
+Repository Repository::from_config(const config::Config& cfg)
+{
+  fs::path root = cfg.get_string("backup.repo").empty() ? cfg.state_dir() / "backups" : cfg.path("backup.repo");
+  std::string owner = exec::running_as_root() ? cfg.get_string("local.run_as") : "";
+  return Repository(root, owner);
+}
+
+fs::path Repository::timeline_dir(std::uint32_t tl) const { return wal_dir() / fmt::format("{:08X}", tl); }
+
+void Repository::adopt(const fs::path& path) const
+{
+  if (m_owner.empty() || !exec::running_as_root()) return;
+  if (struct passwd* pw = ::getpwnam(m_owner.c_str())) {
+    if (::lchown(path.c_str(), pw->pw_uid, pw->pw_gid) != 0) {
+      // Not fatal here: the server's archive_command reports a clear error if it cannot write.
+    }
+  }
+}
+
+void Repository::ensure() const
+{
+  for (const auto& d : {m_root, backups_dir(), wal_dir()}) {
+    bool existed = fs::is_directory(d);
+    if (auto r = util::make_dirs(d, 0750); !r)
+      throw Error(ExitCode::failed, "cannot create the backup repository", r.error(), "check [backup] repo and its permissions");
+    if (!existed) adopt(d);
+  }
+}
+
+std::vector<BackupEntry> Repository::backups() const
+{
+  std::vector<BackupEntry> out;
+  std::error_code ec;
+  for (const auto& de : fs::directory_iterator(backups_dir(), ec)) {
+    if (!de.is_directory() || de.path().filename().string().front() == '.') continue;
+    BackupEntry e;
+    e.id = de.path().filename().string();
+    e.dir = de.path();
+    e.manifest = manifest(e.id);
+    e.valid = e.manifest.has_value();
+    out.push_back(std::move(e));
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
+  return out;
+}
+
+std::optional<Manifest> Repository::manifest(const std::string& id) const
+{
+  fs::path p = backup_dir(id) / "manifest.json";
+  if (!fs::exists(p)) return std::nullopt;
+  auto text = util::read_file(p);
+  if (!text) return std::nullopt;
+  try {
+    return Manifest::from_json(nlohmann::json::parse(*text));
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
+void Repository::write_manifest(const Manifest& m) const
+{
+  fs::path p = backup_dir(m.id) / "manifest.json";
+  write_atomic(p, m.to_json().dump(2) + "\n", 0640);
+  adopt(p);
+}
+
+std::optional<fs::path> Repository::find_wal(const std::string& name) const
+{
+  auto w = parse_wal_name(name);
+  if (!w) return std::nullopt;
+  std::error_code ec;
+  std::string prefix = name + "-";
+  for (const auto& de : fs::directory_iterator(timeline_dir(w->timeline), ec)) {
+    std::string f = de.path().filename().string();
+    if (util::starts_with(f, prefix) && util::ends_with(f, ".zst") && f.size() == prefix.size() + 64 + 4) return de.path();
+  }
+  return std::nullopt;
+}
+
+std::vector<std::string> Repository::wal_segments(std::uint32_t tl) const
+{
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (const auto& de : fs::directory_iterator(timeline_dir(tl), ec)) {
+    std::string f = de.path().filename().string();
+    if (f.size() == 24 + 1 + 64 + 4 && f[24] == '-' && util::ends_with(f, ".zst")) out.push_back(f.substr(0, 24));
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::vector<std::uint32_t> Repository::timelines() const
+{
+  std::vector<std::uint32_t> out;
+  std::error_code ec;
+  for (const auto& de : fs::directory_iterator(wal_dir(), ec)) {
+    std::string f = de.path().filename().string();
+    if (f.size() == 8 && is_hex(f)) out.push_back(static_cast<std::uint32_t>(std::stoul(f, nullptr, 16)));
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+void Repository::record_failure(const std::string& what) const
+{
+  std::error_code ec;
+  if (!fs::is_directory(m_root, ec)) return;
+  nlohmann::json j = {{"time", format_time(now_us())}, {"message", what}};
+  try {
+    write_atomic(m_root / "last_failure.json", j.dump() + "\n", 0640);
+  } catch (const Error&) {
+  }
+}
+
+std::optional<nlohmann::json> Repository::last_failure() const
+{
+  auto text = util::read_file(m_root / "last_failure.json");
+  if (!text) return std::nullopt;
+  try {
+    return nlohmann::json::parse(*text);
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
+RepoLock::RepoLock(const Repository& repo, const std::string& purpose)
+{
+  repo.ensure();
+  fs::path p = repo.root() / "lock";
+  m_fd = ::open(p.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+  if (m_fd < 0) throw Error(ExitCode::failed, fmt::format("cannot open {}", p.string()), std::strerror(errno));
+  if (::flock(m_fd, LOCK_EX | LOCK_NB) != 0) {
+    char buf[256] = {};
+    [[maybe_unused]] auto n = ::pread(m_fd, buf, sizeof buf - 1, 0);
+    std::string holder = util::trim(buf);
+    ::close(m_fd);
+    m_fd = -1;
+    throw Error(ExitCode::lock_timeout, "backup already running",
+                holder.empty() ? "the repository is locked by another statectl" : "the repository is locked by " + holder,
+                "wait for it to finish, or check `statectl backup info`");
+  }
+  std::string me = fmt::format("{} (pid {}, since {})", purpose, ::getpid(), format_time(now_us()));
+  if (::ftruncate(m_fd, 0) == 0) [[maybe_unused]] auto n = ::pwrite(m_fd, me.data(), me.size(), 0);
+}
+
+RepoLock::~RepoLock()
+{
+  if (m_fd >= 0) {
+    [[maybe_unused]] auto r = ::ftruncate(m_fd, 0);
+    ::close(m_fd);
+  }
+}
+
+} // namespace statectl::backup

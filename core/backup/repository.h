@@ -1,0 +1,134 @@
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/config/config.h"
+
+namespace statectl::backup {
+
+// A PostgreSQL log sequence number ("16/B374D848" <-> 0x16B374D848).
+std::optional<std::uint64_t> parse_lsn(std::string_view text);
+std::string format_lsn(std::uint64_t lsn);
+
+// The name of the WAL segment holding lsn ("000000010000000000000003").
+std::string wal_segment_name(std::uint32_t timeline, std::uint64_t lsn, std::uint64_t segment_size);
+
+// A parsed WAL file name: a segment, a .partial segment, a .history or a .backup file.
+struct WalName {
+  std::uint32_t timeline = 0;
+  std::uint64_t segment = 0; // log * (4 GiB / segment size) + seg, in segment_size units
+  enum class Kind { segment, partial, history, backup } kind = Kind::segment;
+};
+std::optional<WalName> parse_wal_name(std::string_view name, std::uint64_t segment_size = 16 * 1024 * 1024);
+
+// Timestamps in the repository are UTC ISO 8601 with microseconds ("2026-11-22T03:35:27.123456Z").
+std::string format_time(std::int64_t epoch_us);
+// Reads "2026-11-22 03:35:27[.ffffff][Z|+HH|+HH:MM|+HHMM]" (T or space); no offset means UTC.
+std::optional<std::int64_t> parse_time(std::string_view text);
+std::int64_t now_us();
+
+// One file of a backup set as stored in the repository.
+struct StoredFile {
+  std::string name;          // "base.tar.zst"
+  std::uint64_t size = 0;    // raw bytes
+  std::uint64_t stored_size = 0;
+  std::string sha256;        // of the raw bytes
+  std::string stored_sha256; // of the bytes on disk
+};
+
+// One member of a base backup's tar stream (a file of the data directory).
+struct ContentFile {
+  std::string path;
+  std::uint64_t size = 0;
+  std::string sha256;
+};
+
+// manifest.json of a backup set. A backup is valid only once this file is in place.
+struct Manifest {
+  std::string id;
+  std::string type; // full | logical | redis
+  std::string start_time, stop_time; // format_time()
+  std::string start_lsn, stop_lsn;   // full only
+  std::string start_wal, stop_wal;   // first and last segment the backup needs
+  std::uint32_t timeline = 0;
+  std::string system_identifier;
+  std::string pg_version;
+  std::uint64_t wal_segment_size = 16 * 1024 * 1024;
+  std::uint64_t start_xid = 0, stop_xid = 0; // next transaction id before and after the backup
+  std::string database;              // logical
+  std::string compression = "zstd";
+  int compress_level = 3;
+  std::vector<StoredFile> files;
+  std::vector<ContentFile> contents;
+  std::uint64_t size() const;
+  std::uint64_t stored_size() const;
+
+  nlohmann::json to_json() const;
+  static Manifest from_json(const nlohmann::json& j);
+};
+
+// What `backup list` shows for each backup directory.
+struct BackupEntry {
+  std::string id;
+  bool valid = false;        // the manifest is in place
+  std::optional<Manifest> manifest;
+  std::filesystem::path dir;
+};
+
+// The repository layout: backups/<ID>/{manifest.json,...}, wal/<TIMELINE>/<NAME>-<SHA256>.zst,
+// lock, last_failure.json. Paths only; the work is in the other core/backup files.
+class Repository {
+public:
+  explicit Repository(std::filesystem::path root, std::string owner = {});
+  // [backup] repo, else <state dir>/backups; owner is [local] run_as when statectl runs as root.
+  static Repository from_config(const config::Config& cfg);
+
+  const std::filesystem::path& root() const { return m_root; }
+  std::filesystem::path backups_dir() const { return m_root / "backups"; }
+  std::filesystem::path wal_dir() const { return m_root / "wal"; }
+  std::filesystem::path timeline_dir(std::uint32_t tl) const;
+  std::filesystem::path backup_dir(const std::string& id) const { return backups_dir() / id; }
+
+  // Creates the layout (and hands it to the server user when root, so archive_command can write).
+  void ensure() const;
+  // Gives path to the owner user when statectl runs as root (no-op otherwise).
+  void adopt(const std::filesystem::path& path) const;
+
+  // Every backup directory, oldest first (IDs sort by time).
+  std::vector<BackupEntry> backups() const;
+  std::optional<Manifest> manifest(const std::string& id) const;
+  void write_manifest(const Manifest& m) const;
+
+  // The archived file for a WAL name ("<dir>/<name>-<sha>.zst"), if present.
+  std::optional<std::filesystem::path> find_wal(const std::string& name) const;
+  // Every archived WAL name of a timeline (segments only), sorted.
+  std::vector<std::string> wal_segments(std::uint32_t tl) const;
+  std::vector<std::uint32_t> timelines() const;
+
+  void record_failure(const std::string& what) const;
+  std::optional<nlohmann::json> last_failure() const;
+
+private:
+  std::filesystem::path m_root;
+  std::string m_owner;
+};
+
+// An exclusive lock on the repository (flock on <repo>/lock), released when destroyed or when
+// the process dies. Throws Error(lock_timeout, exit 75) naming the holder when it is held.
+class RepoLock {
+public:
+  RepoLock(const Repository& repo, const std::string& purpose);
+  ~RepoLock();
+  RepoLock(const RepoLock&) = delete;
+  RepoLock& operator=(const RepoLock&) = delete;
+
+private:
+  int m_fd = -1;
+};
+
+} // namespace statectl::backup

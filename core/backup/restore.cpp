@@ -1,0 +1,492 @@
+// restore: preflight, unpack with checksum checks, recovery settings, start and watch recovery.
+#include "core/backup/restore.h"
+
+#include <algorithm>
+#include <arpa/inet.h>
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <fstream>
+#include <map>
+#include <netinet/in.h>
+#include <pwd.h>
+#include <regex>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <thread>
+#include <unistd.h>
+
+#include "core/backup/pg.h"
+#include "core/backup/repository.h"
+#include "core/backup/stream.h"
+#include "core/backup/tar.h"
+#include "core/backup/wal.h"
+#include "core/error.h"
+#include "core/util/fs.h"
+#include "core/util/strings.h"
+
+namespace statectl::backup {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+namespace {
+
+const char* kind_flag(TargetKind k)
+{
+  switch (k) {
+  case TargetKind::latest: return "--latest";
+  case TargetKind::immediate: return "--target-immediate";
+  case TargetKind::time: return "--target-time";
+  case TargetKind::lsn: return "--target-lsn";
+  case TargetKind::xid: return "--target-xid";
+  case TargetKind::name: return "--target-name";
+  }
+  return "";
+}
+
+int free_port()
+{
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  int port = 0;
+  if (fd >= 0 && ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 && ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0)
+    port = ntohs(a.sin_port);
+  if (fd >= 0) ::close(fd);
+  if (port == 0) throw Error(ExitCode::failed, "cannot find a free port", std::strerror(errno), "pass --port");
+  return port;
+}
+
+void check_target_dir(const fs::path& dir)
+{
+  std::error_code ec;
+  if (!fs::exists(dir, ec)) return;
+  if (!fs::is_directory(dir, ec))
+    throw Error(ExitCode::usage, fmt::format("cannot restore into {}", dir.string()), "it exists and is not a directory", "pass a new directory to --to");
+  if (!fs::is_empty(dir, ec))
+    throw Error(ExitCode::usage, fmt::format("cannot restore into {}", dir.string()), "the directory is not empty",
+                "pass a new or empty directory to --to; statectl never overwrites a data directory");
+}
+
+// A PostgreSQL string literal.
+std::string quote(const std::string& s)
+{
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("''") : std::string(1, c);
+  return out + "'";
+}
+
+} // namespace
+
+static std::string describe_target(const RestoreOptions& o)
+{
+  switch (o.kind) {
+  case TargetKind::latest: return "latest";
+  case TargetKind::immediate: return "immediate";
+  default: return fmt::format("{} {}", kind_flag(o.kind), o.value);
+  }
+}
+
+// Picks the backup: the given one, else the newest that ends before the target (the oldest for
+// a restore point name, whose position is unknown until replay finds it).
+static Manifest choose_backup(const Repository& repo, const RestoreOptions& o, std::optional<std::int64_t> t_us, std::optional<std::uint64_t> lsn,
+                              std::optional<std::uint64_t> xid)
+{
+  std::vector<Manifest> full;
+  for (const auto& e : repo.backups())
+    if (e.valid && e.manifest->type == "full") full.push_back(*e.manifest);
+  auto ends_before = [&](const Manifest& m) {
+    if (t_us) return parse_time(m.stop_time).value_or(INT64_MAX) <= *t_us;
+    if (lsn) return parse_lsn(m.stop_lsn).value_or(UINT64_MAX) <= *lsn;
+    if (xid) return m.stop_xid <= *xid;
+    return true;
+  };
+  if (!o.backup_id.empty() && o.backup_id != "latest") {
+    auto m = repo.manifest(o.backup_id);
+    if (!m) throw Error(ExitCode::usage, fmt::format("no valid backup '{}'", o.backup_id), "", "run `statectl backup list` for the IDs");
+    if (m->type != "full")
+      throw Error(ExitCode::usage, fmt::format("backup {} is a {} backup", o.backup_id, m->type), "point-in-time restore needs a full backup",
+                  m->type == "logical" ? "load it with pg_restore after `statectl restore --backup ID --to DIR` prints its path" : "");
+    if (!ends_before(*m))
+      throw Error(ExitCode::usage, fmt::format("backup {} ends after the target {}", m->id, describe_target(o)),
+                  fmt::format("it ends at {} (LSN {})", m->stop_time, m->stop_lsn), "pick an older backup or a later target");
+    return *m;
+  }
+  if (full.empty())
+    throw Error(ExitCode::usage, "nothing to restore", fmt::format("the repository {} has no valid full backup", repo.root().string()),
+                "run `statectl backup create` first");
+  if (o.kind == TargetKind::name) return full.front();
+  for (auto it = full.rbegin(); it != full.rend(); ++it)
+    if (ends_before(*it)) return *it;
+  const auto& oldest = full.front();
+  std::string earliest = t_us ? oldest.stop_time : lsn ? "LSN " + oldest.stop_lsn : fmt::format("xid {}", oldest.stop_xid);
+  throw Error(ExitCode::usage, fmt::format("target {} is before the end of the oldest backup", describe_target(o)),
+              fmt::format("the oldest backup {} ends at {} (LSN {})", oldest.id, oldest.stop_time, oldest.stop_lsn),
+              fmt::format("the earliest point you can restore to is {}; pick a later target, or --latest", earliest));
+}
+
+static void check_wal(const Repository& repo, const Manifest& m, const RestoreOptions& o, std::optional<std::int64_t> t_us, std::optional<std::uint64_t> lsn)
+{
+  std::uint64_t seg = m.wal_segment_size;
+  std::uint64_t start = parse_lsn(m.start_lsn).value_or(0), stop = parse_lsn(m.stop_lsn).value_or(0);
+  std::uint64_t stop_seg = (stop > start ? stop - 1 : stop) / seg;
+  auto chain = check_wal_chain(repo, m.timeline, start / seg, seg, lsn ? std::optional<std::uint64_t>(*lsn / seg) : std::nullopt);
+  std::uint64_t reach_lsn = (chain.last_contiguous + 1) * seg;
+  if (chain.missing) {
+    std::uint64_t miss = parse_wal_name(*chain.missing, seg)->segment;
+    if (miss <= stop_seg)
+      throw Error(ExitCode::failed, fmt::format("backup {} cannot be restored", m.id),
+                  fmt::format("WAL segment {} that it needs is missing from the archive", *chain.missing),
+                  "run `statectl backup verify`, or pick another backup with --backup");
+    bool before_target = o.kind == TargetKind::latest || o.kind == TargetKind::xid || o.kind == TargetKind::name ||
+                         (lsn && *lsn >= miss * seg) || (t_us && *t_us > chain.last_contiguous_time_us);
+    if (before_target && o.kind != TargetKind::immediate)
+      throw Error(ExitCode::failed, fmt::format("cannot reach the target {}: there is a WAL gap before it", describe_target(o)),
+                  fmt::format("segment {} is missing from the archive, so recovery from backup {} stops at LSN {} (WAL archived by {})",
+                              *chain.missing, m.id, format_lsn(reach_lsn), format_time(chain.last_contiguous_time_us)),
+                  fmt::format("restore to --target-lsn {} or an earlier --target-time, or use a backup taken after the gap", format_lsn(reach_lsn)));
+    return;
+  }
+  if (lsn && *lsn >= reach_lsn)
+    throw Error(ExitCode::failed, fmt::format("cannot reach the target LSN {}", o.value),
+                fmt::format("the archive ends at LSN {} (segment {})", format_lsn(reach_lsn), chain.last_contiguous_name),
+                "use --latest, or switch WAL on the source (SELECT pg_switch_wal()) and retry");
+  if (t_us && *t_us > chain.last_contiguous_time_us)
+    throw Error(ExitCode::failed, fmt::format("cannot reach the target time {}", o.value),
+                fmt::format("the newest archived WAL ({}) was archived at {}, before the target", chain.last_contiguous_name,
+                            format_time(chain.last_contiguous_time_us)),
+                "use --latest, or switch WAL on the source (SELECT pg_switch_wal()) and retry");
+}
+
+namespace {
+
+// Writes the tar stream of a base backup into dir, checking every member against the manifest.
+class Extractor {
+public:
+  Extractor(fs::path dir, const Manifest& m) : m_dir(std::move(dir))
+  {
+    for (const auto& c : m.contents) m_expected[c.path] = c.sha256;
+    tar.on_begin = [this](const TarEntry& e) { begin(e); };
+    tar.on_data = [this](std::string_view d) { data(d); };
+    tar.on_end = [this](const TarEntry& e) { end(e); };
+  }
+  ~Extractor()
+  {
+    if (m_fd >= 0) ::close(m_fd);
+  }
+  TarScanner tar;
+  std::vector<std::string> problems;
+
+private:
+  fs::path safe(const std::string& p)
+  {
+    fs::path rel = fs::path(p).lexically_normal();
+    if (rel.is_absolute() || util::starts_with(rel.string(), ".."))
+      throw Error(ExitCode::failed, "the backup archive is damaged", fmt::format("member '{}' escapes the data directory", p));
+    return m_dir / rel;
+  }
+  void begin(const TarEntry& e)
+  {
+    fs::path p = safe(e.path);
+    std::error_code ec;
+    if (e.type == '5') {
+      fs::create_directories(p, ec);
+      ::chmod(p.c_str(), 0700);
+    } else if (e.type == '0') {
+      fs::create_directories(p.parent_path(), ec);
+      m_fd = ::open(p.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+      if (m_fd < 0) throw Error(ExitCode::failed, fmt::format("cannot write {}", p.string()), std::strerror(errno));
+      m_hash.emplace();
+    } else if (e.type == '2') {
+      fs::create_directories(p.parent_path(), ec);
+      fs::create_symlink(e.link_target, p, ec);
+    }
+  }
+  void data(std::string_view d)
+  {
+    m_hash->update(d);
+    while (!d.empty()) {
+      ssize_t n = ::write(m_fd, d.data(), d.size());
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        throw Error(ExitCode::failed, "cannot write the restored data directory", std::strerror(errno), "check free space");
+      }
+      d.remove_prefix(static_cast<std::size_t>(n));
+    }
+  }
+  void end(const TarEntry& e)
+  {
+    if (e.type != '0') return;
+    ::close(m_fd);
+    m_fd = -1;
+    auto it = m_expected.find(e.path);
+    std::string got = m_hash->hex();
+    if (it != m_expected.end() && it->second != got) problems.push_back(fmt::format("{}: checksum mismatch", e.path));
+  }
+
+  fs::path m_dir;
+  std::map<std::string, std::string> m_expected;
+  int m_fd = -1;
+  std::optional<Sha256> m_hash;
+};
+
+void chown_tree(const fs::path& dir, const std::string& user)
+{
+  if (user.empty() || ::geteuid() != 0) return;
+  struct passwd* pw = ::getpwnam(user.c_str());
+  if (!pw) throw Error(ExitCode::unavailable, fmt::format("cannot hand {} to user '{}'", dir.string(), user), "no such user", "set [local] run_as");
+  [[maybe_unused]] int r = ::lchown(dir.c_str(), pw->pw_uid, pw->pw_gid);
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(dir, ec); it != fs::recursive_directory_iterator(); it.increment(ec))
+    r = ::lchown(it->path().c_str(), pw->pw_uid, pw->pw_gid);
+}
+
+std::string tool(const config::Config& cfg, const std::string& name)
+{
+  fs::path p = fs::path(cfg.get_string("postgres.bin_dir")) / name;
+  return fs::exists(p) ? p.string() : name;
+}
+
+std::string read_log(const fs::path& p)
+{
+  auto t = util::read_file(p);
+  return t ? *t : std::string();
+}
+
+std::string last_match(const std::string& log, const std::regex& re, int group = 0)
+{
+  std::string out;
+  for (auto it = std::sregex_iterator(log.begin(), log.end(), re); it != std::sregex_iterator(); ++it) out = (*it)[group];
+  return out;
+}
+
+} // namespace
+
+nlohmann::json restore(const config::Config& cfg, exec::Runner& runner, output::Printer& printer, const RestoreOptions& o)
+{
+  // Preflight: nothing is written until every check passed.
+  check_target_dir(o.to);
+  std::optional<std::int64_t> t_us;
+  std::optional<std::uint64_t> lsn, xid;
+  if (o.kind == TargetKind::time) {
+    t_us = parse_time(o.value);
+    if (!t_us)
+      throw Error(ExitCode::usage, fmt::format("invalid --target-time '{}'", o.value), "",
+                  "use 'YYYY-MM-DD HH:MM:SS[.ffffff][+HH:MM]' (no offset means UTC)");
+  } else if (o.kind == TargetKind::lsn) {
+    lsn = parse_lsn(o.value);
+    if (!lsn) throw Error(ExitCode::usage, fmt::format("invalid --target-lsn '{}'", o.value), "", "use the form 0/3000060");
+  } else if (o.kind == TargetKind::xid) {
+    if (o.value.empty() || !std::all_of(o.value.begin(), o.value.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); }))
+      throw Error(ExitCode::usage, fmt::format("invalid --target-xid '{}'", o.value), "", "use a transaction id such as 745");
+    xid = std::stoull(o.value);
+  } else if (o.kind == TargetKind::name && o.value.empty()) {
+    throw Error(ExitCode::usage, "invalid --target-name ''", "", "use the name given to pg_create_restore_point()");
+  }
+  if (o.action != "promote" && o.action != "pause" && o.action != "shutdown")
+    throw Error(ExitCode::usage, fmt::format("invalid --target-action '{}'", o.action), "", "use promote, pause or shutdown");
+  Repository repo = Repository::from_config(cfg);
+  Manifest m = choose_backup(repo, o, t_us, lsn, xid);
+  check_wal(repo, m, o, t_us, lsn);
+  std::string run_as = exec::running_as_root() ? cfg.get_string("local.run_as") : "";
+  int port = o.port ? o.port : (o.start ? free_port() : 0);
+  nlohmann::json doc = {{"backup", m.id}, {"target", describe_target(o)}, {"target_action", o.action}, {"data_directory", o.to.string()},
+                        {"port", port ? nlohmann::json(port) : nlohmann::json(nullptr)}, {"started", false}};
+  if (runner.dry_run() == exec::DryRun::plan) {
+    printer.out(fmt::format("would restore backup {} into {} with target {}\n", m.id, o.to.string(), describe_target(o)));
+    return doc;
+  }
+
+  // Unpack with checksum checks; on any failure remove what was written.
+  bool created = !fs::exists(o.to);
+  if (auto r = util::make_dirs(o.to, 0700); !r) throw Error(ExitCode::failed, "cannot create the data directory", r.error());
+  ::chmod(o.to.c_str(), 0700);
+  auto wipe = [&] {
+    std::error_code ec;
+    if (created) fs::remove_all(o.to, ec);
+    else
+      for (const auto& de : fs::directory_iterator(o.to, ec)) fs::remove_all(de.path(), ec);
+  };
+  try {
+    printer.info(fmt::format("restoring backup {} into {}", m.id, o.to.string()));
+    Extractor x(o.to, m);
+    const StoredFile* base = nullptr;
+    for (const auto& f : m.files)
+      if (f.name == "base.tar.zst") base = &f;
+    if (!base) throw Error(ExitCode::failed, fmt::format("backup {} is damaged", m.id), "its manifest lists no base.tar.zst");
+    output::Progress progress(printer, "restore " + m.id, base->size, o.tty);
+    std::uint64_t done = 0;
+    auto st = read_zstd_file(repo.backup_dir(m.id) / base->name, [&](std::string_view d) {
+      x.tar.feed(d);
+      done += d.size();
+      progress.update(done);
+    });
+    progress.finish();
+    if (st.stored_sha256 != base->stored_sha256 || st.raw_sha256 != base->sha256)
+      throw Error(ExitCode::failed, fmt::format("backup {} is damaged", m.id), fmt::format("backups/{}/{}: checksum mismatch", m.id, base->name),
+                  "run `statectl backup verify` and restore another backup with --backup");
+    if (!x.problems.empty())
+      throw Error(ExitCode::failed, fmt::format("backup {} is damaged", m.id), util::join(x.problems, "; "), "run `statectl backup verify`");
+    if (!x.tar.finished()) throw Error(ExitCode::failed, fmt::format("backup {} is damaged", m.id), "the archive ends early");
+
+    // Recovery settings, appended to postgresql.auto.conf (read last, so they win).
+    std::string cmd = util::shell_quote(o.statectl_path);
+    if (cfg.file()) cmd += " -c " + util::shell_quote(fs::absolute(*cfg.file()).string());
+    cmd += " wal fetch --repo " + util::shell_quote(repo.root().string()) + " %f %p";
+    std::string conf = fmt::format("\n# written by statectl restore of backup {} ({})\nrestore_command = {}\nrecovery_target_timeline = 'latest'\n", m.id,
+                                   describe_target(o), quote(cmd));
+    switch (o.kind) {
+    case TargetKind::latest: break;
+    case TargetKind::immediate: conf += "recovery_target = 'immediate'\n"; break;
+    case TargetKind::time: conf += fmt::format("recovery_target_time = {}\n", quote(format_time(*t_us))); break;
+    case TargetKind::lsn: conf += fmt::format("recovery_target_lsn = {}\n", quote(o.value)); break;
+    case TargetKind::xid: conf += fmt::format("recovery_target_xid = {}\n", quote(o.value)); break;
+    case TargetKind::name: conf += fmt::format("recovery_target_name = {}\n", quote(o.value)); break;
+    }
+    if (o.kind != TargetKind::latest) conf += fmt::format("recovery_target_action = {}\n", quote(o.action));
+    if (!o.keep_archiving) {
+      // A copy must never archive into the source's repository nor wait for its standbys.
+      conf += "archive_mode = 'off'\nsynchronous_standby_names = ''\nprimary_conninfo = ''\n";
+    }
+    conf += "logging_collector = 'off'\nhot_standby = 'on'\nlisten_addresses = '127.0.0.1'\n";
+    conf += fmt::format("unix_socket_directories = {}\n", quote(o.to.string()));
+    if (port) conf += fmt::format("port = {}\n", port);
+    std::ofstream(o.to / "postgresql.auto.conf", std::ios::app) << conf;
+    std::error_code ec;
+    fs::remove(o.to / "standby.signal", ec);
+    fs::remove(o.to / "postmaster.pid", ec);
+    std::ofstream(o.to / "recovery.signal").flush();
+    fs::create_directories(o.to / "log", ec);
+    fs::create_directories(o.to / "pg_wal" / "archive_status", ec);
+    chown_tree(o.to, run_as);
+  } catch (...) {
+    wipe();
+    throw;
+  }
+  doc["restore_command"] = "statectl wal fetch %f %p";
+  if (!o.start) return doc;
+
+  // Start and watch recovery until it reaches the target (or fails to).
+  fs::path log = o.to / "log" / "restore.log";
+  exec::Command start;
+  start.argv = {tool(cfg, "pg_ctl"), "-D", o.to.string(), "-l", log.string(), "-w", "-t", std::to_string(o.timeout.count()), "start"};
+  start.run_as = run_as;
+  start.mutating = true;
+  start.timeout = o.timeout + 10s;
+  printer.info(fmt::format("starting PostgreSQL on port {} to replay WAL to {}", port, describe_target(o)));
+  auto sr = runner.run(start);
+  std::string text = read_log(log);
+  static const std::regex fatal_re(R"((FATAL|PANIC):\s+([^\n]*))");
+  static const std::regex stop_re(R"(LOG:\s+(recovery stopping[^\n]*))");
+  auto ended_early = [](const std::string& t) { return t.find("recovery ended before configured recovery target was reached") != std::string::npos; };
+  if (ended_early(text))
+    throw Error(ExitCode::failed, fmt::format("recovery ended before reaching the target {}", describe_target(o)),
+                "PostgreSQL replayed all archived WAL without reaching it (see " + log.string() + ")",
+                "pick an earlier target, or --latest");
+  std::string state;
+  if (!sr.ok()) {
+    if (o.action == "shutdown" && text.find("recovery stopping") != std::string::npos) {
+      state = "shut down at the target";
+    } else {
+      std::string why = last_match(text, fatal_re, 2);
+      throw Error(ExitCode::external, "PostgreSQL did not start on the restored directory", why.empty() ? util::trim(sr.err) : why,
+                  "see " + log.string());
+    }
+  }
+  PgTarget t = primary_target(cfg);
+  t.url.clear();
+  t.host = "127.0.0.1";
+  t.port = port;
+  std::string reached_lsn, query_result;
+  auto deadline = std::chrono::steady_clock::now() + o.timeout;
+  while (state.empty()) {
+    text = read_log(log);
+    if (ended_early(text))
+      throw Error(ExitCode::failed, fmt::format("recovery ended before reaching the target {}", describe_target(o)),
+                  "PostgreSQL replayed all archived WAL without reaching it (see " + log.string() + ")", "pick an earlier target, or --latest");
+    if (o.action == "shutdown" && !fs::exists(o.to / "postmaster.pid")) {
+      state = "shut down at the target";
+      break;
+    }
+    try {
+      PgSession s(t, 2);
+      std::string in_recovery = s.scalar("SELECT pg_is_in_recovery()");
+      if (in_recovery == "f") state = "promoted";
+      else if (o.action == "pause" && s.scalar("SELECT pg_get_wal_replay_pause_state()") == "paused") state = "paused at the target";
+      if (!state.empty()) {
+        reached_lsn = s.scalar(in_recovery == "f" ? "SELECT coalesce(pg_last_wal_replay_lsn(), pg_current_wal_lsn())::text"
+                                                  : "SELECT pg_last_wal_replay_lsn()::text");
+        query_result = fmt::format("pg_class has {} rows", s.scalar("SELECT count(*) FROM pg_class"));
+      }
+    } catch (const Error&) {
+    }
+    if (!state.empty()) break;
+    if (std::chrono::steady_clock::now() > deadline)
+      throw Error(ExitCode::failed, fmt::format("recovery did not reach the target within {}s", o.timeout.count()), "see " + log.string(),
+                  "the server is still running; stop it with pg_ctl -D " + o.to.string() + " stop");
+    std::this_thread::sleep_for(200ms);
+  }
+  text = read_log(log);
+  static const std::regex tl_re(R"(selected new timeline ID: (\d+))");
+  static const std::regex last_re(R"(last completed transaction was at log time ([^\n]*))");
+  doc["started"] = state != "shut down at the target";
+  doc["state"] = state;
+  doc["reached_lsn"] = reached_lsn.empty() ? nlohmann::json(nullptr) : nlohmann::json(reached_lsn);
+  std::string stopping = last_match(text, stop_re, 1);
+  doc["recovery_stop"] = stopping.empty() ? nlohmann::json(nullptr) : nlohmann::json(stopping);
+  std::string last_tx = last_match(text, last_re, 1);
+  doc["last_transaction_time"] = last_tx.empty() ? nlohmann::json(nullptr) : nlohmann::json(last_tx);
+  std::string tl = last_match(text, tl_re, 1);
+  doc["timeline"] = tl.empty() ? nlohmann::json(m.timeline) : nlohmann::json(std::stoi(tl));
+  doc["query_result"] = query_result;
+  doc["log"] = log.string();
+  return doc;
+}
+
+void stop_restored(const config::Config& cfg, exec::Runner& runner, const fs::path& dir)
+{
+  if (!fs::exists(dir / "postmaster.pid")) return;
+  exec::Command stop;
+  stop.argv = {tool(cfg, "pg_ctl"), "-D", dir.string(), "-m", "fast", "-w", "stop"};
+  stop.run_as = exec::running_as_root() ? cfg.get_string("local.run_as") : "";
+  stop.mutating = true;
+  stop.timeout = 60s;
+  runner.run(stop);
+}
+
+nlohmann::json restore_redis(const config::Config& cfg, output::Printer& printer, const RestoreOptions& o)
+{
+  check_target_dir(o.to);
+  Repository repo = Repository::from_config(cfg);
+  std::optional<Manifest> m;
+  if (!o.backup_id.empty() && o.backup_id != "latest") {
+    m = repo.manifest(o.backup_id);
+    if (!m || m->type != "redis") throw Error(ExitCode::usage, fmt::format("no valid Redis backup '{}'", o.backup_id), "", "run `statectl backup list`");
+  } else {
+    for (const auto& e : repo.backups())
+      if (e.valid && e.manifest->type == "redis") m = e.manifest;
+    if (!m) throw Error(ExitCode::usage, "nothing to restore", "the repository has no valid Redis backup", "run `statectl backup create --backend redis`");
+  }
+  if (auto r = util::make_dirs(o.to, 0750); !r) throw Error(ExitCode::failed, "cannot create the target directory", r.error());
+  const auto& f = m->files.at(0);
+  fs::path tmp = o.to / ".dump.rdb.restore";
+  {
+    std::ofstream out(tmp, std::ios::binary);
+    auto st = read_zstd_file(repo.backup_dir(m->id) / f.name, [&](std::string_view d) { out.write(d.data(), static_cast<std::streamsize>(d.size())); });
+    out.close();
+    if (st.raw_sha256 != f.sha256 || st.stored_sha256 != f.stored_sha256) {
+      fs::remove(tmp);
+      throw Error(ExitCode::failed, fmt::format("backup {} is damaged", m->id), fmt::format("backups/{}/{}: checksum mismatch", m->id, f.name));
+    }
+  }
+  fs::rename(tmp, o.to / "dump.rdb");
+  chown_tree(o.to, exec::running_as_root() ? cfg.get_string("local.run_as") : "");
+  printer.info(fmt::format("restored Redis snapshot {} as {}", m->id, (o.to / "dump.rdb").string()));
+  return {{"backup", m->id}, {"path", (o.to / "dump.rdb").string()}, {"size", f.size}, {"sha256", f.sha256}};
+}
+
+} // namespace statectl::backup

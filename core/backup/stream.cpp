@@ -1,0 +1,226 @@
+#include "core/backup/stream.h"
+
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <openssl/evp.h>
+#include <random>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#include "core/error.h"
+#include "core/util/fs.h"
+
+namespace statectl::backup {
+
+namespace fs = std::filesystem;
+
+Sha256::Sha256() : m_ctx(EVP_MD_CTX_new())
+{
+  if (!m_ctx || EVP_DigestInit_ex(static_cast<EVP_MD_CTX*>(m_ctx), EVP_sha256(), nullptr) != 1)
+    throw Error(ExitCode::failed, "cannot hash", "OpenSSL EVP_DigestInit failed");
+}
+
+Sha256::~Sha256() { EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(m_ctx)); }
+
+void Sha256::update(std::string_view data)
+{
+  if (!data.empty()) EVP_DigestUpdate(static_cast<EVP_MD_CTX*>(m_ctx), data.data(), data.size());
+}
+
+std::string Sha256::hex()
+{
+  if (!m_hex.empty()) return m_hex;
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_DigestFinal_ex(static_cast<EVP_MD_CTX*>(m_ctx), md, &len);
+  static const char* k_digits = "0123456789abcdef";
+  for (unsigned i = 0; i < len; ++i) {
+    m_hex += k_digits[md[i] >> 4];
+    m_hex += k_digits[md[i] & 15];
+  }
+  return m_hex;
+}
+
+std::string sha256_hex(std::string_view data)
+{
+  Sha256 h;
+  h.update(data);
+  return h.hex();
+}
+
+static fs::path temp_name(const fs::path& path)
+{
+  std::random_device rd;
+  return path.parent_path() / fmt::format(".{}.tmp.{}.{:x}", path.filename().string(), ::getpid(), rd());
+}
+
+static void write_all(int fd, const char* p, std::size_t n, const fs::path& what)
+{
+  while (n > 0) {
+    ssize_t w = ::write(fd, p, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      throw Error(ExitCode::failed, fmt::format("cannot write {}", what.string()), std::strerror(errno),
+                  "check free space and permissions of the backup repository");
+    }
+    p += w;
+    n -= static_cast<std::size_t>(w);
+  }
+}
+
+ZstdFileWriter::ZstdFileWriter(fs::path path, int level, int threads, mode_t mode)
+  : m_path(std::move(path)), m_tmp(temp_name(m_path))
+{
+  m_fd = ::open(m_tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+  if (m_fd < 0)
+    throw Error(ExitCode::failed, fmt::format("cannot create {}", m_tmp.string()), std::strerror(errno),
+                "check that the backup repository is writable by this user");
+  ::fchmod(m_fd, mode);
+  auto* cctx = ZSTD_createCCtx();
+  m_cctx = cctx;
+  ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, level);
+  ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 1);
+  if (threads > 1) ZSTD_CCtx_setParameter(cctx, ZSTD_c_nbWorkers, threads);
+  m_out.resize(ZSTD_CStreamOutSize());
+}
+
+ZstdFileWriter::~ZstdFileWriter()
+{
+  ZSTD_freeCCtx(static_cast<ZSTD_CCtx*>(m_cctx));
+  if (m_fd >= 0) ::close(m_fd);
+  if (!m_done) ::unlink(m_tmp.c_str());
+}
+
+void ZstdFileWriter::put(const char* data, std::size_t n)
+{
+  if (n == 0) return;
+  m_stored.update(std::string_view(data, n));
+  m_stats.stored_size += n;
+  write_all(m_fd, data, n, m_path);
+}
+
+void ZstdFileWriter::drain(int mode_end, std::string_view data)
+{
+  auto* cctx = static_cast<ZSTD_CCtx*>(m_cctx);
+  ZSTD_inBuffer in{data.data(), data.size(), 0};
+  auto mode = mode_end ? ZSTD_e_end : ZSTD_e_continue;
+  while (true) {
+    ZSTD_outBuffer out{m_out.data(), m_out.size(), 0};
+    std::size_t rc = ZSTD_compressStream2(cctx, &out, &in, mode);
+    if (ZSTD_isError(rc)) throw Error(ExitCode::failed, fmt::format("cannot compress {}", m_path.string()), ZSTD_getErrorName(rc));
+    put(m_out.data(), out.pos);
+    if (mode_end ? rc == 0 : in.pos == in.size) break;
+  }
+}
+
+void ZstdFileWriter::write(std::string_view data)
+{
+  m_raw.update(data);
+  m_stats.raw_size += data.size();
+  drain(0, data);
+}
+
+StreamStats ZstdFileWriter::finish()
+{
+  drain(1, {});
+  if (::fsync(m_fd) != 0)
+    throw Error(ExitCode::failed, fmt::format("cannot fsync {}", m_tmp.string()), std::strerror(errno));
+  ::close(m_fd);
+  m_fd = -1;
+  if (::rename(m_tmp.c_str(), m_path.c_str()) != 0)
+    throw Error(ExitCode::failed, fmt::format("cannot rename into {}", m_path.string()), std::strerror(errno));
+  m_done = true;
+  util::fsync_dir(m_path.parent_path());
+  m_stats.raw_sha256 = m_raw.hex();
+  m_stats.stored_sha256 = m_stored.hex();
+  return m_stats;
+}
+
+namespace {
+struct Fd {
+  int fd;
+  ~Fd() { if (fd >= 0) ::close(fd); }
+};
+} // namespace
+
+StreamStats read_zstd_file(const fs::path& path, const std::function<void(std::string_view)>& sink)
+{
+  Fd f{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
+  if (f.fd < 0) throw Error(ExitCode::failed, fmt::format("cannot read {}", path.string()), std::strerror(errno));
+  std::unique_ptr<ZSTD_DCtx, decltype(&ZSTD_freeDCtx)> dctx(ZSTD_createDCtx(), ZSTD_freeDCtx);
+  std::string inbuf(ZSTD_DStreamInSize(), '\0');
+  std::string outbuf(ZSTD_DStreamOutSize(), '\0');
+  Sha256 raw, stored;
+  StreamStats st;
+  std::size_t last = 1; // 0 once a frame was completely decoded
+  while (true) {
+    ssize_t n = ::read(f.fd, inbuf.data(), inbuf.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw Error(ExitCode::failed, fmt::format("cannot read {}", path.string()), std::strerror(errno));
+    }
+    if (n == 0) break;
+    stored.update(std::string_view(inbuf.data(), static_cast<std::size_t>(n)));
+    st.stored_size += static_cast<std::uint64_t>(n);
+    ZSTD_inBuffer in{inbuf.data(), static_cast<std::size_t>(n), 0};
+    while (in.pos < in.size) {
+      ZSTD_outBuffer out{outbuf.data(), outbuf.size(), 0};
+      last = ZSTD_decompressStream(dctx.get(), &out, &in);
+      if (ZSTD_isError(last))
+        throw Error(ExitCode::failed, fmt::format("{} is damaged", path.string()), ZSTD_getErrorName(last));
+      std::string_view chunk(outbuf.data(), out.pos);
+      raw.update(chunk);
+      st.raw_size += out.pos;
+      if (sink && !chunk.empty()) sink(chunk);
+    }
+  }
+  // Flush what the decoder still holds.
+  while (last != 0) {
+    ZSTD_inBuffer in{nullptr, 0, 0};
+    ZSTD_outBuffer out{outbuf.data(), outbuf.size(), 0};
+    last = ZSTD_decompressStream(dctx.get(), &out, &in);
+    if (ZSTD_isError(last)) throw Error(ExitCode::failed, fmt::format("{} is damaged", path.string()), ZSTD_getErrorName(last));
+    if (out.pos == 0) break;
+    std::string_view chunk(outbuf.data(), out.pos);
+    raw.update(chunk);
+    st.raw_size += out.pos;
+    if (sink) sink(chunk);
+  }
+  if (last != 0) throw Error(ExitCode::failed, fmt::format("{} is damaged", path.string()), "truncated zstd frame");
+  st.raw_sha256 = raw.hex();
+  st.stored_sha256 = stored.hex();
+  return st;
+}
+
+StreamStats hash_file(const fs::path& path)
+{
+  Fd f{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
+  if (f.fd < 0) throw Error(ExitCode::failed, fmt::format("cannot read {}", path.string()), std::strerror(errno));
+  Sha256 h;
+  StreamStats st;
+  std::string buf(1 << 20, '\0');
+  while (true) {
+    ssize_t n = ::read(f.fd, buf.data(), buf.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw Error(ExitCode::failed, fmt::format("cannot read {}", path.string()), std::strerror(errno));
+    }
+    if (n == 0) break;
+    h.update(std::string_view(buf.data(), static_cast<std::size_t>(n)));
+    st.raw_size += static_cast<std::uint64_t>(n);
+  }
+  st.stored_size = st.raw_size;
+  st.raw_sha256 = st.stored_sha256 = h.hex();
+  return st;
+}
+
+void write_atomic(const fs::path& path, std::string_view data, mode_t mode)
+{
+  if (auto r = util::write_file_atomic(path, data, mode); !r)
+    throw Error(ExitCode::failed, "cannot write to the backup repository", r.error(), "check free space and permissions");
+}
+
+} // namespace statectl::backup

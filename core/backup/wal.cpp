@@ -1,0 +1,214 @@
+#include "core/backup/wal.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <map>
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <sstream>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/error.h"
+#include "core/util/fs.h"
+#include "core/util/strings.h"
+
+namespace statectl::backup {
+
+namespace fs = std::filesystem;
+
+std::string segment_name(std::uint32_t tl, std::uint64_t segment, std::uint64_t segment_size)
+{
+  std::uint64_t per = 0x100000000ULL / segment_size;
+  return fmt::format("{:08X}{:08X}{:08X}", tl, segment / per, segment % per);
+}
+
+static std::string sha_of_stored(const fs::path& p)
+{
+  std::string f = p.filename().string();
+  auto dash = f.rfind('-');
+  return f.substr(dash + 1, 64);
+}
+
+PushResult push_wal(const Repository& repo, const fs::path& file, int level, int threads)
+{
+  PushResult r;
+  r.name = file.filename().string();
+  auto w = parse_wal_name(r.name);
+  if (!w)
+    throw Error(ExitCode::usage, fmt::format("cannot archive {}", file.string()), "not a WAL segment, .partial, .history or .backup file name");
+  auto data = util::read_file(file);
+  if (!data) throw Error(ExitCode::failed, fmt::format("cannot archive {}", r.name), data.error());
+  std::string sha = sha256_hex(*data);
+  if (auto existing = repo.find_wal(r.name)) {
+    if (sha_of_stored(*existing) == sha) {
+      r.already_archived = true;
+      r.stored = *existing;
+      r.stats.raw_size = data->size();
+      r.stats.raw_sha256 = sha;
+      return r;
+    }
+    throw Error(ExitCode::failed, fmt::format("cannot archive {}", r.name),
+                fmt::format("the archive already holds {} with different content (sha256 {}, this file {})", r.name,
+                            sha_of_stored(*existing).substr(0, 12), sha.substr(0, 12)),
+                "another cluster may be archiving into this repository; give each cluster its own [backup] repo");
+  }
+  fs::path dir = repo.timeline_dir(w->timeline);
+  if (!fs::is_directory(dir)) {
+    if (auto ok = util::make_dirs(dir, 0750); !ok) throw Error(ExitCode::failed, fmt::format("cannot archive {}", r.name), ok.error());
+    repo.adopt(dir);
+  }
+  r.stored = dir / fmt::format("{}-{}.zst", r.name, sha);
+  ZstdFileWriter out(r.stored, level, data->size() >= (4u << 20) ? threads : 1);
+  out.write(*data);
+  r.stats = out.finish();
+  repo.adopt(r.stored);
+  return r;
+}
+
+bool fetch_wal(const Repository& repo, const std::string& name, const fs::path& dest)
+{
+  if (!parse_wal_name(name)) throw Error(ExitCode::usage, fmt::format("cannot fetch '{}'", name), "not a WAL file name");
+  auto stored = repo.find_wal(name);
+  if (!stored) return false;
+  fs::path tmp = dest.parent_path() / fmt::format(".{}.fetch.{}", dest.filename().string(), ::getpid());
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) throw Error(ExitCode::failed, fmt::format("cannot write {}", tmp.string()), std::strerror(errno));
+  StreamStats st;
+  try {
+    st = read_zstd_file(*stored, [&](std::string_view chunk) {
+      const char* p = chunk.data();
+      std::size_t n = chunk.size();
+      while (n > 0) {
+        ssize_t w = ::write(fd, p, n);
+        if (w < 0) {
+          if (errno == EINTR) continue;
+          throw Error(ExitCode::failed, fmt::format("cannot write {}", dest.string()), std::strerror(errno));
+        }
+        p += w;
+        n -= static_cast<std::size_t>(w);
+      }
+    });
+  } catch (...) {
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    throw;
+  }
+  if (st.raw_sha256 != sha_of_stored(*stored)) {
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    throw Error(ExitCode::failed, fmt::format("archived WAL {} is damaged", name),
+                fmt::format("sha256 {} does not match the recorded {}", st.raw_sha256.substr(0, 12), sha_of_stored(*stored).substr(0, 12)),
+                "run `statectl backup verify` to see what else is affected");
+  }
+  ::fsync(fd);
+  ::close(fd);
+  if (::rename(tmp.c_str(), dest.c_str()) != 0) {
+    int e = errno;
+    ::unlink(tmp.c_str());
+    throw Error(ExitCode::failed, fmt::format("cannot write {}", dest.string()), std::strerror(e));
+  }
+  return true;
+}
+
+std::vector<std::pair<std::uint32_t, std::uint64_t>> read_history(const Repository& repo, std::uint32_t tl)
+{
+  std::vector<std::pair<std::uint32_t, std::uint64_t>> out;
+  auto stored = repo.find_wal(fmt::format("{:08X}.history", tl));
+  if (!stored) return out;
+  std::string text;
+  read_zstd_file(*stored, [&](std::string_view c) { text.append(c); });
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    line = util::trim(line);
+    if (line.empty() || line[0] == '#') continue;
+    std::istringstream ls(line);
+    std::string parent, lsn;
+    ls >> parent >> lsn;
+    auto l = parse_lsn(lsn);
+    if (!l || parent.empty()) continue;
+    out.emplace_back(static_cast<std::uint32_t>(std::stoul(parent)), *l);
+  }
+  return out;
+}
+
+WalChain check_wal_chain(const Repository& repo, std::uint32_t start_tl, std::uint64_t start_segment, std::uint64_t segment_size,
+                         std::optional<std::uint64_t> until_segment)
+{
+  // The newest timeline whose history descends from start_tl; each segment is read from the
+  // newest timeline of that path that had begun by then, as recovery does.
+  std::uint32_t target = start_tl;
+  std::vector<std::pair<std::uint32_t, std::uint64_t>> path; // (timeline, first segment)
+  path.emplace_back(start_tl, 0);
+  for (std::uint32_t tl : repo.timelines()) {
+    if (tl <= target) continue;
+    auto hist = read_history(repo, tl);
+    if (std::any_of(hist.begin(), hist.end(), [&](const auto& h) { return h.first == start_tl; })) {
+      target = tl;
+      path.clear();
+      bool on = false;
+      std::uint64_t begin = 0;
+      for (const auto& [parent, lsn] : hist) {
+        if (parent == start_tl) on = true;
+        if (on) path.emplace_back(parent, begin);
+        begin = lsn / segment_size;
+      }
+      path.emplace_back(tl, begin);
+    }
+  }
+  auto tl_for = [&](std::uint64_t seg) {
+    std::uint32_t t = path.front().first;
+    for (const auto& [tl, first] : path)
+      if (seg >= first) t = tl;
+    return t;
+  };
+  std::map<std::uint32_t, std::vector<std::uint64_t>> present;
+  WalChain c;
+  c.timeline = target;
+  c.first_segment = start_segment;
+  std::uint64_t newest = start_segment;
+  bool any = false;
+  for (const auto& [tl, first] : path) {
+    for (const auto& n : repo.wal_segments(tl)) {
+      auto w = parse_wal_name(n, segment_size);
+      if (!w) continue;
+      present[tl].push_back(w->segment);
+      if (w->segment >= start_segment && tl_for(w->segment) == tl && (!any || w->segment > newest)) {
+        newest = w->segment;
+        any = true;
+      }
+    }
+  }
+  auto has = [&](std::uint32_t tl, std::uint64_t seg) {
+    auto& v = present[tl];
+    return std::binary_search(v.begin(), v.end(), seg);
+  };
+  std::uint64_t end = until_segment ? std::max(*until_segment, newest) : newest;
+  if (until_segment) end = *until_segment > newest ? *until_segment : newest;
+  c.newest_segment = newest;
+  c.newest_name = any ? segment_name(tl_for(newest), newest, segment_size) : "";
+  c.last_contiguous = start_segment;
+  bool have_first = has(tl_for(start_segment), start_segment);
+  if (!have_first) {
+    c.missing = segment_name(tl_for(start_segment), start_segment, segment_size);
+    c.last_contiguous_name.clear();
+    return c;
+  }
+  for (std::uint64_t s = start_segment; s <= end; ++s) {
+    if (!has(tl_for(s), s)) {
+      c.missing = segment_name(tl_for(s), s, segment_size);
+      break;
+    }
+    c.last_contiguous = s;
+  }
+  c.last_contiguous_name = segment_name(tl_for(c.last_contiguous), c.last_contiguous, segment_size);
+  if (auto p = repo.find_wal(c.last_contiguous_name)) {
+    struct stat st {};
+    if (::stat(p->c_str(), &st) == 0) c.last_contiguous_time_us = static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000 + st.st_mtim.tv_nsec / 1000;
+  }
+  return c;
+}
+
+} // namespace statectl::backup
