@@ -5,6 +5,7 @@
 
 #include "core/deploy/scale.h"
 #include "core/error.h"
+#include "core/local/stack.h"
 #include "core/util/strings.h"
 
 namespace statectl::commands {
@@ -41,10 +42,17 @@ void setup_scale(CLI::App& sub, Context& ctx)
     req.timeout = *timeout;
     deploy::validate_scale(cfg, req);
 
-    if (req.target == "local")
-      throw Error(ExitCode::usage, "scale on the local target is not available in this build", "",
-                  "deploy the local stack with the counts you need, or scale a compose/k8s/terraform deployment");
-    nlohmann::json doc = deploy::scale(cfg, ctx.runner(), ctx.printer(), req);
+    nlohmann::json doc;
+    if (req.target == "local") {
+      local::Stack stack(cfg, ctx.runner(), ctx.printer());
+      if (!stack.deployed())
+        throw Error(ExitCode::usage, "nothing deployed on the local target", "", "run `statectl deploy` first");
+      auto r = stack.scale(req.component, static_cast<int>(req.replicas));
+      doc = {{"component", req.component}, {"replicas", req.replicas}, {"target", "local"}, {"dry_run", ctx.globals().dry_run},
+             {"created", r.created}, {"removed", r.removed}, {"recorded", !ctx.globals().dry_run}};
+    } else {
+      doc = deploy::scale(cfg, ctx.runner(), ctx.printer(), req);
+    }
     ctx.printer().result(doc, [&] {
       if (doc["dry_run"].get<bool>()) return std::string();
       return fmt::format("{} scaled to {} on {}\n", req.component, req.replicas, req.target);
