@@ -336,6 +336,8 @@ Manifest create_redis(const config::Config& cfg, exec::Runner& runner, output::P
   m.pg_version.clear();
   m.compress_level = static_cast<int>(cfg.get_int("backup.compress_level"));
   std::string before = r.str({"LASTSAVE"});
+  // LASTSAVE has one-second resolution; the rdb_saves counter (Redis 7) tells a new save apart.
+  std::string saves_before = info_field(r.str({"INFO", "persistence"}), "rdb_saves");
   m.start_time = format_time(now_us());
   printer.info(fmt::format("backup {}: BGSAVE on Redis {}:{}", m.id, host, port));
   // A save may already run; BGSAVE SCHEDULE queues ours behind it.
@@ -343,7 +345,8 @@ Manifest create_redis(const config::Config& cfg, exec::Runner& runner, output::P
   auto end = std::chrono::steady_clock::now() + 600s;
   while (true) {
     std::string info = r.str({"INFO", "persistence"});
-    if (info_field(info, "rdb_bgsave_in_progress") == "0" && r.str({"LASTSAVE"}) != before) {
+    bool saved = saves_before.empty() ? r.str({"LASTSAVE"}) != before : info_field(info, "rdb_saves") != saves_before;
+    if (info_field(info, "rdb_bgsave_in_progress") == "0" && saved) {
       if (info_field(info, "rdb_last_bgsave_status") != "ok")
         throw Error(ExitCode::failed, "redis BGSAVE failed", "rdb_last_bgsave_status is " + info_field(info, "rdb_last_bgsave_status"),
                     "check the Redis log and free disk space");
