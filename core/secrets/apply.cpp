@@ -1,12 +1,284 @@
 #include "core/secrets/apply.h"
 
+#include <chrono>
+#include <cstring>
+#include <csignal>
 #include <fmt/format.h>
+#include <hiredis/hiredis.h>
+#include <libpq-fe.h>
+#include <memory>
+#include <thread>
 
 #include "core/error.h"
+#include "core/exec/redact.h"
+#include "core/stack/endpoints.h"
+#include "core/util/strings.h"
+
+// The local stack (core/local) is built by another capability; until it is in the tree, --apply
+// is refused up front instead of breaking the build.
+#if __has_include("core/local/components.h") && __has_include("core/local/site.h") && __has_include("core/local/state.h")
+#define STATECTL_HAVE_LOCAL_STACK 1
+#include "core/local/components.h"
+#include "core/local/site.h"
+#include "core/local/state.h"
+#else
+#define STATECTL_HAVE_LOCAL_STACK 0
+#endif
+
+#if STATECTL_HAVE_LOCAL_STACK
 
 namespace statectl::secrets {
 
-// Placeholder until the local stack lands: --apply is refused before anything changes.
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct PgFree {
+  void operator()(PGconn* c) const { PQfinish(c); }
+};
+using PgConn = std::unique_ptr<PGconn, PgFree>;
+
+struct RedisFree {
+  void operator()(redisContext* c) const { redisFree(c); }
+};
+using RedisConn = std::unique_ptr<redisContext, RedisFree>;
+struct ReplyFree {
+  void operator()(redisReply* r) const { freeReplyObject(r); }
+};
+using Reply = std::unique_ptr<redisReply, ReplyFree>;
+
+
+std::string pg_connect_error(PGconn* c) { return util::trim(exec::redact(c ? PQerrorMessage(c) : "out of memory")); }
+
+PgConn pg_try(int port, const std::string& user, const std::string& password, const std::string& db, std::string* error)
+{
+  std::string port_text = std::to_string(port);
+  const char* keys[] = {"host", "port", "user", "password", "dbname", "connect_timeout", "application_name", "sslmode", nullptr};
+  const char* vals[] = {"127.0.0.1", port_text.c_str(), user.c_str(), password.c_str(), db.c_str(), "5", "statectl-secrets", "disable", nullptr};
+  PgConn c(PQconnectdbParams(keys, vals, 0));
+  if (!c || PQstatus(c.get()) != CONNECTION_OK) {
+    if (error) *error = pg_connect_error(c.get());
+    return nullptr;
+  }
+  return c;
+}
+
+PgConn pg_require(int port, const std::string& user, const std::string& password, const std::string& db)
+{
+  std::string err;
+  PgConn c = pg_try(port, user, password, db, &err);
+  if (!c)
+    throw Error(ExitCode::unavailable, fmt::format("cannot connect to PostgreSQL at 127.0.0.1:{} as {}", port, user), err,
+                "is the local stack running? ('statectl status')");
+  return c;
+}
+
+void alter_role_password(PGconn* c, const std::string& role, const std::string& password)
+{
+  // The verifier is computed here, with the server's settings (iteration count), so only
+  // "SCRAM-SHA-256$..." travels to the server and could ever appear in its log.
+  char* verifier = PQencryptPasswordConn(c, password.c_str(), role.c_str(), "scram-sha-256");
+  if (!verifier) throw Error(ExitCode::failed, "cannot compute the SCRAM verifier", pg_connect_error(c));
+  char* ident = PQescapeIdentifier(c, role.c_str(), role.size());
+  char* literal = PQescapeLiteral(c, verifier, std::strlen(verifier));
+  std::string sql = fmt::format("ALTER ROLE {} PASSWORD {}", ident ? ident : "", literal ? literal : "");
+  PQfreemem(verifier);
+  PQfreemem(ident);
+  PQfreemem(literal);
+  PGresult* r = PQexec(c, sql.c_str());
+  bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+  std::string err = ok ? "" : util::trim(exec::redact(PQresultErrorMessage(r)));
+  PQclear(r);
+  if (!ok) throw Error(ExitCode::external, fmt::format("ALTER ROLE {} failed", role), err);
+}
+
+RedisConn redis_connect(int port, const std::string& what)
+{
+  timeval tv{5, 0};
+  RedisConn c(redisConnectWithTimeout("127.0.0.1", port, tv));
+  if (!c || c->err)
+    throw Error(ExitCode::unavailable, fmt::format("cannot connect to {} at 127.0.0.1:{}", what, port), c ? c->errstr : "out of memory",
+                "is the local stack running? ('statectl status')");
+  redisSetTimeout(c.get(), tv);
+  return c;
+}
+
+// Runs a command given as separate arguments (values never formatted into a string).
+Reply redis_cmd(redisContext* c, const std::vector<std::string>& args)
+{
+  std::vector<const char*> argv;
+  std::vector<size_t> lens;
+  for (const auto& a : args) {
+    argv.push_back(a.data());
+    lens.push_back(a.size());
+  }
+  return Reply(static_cast<redisReply*>(redisCommandArgv(c, static_cast<int>(argv.size()), argv.data(), lens.data())));
+}
+
+std::string reply_error(redisContext* c, const Reply& r)
+{
+  if (!r) return c->errstr[0] ? c->errstr : "no reply";
+  if (r->type == REDIS_REPLY_ERROR) return exec::redact(std::string(r->str, r->len));
+  return {};
+}
+
+void redis_ok(redisContext* c, const std::vector<std::string>& args, const std::string& where)
+{
+  Reply r = redis_cmd(c, args);
+  std::string err = reply_error(c, r);
+  if (!err.empty()) throw Error(ExitCode::external, fmt::format("{}: {} failed", where, args[0] + (args.size() > 1 ? " " + args[1] : "")), err);
+}
+
+// Tries the new password first (a retried or undone apply), then the old one.
+void redis_auth(redisContext* c, const std::string& from, const std::string& to, const std::string& where)
+{
+  for (const auto* pw : {&from, &to}) {
+    Reply r = redis_cmd(c, {"AUTH", *pw});
+    if (r && r->type != REDIS_REPLY_ERROR) return;
+    if (!r) break;
+  }
+  throw Error(ExitCode::external, fmt::format("{}: AUTH failed", where), "neither the stored nor the new password is accepted",
+              "check 'statectl redis-cli' works; the server's requirepass may have been changed by hand");
+}
+
+std::string role_of(const config::Config& cfg, const std::string& name)
+{
+  if (name == "postgres") return cfg.get_string("postgres.superuser");
+  if (name == "app") return cfg.get_string("postgres.app_user");
+  if (name == "pgbouncer") return "pgbouncer";
+  if (name == "replication") return "replication";
+  return {};
+}
+
+} // namespace
+
+ApplyFn local_stack_applier(const config::Config& cfg, const Store& store, exec::Runner& runner, output::Printer& printer,
+                            const std::string& secret_name)
+{
+  if (role_of(cfg, secret_name).empty() && secret_name != "redis")
+    throw Error(ExitCode::usage, fmt::format("--apply does not know secret '{}'", secret_name),
+                "it is not one of the local stack's passwords (postgres, replication, app, pgbouncer, redis)", "rotate without --apply");
+  if (cfg.get_string("project.target") != "local")
+    throw Error(ExitCode::usage, "--apply works on the local stack only", fmt::format("the target is '{}'", cfg.get_string("project.target")),
+                "run 'statectl secrets push' and redeploy to roll the new value out");
+  auto state = local::load_state(local::state_file(cfg));
+  if (!state || state->members.empty())
+    throw Error(ExitCode::usage, "--apply needs the local stack", fmt::format("nothing is deployed in {}", cfg.state_dir().string()),
+                "run 'statectl deploy' first, or rotate without --apply");
+  if (state->ha == "patroni" && (secret_name == "postgres" || secret_name == "replication"))
+    throw Error(ExitCode::usage, fmt::format("--apply of '{}' is not supported with [postgres] ha = patroni", secret_name),
+                "Patroni keeps that password in its own configuration",
+                "rotate without --apply, then run 'statectl deploy' to rewrite Patroni's configuration");
+  if (secret_name == "redis" && state->of_kind("redis").empty())
+    throw Error(ExitCode::usage, "--apply of 'redis' needs Redis in the local stack", "none is deployed");
+  if (!cfg.get_string("postgres.url").empty() || !cfg.get_string("redis.url").empty())
+    throw Error(ExitCode::usage, "--apply works on the local stack only", "[postgres] url or [redis] url points elsewhere");
+  return [&cfg, &store, &runner, &printer, st = *state](const std::string& name, const std::string& from,
+                                                        const std::string& to) -> std::vector<std::string> {
+    std::vector<std::string> steps;
+    auto step = [&](std::string line) {
+      printer.info(line);
+      steps.push_back(std::move(line));
+    };
+    stack::Endpoints ep = stack::resolve(cfg);
+    std::string role = role_of(cfg, name);
+
+    if (!role.empty()) {
+      // The superuser's current password: `from` when it is the one changing.
+      std::string su_password = name == "postgres" ? from : store.require("postgres");
+      std::string db = cfg.get_string("postgres.database");
+      PgConn c = pg_require(ep.primary.port, cfg.get_string("postgres.superuser"), su_password, db);
+      alter_role_password(c.get(), role, to);
+      c.reset();
+      step(fmt::format("primary 127.0.0.1:{}: ALTER ROLE {} PASSWORD (SCRAM verifier computed client-side)", ep.primary.port, role));
+
+      local::Site site(cfg, runner, printer);
+      if (name == "replication") {
+        for (const auto& m : st.members) {
+          if (m.kind != "postgres" || m.role == "primary") continue;
+          site.write_file(fs::path(m.dir) / "pgpass", fmt::format("*:*:*:replication:{}\n", to), 0600);
+          step(fmt::format("{}: passfile updated (used at the next reconnect)", m.name));
+        }
+      }
+      bool pooled = name != "replication" && !(name == "app" && role == cfg.get_string("postgres.superuser"));
+      if (pooled) {
+        for (const auto& m : st.members) {
+          if (m.kind != "pgbouncer") continue;
+          // configure() writes the auth file from the store, which already holds `to`.
+          local::pgbouncer::configure(site, m, st.pgbouncer_target);
+          if (!local::signal_member(m, SIGHUP))
+            throw Error(ExitCode::unavailable, "cannot reload pgbouncer", fmt::format("{} (pid {}) is not running", m.name, m.pid),
+                        "start the stack with 'statectl deploy'");
+          step(fmt::format("{}: auth file rewritten, RELOAD (SIGHUP)", m.name));
+        }
+      }
+
+      // Verify: fresh connections with the new password, direct and through the pooler.
+      std::string err;
+      if (!pg_try(ep.primary.port, role, to, db, &err))
+        throw Error(ExitCode::failed, fmt::format("verification failed: {} cannot log in to the primary with the new password", role), err);
+      step(fmt::format("verified: new connection to the primary 127.0.0.1:{} as {}", ep.primary.port, role));
+      if (pooled) {
+        PgConn ok;
+        for (int i = 0; i < 25 && !ok; ++i) {
+          ok = pg_try(ep.pooler.port, role, to, db, &err);
+          if (!ok) std::this_thread::sleep_for(200ms);
+        }
+        if (!ok)
+          throw Error(ExitCode::failed, fmt::format("verification failed: {} cannot log in through pgbouncer with the new password", role), err);
+        step(fmt::format("verified: new connection through pgbouncer 127.0.0.1:{} as {}", ep.pooler.port, role));
+      }
+      return steps;
+    }
+
+    if (name == "redis") {
+      std::vector<const local::Member*> servers = st.of_kind("redis");
+      std::vector<const local::Member*> sentinels = st.of_kind("sentinel");
+      if (servers.empty()) throw Error(ExitCode::usage, "--apply of 'redis' needs Redis in the local stack", "none is deployed");
+      // masterauth first everywhere, so replicas that reconnect use the password the master will
+      // require; then requirepass. Authenticated connections stay open throughout.
+      std::vector<std::pair<const local::Member*, RedisConn>> conns;
+      for (const auto* m : servers) {
+        RedisConn c = redis_connect(m->port, m->name);
+        redis_auth(c.get(), from, to, m->name);
+        conns.emplace_back(m, std::move(c));
+      }
+      for (auto& [m, c] : conns) redis_ok(c.get(), {"CONFIG", "SET", "masterauth", to}, m->name);
+      for (auto& [m, c] : conns) {
+        redis_ok(c.get(), {"CONFIG", "SET", "requirepass", to}, m->name);
+        redis_ok(c.get(), {"CONFIG", "REWRITE"}, m->name);
+        step(fmt::format("{} 127.0.0.1:{}: CONFIG SET masterauth, requirepass; CONFIG REWRITE", m->name, m->port));
+      }
+      for (const auto* s : sentinels) {
+        RedisConn c = redis_connect(s->port, s->name);
+        redis_ok(c.get(), {"SENTINEL", "SET", cfg.get_string("redis.master_name"), "auth-pass", to}, s->name);
+        step(fmt::format("{} 127.0.0.1:{}: SENTINEL SET {} auth-pass", s->name, s->port, cfg.get_string("redis.master_name")));
+      }
+      for (const auto* m : servers) {
+        RedisConn c = redis_connect(m->port, m->name);
+        Reply r = redis_cmd(c.get(), {"AUTH", to});
+        std::string e = reply_error(c.get(), r);
+        if (e.empty()) {
+          Reply p = redis_cmd(c.get(), {"PING"});
+          e = reply_error(c.get(), p);
+        }
+        if (!e.empty()) throw Error(ExitCode::failed, fmt::format("verification failed: {} does not accept the new password", m->name), e);
+      }
+      step(fmt::format("verified: new connections to {} Redis server(s) with the new password", servers.size()));
+      return steps;
+    }
+    throw Error(ExitCode::usage, fmt::format("--apply does not know secret '{}'", name), "it is not one the local stack uses",
+                "rotate without --apply");
+  };
+}
+
+} // namespace statectl::secrets
+
+#else
+
+namespace statectl::secrets {
+
 ApplyFn local_stack_applier(const config::Config& cfg, const Store& store, exec::Runner& runner, output::Printer& printer,
                             const std::string& secret_name)
 {
@@ -17,7 +289,10 @@ ApplyFn local_stack_applier(const config::Config& cfg, const Store& store, exec:
   if (cfg.get_string("project.target") != "local")
     throw Error(ExitCode::usage, "--apply works on the local stack only", fmt::format("the target is '{}'", cfg.get_string("project.target")),
                 "run 'statectl secrets push' and redeploy to roll the new value out");
-  throw Error(ExitCode::usage, "--apply is not available in this build", "", "rotate without --apply and restart the stack");
+  throw Error(ExitCode::usage, "--apply is not available in this build", "the local stack is not part of it",
+              "rotate without --apply and restart the stack");
 }
 
 } // namespace statectl::secrets
+
+#endif
