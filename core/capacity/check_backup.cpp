@@ -1,4 +1,69 @@
-// The backup age check of `capacity check`.
+// The backup age check of `capacity check`: the newest valid backup in the repository of
+// core/backup against [backup] max_age. Built on the repository API when it is part of the
+// tree; without it the check is UNKNOWN "no backup repository".
+#if __has_include("core/backup/repository.h")
+#include <filesystem>
+#include <fmt/format.h>
+
+#include "core/backup/repository.h"
+#include "core/capacity/check.h"
+#include "core/util/strings.h"
+
+namespace statectl::capacity {
+
+void check_backup(const config::Config& cfg, const Thresholds& t, std::vector<CheckResult>& out)
+{
+  CheckResult r;
+  r.name = "backup_age";
+  r.component = "backup";
+  try {
+    auto repo = backup::Repository::from_config(cfg);
+    r.target = repo.root().string();
+    std::error_code ec;
+    if (!std::filesystem::is_directory(repo.backups_dir(), ec)) {
+      r.status = Status::unknown;
+      r.value = "no backup repository";
+      r.message = fmt::format("{} does not exist: run `statectl backup create`", repo.backups_dir().string());
+      out.push_back(std::move(r));
+      return;
+    }
+    std::optional<backup::Manifest> newest;
+    std::int64_t newest_us = 0;
+    std::size_t valid = 0;
+    for (const auto& e : repo.backups()) {
+      if (!e.valid || !e.manifest) continue;
+      ++valid;
+      auto stop = backup::parse_time(e.manifest->stop_time);
+      if (stop && (!newest || *stop > newest_us)) {
+        newest = e.manifest;
+        newest_us = *stop;
+      }
+    }
+    if (!newest) {
+      r.status = Status::critical;
+      r.value = "no valid backup";
+      r.message = "the repository holds no backup with a manifest: run `statectl backup create`";
+      r.metrics = {{"valid_backups", 0}};
+      out.push_back(std::move(r));
+      return;
+    }
+    double age_s = static_cast<double>(backup::now_us() - newest_us) / 1e6;
+    double max_s = static_cast<double>(t.backup_max_age.count()) / 1000.0;
+    r.value = fmt::format("{} ({}) is {} old, max {}", newest->id, newest->type, format_seconds(age_s), format_seconds(max_s));
+    r.metrics = {{"age_seconds", age_s}, {"max_age_seconds", max_s}, {"newest_id", newest->id}, {"valid_backups", valid}};
+    r.status = age_s > max_s ? Status::critical : Status::ok;
+    if (r.status != Status::ok) r.message = "the newest backup is older than [backup] max_age: check the backup schedule";
+  } catch (const std::exception& e) {
+    r.status = Status::unknown;
+    r.value = "repository unreadable";
+    r.message = e.what();
+  }
+  out.push_back(std::move(r));
+}
+
+} // namespace statectl::capacity
+
+#else
 #include "core/capacity/check.h"
 
 namespace statectl::capacity {
@@ -10,8 +75,9 @@ void check_backup(const config::Config&, const Thresholds&, std::vector<CheckRes
   r.component = "backup";
   r.status = Status::unknown;
   r.value = "no backup repository";
-  r.message = "the backup repository API is not available in this build";
+  r.message = "this build has no backup repository support";
   out.push_back(std::move(r));
 }
 
 } // namespace statectl::capacity
+#endif
