@@ -10,6 +10,7 @@
 #include "core/config/config.h"
 #include "core/failover/probe.h"
 #include "core/local/stack.h"
+#include "core/output/printer.h"
 
 namespace statectl::failover::detail {
 
@@ -31,6 +32,10 @@ bool wait_stack_healthy(local::Stack& stack, std::chrono::milliseconds timeout);
 
 // The names of the unhealthy components with their errors ("postgres-1: not streaming").
 std::string unhealthy_summary(local::Stack& stack);
+
+// After the primary moved: RELOAD PgBouncer on its admin console and set server_login_retry = 0,
+// so clients do not wait out the 15 s PgBouncer waits after a failed connect to the old primary.
+void pgbouncer_retry_now(const config::Config& cfg, int bouncer_port, output::Printer& printer);
 
 // A run id unique enough for probe tables/keys: "<unix ms>-<pid>".
 std::string new_run_id();

@@ -128,6 +128,29 @@ std::string new_run_id()
   return fmt::format("{}-{}", ms, ::getpid());
 }
 
+// PgBouncer stops trying a server for server_login_retry (15 s by default) after a failed
+// connect, and the probe (like any client) made it try the dead primary. After the repoint:
+// RELOAD synchronously on the admin console, then let it retry at once.
+void pgbouncer_retry_now(const config::Config& cfg, int bouncer_port, output::Printer& printer)
+{
+  PgTarget t = pg_direct(cfg, bouncer_port);
+  std::string port = std::to_string(t.port);
+  const char* keys[] = {"host", "port", "user", "dbname", "password", "connect_timeout", "sslmode", nullptr};
+  const char* values[] = {"127.0.0.1", port.c_str(), t.user.c_str(), "pgbouncer", t.password.c_str(), "5", "disable", nullptr};
+  PGconn* c = PQconnectdbParams(keys, values, 0);
+  if (PQstatus(c) == CONNECTION_OK) {
+    for (const char* sql : {"RELOAD", "SET server_login_retry = 0"}) {
+      PGresult* r = PQexec(c, sql);
+      if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
+        printer.detail(fmt::format("pgbouncer {}: {}", sql, util::trim(PQresultErrorMessage(r))));
+      PQclear(r);
+    }
+  } else {
+    printer.warn("cannot reach the PgBouncer admin console: " + util::trim(PQerrorMessage(c)));
+  }
+  PQfinish(c);
+}
+
 } // namespace detail
 
 nlohmann::json PromoteResult::to_json() const
@@ -147,29 +170,6 @@ local::Stack& require_bare(local::Stack& stack, const std::string& what)
     throw Error(ExitCode::usage, fmt::format("cannot {} in patroni mode", what), "Patroni elects and promotes the leader itself",
                 "use 'statectl failover switchover' for a planned change");
   return stack;
-}
-
-// PgBouncer stops trying a server for server_login_retry (15 s by default) after a failed
-// connect, and the probe (like any client) made it try the dead primary. After the repoint:
-// RELOAD synchronously on the admin console, then let it retry at once.
-void pgbouncer_retry_now(const config::Config& cfg, int bouncer_port, output::Printer& printer)
-{
-  PgTarget t = detail::pg_direct(cfg, bouncer_port);
-  std::string port = std::to_string(t.port);
-  const char* keys[] = {"host", "port", "user", "dbname", "password", "connect_timeout", "sslmode", nullptr};
-  const char* values[] = {"127.0.0.1", port.c_str(), t.user.c_str(), "pgbouncer", t.password.c_str(), "5", "disable", nullptr};
-  PGconn* c = PQconnectdbParams(keys, values, 0);
-  if (PQstatus(c) == CONNECTION_OK) {
-    for (const char* sql : {"RELOAD", "SET server_login_retry = 0"}) {
-      PGresult* r = PQexec(c, sql);
-      if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
-        printer.detail(fmt::format("pgbouncer {}: {}", sql, util::trim(PQresultErrorMessage(r))));
-      PQclear(r);
-    }
-  } else {
-    printer.warn("cannot reach the PgBouncer admin console: " + util::trim(PQerrorMessage(c)));
-  }
-  PQfinish(c);
 }
 
 } // namespace
@@ -230,7 +230,7 @@ PromoteResult promote(const config::Config& cfg, exec::Runner& runner, output::P
   printer.info(fmt::format("repointing PgBouncer to {} (127.0.0.1:{})", best, np->port));
   stack.repoint_pgbouncer(np->port);
   if (const local::Member* b = stack.state().find("pgbouncer"); b && runner.dry_run() != exec::DryRun::plan)
-    pgbouncer_retry_now(cfg, b->port, printer);
+    detail::pgbouncer_retry_now(cfg, b->port, printer);
   res.new_primary = best;
   res.took_ms = detail::ms_between(started, Clock::now());
   return res;

@@ -273,6 +273,8 @@ void pg_patroni(const config::Config& cfg, exec::Runner& runner, output::Printer
     throw Error(ExitCode::failed, fmt::format("no new Patroni leader within {}", util::format_duration(opts.timeout)));
   rep.new_primary = now->name;
   rep.rejoin = "patroni (pg_rewind)";
+  // HAProxy now routes to the new leader; PgBouncer must not wait out its login retry.
+  if (const local::Member* b = stack.state().find("pgbouncer")) detail::pgbouncer_retry_now(cfg, b->port, printer);
 }
 
 void redis_sentinel(const config::Config& cfg, exec::Runner& runner, output::Printer& printer, const SwitchoverOptions& opts, SwitchoverReport& rep)
