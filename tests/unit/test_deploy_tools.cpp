@@ -68,7 +68,8 @@ TEST_CASE("deploy: terraform through a FakeRunner runs init, plan, apply of the 
   fs::path dir = fs::temp_directory_path() / ("statectl-deploy-unit-" + std::to_string(::getpid()));
   fs::remove_all(dir);
   fs::create_directories(dir);
-  auto cfg = config::Config::from_string("[terraform]\ncloud = \"aws\"\n", (dir / "statectl.toml").string());
+  auto cfg = config::Config::from_string("[terraform]\ncloud = \"aws\"\n[local]\ndir = \"" + (dir / "state").string() + "\"\n",
+                                         (dir / "statectl.toml").string());
   std::ostringstream out, err;
   output::Printer printer(out, err, output::Format::text, output::Verbosity::normal, false);
 
@@ -80,7 +81,8 @@ TEST_CASE("deploy: terraform through a FakeRunner runs init, plan, apply of the 
   deploy::Options o;
   o.request = {render::Target::terraform, "aws"};
   auto doc = deploy::run(cfg, runner, printer, o);
-  std::string chdir = "-chdir=" + (dir / ".statectl" / "terraform" / "aws").string();
+  CHECK(deploy::applied_dir(cfg, {render::Target::terraform, "aws"}) == dir / "state" / "terraform" / "aws");
+  std::string chdir = "-chdir=" + (dir / "state" / "terraform" / "aws").string();
   using V = std::vector<std::string>;
   REQUIRE(runner.commands().size() == 4);
   CHECK(runner.commands()[0].argv == V{"terraform", chdir, "init", "-input=false", "-no-color"});
