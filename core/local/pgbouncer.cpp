@@ -71,6 +71,7 @@ void configure(Site& site, const Member& m, int target_port)
     "ignore_startup_parameters = extra_float_digits,options\n"
     "server_check_delay = 5\n"
     "server_connect_timeout = 5\n"
+    "server_login_retry = 1\n"
     "logfile = {log}\n"
     "pidfile = {pid}\n",
     fmt::arg("target", target_port), fmt::arg("port", m.port), fmt::arg("auth", auth_path(m).string()),

@@ -243,6 +243,9 @@ void start(Site& site, Member& m)
       return;
     }
   }
+  if (!site.planning()) {
+    if (auto stale = read_pidfile(fs::path(m.data_dir) / "postmaster.pid")) wait_reaped(*stale, 10s);
+  }
   auto c = site.server_command({site.pg_binary("pg_ctl"), "-D", m.data_dir, "-l", m.log, "-w", "-t", "60", "-s", "start"});
   c.timeout = 90s;
   // pg_ctl leaves the postmaster running with our pipes closed; its output is the log file.
@@ -251,7 +254,9 @@ void start(Site& site, Member& m)
       auto r = site.runner.run(c);
       if (r.ok() || r.planned) break;
       // After a kill -9 the old backends can hold the shared memory for a moment.
-      if (attempt < 5 && log_tail(m.log, 3).find("pre-existing shared memory block") != std::string::npos) {
+      std::string tail = log_tail(m.log, 3);
+      if (attempt < 5 && (tail.find("pre-existing shared memory block") != std::string::npos ||
+                          tail.find("lock file \"postmaster.pid\" already exists") != std::string::npos)) {
         std::this_thread::sleep_for(1s);
         continue;
       }

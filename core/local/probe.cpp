@@ -106,6 +106,7 @@ PgProbe probe_postgres(int port, const ProbeAuth& auth, bool with_replication)
   }
   p.in_recovery = std::string(PQgetvalue(r.get(), 0, 0)) == "t";
   p.version = PQgetvalue(r.get(), 0, 1);
+  p.version = p.version.substr(0, p.version.find(' ')); // "15.20 (Debian 15.20-0+deb12u1)" -> "15.20"
   p.receive_lsn = PQgetvalue(r.get(), 0, 2);
   p.ok = true;
   if (with_replication && !p.in_recovery) {

@@ -45,6 +45,13 @@ bool process_matches(int pid, std::uint64_t start_time)
   return start_time == 0 || *st == start_time;
 }
 
+bool wait_reaped(int pid, milliseconds timeout)
+{
+  if (pid <= 0) return true;
+  std::string proc = "/proc/" + std::to_string(pid);
+  return wait_for([&] { return ::access(proc.c_str(), F_OK) != 0 || process_start_time(pid).has_value(); }, timeout, 50ms);
+}
+
 std::optional<int> read_pidfile(const fs::path& path)
 {
   auto text = util::read_file(path);

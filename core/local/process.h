@@ -18,6 +18,11 @@ std::optional<std::uint64_t> process_start_time(int pid);
 // start time. statectl signals a process only when this holds for what the state file recorded.
 bool process_matches(int pid, std::uint64_t start_time);
 
+// Waits until pid has left the process table (a killed daemon stays a zombie until init reaps
+// it, and PostgreSQL refuses to start while its old postmaster's pid still answers kill -0).
+// True when it is gone (or is alive and not a zombie: then it is no corpse to wait for).
+bool wait_reaped(int pid, std::chrono::milliseconds timeout);
+
 // The pid in the first line of a pid file (PostgreSQL's postmaster.pid, Redis', PgBouncer's).
 std::optional<int> read_pidfile(const std::filesystem::path& path);
 

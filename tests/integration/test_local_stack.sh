@@ -51,7 +51,9 @@ expect_exit 0 statectl psql --replica -- -tAc "SELECT pg_is_in_recovery()"
 assert_eq "$(cat "$OUT")" t "psql --replica is on a standby"
 expect_exit 0 statectl psql --direct -- -tAc "SELECT pg_is_in_recovery()"
 assert_eq "$(cat "$OUT")" f "psql --direct is on the primary"
-expect_exit 3 statectl psql -- -v ON_ERROR_STOP=1 -c "SELECT * FROM no_such_table"
+expect_exit 1 statectl psql -- -c "SELECT * FROM no_such_table"
+assert_contains "$ERR" 'relation "no_such_table" does not exist'
+expect_exit 2 statectl psql --port "$(port 199)" -- -c "SELECT 1"
 pass "psql through PgBouncer writes a row that the standby serves; exit code is psql's"
 
 expect_exit 0 statectl psql -- -tAc "SELECT setting FROM pg_settings WHERE name = 'synchronous_standby_names'"
