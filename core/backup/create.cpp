@@ -150,7 +150,12 @@ Manifest create_full(const config::Config& cfg, exec::Runner& runner, output::Pr
     current = ContentFile{e.path, e.size, ""};
     if (e.type == '0') member.emplace();
   };
-  tar.on_data = [&](std::string_view d) { member->update(d); };
+  std::string label, bmanifest; // backup_label and backup_manifest hold the WAL range
+  tar.on_data = [&](std::string_view d) {
+    member->update(d);
+    if (current.path == "backup_label") label.append(d);
+    if (current.path == "backup_manifest") bmanifest.append(d);
+  };
   tar.on_end = [&](const TarEntry& e) {
     if (e.type != '0') return;
     current.sha256 = member->hex();
@@ -174,10 +179,15 @@ Manifest create_full(const config::Config& cfg, exec::Runner& runner, output::Pr
   std::smatch mt;
   std::regex start_re(R"(write-ahead log start point: ([0-9A-F]+/[0-9A-F]+) on timeline (\d+))");
   std::regex end_re(R"(write-ahead log end point: ([0-9A-F]+/[0-9A-F]+))");
-  if (!std::regex_search(res.err, mt, start_re)) throw Error(ExitCode::failed, "cannot read the backup's start point", "pg_basebackup -v printed no start point");
+  std::string info = res.err + "\n" + label + "\n" + bmanifest;
+  std::regex label_re(R"(START WAL LOCATION: ([0-9A-F]+/[0-9A-F]+)[^\n]*\n(?:[^\n]*\n)*?START TIMELINE: (\d+))");
+  std::regex wr_re(R"re("End-LSN": "([0-9A-F]+/[0-9A-F]+)")re");
+  if (std::regex_search(label, mt, label_re)) info += fmt::format("\nwrite-ahead log start point: {} on timeline {}\n", mt[1].str(), mt[2].str());
+  if (std::regex_search(bmanifest, mt, wr_re)) info += fmt::format("\nwrite-ahead log end point: {}\n", mt[1].str());
+  if (!std::regex_search(info, mt, start_re)) throw Error(ExitCode::failed, "cannot read the backup's start point", "pg_basebackup -v printed no start point");
   m.start_lsn = mt[1];
   m.timeline = static_cast<std::uint32_t>(std::stoul(mt[2]));
-  if (!std::regex_search(res.err, mt, end_re)) throw Error(ExitCode::failed, "cannot read the backup's end point", "pg_basebackup -v printed no end point");
+  if (!std::regex_search(info, mt, end_re)) throw Error(ExitCode::failed, "cannot read the backup's end point", "pg_basebackup -v printed no end point");
   m.stop_lsn = mt[1];
   auto stats = out.finish();
   repo.adopt(dir / "base.tar.zst");
