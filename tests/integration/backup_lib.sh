@@ -11,8 +11,9 @@ as_pg() { if [[ $(id -u) == 0 ]]; then runuser -u postgres -- "$@"; else "$@"; f
 start_backup_pg() {
   PGPORT=$1
   export PGHOST=127.0.0.1 PGPORT PGUSER=postgres PGDATABASE=postgres
-  mkdir -p "$TEST_DIR/repo" "$TEST_DIR/state"
-  [[ $(id -u) == 0 ]] && chown postgres: "$TEST_DIR/repo"
+  mkdir -p "$TEST_DIR/repo" "$TEST_DIR/state" "$TEST_DIR/pg" "$TEST_DIR/pgrun"
+  chmod 0700 "$TEST_DIR/pg"
+  if [[ $(id -u) == 0 ]]; then chown postgres: "$TEST_DIR/repo" "$TEST_DIR/pg" "$TEST_DIR/pgrun"; fi
   cat >"$TEST_DIR/statectl.toml" <<TOML
 [local]
 postgres_port = $PGPORT
@@ -29,14 +30,14 @@ TOML
   cat >>"$TEST_DIR/pg/postgresql.conf" <<CONF
 listen_addresses = '127.0.0.1'
 port = $PGPORT
-unix_socket_directories = '$TEST_DIR'
+unix_socket_directories = '$TEST_DIR/pgrun'
 wal_level = replica
 max_wal_senders = 10
 archive_mode = on
 archive_command = '$STATECTL -c $TEST_DIR/statectl.toml wal push %p'
 fsync = off
 CONF
-  as_pg "$PG_BIN/pg_ctl" -D "$TEST_DIR/pg" -l "$TEST_DIR/pg.log" -w start >/dev/null
+  as_pg "$PG_BIN/pg_ctl" -D "$TEST_DIR/pg" -l "$TEST_DIR/pgrun/pg.log" -w start >/dev/null
   on_exit "as_pg $PG_BIN/pg_ctl -D $TEST_DIR/pg -m immediate stop"
 }
 
@@ -47,3 +48,6 @@ sql_at() { psql -XAtq -h 127.0.0.1 -p "$1" -U postgres -d postgres -c "$2"; }
 
 # stop_restored DIR: stops a server started by `restore --start`.
 stop_restored() { as_pg "$PG_BIN/pg_ctl" -D "$1" -m immediate stop >/dev/null 2>&1 || true; }
+
+# archived SEGMENT: true once the repository holds that WAL segment.
+archived() { ls "$TEST_DIR/repo/wal/${1:0:8}/" 2>/dev/null | grep -q "^$1-"; }

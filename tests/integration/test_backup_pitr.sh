@@ -27,7 +27,7 @@ expect_exit 0 statectl -o json backup create
 B2=$(json_get "$OUT" 'j["id"]')
 sql "INSERT INTO tab_int VALUES (generate_series(6001, 7000))"
 SEG=$(sql "SELECT pg_walfile_name(pg_switch_wal())")
-wait_until 30 test -n "$(ls "$TEST_DIR/repo/wal/00000001/" | grep "^$SEG-")" || fail "segment $SEG not archived"
+wait_until 30 archived "$SEG" || fail "segment $SEG not archived"
 pass "two backups and seven batches with xid $XID, time $TIME, restore point, LSN $LSN"
 
 # restore_to NAME EXPECTED_ROWS EXPECTED_BACKUP ARGS...: restores, starts, counts rows, stops.
@@ -88,7 +88,7 @@ sql "INSERT INTO tab_int VALUES (generate_series(7001, 8000))"
 GAP=$(sql "SELECT pg_walfile_name(pg_switch_wal())")
 sql "INSERT INTO tab_int VALUES (generate_series(8001, 9000))"
 LAST=$(sql "SELECT pg_walfile_name(pg_switch_wal())")
-wait_until 30 test -n "$(ls "$TEST_DIR/repo/wal/00000001/" | grep "^$LAST-")" || fail "segment $LAST not archived"
+wait_until 30 archived "$LAST" || fail "segment $LAST not archived"
 mkdir -p "$TEST_DIR/aside"
 mv "$TEST_DIR/repo/wal/00000001/$GAP"-* "$TEST_DIR/aside/"
 expect_exit 1 statectl restore --to "$TEST_DIR/r-gap" --latest
