@@ -342,7 +342,14 @@ nlohmann::json restore(const config::Config& cfg, exec::Runner& runner, output::
     switch (o.kind) {
     case TargetKind::latest: break;
     case TargetKind::immediate: conf += "recovery_target = 'immediate'\n"; break;
-    case TargetKind::time: conf += fmt::format("recovery_target_time = {}\n", quote(format_time(*t_us))); break;
+    case TargetKind::time: {
+      // PostgreSQL's check of recovery_target_time refuses the ISO 'T'/'Z' spelling.
+      std::string t = format_time(*t_us);
+      t[10] = ' ';
+      t.back() = '+';
+      conf += fmt::format("recovery_target_time = {}\n", quote(t + "00"));
+      break;
+    }
     case TargetKind::lsn: conf += fmt::format("recovery_target_lsn = {}\n", quote(o.value)); break;
     case TargetKind::xid: conf += fmt::format("recovery_target_xid = {}\n", quote(o.value)); break;
     case TargetKind::name: conf += fmt::format("recovery_target_name = {}\n", quote(o.value)); break;
