@@ -134,7 +134,8 @@ static void check_wal(const Repository& repo, const Manifest& m, const RestoreOp
   std::uint64_t seg = m.wal_segment_size;
   std::uint64_t start = parse_lsn(m.start_lsn).value_or(0), stop = parse_lsn(m.stop_lsn).value_or(0);
   std::uint64_t stop_seg = (stop > start ? stop - 1 : stop) / seg;
-  auto chain = check_wal_chain(repo, m.timeline, start / seg, seg, lsn ? std::optional<std::uint64_t>(*lsn / seg) : std::nullopt);
+  // Walk to the newest archived segment only: a target beyond it is "beyond the archive", not a gap.
+  auto chain = check_wal_chain(repo, m.timeline, start / seg, seg);
   std::uint64_t reach_lsn = (chain.last_contiguous + 1) * seg;
   if (chain.missing) {
     std::uint64_t miss = parse_wal_name(*chain.missing, seg)->segment;
