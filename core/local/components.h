@@ -6,6 +6,7 @@
 #include <chrono>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/local/site.h"
@@ -59,8 +60,9 @@ Member describe_server(const Site& site, int index, int port, const std::string&
 Member describe_sentinel(const Site& site, int index, int port);
 // Writes redis.conf: a master, or a replica of master_port.
 void configure_server(Site& site, const Member& m, std::optional<int> master_port);
-// Writes sentinel.conf watching master_port.
-void configure_sentinel(Site& site, const Member& m, int master_port);
+// Writes sentinel.conf watching master_port; peers (name, port) are the Sentinels it knows
+// from the start.
+void configure_sentinel(Site& site, const Member& m, int master_port, const std::vector<std::pair<std::string, int>>& peers);
 // Starts redis-server / redis-sentinel with the member's config (which they may rewrite).
 void start(Site& site, Member& m);
 void stop(Site& site, Member& m, StopMode mode, std::chrono::milliseconds timeout);

@@ -1,6 +1,7 @@
 // Redis servers and Sentinels of the local stack.
 #include <csignal>
 #include <fmt/format.h>
+#include <openssl/sha.h>
 
 #include "core/local/components.h"
 #include "core/local/process.h"
@@ -35,6 +36,18 @@ std::string common(const Member& m)
                      "logfile {}\n"
                      "dir {}\n",
                      m.port, quote(pid_path(m).string()), quote(m.log), quote(m.dir));
+}
+
+// A stable 40-hex Sentinel id per state directory and member, so every Sentinel can list the
+// others as known from its first second (instead of finding them through hello messages).
+std::string sentinel_id(const Site& site, const std::string& name)
+{
+  std::string seed = site.state_dir().string() + "/" + name;
+  unsigned char digest[SHA_DIGEST_LENGTH];
+  SHA1(reinterpret_cast<const unsigned char*>(seed.data()), seed.size(), digest);
+  std::string hex;
+  for (unsigned char b : digest) hex += fmt::format("{:02x}", b);
+  return hex;
 }
 
 } // namespace
@@ -82,7 +95,8 @@ void configure_server(Site& site, const Member& m, std::optional<int> master_por
                                  "maxmemory-policy {policy}\n"
                                  "min-replicas-to-write {min_replicas}\n"
                                  "min-replicas-max-lag 10\n"
-                                 "replica-read-only yes\n",
+                                 "replica-read-only yes\n"
+                                 "repl-diskless-sync-delay 0\n",
                                  fmt::arg("pw", quote(password)), fmt::arg("maxmem", cfg.get_size("redis.maxmemory")),
                                  fmt::arg("policy", cfg.get_string("redis.maxmemory_policy")),
                                  fmt::arg("min_replicas", cfg.get_int("redis.min_replicas_to_write")));
@@ -90,7 +104,7 @@ void configure_server(Site& site, const Member& m, std::optional<int> master_por
   site.write_file(m.config, text, 0600);
 }
 
-void configure_sentinel(Site& site, const Member& m, int master_port)
+void configure_sentinel(Site& site, const Member& m, int master_port, const std::vector<std::pair<std::string, int>>& peers)
 {
   const auto& cfg = site.cfg;
   std::string name = cfg.get_string("redis.master_name");
@@ -105,6 +119,9 @@ void configure_sentinel(Site& site, const Member& m, int master_port)
                                  fmt::arg("pw", quote(site.secret("redis"))),
                                  fmt::arg("down", cfg.get_duration("redis.down_after").count()),
                                  fmt::arg("failover", cfg.get_duration("redis.failover_timeout").count()));
+  text += fmt::format("sentinel myid {}\n", sentinel_id(site, m.name));
+  for (const auto& [peer, port] : peers)
+    if (peer != m.name) text += fmt::format("sentinel known-sentinel {} 127.0.0.1 {} {}\n", name, port, sentinel_id(site, peer));
   site.write_file(m.config, text, 0600);
 }
 

@@ -258,7 +258,13 @@ void Stack::create(Member& member)
     redis::configure_server(site, member, master);
     redis::start(site, member);
   } else if (member.kind == "sentinel") {
-    redis::configure_sentinel(site, member, redis_master_port(m_state, site.cfg.get_string("redis.master_name")));
+    // The Sentinels this config asks for, plus any recorded on other ports.
+    std::vector<std::pair<std::string, int>> peers;
+    int base = static_cast<int>(site.cfg.get_int("local.sentinel_port"));
+    for (int i = 0; i < site.cfg.get_int("redis.sentinels"); ++i) peers.emplace_back(fmt::format("sentinel-{}", i), base + i);
+    for (const Member* s : std::as_const(m_state).of_kind("sentinel"))
+      if (std::none_of(peers.begin(), peers.end(), [&](const auto& p) { return p.first == s->name; })) peers.emplace_back(s->name, s->port);
+    redis::configure_sentinel(site, member, redis_master_port(m_state, site.cfg.get_string("redis.master_name")), peers);
     redis::start(site, member);
   } else if (member.kind == "etcd") {
     patroni::configure_etcd(site, member);

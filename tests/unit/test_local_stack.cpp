@@ -23,6 +23,9 @@ struct TempDir {
   {
     char tmpl[] = "/tmp/statectl-unit-local.XXXXXX";
     path = ::mkdtemp(tmpl);
+    // Traversable by the servers' user when the tests run as root (deploy checks that).
+    fs::permissions(path, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec | fs::perms::others_read |
+                              fs::perms::others_exec);
   }
   ~TempDir() { fs::remove_all(path); }
 };
