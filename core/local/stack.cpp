@@ -237,6 +237,9 @@ void Stack::create(Member& member)
 {
   auto& site = m_site;
   if (member.kind == "postgres") {
+    // A member being (re)made may still run: the old primary after promote, or one left by a
+    // failed deploy with --no-rollback. Its data directory is about to be replaced.
+    if (running(member)) stop(member, StopMode::fast, 30s);
     if (member.role == "primary") {
       if (!site.planning() && fs::exists(member.data_dir)) site.remove_tree(member.data_dir); // a half-made initdb
       postgres::create_primary(site, member, {});
@@ -359,6 +362,8 @@ void Stack::preflight(const std::vector<Member>& to_start)
   }
 
   for (const auto& m : to_start) {
+    Member self = m;
+    if (running(self)) continue; // its ports are its own (a member to re-make)
     std::vector<std::pair<int, std::string>> ports = {{m.port, port_key(m)}};
     if (m.rest_port) ports.emplace_back(m.rest_port, "[local] patroni_port");
     if (m.kind == "etcd") ports.emplace_back(m.port + 1, "[local] etcd_port (peer port = etcd_port + 1)");
