@@ -9,11 +9,11 @@
 #include "commands/failover.h"
 #include "commands/checkpoint.h"
 #include "commands/lock.h"
-#include "commands/stack.h"
 #include "commands/state.h"
+#include "commands/stack.h"
+#include "commands/secrets.h"
 #include "commands/render.h"
 #include "commands/scale.h"
-#include "commands/secrets.h"
 #include "commands/version.h"
 
 namespace statectl::commands {
@@ -27,13 +27,16 @@ const std::vector<CommandSpec>& command_table()
     {"status", "Every component: role, address, health, replication lag, version", "Stack", false, setup_status},
     {"psql", "Run psql on the stack as its superuser (password never in argv)", "Stack", false, setup_psql},
     {"redis-cli", "Run redis-cli on the current Redis master (auth via REDISCLI_AUTH)", "Stack", false, setup_redis_cli},
-    {"failover", "Inject a primary failure and measure RTO / lost writes; planned switchover; promote", "Operations", false, setup_failover},
     {"init", "Write a commented statectl.toml for a target", "Configuration", false, setup_init},
     {"config", "Show or validate the effective configuration", "Configuration", false, setup_config},
     {"capacity", "Sizing plans, live checks with Nagios exit codes, load test of the state backend", "Operations", true, setup_capacity},
-    {"secrets", "Generate, store, rotate and push passwords and TLS material", "Stack", false, setup_secrets},
+    {"failover", "Inject a primary failure and measure RTO / lost writes; planned switchover; promote", "Operations", false, setup_failover},
     {"render", "Write (or print) the rendered Compose / Kubernetes / Terraform files", "Stack", false, setup_render},
     {"scale", "Change replica / pooler counts on the current target", "Stack", false, setup_scale},
+    {"secrets", "Generate, store, rotate and push passwords and TLS material", "Stack", false, setup_secrets},
+    {"backup", "Physical and logical backups with WAL archive, verification and retention", "Data protection", true, setup_backup},
+    {"wal", "Archive and fetch WAL files (archive_command / restore_command)", "Data protection", false, setup_wal},
+    {"restore", "Point-in-time restore into a new data directory (or a Redis snapshot)", "Data protection", true, setup_restore},
     {"get", "Print the value of a key (raw bytes); exit 1 when absent", "State", true, setup_get},
     {"put", "Store a value (stdin with -), with --ttl, --metadata, --if-absent; or many with --batch", "State", true, setup_put},
     {"del", "Delete keys", "State", true, setup_del},
@@ -43,9 +46,6 @@ const std::vector<CommandSpec>& command_table()
     {"lock", "Run a command while holding a fenced lease (exit 75 on --wait timeout, 76 when lost)", "State", true, setup_lock},
     {"locks", "Current lease holders: name, owner, token, expires", "State", true, setup_locks},
     {"checkpoint", "Create, list or restore snapshots of a backend's whole key space", "State", true, setup_checkpoint},
-    {"backup", "Physical and logical backups with WAL archive, verification and retention", "Data protection", true, setup_backup},
-    {"wal", "Archive and fetch WAL files (archive_command / restore_command)", "Data protection", false, setup_wal},
-    {"restore", "Point-in-time restore into a new data directory (or a Redis snapshot)", "Data protection", true, setup_restore},
     {"completion", "Print a shell completion script (bash, zsh, fish)", "Other", false, setup_completion},
     {"version", "Show version, build and linked library versions", "Other", false, setup_version},
   };
