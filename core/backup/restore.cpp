@@ -321,11 +321,19 @@ nlohmann::json restore(const config::Config& cfg, exec::Runner& runner, output::
     if (!base) throw Error(ExitCode::failed, fmt::format("backup {} is damaged", m.id), "its manifest lists no base.tar.zst");
     output::Progress progress(printer, "restore " + m.id, base->size, o.tty);
     std::uint64_t done = 0;
-    auto st = read_zstd_file(repo.backup_dir(m.id) / base->name, [&](std::string_view d) {
-      x.tar.feed(d);
-      done += d.size();
-      progress.update(done);
-    });
+    StreamStats st;
+    try {
+      st = read_zstd_file(repo.backup_dir(m.id) / base->name, [&](std::string_view d) {
+        x.tar.feed(d);
+        done += d.size();
+        progress.update(done);
+      });
+    } catch (const Error& e) {
+      // Damage shows first as a zstd or tar error, before the whole-file checksum: name the file.
+      throw Error(ExitCode::failed, fmt::format("backup {} is damaged", m.id),
+                  fmt::format("backups/{}/{}: {}", m.id, base->name, e.why().empty() ? e.what_failed() : e.why()),
+                  "run `statectl backup verify` and restore another backup with --backup");
+    }
     progress.finish();
     if (st.stored_sha256 != base->stored_sha256 || st.raw_sha256 != base->sha256)
       throw Error(ExitCode::failed, fmt::format("backup {} is damaged", m.id), fmt::format("backups/{}/{}: checksum mismatch", m.id, base->name),
