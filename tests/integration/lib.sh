@@ -66,6 +66,18 @@ assert_eq() { [[ "$1" == "$2" ]] || fail "${3:-values differ}: expected '$2', go
 # json_get FILE EXPR: evaluates a Python expression on the JSON document j read from FILE.
 json_get() { python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2"; }
 
+# wait_for SECONDS 'CONDITION': like wait_until, but CONDITION is a shell string evaluated anew on
+# every poll, so command substitutions in it see fresh values (wait_until's arguments are
+# expanded once, when it is called).
+wait_for() {
+  local limit=$1 cond=$2
+  local end=$((SECONDS + limit))
+  until eval "$cond" >/dev/null 2>&1; do
+    ((SECONDS < end)) || return 1
+    sleep 0.2
+  done
+}
+
 # wait_until SECONDS CMD...: polls CMD every 0.2 s until it succeeds.
 wait_until() {
   local limit=$1

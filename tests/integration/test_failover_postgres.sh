@@ -40,7 +40,7 @@ expect_exit 0 statectl status
 assert_eq "$(member_role "$last_old")" replica "old primary is back as a replica"
 assert_eq "$(member_role "$last_new")" primary "new primary"
 streaming() { statectl psql --direct -- -tAc "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming' AND sync_state IN ('sync', 'quorum')" 2>/dev/null | tr -d '[:space:]'; }
-wait_until 20 test "$(streaming)" = 1 || fail "the rejoined standby is not a synchronous streaming standby"
+wait_for 20 '[[ $(streaming) == 1 ]]' || fail "the rejoined standby is not a synchronous streaming standby"
 # Clients keep working through PgBouncer (the state file moved the primary for everyone).
 expect_exit 0 statectl psql -- -tAc "SELECT count(*) FROM statectl_failover_probe"
 pass "status healthy; $last_old streams synchronously from $last_new"

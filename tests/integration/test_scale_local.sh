@@ -20,7 +20,7 @@ TOML
 on_exit "'$STATECTL' -c '$TEST_DIR/statectl.toml' destroy --purge"
 expect_exit 0 statectl deploy --timeout 90s
 streaming() { statectl psql --direct -- -tAc "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'" 2>/dev/null | tr -d '[:space:]'; }
-wait_until 30 test "$(streaming)" = 1 || fail "the deployed standby does not stream"
+wait_for 30 '[[ $(streaming) == 1 ]]' || fail "the deployed standby does not stream"
 
 expect_exit 2 statectl scale postgres --replicas 99
 assert_contains "$ERR" "invalid --replicas 99 for postgres"
@@ -32,7 +32,7 @@ start=$SECONDS
 expect_exit 0 statectl scale postgres --replicas 2 -o json
 assert_eq "$(json_get "$OUT" 'len(j["created"])')" 1 "one standby created"
 new=$(json_get "$OUT" 'j["created"][0]')
-wait_until 30 test "$(streaming)" = 2 || fail "the new standby $new does not stream (streaming: $(streaming))"
+wait_for 30 '[[ $(streaming) == 2 ]]' || fail "the new standby $new does not stream (streaming: $(streaming))"
 echo "standby $new streaming after $((SECONDS - start)) s"
 expect_exit 0 statectl status -o json
 json_get "$OUT" "[c['healthy'] for c in j['components'] if c['name'] == '$new'][0]" | grep -qx True || fail "$new not healthy in status"
@@ -42,6 +42,6 @@ pass "scale postgres --replicas 2 adds a standby that streams"
 
 expect_exit 0 statectl scale postgres --replicas 1 -o json
 assert_eq "$(json_get "$OUT" 'j["removed"]')" "['$new']" "removed standby"
-wait_until 15 test "$(streaming)" = 1 || fail "the removed standby still streams"
+wait_for 15 '[[ $(streaming) == 1 ]]' || fail "the removed standby still streams"
 wait_until 10 bash -c "! kill -0 $pid 2>/dev/null || grep -q '^Z' /proc/$pid/stat 2>/dev/null" || fail "the removed standby's process still runs"
 pass "scale postgres --replicas 1 removes it again"

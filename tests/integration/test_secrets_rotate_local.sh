@@ -35,7 +35,7 @@ psql_as() { # USER PASSWORD PORT SQL
 }
 pids() { python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print(" ".join("%s=%s" % (m["name"], m["pid"]) for m in j["members"]))' "$TEST_DIR/state/stack.json"; }
 streaming() { psql_as postgres "$(statectl secrets get postgres)" "$pg_port" "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'" | tr -d '[:space:]'; }
-wait_until 30 test "$(streaming)" = 1 || fail "the standby does not stream before the rotation"
+wait_for 30 '[[ $(streaming) == 1 ]]' || fail "the standby does not stream before the rotation"
 
 old=$(statectl secrets get postgres)
 [[ $(psql_as postgres "$old" "$pg_port" "SELECT 1") == 1 ]] || fail "the stored password does not work before the rotation"
@@ -69,7 +69,7 @@ expect_exit 0 statectl secrets rotate app --apply
 app=$(statectl secrets get app)
 [[ $(psql_as app "$app" "$bouncer_port" "SELECT current_user") == app ]] || fail "app cannot log in through pgbouncer with its new password"
 expect_exit 0 statectl secrets rotate replication --apply
-wait_until 20 test "$(streaming)" = 1 || fail "the standby stopped streaming"
+wait_for 20 '[[ $(streaming) == 1 ]]' || fail "the standby stopped streaming"
 pass "app and replication rotated; the standby keeps streaming"
 
 rold=$(statectl secrets get redis)
