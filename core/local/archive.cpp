@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "core/backup/repository.h"
 #include "core/local/process.h"
 #include "core/util/strings.h"
 
@@ -22,10 +23,10 @@ fs::path wal_archive_dir(const config::Config& cfg) { return cfg.state_dir() / "
 
 std::string archive_command(const config::Config& cfg)
 {
-  std::string dir = util::shell_quote(wal_archive_dir(cfg).string());
-  // test ! -f: a segment that is already archived is never overwritten (PostgreSQL retries the
-  // command until it succeeds, so a failure here is visible and safe).
-  return fmt::format("test ! -f {0}/%f && cp %p {0}/%f", dir);
+  // The server (as the run_as user) calls this binary back; --repo pins the repository so the
+  // server user's environment (HOME, cwd) cannot change where segments go.
+  auto repo = backup::Repository::from_config(cfg);
+  return fmt::format("{} wal push --repo {} %p", util::shell_quote(self_exe().string()), util::shell_quote(repo.root().string()));
 }
 
 } // namespace statectl::local

@@ -18,13 +18,13 @@ struct ArchiveContext {
 
 ArchiveContext archive_context(const config::Config& cfg);
 
-// <state dir>/wal_archive: where WAL segments go until `statectl wal push` exists.
+// <state dir>/wal_archive: left by earlier versions that archived with a plain copy; purged.
 std::filesystem::path wal_archive_dir(const config::Config& cfg);
 
 // The archive_command of every PostgreSQL server of the local stack (bare and Patroni), as the
 // shell command PostgreSQL runs (%p = path of the segment, %f = its file name). This is the one
-// place that decides it: today a safe copy into wal_archive_dir() that never overwrites a
-// segment; the backup command will switch it to `<statectl> [-c CONFIG] wal push %p`.
+// place that decides it: `<statectl> wal push --repo <[backup] repo> %p`, which compresses and
+// checksums each segment and never overwrites an archived one with different content.
 std::string archive_command(const config::Config& cfg);
 
 } // namespace statectl::local

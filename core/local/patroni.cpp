@@ -71,7 +71,9 @@ void configure_member(Site& site, const Member& m, int etcd_port)
   std::string su = cfg.get_string("postgres.superuser");
   nlohmann::json hba = {"host all all 127.0.0.1/32 scram-sha-256", "host all all ::1/128 scram-sha-256",
                         "host replication replication 127.0.0.1/32 scram-sha-256",
-                        "host replication replication ::1/128 scram-sha-256"};
+                        "host replication replication ::1/128 scram-sha-256",
+                        // the superuser streams base backups (`statectl backup create`)
+                        "host replication " + su + " 127.0.0.1/32 scram-sha-256"};
   nlohmann::json dcs_params = {
     {"max_connections", cfg.get_int("postgres.max_connections")},
     {"shared_buffers", fmt::format("{}kB", cfg.get_size("postgres.shared_buffers") / 1024)},

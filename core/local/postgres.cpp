@@ -121,6 +121,8 @@ static void write_hba(Site& site, const Member& m)
     "host    all          all          ::1/128       scram-sha-256\n"
     "host    replication  replication  127.0.0.1/32  scram-sha-256\n"
     "host    replication  replication  ::1/128       scram-sha-256\n";
+  // The superuser streams base backups (`statectl backup create` runs pg_basebackup as it).
+  text += fmt::format("host    replication  {0}  127.0.0.1/32  scram-sha-256\n", site.cfg.get_string("postgres.superuser"));
   site.write_file(fs::path(m.data_dir) / "pg_hba.conf", text, 0600);
 }
 

@@ -1,5 +1,7 @@
 #include "core/local/stack.h"
 
+#include "core/backup/repository.h"
+
 #include <algorithm>
 #include <csignal>
 #include <fcntl.h>
@@ -401,7 +403,8 @@ DeployResult Stack::reconcile(const DeployOptions& opts)
   preflight(to_start);
 
   site.make_dir(site.state_dir(), 0755, false);
-  site.make_dir(wal_archive_dir(site.cfg), 0700);
+  // The servers archive into the backup repository as the run_as user: create it owned by them.
+  backup::Repository::from_config(site.cfg).ensure();
   m_state.run_as = site.run_as();
   std::vector<std::string> touched;
   bool pg_changed = false;
@@ -554,6 +557,12 @@ std::vector<std::string> Stack::destroy(bool purge, milliseconds timeout)
   if (purge) {
     for (const auto& m : m_state.members) m_site.remove_tree(m.dir);
     if (fs::exists(wal_archive_dir(m_site.cfg))) m_site.remove_tree(wal_archive_dir(m_site.cfg));
+    // The default repository lives in the state directory and holds this cluster's WAL; a new
+    // cluster deployed here would collide with it. A configured [backup] repo is never touched.
+    if (m_site.cfg.get_string("backup.repo").empty()) {
+      auto repo = backup::Repository::from_config(m_site.cfg).root();
+      if (fs::exists(repo)) m_site.remove_tree(repo);
+    }
     if (m_site.planning()) {
       m_site.note("rm " + m_file.string());
     } else {

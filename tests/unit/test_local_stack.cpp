@@ -8,6 +8,7 @@
 #include "core/exec/redact.h"
 #include "core/local/archive.h"
 #include "core/local/components.h"
+#include "core/local/process.h"
 #include "core/local/stack.h"
 #include "core/local/state.h"
 #include "core/util/strings.h"
@@ -60,12 +61,12 @@ const exec::Command* find_command(const std::vector<exec::Command>& cmds, const 
 
 } // namespace
 
-TEST_CASE("local: archive_command copies into the state directory without overwriting")
+TEST_CASE("local: archive_command calls statectl wal push with the backup repository")
 {
   TempDir t;
   auto cfg = local_config(t.path);
-  std::string dir = (t.path / "stack" / "wal_archive").string();
-  CHECK(local::archive_command(cfg) == "test ! -f " + dir + "/%f && cp %p " + dir + "/%f");
+  std::string repo = (t.path / "stack" / "backups").string();
+  CHECK(local::archive_command(cfg) == local::self_exe().string() + " wal push --repo " + repo + " %p");
   auto ctx = local::archive_context(cfg);
   CHECK(ctx.statectl.is_absolute());
   CHECK(ctx.state_dir == t.path / "stack");
