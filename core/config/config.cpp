@@ -83,6 +83,13 @@ std::string validate_value(const KeySpec& spec, const std::string& text)
   return {};
 }
 
+// "postgres.replicas must be ..." reads as a sentence; other reasons ("invalid duration ...")
+// follow the key after a colon.
+static std::string key_problem(const std::string& key, const std::string& why)
+{
+  return key + (why.rfind("must", 0) == 0 ? " " : ": ") + why;
+}
+
 std::string redact_url(const std::string& url)
 {
   auto scheme = url.find("://");
@@ -189,7 +196,7 @@ void Config::apply_table(const void* table_ptr, Origin origin, const std::string
         text = node.as_string()->get();
       }
       if (auto why = validate_value(*spec, text); !why.empty())
-        config_error(loc, full + (why.rfind("must", 0) == 0 ? " " : ": ") + why);
+        config_error(loc, key_problem(full, why));
       set_value(*spec, text, std::move(list), origin, loc);
     }
   }
@@ -264,7 +271,7 @@ Config Config::load(const LoadOptions& options)
     auto it = options.environment.find(spec.env_var());
     if (it == options.environment.end()) continue;
     if (auto why = validate_value(spec, it->second); !why.empty())
-      throw Error(ExitCode::usage, it->first, spec.name + (why.rfind("must", 0) == 0 ? " " : ": ") + why);
+      throw Error(ExitCode::usage, it->first, key_problem(spec.name, why));
     cfg.set_value(spec, it->second, spec.type == KeyType::list ? util::split(it->second, ',') : std::vector<std::string>{},
                   Origin::env, it->first);
   }
@@ -277,7 +284,7 @@ void Config::set_flag(const std::string& key, const std::string& text)
   const KeySpec* spec = find_key(key);
   if (!spec) throw Error(ExitCode::usage, fmt::format("unknown config key '{}'", key));
   if (auto why = validate_value(*spec, text); !why.empty())
-    throw Error(ExitCode::usage, "invalid value", spec->name + (why.rfind("must", 0) == 0 ? " " : ": ") + why);
+    throw Error(ExitCode::usage, "invalid value", key_problem(spec->name, why));
   set_value(*spec, text, spec->type == KeyType::list ? util::split(text, ',') : std::vector<std::string>{}, Origin::flag, "flag");
 }
 
