@@ -13,4 +13,8 @@ namespace statectl::commands {
 bool deploy_to_target(Context& ctx, const std::string& target, const std::string& cloud, std::chrono::milliseconds timeout,
                       bool rollback);
 
+// `destroy` for the compose, k8s and terraform targets: runs core/deploy/destroy and prints its
+// result. Returns false when target is "local".
+bool destroy_target(Context& ctx, const std::string& target, const std::string& cloud, bool purge, std::chrono::milliseconds timeout);
+
 } // namespace statectl::commands

@@ -88,15 +88,25 @@ void setup_deploy(CLI::App& sub, Context& ctx)
 void setup_destroy(CLI::App& sub, Context& ctx)
 {
   struct Opts {
+    std::string target;
+    std::string cloud;
     bool purge = false;
     std::string timeout = "30s";
   };
   auto o = std::make_shared<Opts>();
-  sub.add_flag("--purge", o->purge, "Also delete the data (databases, WAL archive, state file)");
+  sub.add_option("--target", o->target, "What to tear down (default [project] target, itself local)")
+    ->check(CLI::IsMember({"local", "compose", "k8s", "terraform"}));
+  sub.add_option("--cloud", o->cloud, "Cloud of the terraform target (default [terraform] cloud)")->check(CLI::IsMember({"aws", "gcp", "azure"}));
+  sub.add_flag("--purge", o->purge,
+               "Also delete the data: local databases, WAL archive and state file; compose volumes; k8s volume claims and Secret. "
+               "Required for terraform, whose managed databases are their data");
   sub.add_option("--timeout", o->timeout, "How long a clean shutdown may take before it is forced")->capture_default_str();
   sub.callback([&ctx, o] {
+    if (!o->target.empty()) ctx.set_flag("project.target", o->target);
+    if (!o->cloud.empty()) ctx.set_flag("terraform.cloud", o->cloud);
     auto& cfg = ctx.config();
-    require_local_target("destroy", cfg.get_string("project.target"));
+    // compose, k8s and terraform: core/deploy/destroy (commands/deploy_targets.h).
+    if (destroy_target(ctx, cfg.get_string("project.target"), o->cloud, o->purge, parse_timeout(o->timeout))) return;
     local::Stack stack(cfg, ctx.runner(), ctx.printer());
     auto stopped = stack.destroy(o->purge, parse_timeout(o->timeout));
     if (ctx.globals().dry_run) {

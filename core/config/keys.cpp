@@ -70,7 +70,7 @@ const std::vector<KeySpec>& key_table()
 
     // [redis]
     {"redis.image", T::string, "redis:7.2", {}, 0, 0, "container image"},
-    {"redis.mode", T::string, "sentinel", {"standalone", "sentinel", "cluster"}, 0, 0, "standalone, sentinel (master + replicas + 3 Sentinels) or cluster (k8s/compose)"},
+    {"redis.mode", T::string, "sentinel", {"standalone", "sentinel", "cluster"}, 0, 0, "standalone, sentinel (master + replicas + 3 Sentinels) or cluster (k8s only)"},
     {"redis.replicas", T::integer, "1", {}, 0, 15, "replicas of the master"},
     {"redis.sentinels", T::integer, "3", {}, 1, 9, "Sentinel processes"},
     {"redis.quorum", T::integer, "2", {}, 1, 9, "Sentinel quorum"},
@@ -123,6 +123,8 @@ const std::vector<KeySpec>& key_table()
     {"terraform.redis_node", T::string, "cache.r6g.large", {}, 0, 0, "ElastiCache node type / Memorystore size / Azure SKU"},
     {"terraform.storage_gb", T::integer, "100", {}, 20, 65536, "allocated storage in GB"},
     {"terraform.backup_window", T::string, "03:00-04:00", {}, 0, 0, "daily backup window (UTC)"},
+    {"terraform.deletion_protection", T::boolean, "true", {}, 0, 0,
+     "deletion protection on the managed databases (AWS, GCP); set false, deploy, then destroy"},
 
     // [templates]
     {"templates.dir", T::string, "", {}, 0, 0, "directory whose files override the built-in templates by relative path"},

@@ -9,6 +9,7 @@
 #include "core/deploy/verify.h"
 #include "core/error.h"
 #include "core/exec/redact.h"
+#include "core/secrets/push.h"
 #include "core/secrets/store.h"
 #include "core/util/fs.h"
 #include "core/util/strings.h"
@@ -145,14 +146,25 @@ void write_compose_secrets(const config::Config& cfg, const fs::path& dir)
   }
 }
 
-// The Secret the manifests reference must exist: its values are `statectl secrets push`'s job.
-void require_k8s_secret(const config::Config& cfg, exec::Runner& runner, const Kubectl& kubectl)
+// The Secret the manifests reference: an existing one is kept (its values are `secrets push`'s
+// and `secrets rotate`'s job); a missing one is created from the secret store, generating the
+// passwords the store does not have yet, as a compose deploy does for its secret files.
+void ensure_k8s_secret(Run& run, const Kubectl& kubectl)
 {
-  std::string name = cfg.get_string("project.name") + "-secrets";
-  exec::Result r = runner.run(command(kubectl.argv({"get", "secret", name, "-o", "name"}), false, std::chrono::seconds(60)));
-  if (r.ok()) return;
-  throw Error(ExitCode::usage, fmt::format("kubernetes secret {} not found in namespace {}", name, cfg.get_string("k8s.namespace")),
-              tool_error(r), "run `statectl secrets push --target k8s` (the namespace exists now), then deploy again");
+  std::string name = secrets::k8s_secret_name(run.cfg);
+  exec::Result r = run.runner.run(command(kubectl.argv({"get", "secret", name, "-o", "name"}), false, std::chrono::seconds(60)));
+  if (r.ok()) {
+    run.doc["secret"] = "kept";
+    return;
+  }
+  if (r.err.find("NotFound") == std::string::npos && r.err.find("not found") == std::string::npos)
+    throw Error(ExitCode::external, fmt::format("cannot tell whether the Secret {} exists", name), tool_error(r),
+                "check the kubectl context and your permissions on secrets in the namespace");
+  secrets::Store store(run.cfg);
+  for (const auto& secret : secrets::stack_secret_names()) exec::register_secret(store.ensure(secret));
+  secrets::push_k8s(run.cfg, store, run.runner);
+  run.doc["secret"] = "created";
+  run.step(fmt::format("created the Secret {} from the secret store", name));
 }
 
 json deploy_compose(Run& run)
@@ -224,7 +236,8 @@ json deploy_k8s(Run& run)
     run.step(fmt::format("render {} manifests into {} (the applied render is kept as {})", run.files.size(), run.dir.string(),
                          run.prev.string()));
     apply(run.dir / "00-namespace.yaml");
-    run.step(fmt::format("check that the Secret {}-secrets exists (statectl secrets push --target k8s)", run.cfg.get_string("project.name")));
+    run.step(fmt::format("create the Secret {} from the secret store unless it exists (an existing one is kept)",
+                         secrets::k8s_secret_name(run.cfg)));
     apply(run.dir);
     run.step(fmt::format("wait for {} with rollout status, then verify", util::join(names, ", ")));
     return run.doc;
@@ -232,7 +245,7 @@ json deploy_k8s(Run& run)
   run.install_render();
   run.step(fmt::format("rendered {} manifests into {}", run.files.size(), run.dir.string()));
   apply(run.dir / "00-namespace.yaml");
-  require_k8s_secret(run.cfg, run.runner, kubectl);
+  ensure_k8s_secret(run, kubectl);
   try {
     apply(run.dir);
     run.doc["applied"] = true;
@@ -267,17 +280,7 @@ json deploy_terraform(Run& run)
   }
   run.step(fmt::format("rendered {} files into {}", run.files.size(), run.dir.string()));
 
-  // Passwords reach terraform as TF_VAR_ variables from the secret store, never in argv or files.
-  std::map<std::string, std::string> env = {{"TF_IN_AUTOMATION", "1"}, {"CHECKPOINT_DISABLE", "1"}};
-  secrets::Store store(run.cfg);
-  auto secret = [&](const std::string& name) {
-    // --dry-run generates nothing: a missing password is planned with a placeholder.
-    std::string v = run.planning ? store.get(name).value_or("dry-run-placeholder-password") : store.ensure(name);
-    exec::register_secret(v);
-    return v;
-  };
-  env["TF_VAR_postgres_password"] = secret("postgres");
-  if (run.req.cloud == "aws") env["TF_VAR_redis_password"] = secret("redis");
+  std::map<std::string, std::string> env = terraform_env(run.cfg, run.req.cloud, run.planning);
   std::string chdir = "-chdir=" + run.dir.string();
   auto tf = [&](std::vector<std::string> args, bool mutating, const std::string& what) {
     exec::Command c = command({"terraform", chdir}, mutating, std::chrono::hours(2));

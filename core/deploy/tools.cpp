@@ -4,6 +4,8 @@
 #include <regex>
 
 #include "core/error.h"
+#include "core/exec/redact.h"
+#include "core/secrets/store.h"
 #include "core/util/strings.h"
 
 namespace statectl::deploy {
@@ -96,6 +98,20 @@ void require_terraform()
   if (!exec::find_program("terraform"))
     throw Error(ExitCode::unavailable, "terraform not found on PATH", "",
                 "install Terraform >= 1.5 (https://developer.hashicorp.com/terraform/install)");
+}
+
+std::map<std::string, std::string> terraform_env(const config::Config& cfg, const std::string& cloud, bool planning)
+{
+  std::map<std::string, std::string> env = {{"TF_IN_AUTOMATION", "1"}, {"CHECKPOINT_DISABLE", "1"}};
+  secrets::Store store(cfg);
+  auto secret = [&](const std::string& name) {
+    std::string v = planning ? store.get(name).value_or("dry-run-placeholder-password") : store.ensure(name);
+    exec::register_secret(v);
+    return v;
+  };
+  env["TF_VAR_postgres_password"] = secret("postgres");
+  if (cloud == "aws") env["TF_VAR_redis_password"] = secret("redis");
+  return env;
 }
 
 PlanSummary parse_plan_summary(const std::string& out)

@@ -37,6 +37,12 @@ struct Kubectl {
 // Throws Error(unavailable) when terraform is missing.
 void require_terraform();
 
+// The environment of every terraform call: TF_IN_AUTOMATION, CHECKPOINT_DISABLE and the
+// passwords as TF_VAR_ variables from the secret store (never argv or files), each registered
+// for redaction. Missing passwords are generated, except when planning (--dry-run generates
+// nothing and plans with a placeholder).
+std::map<std::string, std::string> terraform_env(const config::Config& cfg, const std::string& cloud, bool planning);
+
 // Runs cmd; throws Error(external) with `what` and the command's stderr when it fails (a command
 // that was only planned under --dry-run counts as success).
 exec::Result run_checked(exec::Runner& runner, const exec::Command& cmd, const std::string& what);

@@ -495,7 +495,7 @@ DeployResult Stack::deploy(const DeployOptions& opts)
   const auto& cfg = m_site.cfg;
   if (cfg.get_string("redis.mode") == "cluster")
     throw Error(ExitCode::usage, "the local target does not run Redis Cluster", "[redis] mode = \"cluster\"",
-                "use mode = \"sentinel\" or \"standalone\" locally; cluster mode is rendered for compose and k8s");
+                "use mode = \"sentinel\" or \"standalone\" locally; cluster mode is rendered for k8s");
   if (cfg.get_string("postgres.ha") == "patroni") check_patroni_timings(cfg);
   lock();
   if (m_exists && !m_state.members.empty()) {

@@ -52,4 +52,15 @@ void record_count(const config::Config& cfg, const std::string& target, const st
   if (auto r = util::write_file_atomic(file, doc.dump(2) + "\n", 0644); !r) throw Error(ExitCode::failed, "cannot record the new count", r.error());
 }
 
+void forget_counts(const config::Config& cfg, const std::string& target)
+{
+  fs::path file = recorded_counts_file(cfg);
+  std::error_code ec;
+  if (!fs::exists(file, ec)) return;
+  auto doc = load(file);
+  if (!doc.is_object() || !doc.contains(target)) return;
+  doc.erase(target);
+  if (auto r = util::write_file_atomic(file, doc.dump(2) + "\n", 0644); !r) throw Error(ExitCode::failed, "cannot forget the recorded counts", r.error());
+}
+
 } // namespace statectl::render

@@ -27,4 +27,8 @@ std::map<std::string, std::int64_t> recorded_counts(const config::Config& cfg, c
 // Records a count for target/key (atomically rewriting the file).
 void record_count(const config::Config& cfg, const std::string& target, const std::string& key, std::int64_t count);
 
+// Forgets the counts recorded for target (after `destroy --purge`: a new deploy starts from the
+// config). Nothing happens when none are recorded.
+void forget_counts(const config::Config& cfg, const std::string& target);
+
 } // namespace statectl::render

@@ -112,6 +112,7 @@ json values(const config::Config& cfg, const Request& req)
   v["name"] = name;
   v["secret_name"] = name + "-secrets";
   v["target"] = target_name(req.target);
+  v["tf_deletion_protection"] = cfg.get_bool("terraform.deletion_protection") ? "true" : "false";
 
   // PostgreSQL: the seed runs 1 primary + 2 replicas on Kubernetes unless the user says otherwise.
   std::int64_t pg_replicas = count("postgres.replicas");

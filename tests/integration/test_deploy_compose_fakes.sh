@@ -118,6 +118,42 @@ fake_calls | tail -3 | head -1 | grep -qF -- "--scale pgbouncer=2" || fail "pool
 grep -q '127.0.0.1:16432-16433:6432' "$STATE/compose/docker-compose.yml" || fail "pooler port range not re-rendered"
 pass "scale validates bounds, runs up --scale --no-recreate and is recorded for render"
 
+# destroy: down keeps the volumes; --purge adds --volumes and deletes the render; a second
+# destroy finds nothing; --dry-run runs nothing mutating.
+: >"$FAKE_LOG"
+expect_exit 0 statectl --dry-run destroy --purge
+assert_eq "$(fake_calls)" "docker compose version" "dry-run destroy calls"
+assert_contains "$OUT" "docker compose $F down --remove-orphans --timeout 30 --volumes"
+[[ -f $STATE/compose/docker-compose.yml ]] || fail "--dry-run destroy removed the render"
+: >"$FAKE_LOG"
+expect_exit 0 statectl destroy --timeout 10s
+cat >expected <<EXP
+docker compose version
+docker compose $F down --remove-orphans --timeout 10
+EXP
+fake_calls >actual
+diff -u expected actual >&2 || fail "unexpected command sequence for destroy"
+assert_contains "$OUT" "its data is kept"
+[[ -f $STATE/compose/docker-compose.yml && ! -e $STATE/compose/.applied ]] || fail "destroy must keep the render but not as applied"
+: >"$FAKE_LOG"
+expect_exit 0 statectl -o json destroy --purge
+assert_eq "$(fake_calls | tail -1)" "docker compose $F down --remove-orphans --timeout 30 --volumes" "purge call"
+assert_eq "$(json_get "$OUT" 'j["purged"]')" True "purged"
+[[ ! -e $STATE/compose && ! -e $STATE/compose.previous ]] || fail "--purge left the render"
+: >"$FAKE_LOG"
+expect_exit 0 statectl destroy --purge
+assert_contains "$ERR" "nothing to destroy: no compose render in $STATE/compose"
+[[ ! -s $FAKE_LOG ]] || fail "destroy with nothing deployed ran $(fake_calls)"
+pass "destroy runs down (keeping volumes), --purge adds --volumes and removes the render, a second destroy is a no-op"
+
+healthy_scenario 1
+printf 'docker * down *\t1\t\tError response from daemon: cannot stop container\n' >>"$FAKE_SCENARIO"
+expect_exit 0 statectl deploy --timeout 20s
+expect_exit 4 statectl destroy
+assert_contains "$ERR" "statectl: error: docker compose down failed: exit code 1: Error response from daemon: cannot stop container"
+[[ -e $STATE/compose/.applied ]] || fail "a failed destroy must leave the render applied"
+pass "a failed down exits 4 and leaves the render applied"
+
 # No compose client at all: exit 3 with a hint.
 rm -f bin/docker
 expect_exit 3 statectl deploy

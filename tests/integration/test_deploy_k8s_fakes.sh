@@ -94,12 +94,36 @@ assert_contains "$OUT" "$K apply -f $STATE/k8s/00-namespace.yaml"
 pass "--dry-run prints the plan and runs nothing"
 
 : >"$FAKE_LOG"
-printf 'kubectl * get secret *\t1\t\tError from server (NotFound): secrets "orders-secrets" not found\n' >"$FAKE_SCENARIO"
-expect_exit 2 statectl deploy
-assert_contains "$ERR" "statectl: error: kubernetes secret orders-secrets not found in namespace state"
-assert_contains "$ERR" "hint: run \`statectl secrets push --target k8s\`"
+rm -rf "$STATE/secrets"
+{
+  printf 'kubectl * get secret *\t1\t\tError from server (NotFound): secrets "orders-secrets" not found\n'
+  printf "kubectl * exec statefulset/orders-postgres-primary -- psql * -tAc *\t0\t3\n"
+  printf 'kubectl * exec statefulset/orders-redis-sentinel -- redis-cli *\t0\torders-redis-master-0\\n6379\n'
+} >"$FAKE_SCENARIO"
+expect_exit 0 statectl -o json deploy --timeout 20s
+assert_eq "$(json_get "$OUT" 'j["secret"]')" created "secret in the result"
+push_line=$(fake_calls | grep -n -- "apply --server-side" | cut -d: -f1)
+[[ -n $push_line ]] || fail "the missing Secret was not pushed: $(fake_calls)"
+assert_eq "$(fake_calls | sed -n "$((push_line - 1))p")" "$K get secret orders-secrets -o name" "push follows the check"
+assert_eq "$(fake_calls | sed -n "${push_line}p")" "$K apply --server-side --field-manager=statectl --force-conflicts -f -" "push command"
+assert_eq "$(fake_calls | sed -n "$((push_line + 1))p")" "$K apply -f $STATE/k8s" "workloads after the Secret"
+manifest="$FAKE_LOG.stdin.$push_line"
+assert_eq "$(json_get "$manifest" 'j["kind"] + " " + j["metadata"]["name"] + " " + j["metadata"]["namespace"]')" "Secret orders-secrets state" "pushed manifest"
+for s in postgres replication app pgbouncer redis; do
+  v=$(statectl secrets get "$s")
+  [[ ${#v} -ge 16 ]] || fail "password $s was not generated"
+  assert_eq "$(json_get "$manifest" "j['stringData']['$s']")" "$v" "pushed value of $s"
+  ! grep -qF -- "$v" "$FAKE_LOG" "$OUT" "$ERR" || fail "password $s in argv or output"
+  ! grep -rqF -- "$v" "$STATE/k8s" || fail "password $s in the manifests"
+done
+pass "a missing Secret is created from the secret store (stdin, server-side apply) before the workloads"
+
+: >"$FAKE_LOG"
+printf 'kubectl * get secret *\t1\t\tError from server (Forbidden): secrets "orders-secrets" is forbidden\n' >"$FAKE_SCENARIO"
+expect_exit 4 statectl deploy
+assert_contains "$ERR" "statectl: error: cannot tell whether the Secret orders-secrets exists: exit code 1: Error from server (Forbidden)"
 fake_calls | grep -q "apply -f $STATE/k8s\$" && fail "applied the workloads without their Secret"
-pass "a missing Secret stops the deploy before the workloads are applied (exit 2)"
+pass "a failed Secret check stops the deploy before the workloads are applied (exit 4)"
 
 scenario 2
 expect_exit 2 statectl scale pooler --replicas 0
@@ -123,6 +147,41 @@ EXP
 fake_calls >actual
 diff -u expected actual >&2 || fail "unexpected command sequence for pooler scale"
 pass "scale runs kubectl scale + rollout status and is recorded for render"
+
+# destroy: every manifest but the Namespace, in reverse order; the claims and the Secret stay
+# unless --purge; the namespace is never deleted.
+manifests=""
+for f in $(ls "$STATE"/k8s/*.yaml | sort -r); do [[ $f == */00-namespace.yaml ]] || manifests+=" -f $f"; done
+: >"$FAKE_LOG"
+expect_exit 0 statectl --dry-run destroy --purge
+[[ ! -s $FAKE_LOG ]] || fail "--dry-run destroy ran: $(fake_calls)"
+assert_contains "$OUT" "$K delete --ignore-not-found --cascade=foreground --wait --timeout=30s$manifests"
+assert_contains "$OUT" "$K delete pvc -l"
+expect_exit 0 statectl destroy --timeout 60s
+assert_eq "$(fake_calls)" "$K delete --ignore-not-found --cascade=foreground --wait --timeout=60s$manifests" "destroy calls"
+assert_contains "$OUT" "its data is kept"
+[[ ! -e $STATE/k8s/.applied && -f $STATE/k8s/20-postgres.yaml ]] || fail "destroy must keep the render, not as applied"
+: >"$FAKE_LOG"
+expect_exit 0 statectl destroy --purge
+cat >expected <<EXP
+$K delete --ignore-not-found --cascade=foreground --wait --timeout=30s$manifests
+$K delete pvc -l app.kubernetes.io/instance=orders,app.kubernetes.io/managed-by=statectl --ignore-not-found --wait --timeout=30s
+$K delete secret orders-secrets --ignore-not-found
+EXP
+fake_calls >actual
+diff -u expected actual >&2 || fail "unexpected command sequence for destroy --purge"
+fake_calls | grep -q ' namespace' && fail "destroy deleted the namespace"
+assert_contains "$ERR" "the namespace state is kept"
+[[ ! -e $STATE/k8s ]] || fail "--purge left the render"
+expect_exit 0 statectl render
+claims=$(grep -c '^  volumeClaimTemplates:' "$OUT")
+[[ $claims -ge 4 ]] || fail "expected 4 volume claim templates, found $claims"
+assert_eq "$(grep -A4 '^  volumeClaimTemplates:' "$OUT" | grep -c 'app.kubernetes.io/instance: orders')" "$claims" "labels of the volume claim templates"
+grep -A12 'name: orders-postgres-replica$' "$OUT" | grep -q 'replicas: 3' || fail "--purge must forget the scaled count (config says 3)"
+: >"$FAKE_LOG"
+expect_exit 0 statectl destroy --purge
+[[ ! -s $FAKE_LOG ]] || fail "a second destroy ran $(fake_calls)"
+pass "destroy deletes the render's objects (claims and Secret too with --purge), never the namespace; a second destroy is a no-op"
 
 rm -f bin/kubectl
 expect_exit 3 statectl deploy

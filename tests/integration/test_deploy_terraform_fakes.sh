@@ -74,6 +74,50 @@ assert_contains "$ERR" "statectl: error: terraform plan failed: exit code 1: Err
 fake_calls | tail -1 | grep -q ' plan ' || fail "nothing may run after a failed plan"
 pass "a failed plan exits 4 with terraform's error"
 
+# destroy: refused without --purge (a managed database is its data); init, plan -destroy, apply
+# of that plan; --dry-run stops after the plan; deletion protection gets a hint.
+printf 'terraform * plan -destroy *\t0\tPlan: 0 to add, 0 to change, 9 to destroy.\n' >"$FAKE_SCENARIO"
+: >"$FAKE_LOG"
+expect_exit 2 statectl destroy
+assert_contains "$ERR" "statectl: error: destroy --target terraform deletes the managed databases of aws and their data"
+assert_contains "$ERR" "hint: take a backup first"
+[[ ! -s $FAKE_LOG ]] || fail "destroy without --purge ran $(fake_calls)"
+expect_exit 0 statectl --dry-run destroy --purge
+cat >expected <<EXP
+terraform $D init -input=false -no-color
+terraform $D plan -destroy -input=false -no-color -out=statectl-destroy.tfplan
+EXP
+fake_calls >actual
+diff -u expected actual >&2 || fail "--dry-run destroy must stop after the plan"
+assert_contains "$OUT" "# plan: 9 to destroy"
+assert_contains "$OUT" "terraform $D apply -input=false -no-color statectl-destroy.tfplan"
+{
+  printf 'terraform * plan -destroy *\t0\tPlan: 0 to add, 0 to change, 9 to destroy.\n'
+  printf 'terraform * apply *\t1\t\tError: deleting RDS DB Instance (orders-postgres): InvalidParameterCombination: Cannot delete protected DB Instance, please disable deletion protection and try again.\t1\n'
+} >"$FAKE_SCENARIO"
+expect_exit 4 statectl destroy --purge
+assert_contains "$ERR" "statectl: error: terraform destroy failed"
+assert_contains "$ERR" "hint: set [terraform] deletion_protection = false"
+[[ -f $STATE/terraform/aws/main.tf ]] || fail "a failed destroy removed the terraform directory"
+printf '[terraform]\ndeletion_protection = false\n' >>statectl.toml
+expect_exit 0 statectl render
+assert_contains "$OUT" "deletion_protection          = false"
+: >"$FAKE_LOG"
+expect_exit 0 statectl -o json destroy --purge
+cat >expected <<EXP
+terraform $D init -input=false -no-color
+terraform $D plan -destroy -input=false -no-color -out=statectl-destroy.tfplan
+terraform $D apply -input=false -no-color statectl-destroy.tfplan
+EXP
+fake_calls >actual
+diff -u expected actual >&2 || fail "unexpected command sequence for destroy"
+assert_eq "$(json_get "$OUT" 'j["plan"]["destroy"]')" 9 "destroy count"
+assert_eq "$(grep -c '  env TF_VAR_postgres_password set' "$FAKE_LOG")" 3 "postgres password variable on every destroy call"
+[[ -f $STATE/terraform/aws/main.tf ]] || fail "destroy must keep terraform's directory (its state)"
+expect_exit 0 statectl render
+assert_contains "$OUT" 'default     = 1'
+pass "destroy needs --purge, plans -destroy, applies that plan, hints at deletion protection, forgets the scaled count"
+
 rm -f bin/terraform
 expect_exit 3 statectl deploy
 assert_contains "$ERR" "statectl: error: terraform not found on PATH"

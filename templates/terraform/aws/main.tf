@@ -75,7 +75,7 @@ resource "aws_db_instance" "postgres" {
   backup_retention_period      = {{backup.retention_daily}}
   backup_window                = var.backup_window
   maintenance_window           = "sun:05:00-sun:06:00"
-  deletion_protection          = true
+  deletion_protection          = {{tf_deletion_protection}}
   skip_final_snapshot          = false
   final_snapshot_identifier    = "${var.name}-postgres-final"
   copy_tags_to_snapshot        = true

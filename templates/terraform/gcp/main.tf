@@ -9,7 +9,7 @@ resource "google_sql_database_instance" "postgres" {
   name                = "${var.name}-postgres"
   database_version    = "POSTGRES_16"
   region              = var.region
-  deletion_protection = true
+  deletion_protection = {{tf_deletion_protection}}
 
   settings {
     tier              = var.postgres_tier
@@ -54,7 +54,7 @@ resource "google_sql_database_instance" "postgres_replica" {
   master_instance_name = google_sql_database_instance.postgres.name
   database_version     = "POSTGRES_16"
   region               = var.region
-  deletion_protection  = true
+  deletion_protection  = {{tf_deletion_protection}}
 
   settings {
     tier        = var.postgres_tier
