@@ -4,6 +4,8 @@
 #include <memory>
 
 #include "commands/deploy_targets.h"
+#include "core/deploy/status.h"
+#include "core/render/render.h"
 #include "core/error.h"
 #include "core/local/stack.h"
 #include "core/stack/clients.h"
@@ -14,13 +16,6 @@ namespace statectl::commands {
 using namespace std::chrono;
 
 namespace {
-
-// The one place that sends deploy/destroy/status to a target other than local. The
-// deploy-targets work replaces this branch with its dispatch to compose, k8s and terraform.
-void require_local_target(const std::string& command, const std::string& target)
-{
-  if (target != "local") throw Error(ExitCode::usage, fmt::format("{} --target {} is not available yet", command, target));
-}
 
 milliseconds parse_timeout(const std::string& text)
 {
@@ -124,9 +119,28 @@ void setup_destroy(CLI::App& sub, Context& ctx)
 
 void setup_status(CLI::App& sub, Context& ctx)
 {
-  sub.callback([&ctx] {
+  struct Opts {
+    std::string target;
+    std::string cloud;
+  };
+  auto o = std::make_shared<Opts>();
+  sub.add_option("--target", o->target, "Which deploy to report on (default [project] target, itself local)")
+    ->check(CLI::IsMember({"local", "compose", "k8s", "terraform"}));
+  sub.add_option("--cloud", o->cloud, "Cloud of the terraform target (default [terraform] cloud)")->check(CLI::IsMember({"aws", "gcp", "azure"}));
+  sub.callback([&ctx, o] {
+    if (!o->target.empty()) ctx.set_flag("project.target", o->target);
+    if (!o->cloud.empty()) ctx.set_flag("terraform.cloud", o->cloud);
     auto& cfg = ctx.config();
-    require_local_target("status", cfg.get_string("project.target"));
+    std::string target = cfg.get_string("project.target");
+    if (target != "local") {
+      nlohmann::json doc =
+        deploy::remote_status(cfg, ctx.runner(), {render::parse_target(target), target == "terraform" ? cfg.get_string("terraform.cloud") : ""});
+      std::string text = doc["text"].get<std::string>();
+      doc.erase("text");
+      ctx.printer().result(doc, [&] { return text; });
+      if (!doc["healthy"].get<bool>()) throw Exit(static_cast<int>(ExitCode::failed));
+      return;
+    }
     local::Stack stack(cfg, ctx.runner(), ctx.printer());
     local::StackStatus st = stack.status();
     ctx.printer().result(st.to_json(), [&] { return st.to_text(); });

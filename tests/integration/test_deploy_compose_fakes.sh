@@ -54,6 +54,40 @@ done
 grep -q 'file: ./secrets/postgres' "$STATE/compose/docker-compose.yml" || fail "compose secrets not referenced"
 pass "secret files are 0600 and no secret value is in the rendered tree, argv or output"
 
+# status: the containers of the project, replication on the primary, Sentinel's master.
+status_scenario() {
+  {
+    printf 'docker * ps -q\t0\tc1\\nc2\\nc3\n'
+    printf 'docker inspect --format *com.docker.compose.service*\t0\tpostgres-primary|/statectl-postgres-primary-1|running|healthy|postgres:16\\npostgres-replica|/statectl-postgres-replica-1|running|%s|postgres:16\\nredis-sentinel|/statectl-redis-sentinel-1|running|none|redis:7.2\n' "$1"
+    printf 'docker * exec -T postgres-primary psql *\t0\tstatectl-postgres-replica-1|streaming|4096\n'
+    printf 'docker * exec -T redis-sentinel redis-cli *\t0\t172.18.0.3\\n6379\n'
+  } >"$FAKE_SCENARIO"
+}
+status_scenario starting
+: >"$FAKE_LOG"
+expect_exit 1 statectl -o json status
+assert_eq "$(json_get "$OUT" 'j["healthy"]')" False "healthy"
+assert_eq "$(json_get "$OUT" '[c["name"] + ":" + c["role"] + ":" + str(c["healthy"]) for c in j["components"]]')" \
+  "['statectl-postgres-primary-1:primary:True', 'statectl-postgres-replica-1:replica:False', 'statectl-redis-sentinel-1:sentinel:True']" "components"
+assert_eq "$(json_get "$OUT" 'j["problems"]')" "['statectl-postgres-replica-1: health check says starting']" "problems"
+assert_eq "$(json_get "$OUT" 'j["replication"]["standbys"][0]["lag_bytes"]')" 4096 "lag"
+assert_eq "$(json_get "$OUT" 'j["sentinel_master"]')" "172.18.0.3:6379" "sentinel master"
+cat >expected <<EXP
+docker compose version
+docker compose $F ps -q
+docker inspect --format '{{index .Config.Labels "com.docker.compose.service"}}|{{.Name}}|{{.State.Status}}|{{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}|{{.Config.Image}}' c1 c2 c3
+docker compose $F exec -T postgres-primary psql -U postgres -d postgres -tA -F '|' -c 'SELECT application_name, state, coalesce(pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn), 0)::bigint FROM pg_stat_replication ORDER BY application_name'
+docker compose $F exec -T redis-sentinel redis-cli -p 26379 sentinel get-master-addr-by-name mymaster
+EXP
+fake_calls >actual
+diff -u expected actual >&2 || fail "unexpected command sequence for status"
+status_scenario healthy
+expect_exit 0 statectl status
+assert_contains "$OUT" "replication: 1/1 standbys streaming"
+assert_contains "$OUT" "sentinel master: 172.18.0.3:6379"
+grep -qE '^statectl-postgres-replica-1 +postgres +replica +healthy +yes +postgres:16' "$OUT" || fail "status table: $(cat "$OUT")"
+pass "status lists the containers, the standbys' lag and Sentinel's master; exit 1 while one is not healthy"
+
 # A second deploy with 2 standbys whose verify sees only 1 streaming: roll back to the first render.
 cp "$STATE/compose/docker-compose.yml" first.yml
 : >"$FAKE_LOG"

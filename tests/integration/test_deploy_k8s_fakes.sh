@@ -59,6 +59,31 @@ grep -q 'secretName: orders-secrets' "$STATE/k8s/20-postgres.yaml" || fail "the 
 ! grep -rqiE '^ *(password|requirepass) *[:=] *[^ ]' "$STATE/k8s" || fail "a password literal in the manifests"
 pass "successful deploy: namespace, Secret check, apply, rollout status per workload, verify"
 
+# status: the project's workloads (ready / desired), replication on the primary, Sentinel's master.
+item() { # KIND NAME NAME_LABEL COMPONENT DESIRED READY
+  printf '{"kind": "%s", "metadata": {"name": "%s", "labels": {"app.kubernetes.io/name": "%s", "app.kubernetes.io/component": "%s"}}, "spec": {"replicas": %s, "template": {"spec": {"containers": [{"image": "postgres:16"}]}}}, "status": {"readyReplicas": %s}}' "$@"
+}
+{
+  printf 'kubectl * get statefulsets,deployments *\t0\t{"kind": "List", "items": [%s, %s, %s]}\n' \
+    "$(item StatefulSet orders-postgres-primary postgres primary 1 1)" "$(item StatefulSet orders-postgres-replica postgres replica 2 2)" \
+    "$(item Deployment orders-pgbouncer pgbouncer pooler 2 1)"
+  printf 'kubectl * exec statefulset/orders-postgres-primary -- psql *\t0\torders-postgres-replica-0|streaming|0\\norders-postgres-replica-1|catchup|99999999\n'
+} >status-scenario
+cp status-scenario "$FAKE_SCENARIO"
+: >"$FAKE_LOG"
+expect_exit 1 statectl -o json status
+cat >expected <<EXP
+$K get statefulsets,deployments -l app.kubernetes.io/instance=orders -o json
+$K exec statefulset/orders-postgres-primary -- psql -U postgres -d postgres -tA -F '|' -c 'SELECT application_name, state, coalesce(pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn), 0)::bigint FROM pg_stat_replication ORDER BY application_name'
+EXP
+fake_calls >actual
+diff -u expected actual >&2 || fail "unexpected command sequence for status"
+assert_eq "$(json_get "$OUT" '[c["name"] + " " + c["ready"] for c in j["components"]]')" \
+  "['deployment/orders-pgbouncer 1/2', 'statefulset/orders-postgres-primary 1/1', 'statefulset/orders-postgres-replica 2/2']" "components"
+assert_eq "$(json_get "$OUT" 'j["problems"]')" "['deployment/orders-pgbouncer: 1 of 2 pods ready', 'standby orders-postgres-replica-1 is 95.4 MiB behind the primary', '1 of 2 standbys stream from the primary', 'no Sentinel pod is ready']" "problems"
+pass "status reports ready/desired per workload, lagging standbys and a missing Sentinel (exit 1)"
+scenario 2
+
 # A second deploy (3 standbys) whose verify sees 2 streaming: the previous render is re-applied.
 cp "$STATE/k8s/20-postgres.yaml" first.yaml
 : >"$FAKE_LOG"

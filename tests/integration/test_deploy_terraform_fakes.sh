@@ -38,6 +38,30 @@ assert_not_contains "$OUT" "hidden-value"
 for f in versions.tf main.tf variables.tf outputs.tf; do [[ -f $STATE/terraform/aws/$f ]] || fail "$f not rendered"; done
 pass "deploy runs init, plan, apply of the plan file, output; passwords only as TF_VAR_ variables"
 
+# status: nothing until terraform has a state; then its resources and non-sensitive outputs.
+: >"$FAKE_LOG"
+expect_exit 1 statectl status
+assert_contains "$ERR" "statectl: error: no terraform deploy for aws in $STATE/terraform/aws"
+[[ ! -s $FAKE_LOG ]] || fail "status without a state ran $(fake_calls)"
+touch "$STATE/terraform/aws/terraform.tfstate"
+cp "$FAKE_SCENARIO" deploy-scenario
+printf 'terraform * state list\t0\taws_db_instance.postgres\\naws_elasticache_replication_group.redis\\ndata.aws_vpc.selected\n' >>"$FAKE_SCENARIO"
+expect_exit 0 statectl -o json status
+cat >expected <<EXP
+terraform $D state list
+terraform $D output -json -no-color
+EXP
+fake_calls >actual
+diff -u expected actual >&2 || fail "unexpected command sequence for status"
+assert_eq "$(json_get "$OUT" '[c["name"] for c in j["components"]]')" "['aws_db_instance.postgres', 'aws_elasticache_replication_group.redis']" "resources"
+assert_eq "$(json_get "$OUT" 'j["outputs"]')" "{'postgres_endpoint': 'orders.rds.amazonaws.com:5432'}" "outputs"
+assert_not_contains "$OUT" "hidden-value"
+! grep -q 'env TF_VAR_.* set$' "$FAKE_LOG" || fail "status passed passwords to terraform"
+expect_exit 0 statectl status
+assert_contains "$OUT" "postgres_endpoint = orders.rds.amazonaws.com:5432"
+cp deploy-scenario "$FAKE_SCENARIO"
+pass "status lists terraform's resources and non-sensitive outputs, without passwords"
+
 expect_exit 0 statectl -o json deploy --cloud gcp
 assert_eq "$(json_get "$OUT" 'j["plan"]["add"]')" 9 "plan summary in JSON"
 assert_eq "$(json_get "$OUT" 'j["cloud"]')" gcp "cloud"
