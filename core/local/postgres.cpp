@@ -6,6 +6,7 @@
 #include "core/local/archive.h"
 #include "core/local/components.h"
 #include "core/local/process.h"
+#include "core/secrets/crypto.h"
 #include "core/util/fs.h"
 #include "core/util/strings.h"
 
@@ -163,10 +164,15 @@ std::string roles_sql(Site& site)
   for (const auto& r : roles)
     sql += fmt::format("SELECT 'CREATE ROLE {}' WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = {})\\gexec\n",
                        ident(r), literal(r));
-  sql += fmt::format("ALTER ROLE {} WITH LOGIN PASSWORD {};\n", ident(superuser(site)), literal(site.secret("postgres")));
-  sql += fmt::format("ALTER ROLE replication WITH LOGIN REPLICATION PASSWORD {};\n", literal(site.secret("replication")));
-  sql += fmt::format("ALTER ROLE pgbouncer WITH LOGIN PASSWORD {};\nGRANT pg_monitor TO pgbouncer;\n", literal(site.secret("pgbouncer")));
-  if (app != superuser(site)) sql += fmt::format("ALTER ROLE {} WITH LOGIN PASSWORD {};\n", ident(app), literal(site.secret("app")));
+  // Only SCRAM verifiers travel to the server, never a password a statement log could keep.
+  auto password = [&](const std::string& secret) {
+    auto verifier = secrets::scram_sha256_verifier(site.secret(secret));
+    return literal(verifier ? *verifier : site.secret(secret)); // non-ASCII: the server hashes it (SASLprep)
+  };
+  sql += fmt::format("ALTER ROLE {} WITH LOGIN PASSWORD {};\n", ident(superuser(site)), password("postgres"));
+  sql += fmt::format("ALTER ROLE replication WITH LOGIN REPLICATION PASSWORD {};\n", password("replication"));
+  sql += fmt::format("ALTER ROLE pgbouncer WITH LOGIN PASSWORD {};\nGRANT pg_monitor TO pgbouncer;\n", password("pgbouncer"));
+  if (app != superuser(site)) sql += fmt::format("ALTER ROLE {} WITH LOGIN PASSWORD {};\n", ident(app), password("app"));
   if (db != "postgres")
     sql += fmt::format("SELECT 'CREATE DATABASE {}' WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = {})\\gexec\n", ident(db), literal(db));
   if (app != superuser(site)) {

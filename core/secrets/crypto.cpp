@@ -7,6 +7,7 @@
 #include <memory>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
@@ -230,6 +231,36 @@ util::Expected<std::string, DecryptFailure> decrypt(const MasterKey& key, std::s
   total += len;
   out.resize(static_cast<std::size_t>(total));
   return out;
+}
+
+std::optional<std::string> scram_sha256_verifier(std::string_view password, int iterations, std::string_view salt)
+{
+  if (std::any_of(password.begin(), password.end(), [](char c) { return static_cast<unsigned char>(c) >= 0x80; })) return std::nullopt;
+  std::string salt_bytes(salt);
+  if (salt_bytes.empty()) {
+    salt_bytes.resize(16);
+    if (RAND_bytes(reinterpret_cast<unsigned char*>(salt_bytes.data()), static_cast<int>(salt_bytes.size())) != 1)
+      throw Error(ExitCode::failed, "cannot make a SCRAM salt", "OpenSSL RAND_bytes failed");
+  }
+  unsigned char salted[32];
+  if (PKCS5_PBKDF2_HMAC(password.data(), static_cast<int>(password.size()), reinterpret_cast<const unsigned char*>(salt_bytes.data()),
+                        static_cast<int>(salt_bytes.size()), iterations, EVP_sha256(), sizeof salted, salted) != 1)
+    throw Error(ExitCode::failed, "cannot compute a SCRAM verifier", "OpenSSL PKCS5_PBKDF2_HMAC failed");
+  auto hmac = [&](std::string_view text) {
+    unsigned char out[32];
+    unsigned int len = sizeof out;
+    if (!HMAC(EVP_sha256(), salted, sizeof salted, reinterpret_cast<const unsigned char*>(text.data()), text.size(), out, &len))
+      throw Error(ExitCode::failed, "cannot compute a SCRAM verifier", "OpenSSL HMAC failed");
+    return std::string(reinterpret_cast<const char*>(out), len);
+  };
+  std::string client_key = hmac("Client Key");
+  unsigned char stored[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(client_key.data()), client_key.size(), stored);
+  std::string server_key = hmac("Server Key");
+  OPENSSL_cleanse(salted, sizeof salted);
+  OPENSSL_cleanse(client_key.data(), client_key.size());
+  return "SCRAM-SHA-256$" + std::to_string(iterations) + ":" + base64_encode(salt_bytes) + "$" +
+         base64_encode(std::string_view(reinterpret_cast<const char*>(stored), sizeof stored)) + ":" + base64_encode(server_key);
 }
 
 } // namespace statectl::secrets

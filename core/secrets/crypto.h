@@ -2,6 +2,7 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -33,6 +34,14 @@ private:
 
 // Standard base64 with padding (Kubernetes Secret `data`).
 std::string base64_encode(std::string_view data);
+
+// The PostgreSQL SCRAM-SHA-256 verifier of a password ("SCRAM-SHA-256$<iterations>:<salt>$
+// <StoredKey>:<ServerKey>", RFC 5802/7677, as libpq's PQencryptPasswordConn makes it), so that
+// `ALTER ROLE ... PASSWORD '<verifier>'` never sends the password itself to the server, where a
+// statement log could keep it. The salt is 16 random bytes unless given. Returns nothing for a
+// password that is not pure ASCII: its SASLprep normalisation (which the server applies) is not
+// implemented here, and the caller must let the server hash it.
+std::optional<std::string> scram_sha256_verifier(std::string_view password, int iterations = 4096, std::string_view salt = {});
 
 // The prefix that marks an encrypted secret file.
 inline constexpr std::string_view k_encrypted_magic = "SCTLAES1";

@@ -56,6 +56,18 @@ assert_contains "$ERR" 'relation "no_such_table" does not exist'
 expect_exit 2 statectl psql --port "$(port 199)" -- -c "SELECT 1"
 pass "psql through PgBouncer writes a row that the standby serves; exit code is psql's"
 
+# Role passwords are sent as SCRAM verifiers computed by statectl (the unit tests check the
+# math): every login role has one that works, and no server log holds a password (a failing
+# statement is logged with its text, so a plaintext ALTER ROLE could land there).
+expect_exit 0 statectl psql --direct -- -tAc "SELECT count(*) FROM pg_authid WHERE rolcanlogin AND rolpassword LIKE 'SCRAM-SHA-256\$4096:%'"
+assert_eq "$(cat "$OUT")" "$(statectl psql --direct -- -tAc "SELECT count(*) FROM pg_authid WHERE rolcanlogin")" "login roles with a SCRAM verifier"
+[[ -n $(find "$TEST_DIR/stack" -name postgres.log -size +0) ]] || fail "no PostgreSQL log under $TEST_DIR/stack"
+for s in postgres replication pgbouncer app; do
+  v=$(statectl secrets get "$s")
+  ! grep -rqF --include='*.log' -- "$v" "$TEST_DIR/stack" || fail "password $s in a server log"
+done
+pass "role passwords reach the server only as SCRAM verifiers"
+
 expect_exit 0 statectl psql -- -tAc "SELECT setting FROM pg_settings WHERE name = 'synchronous_standby_names'"
 assert_contains "$OUT" "postgres-1"
 expect_exit 0 statectl psql --direct -- -tAc "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'postgres_1' AND active"
