@@ -1,6 +1,7 @@
 #include "commands/app.h"
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <fmt/format.h>
 
 #include "commands/context.h"
@@ -59,6 +60,44 @@ Error translate(const CLI::ParseError& e, CLI::App& app)
   return Error(ExitCode::usage, "invalid usage", msg, "run 'statectl --help'");
 }
 
+// `--backend` belongs to the commands that use a state backend, but operators also write it
+// before the command, like the global options (`statectl --backend redis get KEY`): such an
+// occurrence is moved to just after the command name, where that command's option takes it (a
+// command without --backend then reports it as an unknown option).
+std::vector<std::string> move_leading_backend(const std::vector<std::string>& args)
+{
+  static const std::vector<std::string> with_value = {"-c", "--config", "-e", "--env", "-o", "--output"};
+  std::vector<std::string> before;
+  std::vector<std::string> moved;
+  std::size_t i = 0;
+  for (; i < args.size(); ++i) {
+    const auto& a = args[i];
+    if (a == "--") break;
+    if (a == "--backend" && i + 1 < args.size()) {
+      moved.insert(moved.end(), {a, args[i + 1]});
+      ++i;
+      continue;
+    }
+    if (a.rfind("--backend=", 0) == 0) {
+      moved.push_back(a);
+      continue;
+    }
+    if (std::find(with_value.begin(), with_value.end(), a) != with_value.end() && i + 1 < args.size()) {
+      before.insert(before.end(), {a, args[i + 1]});
+      ++i;
+      continue;
+    }
+    if (!a.empty() && a[0] != '-') break; // the command name
+    before.push_back(a);
+  }
+  if (moved.empty() || i >= args.size() || args[i] == "--") return args;
+  std::vector<std::string> out = before;
+  out.push_back(args[i]);
+  out.insert(out.end(), moved.begin(), moved.end());
+  out.insert(out.end(), args.begin() + static_cast<std::ptrdiff_t>(i) + 1, args.end());
+  return out;
+}
+
 } // namespace
 
 int run_app(const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
@@ -70,7 +109,8 @@ int run_app(const std::vector<std::string>& args, std::ostream& out, std::ostrea
   CLI::App app("statectl deploys, backs up, fails over and uses Redis and PostgreSQL state backends.", "statectl");
   build_app(app, ctx);
 
-  std::vector<std::string> reversed(args.rbegin(), args.rend());
+  std::vector<std::string> arranged = move_leading_backend(args);
+  std::vector<std::string> reversed(arranged.rbegin(), arranged.rend());
   try {
     try {
       app.parse(reversed);

@@ -72,3 +72,16 @@ done
 expect_exit 0 statectl --version
 assert_contains "$OUT" "statectl "
 pass "version lists linked libraries"
+
+# --backend is accepted before the command too, and only by commands that use a backend.
+expect_exit 0 statectl --backend redis --dry-run put some/key value
+assert_contains "$OUT" "redis: would put key 'some/key'"
+expect_exit 0 statectl --dry-run put some/key value --backend redis
+assert_contains "$OUT" "redis: would put key 'some/key'"
+expect_exit 0 statectl -o text --backend=postgres --dry-run put some/key value
+assert_contains "$OUT" "postgres: would put key 'some/key'"
+expect_exit 2 statectl --backend redis version
+assert_contains "$ERR" "statectl: error: unknown option '--backend'"
+expect_exit 2 statectl --backend mysql get k
+assert_contains "$ERR" "mysql"
+pass "--backend before or after the command; rejected where no backend is used"
