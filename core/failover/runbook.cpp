@@ -240,11 +240,10 @@ std::string rejoin(const config::Config& cfg, exec::Runner& runner, output::Prin
 {
   local::Stack stack(cfg, runner, printer);
   require_bare(stack, "rejoin a former primary");
-  // The old primary ran ahead on its own timeline; a fresh copy through its slot is what the
-  // local target's primitive offers and is seconds on small databases.
-  printer.info(fmt::format("rejoining {} as a standby of {} (pg_basebackup)", member, stack.primary() ? stack.primary()->name : "?"));
-  stack.make_standby(member);
-  return "pg_basebackup";
+  // The old primary ran ahead on its own timeline: pg_rewind copies back only what changed since
+  // the fork (a fresh pg_basebackup when that fails).
+  printer.info(fmt::format("rejoining {} as a standby of {} (pg_rewind)", member, stack.primary() ? stack.primary()->name : "?"));
+  return stack.rejoin_standby(member);
 }
 
 } // namespace statectl::failover

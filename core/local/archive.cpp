@@ -29,4 +29,10 @@ std::string archive_command(const config::Config& cfg)
   return fmt::format("{} wal push --repo {} %p", util::shell_quote(self_exe().string()), util::shell_quote(repo.root().string()));
 }
 
+std::string restore_command(const config::Config& cfg)
+{
+  auto repo = backup::Repository::from_config(cfg);
+  return fmt::format("{} wal fetch --repo {} %f %p", util::shell_quote(self_exe().string()), util::shell_quote(repo.root().string()));
+}
+
 } // namespace statectl::local

@@ -24,6 +24,11 @@ std::string slot_name(const std::string& member_name);
 void create_primary(Site& site, Member& m, const std::vector<std::string>& sync_standbys);
 // A standby of primary made with pg_basebackup through its replication slot, then started.
 void create_standby(Site& site, Member& m, const Member& primary);
+// Turns a former primary (stopped) into a standby of primary with pg_rewind: only the blocks
+// that changed since the timelines forked are copied (crash recovery first when it was not shut
+// down cleanly; the data checksums initdb enabled make rewinding possible). Then its config is
+// rewritten for the standby role and it is started. Throws the Error of the step that failed.
+void rewind_standby(Site& site, Member& m, const Member& primary);
 // Rewrites the member's statectl.conf for its role: a primary (with the synchronous standby
 // names) or a standby streaming from primary_port.
 void write_conf(Site& site, const Member& m, int primary_port, const std::vector<std::string>& sync_standbys);

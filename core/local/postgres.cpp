@@ -92,10 +92,11 @@ void write_conf(Site& site, const Member& m, int primary_port, const std::vector
     "hot_standby = on\n"
     "hot_standby_feedback = on\n"
     "archive_mode = on\n"
-    "archive_command = {archive}\n",
+    "archive_command = {archive}\n"
+    "restore_command = {restore}\n",
     fmt::arg("name", m.name), fmt::arg("role", m.role), fmt::arg("port", m.port),
     fmt::arg("maxconn", cfg.get_int("postgres.max_connections")), fmt::arg("sb", cfg.get_size("postgres.shared_buffers") / 1024),
-    fmt::arg("archive", conf_quote(archive_command(cfg))));
+    fmt::arg("archive", conf_quote(archive_command(cfg))), fmt::arg("restore", conf_quote(restore_command(cfg))));
   if (standby) {
     std::string conninfo = fmt::format("host=127.0.0.1 port={} user=replication passfile={} application_name={} sslmode=disable",
                                        primary_port, conninfo_quote(pgpass_path(m).string()), m.name);
@@ -233,6 +234,33 @@ void create_standby(Site& site, Member& m, const Member& primary)
   c.timeout = 600s;
   site.run(c, m.name, fmt::format("pg_basebackup from {}", primary.name),
            fmt::format("check that {} is running and its log {}", primary.name, primary.log));
+  write_conf(site, m, primary.port, {});
+  site.write_file(fs::path(m.data_dir) / "standby.signal", "", 0600);
+  start(site, m);
+  m.initialized = true;
+}
+
+void rewind_standby(Site& site, Member& m, const Member& primary)
+{
+  ensure_slot(site, primary, slot_name(m.name));
+  // pg_rewind reads the source's timeline from its control file, which a just-promoted server
+  // updates only at its next checkpoint: without one it finds "no rewind required" and the
+  // former primary then refuses to follow the new timeline.
+  run_sql(site, primary.port, "CHECKPOINT;\n", "checkpoint on the new primary before pg_rewind");
+  // The source connection is the superuser's (pg_rewind reads files through SQL functions); its
+  // password travels in the child's environment only.
+  auto c = site.server_command({site.pg_binary("pg_rewind"), "--target-pgdata", m.data_dir, "--source-server",
+                                fmt::format("host=127.0.0.1 port={} user={} dbname=postgres", primary.port, superuser(site)),
+                                "--restore-target-wal", "--no-sync"});
+  c.env = {{"PGPASSWORD", site.secret("postgres")}, {"PGCONNECT_TIMEOUT", "10"}, {"PGAPPNAME", m.name}};
+  c.unset_env = {"PGPASSFILE", "PGSERVICE", "PGOPTIONS"};
+  c.timeout = 600s;
+  site.run(c, m.name, fmt::format("pg_rewind from {}", primary.name),
+           fmt::format("check that {} is running and its log {}", primary.name, primary.log));
+  // pg_rewind copied the source's configuration files, statectl.conf included: make them this
+  // member's again, as a standby of primary.
+  site.write_file(pgpass_path(m), fmt::format("*:*:*:replication:{}\n", site.secret("replication")), 0600);
+  write_hba(site, m);
   write_conf(site, m, primary.port, {});
   site.write_file(fs::path(m.data_dir) / "standby.signal", "", 0600);
   start(site, m);

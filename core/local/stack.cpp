@@ -659,6 +659,37 @@ void Stack::make_standby(const std::string& name)
   save();
 }
 
+std::string Stack::rejoin_standby(const std::string& name)
+{
+  lock();
+  if (m_state.ha == "patroni") throw Error(ExitCode::usage, "in patroni mode Patroni rejoins former primaries");
+  const Member* p = primary();
+  if (!p) throw Error(ExitCode::failed, "the local stack has no primary to rejoin");
+  Member* m = m_state.find(name);
+  if (!m) throw Error(ExitCode::usage, fmt::format("no member {} in the local stack", name));
+  if (m->name == p->name) throw Error(ExitCode::usage, fmt::format("{} is the primary", name));
+  if (running(*m)) stop(*m, StopMode::fast, 30s);
+  m->role = "replica";
+  m->initialized = false;
+  save();
+  Member prim = *p;
+  std::string how = "pg_rewind";
+  try {
+    postgres::rewind_standby(m_site, *m, prim);
+  } catch (const Error& e) {
+    if (m_site.planning()) throw;
+    m_site.printer.warn(fmt::format("pg_rewind of {} failed: {}; copying it again with pg_basebackup", name,
+                                    e.why().empty() ? e.what_failed() : e.why()));
+    if (running(*m)) stop(*m, StopMode::immediate, 10s);
+    postgres::create_standby(m_site, *m, prim);
+    how = "pg_basebackup (pg_rewind failed)";
+  }
+  save();
+  update_sync_standbys();
+  save();
+  return how;
+}
+
 DeployResult Stack::scale(const std::string& component, int count)
 {
   if (component != "postgres" && component != "redis")

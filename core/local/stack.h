@@ -96,6 +96,11 @@ public:
   // (Re)makes `name` as a standby of the current primary: stops it, deletes its data,
   // pg_basebackup through its slot, starts it. Also creates a new member postgres-N.
   void make_standby(const std::string& name);
+  // Bare mode: makes the former primary `name` a standby of the current primary with pg_rewind
+  // (only the blocks changed since the fork are copied), falling back to make_standby()'s fresh
+  // pg_basebackup when the rewind fails. Returns how it rejoined: "pg_rewind" or
+  // "pg_basebackup (pg_rewind failed)".
+  std::string rejoin_standby(const std::string& name);
   // Sets the number of PostgreSQL standbys ("postgres") or Redis replicas ("redis") and
   // reconciles; the count is recorded in the state file and overrides the config's count until
   // the next `destroy --purge`.

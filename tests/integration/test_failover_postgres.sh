@@ -28,6 +28,7 @@ assert_eq "$(json_get "$OUT" 'all(0 <= t["rto_ms"] < 5000 for t in j["trials"])'
 assert_eq "$(json_get "$OUT" 'all(t["detect_ms"] is not None and t["promote_ms"] <= t["rto_ms"] for t in j["trials"])')" True "detect <= promote <= rto"
 assert_eq "$(json_get "$OUT" 'all(t["old_primary"] != t["new_primary"] for t in j["trials"])')" True "the primary moved"
 assert_eq "$(json_get "$OUT" 'all(t["healthy_after"] for t in j["trials"])')" True "healthy after each trial"
+assert_eq "$(json_get "$OUT" '[t["heal"] for t in j["trials"]]')" "['pg_rewind', 'pg_rewind', 'pg_rewind']" "old primaries rejoin with pg_rewind"
 assert_eq "$(json_get "$OUT" 'j["trials"][1]["old_primary"] == j["trials"][0]["new_primary"]')" True "trial 2 killed the primary trial 1 made"
 assert_eq "$(json_get "$OUT" 'j["rto_ms_max"] == max(t["rto_ms"] for t in j["trials"])')" True "rto_ms_max"
 assert_eq "$(json_get "$OUT" 'j["lost_total"]')" 0 "lost_total"
