@@ -108,8 +108,8 @@ void setup_put(CLI::App& sub, Context& ctx)
   sub.add_option("--format", o->format, "Batch format: tsv (key<TAB>value) or ndjson ({\"key\",\"value\"|\"value_b64\",\"ttl\",\"metadata\"})")
     ->check(CLI::IsMember({"tsv", "ndjson"}));
   sub.footer("A batch is validated completely before anything is written; a malformed line is reported with its\n"
-             "line number. PostgreSQL writes a batch in one transaction (COPY + upsert per 10k lines); Redis\n"
-             "pipelines it in windows of at most 10k commands.");
+             "line number. PostgreSQL writes a batch in one transaction, 10k keys at a time (COPY; COPY + upsert\n"
+             "when keys exist or have a TTL); Redis pipelines it in windows of at most 10k commands.");
   sub.callback([&ctx, o, &sub] {
     auto settings = state::Settings::from(ctx.config());
     if (!o->batch.empty()) {
