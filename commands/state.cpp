@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <iterator>
@@ -31,7 +32,21 @@ std::string read_input(const std::string& source)
   if (source == "-") return read_all(std::cin);
   std::ifstream f(source, std::ios::binary);
   if (!f) throw Error(ExitCode::usage, fmt::format("cannot read {}", source), std::strerror(errno));
-  return read_all(f);
+  // A regular file is read in one piece at its size (a stream copy costs two copies of a batch);
+  // whatever it grew by meanwhile, and anything without a size (a pipe), is read as a stream.
+  std::string data;
+  std::error_code ec;
+  if (std::filesystem::is_regular_file(source, ec)) {
+    auto size = std::filesystem::file_size(source, ec);
+    if (!ec && size > 0) {
+      data.resize(size);
+      f.read(data.data(), static_cast<std::streamsize>(size));
+      data.resize(static_cast<std::size_t>(f.gcount()));
+      if (!f) return data; // it shrank meanwhile: everything there was is read
+    }
+  }
+  data += read_all(f);
+  return data;
 }
 
 // Binary keys and values go into JSON as "<field>_b64" when they are not text.
@@ -93,8 +108,8 @@ void setup_put(CLI::App& sub, Context& ctx)
   sub.add_option("--format", o->format, "Batch format: tsv (key<TAB>value) or ndjson ({\"key\",\"value\"|\"value_b64\",\"ttl\",\"metadata\"})")
     ->check(CLI::IsMember({"tsv", "ndjson"}));
   sub.footer("A batch is validated completely before anything is written; a malformed line is reported with its\n"
-             "line number. PostgreSQL writes a batch in one transaction (COPY + upsert per 10k lines); Redis\n"
-             "pipelines it in windows of at most 10k commands.");
+             "line number. PostgreSQL writes a batch in one transaction, 10k keys at a time (COPY; COPY + upsert\n"
+             "when keys exist or have a TTL); Redis pipelines it in windows of at most 10k commands.");
   sub.callback([&ctx, o, &sub] {
     auto settings = state::Settings::from(ctx.config());
     if (!o->batch.empty()) {

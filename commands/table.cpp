@@ -60,7 +60,39 @@ std::vector<std::string> subcommand_names(const CLI::App& app)
   return names;
 }
 
-void build_app(CLI::App& app, Context& ctx)
+std::string command_word(const std::vector<std::string>& args)
+{
+  auto is_command = [](const std::string& word) {
+    for (const auto& spec : command_table())
+      if (spec.name == word) return true;
+    return false;
+  };
+  std::string word;
+  bool takes_value = false;
+  for (const auto& a : args) {
+    if (a == "-h" || a == "--help" || a == "--help-all") return {};
+    if (!word.empty()) {
+      if (is_command(a)) return {};
+      continue;
+    }
+    if (takes_value) {
+      takes_value = false;
+      if (is_command(a)) return {};
+      continue;
+    }
+    if (a == "--") return {};
+    if (a == "-c" || a == "--config" || a == "-e" || a == "--env" || a == "-o" || a == "--output") {
+      takes_value = true;
+      continue;
+    }
+    if (!a.empty() && a[0] == '-') continue;
+    if (!is_command(a) || a == "completion") return {};
+    word = a;
+  }
+  return word;
+}
+
+void build_app(CLI::App& app, Context& ctx, const std::string& only)
 {
   auto& g = ctx.globals();
   app.fallthrough();
@@ -86,6 +118,7 @@ void build_app(CLI::App& app, Context& ctx)
   app.footer("Global options (-c, -e, -o, -q, -v, --no-color, --dry-run) are accepted after a command too; "
              "see 'statectl --help'.");
   for (const auto& spec : command_table()) {
+    if (!only.empty() && spec.name != only) continue;
     CLI::App* sub = app.add_subcommand(spec.name, spec.description);
     sub->group(spec.group);
     sub->fallthrough();

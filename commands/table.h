@@ -23,8 +23,16 @@ struct CommandSpec {
 // Every command, in help order.
 const std::vector<CommandSpec>& command_table();
 
-// Builds the whole CLI11 tree: global options of CLI.md plus every command of the table.
-void build_app(CLI::App& app, Context& ctx);
+// Builds the CLI11 tree: global options of CLI.md plus every command of the table, or only the
+// command named `only` when it is not empty (see command_word()).
+void build_app(CLI::App& app, Context& ctx, const std::string& only = {});
+
+// The command args run when the tree of that command alone parses them exactly as the whole
+// tree would: the first word that is not a global option or its value names a command, no other
+// word names one (CLI11 would chain it as a second command), no help flag is given and the
+// command is not `completion` (which walks the whole tree). Empty otherwise. Building one
+// command instead of all of them is most of statectl's own start-up work for a short call.
+std::string command_word(const std::vector<std::string>& args);
 
 // Names of the direct subcommands of app (for "did you mean").
 std::vector<std::string> subcommand_names(const CLI::App& app);

@@ -1,9 +1,11 @@
 #include "core/state/postgres.h"
 
+#include <algorithm>
 #include <condition_variable>
 #include <mutex>
 #include <pqxx/pqxx>
 #include <regex>
+#include <string_view>
 #include <thread>
 
 #include <fmt/format.h>
@@ -18,7 +20,9 @@ namespace statectl::state {
 namespace {
 
 constexpr std::size_t k_batch_window = 10000;
-constexpr int k_schema_version = 1;
+// 1: the tables; 2: the metadata GIN index covers only rows that have metadata (a row without
+// it no longer costs an index entry; `metadata @> ...` queries still use the index).
+constexpr int k_schema_version = 2;
 
 // Decodes PostgreSQL's bytea hex output ("\x4142") into bytes.
 std::string bytea(const pqxx::field& f)
@@ -33,6 +37,28 @@ std::string bytea(const pqxx::field& f)
 }
 
 pqxx::binarystring bin(const std::string& s) { return pqxx::binarystring(s.data(), s.size()); }
+
+// Writes bytes as a bytea literal in escape format into out: printable ASCII as itself, a
+// backslash doubled, every other byte as \ooo. Text keys and values stay their own size, which
+// the server parses faster than hex; stream_to then escapes the backslashes for COPY.
+void bytea_literal(std::string_view bytes, std::string& out)
+{
+  out.clear();
+  out.reserve(bytes.size());
+  for (char ch : bytes) {
+    auto c = static_cast<unsigned char>(ch);
+    if (c == '\\') {
+      out += "\\\\";
+    } else if (c >= 0x20 && c < 0x7f) {
+      out += ch;
+    } else {
+      out += '\\';
+      out += static_cast<char>('0' + (c >> 6));
+      out += static_cast<char>('0' + ((c >> 3) & 7));
+      out += static_cast<char>('0' + (c & 7));
+    }
+  }
+}
 
 // Cancels the running query of a connection when a call outlives [state] timeout. libpq has no
 // per-call timeout, and statement_timeout would cost a round trip per call through PgBouncer
@@ -258,39 +284,58 @@ public:
       check_key(it.key);
       check_value(m_settings, it.key, it.value.size());
     }
-    // One transaction for the whole batch: COPY each window into a staging table, then one
-    // upsert per window. Later lines win over earlier ones with the same key.
+    auto rows = last_per_key(items);
+    // One transaction for the whole batch, in windows of k_batch_window rows (sorted by key, so
+    // concurrent batches lock rows in the same order). Rows without a TTL are first COPYed
+    // straight into the table under a savepoint: when every key is new that is the whole write.
+    // When a key exists (or a concurrent writer inserts one), COPY fails with unique_violation,
+    // the savepoint is rolled back and the window goes the general way: COPY into a staging
+    // table, then one upsert. Rows with a TTL always go that way, as their expiry is computed
+    // with the server's clock_timestamp() like a single put's.
     return call<std::uint64_t>([&](pqxx::connection& c) {
+      ensure_schema(c);
       pqxx::work tx(c);
-      tx.exec("CREATE TEMP TABLE statectl_stage (key bytea, value bytea, ttl_ms bigint, metadata text, seq bigint) ON COMMIT DROP");
-      std::string upsert = "INSERT INTO " + m_t +
-                           " AS t (key, value, metadata, expires_at) SELECT DISTINCT ON (key) key, value, NULLIF(metadata, '')::jsonb, "
-                           "CASE WHEN ttl_ms > 0 THEN clock_timestamp() + ttl_ms * interval '1 millisecond' END "
-                           "FROM statectl_stage ORDER BY key, seq DESC "
-                           "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, metadata = EXCLUDED.metadata, "
-                           "updated_at = now(), expires_at = EXCLUDED.expires_at, "
-                           "created_at = CASE WHEN t.expires_at <= now() THEN now() ELSE t.created_at END";
-      std::uint64_t written = 0;
-      for (std::size_t start = 0; start < items.size(); start += k_batch_window) {
-        std::size_t end = std::min(items.size(), start + k_batch_window);
+      bool staged = false;
+      bool try_direct = true;
+      std::vector<const BatchItem*> direct, upsert;
+      for (std::size_t start = 0; start < rows.size(); start += k_batch_window) {
+        std::size_t end = std::min(rows.size(), start + k_batch_window);
+        direct.clear();
+        upsert.clear();
+        for (std::size_t i = start; i < end; ++i) (try_direct && !rows[i]->ttl ? direct : upsert).push_back(rows[i]);
+        if (!direct.empty() && !copy_new_rows(tx, direct)) {
+          // Keys exist: the following windows most likely overlap the table too.
+          try_direct = false;
+          upsert.insert(upsert.end(), direct.begin(), direct.end());
+          std::sort(upsert.begin(), upsert.end(), [](const BatchItem* a, const BatchItem* b) { return a->key < b->key; });
+        }
+        if (upsert.empty()) continue;
+        if (!staged) {
+          tx.exec("CREATE TEMP TABLE statectl_stage (key bytea, value bytea, ttl_ms bigint, metadata text) ON COMMIT DROP");
+          staged = true;
+        } else {
+          tx.exec("TRUNCATE statectl_stage");
+        }
         {
           pqxx::stream_to copy(tx, "statectl_stage");
           std::string k, v;
-          for (std::size_t i = start; i < end; ++i) {
-            const auto& it = items[i];
-            k = "\\x" + to_hex(it.key);
-            v = "\\x" + to_hex(it.value);
-            long long ttl = it.ttl ? it.ttl->count() : 0;
-            copy << std::make_tuple(k, v, ttl, it.metadata, static_cast<long long>(i));
+          for (const auto* it : upsert) {
+            bytea_literal(it->key, k);
+            bytea_literal(it->value, v);
+            long long ttl = it->ttl ? it->ttl->count() : 0;
+            copy << std::make_tuple(k, v, ttl, it->metadata);
           }
           copy.complete();
         }
-        tx.exec(upsert);
-        tx.exec("TRUNCATE statectl_stage");
-        written += end - start;
+        tx.exec("INSERT INTO " + m_t +
+                " AS t (key, value, metadata, expires_at) SELECT key, value, NULLIF(metadata, '')::jsonb, "
+                "CASE WHEN ttl_ms > 0 THEN clock_timestamp() + ttl_ms * interval '1 millisecond' END FROM statectl_stage "
+                "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, metadata = EXCLUDED.metadata, "
+                "updated_at = now(), expires_at = EXCLUDED.expires_at, "
+                "created_at = CASE WHEN t.expires_at <= now() THEN now() ELSE t.created_at END");
       }
       tx.commit();
-      return written;
+      return static_cast<std::uint64_t>(items.size());
     });
   }
 
@@ -434,6 +479,57 @@ private:
     return to_info(r[0]);
   }
 
+  // The last item of every key (later lines win), sorted by key.
+  static std::vector<const BatchItem*> last_per_key(const std::vector<BatchItem>& items)
+  {
+    std::vector<const BatchItem*> rows;
+    rows.reserve(items.size());
+    for (const auto& it : items) rows.push_back(&it);
+    std::stable_sort(rows.begin(), rows.end(), [](const BatchItem* a, const BatchItem* b) { return a->key < b->key; });
+    std::vector<const BatchItem*> out;
+    out.reserve(rows.size());
+    for (std::size_t i = 0; i < rows.size(); ++i)
+      if (i + 1 == rows.size() || rows[i + 1]->key != rows[i]->key) out.push_back(rows[i]);
+    return out;
+  }
+
+  // Inserts rows whose keys must all be new with one COPY into the table, under a savepoint.
+  // Returns false (the savepoint rolled back, nothing written) when a key already exists.
+  bool copy_new_rows(pqxx::work& tx, const std::vector<const BatchItem*>& rows)
+  {
+    pqxx::subtransaction sub(tx, "statectl_batch");
+    try {
+      pqxx::stream_to copy(sub, m_t, std::vector<std::string>{"key", "value", "metadata"});
+      std::string k, v;
+      for (const auto* it : rows) {
+        bytea_literal(it->key, k);
+        bytea_literal(it->value, v);
+        copy << std::make_tuple(k, v, it->metadata.empty() ? nullptr : it->metadata.c_str());
+      }
+      copy.complete();
+      sub.commit();
+      return true;
+    } catch (const pqxx::sql_error& e) {
+      if (e.sqlstate() != "23505") throw;
+      sub.abort();
+      return false;
+    }
+  }
+
+  // Creates or migrates the schema once per backend when it is older than k_schema_version
+  // (single-key calls only create it when the table is missing; they work on every version).
+  void ensure_schema(pqxx::connection& c)
+  {
+    if (m_schema_checked) return;
+    int version = 0;
+    {
+      pqxx::nontransaction q(c);
+      version = q.exec("SELECT coalesce(max(version), 0) FROM " + m_schema)[0][0].as<int>();
+    }
+    if (version < k_schema_version) migrate();
+    m_schema_checked = true;
+  }
+
   void connect()
   {
     connect_with_retry(m_settings, "postgresql", m_address, [&]() -> std::string {
@@ -462,7 +558,6 @@ private:
               " (key bytea PRIMARY KEY, value bytea NOT NULL, metadata jsonb, "
               "created_at timestamptz NOT NULL DEFAULT now(), updated_at timestamptz NOT NULL DEFAULT now(), expires_at timestamptz)");
       tx.exec("CREATE INDEX IF NOT EXISTS \"" + t + "_expires_at_idx\" ON " + m_t + " (expires_at) WHERE expires_at IS NOT NULL");
-      tx.exec("CREATE INDEX IF NOT EXISTS \"" + t + "_metadata_idx\" ON " + m_t + " USING gin (metadata)");
       tx.exec("CREATE SEQUENCE IF NOT EXISTS \"" + m_seq + "\"");
       tx.exec("CREATE TABLE IF NOT EXISTS " + m_locks +
               " (name text PRIMARY KEY, owner text NOT NULL, token bigint NOT NULL, expires_at timestamptz NOT NULL)");
@@ -472,6 +567,11 @@ private:
       tx.exec("CREATE TABLE IF NOT EXISTS " + m_cpd + " (checkpoint_id bigint NOT NULL REFERENCES " + m_cps +
               " (id) ON DELETE CASCADE, key bytea NOT NULL, value bytea NOT NULL, metadata jsonb, created_at timestamptz, "
               "updated_at timestamptz, expires_at timestamptz, PRIMARY KEY (checkpoint_id, key))");
+    }
+    if (v < 2) {
+      const std::string idx = "\"" + m_settings.table + "_metadata_idx\"";
+      tx.exec("DROP INDEX IF EXISTS " + idx);
+      tx.exec("CREATE INDEX " + idx + " ON " + m_t + " USING gin (metadata) WHERE metadata IS NOT NULL");
     }
     tx.exec("INSERT INTO " + m_schema + " (version) VALUES (" + std::to_string(k_schema_version) + ") ON CONFLICT DO NOTHING");
     tx.commit();
@@ -535,6 +635,7 @@ private:
   std::string m_address;
   std::string m_t, m_locks, m_seq, m_cps, m_cpd, m_schema;
   std::unique_ptr<pqxx::connection> m_conn;
+  bool m_schema_checked = false;
   Watchdog m_watchdog; // destroyed before m_conn
 };
 

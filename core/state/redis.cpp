@@ -319,7 +319,7 @@ public:
     // Values without TTL go out as MSETs (one for values, one for their metadata blobs);
     // values with a TTL as SET ... PX. Order is kept, so a later line wins.
     std::vector<std::string> vals{"MSET"}, metas{"MSET"};
-    std::size_t bytes = 0, pending = 0;
+    std::size_t bytes = 0, pending = 0, unsent = 0;
     std::string now_blob = std::to_string(now_ms()) + "\n";
     auto append = [&](const std::vector<std::string>& args) {
       std::vector<const char*> argv;
@@ -331,6 +331,15 @@ public:
       if (redisAppendCommandArgv(m_ctx.get(), static_cast<int>(argv.size()), argv.data(), lens.data()) != REDIS_OK)
         fail_io("batch");
       ++pending;
+      ++unsent;
+    };
+    // Sends what was appended so far, so Redis executes the first commands while the next ones
+    // are formatted (hiredis would otherwise send the whole window only when reading replies).
+    // The replies wait in the socket until drain(): a few bytes each, far below its buffer.
+    auto send = [&]() {
+      for (int done = 0; !done;)
+        if (redisBufferWrite(m_ctx.get(), &done) != REDIS_OK) fail_io("batch");
+      unsent = 0;
     };
     auto drain = [&]() {
       for (; pending > 0; --pending) {
@@ -355,6 +364,7 @@ public:
         vals.resize(1);
         metas.resize(1);
         bytes = 0;
+        send();
       }
       if (pending >= k_window_commands) drain();
     };
@@ -365,6 +375,7 @@ public:
         std::string px = std::to_string(it.ttl->count());
         append({"SET", m_kp + it.key, it.value, "PX", px});
         append({"SET", meta_key(it.key), blob, "PX", px});
+        if (unsent >= 2 * k_mset_pairs) send();
         if (pending >= k_window_commands) drain();
         continue;
       }

@@ -113,6 +113,28 @@ PY
   assert_eq "$(cat "$OUT")" value-99999
   pass "$b: a 100k-line batch lands completely"
 
+  # Lines of one batch for the same key: the last wins, for new keys (PostgreSQL: straight COPY)
+  # and for existing ones (PostgreSQL: staging table + upsert); keys and values with a backslash,
+  # control and non-UTF-8 bytes round-trip on both paths.
+  python3 - <<'PY2'
+odd_k, odd_v = b"odd/\\k\xc3\xa9\x01", b"v\\al\x01\xff\x7f end"
+open("dup-new.tsv", "wb").write(b"d/1\tfirst\nd/1\tsecond\n" + odd_k + b"\t" + odd_v + b"\n")
+open("dup-old.tsv", "wb").write(b"b/000001\tfirst\nb/000001\tsecond\nd/1\tthird\n" + odd_k + b"\t" + odd_v + b"2\n")
+open("odd.key", "wb").write(odd_k)
+open("odd.value", "wb").write(odd_v)
+open("odd.value2", "wb").write(odd_v + b"2")
+PY2
+  expect_exit 0 S put --batch dup-new.tsv
+  assert_eq "$(cat "$OUT")" "written 3, errors 0"
+  assert_eq "$(S get d/1)" second "$b: last line of a new key"
+  S get "$(cat odd.key)" | cmp -s - odd.value || fail "$b: odd bytes in a new key"
+  expect_exit 0 S put --batch dup-old.tsv
+  assert_eq "$(S get b/000001)" second "$b: last line of an existing key"
+  assert_eq "$(S get d/1)" third "$b: existing key in a later batch"
+  S get "$(cat odd.key)" | cmp -s - odd.value2 || fail "$b: odd bytes in an existing key"
+  expect_exit 0 S del d/1 "$(cat odd.key)"
+  pass "$b: the last line of a key wins, new or existing; odd bytes round-trip"
+
   printf '%s\n' '{"key":"n/1","value_b64":"AAEC","ttl":"1h","metadata":{"a":1}}' '{"key":"n/2","value":"two"}' |
     S put --batch - --format ndjson >"$OUT" || fail "$b: ndjson batch"
   S get n/1 | cmp -s - <(printf '\x00\x01\x02') || fail "$b: value_b64"
