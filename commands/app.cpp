@@ -107,9 +107,9 @@ int run_app(const std::vector<std::string>& args, std::ostream& out, std::ostrea
   globals.output = prescan_output(args);
   Context ctx(globals, out, err, environment, stderr_is_tty);
   CLI::App app("statectl deploys, backs up, fails over and uses Redis and PostgreSQL state backends.", "statectl");
-  build_app(app, ctx, command_word(args));
-
   std::vector<std::string> arranged = move_leading_backend(args);
+  build_app(app, ctx, command_word(arranged));
+
   std::vector<std::string> reversed(arranged.rbegin(), arranged.rend());
   try {
     try {
