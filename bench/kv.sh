@@ -111,4 +111,4 @@ for b in ("postgres", "redis"):
     line(f"{b}: lock -- true", ours, ref, "flock FILE true")
 PY
 "$STATECTL" keys --backend redis --prefix bench/ | xargs -r -n 20000 "$STATECTL" del --backend redis >/dev/null 2>&1 || true
-psql -qX -c "DROP TABLE IF EXISTS statectl_bench_plain" -c "DELETE FROM $TABLE WHERE key >= 'bench/'::bytea AND key < 'bench0'::bytea" >/dev/null
+psql -qX -c "DROP TABLE IF EXISTS statectl_bench_plain" -c "DELETE FROM $TABLE WHERE key >= 'bench/'::bytea AND key < 'bench0'::bytea" -c "VACUUM $TABLE" >/dev/null
