@@ -31,39 +31,36 @@ fs::path previous_dir(const config::Config& cfg, const render::Request& req)
   return d.parent_path() / (d.filename().string() + ".previous");
 }
 
+TargetRun::TargetRun(const config::Config& c, exec::Runner& r, output::Printer& p, const render::Request& request)
+  : cfg(c), runner(r), printer(p), req(request)
+{
+  if (req.target == render::Target::terraform && req.cloud.empty()) req.cloud = cfg.get_string("terraform.cloud");
+  planning = runner.dry_run() == exec::DryRun::plan;
+  dir = applied_dir(cfg, req);
+  doc = {{"target", render::target_name(req.target)}, {"project", cfg.get_string("project.name")}, {"dir", dir.string()}, {"dry_run", planning}};
+  if (req.target == render::Target::terraform) doc["cloud"] = req.cloud;
+}
+
+void TargetRun::step(const std::string& line)
+{
+  if (planning)
+    printer.out_stream() << "# " << line << "\n";
+  else
+    printer.info(line);
+}
+
 namespace {
 
 // Renders (in memory) and remembers what the run did, for the result document.
-struct Run {
-  const config::Config& cfg;
-  exec::Runner& runner;
-  output::Printer& printer;
+struct Run : TargetRun {
   const Options& opts;
-  render::Request req;
   std::vector<render::File> files;
-  fs::path dir;
   fs::path prev;
-  bool planning = false;
-  json doc;
 
-  Run(const config::Config& c, exec::Runner& r, output::Printer& p, const Options& o)
-    : cfg(c), runner(r), printer(p), opts(o), req(o.request)
+  Run(const config::Config& c, exec::Runner& r, output::Printer& p, const Options& o) : TargetRun(c, r, p, o.request), opts(o)
   {
-    if (req.target == render::Target::terraform && req.cloud.empty()) req.cloud = cfg.get_string("terraform.cloud");
-    planning = runner.dry_run() == exec::DryRun::plan;
-    dir = applied_dir(cfg, req);
     prev = previous_dir(cfg, req);
-    doc = {{"target", render::target_name(req.target)}, {"project", cfg.get_string("project.name")}, {"dir", dir.string()},
-           {"dry_run", planning}, {"applied", false}, {"verified", false}, {"rolled_back", false}};
-    if (req.target == render::Target::terraform) doc["cloud"] = req.cloud;
-  }
-
-  void step(const std::string& line)
-  {
-    if (planning)
-      printer.out_stream() << "# " << line << "\n";
-    else
-      printer.info(line);
+    doc.update({{"applied", false}, {"verified", false}, {"rolled_back", false}});
   }
 
   // Keeps the applied render as the previous one and puts the new render in place, keeping

@@ -23,6 +23,22 @@ struct Options {
 std::filesystem::path applied_dir(const config::Config& cfg, const render::Request& req);
 std::filesystem::path previous_dir(const config::Config& cfg, const render::Request& req);
 
+// What deploy and destroy share for one target: the request (terraform's cloud defaulted from
+// the config), the render directory, plan mode (--dry-run), the result document and steps.
+struct TargetRun {
+  const config::Config& cfg;
+  exec::Runner& runner;
+  output::Printer& printer;
+  render::Request req;
+  std::filesystem::path dir;
+  bool planning = false;
+  nlohmann::json doc; // target, project, dir, dry_run (and cloud)
+
+  TargetRun(const config::Config& c, exec::Runner& r, output::Printer& p, const render::Request& request);
+  // One step: a "# ..." line of the plan on stdout under --dry-run, else progress on stderr.
+  void step(const std::string& line);
+};
+
 // Deploys to compose, k8s or terraform: render → validate → apply → wait → verify, rolling back
 // to the previous applied render when a step after the apply fails (compose, k8s; unless
 // !opts.rollback). Under --dry-run (runner in plan mode) prints the plan and changes nothing

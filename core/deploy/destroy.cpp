@@ -18,33 +18,12 @@ using nlohmann::json;
 
 namespace {
 
-struct Teardown {
-  const config::Config& cfg;
-  exec::Runner& runner;
-  output::Printer& printer;
+struct Teardown : TargetRun {
   const DestroyOptions& opts;
-  render::Request req;
-  fs::path dir;
-  bool planning = false;
-  json doc;
 
-  Teardown(const config::Config& c, exec::Runner& r, output::Printer& p, const DestroyOptions& o)
-    : cfg(c), runner(r), printer(p), opts(o), req(o.request)
+  Teardown(const config::Config& c, exec::Runner& r, output::Printer& p, const DestroyOptions& o) : TargetRun(c, r, p, o.request), opts(o)
   {
-    if (req.target == render::Target::terraform && req.cloud.empty()) req.cloud = cfg.get_string("terraform.cloud");
-    planning = runner.dry_run() == exec::DryRun::plan;
-    dir = applied_dir(cfg, req);
-    doc = {{"target", render::target_name(req.target)}, {"project", cfg.get_string("project.name")}, {"dir", dir.string()},
-           {"dry_run", planning}, {"purged", false}, {"destroyed", false}, {"deleted", json::array()}};
-    if (req.target == render::Target::terraform) doc["cloud"] = req.cloud;
-  }
-
-  void step(const std::string& line)
-  {
-    if (planning)
-      printer.out_stream() << "# " << line << "\n";
-    else
-      printer.info(line);
+    doc.update({{"purged", false}, {"destroyed", false}, {"deleted", json::array()}});
   }
 
   std::chrono::milliseconds tool_timeout() const { return opts.timeout + std::chrono::minutes(2); }
@@ -54,6 +33,15 @@ struct Teardown {
   // After the teardown: the render stays (a later `destroy --purge` still needs it) but is no
   // longer the applied one, so a new deploy has nothing to roll back to; --purge removes it and
   // the previous render too.
+  // The teardown of compose or k8s finished: the result, after forget_render().
+  json done()
+  {
+    doc["destroyed"] = true;
+    doc["purged"] = opts.purge;
+    forget_render();
+    return doc;
+  }
+
   void forget_render()
   {
     if (planning) return;
@@ -95,10 +83,7 @@ json destroy_compose(Teardown& t)
   }
   t.doc["deleted"] = json::array({"containers", "networks"});
   if (t.opts.purge) t.doc["deleted"].push_back("volumes");
-  t.doc["destroyed"] = true;
-  t.doc["purged"] = t.opts.purge;
-  t.forget_render();
-  return t.doc;
+  return t.done();
 }
 
 json destroy_k8s(Teardown& t)
@@ -133,10 +118,7 @@ json destroy_k8s(Teardown& t)
   t.step(fmt::format("the namespace {} is kept (it may hold other work); `kubectl delete namespace {}` removes it",
                      t.cfg.get_string("k8s.namespace"), t.cfg.get_string("k8s.namespace")));
   if (t.planning) return t.doc;
-  t.doc["destroyed"] = true;
-  t.doc["purged"] = t.opts.purge;
-  t.forget_render();
-  return t.doc;
+  return t.done();
 }
 
 json destroy_terraform(Teardown& t)

@@ -6,6 +6,7 @@
 
 #include "core/deploy/deploy.h"
 #include "core/deploy/tools.h"
+#include "core/deploy/verify.h"
 #include "core/error.h"
 #include "core/output/printer.h"
 #include "core/util/strings.h"
@@ -34,20 +35,6 @@ struct Component {
   std::string error;
 };
 
-struct Probes {
-  std::int64_t expected_standbys = 0;
-  std::string redis_mode;
-};
-
-Probes probes(const config::Config& cfg, const render::Request& req)
-{
-  json v = render::values(cfg, req);
-  Probes p;
-  p.expected_standbys = std::stoll(v["pg_replicas"].get<std::string>());
-  p.redis_mode = v["redis_cluster"].get<bool>() ? "cluster" : v["redis_sentinel"].get<bool>() ? "sentinel" : "standalone";
-  return p;
-}
-
 std::string image_tag(const std::string& image)
 {
   auto colon = image.rfind(':');
@@ -59,7 +46,7 @@ std::string image_tag(const std::string& image)
 // The replication and Sentinel probes, run with prefix(where) + command. Adds "replication" and
 // "sentinel_master" to doc; returns the problems found.
 template <typename Prefix>
-std::vector<std::string> probe_servers(const config::Config& cfg, exec::Runner& runner, const Probes& p, Prefix prefix,
+std::vector<std::string> probe_servers(const config::Config& cfg, exec::Runner& runner, const Expect& p, Prefix prefix,
                                        const std::string& primary, const std::string& sentinel, json& doc)
 {
   std::vector<std::string> problems;
@@ -85,12 +72,12 @@ std::vector<std::string> probe_servers(const config::Config& cfg, exec::Runner& 
       if (f[1] == "streaming") ++streaming;
       if (lag > k_max_lag_bytes) problems.push_back(fmt::format("standby {} is {} behind the primary", f[0], util::format_size(static_cast<std::uint64_t>(lag))));
     }
-    if (streaming < p.expected_standbys)
-      problems.push_back(fmt::format("{} of {} standbys stream from the primary", streaming, p.expected_standbys));
+    if (streaming < p.pg_replicas)
+      problems.push_back(fmt::format("{} of {} standbys stream from the primary", streaming, p.pg_replicas));
   } else {
     problems.push_back(fmt::format("cannot read pg_stat_replication on the primary: {}", tool_error(r)));
   }
-  doc["replication"] = {{"expected", p.expected_standbys}, {"streaming", streaming}, {"standbys", standbys}};
+  doc["replication"] = {{"expected", p.pg_replicas}, {"streaming", streaming}, {"standbys", standbys}};
 
   if (p.redis_mode == "sentinel") {
     exec::Result s = exec_in(sentinel, {"redis-cli", "-p", "26379", "sentinel", "get-master-addr-by-name", cfg.get_string("redis.master_name")});
@@ -102,6 +89,21 @@ std::vector<std::string> probe_servers(const config::Config& cfg, exec::Runner& 
       doc["sentinel_master"] = util::join(util::split(addr, '\n'), ":");
     }
   }
+  return problems;
+}
+
+// The server probes when the primary is up: primary / sentinel name where to exec, empty when
+// no container or pod of it is ready.
+template <typename Prefix>
+std::vector<std::string> probe_if_up(const config::Config& cfg, exec::Runner& runner, const render::Request& req, Prefix prefix,
+                                     const std::string& primary, const std::string& sentinel, json& doc)
+{
+  if (primary.empty()) return {"the PostgreSQL primary is not running"};
+  Expect e = expectations(cfg, req);
+  bool sentinel_missing = e.redis_mode == "sentinel" && sentinel.empty();
+  if (sentinel_missing) e.redis_mode = "none";
+  auto problems = probe_servers(cfg, runner, e, prefix, primary, sentinel, doc);
+  if (sentinel_missing) problems.push_back("no Sentinel is running");
   return problems;
 }
 
@@ -161,22 +163,14 @@ json compose_status(const config::Config& cfg, exec::Runner& runner, const rende
     throw Error(ExitCode::failed, fmt::format("no compose deploy in {}", file.parent_path().string()), "",
                 "run `statectl deploy --target compose` to start one");
   Compose compose = Compose::detect(cfg, runner, file);
-  exec::Result ps = runner.run(command(compose.argv({"ps", "-q"}), false, std::chrono::seconds(30)));
-  if (!ps.ok()) throw Error(ExitCode::external, "docker compose ps failed", tool_error(ps));
-  std::vector<std::string> ids;
-  for (const auto& line : util::split(ps.out, '\n'))
-    if (!util::trim(line).empty()) ids.push_back(util::trim(line));
+  std::vector<std::string> ids = compose_containers(runner, compose);
   std::vector<Component> components;
   bool primary_up = false;
   bool sentinel_up = false;
   if (!ids.empty()) {
-    std::vector<std::string> argv = {"docker", "inspect", "--format",
-                                     "{{index .Config.Labels \"com.docker.compose.service\"}}|{{.Name}}|{{.State.Status}}|"
-                                     "{{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}|{{.Config.Image}}"};
-    argv.insert(argv.end(), ids.begin(), ids.end());
-    exec::Result in = runner.run(command(argv, false, std::chrono::seconds(30)));
-    if (!in.ok()) throw Error(ExitCode::external, "docker inspect failed", tool_error(in));
-    for (const auto& line : util::split(in.out, '\n')) {
+    for (const auto& line : docker_inspect(runner, ids,
+                                           "{{index .Config.Labels \"com.docker.compose.service\"}}|{{.Name}}|{{.State.Status}}|"
+                                           "{{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}|{{.Config.Image}}")) {
       auto f = util::split(util::trim(line), '|');
       if (f.size() < 5) continue;
       Component c;
@@ -192,17 +186,8 @@ json compose_status(const config::Config& cfg, exec::Runner& runner, const rende
     }
   }
   std::sort(components.begin(), components.end(), [](const Component& a, const Component& b) { return a.name < b.name; });
-  std::vector<std::string> problems;
-  Probes p = probes(cfg, req);
-  if (!primary_up) {
-    problems.push_back("the PostgreSQL primary container is not running");
-  } else {
-    bool want_sentinel = p.redis_mode == "sentinel";
-    if (want_sentinel && !sentinel_up) p.redis_mode = "none";
-    auto prefix = [&](const std::string& service) { return compose.argv({"exec", "-T", service}); };
-    problems = probe_servers(cfg, runner, p, prefix, "postgres-primary", "redis-sentinel", doc);
-    if (want_sentinel && !sentinel_up) problems.push_back("no Sentinel container is running");
-  }
+  auto prefix = [&](const std::string& service) { return compose.argv({"exec", "-T", service}); };
+  auto problems = probe_if_up(cfg, runner, req, prefix, primary_up ? "postgres-primary" : "", sentinel_up ? "redis-sentinel" : "", doc);
   return finish(doc, components, problems);
 }
 
@@ -239,18 +224,9 @@ json k8s_status(const config::Config& cfg, exec::Runner& runner, const render::R
     components.push_back(c);
   }
   std::sort(components.begin(), components.end(), [](const Component& a, const Component& b) { return a.name < b.name; });
-  std::vector<std::string> problems;
-  Probes p = probes(cfg, req);
-  if (!primary_ready) {
-    problems.push_back("the PostgreSQL primary has no ready pod");
-  } else {
-    bool want_sentinel = p.redis_mode == "sentinel";
-    if (want_sentinel && !sentinel_ready) p.redis_mode = "none";
-    auto prefix = [&](const std::string& workload) { return kubectl.argv({"exec", workload, "--"}); };
-    problems = probe_servers(cfg, runner, p, prefix, fmt::format("statefulset/{}-postgres-primary", name),
-                             fmt::format("statefulset/{}-redis-sentinel", name), doc);
-    if (want_sentinel && !sentinel_ready) problems.push_back("no Sentinel pod is ready");
-  }
+  auto prefix = [&](const std::string& workload) { return kubectl.argv({"exec", workload, "--"}); };
+  auto problems = probe_if_up(cfg, runner, req, prefix, primary_ready ? fmt::format("statefulset/{}-postgres-primary", name) : "",
+                              sentinel_ready ? fmt::format("statefulset/{}-redis-sentinel", name) : "", doc);
   return finish(doc, components, problems);
 }
 

@@ -93,6 +93,28 @@ std::vector<std::string> Kubectl::argv(const std::vector<std::string>& args) con
   return out;
 }
 
+std::vector<std::string> compose_containers(exec::Runner& runner, const Compose& compose)
+{
+  exec::Result ps = runner.run(command(compose.argv({"ps", "-q"}), false, std::chrono::seconds(30)));
+  if (!ps.ok()) throw Error(ExitCode::external, "docker compose ps failed", tool_error(ps));
+  std::vector<std::string> ids;
+  for (const auto& line : util::split(ps.out, '\n'))
+    if (!util::trim(line).empty()) ids.push_back(util::trim(line));
+  return ids;
+}
+
+std::vector<std::string> docker_inspect(exec::Runner& runner, const std::vector<std::string>& ids, const std::string& format)
+{
+  std::vector<std::string> argv = {"docker", "inspect", "--format", format};
+  argv.insert(argv.end(), ids.begin(), ids.end());
+  exec::Result in = runner.run(command(argv, false, std::chrono::seconds(30)));
+  if (!in.ok()) throw Error(ExitCode::external, "docker inspect failed", tool_error(in));
+  std::vector<std::string> lines;
+  for (const auto& line : util::split(in.out, '\n'))
+    if (!util::trim(line).empty()) lines.push_back(util::trim(line));
+  return lines;
+}
+
 void require_terraform()
 {
   if (!exec::find_program("terraform"))

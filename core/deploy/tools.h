@@ -27,6 +27,13 @@ struct Compose {
   std::vector<std::string> argv(const std::vector<std::string>& args) const;
 };
 
+// The container ids of the compose project (`ps -q`). Throws Error(external) when ps fails.
+std::vector<std::string> compose_containers(exec::Runner& runner, const Compose& compose);
+
+// `docker inspect --format FORMAT IDS...`: one trimmed, non-empty line per container. Throws
+// Error(external) when it fails.
+std::vector<std::string> docker_inspect(exec::Runner& runner, const std::vector<std::string>& ids, const std::string& format);
+
 // kubectl [--context C] --namespace N ARGS...; throws Error(unavailable) when kubectl is missing.
 struct Kubectl {
   std::vector<std::string> base;

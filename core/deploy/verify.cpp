@@ -18,22 +18,6 @@ const char* k_write_check =
   "INSERT INTO statectl_deploy_check VALUES (1, now()) ON CONFLICT (id) DO UPDATE SET at = excluded.at";
 const char* k_streaming_query = "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'";
 
-struct Expect {
-  std::int64_t pg_replicas = 0;
-  std::string redis_mode;
-  std::string master_name;
-};
-
-Expect expectations(const config::Config& cfg, const render::Request& req)
-{
-  json v = render::values(cfg, req);
-  Expect e;
-  e.pg_replicas = std::stoll(v["pg_replicas"].get<std::string>());
-  e.redis_mode = v["redis_cluster"].get<bool>() ? "cluster" : v["redis_sentinel"].get<bool>() ? "sentinel" : "standalone";
-  e.master_name = cfg.get_string("redis.master_name");
-  return e;
-}
-
 // Runs the checks with `exec_prefix(container) + command`.
 template <typename Prefix>
 json verify(const config::Config& cfg, exec::Runner& runner, const Expect& e, Prefix prefix, const std::string& primary,
@@ -79,27 +63,28 @@ json verify(const config::Config& cfg, exec::Runner& runner, const Expect& e, Pr
 
 } // namespace
 
+Expect expectations(const config::Config& cfg, const render::Request& req)
+{
+  json v = render::values(cfg, req);
+  Expect e;
+  e.pg_replicas = std::stoll(v["pg_replicas"].get<std::string>());
+  e.redis_mode = v["redis_cluster"].get<bool>() ? "cluster" : v["redis_sentinel"].get<bool>() ? "sentinel" : "standalone";
+  e.master_name = cfg.get_string("redis.master_name");
+  return e;
+}
+
 void wait_compose_healthy(exec::Runner& runner, const Compose& compose, std::chrono::milliseconds timeout)
 {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   std::string last;
   while (true) {
-    exec::Result ps = runner.run(command(compose.argv({"ps", "-q"}), false, std::chrono::seconds(30)));
-    if (!ps.ok()) throw Error(ExitCode::external, "docker compose ps failed", tool_error(ps));
-    std::vector<std::string> ids;
-    for (const auto& line : util::split(ps.out, '\n'))
-      if (!util::trim(line).empty()) ids.push_back(util::trim(line));
+    std::vector<std::string> ids = compose_containers(runner, compose);
     std::vector<std::string> waiting;
     if (ids.empty()) {
       waiting.push_back("no containers");
     } else {
-      std::vector<std::string> argv = {"docker", "inspect", "--format",
-                                       "{{.Name}} {{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}"};
-      argv.insert(argv.end(), ids.begin(), ids.end());
-      exec::Result in = runner.run(command(argv, false, std::chrono::seconds(30)));
-      if (!in.ok()) throw Error(ExitCode::external, "docker inspect failed", tool_error(in));
-      for (const auto& line : util::split(in.out, '\n')) {
-        auto fields = util::split(util::trim(line), ' ');
+      for (const auto& line : docker_inspect(runner, ids, "{{.Name}} {{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}")) {
+        auto fields = util::split(line, ' ');
         if (fields.size() < 2) continue;
         std::string name = fields[0].substr(fields[0].rfind('/') == std::string::npos ? 0 : fields[0].rfind('/') + 1);
         const std::string& state = fields[1];

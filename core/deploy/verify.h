@@ -10,6 +10,15 @@
 
 namespace statectl::deploy {
 
+// What a healthy deploy of the config has: standbys beside the primary (recorded scale counts
+// included), the Redis mode and Sentinel's master name.
+struct Expect {
+  std::int64_t pg_replicas = 0;
+  std::string redis_mode; // standalone, sentinel, cluster
+  std::string master_name;
+};
+Expect expectations(const config::Config& cfg, const render::Request& req);
+
 // Polls `compose ps -q` + `docker inspect` every 2 s until every container is healthy (or
 // running, for one without a health check). Throws Error(failed) naming the containers that are
 // not when timeout passes, or at once when one has exited.

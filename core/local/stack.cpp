@@ -635,44 +635,45 @@ void Stack::repoint_pgbouncer(int port)
   save();
 }
 
-void Stack::make_standby(const std::string& name)
+std::pair<Member*, Member> Stack::prepare_standby(const std::string& name, bool create)
 {
   lock();
-  if (m_state.ha == "patroni") throw Error(ExitCode::usage, "in patroni mode Patroni makes the standbys");
+  if (m_state.ha == "patroni") throw Error(ExitCode::usage, "in patroni mode Patroni makes and rejoins the standbys");
   const Member* p = primary();
-  if (!p) throw Error(ExitCode::failed, "the local stack has no primary to copy from");
+  if (!p) throw Error(ExitCode::failed, "the local stack has no primary to follow");
   Member* m = m_state.find(name);
+  if (!m && !create) throw Error(ExitCode::usage, fmt::format("no member {} in the local stack", name));
   if (!m) {
     int idx = member_index(name);
     m_state.members.push_back(postgres::describe(m_site, idx, static_cast<int>(m_site.cfg.get_int("local.postgres_port")) + idx, "replica"));
     m = &m_state.members.back();
+    p = primary(); // the push may have moved the members
   }
   if (m->name == p->name) throw Error(ExitCode::usage, fmt::format("{} is the primary", name));
   if (running(*m)) stop(*m, StopMode::fast, 30s);
   m->role = "replica";
   m->initialized = false;
   save();
-  Member prim = *p;
-  postgres::create_standby(m_site, *m, prim);
+  return {m, *p};
+}
+
+void Stack::finish_standby()
+{
   save();
   update_sync_standbys();
   save();
 }
 
+void Stack::make_standby(const std::string& name)
+{
+  auto [m, prim] = prepare_standby(name, true);
+  postgres::create_standby(m_site, *m, prim);
+  finish_standby();
+}
+
 std::string Stack::rejoin_standby(const std::string& name)
 {
-  lock();
-  if (m_state.ha == "patroni") throw Error(ExitCode::usage, "in patroni mode Patroni rejoins former primaries");
-  const Member* p = primary();
-  if (!p) throw Error(ExitCode::failed, "the local stack has no primary to rejoin");
-  Member* m = m_state.find(name);
-  if (!m) throw Error(ExitCode::usage, fmt::format("no member {} in the local stack", name));
-  if (m->name == p->name) throw Error(ExitCode::usage, fmt::format("{} is the primary", name));
-  if (running(*m)) stop(*m, StopMode::fast, 30s);
-  m->role = "replica";
-  m->initialized = false;
-  save();
-  Member prim = *p;
+  auto [m, prim] = prepare_standby(name, false);
   std::string how = "pg_rewind";
   try {
     postgres::rewind_standby(m_site, *m, prim);
@@ -684,9 +685,7 @@ std::string Stack::rejoin_standby(const std::string& name)
     postgres::create_standby(m_site, *m, prim);
     how = "pg_basebackup (pg_rewind failed)";
   }
-  save();
-  update_sync_standbys();
-  save();
+  finish_standby();
   return how;
 }
 

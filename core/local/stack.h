@@ -120,6 +120,11 @@ private:
   void stop(Member& member, StopMode mode, std::chrono::milliseconds timeout);
   void remove(const std::string& name);
   void update_sync_standbys();
+  // make_standby / rejoin_standby: under the lock, stops `name` and records it as a replica of
+  // the current primary (a new member record when create); returns it and a copy of the primary.
+  std::pair<Member*, Member> prepare_standby(const std::string& name, bool create);
+  // Saves the state, then the primary's synchronous standby names.
+  void finish_standby();
   void wait_healthy(std::chrono::milliseconds timeout);
   void patroni_bootstrap_roles(std::chrono::milliseconds timeout);
   void preflight(const std::vector<Member>& to_start);

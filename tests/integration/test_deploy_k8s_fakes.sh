@@ -80,7 +80,7 @@ fake_calls >actual
 diff -u expected actual >&2 || fail "unexpected command sequence for status"
 assert_eq "$(json_get "$OUT" '[c["name"] + " " + c["ready"] for c in j["components"]]')" \
   "['deployment/orders-pgbouncer 1/2', 'statefulset/orders-postgres-primary 1/1', 'statefulset/orders-postgres-replica 2/2']" "components"
-assert_eq "$(json_get "$OUT" 'j["problems"]')" "['deployment/orders-pgbouncer: 1 of 2 pods ready', 'standby orders-postgres-replica-1 is 95.4 MiB behind the primary', '1 of 2 standbys stream from the primary', 'no Sentinel pod is ready']" "problems"
+assert_eq "$(json_get "$OUT" 'j["problems"]')" "['deployment/orders-pgbouncer: 1 of 2 pods ready', 'standby orders-postgres-replica-1 is 95.4 MiB behind the primary', '1 of 2 standbys stream from the primary', 'no Sentinel is running']" "problems"
 pass "status reports ready/desired per workload, lagging standbys and a missing Sentinel (exit 1)"
 scenario 2
 
