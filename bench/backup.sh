@@ -16,7 +16,8 @@ as_pg() { if [[ $(id -u) == 0 ]]; then runuser -u postgres -- "$@"; else "$@"; f
 cleanup() { as_pg "$PG_BIN/pg_ctl" -D "$DIR/pg" -m immediate stop >/dev/null 2>&1 || true; rm -rf "$DIR"; }
 trap cleanup EXIT
 mkdir -p "$DIR/repo" "$DIR/out"
-[[ $(id -u) == 0 ]] && chown postgres: "$DIR/repo" "$DIR/out"
+# As root the server runs as postgres, which needs the folder for its data, log and socket.
+if [[ $(id -u) == 0 ]]; then chown postgres: "$DIR" "$DIR/repo" "$DIR/out"; fi
 cat >"$DIR/statectl.toml" <<TOML
 [local]
 postgres_port = $PORT
