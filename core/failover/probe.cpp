@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <fmt/format.h>
+#include <thread>
 #include <hiredis/hiredis.h>
 #include <libpq-fe.h>
 #include <poll.h>
@@ -292,6 +293,20 @@ void pg_prepare(const PgTarget& target, milliseconds timeout)
                  " (run_id text NOT NULL, seq bigint NOT NULL, at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (run_id, seq))",
                {}, deadline, error, timed_out))
     throw Error(ExitCode::failed, "cannot create the probe table " + pg_probe_table(), error);
+  // The table must exist on every standby before the fault: with asynchronous replication (and
+  // Patroni's default) a standby that had not replayed the CREATE yet can be promoted, and then
+  // no write could succeed after the failover. Wait (within the timeout) until every streaming
+  // standby has replayed past it (a role that cannot see replay_lsn, NULL then, waits for nothing).
+  PgResult lsn = pg_exec(c.get(), "SELECT pg_current_wal_lsn()::text", {}, deadline, error, timed_out);
+  if (!lsn || PQntuples(lsn.get()) != 1) return;
+  std::string created_at = PQgetvalue(lsn.get(), 0, 0);
+  while (Clock::now() < deadline) {
+    PgResult r = pg_exec(c.get(),
+                         "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming' AND replay_lsn < $1::pg_lsn",
+                         {created_at}, deadline, error, timed_out);
+    if (!r || PQntuples(r.get()) != 1 || std::string(PQgetvalue(r.get(), 0, 0)) == "0") return;
+    std::this_thread::sleep_for(milliseconds(50));
+  }
 }
 
 std::set<std::uint64_t> pg_read_back(const PgTarget& target, const std::string& run_id, milliseconds timeout)

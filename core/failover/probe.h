@@ -64,7 +64,8 @@ struct RedisTarget {
 std::string pg_probe_table();
 std::string redis_probe_key(const std::string& run_id);
 
-// Creates the probe table when missing (through the clients' path).
+// Creates the probe table when missing (through the clients' path), then waits (within timeout)
+// until every streaming standby has replayed it, so a promoted standby has it too.
 void pg_prepare(const PgTarget& target, std::chrono::milliseconds timeout);
 // Sequence numbers of run_id that the server holds; throws Error(unavailable) when it cannot
 // read them.
