@@ -30,9 +30,6 @@ struct Teardown : TargetRun {
 
   std::string seconds_flag() const { return fmt::format("--timeout={}s", std::max<long long>(1, opts.timeout.count() / 1000)); }
 
-  // After the teardown: the render stays (a later `destroy --purge` still needs it) but is no
-  // longer the applied one, so a new deploy has nothing to roll back to; --purge removes it and
-  // the previous render too.
   // The teardown of compose or k8s finished: the result, after forget_render().
   json done()
   {
@@ -42,6 +39,9 @@ struct Teardown : TargetRun {
     return doc;
   }
 
+  // After the teardown: the render stays (a later `destroy --purge` still needs it) but is no
+  // longer the applied one, so a new deploy has nothing to roll back to; --purge removes it, the
+  // previous render and the counts `scale` recorded.
   void forget_render()
   {
     if (planning) return;
