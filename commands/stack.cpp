@@ -2,8 +2,10 @@
 
 #include <fmt/format.h>
 #include <memory>
+#include <unistd.h>
 
 #include "commands/deploy_targets.h"
+#include "core/deploy/clients.h"
 #include "core/deploy/status.h"
 #include "core/render/render.h"
 #include "core/error.h"
@@ -26,6 +28,9 @@ milliseconds parse_timeout(const std::string& text)
 }
 
 std::string names(const std::vector<std::string>& v) { return util::join(v, ", "); }
+
+// A client gets a terminal when statectl has one on both ends.
+bool interactive() { return ::isatty(STDIN_FILENO) == 1 && ::isatty(STDOUT_FILENO) == 1; }
 
 } // namespace
 
@@ -161,9 +166,15 @@ void setup_psql(CLI::App& sub, Context& ctx)
   sub.add_option("--host", o->target.host, "Another server of the same cluster (e.g. a restored copy)");
   sub.add_option("--port", o->target.port, "Its port")->check(CLI::Range(1, 65535));
   sub.add_option("args", o->args, "Arguments for psql, after --");
-  sub.footer("The password reaches psql through its environment, never its command line. Exit code is psql's.");
+  sub.footer("The password reaches psql through its environment, never its command line. On the compose and k8s targets psql\n"
+             "runs inside the primary's container (--replica: a standby's) with `docker compose exec` / `kubectl exec`.\n"
+             "Exit code is psql's.");
   sub.callback([&ctx, o] {
-    auto cmd = stack::psql_command(ctx.config(), o->target, o->args);
+    auto& cfg = ctx.config();
+    bool remote = cfg.get_string("project.target") != "local" && cfg.get_string("postgres.url").empty() && o->target.host.empty() &&
+                  o->target.port == 0;
+    auto cmd = remote ? deploy::psql_exec(cfg, ctx.runner(), o->target.replica, o->args, interactive())
+                      : stack::psql_command(cfg, o->target, o->args);
     auto r = ctx.runner().run(cmd);
     if (r.exit_code != 0 && !r.planned) throw Exit(r.exit_code);
   });
@@ -178,9 +189,14 @@ void setup_redis_cli(CLI::App& sub, Context& ctx)
   auto o = std::make_shared<Opts>();
   sub.add_flag("--replica", o->replica, "Connect to a replica instead of the current master");
   sub.add_option("args", o->args, "Arguments for redis-cli, after --");
-  sub.footer("The password reaches redis-cli through REDISCLI_AUTH, never its command line. Exit code is redis-cli's.");
+  sub.footer("The password reaches redis-cli through REDISCLI_AUTH, never its command line. On the compose and k8s targets\n"
+             "redis-cli runs inside the stack's containers and reads the password from the mounted secret file.\n"
+             "Exit code is redis-cli's.");
   sub.callback([&ctx, o] {
-    auto cmd = stack::redis_cli_command(ctx.config(), o->replica, o->args);
+    auto& cfg = ctx.config();
+    bool remote = cfg.get_string("project.target") != "local" && cfg.get_string("redis.url").empty();
+    auto cmd = remote ? deploy::redis_cli_exec(cfg, ctx.runner(), o->replica, o->args, interactive())
+                      : stack::redis_cli_command(cfg, o->replica, o->args);
     auto r = ctx.runner().run(cmd);
     if (r.exit_code != 0 && !r.planned) throw Exit(r.exit_code);
   });

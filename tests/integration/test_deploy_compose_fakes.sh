@@ -88,6 +88,33 @@ assert_contains "$OUT" "sentinel master: 172.18.0.3:6379"
 grep -qE '^statectl-postgres-replica-1 +postgres +replica +healthy +yes +postgres:16' "$OUT" || fail "status table: $(cat "$OUT")"
 pass "status lists the containers, the standbys' lag and Sentinel's master; exit 1 while one is not healthy"
 
+# psql and redis-cli run inside the containers: no password in argv, the client's exit code.
+: >"$FAKE_LOG"
+printf 'docker * exec -T postgres-replica psql *\t1\t\tERROR:  cannot execute INSERT in a read-only transaction\n' >"$FAKE_SCENARIO"
+expect_exit 0 statectl psql -- -c 'SELECT 1'
+expect_exit 1 statectl psql --replica -- -c 'INSERT INTO t VALUES (1)'
+assert_contains "$ERR" "read-only transaction"
+expect_exit 0 statectl redis-cli -- get some:key
+expect_exit 0 statectl redis-cli --replica -- info replication
+cat >expected <<EXP
+docker compose version
+docker compose $F exec -T postgres-primary psql -U postgres -d postgres -c 'SELECT 1'
+docker compose version
+docker compose $F exec -T postgres-replica psql -U postgres -d postgres -c 'INSERT INTO t VALUES (1)'
+docker compose version
+docker compose $F exec -T redis-sentinel sh -c 'm=\$(redis-cli -p 26379 sentinel get-master-addr-by-name "\$0" | head -n 1) && [ -n "\$m" ] && REDISCLI_AUTH="\$(cat /run/secrets/redis)" exec redis-cli -h "\$m" "\$@"' mymaster get some:key
+docker compose version
+docker compose $F exec -T redis-replica sh -c 'REDISCLI_AUTH="\$(cat /run/secrets/redis)" exec redis-cli "\$@"' redis-cli info replication
+EXP
+fake_calls >actual
+diff -u expected actual >&2 || fail "unexpected commands for psql / redis-cli on compose"
+for s in postgres redis; do ! grep -qF -- "$(cat "$STATE/compose/secrets/$s")" "$FAKE_LOG" || fail "password $s in argv"; done
+: >"$FAKE_LOG"
+expect_exit 0 statectl --dry-run psql -- -c 'DROP TABLE t'
+assert_eq "$(fake_calls)" "docker compose version" "--dry-run psql runs only the detection"
+assert_contains "$OUT" "exec -T postgres-primary psql -U postgres -d postgres -c 'DROP TABLE t'"
+pass "psql and redis-cli run inside the containers (compose exec), exit with the client's code, no password in argv"
+
 # A second deploy with 2 standbys whose verify sees only 1 streaming: roll back to the first render.
 cp "$STATE/compose/docker-compose.yml" first.yml
 : >"$FAKE_LOG"

@@ -82,6 +82,17 @@ assert_eq "$(json_get "$OUT" '[c["name"] + " " + c["ready"] for c in j["componen
   "['deployment/orders-pgbouncer 1/2', 'statefulset/orders-postgres-primary 1/1', 'statefulset/orders-postgres-replica 2/2']" "components"
 assert_eq "$(json_get "$OUT" 'j["problems"]')" "['deployment/orders-pgbouncer: 1 of 2 pods ready', 'standby orders-postgres-replica-1 is 95.4 MiB behind the primary', '1 of 2 standbys stream from the primary', 'no Sentinel is running']" "problems"
 pass "status reports ready/desired per workload, lagging standbys and a missing Sentinel (exit 1)"
+
+: >"$FAKE_LOG"
+expect_exit 0 statectl psql -- -c 'SELECT 1'
+expect_exit 0 statectl redis-cli -- dbsize
+cat >expected <<EXP
+$K exec -i statefulset/orders-postgres-primary -- psql -U postgres -d postgres -c 'SELECT 1'
+$K exec -i statefulset/orders-redis-sentinel -- sh -c 'm=\$(redis-cli -p 26379 sentinel get-master-addr-by-name "\$0" | head -n 1) && [ -n "\$m" ] && REDISCLI_AUTH="\$(cat /secrets/redis)" exec redis-cli -h "\$m" "\$@"' mymaster dbsize
+EXP
+fake_calls >actual
+diff -u expected actual >&2 || fail "unexpected commands for psql / redis-cli on k8s"
+pass "psql and redis-cli run inside the pods (kubectl exec)"
 scenario 2
 
 # A second deploy (3 standbys) whose verify sees 2 streaming: the previous render is re-applied.

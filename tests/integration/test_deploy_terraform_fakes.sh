@@ -61,6 +61,8 @@ expect_exit 0 statectl status
 assert_contains "$OUT" "postgres_endpoint = orders.rds.amazonaws.com:5432"
 cp deploy-scenario "$FAKE_SCENARIO"
 pass "status lists terraform's resources and non-sensitive outputs, without passwords"
+expect_exit 2 statectl psql -- -c 'SELECT 1'
+assert_contains "$ERR" "statectl: error: statectl psql cannot enter a managed database"
 
 expect_exit 0 statectl -o json deploy --cloud gcp
 assert_eq "$(json_get "$OUT" 'j["plan"]["add"]')" 9 "plan summary in JSON"
