@@ -23,10 +23,26 @@ _run_cleanups() {
   local rc=$?
   local i
   for ((i = ${#_cleanups[@]} - 1; i >= 0; i--)); do eval "${_cleanups[i]}" >/dev/null 2>&1 || true; done
-  if [[ $rc == 0 || $rc == 77 ]]; then rm -rf "$TEST_DIR"; else echo "test files kept in $TEST_DIR" >&2; fi
+  # A server still shutting down may write one more file while the folder is removed: try again.
+  if [[ $rc == 0 || $rc == 77 ]]; then rm -rf "$TEST_DIR" 2>/dev/null || { sleep 1; rm -rf "$TEST_DIR" || true; }
+  else echo "test files kept in $TEST_DIR" >&2; fi
   exit $rc
 }
 trap _run_cleanups EXIT
+
+# kill_wait PID...: SIGTERM, then waits (up to 10 s each, then SIGKILL) until every one is gone,
+# so a server that is shutting down does not write into $TEST_DIR while it is being removed.
+kill_wait() {
+  local p i
+  for p in "$@"; do kill "$p" 2>/dev/null || true; done
+  for p in "$@"; do
+    for ((i = 0; i < 100; i++)); do
+      kill -0 "$p" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -9 "$p" 2>/dev/null || true
+  done
+}
 
 fail() {
   echo "FAIL: $*" >&2

@@ -49,14 +49,14 @@ CONF
   echo '"postgres" ""' >"$s/run/users.txt"
   [[ $(id -u) == 0 ]] && chown -R postgres: "$s/run"
   _as_pg pgbouncer -d "$s/run/pgbouncer.ini"
-  on_exit "kill \$(cat $s/run/pgbouncer.pid)"
+  on_exit "kill_wait \$(cat $s/run/pgbouncer.pid)"
   redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$s" --daemonize yes --pidfile "$s/redis.pid" \
     --logfile "$s/redis.log" --save '' --appendonly no
-  on_exit "kill \$(cat $s/redis.pid)"
+  on_exit "kill_wait \$(cat $s/redis.pid)"
   printf 'port %s\nbind 127.0.0.1\ndir %s\nsentinel monitor mymaster 127.0.0.1 %s 1\nsentinel down-after-milliseconds mymaster 1000\n' \
     "$sentinel_port" "$s" "$redis_port" >"$s/sentinel.conf"
   redis-sentinel "$s/sentinel.conf" --daemonize yes --pidfile "$s/sentinel.pid" --logfile "$s/sentinel.log"
-  on_exit "kill \$(cat $s/sentinel.pid)"
+  on_exit "kill_wait \$(cat $s/sentinel.pid)"
   cat >"$TEST_DIR/statectl.toml" <<CONF
 [local]
 dir = "$TEST_DIR/state"

@@ -11,7 +11,7 @@ cd "$TEST_DIR"
 rport=$(port 0)
 redis-server --port "$rport" --bind 127.0.0.1 --daemonize yes --pidfile "$TEST_DIR/redis.pid" --dir "$TEST_DIR" \
   --logfile "$TEST_DIR/redis.log" --save '' >/dev/null
-on_exit "kill \$(cat '$TEST_DIR/redis.pid')"
+on_exit "kill_wait \$(cat '$TEST_DIR/redis.pid')"
 wait_until 10 redis-cli -h 127.0.0.1 -p "$rport" ping || fail "redis did not start"
 
 cat >statectl.toml <<TOML

@@ -10,7 +10,7 @@ python3 -c 'import socket, sys, time
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(1); print("ready", flush=True); time.sleep(600)' "$(port 20)" >listener.out &
 listener=$!
-on_exit "kill $listener"
+on_exit "kill_wait $listener"
 wait_until 10 grep -q ready listener.out || fail "listener did not start"
 
 expect_exit 2 statectl deploy
