@@ -243,6 +243,13 @@ void create_standby(Site& site, Member& m, const Member& primary)
 void rewind_standby(Site& site, Member& m, const Member& primary)
 {
   ensure_slot(site, primary, slot_name(m.name));
+  // pg_rewind first runs crash recovery in single-user mode, which refuses to start while the
+  // killed postmaster's pid still answers (a zombie not reaped yet) or its orphaned backends
+  // still hold the old shared memory.
+  if (!site.planning()) {
+    if (auto stale = read_pidfile(fs::path(m.data_dir) / "postmaster.pid")) wait_reaped(*stale, 10s);
+    wait_no_process_in(m.data_dir, 10s);
+  }
   // pg_rewind reads the source's timeline from its control file, which a just-promoted server
   // updates only at its next checkpoint: without one it finds "no rewind required" and the
   // former primary then refuses to follow the new timeline.

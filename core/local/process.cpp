@@ -52,6 +52,25 @@ bool wait_reaped(int pid, milliseconds timeout)
   return wait_for([&] { return ::access(proc.c_str(), F_OK) != 0 || process_start_time(pid).has_value(); }, timeout, 50ms);
 }
 
+bool wait_no_process_in(const fs::path& dir, milliseconds timeout)
+{
+  std::error_code ec;
+  fs::path want = fs::weakly_canonical(dir, ec);
+  if (ec) return true;
+  auto none_left = [&] {
+    std::error_code it_ec;
+    for (const auto& entry : fs::directory_iterator("/proc", it_ec)) {
+      const std::string name = entry.path().filename().string();
+      if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+      std::error_code link_ec;
+      fs::path cwd = fs::read_symlink(entry.path() / "cwd", link_ec);
+      if (!link_ec && cwd == want) return false;
+    }
+    return true;
+  };
+  return wait_for(none_left, timeout, 50ms);
+}
+
 std::optional<int> read_pidfile(const fs::path& path)
 {
   auto text = util::read_file(path);

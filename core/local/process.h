@@ -23,6 +23,11 @@ bool process_matches(int pid, std::uint64_t start_time);
 // True when it is gone (or is alive and not a zombie: then it is no corpse to wait for).
 bool wait_reaped(int pid, std::chrono::milliseconds timeout);
 
+// Waits until no process works in dir (its /proc/PID/cwd): the backends a SIGKILLed postmaster
+// leaves behind keep its shared memory attached until they notice, and PostgreSQL refuses a new
+// start on that data directory meanwhile. True when none is left.
+bool wait_no_process_in(const std::filesystem::path& dir, std::chrono::milliseconds timeout);
+
 // The pid in the first line of a pid file (PostgreSQL's postmaster.pid, Redis', PgBouncer's).
 std::optional<int> read_pidfile(const std::filesystem::path& path);
 
