@@ -309,6 +309,17 @@ void pg_prepare(const PgTarget& target, milliseconds timeout)
   }
 }
 
+bool pg_has_probe_table(const PgTarget& target, milliseconds timeout)
+{
+  std::string error;
+  auto deadline = Clock::now() + timeout;
+  PgConn c = pg_connect(target, deadline, error);
+  if (!c) return false;
+  bool timed_out = false;
+  PgResult r = pg_exec(c.get(), "SELECT to_regclass($1) IS NOT NULL", {pg_probe_table()}, deadline, error, timed_out);
+  return r && PQntuples(r.get()) == 1 && std::string(PQgetvalue(r.get(), 0, 0)) == "t";
+}
+
 std::set<std::uint64_t> pg_read_back(const PgTarget& target, const std::string& run_id, milliseconds timeout)
 {
   std::string error;

@@ -67,6 +67,8 @@ std::string redis_probe_key(const std::string& run_id);
 // Creates the probe table when missing (through the clients' path), then waits (within timeout)
 // until every streaming standby has replayed it, so a promoted standby has it too.
 void pg_prepare(const PgTarget& target, std::chrono::milliseconds timeout);
+// True when the server at target (a standby too) has the probe table.
+bool pg_has_probe_table(const PgTarget& target, std::chrono::milliseconds timeout);
 // Sequence numbers of run_id that the server holds; throws Error(unavailable) when it cannot
 // read them.
 std::set<std::uint64_t> pg_read_back(const PgTarget& target, const std::string& run_id, std::chrono::milliseconds timeout);

@@ -61,6 +61,31 @@ std::unique_ptr<Probe> make_probe(const config::Config& cfg, const TestOptions& 
   return std::make_unique<Probe>([t, run_id] { return make_pg_writer(t, run_id); }, rate, threads, opts.write_timeout);
 }
 
+// Local target: every PostgreSQL member must have the probe table before the fault, asked of
+// each server directly. Whichever member is promoted then has it; without this a standby that
+// had not replayed the CREATE yet (not streaming at that moment, or not the synchronous one)
+// could win the election, and no write could succeed after the failover.
+void wait_probe_table_everywhere(const config::Config& cfg, exec::Runner& runner, output::Printer& printer)
+{
+  local::Stack stack(cfg, runner, printer);
+  std::vector<std::string> missing;
+  bool all = local::wait_for(
+    [&] {
+      missing.clear();
+      for (const auto& m : stack.state().members) {
+        if (m.kind != "postgres" && m.kind != "patroni") continue;
+        PgTarget t = detail::pg_direct(cfg, m.port);
+        t.database = cfg.get_string("postgres.database");
+        if (!pg_has_probe_table(t, 5s)) missing.push_back(m.name);
+      }
+      return missing.empty();
+    },
+    30s, 200ms);
+  if (!all)
+    throw Error(ExitCode::failed, "the failover test cannot start", fmt::format("{} did not replay the probe table within 30s", util::join(missing, ", ")),
+                "check replication with 'statectl status'");
+}
+
 std::set<std::uint64_t> read_back(const config::Config& cfg, const TestOptions& opts, const std::string& run_id)
 {
   if (opts.backend == "redis") return redis_read_back(detail::redis_clients_path(cfg), run_id, 5s);
@@ -209,6 +234,7 @@ Trial run_trial(const config::Config& cfg, exec::Runner& runner, output::Printer
 
   std::string run_id = detail::new_run_id();
   auto probe = make_probe(cfg, opts, run_id, opts.rate, opts.threads);
+  if (local && opts.backend == "postgres") wait_probe_table_everywhere(cfg, runner, printer);
   printer.info(fmt::format("trial {}: probe writing {} records/s through the clients' path; warm-up {}", number, opts.rate,
                            util::format_duration(opts.warmup)));
   probe->start();
