@@ -27,9 +27,9 @@ std::filesystem::path wal_archive_dir(const config::Config& cfg);
 // checksums each segment and never overwrites an archived one with different content.
 std::string archive_command(const config::Config& cfg);
 
-// The restore_command of the bare PostgreSQL servers: `<statectl> wal fetch --repo <repo> %f %p`
-// from the same repository. A standby that fell behind its slot catches up from the archive, and
-// pg_rewind --restore-target-wal finds the WAL a former primary has already recycled.
+// The restore_command a bare former primary gets while pg_rewind --restore-target-wal runs:
+// `<statectl> wal fetch --repo <repo> %f %p` from the same repository, for the WAL it has already
+// recycled.
 std::string restore_command(const config::Config& cfg);
 
 } // namespace statectl::local

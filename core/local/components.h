@@ -31,7 +31,10 @@ void create_standby(Site& site, Member& m, const Member& primary);
 void rewind_standby(Site& site, Member& m, const Member& primary);
 // Rewrites the member's statectl.conf for its role: a primary (with the synchronous standby
 // names) or a standby streaming from primary_port.
-void write_conf(Site& site, const Member& m, int primary_port, const std::vector<std::string>& sync_standbys);
+// With restore_command, also `restore_command = <statectl> wal fetch ...` (only while pg_rewind
+// runs: a standby that consults the archive on every promotion makes failovers slower).
+void write_conf(Site& site, const Member& m, int primary_port, const std::vector<std::string>& sync_standbys,
+                bool with_restore_command = false);
 // pg_ctl start -w; records pid and start time.
 void start(Site& site, Member& m);
 // pg_ctl stop -m fast (then immediate after the timeout) or -m immediate.

@@ -73,7 +73,7 @@ std::string slot_name(const std::string& member_name)
   return out;
 }
 
-void write_conf(Site& site, const Member& m, int primary_port, const std::vector<std::string>& sync_standbys)
+void write_conf(Site& site, const Member& m, int primary_port, const std::vector<std::string>& sync_standbys, bool with_restore_command)
 {
   const auto& cfg = site.cfg;
   bool standby = m.role == "replica";
@@ -92,11 +92,11 @@ void write_conf(Site& site, const Member& m, int primary_port, const std::vector
     "hot_standby = on\n"
     "hot_standby_feedback = on\n"
     "archive_mode = on\n"
-    "archive_command = {archive}\n"
-    "restore_command = {restore}\n",
+    "archive_command = {archive}\n",
     fmt::arg("name", m.name), fmt::arg("role", m.role), fmt::arg("port", m.port),
     fmt::arg("maxconn", cfg.get_int("postgres.max_connections")), fmt::arg("sb", cfg.get_size("postgres.shared_buffers") / 1024),
-    fmt::arg("archive", conf_quote(archive_command(cfg))), fmt::arg("restore", conf_quote(restore_command(cfg))));
+    fmt::arg("archive", conf_quote(archive_command(cfg))));
+  if (with_restore_command) text += fmt::format("restore_command = {}\n", conf_quote(restore_command(cfg)));
   if (standby) {
     std::string conninfo = fmt::format("host=127.0.0.1 port={} user=replication passfile={} application_name={} sslmode=disable",
                                        primary_port, conninfo_quote(pgpass_path(m).string()), m.name);
@@ -254,6 +254,9 @@ void rewind_standby(Site& site, Member& m, const Member& primary)
   // updates only at its next checkpoint: without one it finds "no rewind required" and the
   // former primary then refuses to follow the new timeline.
   run_sql(site, primary.port, "CHECKPOINT;\n", "checkpoint on the new primary before pg_rewind");
+  // WAL the former primary already recycled comes back from the archive (--restore-target-wal
+  // reads the target's restore_command); the standby config written afterwards has none.
+  write_conf(site, m, primary.port, {}, true);
   // The source connection is the superuser's (pg_rewind reads files through SQL functions); its
   // password travels in the child's environment only.
   auto c = site.server_command({site.pg_binary("pg_rewind"), "--target-pgdata", m.data_dir, "--source-server",
