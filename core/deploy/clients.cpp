@@ -33,12 +33,7 @@ render::Request request_of(const config::Config& cfg, const std::string& command
 Place place(const config::Config& cfg, exec::Runner& runner, const render::Request& req, const std::string& service, bool tty)
 {
   if (req.target == render::Target::compose) {
-    fs::path file = applied_dir(cfg, req) / "docker-compose.yml";
-    std::error_code ec;
-    if (!fs::exists(file, ec))
-      throw Error(ExitCode::failed, fmt::format("no compose deploy in {}", file.parent_path().string()), "",
-                  "run `statectl deploy --target compose` first");
-    Compose compose = Compose::detect(cfg, runner, file);
+    Compose compose = deployed_compose(cfg, runner);
     std::vector<std::string> args = {"exec"};
     if (!tty) args.push_back("-T");
     args.push_back(service);

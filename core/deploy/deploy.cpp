@@ -31,6 +31,16 @@ fs::path previous_dir(const config::Config& cfg, const render::Request& req)
   return d.parent_path() / (d.filename().string() + ".previous");
 }
 
+Compose deployed_compose(const config::Config& cfg, exec::Runner& runner)
+{
+  fs::path file = applied_dir(cfg, {render::Target::compose, ""}) / "docker-compose.yml";
+  std::error_code ec;
+  if (!fs::exists(file, ec))
+    throw Error(ExitCode::failed, fmt::format("no compose deploy in {}", file.parent_path().string()), "",
+                "run `statectl deploy --target compose` first");
+  return Compose::detect(cfg, runner, file);
+}
+
 TargetRun::TargetRun(const config::Config& c, exec::Runner& r, output::Printer& p, const render::Request& request)
   : cfg(c), runner(r), printer(p), req(request)
 {

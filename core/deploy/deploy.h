@@ -6,6 +6,7 @@
 #include <string>
 
 #include "core/config/config.h"
+#include "core/deploy/tools.h"
 #include "core/exec/runner.h"
 #include "core/output/printer.h"
 #include "core/render/render.h"
@@ -22,6 +23,11 @@ struct Options {
 // The render applied before the current one is kept beside it as "<dir>.previous" (compose, k8s).
 std::filesystem::path applied_dir(const config::Config& cfg, const render::Request& req);
 std::filesystem::path previous_dir(const config::Config& cfg, const render::Request& req);
+
+// The compose client for the applied render (<state dir>/compose/docker-compose.yml). Throws
+// Error(failed) naming the directory when nothing was deployed there, and what Compose::detect
+// throws.
+Compose deployed_compose(const config::Config& cfg, exec::Runner& runner);
 
 // What deploy and destroy share for one target: the request (terraform's cloud defaulted from
 // the config), the render directory, plan mode (--dry-run), the result document and steps.

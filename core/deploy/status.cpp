@@ -157,12 +157,7 @@ std::pair<std::string, std::string> compose_kind(const std::string& service)
 
 json compose_status(const config::Config& cfg, exec::Runner& runner, const render::Request& req, json doc)
 {
-  fs::path file = applied_dir(cfg, req) / "docker-compose.yml";
-  std::error_code ec;
-  if (!fs::exists(file, ec))
-    throw Error(ExitCode::failed, fmt::format("no compose deploy in {}", file.parent_path().string()), "",
-                "run `statectl deploy --target compose` to start one");
-  Compose compose = Compose::detect(cfg, runner, file);
+  Compose compose = deployed_compose(cfg, runner);
   std::vector<std::string> ids = compose_containers(runner, compose);
   std::vector<Component> components;
   bool primary_up = false;
