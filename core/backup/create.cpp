@@ -16,6 +16,7 @@
 #include "core/secrets/store.h"
 #include "core/stack/endpoints.h"
 #include "core/util/fs.h"
+#include "core/util/redis.h"
 #include "core/util/strings.h"
 
 namespace statectl::backup {
@@ -274,10 +275,7 @@ struct Redis {
   ~Redis() { if (c) redisFree(c); }
   redisReply* cmd(const std::vector<std::string>& args)
   {
-    std::vector<const char*> argv;
-    std::vector<size_t> lens;
-    for (const auto& a : args) argv.push_back(a.c_str()), lens.push_back(a.size());
-    auto* r = static_cast<redisReply*>(redisCommandArgv(c, static_cast<int>(argv.size()), argv.data(), lens.data()));
+    redisReply* r = util::redis_command(c, args).release(); // the caller frees it
     if (!r) throw Error(ExitCode::unavailable, "lost the connection to Redis", c->errstr);
     if (r->type == REDIS_REPLY_ERROR) {
       std::string e(r->str, r->len);

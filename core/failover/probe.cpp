@@ -13,6 +13,7 @@
 
 #include "core/error.h"
 #include "core/exec/redact.h"
+#include "core/util/redis.h"
 #include "core/util/strings.h"
 
 namespace statectl::failover {
@@ -175,14 +176,9 @@ private:
   PgConn m_conn;
 };
 
-struct RedisCloser {
-  void operator()(redisContext* c) const { redisFree(c); }
-};
-using RedisConn = std::unique_ptr<redisContext, RedisCloser>;
-struct ReplyCloser {
-  void operator()(redisReply* r) const { freeReplyObject(r); }
-};
-using Reply = std::unique_ptr<redisReply, ReplyCloser>;
+using util::RedisConn;
+using util::redis_command;
+using Reply = util::RedisReply;
 
 timeval to_tv(milliseconds d)
 {
@@ -199,17 +195,6 @@ RedisConn redis_connect(const std::string& host, int port, milliseconds timeout,
   }
   redisSetTimeout(c.get(), to_tv(timeout));
   return c;
-}
-
-Reply redis_command(redisContext* c, const std::vector<std::string>& args)
-{
-  std::vector<const char*> argv;
-  std::vector<std::size_t> lens;
-  for (const auto& a : args) {
-    argv.push_back(a.data());
-    lens.push_back(a.size());
-  }
-  return Reply(static_cast<redisReply*>(redisCommandArgv(c, static_cast<int>(argv.size()), argv.data(), lens.data())));
 }
 
 // Connects to the current master and authenticates; nullptr and error otherwise.

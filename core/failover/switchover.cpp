@@ -15,6 +15,7 @@
 #include "core/local/components.h"
 #include "core/local/probe.h"
 #include "core/local/process.h"
+#include "core/util/redis.h"
 #include "core/util/strings.h"
 
 namespace statectl::failover {
@@ -108,17 +109,10 @@ std::string redis_do(int port, const std::string& password, const std::vector<st
   }
   redisSetTimeout(c, tv);
   auto run = [&](const std::vector<std::string>& a) {
-    std::vector<const char*> argv;
-    std::vector<std::size_t> lens;
-    for (const auto& s : a) {
-      argv.push_back(s.data());
-      lens.push_back(s.size());
-    }
-    auto* r = static_cast<redisReply*>(redisCommandArgv(c, static_cast<int>(argv.size()), argv.data(), lens.data()));
+    util::RedisReply r = util::redis_command(c, a);
     std::string out = r && r->str ? std::string(r->str, r->len) : r && r->type == REDIS_REPLY_INTEGER ? std::to_string(r->integer) : "";
     bool err = !r || r->type == REDIS_REPLY_ERROR;
     if (!r) out = c->errstr;
-    freeReplyObject(r);
     if (err) {
       redisFree(c);
       throw Error(ExitCode::failed, fmt::format("{} on {} failed", a[0] + (a.size() > 1 ? " " + a[1] : ""), what), exec::redact(out));

@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "core/exec/redact.h"
+#include "core/util/redis.h"
 #include "core/util/strings.h"
 
 namespace statectl::local {
@@ -28,14 +29,8 @@ std::string first_line(std::string s)
   return exec::redact(nl == std::string::npos ? s : s.substr(0, nl));
 }
 
-struct RedisCloser {
-  void operator()(redisContext* c) const { redisFree(c); }
-};
-struct ReplyCloser {
-  void operator()(redisReply* r) const { freeReplyObject(r); }
-};
-using RedisConn = std::unique_ptr<redisContext, RedisCloser>;
-using Reply = std::unique_ptr<redisReply, ReplyCloser>;
+using util::RedisConn;
+using Reply = util::RedisReply;
 
 RedisConn redis_connect(int port, std::chrono::milliseconds timeout, std::string& error)
 {
@@ -49,16 +44,6 @@ RedisConn redis_connect(int port, std::chrono::milliseconds timeout, std::string
   return c;
 }
 
-Reply command(redisContext* c, const std::vector<std::string>& args)
-{
-  std::vector<const char*> argv;
-  std::vector<std::size_t> lens;
-  for (const auto& a : args) {
-    argv.push_back(a.data());
-    lens.push_back(a.size());
-  }
-  return Reply(static_cast<redisReply*>(redisCommandArgv(c, static_cast<int>(argv.size()), argv.data(), lens.data())));
-}
 
 // "key:value" lines of INFO.
 std::map<std::string, std::string> parse_info(const std::string& text)
@@ -127,13 +112,13 @@ RedisProbe probe_redis(int port, const std::string& password, std::chrono::milli
   RedisConn c = redis_connect(port, timeout, p.error);
   if (!c) return p;
   if (!password.empty()) {
-    Reply auth = command(c.get(), {"AUTH", password});
+    Reply auth = util::redis_command(c.get(), {"AUTH", password});
     if (!auth || auth->type == REDIS_REPLY_ERROR) {
       p.error = auth ? first_line(auth->str) : first_line(c->errstr);
       return p;
     }
   }
-  Reply info = command(c.get(), {"INFO"});
+  Reply info = util::redis_command(c.get(), {"INFO"});
   if (!info || info->type != REDIS_REPLY_STRING) {
     p.error = info && info->type == REDIS_REPLY_ERROR ? first_line(info->str) : first_line(c->errstr);
     return p;
@@ -168,7 +153,7 @@ RedisProbe probe_sentinel(int port, const std::string& master_name, std::chrono:
   RedisProbe p;
   RedisConn c = redis_connect(port, timeout, p.error);
   if (!c) return p;
-  Reply addr = command(c.get(), {"SENTINEL", "get-master-addr-by-name", master_name});
+  Reply addr = util::redis_command(c.get(), {"SENTINEL", "get-master-addr-by-name", master_name});
   if (!addr || addr->type != REDIS_REPLY_ARRAY || addr->elements != 2) {
     p.error = addr && addr->type == REDIS_REPLY_ERROR ? first_line(addr->str)
               : addr                                   ? fmt::format("sentinel does not know master '{}'", master_name)
@@ -176,7 +161,7 @@ RedisProbe probe_sentinel(int port, const std::string& master_name, std::chrono:
     return p;
   }
   p.master_port = static_cast<int>(to_i64(addr->element[1]->str));
-  Reply master = command(c.get(), {"SENTINEL", "master", master_name});
+  Reply master = util::redis_command(c.get(), {"SENTINEL", "master", master_name});
   if (master && master->type == REDIS_REPLY_ARRAY) {
     for (std::size_t i = 0; i + 1 < master->elements; i += 2) {
       std::string k = master->element[i]->str ? master->element[i]->str : "";
@@ -185,7 +170,7 @@ RedisProbe probe_sentinel(int port, const std::string& master_name, std::chrono:
       if (k == "flags" && v.find("down") != std::string::npos) p.error = "master flagged " + v;
     }
   }
-  Reply info = command(c.get(), {"INFO", "server"});
+  Reply info = util::redis_command(c.get(), {"INFO", "server"});
   if (info && info->type == REDIS_REPLY_STRING) p.version = parse_info(std::string(info->str, info->len))["redis_version"];
   p.role = "sentinel";
   p.ok = p.error.empty();

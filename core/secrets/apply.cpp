@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "core/exec/redact.h"
 #include "core/stack/endpoints.h"
+#include "core/util/redis.h"
 #include "core/util/strings.h"
 
 // The local stack (core/local) is built by another capability; until it is in the tree, --apply
@@ -39,14 +40,8 @@ struct PgFree {
 };
 using PgConn = std::unique_ptr<PGconn, PgFree>;
 
-struct RedisFree {
-  void operator()(redisContext* c) const { redisFree(c); }
-};
-using RedisConn = std::unique_ptr<redisContext, RedisFree>;
-struct ReplyFree {
-  void operator()(redisReply* r) const { freeReplyObject(r); }
-};
-using Reply = std::unique_ptr<redisReply, ReplyFree>;
+using util::RedisConn;
+using Reply = util::RedisReply;
 
 
 std::string pg_connect_error(PGconn* c) { return util::trim(exec::redact(c ? PQerrorMessage(c) : "out of memory")); }
@@ -104,18 +99,6 @@ RedisConn redis_connect(int port, const std::string& what)
   return c;
 }
 
-// Runs a command given as separate arguments (values never formatted into a string).
-Reply redis_cmd(redisContext* c, const std::vector<std::string>& args)
-{
-  std::vector<const char*> argv;
-  std::vector<size_t> lens;
-  for (const auto& a : args) {
-    argv.push_back(a.data());
-    lens.push_back(a.size());
-  }
-  return Reply(static_cast<redisReply*>(redisCommandArgv(c, static_cast<int>(argv.size()), argv.data(), lens.data())));
-}
-
 std::string reply_error(redisContext* c, const Reply& r)
 {
   if (!r) return c->errstr[0] ? c->errstr : "no reply";
@@ -125,7 +108,7 @@ std::string reply_error(redisContext* c, const Reply& r)
 
 void redis_ok(redisContext* c, const std::vector<std::string>& args, const std::string& where)
 {
-  Reply r = redis_cmd(c, args);
+  Reply r = util::redis_command(c, args);
   std::string err = reply_error(c, r);
   if (!err.empty()) throw Error(ExitCode::external, fmt::format("{}: {} failed", where, args[0] + (args.size() > 1 ? " " + args[1] : "")), err);
 }
@@ -134,7 +117,7 @@ void redis_ok(redisContext* c, const std::vector<std::string>& args, const std::
 void redis_auth(redisContext* c, const std::string& from, const std::string& to, const std::string& where)
 {
   for (const auto* pw : {&from, &to}) {
-    Reply r = redis_cmd(c, {"AUTH", *pw});
+    Reply r = util::redis_command(c, {"AUTH", *pw});
     if (r && r->type != REDIS_REPLY_ERROR) return;
     if (!r) break;
   }
@@ -257,10 +240,10 @@ ApplyFn local_stack_applier(const config::Config& cfg, const Store& store, exec:
       }
       for (const auto* m : servers) {
         RedisConn c = redis_connect(m->port, m->name);
-        Reply r = redis_cmd(c.get(), {"AUTH", to});
+        Reply r = util::redis_command(c.get(), {"AUTH", to});
         std::string e = reply_error(c.get(), r);
         if (e.empty()) {
-          Reply p = redis_cmd(c.get(), {"PING"});
+          Reply p = util::redis_command(c.get(), {"PING"});
           e = reply_error(c.get(), p);
         }
         if (!e.empty()) throw Error(ExitCode::failed, fmt::format("verification failed: {} does not accept the new password", m->name), e);

@@ -4,7 +4,7 @@
 # primary + 1 synchronous standby behind PgBouncer, Redis master + 1 replica + 3 Sentinels with
 # down-after 1 s), destroyed with its data at exit. EXTRA_TOML is appended to statectl.toml
 # (e.g. a [postgres] ha = "patroni" section). Uses lib.sh's start_stack (Sentinels on
-# $(port 50)...) and falls back to the same layout when it is missing.
+# $(port 50)...).
 failover_require() {
   [[ -x /usr/lib/postgresql/15/bin/postgres ]] || skip "PostgreSQL 15 is not installed"
   local b
@@ -16,26 +16,7 @@ failover_require() {
 failover_stack() {
   local extra
   extra=$(printf '[redis]\ndown_after = "1s"\nfailover_timeout = "3s"\n%s\n' "${1:-}")
-  if declare -F start_stack >/dev/null; then
-    start_stack "$extra"
-    return
-  fi
-  # The same layout as lib.sh's start_stack, for trees that do not have it yet.
-  cd "$TEST_DIR"
-  cat >statectl.toml <<TOML
-[local]
-dir = "$TEST_DIR/stack"
-postgres_port = $(port 0)
-pgbouncer_port = $(port 20)
-redis_port = $(port 30)
-sentinel_port = $(port 50)
-etcd_port = $(port 60)
-patroni_port = $(port 70)
-haproxy_port = $(port 90)
-$extra
-TOML
-  on_exit "'$STATECTL' -c '$TEST_DIR/statectl.toml' destroy --purge --timeout 20s"
-  expect_exit 0 statectl deploy --timeout 120s
+  start_stack "$extra"
 }
 
 # The role status reports for a member.
