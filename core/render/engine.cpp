@@ -1,5 +1,7 @@
 #include "core/render/engine.h"
 
+#include "core/build_info.h"
+
 #include <fmt/format.h>
 // kainjow's header trips GCC 12's -Wnull-dereference inside std::vector code it instantiates
 // (a false positive after inlining); silence only that warning, only in this file.
