@@ -4,7 +4,6 @@
 #include <hiredis/hiredis.h>
 #include <libpq-fe.h>
 #include <openssl/crypto.h>
-#include <pqxx/version.hxx>
 #include <toml++/toml.h>
 #include <zstd.h>
 
@@ -31,7 +30,6 @@ nlohmann::json version_info()
     {"libraries",
      {
        {"libpq", pq >= 100000 ? fmt::format("{}.{}", pq / 10000, pq % 10000) : std::to_string(pq)},
-       {"libpqxx", PQXX_VERSION},
        {"hiredis", fmt::format("{}.{}.{}", HIREDIS_MAJOR, HIREDIS_MINOR, HIREDIS_PATCH)},
        {"openssl", OpenSSL_version(OPENSSL_VERSION)},
        {"zstd", ZSTD_versionString()},

@@ -4,7 +4,7 @@
 # needs (validators; the npm schema package is installed by the test set-up itself).
 set -euo pipefail
 
-build_deps=(cmake g++ make pkg-config git libcli11-dev libpqxx-dev libpq-dev libfmt-dev libtomlplusplus-dev
+build_deps=(cmake g++ make pkg-config git libcli11-dev libpq-dev libfmt-dev libtomlplusplus-dev
   doctest-dev libhiredis-dev nlohmann-json3-dev libzstd-dev libssl-dev libkainjow-mustache-dev)
 run_deps=(postgresql-15 postgresql-client-15 pgbouncer redis-server redis-sentinel redis-tools
   patroni etcd-server etcd-client haproxy zstd)

@@ -1,7 +1,6 @@
 // backup create: full (pg_basebackup tar stream), logical (pg_dump -Fc) and Redis (BGSAVE).
 #include <filesystem>
 #include <fmt/format.h>
-#include <hiredis/hiredis.h>
 #include <regex>
 #include <thread>
 #include <unistd.h>
@@ -11,12 +10,13 @@
 #include "core/backup/stream.h"
 #include "core/backup/tar.h"
 #include "core/backup/wal.h"
+#include "core/clients/credentials.h"
+#include "core/clients/redis.h"
 #include "core/error.h"
 #include "core/exec/redact.h"
 #include "core/secrets/store.h"
 #include "core/stack/endpoints.h"
 #include "core/util/fs.h"
-#include "core/util/redis.h"
 #include "core/util/strings.h"
 
 namespace statectl::backup {
@@ -271,34 +271,27 @@ Manifest create_logical(const config::Config& cfg, exec::Runner& runner, output:
 }
 
 struct Redis {
-  redisContext* c = nullptr;
-  ~Redis() { if (c) redisFree(c); }
-  redisReply* cmd(const std::vector<std::string>& args)
+  clients::RedisConnection c;
+  clients::RedisValue cmd(const std::vector<std::string>& args)
   {
-    redisReply* r = util::redis_command(c, args).release(); // the caller frees it
-    if (!r) throw Error(ExitCode::unavailable, "lost the connection to Redis", c->errstr);
-    if (r->type == REDIS_REPLY_ERROR) {
-      std::string e(r->str, r->len);
-      freeReplyObject(r);
-      throw Error(ExitCode::failed, fmt::format("redis {} failed", args[0]), e);
+    clients::RedisValue r;
+    try {
+      r = c.command(args);
+    } catch (const clients::RedisError& e) {
+      throw Error(ExitCode::unavailable, "lost the connection to Redis", e.what());
     }
+    if (r.is_error()) throw Error(ExitCode::failed, fmt::format("redis {} failed", args[0]), r.str);
     return r;
   }
   std::string str(const std::vector<std::string>& args)
   {
-    auto* r = cmd(args);
-    std::string s = r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS ? std::string(r->str, r->len)
-                    : r->type == REDIS_REPLY_INTEGER                            ? std::to_string(r->integer)
-                                                                                : "";
-    freeReplyObject(r);
-    return s;
+    auto r = cmd(args);
+    return r.type == clients::RedisValue::Type::array || r.is_nil() ? "" : r.text();
   }
   std::string config_get(const std::string& key)
   {
-    auto* r = cmd({"CONFIG", "GET", key});
-    std::string v = r->type == REDIS_REPLY_ARRAY && r->elements == 2 ? std::string(r->element[1]->str, r->element[1]->len) : "";
-    freeReplyObject(r);
-    return v;
+    auto r = cmd({"CONFIG", "GET", key});
+    return r.type == clients::RedisValue::Type::array && r.elements.size() == 2 ? r.elements[1].text() : "";
   }
 };
 
@@ -319,24 +312,19 @@ Manifest create_redis(const config::Config& cfg, exec::Runner& runner, output::P
     return {};
   }
   Redis r;
-  timeval tv{5, 0};
-  r.c = redisConnectWithTimeout(host.c_str(), port, tv);
-  if (!r.c || r.c->err)
-    throw Error(ExitCode::unavailable, fmt::format("cannot connect to Redis at {}:{}", host, port), r.c ? r.c->errstr : "out of memory",
-                "start the stack (`statectl deploy`) or check [local] redis_port");
-  redisSetTimeout(r.c, tv);
-  std::optional<std::string> pw;
+  clients::RedisOptions o;
+  o.host = host;
+  o.port = port;
+  o.connect_timeout = 5s;
+  o.command_timeout = 5s;
+  // An unreadable store is not fatal: a server without requirepass needs no password (and
+  // refuses AUTH, which the client tolerates); a wrong one fails the connect with a hint.
+  o.password = clients::stored_password(cfg, ep.redis_password_secret, true).value_or("");
   try {
-    pw = secrets::Store(cfg).get(ep.redis_password_secret);
-  } catch (const Error&) {
-  }
-  if (pw && !pw->empty()) {
-    exec::register_secret(*pw);
-    try {
-      r.str({"AUTH", *pw});
-    } catch (const Error&) {
-      // A server without requirepass refuses AUTH; the next command reports real auth errors.
-    }
+    r.c = clients::RedisConnection::connect(o);
+  } catch (const clients::RedisError& e) {
+    throw clients::to_error(e.failure(), fmt::format("cannot connect to Redis at {}:{}", host, port),
+                            "start the stack (`statectl deploy`) or check [local] redis_port");
   }
   Manifest m;
   m.type = "redis";

@@ -1,11 +1,9 @@
 #include "core/backup/pg.h"
 
 #include <fmt/format.h>
-#include <libpq-fe.h>
 
 #include "core/error.h"
 #include "core/exec/redact.h"
-#include "core/secrets/store.h"
 #include "core/stack/endpoints.h"
 #include "core/util/strings.h"
 
@@ -50,68 +48,47 @@ PgTarget primary_target(const config::Config& cfg)
       if (colon != std::string::npos) exec::register_secret(userinfo.substr(colon + 1));
     }
   }
-  if (!ep.password_secret.empty()) {
-    try {
-      secrets::Store store(cfg);
-      if (auto pw = store.get(ep.password_secret)) t.password = *pw;
-    } catch (const Error&) {
-      // An unreadable store is not fatal here: trust/peer setups need no password, and libpq
-      // reports a clear authentication error otherwise.
-    }
-  }
-  if (!t.password.empty()) exec::register_secret(t.password);
+  // An unreadable store is not fatal here: trust/peer setups need no password, and libpq
+  // reports a clear authentication error otherwise.
+  t.password = clients::stored_password(cfg, ep.password_secret, true).value_or("");
   return t;
 }
 
 PgSession::PgSession(const PgTarget& t, int connect_timeout_s)
 {
-  std::vector<const char*> keys, values;
-  std::string port = std::to_string(t.port), timeout = std::to_string(connect_timeout_s);
-  if (!t.url.empty()) {
-    keys.push_back("dbname");
-    values.push_back(t.url.c_str());
-  } else {
-    keys.insert(keys.end(), {"host", "port", "user", "dbname"});
-    values.insert(values.end(), {t.host.c_str(), port.c_str(), t.user.c_str(), t.database.c_str()});
-  }
-  if (!t.password.empty()) {
-    keys.push_back("password");
-    values.push_back(t.password.c_str());
-  }
-  keys.insert(keys.end(), {"connect_timeout", "application_name"});
-  values.insert(values.end(), {timeout.c_str(), "statectl-backup"});
-  keys.push_back(nullptr);
-  values.push_back(nullptr);
-  PGconn* c = PQconnectdbParams(keys.data(), values.data(), t.url.empty() ? 0 : 1);
-  m_conn = c;
+  clients::PgParams p;
+  p.host = t.host;
+  p.port = t.port;
+  p.user = t.user;
+  p.database = t.database;
+  p.url = t.url;
+  p.password = t.password;
+  p.connect_timeout_s = connect_timeout_s;
+  p.application_name = "statectl-backup";
   m_where = t.display();
-  if (PQstatus(c) != CONNECTION_OK) {
-    std::string why = util::trim(PQerrorMessage(c));
-    throw Error(ExitCode::unavailable, fmt::format("cannot connect to PostgreSQL at {}", m_where), exec::redact(why),
-                "start the stack (`statectl deploy`) or check [local] postgres_port / [postgres] url");
+  try {
+    m_conn = clients::PgConnection::connect(p);
+  } catch (const clients::PgError& e) {
+    throw clients::to_error(e.failure(), fmt::format("cannot connect to PostgreSQL at {}", m_where),
+                            "start the stack (`statectl deploy`) or check [local] postgres_port / [postgres] url");
   }
 }
 
-PgSession::~PgSession() { PQfinish(static_cast<PGconn*>(m_conn)); }
-
 std::vector<std::vector<std::optional<std::string>>> PgSession::query(const std::string& sql)
 {
-  auto* c = static_cast<PGconn*>(m_conn);
-  PGresult* r = PQexec(c, sql.c_str());
-  auto st = PQresultStatus(r);
-  if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
-    std::string why = util::trim(PQresultErrorMessage(r));
-    PQclear(r);
-    throw Error(ExitCode::failed, fmt::format("query on PostgreSQL at {} failed", m_where), exec::redact(why));
+  clients::PgResult r;
+  try {
+    r = m_conn.exec(sql);
+  } catch (const clients::PgError& e) {
+    throw clients::to_error(e.failure(), fmt::format("query on PostgreSQL at {} failed", m_where));
   }
   std::vector<std::vector<std::optional<std::string>>> rows;
-  for (int i = 0; i < PQntuples(r); ++i) {
-    std::vector<std::optional<std::string>> row;
-    for (int j = 0; j < PQnfields(r); ++j)
-      row.push_back(PQgetisnull(r, i, j) ? std::nullopt : std::optional<std::string>(PQgetvalue(r, i, j)));
-    rows.push_back(std::move(row));
+  for (const auto& row : r) {
+    std::vector<std::optional<std::string>> values;
+    for (int j = 0; j < row.size(); ++j)
+      values.push_back(row[j].is_null() ? std::nullopt : std::optional<std::string>(row[j].as<std::string>()));
+    rows.push_back(std::move(values));
   }
-  PQclear(r);
   return rows;
 }
 

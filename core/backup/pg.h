@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "core/clients/postgres.h"
 #include "core/config/config.h"
 
 namespace statectl::backup {
@@ -30,21 +31,19 @@ struct PgTarget {
 // store (registered for redaction); no password when the store has none.
 PgTarget primary_target(const config::Config& cfg);
 
-// A libpq session; throws Error(unavailable) when it cannot connect and Error(failed) on a
-// failed statement. Values come back as text; NULL as nullopt.
+// A session on the one PostgreSQL client (core/clients/postgres.h); throws Error(unavailable)
+// when it cannot connect and Error(failed) on a failed statement. Values come back as text;
+// NULL as nullopt.
 class PgSession {
 public:
   explicit PgSession(const PgTarget& target, int connect_timeout_s = 5);
-  ~PgSession();
-  PgSession(const PgSession&) = delete;
-  PgSession& operator=(const PgSession&) = delete;
 
   std::vector<std::vector<std::optional<std::string>>> query(const std::string& sql);
   // The first column of the first row ("" when NULL or no row).
   std::string scalar(const std::string& sql);
 
 private:
-  void* m_conn = nullptr;
+  clients::PgConnection m_conn;
   std::string m_where;
 };
 

@@ -3,13 +3,12 @@
 #include <cmath>
 #include <fmt/format.h>
 #include <functional>
-#include <libpq-fe.h>
 #include <memory>
-#include <pqxx/pqxx>
 #include <sys/statvfs.h>
 
 #include "core/capacity/check.h"
 #include "core/capacity/connect.h"
+#include "core/clients/postgres.h"
 #include "core/exec/redact.h"
 #include "core/stack/endpoints.h"
 #include "core/util/strings.h"
@@ -40,16 +39,15 @@ CheckResult make(const std::string& name, const std::string& component, const st
 std::string pct_text(double pct) { return pct < 0.1 && pct > 0 ? fmt::format("{:.3f}%", pct) : fmt::format("{:.1f}%", pct); }
 
 // Runs fill(result) against the connection; an SQL error makes the check UNKNOWN with its text.
-void run_query_check(pqxx::connection* conn, const std::string& unreachable, CheckResult c,
-                     const std::function<void(pqxx::nontransaction&, CheckResult&)>& fill, std::vector<CheckResult>& out)
+void run_query_check(clients::PgConnection* conn, const std::string& unreachable, CheckResult c,
+                     const std::function<void(clients::PgConnection&, CheckResult&)>& fill, std::vector<CheckResult>& out)
 {
   if (!conn) {
     c.status = Status::unknown;
     c.message = unreachable;
   } else {
     try {
-      pqxx::nontransaction tx(*conn);
-      fill(tx, c);
+      fill(*conn, c);
     } catch (const std::exception& e) {
       c.status = Status::unknown;
       c.message = "query failed: " + first_line(e.what());
@@ -58,11 +56,12 @@ void run_query_check(pqxx::connection* conn, const std::string& unreachable, Che
   out.push_back(std::move(c));
 }
 
-std::unique_ptr<pqxx::connection> connect(const config::Config& cfg, const stack::PgEndpoint& ep, const Thresholds& t,
-                                          std::string& error)
+std::unique_ptr<clients::PgConnection> connect(const config::Config& cfg, const stack::PgEndpoint& ep, const Thresholds& t,
+                                               std::string& error)
 {
   try {
-    return std::make_unique<pqxx::connection>(pg_conninfo(ep, stack_password(cfg, ep.password_secret), t.connect_timeout));
+    return std::make_unique<clients::PgConnection>(
+      clients::PgConnection::connect(pg_params(ep, stack_password(cfg, ep.password_secret), t.connect_timeout)));
   } catch (const std::exception& e) {
     error = "cannot connect: " + first_line(e.what());
     return nullptr;
@@ -84,7 +83,7 @@ ReplicaState probe_replica(const config::Config& cfg, const stack::PgEndpoint& e
   auto conn = connect(cfg, ep, t, s.error);
   if (!conn) return s;
   try {
-    pqxx::nontransaction tx(*conn);
+    clients::PgConnection& tx = *conn;
     // Time behind counts only while there is WAL left to replay; an idle primary writes no new
     // transactions, so the last replayed commit ages without the replica being behind.
     auto r = tx.exec(
@@ -111,9 +110,9 @@ void check_postgres(const config::Config& cfg, const Thresholds& t, std::vector<
   const std::string target = pg_target(ep.primary);
   std::string error;
   auto conn = connect(cfg, ep.primary, t, error);
-  pqxx::connection* c = conn.get();
+  clients::PgConnection* c = conn.get();
 
-  run_query_check(c, error, make("connections", "postgres", target), [&](pqxx::nontransaction& tx, CheckResult& r) {
+  run_query_check(c, error, make("connections", "postgres", target), [&](clients::PgConnection& tx, CheckResult& r) {
     auto row = tx.exec("SELECT count(*) FILTER (WHERE backend_type = 'client backend'), "
                        "current_setting('max_connections')::int, current_setting('superuser_reserved_connections')::int "
                        "FROM pg_stat_activity")[0];
@@ -129,7 +128,7 @@ void check_postgres(const config::Config& cfg, const Thresholds& t, std::vector<
     r.metrics = {{"used", used}, {"max", max}, {"percent", pct}};
   }, out);
 
-  run_query_check(c, error, make("database_size", "postgres", target), [&](pqxx::nontransaction& tx, CheckResult& r) {
+  run_query_check(c, error, make("database_size", "postgres", target), [&](clients::PgConnection& tx, CheckResult& r) {
     auto row = tx.exec("SELECT (SELECT sum(pg_database_size(datname))::bigint FROM pg_database), "
                        "current_setting('data_directory')")[0];
     auto size = row[0].as<std::uint64_t>();
@@ -161,7 +160,7 @@ void check_postgres(const config::Config& cfg, const Thresholds& t, std::vector<
   // Replication: what the primary sees, then each configured standby from its own side.
   std::optional<std::uint64_t> primary_lsn;
   long long streaming = -1;
-  run_query_check(c, error, make("replication_replicas", "postgres", target), [&](pqxx::nontransaction& tx, CheckResult& r) {
+  run_query_check(c, error, make("replication_replicas", "postgres", target), [&](clients::PgConnection& tx, CheckResult& r) {
     auto row = tx.exec("SELECT pg_is_in_recovery(), "
                        "(SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'), "
                        "CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_lsn()::text END")[0];
@@ -218,7 +217,7 @@ void check_postgres(const config::Config& cfg, const Thresholds& t, std::vector<
     out.push_back(std::move(r));
   }
 
-  run_query_check(c, error, make("wraparound", "postgres", target), [&](pqxx::nontransaction& tx, CheckResult& r) {
+  run_query_check(c, error, make("wraparound", "postgres", target), [&](clients::PgConnection& tx, CheckResult& r) {
     auto row = tx.exec("SELECT datname, age(datfrozenxid)::bigint FROM pg_database ORDER BY 2 DESC LIMIT 1")[0];
     auto age = row[1].as<long long>();
     double pct = 100.0 * static_cast<double>(age) / k_wraparound_limit;
@@ -228,7 +227,7 @@ void check_postgres(const config::Config& cfg, const Thresholds& t, std::vector<
     r.metrics = {{"age", age}, {"percent", pct}};
   }, out);
 
-  run_query_check(c, error, make("archive_ready", "postgres", target), [&](pqxx::nontransaction& tx, CheckResult& r) {
+  run_query_check(c, error, make("archive_ready", "postgres", target), [&](clients::PgConnection& tx, CheckResult& r) {
     auto row = tx.exec("SELECT current_setting('archive_mode'), "
                        "(SELECT count(*) FROM pg_ls_dir('pg_wal/archive_status') f WHERE f LIKE '%.ready')")[0];
     auto ready = row[1].as<long long>();
@@ -239,7 +238,7 @@ void check_postgres(const config::Config& cfg, const Thresholds& t, std::vector<
     if (r.status != Status::ok) r.message = "archive_command falls behind: pg_wal grows until the disk fills";
   }, out);
 
-  run_query_check(c, error, make("archive_failure", "postgres", target), [&](pqxx::nontransaction& tx, CheckResult& r) {
+  run_query_check(c, error, make("archive_failure", "postgres", target), [&](clients::PgConnection& tx, CheckResult& r) {
     auto row = tx.exec("SELECT failed_count, coalesce(last_failed_wal, ''), coalesce(last_failed_time::text, ''), "
                        "last_failed_time IS NOT NULL AND (last_archived_time IS NULL OR last_failed_time > last_archived_time), "
                        "archived_count FROM pg_stat_archiver")[0];
@@ -260,7 +259,7 @@ void check_postgres(const config::Config& cfg, const Thresholds& t, std::vector<
   auto xact_status = [&](double age) {
     return age >= t.xact_crit_s ? Status::critical : age >= t.xact_warn_s ? Status::warning : Status::ok;
   };
-  run_query_check(c, error, make("longest_transaction", "postgres", target), [&](pqxx::nontransaction& tx, CheckResult& r) {
+  run_query_check(c, error, make("longest_transaction", "postgres", target), [&](clients::PgConnection& tx, CheckResult& r) {
     auto row = tx.exec("SELECT coalesce(max(extract(epoch FROM now() - xact_start)), 0)::float8, count(*) "
                        "FROM pg_stat_activity WHERE xact_start IS NOT NULL AND pid <> pg_backend_pid() "
                        "AND backend_type = 'client backend' AND state NOT LIKE 'idle in transaction%'")[0];
@@ -271,7 +270,7 @@ void check_postgres(const config::Config& cfg, const Thresholds& t, std::vector<
     r.metrics = {{"seconds", age}, {"open", row[1].as<long long>()}};
   }, out);
 
-  run_query_check(c, error, make("idle_in_transaction", "postgres", target), [&](pqxx::nontransaction& tx, CheckResult& r) {
+  run_query_check(c, error, make("idle_in_transaction", "postgres", target), [&](clients::PgConnection& tx, CheckResult& r) {
     auto row = tx.exec("SELECT count(*), coalesce(max(extract(epoch FROM now() - state_change)), 0)::float8 "
                        "FROM pg_stat_activity WHERE state LIKE 'idle in transaction%'")[0];
     auto count = row[0].as<long long>();
@@ -294,28 +293,31 @@ void check_pgbouncer(const config::Config& cfg, const Thresholds& t, std::vector
     out.push_back(std::move(r));
     return;
   }
-  // The admin console speaks only the simple query protocol: plain libpq, no libpqxx.
-  std::string info = pg_conninfo(ep.pooler, stack_password(cfg, ep.pooler.password_secret), t.connect_timeout, "pgbouncer");
-  std::unique_ptr<PGconn, decltype(&PQfinish)> conn(PQconnectdb(info.c_str()), &PQfinish);
-  if (PQstatus(conn.get()) != CONNECTION_OK) {
+  // The admin console speaks only the simple query protocol: exec() without parameters.
+  std::optional<clients::PgConnection> conn;
+  try {
+    conn = clients::PgConnection::connect(pg_params(ep.pooler, stack_password(cfg, ep.pooler.password_secret), t.connect_timeout, "pgbouncer"));
+  } catch (const clients::PgError& e) {
     r.status = Status::unknown;
-    r.message = "cannot connect: " + first_line(PQerrorMessage(conn.get()));
+    r.message = "cannot connect: " + first_line(e.what());
     out.push_back(std::move(r));
     return;
   }
-  std::unique_ptr<PGresult, decltype(&PQclear)> res(PQexec(conn.get(), "SHOW POOLS"), &PQclear);
-  if (PQresultStatus(res.get()) != PGRES_TUPLES_OK) {
+  clients::PgResult res;
+  try {
+    res = conn->exec("SHOW POOLS");
+  } catch (const clients::PgError& e) {
     r.status = Status::unknown;
-    r.message = "SHOW POOLS failed: " + first_line(PQresultErrorMessage(res.get()));
+    r.message = "SHOW POOLS failed: " + first_line(e.what());
     out.push_back(std::move(r));
     return;
   }
-  int waiting_col = PQfnumber(res.get(), "cl_waiting"), maxwait_col = PQfnumber(res.get(), "maxwait"),
-      maxwait_us_col = PQfnumber(res.get(), "maxwait_us"), active_col = PQfnumber(res.get(), "cl_active");
+  int waiting_col = res.column("cl_waiting"), maxwait_col = res.column("maxwait"), maxwait_us_col = res.column("maxwait_us"),
+      active_col = res.column("cl_active");
   long long waiting = 0, active = 0;
   double maxwait = 0;
-  for (int i = 0; i < PQntuples(res.get()); ++i) {
-    auto num = [&](int col) { return col < 0 || PQgetisnull(res.get(), i, col) ? 0LL : std::atoll(PQgetvalue(res.get(), i, col)); };
+  for (const auto& row : res) {
+    auto num = [&](int col) { return col < 0 || row[col].is_null() ? 0LL : std::atoll(row[col].c_str()); };
     waiting += num(waiting_col);
     active += num(active_col);
     maxwait = std::max(maxwait, static_cast<double>(num(maxwait_col)) + static_cast<double>(num(maxwait_us_col)) / 1e6);

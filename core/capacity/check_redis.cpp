@@ -1,12 +1,11 @@
-// Redis and Sentinel checks of `capacity check` (hiredis, one connection per server).
+// Redis and Sentinel checks of `capacity check` (core/clients/redis.h, one connection per server).
 #include <fmt/format.h>
-#include <hiredis/hiredis.h>
 #include <map>
 #include <memory>
-#include <sys/time.h>
 
 #include "core/capacity/check.h"
 #include "core/capacity/connect.h"
+#include "core/clients/redis.h"
 #include "core/exec/redact.h"
 #include "core/stack/endpoints.h"
 #include "core/util/strings.h"
@@ -15,65 +14,50 @@ namespace statectl::capacity {
 
 namespace {
 
-using ContextPtr = std::unique_ptr<redisContext, decltype(&redisFree)>;
-using ReplyPtr = std::unique_ptr<redisReply, decltype(&freeReplyObject)>;
+using clients::RedisConnection;
+using clients::RedisValue;
 
-timeval to_timeval(std::chrono::milliseconds d)
-{
-  timeval tv{};
-  tv.tv_sec = static_cast<time_t>(d.count() / 1000);
-  tv.tv_usec = static_cast<suseconds_t>((d.count() % 1000) * 1000);
-  return tv;
-}
-
-ReplyPtr command(redisContext* c, const std::vector<std::string>& args)
-{
-  std::vector<const char*> argv;
-  std::vector<size_t> lens;
-  for (const auto& a : args) {
-    argv.push_back(a.c_str());
-    lens.push_back(a.size());
-  }
-  void* r = redisCommandArgv(c, static_cast<int>(argv.size()), argv.data(), lens.data());
-  return ReplyPtr(static_cast<redisReply*>(r), &freeReplyObject);
-}
-
-// Connects and authenticates; on failure returns null and sets error. A server without a
+// Connects and authenticates; on failure returns nothing and sets error. A server without a
 // password answers AUTH with an error that is ignored.
-ContextPtr connect(const stack::HostPort& hp, const std::optional<std::string>& password, std::chrono::milliseconds timeout,
-                   std::string& error)
+std::optional<RedisConnection> connect(const stack::HostPort& hp, const std::optional<std::string>& password,
+                                       std::chrono::milliseconds timeout, std::string& error)
 {
-  ContextPtr c(redisConnectWithTimeout(hp.host.c_str(), hp.port, to_timeval(timeout)), &redisFree);
-  if (!c || c->err) {
-    error = fmt::format("cannot connect: {}", c ? c->errstr : "out of memory");
-    return ContextPtr(nullptr, &redisFree);
+  clients::RedisOptions o;
+  o.host = hp.host;
+  o.port = hp.port;
+  o.password = password.value_or("");
+  o.connect_timeout = timeout;
+  o.command_timeout = timeout;
+  try {
+    return RedisConnection::connect(o);
+  } catch (const clients::RedisError& e) {
+    error = fmt::format("{}: {}", e.kind() == clients::RedisFailureKind::auth ? "AUTH failed" : "cannot connect", e.what());
+    return std::nullopt;
   }
-  redisSetTimeout(c.get(), to_timeval(timeout));
-  if (password && !password->empty()) {
-    auto r = command(c.get(), {"AUTH", *password});
-    if (!r) {
-      error = fmt::format("AUTH failed: {}", c->errstr);
-      return ContextPtr(nullptr, &redisFree);
-    }
-    std::string msg = r->type == REDIS_REPLY_ERROR ? std::string(r->str, r->len) : "";
-    if (!msg.empty() && msg.find("without any password") == std::string::npos && msg.find("no password") == std::string::npos) {
-      error = "AUTH failed: " + exec::redact(msg);
-      return ContextPtr(nullptr, &redisFree);
-    }
+}
+
+// Runs one command; nothing (and error set) when the connection failed.
+std::optional<RedisValue> command(RedisConnection& c, const std::vector<std::string>& args, std::string& error)
+{
+  try {
+    return c.command(args);
+  } catch (const clients::RedisError& e) {
+    error = e.what();
+    return std::nullopt;
   }
-  return c;
 }
 
 // INFO output as field -> value.
-std::map<std::string, std::string> info(redisContext* c, std::string& error)
+std::map<std::string, std::string> info(RedisConnection& c, std::string& error)
 {
   std::map<std::string, std::string> out;
-  auto r = command(c, {"INFO"});
-  if (!r || r->type != REDIS_REPLY_STRING) {
-    error = r && r->type == REDIS_REPLY_ERROR ? "INFO failed: " + std::string(r->str, r->len) : fmt::format("INFO failed: {}", c->errstr);
+  std::string why;
+  auto r = command(c, {"INFO"}, why);
+  if (!r || r->type != RedisValue::Type::string) {
+    error = r && r->is_error() ? "INFO failed: " + r->str : fmt::format("INFO failed: {}", why);
     return out;
   }
-  for (const auto& line : util::split(std::string(r->str, r->len), '\n')) {
+  for (const auto& line : util::split(r->str, '\n')) {
     auto colon = line.find(':');
     if (colon == std::string::npos || line.empty() || line[0] == '#') continue;
     out[line.substr(0, colon)] = util::trim(line.substr(colon + 1));
@@ -109,18 +93,10 @@ void check_redis(const config::Config& cfg, const Thresholds& t, std::vector<Che
   auto password = stack_password(cfg, ep.redis_password_secret);
   stack::HostPort master = ep.redis;
   if (!ep.redis_url.empty()) {
-    // redis://[user:password@]host:port[/db]
-    std::string rest = ep.redis_url.substr(ep.redis_url.find("://") == std::string::npos ? 0 : ep.redis_url.find("://") + 3);
-    if (auto at = rest.rfind('@'); at != std::string::npos) {
-      std::string cred = rest.substr(0, at);
-      password = cred.substr(cred.find(':') == std::string::npos ? 0 : cred.find(':') + 1);
-      exec::register_secret(*password);
-      rest = rest.substr(at + 1);
-    }
-    rest = rest.substr(0, rest.find('/'));
-    auto colon = rest.rfind(':');
-    master.host = rest.substr(0, colon);
-    master.port = colon == std::string::npos ? 6379 : std::atoi(rest.substr(colon + 1).c_str());
+    auto u = clients::parse_redis_url(ep.redis_url);
+    if (!u.password.empty()) password = u.password;
+    master.host = u.host;
+    master.port = u.port;
   }
 
   // Sentinels: the first that answers names the current master and checks the quorum.
@@ -135,21 +111,25 @@ void check_redis(const config::Config& cfg, const Thresholds& t, std::vector<Che
         errors.push_back(target + ": " + error);
         continue;
       }
-      auto addr = command(c.get(), {"SENTINEL", "get-master-addr-by-name", ep.master_name});
-      if (addr && addr->type == REDIS_REPLY_ARRAY && addr->elements == 2) {
-        master.host = std::string(addr->element[0]->str, addr->element[0]->len);
-        master.port = std::atoi(addr->element[1]->str);
+      clients::SentinelOptions one;
+      one.sentinels = {s};
+      one.master_name = ep.master_name;
+      one.password = password.value_or("");
+      one.timeout = t.connect_timeout;
+      if (auto m = clients::ask_sentinels(one)) {
+        master.host = m->host;
+        master.port = m->port;
       }
-      auto ck = command(c.get(), {"SENTINEL", "CKQUORUM", ep.master_name});
+      auto ck = command(*c, {"SENTINEL", "CKQUORUM", ep.master_name}, error);
       if (!ck) {
-        errors.push_back(fmt::format("{}: {}", target, c->errstr));
+        errors.push_back(fmt::format("{}: {}", target, error));
         continue;
       }
       answered = true;
       q.target = target;
-      std::string text(ck->str ? std::string(ck->str, ck->len) : "");
+      std::string text = ck->text();
       q.metrics = {{"sentinels_configured", ep.sentinels.size()}, {"sentinels_unreachable", errors.size()}};
-      if (ck->type == REDIS_REPLY_ERROR) {
+      if (ck->is_error()) {
         q.status = Status::critical;
         q.value = "no quorum";
         q.message = text;
@@ -172,7 +152,7 @@ void check_redis(const config::Config& cfg, const Thresholds& t, std::vector<Che
   std::string error;
   auto c = connect(master, password, t.connect_timeout, error);
   std::map<std::string, std::string> fields;
-  if (c) fields = info(c.get(), error);
+  if (c) fields = info(*c, error);
   auto unknown = [&](const std::string& name) {
     CheckResult r = make(name, "redis", target);
     r.status = Status::unknown;

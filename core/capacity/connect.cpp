@@ -1,27 +1,11 @@
 #include "core/capacity/connect.h"
 
-#include <algorithm>
 #include <fmt/format.h>
 
 #include "core/exec/redact.h"
 #include "core/secrets/store.h"
 
 namespace statectl::capacity {
-
-namespace {
-
-// Quotes a libpq conninfo value: single quotes, with ' and \ escaped.
-std::string quote(const std::string& v)
-{
-  std::string out = "'";
-  for (char c : v) {
-    if (c == '\'' || c == '\\') out += '\\';
-    out += c;
-  }
-  return out + "'";
-}
-
-} // namespace
 
 std::optional<std::string> stack_password(const config::Config& cfg, const std::string& name)
 {
@@ -35,23 +19,15 @@ std::optional<std::string> stack_password(const config::Config& cfg, const std::
   }
 }
 
-std::string pg_conninfo(const stack::PgEndpoint& ep, const std::optional<std::string>& password,
-                        std::chrono::milliseconds connect_timeout, const std::string& dbname_override)
+clients::PgParams pg_params(const stack::PgEndpoint& ep, const std::optional<std::string>& password,
+                            std::chrono::milliseconds connect_timeout, const std::string& dbname_override)
 {
-  // libpq reads connect_timeout in whole seconds, minimum 2.
-  long secs = std::max<long>(2, static_cast<long>((connect_timeout.count() + 999) / 1000));
-  std::string common = fmt::format(" connect_timeout={} application_name='statectl capacity'", secs);
-  if (!ep.url.empty()) {
-    // A URL and keyword settings cannot be mixed in one string; libpq accepts both forms, and
-    // later keywords override the URL's when passed as a dbname=URL expansion.
-    std::string s = "dbname=" + quote(ep.url) + common;
-    if (!dbname_override.empty()) s += " dbname=" + quote(dbname_override);
-    return s;
-  }
-  std::string s = fmt::format("host={} port={} user={} dbname={}{}", quote(ep.host), ep.port, quote(ep.user),
-                              quote(dbname_override.empty() ? ep.database : dbname_override), common);
-  if (password && !password->empty()) s += " password=" + quote(*password);
-  return s;
+  clients::PgParams p = clients::PgParams::from(ep);
+  p.dbname_override = dbname_override;
+  if (ep.url.empty() && password) p.password = *password;
+  p.connect_timeout_s = clients::timeout_seconds(connect_timeout);
+  p.application_name = "statectl capacity";
+  return p;
 }
 
 std::string pg_target(const stack::PgEndpoint& ep)

@@ -4,6 +4,7 @@
 #include <optional>
 #include <string>
 
+#include "core/clients/postgres.h"
 #include "core/config/config.h"
 #include "core/stack/endpoints.h"
 
@@ -13,10 +14,10 @@ namespace statectl::capacity {
 // unreadable (a check then tries without one and reports what the server says).
 std::optional<std::string> stack_password(const config::Config& cfg, const std::string& name);
 
-// A libpq keyword/value connection string for an endpoint (the [postgres] url verbatim when
-// set). The password is included only here, never logged, and registered for redaction.
-std::string pg_conninfo(const stack::PgEndpoint& ep, const std::optional<std::string>& password,
-                        std::chrono::milliseconds connect_timeout, const std::string& dbname_override = {});
+// The connection parameters of `capacity check` for an endpoint (the [postgres] url when set):
+// application_name "statectl capacity", connect_timeout in whole seconds (at least 2).
+clients::PgParams pg_params(const stack::PgEndpoint& ep, const std::optional<std::string>& password,
+                            std::chrono::milliseconds connect_timeout, const std::string& dbname_override = {});
 
 // "host:port" of an endpoint (the URL with its password redacted when set).
 std::string pg_target(const stack::PgEndpoint& ep);

@@ -12,6 +12,8 @@
 #include <thread>
 #include <vector>
 
+#include "core/clients/postgres.h"
+
 namespace statectl::failover {
 
 using Clock = std::chrono::steady_clock;
@@ -38,17 +40,10 @@ public:
   virtual void write(std::uint64_t seq, std::chrono::milliseconds timeout, WriteRecord& rec) = 0;
 };
 
-// Connection settings of the PostgreSQL probe: a libpq keyword/value set (host, port, user,
-// dbname, or a URL in "dbname"), the password passed separately (never in a string that could be
-// logged), and the probe's run id (one row per write in statectl_failover_probe).
-struct PgTarget {
-  std::string host = "127.0.0.1";
-  int port = 0;
-  std::string user;
-  std::string database;
-  std::string url; // instead of host/port/user/database
-  std::string password;
-};
+// Connection settings of the PostgreSQL probe: the client's parameters (host, port, user,
+// database or a URL; the password passed to libpq separately, never in a string that could be
+// logged).
+using PgTarget = clients::PgParams;
 
 // The Redis probe resolves the master through Sentinels (re-resolving after each error) or
 // writes to a fixed address when no Sentinel is given.

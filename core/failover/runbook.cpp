@@ -3,10 +3,10 @@
 // (core/local/stack.h), so the state file keeps recording who is primary.
 #include <algorithm>
 #include <fmt/format.h>
-#include <libpq-fe.h>
 #include <thread>
 #include <unistd.h>
 
+#include "core/clients/postgres.h"
 #include "core/error.h"
 #include "core/failover/common.h"
 #include "core/failover/failover.h"
@@ -133,22 +133,25 @@ std::string new_run_id()
 // RELOAD synchronously on the admin console, then let it retry at once.
 void pgbouncer_retry_now(const config::Config& cfg, int bouncer_port, output::Printer& printer)
 {
-  PgTarget t = pg_direct(cfg, bouncer_port);
-  std::string port = std::to_string(t.port);
-  const char* keys[] = {"host", "port", "user", "dbname", "password", "connect_timeout", "sslmode", nullptr};
-  const char* values[] = {"127.0.0.1", port.c_str(), t.user.c_str(), "pgbouncer", t.password.c_str(), "5", "disable", nullptr};
-  PGconn* c = PQconnectdbParams(keys, values, 0);
-  if (PQstatus(c) == CONNECTION_OK) {
-    for (const char* sql : {"RELOAD", "SET server_login_retry = 0"}) {
-      PGresult* r = PQexec(c, sql);
-      if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
-        printer.detail(fmt::format("pgbouncer {}: {}", sql, util::trim(PQresultErrorMessage(r))));
-      PQclear(r);
-    }
-  } else {
-    printer.warn("cannot reach the PgBouncer admin console: " + util::trim(PQerrorMessage(c)));
+  clients::PgParams p = pg_direct(cfg, bouncer_port);
+  p.application_name = "statectl-failover";
+  p.dbname_override = "pgbouncer";
+  p.connect_timeout_s = 5;
+  p.tls.sslmode = "disable";
+  clients::PgConnection c;
+  try {
+    c = clients::PgConnection::connect(p);
+  } catch (const clients::PgError& e) {
+    printer.warn(std::string("cannot reach the PgBouncer admin console: ") + e.what());
+    return;
   }
-  PQfinish(c);
+  for (const char* sql : {"RELOAD", "SET server_login_retry = 0"}) {
+    try {
+      c.exec(sql);
+    } catch (const clients::PgError& e) {
+      printer.detail(fmt::format("pgbouncer {}: {}", sql, e.what()));
+    }
+  }
 }
 
 } // namespace detail

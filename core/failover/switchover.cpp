@@ -1,13 +1,12 @@
 // `failover switchover`: a planned, lossless role change while the write probe runs.
 #include <arpa/inet.h>
 #include <fmt/format.h>
-#include <hiredis/hiredis.h>
-#include <libpq-fe.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <thread>
 #include <unistd.h>
 
+#include "core/clients/postgres.h"
 #include "core/error.h"
 #include "core/exec/redact.h"
 #include "core/failover/common.h"
@@ -15,7 +14,7 @@
 #include "core/local/components.h"
 #include "core/local/probe.h"
 #include "core/local/process.h"
-#include "core/util/redis.h"
+#include "core/clients/redis.h"
 #include "core/util/strings.h"
 
 namespace statectl::failover {
@@ -28,37 +27,33 @@ namespace {
 // else); returns the first column of the first row, throws Error on failure.
 class SimpleConn {
 public:
-  SimpleConn(const PgTarget& t, const std::string& what) : m_what(what)
+  SimpleConn(const PgTarget& target, const std::string& what) : m_what(what)
   {
-    std::string port = std::to_string(t.port);
-    const char* keys[] = {"host", "port", "user", "dbname", "password", "connect_timeout", "application_name", "sslmode", nullptr};
-    const char* values[] = {t.host.c_str(), port.c_str(), t.user.c_str(), t.database.c_str(), t.password.c_str(), "5",
-                            "statectl-switchover", "disable", nullptr};
-    m_conn = PQconnectdbParams(keys, values, 0);
-    if (!m_conn || PQstatus(m_conn) != CONNECTION_OK)
-      throw Error(ExitCode::unavailable, "cannot connect to " + m_what, exec::redact(util::trim(m_conn ? PQerrorMessage(m_conn) : "out of memory")));
+    PgTarget t = target;
+    t.url.clear();
+    t.connect_timeout_s = 5;
+    t.application_name = "statectl-switchover";
+    t.tls.sslmode = "disable";
+    try {
+      m_conn = clients::PgConnection::connect(t);
+    } catch (const clients::PgError& e) {
+      throw clients::to_error(e.failure(), "cannot connect to " + m_what);
+    }
   }
-  ~SimpleConn() { PQfinish(m_conn); }
-  SimpleConn(const SimpleConn&) = delete;
-  SimpleConn& operator=(const SimpleConn&) = delete;
 
   std::string exec(const std::string& sql)
   {
-    PGresult* r = PQexec(m_conn, sql.c_str());
-    auto st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
-    if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
-      std::string err = util::trim(r ? PQresultErrorMessage(r) : PQerrorMessage(m_conn));
-      PQclear(r);
-      throw Error(ExitCode::failed, fmt::format("{} on {} failed", sql, m_what), exec::redact(err));
+    try {
+      clients::PgResult r = m_conn.exec(sql);
+      return r.empty() || r.columns() == 0 || r[0][0].is_null() ? "" : r[0][0].as<std::string>();
+    } catch (const clients::PgError& e) {
+      throw clients::to_error(e.failure(), fmt::format("{} on {} failed", sql, m_what));
     }
-    std::string out = st == PGRES_TUPLES_OK && PQntuples(r) > 0 ? PQgetvalue(r, 0, 0) : "";
-    PQclear(r);
-    return out;
   }
 
 private:
   std::string m_what;
-  PGconn* m_conn = nullptr;
+  clients::PgConnection m_conn;
 };
 
 // POST with a JSON body to a Patroni REST port on 127.0.0.1.
@@ -100,29 +95,28 @@ std::optional<local::HttpResponse> http_post(int port, const std::string& path, 
 // A Redis command on 127.0.0.1:port (AUTH first when password is set); the reply as text.
 std::string redis_do(int port, const std::string& password, const std::vector<std::string>& args, const std::string& what)
 {
-  timeval tv{5, 0};
-  redisContext* c = redisConnectWithTimeout("127.0.0.1", port, tv);
-  if (!c || c->err) {
-    std::string e = c ? c->errstr : "out of memory";
-    if (c) redisFree(c);
-    throw Error(ExitCode::unavailable, fmt::format("cannot connect to {} (127.0.0.1:{})", what, port), e);
+  clients::RedisOptions o;
+  o.port = port;
+  clients::RedisConnection c;
+  try {
+    // AUTH runs below as a command, so its failure reads "AUTH on <what> failed" as before.
+    c = clients::RedisConnection::connect(o);
+  } catch (const clients::RedisError& e) {
+    throw Error(ExitCode::unavailable, fmt::format("cannot connect to {} (127.0.0.1:{})", what, port), e.what());
   }
-  redisSetTimeout(c, tv);
   auto run = [&](const std::vector<std::string>& a) {
-    util::RedisReply r = util::redis_command(c, a);
-    std::string out = r && r->str ? std::string(r->str, r->len) : r && r->type == REDIS_REPLY_INTEGER ? std::to_string(r->integer) : "";
-    bool err = !r || r->type == REDIS_REPLY_ERROR;
-    if (!r) out = c->errstr;
-    if (err) {
-      redisFree(c);
-      throw Error(ExitCode::failed, fmt::format("{} on {} failed", a[0] + (a.size() > 1 ? " " + a[1] : ""), what), exec::redact(out));
+    std::string where = a[0] + (a.size() > 1 ? " " + a[1] : "");
+    clients::RedisValue r;
+    try {
+      r = c.command(a);
+    } catch (const clients::RedisError& e) {
+      throw Error(ExitCode::failed, fmt::format("{} on {} failed", where, what), exec::redact(e.what()));
     }
-    return out;
+    if (r.is_error()) throw Error(ExitCode::failed, fmt::format("{} on {} failed", where, what), exec::redact(r.str));
+    return r.type == clients::RedisValue::Type::array ? std::string() : r.text();
   };
   if (!password.empty()) run({"AUTH", password});
-  std::string out = run(args);
-  redisFree(c);
-  return out;
+  return run(args);
 }
 
 std::int64_t redis_offset(int port, const std::string& password, const std::string& key)

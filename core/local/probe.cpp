@@ -1,26 +1,16 @@
 #include "core/local/probe.h"
 
 #include <fmt/format.h>
-#include <hiredis/hiredis.h>
-#include <libpq-fe.h>
 #include <memory>
 
+#include "core/clients/postgres.h"
+#include "core/clients/redis.h"
 #include "core/exec/redact.h"
-#include "core/util/redis.h"
 #include "core/util/strings.h"
 
 namespace statectl::local {
 
 namespace {
-
-struct PgConnCloser {
-  void operator()(PGconn* c) const { PQfinish(c); }
-};
-struct PgResultCloser {
-  void operator()(PGresult* r) const { PQclear(r); }
-};
-using PgConn = std::unique_ptr<PGconn, PgConnCloser>;
-using PgResult = std::unique_ptr<PGresult, PgResultCloser>;
 
 std::string first_line(std::string s)
 {
@@ -29,21 +19,37 @@ std::string first_line(std::string s)
   return exec::redact(nl == std::string::npos ? s : s.substr(0, nl));
 }
 
-using util::RedisConn;
-using Reply = util::RedisReply;
+using clients::RedisConnection;
+using clients::RedisValue;
 
-RedisConn redis_connect(int port, std::chrono::milliseconds timeout, std::string& error)
+// Connects to 127.0.0.1:port (AUTH with password when set); an empty connection and error set
+// otherwise.
+RedisConnection redis_connect(int port, const std::string& password, std::chrono::milliseconds timeout, std::string& error)
 {
-  timeval tv{static_cast<time_t>(timeout.count() / 1000), static_cast<suseconds_t>((timeout.count() % 1000) * 1000)};
-  RedisConn c(redisConnectWithTimeout("127.0.0.1", port, tv));
-  if (!c || c->err) {
-    error = c ? c->errstr : "cannot allocate a connection";
-    return nullptr;
+  clients::RedisOptions o;
+  o.port = port;
+  o.password = password;
+  o.tolerate_no_password = false;
+  o.connect_timeout = timeout;
+  o.command_timeout = timeout;
+  try {
+    return RedisConnection::connect(o);
+  } catch (const clients::RedisError& e) {
+    error = first_line(e.what());
+    return RedisConnection();
   }
-  redisSetTimeout(c.get(), tv);
-  return c;
 }
 
+// One command; nothing (and error set) when the connection failed.
+std::optional<RedisValue> redis_command(RedisConnection& c, const std::vector<std::string>& args, std::string& error)
+{
+  try {
+    return c.command(args);
+  } catch (const clients::RedisError& e) {
+    error = first_line(e.what());
+    return std::nullopt;
+  }
+}
 
 // "key:value" lines of INFO.
 std::map<std::string, std::string> parse_info(const std::string& text)
@@ -72,35 +78,41 @@ std::int64_t to_i64(const std::string& s)
 PgProbe probe_postgres(int port, const ProbeAuth& auth, bool with_replication)
 {
   PgProbe p;
-  std::string port_s = std::to_string(port);
-  std::string timeout_s = std::to_string(std::max<long>(1, static_cast<long>((auth.timeout.count() + 999) / 1000)));
-  const char* keys[] = {"host", "port", "user", "password", "dbname", "connect_timeout", "application_name", "sslmode", nullptr};
-  const char* values[] = {"127.0.0.1", port_s.c_str(), auth.user.c_str(), auth.password.c_str(), auth.database.c_str(),
-                          timeout_s.c_str(), "statectl-status", "disable", nullptr};
-  PgConn conn(PQconnectdbParams(keys, values, 0));
-  if (!conn || PQstatus(conn.get()) != CONNECTION_OK) {
-    p.error = first_line(conn ? PQerrorMessage(conn.get()) : "out of memory");
+  clients::PgParams params;
+  params.host = "127.0.0.1";
+  params.port = port;
+  params.user = auth.user;
+  params.password = auth.password;
+  params.database = auth.database;
+  params.connect_timeout_s = clients::timeout_seconds(auth.timeout, 1);
+  params.application_name = "statectl-status";
+  params.tls.sslmode = "disable";
+  clients::PgConnection conn;
+  try {
+    conn = clients::PgConnection::connect(params);
+    clients::PgResult r = conn.exec("SELECT pg_is_in_recovery(), current_setting('server_version'), "
+                                    "COALESCE(pg_last_wal_replay_lsn()::text, '')");
+    if (r.size() != 1) {
+      p.error = "no row";
+      return p;
+    }
+    p.in_recovery = r[0][0].view() == "t";
+    p.version = r[0][1].as<std::string>();
+    p.version = p.version.substr(0, p.version.find(' ')); // "15.20 (Debian 15.20-0+deb12u1)" -> "15.20"
+    p.receive_lsn = r[0][2].as<std::string>();
+  } catch (const clients::PgError& e) {
+    p.error = first_line(e.what());
     return p;
   }
-  auto query = [&](const char* sql) { return PgResult(PQexec(conn.get(), sql)); };
-  PgResult r = query("SELECT pg_is_in_recovery(), current_setting('server_version'), "
-                     "COALESCE(pg_last_wal_replay_lsn()::text, '')");
-  if (!r || PQresultStatus(r.get()) != PGRES_TUPLES_OK || PQntuples(r.get()) != 1) {
-    p.error = first_line(PQerrorMessage(conn.get()));
-    return p;
-  }
-  p.in_recovery = std::string(PQgetvalue(r.get(), 0, 0)) == "t";
-  p.version = PQgetvalue(r.get(), 0, 1);
-  p.version = p.version.substr(0, p.version.find(' ')); // "15.20 (Debian 15.20-0+deb12u1)" -> "15.20"
-  p.receive_lsn = PQgetvalue(r.get(), 0, 2);
   p.ok = true;
   if (with_replication && !p.in_recovery) {
-    PgResult rr = query("SELECT application_name, state, sync_state, "
-                        "COALESCE(pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn), -1)::bigint FROM pg_stat_replication");
-    if (rr && PQresultStatus(rr.get()) == PGRES_TUPLES_OK) {
-      for (int i = 0; i < PQntuples(rr.get()); ++i)
-        p.replicas.push_back({PQgetvalue(rr.get(), i, 0), PQgetvalue(rr.get(), i, 1), PQgetvalue(rr.get(), i, 2),
-                              to_i64(PQgetvalue(rr.get(), i, 3))});
+    try {
+      clients::PgResult rr = conn.exec("SELECT application_name, state, sync_state, "
+                                       "COALESCE(pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn), -1)::bigint FROM pg_stat_replication");
+      for (const auto& row : rr)
+        p.replicas.push_back({std::string(row[0].view()), std::string(row[1].view()), std::string(row[2].view()), to_i64(std::string(row[3].view()))});
+    } catch (const clients::PgError&) {
+      // A role that cannot read pg_stat_replication: no replicas listed, as before.
     }
   }
   return p;
@@ -109,21 +121,15 @@ PgProbe probe_postgres(int port, const ProbeAuth& auth, bool with_replication)
 RedisProbe probe_redis(int port, const std::string& password, std::chrono::milliseconds timeout)
 {
   RedisProbe p;
-  RedisConn c = redis_connect(port, timeout, p.error);
+  RedisConnection c = redis_connect(port, password, timeout, p.error);
   if (!c) return p;
-  if (!password.empty()) {
-    Reply auth = util::redis_command(c.get(), {"AUTH", password});
-    if (!auth || auth->type == REDIS_REPLY_ERROR) {
-      p.error = auth ? first_line(auth->str) : first_line(c->errstr);
-      return p;
-    }
-  }
-  Reply info = util::redis_command(c.get(), {"INFO"});
-  if (!info || info->type != REDIS_REPLY_STRING) {
-    p.error = info && info->type == REDIS_REPLY_ERROR ? first_line(info->str) : first_line(c->errstr);
+  auto info = redis_command(c, {"INFO"}, p.error);
+  if (!info) return p;
+  if (info->type != RedisValue::Type::string) {
+    p.error = first_line(info->is_error() ? info->str : "unexpected reply");
     return p;
   }
-  auto kv = parse_info(std::string(info->str, info->len));
+  auto kv = parse_info(info->str);
   p.ok = true;
   p.role = kv["role"];
   p.version = kv["redis_version"];
@@ -151,27 +157,27 @@ RedisProbe probe_redis(int port, const std::string& password, std::chrono::milli
 RedisProbe probe_sentinel(int port, const std::string& master_name, std::chrono::milliseconds timeout)
 {
   RedisProbe p;
-  RedisConn c = redis_connect(port, timeout, p.error);
+  RedisConnection c = redis_connect(port, "", timeout, p.error);
   if (!c) return p;
-  Reply addr = util::redis_command(c.get(), {"SENTINEL", "get-master-addr-by-name", master_name});
-  if (!addr || addr->type != REDIS_REPLY_ARRAY || addr->elements != 2) {
-    p.error = addr && addr->type == REDIS_REPLY_ERROR ? first_line(addr->str)
-              : addr                                   ? fmt::format("sentinel does not know master '{}'", master_name)
-                                                       : first_line(c->errstr);
+  auto addr = redis_command(c, {"SENTINEL", "get-master-addr-by-name", master_name}, p.error);
+  if (!addr) return p;
+  if (addr->type != RedisValue::Type::array || addr->elements.size() != 2) {
+    p.error = addr->is_error() ? first_line(addr->str) : fmt::format("sentinel does not know master '{}'", master_name);
     return p;
   }
-  p.master_port = static_cast<int>(to_i64(addr->element[1]->str));
-  Reply master = util::redis_command(c.get(), {"SENTINEL", "master", master_name});
-  if (master && master->type == REDIS_REPLY_ARRAY) {
-    for (std::size_t i = 0; i + 1 < master->elements; i += 2) {
-      std::string k = master->element[i]->str ? master->element[i]->str : "";
-      std::string v = master->element[i + 1]->str ? master->element[i + 1]->str : "";
+  p.master_port = static_cast<int>(to_i64(addr->elements[1].text()));
+  std::string ignored;
+  auto master = redis_command(c, {"SENTINEL", "master", master_name}, ignored);
+  if (master && master->type == RedisValue::Type::array) {
+    for (std::size_t i = 0; i + 1 < master->elements.size(); i += 2) {
+      std::string k = master->elements[i].text();
+      std::string v = master->elements[i + 1].text();
       if (k == "num-other-sentinels") p.sentinels_known = static_cast<int>(to_i64(v));
       if (k == "flags" && v.find("down") != std::string::npos) p.error = "master flagged " + v;
     }
   }
-  Reply info = util::redis_command(c.get(), {"INFO", "server"});
-  if (info && info->type == REDIS_REPLY_STRING) p.version = parse_info(std::string(info->str, info->len))["redis_version"];
+  auto info = redis_command(c, {"INFO", "server"}, ignored);
+  if (info && info->type == RedisValue::Type::string) p.version = parse_info(info->str)["redis_version"];
   p.role = "sentinel";
   p.ok = p.error.empty();
   return p;

@@ -4,15 +4,14 @@
 #include <cstring>
 #include <csignal>
 #include <fmt/format.h>
-#include <hiredis/hiredis.h>
-#include <libpq-fe.h>
 #include <memory>
 #include <thread>
 
+#include "core/clients/postgres.h"
+#include "core/clients/redis.h"
 #include "core/error.h"
 #include "core/exec/redact.h"
 #include "core/stack/endpoints.h"
-#include "core/util/redis.h"
 #include "core/util/strings.h"
 
 // The local stack (core/local) is built by another capability; until it is in the tree, --apply
@@ -35,91 +34,96 @@ using namespace std::chrono_literals;
 
 namespace {
 
-struct PgFree {
-  void operator()(PGconn* c) const { PQfinish(c); }
-};
-using PgConn = std::unique_ptr<PGconn, PgFree>;
+using clients::PgConnection;
+using clients::RedisConnection;
+using clients::RedisValue;
 
-using util::RedisConn;
-using Reply = util::RedisReply;
-
-
-std::string pg_connect_error(PGconn* c) { return util::trim(exec::redact(c ? PQerrorMessage(c) : "out of memory")); }
-
-PgConn pg_try(int port, const std::string& user, const std::string& password, const std::string& db, std::string* error)
+std::optional<PgConnection> pg_try(int port, const std::string& user, const std::string& password, const std::string& db,
+                                   std::string* error)
 {
-  std::string port_text = std::to_string(port);
-  const char* keys[] = {"host", "port", "user", "password", "dbname", "connect_timeout", "application_name", "sslmode", nullptr};
-  const char* vals[] = {"127.0.0.1", port_text.c_str(), user.c_str(), password.c_str(), db.c_str(), "5", "statectl-secrets", "disable", nullptr};
-  PgConn c(PQconnectdbParams(keys, vals, 0));
-  if (!c || PQstatus(c.get()) != CONNECTION_OK) {
-    if (error) *error = pg_connect_error(c.get());
-    return nullptr;
+  clients::PgParams p;
+  p.host = "127.0.0.1";
+  p.port = port;
+  p.user = user;
+  p.password = password;
+  p.database = db;
+  p.connect_timeout_s = 5;
+  p.application_name = "statectl-secrets";
+  p.tls.sslmode = "disable";
+  try {
+    return PgConnection::connect(p);
+  } catch (const clients::PgError& e) {
+    if (error) *error = e.what();
+    return std::nullopt;
   }
-  return c;
 }
 
-PgConn pg_require(int port, const std::string& user, const std::string& password, const std::string& db)
+PgConnection pg_require(int port, const std::string& user, const std::string& password, const std::string& db)
 {
   std::string err;
-  PgConn c = pg_try(port, user, password, db, &err);
+  auto c = pg_try(port, user, password, db, &err);
   if (!c)
     throw Error(ExitCode::unavailable, fmt::format("cannot connect to PostgreSQL at 127.0.0.1:{} as {}", port, user), err,
                 "is the local stack running? ('statectl status')");
-  return c;
+  return std::move(*c);
 }
 
-void alter_role_password(PGconn* c, const std::string& role, const std::string& password)
+void alter_role_password(PgConnection& c, const std::string& role, const std::string& password)
 {
   // The verifier is computed here, with the server's settings (iteration count), so only
   // "SCRAM-SHA-256$..." travels to the server and could ever appear in its log.
-  char* verifier = PQencryptPasswordConn(c, password.c_str(), role.c_str(), "scram-sha-256");
-  if (!verifier) throw Error(ExitCode::failed, "cannot compute the SCRAM verifier", pg_connect_error(c));
-  char* ident = PQescapeIdentifier(c, role.c_str(), role.size());
-  char* literal = PQescapeLiteral(c, verifier, std::strlen(verifier));
-  std::string sql = fmt::format("ALTER ROLE {} PASSWORD {}", ident ? ident : "", literal ? literal : "");
-  PQfreemem(verifier);
-  PQfreemem(ident);
-  PQfreemem(literal);
-  PGresult* r = PQexec(c, sql.c_str());
-  bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
-  std::string err = ok ? "" : util::trim(exec::redact(PQresultErrorMessage(r)));
-  PQclear(r);
-  if (!ok) throw Error(ExitCode::external, fmt::format("ALTER ROLE {} failed", role), err);
+  std::string sql;
+  try {
+    std::string verifier = c.encrypt_password(password, role);
+    sql = fmt::format("ALTER ROLE {} PASSWORD {}", c.escape_identifier(role), c.escape_literal(verifier));
+  } catch (const clients::PgError& e) {
+    throw Error(ExitCode::failed, "cannot compute the SCRAM verifier", e.what());
+  }
+  try {
+    c.exec(sql);
+  } catch (const clients::PgError& e) {
+    throw clients::to_error(e.failure(), fmt::format("ALTER ROLE {} failed", role), "", ExitCode::external);
+  }
 }
 
-RedisConn redis_connect(int port, const std::string& what)
+RedisConnection redis_connect(int port, const std::string& what)
 {
-  timeval tv{5, 0};
-  RedisConn c(redisConnectWithTimeout("127.0.0.1", port, tv));
-  if (!c || c->err)
-    throw Error(ExitCode::unavailable, fmt::format("cannot connect to {} at 127.0.0.1:{}", what, port), c ? c->errstr : "out of memory",
+  clients::RedisOptions o;
+  o.port = port;
+  try {
+    return RedisConnection::connect(o);
+  } catch (const clients::RedisError& e) {
+    throw Error(ExitCode::unavailable, fmt::format("cannot connect to {} at 127.0.0.1:{}", what, port), e.what(),
                 "is the local stack running? ('statectl status')");
-  redisSetTimeout(c.get(), tv);
-  return c;
+  }
 }
 
-std::string reply_error(redisContext* c, const Reply& r)
+// Runs one command; the error text ("" when it succeeded).
+std::string redis_try(RedisConnection& c, const std::vector<std::string>& args)
 {
-  if (!r) return c->errstr[0] ? c->errstr : "no reply";
-  if (r->type == REDIS_REPLY_ERROR) return exec::redact(std::string(r->str, r->len));
-  return {};
+  try {
+    RedisValue r = c.command(args);
+    return r.is_error() ? exec::redact(r.str) : std::string();
+  } catch (const clients::RedisError& e) {
+    return e.what();
+  }
 }
 
-void redis_ok(redisContext* c, const std::vector<std::string>& args, const std::string& where)
+void redis_ok(RedisConnection& c, const std::vector<std::string>& args, const std::string& where)
 {
-  Reply r = util::redis_command(c, args);
-  std::string err = reply_error(c, r);
+  std::string err = redis_try(c, args);
   if (!err.empty()) throw Error(ExitCode::external, fmt::format("{}: {} failed", where, args[0] + (args.size() > 1 ? " " + args[1] : "")), err);
 }
 
 // Tries the new password first (a retried or undone apply), then the old one.
-void redis_auth(redisContext* c, const std::string& from, const std::string& to, const std::string& where)
+void redis_auth(RedisConnection& c, const std::string& from, const std::string& to, const std::string& where)
 {
   for (const auto* pw : {&from, &to}) {
-    Reply r = util::redis_command(c, {"AUTH", *pw});
-    if (r && r->type != REDIS_REPLY_ERROR) return;
-    if (!r) break;
+    try {
+      if (!c.command({"AUTH", *pw}).is_error()) return;
+    } catch (const clients::RedisError&) {
+      break;
+    }
   }
   throw Error(ExitCode::external, fmt::format("{}: AUTH failed", where), "neither the stored nor the new password is accepted",
               "check 'statectl redis-cli' works; the server's requirepass may have been changed by hand");
@@ -171,9 +175,10 @@ ApplyFn local_stack_applier(const config::Config& cfg, const Store& store, exec:
       // The superuser's current password: `from` when it is the one changing.
       std::string su_password = name == "postgres" ? from : store.require("postgres");
       std::string db = cfg.get_string("postgres.database");
-      PgConn c = pg_require(ep.primary.port, cfg.get_string("postgres.superuser"), su_password, db);
-      alter_role_password(c.get(), role, to);
-      c.reset();
+      {
+        PgConnection c = pg_require(ep.primary.port, cfg.get_string("postgres.superuser"), su_password, db);
+        alter_role_password(c, role, to);
+      }
       step(fmt::format("primary 127.0.0.1:{}: ALTER ROLE {} PASSWORD (SCRAM verifier computed client-side)", ep.primary.port, role));
 
       local::Site site(cfg, runner, printer);
@@ -203,7 +208,7 @@ ApplyFn local_stack_applier(const config::Config& cfg, const Store& store, exec:
         throw Error(ExitCode::failed, fmt::format("verification failed: {} cannot log in to the primary with the new password", role), err);
       step(fmt::format("verified: new connection to the primary 127.0.0.1:{} as {}", ep.primary.port, role));
       if (pooled) {
-        PgConn ok;
+        std::optional<PgConnection> ok;
         for (int i = 0; i < 25 && !ok; ++i) {
           ok = pg_try(ep.pooler.port, role, to, db, &err);
           if (!ok) std::this_thread::sleep_for(200ms);
@@ -221,31 +226,27 @@ ApplyFn local_stack_applier(const config::Config& cfg, const Store& store, exec:
       if (servers.empty()) throw Error(ExitCode::usage, "--apply of 'redis' needs Redis in the local stack", "none is deployed");
       // masterauth first everywhere, so replicas that reconnect use the password the master will
       // require; then requirepass. Authenticated connections stay open throughout.
-      std::vector<std::pair<const local::Member*, RedisConn>> conns;
+      std::vector<std::pair<const local::Member*, RedisConnection>> conns;
       for (const auto* m : servers) {
-        RedisConn c = redis_connect(m->port, m->name);
-        redis_auth(c.get(), from, to, m->name);
+        RedisConnection c = redis_connect(m->port, m->name);
+        redis_auth(c, from, to, m->name);
         conns.emplace_back(m, std::move(c));
       }
-      for (auto& [m, c] : conns) redis_ok(c.get(), {"CONFIG", "SET", "masterauth", to}, m->name);
+      for (auto& [m, c] : conns) redis_ok(c, {"CONFIG", "SET", "masterauth", to}, m->name);
       for (auto& [m, c] : conns) {
-        redis_ok(c.get(), {"CONFIG", "SET", "requirepass", to}, m->name);
-        redis_ok(c.get(), {"CONFIG", "REWRITE"}, m->name);
+        redis_ok(c, {"CONFIG", "SET", "requirepass", to}, m->name);
+        redis_ok(c, {"CONFIG", "REWRITE"}, m->name);
         step(fmt::format("{} 127.0.0.1:{}: CONFIG SET masterauth, requirepass; CONFIG REWRITE", m->name, m->port));
       }
       for (const auto* s : sentinels) {
-        RedisConn c = redis_connect(s->port, s->name);
-        redis_ok(c.get(), {"SENTINEL", "SET", cfg.get_string("redis.master_name"), "auth-pass", to}, s->name);
+        RedisConnection c = redis_connect(s->port, s->name);
+        redis_ok(c, {"SENTINEL", "SET", cfg.get_string("redis.master_name"), "auth-pass", to}, s->name);
         step(fmt::format("{} 127.0.0.1:{}: SENTINEL SET {} auth-pass", s->name, s->port, cfg.get_string("redis.master_name")));
       }
       for (const auto* m : servers) {
-        RedisConn c = redis_connect(m->port, m->name);
-        Reply r = util::redis_command(c.get(), {"AUTH", to});
-        std::string e = reply_error(c.get(), r);
-        if (e.empty()) {
-          Reply p = util::redis_command(c.get(), {"PING"});
-          e = reply_error(c.get(), p);
-        }
+        RedisConnection c = redis_connect(m->port, m->name);
+        std::string e = redis_try(c, {"AUTH", to});
+        if (e.empty()) e = redis_try(c, {"PING"});
         if (!e.empty()) throw Error(ExitCode::failed, fmt::format("verification failed: {} does not accept the new password", m->name), e);
       }
       step(fmt::format("verified: new connections to {} Redis server(s) with the new password", servers.size()));

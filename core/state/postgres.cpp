@@ -3,18 +3,18 @@
 #include <algorithm>
 #include <condition_variable>
 #include <mutex>
-#include <pqxx/pqxx>
 #include <regex>
 #include <string_view>
 #include <thread>
 
 #include <fmt/format.h>
 
+#include "core/clients/postgres.h"
 #include "core/error.h"
 #include "core/exec/redact.h"
-#include "core/secrets/store.h"
 #include "core/stack/endpoints.h"
 #include "core/state/common.h"
+#include "core/util/strings.h"
 
 namespace statectl::state {
 namespace {
@@ -24,23 +24,15 @@ constexpr std::size_t k_batch_window = 10000;
 // it no longer costs an index entry; `metadata @> ...` queries still use the index).
 constexpr int k_schema_version = 2;
 
-// Decodes PostgreSQL's bytea hex output ("\x4142") into bytes.
-std::string bytea(const pqxx::field& f)
-{
-  const char* s = f.c_str();
-  std::size_t n = f.size();
-  if (n < 2 || s[0] != '\\' || s[1] != 'x') return pqxx::binarystring(f).str();
-  auto nib = [](char c) { return c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10; };
-  std::string out((n - 2) / 2, '\0');
-  for (std::size_t i = 0; i < out.size(); ++i) out[i] = static_cast<char>((nib(s[2 + 2 * i]) << 4) | nib(s[3 + 2 * i]));
-  return out;
-}
+using clients::PgConnection;
+using clients::PgParam;
+using clients::PgTransaction;
 
-pqxx::binarystring bin(const std::string& s) { return pqxx::binarystring(s.data(), s.size()); }
+PgParam bin(const std::string& s) { return PgParam::binary(s); }
 
 // Writes bytes as a bytea literal in escape format into out: printable ASCII as itself, a
 // backslash doubled, every other byte as \ooo. Text keys and values stay their own size, which
-// the server parses faster than hex; stream_to then escapes the backslashes for COPY.
+// the server parses faster than hex; the COPY writer then escapes the backslashes.
 void bytea_literal(std::string_view bytes, std::string& out)
 {
   out.clear();
@@ -75,7 +67,7 @@ public:
     if (m_thread.joinable()) m_thread.join();
   }
 
-  void arm(pqxx::connection* conn, Millis timeout)
+  void arm(const PgConnection* conn, Millis timeout)
   {
     std::lock_guard lock(m_mutex);
     if (!m_thread.joinable()) m_thread = std::thread([this] { loop(); });
@@ -107,10 +99,7 @@ private:
           std::chrono::steady_clock::now() >= m_deadline) {
         m_fired = true;
         m_armed = false;
-        try {
-          if (m_conn) m_conn->cancel_query();
-        } catch (...) {
-        }
+        if (m_conn) m_conn->cancel();
       }
     }
   }
@@ -118,7 +107,7 @@ private:
   std::mutex m_mutex;
   std::condition_variable m_cv;
   std::thread m_thread;
-  pqxx::connection* m_conn = nullptr;
+  const PgConnection* m_conn = nullptr;
   std::chrono::steady_clock::time_point m_deadline{};
   bool m_armed = false;
   bool m_fired = false;
@@ -142,27 +131,11 @@ public:
     m_schema = "\"" + t + "_schema\"";
 
     auto ep = stack::resolve(cfg).pooler;
-    std::string password;
-    if (!ep.password_secret.empty()) {
-      if (auto p = secrets::Store(cfg).get(ep.password_secret)) password = *p;
-    }
-    auto timeout_s = std::max<long long>(2, (m_settings.timeout.count() + 999) / 1000);
-    if (!ep.url.empty()) {
-      m_conninfo = ep.url;
-      m_address = config::redact_url(ep.url);
-    } else {
-      m_conninfo = fmt::format("host={} port={} user={} dbname={} connect_timeout={} application_name=statectl", ep.host,
-                               ep.port, ep.user, ep.database, timeout_s);
-      if (!password.empty()) {
-        std::string escaped;
-        for (char c : password) {
-          if (c == '\\' || c == '\'') escaped += '\\';
-          escaped += c;
-        }
-        m_conninfo += " password='" + escaped + "'";
-      }
-      m_address = fmt::format("{}:{}", ep.host, ep.port);
-    }
+    m_params = clients::PgParams::from(ep);
+    m_params.password = clients::stored_password(cfg, ep.password_secret, false).value_or("");
+    m_params.connect_timeout_s = clients::timeout_seconds(m_settings.timeout);
+    m_params.application_name = "statectl";
+    m_address = ep.url.empty() ? fmt::format("{}:{}", ep.host, ep.port) : config::redact_url(ep.url);
     connect();
   }
 
@@ -172,12 +145,10 @@ public:
   std::optional<std::string> get(const std::string& key) override
   {
     check_key(key);
-    return call<std::optional<std::string>>([&](pqxx::connection& c) -> std::optional<std::string> {
-      pqxx::nontransaction tx(c);
-      auto r = tx.exec_params("SELECT value FROM " + m_t + " WHERE key = $1 AND (expires_at IS NULL OR expires_at > now())",
-                              bin(key));
+    return call<std::optional<std::string>>([&](PgConnection& c) -> std::optional<std::string> {
+      auto r = c.exec("SELECT value FROM " + m_t + " WHERE key = $1 AND (expires_at IS NULL OR expires_at > now())", {bin(key)});
       if (r.empty()) return std::nullopt;
-      return bytea(r[0][0]);
+      return r[0][0].bytes();
     });
   }
 
@@ -194,9 +165,8 @@ public:
                       "created_at = CASE WHEN t.expires_at <= now() THEN now() ELSE t.created_at END";
     if (o.if_absent) sql += " WHERE t.expires_at IS NOT NULL AND t.expires_at <= now()";
     sql += " RETURNING 1";
-    return call<bool>([&](pqxx::connection& c) {
-      pqxx::nontransaction tx(c);
-      return !tx.exec_params(sql, bin(key), bin(value), o.metadata, ttl).empty();
+    return call<bool>([&](PgConnection& c) {
+      return !c.exec(sql, {bin(key), bin(value), o.metadata, ttl}).empty();
     });
   }
 
@@ -209,12 +179,10 @@ public:
       if (!hex.empty()) hex += ',';
       hex += to_hex(k);
     }
-    return call<std::uint64_t>([&](pqxx::connection& c) {
-      pqxx::nontransaction tx(c);
-      auto r = tx.exec_params("WITH d AS (DELETE FROM " + m_t +
+    return call<std::uint64_t>([&](PgConnection& c) {
+      auto r = c.exec("WITH d AS (DELETE FROM " + m_t +
                                 " WHERE key IN (SELECT decode(h, 'hex') FROM unnest(string_to_array($1, ',')) h) "
-                                "RETURNING expires_at IS NULL OR expires_at > now() AS live) SELECT count(*) FILTER (WHERE live) FROM d",
-                              hex);
+                                "RETURNING expires_at IS NULL OR expires_at > now() AS live) SELECT count(*) FILTER (WHERE live) FROM d", {hex});
       return r[0][0].as<std::uint64_t>();
     });
   }
@@ -231,12 +199,11 @@ public:
                       "(extract(epoch FROM updated_at) * 1000)::bigint FROM " +
                       m_t + " WHERE key >= $1 AND (expires_at IS NULL OR expires_at > now())" +
                       (upper.empty() ? " AND $2::bytea IS NOT NULL" : " AND key < $2") + " ORDER BY key LIMIT $3";
-    return call<std::vector<KeyInfo>>([&](pqxx::connection& c) {
-      pqxx::nontransaction tx(c);
+    return call<std::vector<KeyInfo>>([&](PgConnection& c) {
       std::vector<KeyInfo> out;
-      for (const auto& row : tx.exec_params(sql, bin(prefix), bin(upper), lim)) {
+      for (const auto& row : c.exec(sql, {bin(prefix), bin(upper), lim})) {
         KeyInfo k;
-        k.key = bytea(row[0]);
+        k.key = row[0].bytes();
         k.size = row[1].as<std::uint64_t>();
         auto ttl = row[2].as<long long>();
         if (ttl >= 0) k.ttl = Millis(ttl);
@@ -250,12 +217,10 @@ public:
   TtlInfo ttl(const std::string& key) override
   {
     check_key(key);
-    return call<TtlInfo>([&](pqxx::connection& c) {
-      pqxx::nontransaction tx(c);
-      auto r = tx.exec_params("SELECT CASE WHEN expires_at IS NULL THEN -1 ELSE "
+    return call<TtlInfo>([&](PgConnection& c) {
+      auto r = c.exec("SELECT CASE WHEN expires_at IS NULL THEN -1 ELSE "
                               "greatest(0, ceil(extract(epoch FROM expires_at - now()) * 1000))::bigint END FROM " +
-                                m_t + " WHERE key = $1 AND (expires_at IS NULL OR expires_at > now())",
-                              bin(key));
+                                m_t + " WHERE key = $1 AND (expires_at IS NULL OR expires_at > now())", {bin(key)});
       TtlInfo t;
       if (r.empty()) return t;
       t.exists = true;
@@ -267,12 +232,12 @@ public:
 
   std::uint64_t gc() override
   {
-    return call<std::uint64_t>([&](pqxx::connection& c) {
-      pqxx::work tx(c);
-      auto r = tx.exec("DELETE FROM " + m_t + " WHERE expires_at <= now()");
+    return call<std::uint64_t>([&](PgConnection& c) {
+      PgTransaction tx(c);
+      auto r = c.exec("DELETE FROM " + m_t + " WHERE expires_at <= now()");
       // Released lease rows are kept so tokens stay monotonic through concurrent first grants;
       // after a day nobody can still race on them.
-      tx.exec("DELETE FROM " + m_locks + " WHERE expires_at < now() - interval '1 day'");
+      c.exec("DELETE FROM " + m_locks + " WHERE expires_at < now() - interval '1 day'");
       tx.commit();
       return static_cast<std::uint64_t>(r.affected_rows());
     });
@@ -292,9 +257,9 @@ public:
     // the savepoint is rolled back and the window goes the general way: COPY into a staging
     // table, then one upsert. Rows with a TTL always go that way, as their expiry is computed
     // with the server's clock_timestamp() like a single put's.
-    return call<std::uint64_t>([&](pqxx::connection& c) {
+    return call<std::uint64_t>([&](PgConnection& c) {
       ensure_schema(c);
-      pqxx::work tx(c);
+      PgTransaction tx(c);
       bool staged = false;
       bool try_direct = true;
       std::vector<const BatchItem*> direct, upsert;
@@ -303,7 +268,7 @@ public:
         direct.clear();
         upsert.clear();
         for (std::size_t i = start; i < end; ++i) (try_direct && !rows[i]->ttl ? direct : upsert).push_back(rows[i]);
-        if (!direct.empty() && !copy_new_rows(tx, direct)) {
+        if (!direct.empty() && !copy_new_rows(c, direct)) {
           // Keys exist: the following windows most likely overlap the table too.
           try_direct = false;
           upsert.insert(upsert.end(), direct.begin(), direct.end());
@@ -311,23 +276,23 @@ public:
         }
         if (upsert.empty()) continue;
         if (!staged) {
-          tx.exec("CREATE TEMP TABLE statectl_stage (key bytea, value bytea, ttl_ms bigint, metadata text) ON COMMIT DROP");
+          c.exec("CREATE TEMP TABLE statectl_stage (key bytea, value bytea, ttl_ms bigint, metadata text) ON COMMIT DROP");
           staged = true;
         } else {
-          tx.exec("TRUNCATE statectl_stage");
+          c.exec("TRUNCATE statectl_stage");
         }
         {
-          pqxx::stream_to copy(tx, "statectl_stage");
-          std::string k, v;
-          for (const auto* it : upsert) {
-            bytea_literal(it->key, k);
-            bytea_literal(it->value, v);
-            long long ttl = it->ttl ? it->ttl->count() : 0;
-            copy << std::make_tuple(k, v, ttl, it->metadata);
-          }
-          copy.complete();
+          std::string k, v, ttl;
+          c.copy_in("COPY statectl_stage (key, value, ttl_ms, metadata) FROM STDIN", [&](clients::PgCopyWriter& w) {
+            for (const auto* it : upsert) {
+              bytea_literal(it->key, k);
+              bytea_literal(it->value, v);
+              ttl = std::to_string(it->ttl ? it->ttl->count() : 0);
+              w.row({k, v, ttl, it->metadata});
+            }
+          });
         }
-        tx.exec("INSERT INTO " + m_t +
+        c.exec("INSERT INTO " + m_t +
                 " AS t (key, value, metadata, expires_at) SELECT key, value, NULLIF(metadata, '')::jsonb, "
                 "CASE WHEN ttl_ms > 0 THEN clock_timestamp() + ttl_ms * interval '1 millisecond' END FROM statectl_stage "
                 "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, metadata = EXCLUDED.metadata, "
@@ -349,9 +314,8 @@ public:
                       "'), clock_timestamp() + $3::bigint * interval '1 millisecond') "
                       "ON CONFLICT (name) DO UPDATE SET owner = EXCLUDED.owner, token = nextval('" +
                       m_seq + "'), expires_at = EXCLUDED.expires_at WHERE l.expires_at <= clock_timestamp() RETURNING token";
-    return call<std::optional<std::int64_t>>([&](pqxx::connection& c) -> std::optional<std::int64_t> {
-      pqxx::nontransaction tx(c);
-      auto r = tx.exec_params(sql, name, owner, static_cast<long long>(ttl.count()));
+    return call<std::optional<std::int64_t>>([&](PgConnection& c) -> std::optional<std::int64_t> {
+      auto r = c.exec(sql, {name, owner, static_cast<long long>(ttl.count())});
       if (r.empty()) return std::nullopt;
       return r[0][0].as<std::int64_t>();
     });
@@ -359,33 +323,28 @@ public:
 
   bool lock_renew(const std::string& name, std::int64_t token, Millis ttl) override
   {
-    return call<bool>([&](pqxx::connection& c) {
-      pqxx::nontransaction tx(c);
-      auto r = tx.exec_params("UPDATE " + m_locks +
+    return call<bool>([&](PgConnection& c) {
+      auto r = c.exec("UPDATE " + m_locks +
                                 " SET expires_at = clock_timestamp() + $3::bigint * interval '1 millisecond' "
-                                "WHERE name = $1 AND token = $2 AND expires_at > clock_timestamp()",
-                              name, static_cast<long long>(token), static_cast<long long>(ttl.count()));
+                                "WHERE name = $1 AND token = $2 AND expires_at > clock_timestamp()", {name, static_cast<long long>(token), static_cast<long long>(ttl.count())});
       return r.affected_rows() == 1;
     });
   }
 
   void lock_release(const std::string& name, std::int64_t token) override
   {
-    call<bool>([&](pqxx::connection& c) {
-      pqxx::nontransaction tx(c);
-      tx.exec_params("UPDATE " + m_locks + " SET expires_at = '-infinity', owner = '' WHERE name = $1 AND token = $2", name,
-                     static_cast<long long>(token));
+    call<bool>([&](PgConnection& c) {
+      c.exec("UPDATE " + m_locks + " SET expires_at = '-infinity', owner = '' WHERE name = $1 AND token = $2", {name, static_cast<long long>(token)});
       return true;
     });
   }
 
   std::vector<LockInfo> locks() override
   {
-    return call<std::vector<LockInfo>>([&](pqxx::connection& c) {
-      pqxx::nontransaction tx(c);
+    return call<std::vector<LockInfo>>([&](PgConnection& c) {
       std::vector<LockInfo> out;
       for (const auto& row :
-           tx.exec("SELECT name, owner, token, greatest(0, ceil(extract(epoch FROM expires_at - clock_timestamp()) * 1000))::bigint FROM " +
+           c.exec("SELECT name, owner, token, greatest(0, ceil(extract(epoch FROM expires_at - clock_timestamp()) * 1000))::bigint FROM " +
                    m_locks + " WHERE expires_at > clock_timestamp() ORDER BY name")) {
         LockInfo l;
         l.name = row[0].as<std::string>();
@@ -400,19 +359,17 @@ public:
 
   CheckpointInfo checkpoint_create(const std::string& name) override
   {
-    return call<CheckpointInfo>([&](pqxx::connection& c) {
-      pqxx::work tx(c);
-      auto id = tx.exec_params1("INSERT INTO " + m_cps + " (name) VALUES ($1) RETURNING id", name)[0].as<std::int64_t>();
-      tx.exec_params("INSERT INTO " + m_cpd +
+    return call<CheckpointInfo>([&](PgConnection& c) {
+      PgTransaction tx(c);
+      auto id = c.exec("INSERT INTO " + m_cps + " (name) VALUES ($1) RETURNING id", {name})[0][0].as<std::int64_t>();
+      c.exec("INSERT INTO " + m_cpd +
                        " (checkpoint_id, key, value, metadata, created_at, updated_at, expires_at) "
                        "SELECT $1, key, value, metadata, created_at, updated_at, expires_at FROM " +
-                       m_t + " WHERE expires_at IS NULL OR expires_at > now()",
-                     id);
-      tx.exec_params("UPDATE " + m_cps + " c SET keys = s.n, bytes = s.b FROM (SELECT count(*) AS n, "
+                       m_t + " WHERE expires_at IS NULL OR expires_at > now()", {id});
+      c.exec("UPDATE " + m_cps + " c SET keys = s.n, bytes = s.b FROM (SELECT count(*) AS n, "
                      "coalesce(sum(octet_length(key) + octet_length(value)), 0) AS b FROM " + m_cpd +
-                       " WHERE checkpoint_id = $1) s WHERE c.id = $1",
-                     id);
-      auto info = one_checkpoint(tx, id);
+                       " WHERE checkpoint_id = $1) s WHERE c.id = $1", {id});
+      auto info = one_checkpoint(c, id);
       tx.commit();
       return *info;
     });
@@ -420,10 +377,9 @@ public:
 
   std::vector<CheckpointInfo> checkpoint_list() override
   {
-    return call<std::vector<CheckpointInfo>>([&](pqxx::connection& c) {
-      pqxx::nontransaction tx(c);
+    return call<std::vector<CheckpointInfo>>([&](PgConnection& c) {
       std::vector<CheckpointInfo> out;
-      for (const auto& row : tx.exec("SELECT id, name, (extract(epoch FROM created_at) * 1000)::bigint, keys, bytes FROM " +
+      for (const auto& row : c.exec("SELECT id, name, (extract(epoch FROM created_at) * 1000)::bigint, keys, bytes FROM " +
                                      m_cps + " ORDER BY id"))
         out.push_back(to_info(row));
       return out;
@@ -433,17 +389,16 @@ public:
   CheckpointInfo checkpoint_restore(const std::string& id) override
   {
     auto num = parse_id(id);
-    return call<CheckpointInfo>([&](pqxx::connection& c) {
-      pqxx::work tx(c);
-      auto info = one_checkpoint(tx, num, true);
+    return call<CheckpointInfo>([&](PgConnection& c) {
+      PgTransaction tx(c);
+      auto info = one_checkpoint(c, num, true);
       if (!info)
         throw Error(ExitCode::failed, fmt::format("checkpoint {} not found", id), {}, "list checkpoints with: statectl checkpoint list");
-      tx.exec("DELETE FROM " + m_t);
-      tx.exec_params("INSERT INTO " + m_t +
+      c.exec("DELETE FROM " + m_t);
+      c.exec("INSERT INTO " + m_t +
                        " (key, value, metadata, created_at, updated_at, expires_at) "
                        "SELECT key, value, metadata, created_at, updated_at, expires_at FROM " +
-                       m_cpd + " WHERE checkpoint_id = $1",
-                     num);
+                       m_cpd + " WHERE checkpoint_id = $1", {num});
       tx.commit();
       return *info;
     });
@@ -459,7 +414,7 @@ private:
     return std::stoll(id);
   }
 
-  static CheckpointInfo to_info(const pqxx::row& row)
+  static CheckpointInfo to_info(const clients::PgRow& row)
   {
     CheckpointInfo i;
     i.id = row[0].as<std::string>();
@@ -470,11 +425,10 @@ private:
     return i;
   }
 
-  std::optional<CheckpointInfo> one_checkpoint(pqxx::transaction_base& tx, std::int64_t id, bool lock = false)
+  std::optional<CheckpointInfo> one_checkpoint(PgConnection& c, std::int64_t id, bool lock = false)
   {
-    auto r = tx.exec_params("SELECT id, name, (extract(epoch FROM created_at) * 1000)::bigint, keys, bytes FROM " + m_cps +
-                              " WHERE id = $1" + (lock ? " FOR SHARE" : ""),
-                            id);
+    auto r = c.exec("SELECT id, name, (extract(epoch FROM created_at) * 1000)::bigint, keys, bytes FROM " + m_cps +
+                              " WHERE id = $1" + (lock ? " FOR SHARE" : ""), {id});
     if (r.empty()) return std::nullopt;
     return to_info(r[0]);
   }
@@ -495,36 +449,35 @@ private:
 
   // Inserts rows whose keys must all be new with one COPY into the table, under a savepoint.
   // Returns false (the savepoint rolled back, nothing written) when a key already exists.
-  bool copy_new_rows(pqxx::work& tx, const std::vector<const BatchItem*>& rows)
+  bool copy_new_rows(PgConnection& c, const std::vector<const BatchItem*>& rows)
   {
-    pqxx::subtransaction sub(tx, "statectl_batch");
+    c.exec("SAVEPOINT statectl_batch");
     try {
-      pqxx::stream_to copy(sub, m_t, std::vector<std::string>{"key", "value", "metadata"});
       std::string k, v;
-      for (const auto* it : rows) {
-        bytea_literal(it->key, k);
-        bytea_literal(it->value, v);
-        copy << std::make_tuple(k, v, it->metadata.empty() ? nullptr : it->metadata.c_str());
-      }
-      copy.complete();
-      sub.commit();
+      c.copy_in("COPY " + m_t + " (key, value, metadata) FROM STDIN", [&](clients::PgCopyWriter& w) {
+        for (const auto* it : rows) {
+          bytea_literal(it->key, k);
+          bytea_literal(it->value, v);
+          w.row({k, v, it->metadata.empty() ? std::nullopt : std::optional<std::string_view>(it->metadata)});
+        }
+      });
+      c.exec("RELEASE SAVEPOINT statectl_batch");
       return true;
-    } catch (const pqxx::sql_error& e) {
+    } catch (const clients::PgError& e) {
       if (e.sqlstate() != "23505") throw;
-      sub.abort();
+      c.exec("ROLLBACK TO SAVEPOINT statectl_batch");
       return false;
     }
   }
 
   // Creates or migrates the schema once per backend when it is older than k_schema_version
   // (single-key calls only create it when the table is missing; they work on every version).
-  void ensure_schema(pqxx::connection& c)
+  void ensure_schema(PgConnection& c)
   {
     if (m_schema_checked) return;
     int version = 0;
     {
-      pqxx::nontransaction q(c);
-      version = q.exec("SELECT coalesce(max(version), 0) FROM " + m_schema)[0][0].as<int>();
+      version = c.exec("SELECT coalesce(max(version), 0) FROM " + m_schema)[0][0].as<int>();
     }
     if (version < k_schema_version) migrate();
     m_schema_checked = true;
@@ -534,46 +487,47 @@ private:
   {
     connect_with_retry(m_settings, "postgresql", m_address, [&]() -> std::string {
       try {
-        m_conn = std::make_unique<pqxx::connection>(m_conninfo);
+        m_conn = PgConnection::connect(m_params);
         return {};
-      } catch (const std::exception& e) {
-        m_conn.reset();
-        std::string why = e.what();
-        while (!why.empty() && (why.back() == '\n' || why.back() == ' ')) why.pop_back();
+      } catch (const clients::PgError& e) {
+        m_conn = PgConnection();
+        // libpq's last line says why (its first names the address, which the message has).
+        std::string why = e.failure().message;
         auto nl = why.rfind('\n');
-        return exec::redact(nl == std::string::npos ? why : why.substr(nl + 1));
+        return util::trim(nl == std::string::npos ? why : why.substr(nl + 1));
       }
     });
   }
 
   void migrate()
   {
-    pqxx::work tx(*m_conn);
-    tx.exec("SELECT pg_advisory_xact_lock(hashtext('statectl schema " + m_settings.table + "'))");
-    tx.exec("CREATE TABLE IF NOT EXISTS " + m_schema + " (version int PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())");
-    auto v = tx.exec("SELECT coalesce(max(version), 0) FROM " + m_schema)[0][0].as<int>();
+    PgConnection& c = m_conn;
+    PgTransaction tx(c);
+    c.exec("SELECT pg_advisory_xact_lock(hashtext('statectl schema " + m_settings.table + "'))");
+    c.exec("CREATE TABLE IF NOT EXISTS " + m_schema + " (version int PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())");
+    auto v = c.exec("SELECT coalesce(max(version), 0) FROM " + m_schema)[0][0].as<int>();
     if (v < 1) {
       const std::string& t = m_settings.table;
-      tx.exec("CREATE TABLE IF NOT EXISTS " + m_t +
+      c.exec("CREATE TABLE IF NOT EXISTS " + m_t +
               " (key bytea PRIMARY KEY, value bytea NOT NULL, metadata jsonb, "
               "created_at timestamptz NOT NULL DEFAULT now(), updated_at timestamptz NOT NULL DEFAULT now(), expires_at timestamptz)");
-      tx.exec("CREATE INDEX IF NOT EXISTS \"" + t + "_expires_at_idx\" ON " + m_t + " (expires_at) WHERE expires_at IS NOT NULL");
-      tx.exec("CREATE SEQUENCE IF NOT EXISTS \"" + m_seq + "\"");
-      tx.exec("CREATE TABLE IF NOT EXISTS " + m_locks +
+      c.exec("CREATE INDEX IF NOT EXISTS \"" + t + "_expires_at_idx\" ON " + m_t + " (expires_at) WHERE expires_at IS NOT NULL");
+      c.exec("CREATE SEQUENCE IF NOT EXISTS \"" + m_seq + "\"");
+      c.exec("CREATE TABLE IF NOT EXISTS " + m_locks +
               " (name text PRIMARY KEY, owner text NOT NULL, token bigint NOT NULL, expires_at timestamptz NOT NULL)");
-      tx.exec("CREATE TABLE IF NOT EXISTS " + m_cps +
+      c.exec("CREATE TABLE IF NOT EXISTS " + m_cps +
               " (id bigserial PRIMARY KEY, name text NOT NULL DEFAULT '', created_at timestamptz NOT NULL DEFAULT now(), "
               "keys bigint NOT NULL DEFAULT 0, bytes bigint NOT NULL DEFAULT 0)");
-      tx.exec("CREATE TABLE IF NOT EXISTS " + m_cpd + " (checkpoint_id bigint NOT NULL REFERENCES " + m_cps +
+      c.exec("CREATE TABLE IF NOT EXISTS " + m_cpd + " (checkpoint_id bigint NOT NULL REFERENCES " + m_cps +
               " (id) ON DELETE CASCADE, key bytea NOT NULL, value bytea NOT NULL, metadata jsonb, created_at timestamptz, "
               "updated_at timestamptz, expires_at timestamptz, PRIMARY KEY (checkpoint_id, key))");
     }
     if (v < 2) {
       const std::string idx = "\"" + m_settings.table + "_metadata_idx\"";
-      tx.exec("DROP INDEX IF EXISTS " + idx);
-      tx.exec("CREATE INDEX " + idx + " ON " + m_t + " USING gin (metadata) WHERE metadata IS NOT NULL");
+      c.exec("DROP INDEX IF EXISTS " + idx);
+      c.exec("CREATE INDEX " + idx + " ON " + m_t + " USING gin (metadata) WHERE metadata IS NOT NULL");
     }
-    tx.exec("INSERT INTO " + m_schema + " (version) VALUES (" + std::to_string(k_schema_version) + ") ON CONFLICT DO NOTHING");
+    c.exec("INSERT INTO " + m_schema + " (version) VALUES (" + std::to_string(k_schema_version) + ") ON CONFLICT DO NOTHING");
     tx.commit();
   }
 
@@ -590,24 +544,25 @@ private:
         connect();
         reconnected = true;
       }
-      m_watchdog.arm(m_conn.get(), m_settings.timeout);
+      m_watchdog.arm(&m_conn, m_settings.timeout);
       try {
-        R r = f(*m_conn);
+        R r = f(m_conn);
         m_watchdog.disarm();
         return r;
-      } catch (const pqxx::broken_connection& e) {
-        m_watchdog.disarm();
-        m_conn.reset();
-        if (reconnected) throw Error(ExitCode::unavailable, "lost the connection to postgresql at " + m_address, exec::redact(e.what()));
-      } catch (const pqxx::in_doubt_error& e) {
-        m_watchdog.disarm();
-        m_conn.reset();
-        throw Error(ExitCode::unavailable, "lost the connection to postgresql at " + m_address + " during commit",
-                    "the outcome of the last write is unknown");
-      } catch (const pqxx::sql_error& e) {
+      } catch (const clients::PgError& e) {
         bool fired = m_watchdog.disarm();
-        std::string state = e.sqlstate();
-        if (fired || state == "57014")
+        const std::string& state = e.sqlstate();
+        if (e.kind() == clients::PgFailureKind::in_doubt) {
+          m_conn = PgConnection();
+          throw Error(ExitCode::unavailable, "lost the connection to postgresql at " + m_address + " during commit",
+                      "the outcome of the last write is unknown");
+        }
+        if (e.kind() == clients::PgFailureKind::broken) {
+          m_conn = PgConnection();
+          if (reconnected) throw Error(ExitCode::unavailable, "lost the connection to postgresql at " + m_address, e.failure().message);
+          continue;
+        }
+        if (fired || e.kind() == clients::PgFailureKind::timeout)
           throw Error(ExitCode::unavailable, "postgresql call timed out at " + m_address,
                       fmt::format("no answer within [state] timeout {} ms", m_settings.timeout.count()));
         if (state == "42P01" && !migrated) {
@@ -620,9 +575,7 @@ private:
           backoff *= 2;
           continue;
         }
-        std::string why = e.what();
-        while (!why.empty() && why.back() == '\n') why.pop_back();
-        throw Error(ExitCode::failed, "postgresql error at " + m_address, exec::redact(why));
+        throw clients::to_error(e.failure(), "postgresql error at " + m_address);
       } catch (...) {
         m_watchdog.disarm();
         throw;
@@ -631,10 +584,10 @@ private:
   }
 
   Settings m_settings;
-  std::string m_conninfo;
+  clients::PgParams m_params;
   std::string m_address;
   std::string m_t, m_locks, m_seq, m_cps, m_cpd, m_schema;
-  std::unique_ptr<pqxx::connection> m_conn;
+  PgConnection m_conn;
   bool m_schema_checked = false;
   Watchdog m_watchdog; // destroyed before m_conn
 };

@@ -2,13 +2,13 @@
 
 #include <algorithm>
 #include <cstdlib>
-#include <hiredis/hiredis.h>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string_view>
 
 #include <fmt/format.h>
 
+#include "core/clients/redis.h"
 #include "core/error.h"
 #include "core/exec/redact.h"
 #include "core/secrets/store.h"
@@ -129,67 +129,11 @@ end
 return info
 )lua";
 
-struct ReplyDeleter {
-  void operator()(redisReply* r) const { freeReplyObject(r); }
-};
-using Reply = std::unique_ptr<redisReply, ReplyDeleter>;
-
-struct ContextDeleter {
-  void operator()(redisContext* c) const { redisFree(c); }
-};
-using ContextPtr = std::unique_ptr<redisContext, ContextDeleter>;
-
-std::string reply_string(const redisReply* r) { return std::string(r->str, r->len); }
-
-// The connection error of a context, or of its absence.
-std::string context_error(const redisContext* c)
-{
-  if (!c) return "cannot allocate a redis context";
-  std::string why = c->errstr;
-  if (c->err == REDIS_ERR_IO && (why.find("temporarily unavailable") != std::string::npos || why.empty()))
-    why = "timed out";
-  return why;
-}
-
-struct Address {
-  std::string host = "127.0.0.1";
-  int port = 6379;
-  int db = 0;
-  std::string password;
-  std::string display() const { return fmt::format("{}:{}", host, port); }
-};
-
-// redis://[[user]:password@]host[:port][/db]
-Address parse_url(const std::string& url)
-{
-  Address a;
-  std::string rest = url;
-  auto scheme = rest.find("://");
-  if (scheme == std::string::npos || rest.substr(0, scheme) != "redis")
-    throw Error(ExitCode::usage, "invalid [redis] url", "expected redis://[:password@]host[:port][/db]");
-  rest = rest.substr(scheme + 3);
-  auto at = rest.rfind('@');
-  if (at != std::string::npos) {
-    std::string cred = rest.substr(0, at);
-    auto colon = cred.find(':');
-    a.password = colon == std::string::npos ? cred : cred.substr(colon + 1);
-    rest = rest.substr(at + 1);
-  }
-  auto slash = rest.find('/');
-  if (slash != std::string::npos) {
-    std::string db = rest.substr(slash + 1);
-    rest = rest.substr(0, slash);
-    if (!db.empty()) a.db = std::atoi(db.c_str());
-  }
-  auto colon = rest.rfind(':');
-  if (colon != std::string::npos) {
-    a.port = std::atoi(rest.substr(colon + 1).c_str());
-    rest = rest.substr(0, colon);
-  }
-  if (!rest.empty()) a.host = rest;
-  if (!a.password.empty()) exec::register_secret(a.password);
-  return a;
-}
+using clients::RedisConnection;
+using clients::RedisError;
+using clients::RedisValue;
+using Reply = RedisValue;
+using Type = RedisValue::Type;
 
 class RedisBackend final : public Backend {
 public:
@@ -199,7 +143,7 @@ public:
     m_ip = redis_internal_prefix(m_kp);
     auto ep = stack::resolve(cfg);
     if (!ep.redis_url.empty()) {
-      m_direct = parse_url(ep.redis_url);
+      m_direct = clients::parse_redis_url(ep.redis_url);
     } else {
       m_direct.host = ep.redis.host;
       m_direct.port = ep.redis.port;
@@ -223,9 +167,9 @@ public:
   {
     check_key(key);
     auto r = command({"GET", m_kp + key});
-    if (r->type == REDIS_REPLY_NIL) return std::nullopt;
-    expect(r, REDIS_REPLY_STRING, "GET");
-    return reply_string(r.get());
+    if (r.is_nil()) return std::nullopt;
+    expect(r, Type::string, "GET");
+    return std::move(r.str);
   }
 
   bool put(const std::string& key, const std::string& value, const PutOptions& o) override
@@ -235,8 +179,8 @@ public:
     std::string ttl = std::to_string(o.ttl ? o.ttl->count() : 0);
     auto r = command({"EVAL", k_put_script, "2", m_kp + key, meta_key(key), value, ttl, meta_blob(o.metadata),
                       o.if_absent ? "1" : "0"});
-    expect(r, REDIS_REPLY_INTEGER, "put");
-    return r->integer == 1;
+    expect(r, Type::integer, "put");
+    return r.integer == 1;
   }
 
   std::uint64_t del(const std::vector<std::string>& keys) override
@@ -251,7 +195,7 @@ public:
     }
     auto replies = pipeline(cmds);
     std::uint64_t n = 0;
-    for (std::size_t i = 0; i < replies.size(); i += 2) n += static_cast<std::uint64_t>(replies[i]->integer);
+    for (std::size_t i = 0; i < replies.size(); i += 2) n += static_cast<std::uint64_t>(replies[i].integer);
     return n;
   }
 
@@ -262,11 +206,10 @@ public:
     std::string cursor = "0";
     do {
       auto r = command({"SCAN", cursor, "MATCH", pattern, "COUNT", "1000"});
-      expect(r, REDIS_REPLY_ARRAY, "SCAN");
-      cursor = reply_string(r->element[0]);
-      auto* arr = r->element[1];
-      for (std::size_t i = 0; i < arr->elements; ++i) {
-        std::string k = reply_string(arr->element[i]);
+      expect(r, Type::array, "SCAN");
+      cursor = r.elements.at(0).str;
+      for (const auto& e : r.elements.at(1).elements) {
+        const std::string& k = e.str;
         if (k.compare(0, m_ip.size(), m_ip) == 0) continue;
         found.insert(k.substr(m_kp.size()));
       }
@@ -285,12 +228,12 @@ public:
       const auto& len = replies[3 * i];
       const auto& pttl = replies[3 * i + 1];
       const auto& meta = replies[3 * i + 2];
-      if (len->type != REDIS_REPLY_INTEGER || pttl->type != REDIS_REPLY_INTEGER || pttl->integer == -2) continue;
+      if (len.type != Type::integer || pttl.type != Type::integer || pttl.integer == -2) continue;
       KeyInfo k;
       k.key = names[i];
-      k.size = static_cast<std::uint64_t>(len->integer);
-      if (pttl->integer >= 0) k.ttl = Millis(pttl->integer);
-      if (meta->type == REDIS_REPLY_STRING) k.updated_at_ms = std::atoll(meta->str);
+      k.size = static_cast<std::uint64_t>(len.integer);
+      if (pttl.integer >= 0) k.ttl = Millis(pttl.integer);
+      if (meta.type == Type::string) k.updated_at_ms = std::atoll(meta.str.c_str());
       out.push_back(std::move(k));
     }
     return out;
@@ -300,10 +243,10 @@ public:
   {
     check_key(key);
     auto r = command({"PTTL", m_kp + key});
-    expect(r, REDIS_REPLY_INTEGER, "PTTL");
+    expect(r, Type::integer, "PTTL");
     TtlInfo t;
-    t.exists = r->integer != -2;
-    if (r->integer >= 0) t.remaining = Millis(r->integer);
+    t.exists = r.integer != -2;
+    if (r.integer >= 0) t.remaining = Millis(r.integer);
     return t;
   }
 
@@ -322,14 +265,11 @@ public:
     std::size_t bytes = 0, pending = 0, unsent = 0;
     std::string now_blob = std::to_string(now_ms()) + "\n";
     auto append = [&](const std::vector<std::string>& args) {
-      std::vector<const char*> argv;
-      std::vector<std::size_t> lens;
-      for (const auto& a : args) {
-        argv.push_back(a.data());
-        lens.push_back(a.size());
+      try {
+        m_conn.append(args);
+      } catch (const RedisError& e) {
+        fail_io("batch", e);
       }
-      if (redisAppendCommandArgv(m_ctx.get(), static_cast<int>(argv.size()), argv.data(), lens.data()) != REDIS_OK)
-        fail_io("batch");
       ++pending;
       ++unsent;
     };
@@ -337,23 +277,30 @@ public:
     // are formatted (hiredis would otherwise send the whole window only when reading replies).
     // The replies wait in the socket until drain(): a few bytes each, far below its buffer.
     auto send = [&]() {
-      for (int done = 0; !done;)
-        if (redisBufferWrite(m_ctx.get(), &done) != REDIS_OK) fail_io("batch");
+      try {
+        m_conn.send();
+      } catch (const RedisError& e) {
+        fail_io("batch", e);
+      }
       unsent = 0;
     };
     auto drain = [&]() {
       for (; pending > 0; --pending) {
-        void* raw = nullptr;
-        if (redisGetReply(m_ctx.get(), &raw) != REDIS_OK) fail_io("batch");
-        Reply r(static_cast<redisReply*>(raw));
-        if (r->type == REDIS_REPLY_ERROR) {
-          std::string why = reply_string(r.get());
+        Reply r;
+        try {
+          r = m_conn.read();
+        } catch (const RedisError& e) {
+          fail_io("batch", e);
+        }
+        if (r.is_error()) {
           for (--pending; pending > 0; --pending) {
-            void* rest = nullptr;
-            if (redisGetReply(m_ctx.get(), &rest) != REDIS_OK) break;
-            freeReplyObject(rest);
+            try {
+              m_conn.read();
+            } catch (const RedisError&) {
+              break;
+            }
           }
-          throw Error(ExitCode::failed, "redis batch write failed at " + m_address, why);
+          throw Error(ExitCode::failed, "redis batch write failed at " + m_address, r.str);
         }
       }
     };
@@ -396,22 +343,22 @@ public:
     check_lock_name(name);
     auto r = command({"EVAL", k_acquire_script, "2", m_ip + "lock:" + name, m_ip + "token:" + name, owner,
                       std::to_string(ttl.count())});
-    if (r->type == REDIS_REPLY_NIL) return std::nullopt;
-    expect(r, REDIS_REPLY_INTEGER, "lock");
-    return r->integer;
+    if (r.is_nil()) return std::nullopt;
+    expect(r, Type::integer, "lock");
+    return r.integer;
   }
 
   bool lock_renew(const std::string& name, std::int64_t token, Millis ttl) override
   {
     auto r = command({"EVAL", k_renew_script, "1", m_ip + "lock:" + name, std::to_string(token), std::to_string(ttl.count())});
-    expect(r, REDIS_REPLY_INTEGER, "lock renew");
-    return r->integer == 1;
+    expect(r, Type::integer, "lock renew");
+    return r.integer == 1;
   }
 
   void lock_release(const std::string& name, std::int64_t token) override
   {
     auto r = command({"EVAL", k_release_script, "1", m_ip + "lock:" + name, std::to_string(token)});
-    expect(r, REDIS_REPLY_INTEGER, "lock release");
+    expect(r, Type::integer, "lock release");
   }
 
   std::vector<LockInfo> locks() override
@@ -421,9 +368,9 @@ public:
     std::string cursor = "0";
     do {
       auto r = command({"SCAN", cursor, "MATCH", redis_glob_escape(lp) + "*", "COUNT", "1000"});
-      expect(r, REDIS_REPLY_ARRAY, "SCAN");
-      cursor = reply_string(r->element[0]);
-      for (std::size_t i = 0; i < r->element[1]->elements; ++i) names.insert(reply_string(r->element[1]->element[i]).substr(lp.size()));
+      expect(r, Type::array, "SCAN");
+      cursor = r.elements.at(0).str;
+      for (const auto& e : r.elements.at(1).elements) names.insert(e.str.substr(lp.size()));
     } while (cursor != "0");
     std::vector<std::vector<std::string>> cmds;
     for (const auto& n : names) {
@@ -437,13 +384,13 @@ public:
       const auto& h = replies[2 * i];
       const auto& p = replies[2 * i + 1];
       ++i;
-      if (h->type != REDIS_REPLY_ARRAY || h->elements != 2 || h->element[0]->type != REDIS_REPLY_STRING) continue;
-      if (p->type != REDIS_REPLY_INTEGER || p->integer < 0) continue;
+      if (h.type != Type::array || h.elements.size() != 2 || h.elements[0].type != Type::string) continue;
+      if (p.type != Type::integer || p.integer < 0) continue;
       LockInfo l;
       l.name = n;
-      l.token = std::atoll(h->element[0]->str);
-      if (h->element[1]->type == REDIS_REPLY_STRING) l.owner = reply_string(h->element[1]);
-      l.expires_in = Millis(p->integer);
+      l.token = std::atoll(h.elements[0].str.c_str());
+      if (h.elements[1].type == Type::string) l.owner = h.elements[1].str;
+      l.expires_in = Millis(p.integer);
       out.push_back(std::move(l));
     }
     return out;
@@ -452,16 +399,16 @@ public:
   CheckpointInfo checkpoint_create(const std::string& name) override
   {
     auto r = command({"EVAL", k_checkpoint_create_script, "0", redis_glob_escape(m_kp) + "*", m_kp, m_ip, name});
-    expect(r, REDIS_REPLY_STRING, "checkpoint create");
-    return parse_info(reply_string(r.get()));
+    expect(r, Type::string, "checkpoint create");
+    return parse_info(r.str);
   }
 
   std::vector<CheckpointInfo> checkpoint_list() override
   {
     auto r = command({"HGETALL", m_ip + "checkpoints"});
-    expect(r, REDIS_REPLY_ARRAY, "HGETALL");
+    expect(r, Type::array, "HGETALL");
     std::vector<CheckpointInfo> out;
-    for (std::size_t i = 0; i + 1 < r->elements; i += 2) out.push_back(parse_info(reply_string(r->element[i + 1])));
+    for (std::size_t i = 0; i + 1 < r.elements.size(); i += 2) out.push_back(parse_info(r.elements[i + 1].str));
     std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return std::stoll(a.id) < std::stoll(b.id); });
     return out;
   }
@@ -472,10 +419,10 @@ public:
       throw Error(ExitCode::usage, fmt::format("invalid checkpoint id '{}'", id), "ids are numbers",
                   "list checkpoints with: statectl checkpoint list");
     auto r = command({"EVAL", k_checkpoint_restore_script, "0", redis_glob_escape(m_kp) + "*", m_kp, m_ip, id});
-    if (r->type == REDIS_REPLY_NIL)
+    if (r.is_nil())
       throw Error(ExitCode::failed, fmt::format("checkpoint {} not found", id), {}, "list checkpoints with: statectl checkpoint list");
-    expect(r, REDIS_REPLY_STRING, "checkpoint restore");
-    return parse_info(reply_string(r.get()));
+    expect(r, Type::string, "checkpoint restore");
+    return parse_info(r.str);
   }
 
 private:
@@ -495,64 +442,14 @@ private:
   std::string meta_key(const std::string& key) const { return m_ip + "meta:" + key; }
   static std::string meta_blob(const std::string& metadata) { return std::to_string(now_ms()) + "\n" + metadata; }
 
-  timeval timeout_tv() const
+  clients::RedisOptions options_for(const std::string& host, int port) const
   {
-    timeval tv{};
-    tv.tv_sec = m_settings.timeout.count() / 1000;
-    tv.tv_usec = static_cast<suseconds_t>((m_settings.timeout.count() % 1000) * 1000);
-    return tv;
-  }
-
-  // Connects to host:port, authenticates and selects the database; returns why it failed.
-  std::string open(const std::string& host, int port, const std::string& password, int db, ContextPtr& out)
-  {
-    ContextPtr c(redisConnectWithTimeout(host.c_str(), port, timeout_tv()));
-    if (!c || c->err) return context_error(c.get());
-    redisSetTimeout(c.get(), timeout_tv());
-    if (!password.empty()) {
-      Reply r(static_cast<redisReply*>(redisCommand(c.get(), "AUTH %b", password.data(), password.size())));
-      if (!r) return context_error(c.get());
-      if (r->type == REDIS_REPLY_ERROR) {
-        std::string why = reply_string(r.get());
-        // A server without a password answers AUTH with an error; that is not a failure.
-        if (why.find("without any password configured") == std::string::npos) return exec::redact(why);
-      }
-    }
-    if (db != 0) {
-      Reply r(static_cast<redisReply*>(redisCommand(c.get(), "SELECT %d", db)));
-      if (!r) return context_error(c.get());
-      if (r->type == REDIS_REPLY_ERROR) return reply_string(r.get());
-    }
-    out = std::move(c);
-    return {};
-  }
-
-  // Asks the Sentinels for the current master; returns why it failed.
-  std::string find_master(Address& master)
-  {
-    std::string why;
-    for (const auto& s : m_sentinels) {
-      ContextPtr c;
-      auto err = open(s.host, s.port, {}, 0, c);
-      if (err.empty()) {
-        Reply r(static_cast<redisReply*>(redisCommand(c.get(), "SENTINEL get-master-addr-by-name %s", m_master_name.c_str())));
-        if (r && r->type == REDIS_REPLY_ERROR && std::string_view(r->str, r->len).find("NOAUTH") != std::string_view::npos &&
-            !m_direct.password.empty()) {
-          c.reset();
-          err = open(s.host, s.port, m_direct.password, 0, c);
-          if (err.empty())
-            r.reset(static_cast<redisReply*>(redisCommand(c.get(), "SENTINEL get-master-addr-by-name %s", m_master_name.c_str())));
-        }
-        if (err.empty() && r && r->type == REDIS_REPLY_ARRAY && r->elements == 2) {
-          master.host = reply_string(r->element[0]);
-          master.port = std::atoi(r->element[1]->str);
-          return {};
-        }
-        if (err.empty()) err = r ? fmt::format("sentinel does not know master '{}'", m_master_name) : context_error(c.get());
-      }
-      why += (why.empty() ? "" : "; ") + fmt::format("sentinel {}:{}: {}", s.host, s.port, err);
-    }
-    return why;
+    clients::RedisOptions o = m_direct;
+    o.host = host;
+    o.port = port;
+    o.connect_timeout = m_settings.timeout;
+    o.command_timeout = m_settings.timeout;
+    return o;
   }
 
   void connect()
@@ -564,94 +461,91 @@ private:
     }
     m_address = where;
     connect_with_retry(m_settings, "redis", where, [&]() -> std::string {
-      Address a = m_direct;
       if (!m_sentinels.empty()) {
-        if (auto why = find_master(a); !why.empty()) return why;
+        clients::SentinelOptions so;
+        so.sentinels = m_sentinels;
+        so.master_name = m_master_name;
+        so.user = m_direct.user;
+        so.password = m_direct.password;
+        so.timeout = m_settings.timeout;
+        auto m = clients::connect_master(so, options_for(m_direct.host, m_direct.port));
+        if (!m) return m.error();
+        m_address = fmt::format("{}:{}", m->address.host, m->address.port);
+        m_conn = std::move(m->connection);
+        return {};
       }
-      m_address = a.display();
-      auto why = open(a.host, a.port, a.password, a.db, m_ctx);
-      if (!why.empty()) return fmt::format("{}: {}", a.display(), why);
+      m_address = m_direct.display();
+      try {
+        m_conn = RedisConnection::connect(options_for(m_direct.host, m_direct.port));
+      } catch (const RedisError& e) {
+        return fmt::format("{}: {}", m_direct.display(), e.what());
+      }
       return {};
     });
   }
 
   void ensure_connected()
   {
-    if (!m_ctx) connect();
+    if (!m_conn) connect();
   }
 
-  [[noreturn]] void fail_io(const std::string& what)
+  [[noreturn]] void fail_io(const std::string& what, const RedisError& e)
   {
-    std::string why = context_error(m_ctx.get());
-    m_ctx.reset();
-    throw Error(ExitCode::unavailable, fmt::format("redis {} failed at {}", what, m_address), why);
+    m_conn = RedisConnection();
+    throw Error(ExitCode::unavailable, fmt::format("redis {} failed at {}", what, m_address), e.what());
   }
 
-  void expect(const Reply& r, int type, const std::string& what)
+  void expect(const Reply& r, Type type, const std::string& what)
   {
-    if (r->type == type) return;
-    if (r->type == REDIS_REPLY_ERROR) throw Error(ExitCode::failed, fmt::format("redis {} failed at {}", what, m_address), reply_string(r.get()));
+    if (r.type == type) return;
+    if (r.is_error()) throw Error(ExitCode::failed, fmt::format("redis {} failed at {}", what, m_address), r.str);
     throw Error(ExitCode::failed, fmt::format("redis {} failed at {}", what, m_address), "unexpected reply type");
   }
 
   // One command; reconnects once when the connection was lost (e.g. after a failover).
   Reply command(const std::vector<std::string>& args)
   {
-    std::vector<const char*> argv;
-    std::vector<std::size_t> lens;
-    for (const auto& a : args) {
-      argv.push_back(a.data());
-      lens.push_back(a.size());
-    }
     for (int attempt = 0;; ++attempt) {
       ensure_connected();
-      auto* raw = redisCommandArgv(m_ctx.get(), static_cast<int>(argv.size()), argv.data(), lens.data());
-      if (raw) {
-        Reply r(static_cast<redisReply*>(raw));
+      try {
+        Reply r = m_conn.command(args);
         // A demoted master answers READONLY; ask the Sentinels again.
-        if (r->type == REDIS_REPLY_ERROR && attempt == 0 && !m_sentinels.empty() &&
-            std::string_view(r->str, r->len).starts_with("READONLY")) {
-          m_ctx.reset();
+        if (r.is_error() && attempt == 0 && !m_sentinels.empty() && r.str.starts_with("READONLY")) {
+          m_conn = RedisConnection();
           continue;
         }
         return r;
-      }
-      bool timed_out = m_ctx->err == REDIS_ERR_IO && context_error(m_ctx.get()) == "timed out";
-      if (attempt > 0 || timed_out) {
+      } catch (const RedisError& e) {
+        bool timed_out = e.kind() == clients::RedisFailureKind::timeout;
         if (timed_out) {
-          m_ctx.reset();
+          m_conn = RedisConnection();
           throw Error(ExitCode::unavailable, "redis call timed out at " + m_address,
                       fmt::format("no answer within [state] timeout {} ms", m_settings.timeout.count()));
         }
-        fail_io(args[0]);
+        if (attempt > 0) fail_io(args[0], e);
+        m_conn = RedisConnection();
       }
-      m_ctx.reset();
     }
   }
 
   std::vector<Reply> pipeline(const std::vector<std::vector<std::string>>& cmds, bool allow_errors = false)
   {
     std::vector<Reply> out;
+    out.reserve(cmds.size());
     ensure_connected();
     for (std::size_t start = 0; start < cmds.size(); start += k_window_commands) {
       std::size_t end = std::min(cmds.size(), start + k_window_commands);
-      for (std::size_t i = start; i < end; ++i) {
-        std::vector<const char*> argv;
-        std::vector<std::size_t> lens;
-        for (const auto& a : cmds[i]) {
-          argv.push_back(a.data());
-          lens.push_back(a.size());
+      std::size_t i = start;
+      try {
+        for (; i < end; ++i) m_conn.append(cmds[i]);
+        for (i = start; i < end; ++i) {
+          Reply r = m_conn.read();
+          if (!allow_errors && r.is_error())
+            throw Error(ExitCode::failed, fmt::format("redis {} failed at {}", cmds[i][0], m_address), r.str);
+          out.push_back(std::move(r));
         }
-        if (redisAppendCommandArgv(m_ctx.get(), static_cast<int>(argv.size()), argv.data(), lens.data()) != REDIS_OK)
-          fail_io(cmds[i][0]);
-      }
-      for (std::size_t i = start; i < end; ++i) {
-        void* raw = nullptr;
-        if (redisGetReply(m_ctx.get(), &raw) != REDIS_OK) fail_io(cmds[i][0]);
-        Reply r(static_cast<redisReply*>(raw));
-        if (!allow_errors && r->type == REDIS_REPLY_ERROR)
-          throw Error(ExitCode::failed, fmt::format("redis {} failed at {}", cmds[i][0], m_address), reply_string(r.get()));
-        out.push_back(std::move(r));
+      } catch (const RedisError& e) {
+        fail_io(cmds[std::min(i, end - 1)][0], e);
       }
     }
     return out;
@@ -660,11 +554,11 @@ private:
   Settings m_settings;
   std::string m_kp;
   std::string m_ip;
-  Address m_direct;
+  clients::RedisOptions m_direct;
   std::vector<stack::HostPort> m_sentinels;
   std::string m_master_name;
   std::string m_address;
-  ContextPtr m_ctx;
+  RedisConnection m_conn;
 };
 
 } // namespace

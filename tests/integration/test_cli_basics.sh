@@ -66,7 +66,7 @@ assert_contains "$OUT" "postgresql://app:****@db.example:5432/app"
 pass "config show -o json parses and hides the password"
 
 expect_exit 0 statectl version -o json
-for lib in libpq libpqxx hiredis openssl zstd fmt tomlplusplus; do
+for lib in libpq hiredis openssl zstd fmt tomlplusplus; do
   [[ -n $(json_get "$OUT" "j['libraries']['$lib']") ]] || fail "version lacks $lib"
 done
 expect_exit 0 statectl --version
