@@ -9,14 +9,7 @@ namespace statectl::capacity {
 
 std::optional<std::string> stack_password(const config::Config& cfg, const std::string& name)
 {
-  if (name.empty()) return std::nullopt;
-  try {
-    auto v = secrets::Store(cfg).get(name);
-    if (v) exec::register_secret(*v);
-    return v;
-  } catch (const std::exception&) {
-    return std::nullopt;
-  }
+  return clients::stored_password(cfg, name, true);
 }
 
 clients::PgParams pg_params(const stack::PgEndpoint& ep, const std::optional<std::string>& password,

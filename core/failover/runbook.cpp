@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "core/clients/postgres.h"
+#include "core/clients/redis.h"
 #include "core/error.h"
 #include "core/failover/common.h"
 #include "core/failover/failover.h"
@@ -70,15 +71,10 @@ RedisTarget redis_clients_path(const config::Config& cfg)
   t.master_name = e.master_name;
   t.password = stored_password(cfg, e.redis_password_secret);
   if (!e.redis_url.empty()) {
-    // redis://[:password@]host:port[/db]
-    auto [url, password] = stack::split_url_password(e.redis_url);
-    if (!password.empty()) t.password = password;
-    std::string rest = url.substr(url.find("://") == std::string::npos ? 0 : url.find("://") + 3);
-    if (auto at = rest.rfind('@'); at != std::string::npos) rest = rest.substr(at + 1);
-    rest = rest.substr(0, rest.find('/'));
-    auto colon = rest.rfind(':');
-    t.host = rest.substr(0, colon);
-    t.port = colon == std::string::npos ? 6379 : std::stoi(rest.substr(colon + 1));
+    auto u = clients::parse_redis_url(e.redis_url);
+    if (!u.password.empty()) t.password = u.password;
+    t.host = u.host;
+    t.port = u.port;
     return t;
   }
   for (const auto& s : e.sentinels) t.sentinels.emplace_back(s.host, s.port);
