@@ -98,6 +98,15 @@ std::vector<std::string> move_leading_backend(const std::vector<std::string>& ar
   return out;
 }
 
+// Whether the parsed command line selects `capacity check`, whose exit codes are Nagios's.
+bool is_nagios_plugin(CLI::App& app)
+{
+  auto subs = app.get_subcommands();
+  if (subs.empty() || subs.front()->get_name() != "capacity") return false;
+  auto inner = subs.front()->get_subcommands();
+  return !inner.empty() && inner.front()->get_name() == "check";
+}
+
 } // namespace
 
 int run_app(const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
@@ -132,7 +141,10 @@ int run_app(const std::vector<std::string>& args, std::ostream& out, std::ostrea
       return 0;
     } catch (const CLI::ParseError& e) {
       if (globals.output != "json" && globals.output != "text") globals.output = "text";
-      throw translate(e, app);
+      Error translated = translate(e, app);
+      // `capacity check` is a Nagios plugin: a usage error is UNKNOWN (3), not CRITICAL (2).
+      if (is_nagios_plugin(app)) throw Error(ExitCode::unavailable, translated.what_failed(), translated.why(), translated.hint());
+      throw translated;
     }
   } catch (const Error& e) {
     ctx.printer().error(e);

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "core/backup/backup.h"
+#include "core/backup/metrics.h"
 #include "core/backup/repository.h"
 #include "core/error.h"
 #include "core/util/strings.h"
@@ -59,11 +60,25 @@ void setup_create(CLI::App& sub, Context& ctx)
 void setup_list(CLI::App& sub, Context& ctx)
 {
   auto list = sub.add_subcommand("list", "List backups: ID, type, status (valid|incomplete), start/stop, size, stored size, LSN range");
-  list->callback([&ctx] {
+  auto format = std::make_shared<std::string>("text");
+  list->add_option("--format", *format, "text, json (same as -o json) or prometheus (the newest backup per type, for the node "
+                                        "exporter's textfile collector)")
+    ->check(CLI::IsMember({"text", "json", "prometheus"}))
+    ->default_str("text");
+  list->callback([&ctx, format] {
     auto repo = backup::Repository::from_config(ctx.config());
+    if (*format == "prometheus" && !ctx.printer().json()) {
+      ctx.printer().out(backup::list_to_prometheus(repo.backups(), backup::now_us()));
+      return;
+    }
     nlohmann::json rows = nlohmann::json::array();
     for (const auto& e : repo.backups()) rows.push_back(backup::list_entry_json(e));
-    ctx.printer().result({{"repository", repo.root().string()}, {"backups", rows}}, [&] {
+    nlohmann::json doc = {{"repository", repo.root().string()}, {"backups", rows}};
+    if (*format == "json" && !ctx.printer().json()) {
+      ctx.printer().out(doc.dump(2) + "\n");
+      return;
+    }
+    ctx.printer().result(doc, [&] {
       output::Table t;
       t.headers = {"ID", "TYPE", "STATUS", "START", "STOP", "SIZE", "STORED", "LSN RANGE"};
       for (const auto& r : rows) {

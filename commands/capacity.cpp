@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 #include <algorithm>
+#include <chrono>
 #include <memory>
 #include <set>
 
@@ -29,18 +30,19 @@ void setup_plan(CLI::App& parent, Context& ctx)
     int cpus = 0, connections = 0;
   };
   auto o = std::make_shared<Opts>();
-  auto* sub = parent.add_subcommand("plan", "Size PostgreSQL, PgBouncer and Redis (pgtune formulas), pick a tier, lint HA timings");
+  auto* sub = parent.add_subcommand("plan", "Size PostgreSQL (equal to pgtune for PostgreSQL 15 on Linux), PgBouncer and Redis, pick a tier, lint HA timings");
   sub->add_option("--ram", o->ram, "RAM of one server (default [postgres] memory), e.g. 16GB");
   sub->add_option("--cpus", o->cpus, "CPUs of one server (default [postgres] cpu)")->check(CLI::Range(1, 1024));
   sub->add_option("--storage", o->storage, "Storage kind: random_page_cost and effective_io_concurrency")
     ->check(CLI::IsMember(capacity::storage_kinds()))
     ->default_str("ssd");
-  sub->add_option("--workload", o->workload, "web, oltp, dw (data warehouse) or mixed")
+  sub->add_option("--workload", o->workload, "web, oltp, dw (data warehouse), mixed or desktop (pgtune's DB types)")
     ->check(CLI::IsMember(capacity::workload_kinds()))
     ->default_str("web");
-  sub->add_option("--connections", o->connections, "max_connections (default by workload: web 200, oltp 300, dw 40, mixed 100)")
+  sub->add_option("--connections", o->connections, "max_connections (default by workload: web 200, oltp 300, dw 40, mixed 100, desktop 20)")
     ->check(CLI::Range(1, 100000));
-  sub->add_option("--data-size", o->data_size, "Current data size, e.g. 50GB")->default_str("0");
+  sub->add_option("--data-size", o->data_size, "Current data size, e.g. 50GB; compared with --ram it is pgtune's total data size (less than RAM, "
+                  "1x-3x RAM, more than 3x), which changes work_mem and random_page_cost; 0 = unknown (1x-3x)")->default_str("0");
   sub->add_option("--growth", o->growth, "Data growth per month, e.g. 10GB/month");
   sub->add_option("--disk", o->disk, "Volume size for months-until-full (default: the tier's storage)");
   sub->add_option("--format", o->format, "text, json (same as -o json) or postgresql.conf (a snippet to include)")
@@ -95,6 +97,7 @@ void setup_check(CLI::App& parent, Context& ctx)
 {
   struct Opts {
     std::vector<std::string> warn, crit, skip;
+    std::string format = "text";
   };
   auto o = std::make_shared<Opts>();
   auto* sub = parent.add_subcommand("check", "Check the deployed stack against thresholds; Nagios exit codes");
@@ -107,14 +110,27 @@ void setup_check(CLI::App& parent, Context& ctx)
     ->take_all()
     ->allow_extra_args(false);
   sub->add_option("--skip", o->skip, "Leave out checks by name (comma-separated or repeated)")->delimiter(',');
+  sub->add_option("--format", o->format,
+                  "text (Nagios plugin output with perfdata), json (same as -o json) or prometheus (text exposition "
+                  "for the node exporter's textfile collector)")
+    ->check(CLI::IsMember({"text", "json", "prometheus"}))
+    ->default_str("text");
   sub->footer(
     "Checks: connections, database_size, replication_replicas, replication_lag (per standby), wraparound,\n"
     "archive_ready, archive_failure, longest_transaction, idle_in_transaction, pgbouncer_waiting, redis_memory,\n"
     "redis_evictions, redis_replicas, sentinel_quorum, backup_age. Other thresholds come from [capacity] in the\n"
-    "config. A server that cannot be reached makes its checks UNKNOWN. -q prints only the lines that are not OK.\n"
+    "config. A server that cannot be reached makes its checks UNKNOWN. Thresholds alert only when a value is\n"
+    "beyond them (equal is OK); --warn/--crit also take Nagios ranges (10:, ~:90, @10:20).\n"
+    "\n"
+    "Text output is a Nagios plugin's: one status line with performance data after '|'\n"
+    "('label'=value[UOM];warn;crit;min;max for every measured value), then one line per check; -q keeps the\n"
+    "status line and only the checks that are not OK. --format prometheus prints statectl_capacity_check_status\n"
+    "and the measured values for the node exporter's textfile collector and then exits 0 (the states are in\n"
+    "the metrics; usage errors still exit 3).\n"
     "\n"
     "Exit status (Nagios plugin convention, an exception to statectl's usual codes): the worst check's state,\n"
-    "0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (also for a config error found while checking).");
+    "0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN - also for a usage error (bad option or threshold) or a config\n"
+    "error, which other commands report with 2.");
   sub->callback([&ctx, o] {
     capacity::Thresholds t;
     std::set<std::string> skip;
@@ -139,7 +155,16 @@ void setup_check(CLI::App& parent, Context& ctx)
     }
     auto report = capacity::run_checks(ctx.config(), t, skip);
     auto& printer = ctx.printer();
-    printer.result(capacity::to_json(report), [&] { return capacity::to_text(report, printer.quiet()); });
+    if (o->format == "prometheus" && !printer.json()) {
+      printer.out(capacity::to_prometheus(
+        report, std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count()));
+      return;
+    }
+    if (o->format == "json" && !printer.json()) {
+      printer.out(capacity::to_json(report).dump(2) + "\n");
+    } else {
+      printer.result(capacity::to_json(report), [&] { return capacity::to_text(report, printer.quiet()); });
+    }
     int code = static_cast<int>(report.worst());
     if (code != 0) throw Exit(code);
   });

@@ -1,10 +1,12 @@
 #include "commands/failover.h"
 
 #include <fmt/format.h>
+#include <chrono>
 #include <memory>
 
 #include "core/error.h"
 #include "core/failover/failover.h"
+#include "core/failover/metrics.h"
 #include "core/util/strings.h"
 
 namespace statectl::commands {
@@ -36,6 +38,7 @@ void setup_test(CLI::App& sub, Context& ctx)
     std::string max_rto;
     std::int64_t max_lost = -1;
     bool no_heal = false;
+    std::string format = "text";
   };
   auto o = std::make_shared<Opts>();
   sub.add_option("--backend", o->backend, "Backend whose primary is killed")->required()->check(CLI::IsMember({"postgres", "redis"}));
@@ -51,6 +54,10 @@ void setup_test(CLI::App& sub, Context& ctx)
   sub.add_option("--max-lost", o->max_lost, "Exit 1 when a trial loses more acknowledged writes (default 0 for PostgreSQL with synchronous replication, else no limit)")
     ->check(CLI::Range(static_cast<std::int64_t>(0), static_cast<std::int64_t>(1) << 40));
   sub.add_flag("--no-heal", o->no_heal, "Leave the old primary down after the trial (local target)");
+  sub.add_option("--format", o->format, "text, json (same as -o json) or prometheus (the last RTO and loss, for the node "
+                                        "exporter's textfile collector; the exit status is unchanged)")
+    ->check(CLI::IsMember({"text", "json", "prometheus"}))
+    ->default_str("text");
   sub.footer(
     "RTO = fault -> first acknowledged write on the new primary; lost = acknowledged writes missing after the\n"
     "settle; unknown = writes that timed out in flight (found / missing on read-back). Exit 1 when a limit is\n"
@@ -75,7 +82,13 @@ void setup_test(CLI::App& sub, Context& ctx)
       ctx.printer().info("dry run: nothing was changed");
       return;
     }
-    ctx.printer().result(report.to_json(), [&] { return report.to_text(); });
+    if (o->format == "prometheus" && !ctx.printer().json())
+      ctx.printer().out(failover::test_to_prometheus(
+        report, std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count()));
+    else if (o->format == "json" && !ctx.printer().json())
+      ctx.printer().out(report.to_json().dump(2) + "\n");
+    else
+      ctx.printer().result(report.to_json(), [&] { return report.to_text(); });
     if (!report.passed) {
       for (const auto& r : report.reasons) ctx.printer().warn(r);
       throw Exit(static_cast<int>(ExitCode::failed));

@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "core/output/printer.h"
+#include "core/output/prometheus.h"
 #include "core/util/strings.h"
 
 namespace statectl::capacity {
@@ -22,6 +23,116 @@ const char* status_name(Status s)
 }
 
 Status worse(Status a, Status b) { return static_cast<int>(a) >= static_cast<int>(b) ? a : b; }
+
+namespace {
+
+// A perfdata or range number: plain decimal (perfdata allows no exponent), at most 3 decimals.
+std::string number_text(double v)
+{
+  if (v == std::floor(v) && std::fabs(v) < 1e15) return fmt::format("{:.0f}", v);
+  std::string s = fmt::format("{:.3f}", v);
+  while (s.back() == '0') s.pop_back();
+  if (s.back() == '.') s.pop_back();
+  return s;
+}
+
+std::optional<double> parse_number(const std::string& text)
+{
+  if (text.empty()) return std::nullopt;
+  try {
+    std::size_t used = 0;
+    double v = std::stod(text, &used);
+    if (used != text.size() || !std::isfinite(v)) return std::nullopt;
+    return v;
+  } catch (...) {
+    return std::nullopt;
+  }
+}
+
+} // namespace
+
+bool Range::alerts(double value) const
+{
+  bool in = (start_infinite || value >= start) && (end_infinite || value <= end);
+  return inside ? in : !in;
+}
+
+std::string Range::text() const
+{
+  std::string out = inside ? "@" : "";
+  if (start_infinite) out += "~:";
+  else if (start != 0 || end_infinite) out += number_text(start) + ":";
+  if (!end_infinite) out += number_text(end);
+  return out;
+}
+
+Range Range::scaled(double factor) const
+{
+  Range r = *this;
+  r.start *= factor;
+  r.end *= factor;
+  return r;
+}
+
+Range Range::above(double limit)
+{
+  Range r;
+  r.end = limit;
+  r.end_infinite = false;
+  return r;
+}
+
+Range Range::below(double limit)
+{
+  Range r;
+  r.start = limit;
+  return r;
+}
+
+std::optional<Range> Range::parse(const std::string& text)
+{
+  Range r;
+  std::string s = text;
+  if (!s.empty() && s[0] == '@') {
+    r.inside = true;
+    s.erase(0, 1);
+  }
+  auto colon = s.find(':');
+  std::string lo = colon == std::string::npos ? "" : s.substr(0, colon);
+  std::string hi = colon == std::string::npos ? s : s.substr(colon + 1);
+  if (lo == "~") r.start_infinite = true;
+  else if (!lo.empty()) {
+    auto v = parse_number(lo);
+    if (!v) return std::nullopt;
+    r.start = *v;
+  } else if (colon != std::string::npos) {
+    return std::nullopt; // ":10" is not a range
+  }
+  if (hi.empty()) {
+    if (colon == std::string::npos) return std::nullopt;
+    r.end_infinite = true;
+  } else {
+    auto v = parse_number(hi);
+    if (!v) return std::nullopt;
+    r.end = *v;
+    r.end_infinite = false;
+  }
+  if (!r.start_infinite && !r.end_infinite && r.start > r.end) return std::nullopt;
+  return r;
+}
+
+std::string format_perf(const Perf& p)
+{
+  // Labels may hold anything but '=' and a single quote; quoting covers spaces and colons.
+  std::string label;
+  for (char c : p.label) label += c == '=' || c == '\'' ? '_' : c;
+  auto opt_range = [](const std::optional<Range>& r) { return r ? r->text() : std::string(); };
+  auto opt_num = [](const std::optional<double>& v) { return v ? number_text(*v) : std::string(); };
+  std::string out = fmt::format("'{}'={}{};{};{};{};{}", label, number_text(p.value), p.uom, opt_range(p.warn),
+                                opt_range(p.crit), opt_num(p.min), opt_num(p.max));
+  while (out.back() == ';') out.pop_back();
+  return out;
+}
 
 const std::vector<std::string>& check_names()
 {
@@ -44,13 +155,13 @@ const std::vector<std::string>& percent_checks()
 
 } // namespace
 
-double Thresholds::warn_for(const std::string& check) const
+const Range& Thresholds::warn_for(const std::string& check) const
 {
   auto it = warn_overrides.find(check);
   return it == warn_overrides.end() ? warn_pct : it->second;
 }
 
-double Thresholds::crit_for(const std::string& check) const
+const Range& Thresholds::crit_for(const std::string& check) const
 {
   auto it = crit_overrides.find(check);
   return it == crit_overrides.end() ? crit_pct : it->second;
@@ -58,16 +169,16 @@ double Thresholds::crit_for(const std::string& check) const
 
 Status Thresholds::by_percent(const std::string& check, double pct) const
 {
-  if (pct >= crit_for(check)) return Status::critical;
-  if (pct >= warn_for(check)) return Status::warning;
+  if (crit_for(check).alerts(pct)) return Status::critical;
+  if (warn_for(check).alerts(pct)) return Status::warning;
   return Status::ok;
 }
 
 Thresholds thresholds_from_config(const config::Config& cfg)
 {
   Thresholds t;
-  t.warn_pct = static_cast<double>(cfg.get_int("capacity.warn"));
-  t.crit_pct = static_cast<double>(cfg.get_int("capacity.crit"));
+  t.warn_pct = Range::above(static_cast<double>(cfg.get_int("capacity.warn")));
+  t.crit_pct = Range::above(static_cast<double>(cfg.get_int("capacity.crit")));
   t.lag_warn_bytes = cfg.get_size("capacity.replication_lag_warn");
   t.lag_crit_bytes = cfg.get_size("capacity.replication_lag_crit");
   auto secs = [&](const char* key) { return static_cast<double>(cfg.get_duration(key).count()) / 1000.0; };
@@ -97,19 +208,20 @@ void apply_threshold_flag(Thresholds& t, const std::string& flag, const std::str
     }
   }
   if (!number.empty() && number.back() == '%') number.pop_back();
-  double pct = 0;
-  std::size_t used = 0;
-  try {
-    pct = std::stod(number, &used);
-  } catch (...) {
-    used = 0;
+  // A plain number is a percentage limit; anything else must be a Nagios range of percentages.
+  std::optional<Range> range;
+  if (auto v = parse_number(number)) {
+    if (*v >= 0 && *v <= 100) range = Range::above(*v);
+  } else {
+    range = Range::parse(number);
   }
-  if (number.empty() || used != number.size() || !std::isfinite(pct) || pct < 0 || pct > 100)
-    throw Error(ExitCode::usage, fmt::format("invalid {} '{}'", flag, text), "expected a percentage between 0 and 100",
+  if (!range)
+    throw Error(ExitCode::usage, fmt::format("invalid {} '{}'", flag, text),
+                "expected a percentage between 0 and 100 or a Nagios range (10:, ~:90, @10:20)",
                 fmt::format("e.g. {} 80 or {} connections=50", flag, flag));
   auto& overrides = flag == "--warn" ? t.warn_overrides : t.crit_overrides;
-  if (name.empty()) (flag == "--warn" ? t.warn_pct : t.crit_pct) = pct;
-  else overrides[name] = pct;
+  if (name.empty()) (flag == "--warn" ? t.warn_pct : t.crit_pct) = *range;
+  else overrides[name] = *range;
 }
 
 Status CheckReport::worst() const
@@ -138,13 +250,16 @@ nlohmann::json to_json(const CheckReport& report)
   nlohmann::json checks = nlohmann::json::array();
   for (const auto& c : report.checks) {
     ++counts[static_cast<int>(c.status)];
+    nlohmann::json perf = nlohmann::json::array();
+    for (const auto& p : c.perf) perf.push_back(format_perf(p));
     checks.push_back({{"name", c.name},
                       {"component", c.component},
                       {"target", c.target},
                       {"status", status_name(c.status)},
                       {"value", c.value},
                       {"message", c.message},
-                      {"metrics", c.metrics}});
+                      {"metrics", c.metrics},
+                      {"perfdata", perf}});
   }
   Status worst = report.worst();
   return {{"status", status_name(worst)},
@@ -153,25 +268,55 @@ nlohmann::json to_json(const CheckReport& report)
           {"checks", checks}};
 }
 
+std::string perfdata(const CheckReport& report)
+{
+  std::vector<std::string> parts;
+  for (const auto& c : report.checks)
+    for (const auto& p : c.perf) parts.push_back(format_perf(p));
+  return util::join(parts, " ");
+}
+
 std::string to_text(const CheckReport& report, bool only_problems)
 {
   int counts[4] = {0, 0, 0, 0};
   for (const auto& c : report.checks) ++counts[static_cast<int>(c.status)];
+  // A '|' in the text would start Nagios's perfdata early.
+  auto clean = [](std::string s) {
+    for (auto& ch : s)
+      if (ch == '|') ch = '/';
+    return s;
+  };
   output::Table table{{"STATUS", "CHECK", "TARGET", "VALUE"}, {}};
   for (const auto& c : report.checks) {
     if (only_problems && c.status == Status::ok) continue;
     std::string value = c.value;
     if (!c.message.empty()) value += value.empty() ? c.message : " - " + c.message;
-    table.rows.push_back({status_name(c.status), c.name, c.target, value});
+    table.rows.push_back({status_name(c.status), c.name, clean(c.target), clean(value)});
   }
-  if (only_problems) {
-    std::string out;
-    for (const auto& row : table.rows) out += fmt::format("{} {} {}: {}\n", row[0], row[1], row[2], row[3]);
-    return out;
-  }
-  std::string head = fmt::format("CAPACITY {}: {} critical, {} warning, {} unknown, {} ok\n", status_name(report.worst()),
+  std::string head = fmt::format("CAPACITY {}: {} critical, {} warning, {} unknown, {} ok", status_name(report.worst()),
                                  counts[2], counts[1], counts[3], counts[0]);
+  std::string perf = perfdata(report);
+  head += perf.empty() ? "\n" : " | " + perf + "\n";
+  if (only_problems) {
+    for (const auto& row : table.rows) head += fmt::format("{} {} {}: {}\n", row[0], row[1], row[2], row[3]);
+    return head;
+  }
   return head + table.render();
+}
+
+std::string to_prometheus(const CheckReport& report, double now_s)
+{
+  output::PromWriter w;
+  for (const auto& c : report.checks)
+    w.add("statectl_capacity_check_status", "gauge",
+          "State of a statectl capacity check: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (Nagios plugin codes).",
+          {{"check", c.name}, {"component", c.component}, {"target", c.target}}, static_cast<int>(c.status));
+  for (const auto& c : report.checks)
+    for (const auto& p : c.perf)
+      if (!p.metric.empty())
+        w.add("statectl_" + p.metric, p.uom == "c" ? "counter" : "gauge", p.help, {{"target", c.target}}, p.value);
+  w.add("statectl_capacity_check_timestamp_seconds", "gauge", "Unix time at which statectl capacity check ran.", {}, now_s);
+  return w.render();
 }
 
 std::optional<std::uint64_t> parse_lsn(const std::string& text)

@@ -23,6 +23,46 @@ const char* status_name(Status s);
 // server is never hidden behind a threshold breach elsewhere).
 Status worse(Status a, Status b);
 
+// A Nagios threshold range (the plugin guidelines' `[@]start:end`): "10" alerts outside 0..10,
+// "10:" below 10, "~:10" above 10, "10:20" outside 10..20 and "@10:20" inside it. Bounds are
+// inclusive, so a value equal to a threshold is OK (Nagios alerts only beyond it).
+struct Range {
+  double start = 0;
+  bool start_infinite = false;
+  double end = 0;
+  bool end_infinite = true;
+  bool inside = false;
+
+  // Whether a value is to be alerted on.
+  bool alerts(double value) const;
+  // The range in Nagios syntax, as perfdata's warn/crit fields carry it ("80", "2:", "@1:5").
+  std::string text() const;
+  // The same range with both bounds multiplied by factor (a percentage range applied to a count).
+  Range scaled(double factor) const;
+
+  // "limit": alert when the value is above limit.
+  static Range above(double limit);
+  // "limit:": alert when the value is below limit.
+  static Range below(double limit);
+  // Parses Nagios range syntax; nullopt when malformed or start > end.
+  static std::optional<Range> parse(const std::string& text);
+};
+
+// One measured value as Nagios performance data (`'label'=value[uom];warn;crit;min;max`) and,
+// when `metric` is set, as the Prometheus gauge or counter `statectl_<metric>`.
+struct Perf {
+  std::string label; // unique within a report
+  double value = 0;
+  std::string uom;   // "", "s", "B", "%" or "c" (a counter)
+  std::optional<Range> warn, crit;
+  std::optional<double> min, max;
+  std::string metric; // Prometheus name without the statectl_ prefix, base units; empty: not exported
+  std::string help;   // the Prometheus HELP text
+};
+
+// Formats one Perf the way the Nagios plugin guidelines define it.
+std::string format_perf(const Perf& p);
+
 // One check's outcome. `value` is the measured value in words ("6 of 200 (3.0%)"), `metrics` the
 // same numbers for machines; `message` says what is wrong when the status is not OK.
 struct CheckResult {
@@ -33,15 +73,17 @@ struct CheckResult {
   std::string value;
   std::string message;
   nlohmann::json metrics = nlohmann::json::object();
+  std::vector<Perf> perf; // every value the check measured (none when it could not measure)
 };
 
 // The thresholds of every check. Percent thresholds apply to the ratio checks (connections,
-// database_size, wraparound, redis_memory); `percent_overrides` holds per-check `NAME=PCT` values.
+// database_size, wraparound, redis_memory); the overrides hold per-check `NAME=RANGE` values.
+// Every threshold alerts only when the value is beyond it (Nagios), never when equal.
 struct Thresholds {
-  double warn_pct = 80;
-  double crit_pct = 90;
-  std::map<std::string, double> warn_overrides;
-  std::map<std::string, double> crit_overrides;
+  Range warn_pct = Range::above(80);
+  Range crit_pct = Range::above(90);
+  std::map<std::string, Range> warn_overrides;
+  std::map<std::string, Range> crit_overrides;
   std::uint64_t lag_warn_bytes = 16ULL << 20;
   std::uint64_t lag_crit_bytes = 256ULL << 20;
   double lag_warn_s = 30;
@@ -54,17 +96,19 @@ struct Thresholds {
   std::chrono::milliseconds backup_max_age{26 * 3600 * 1000};
   std::chrono::milliseconds connect_timeout{3000};
 
-  double warn_for(const std::string& check) const;
-  double crit_for(const std::string& check) const;
-  // The state of a percentage against this check's warn/crit (reached or exceeded).
+  // This check's percent ranges (its override, else the default).
+  const Range& warn_for(const std::string& check) const;
+  const Range& crit_for(const std::string& check) const;
+  // The state of a percentage against this check's warn/crit ranges.
   Status by_percent(const std::string& check, double pct) const;
 };
 
 // Thresholds from [capacity] and [backup] max_age; flags override afterwards.
 Thresholds thresholds_from_config(const config::Config& cfg);
 
-// Parses one --warn/--crit value: "PCT" sets the default, "NAME=PCT" one check's. Throws
-// Error(usage) naming the flag on a bad number or an unknown check name.
+// Parses one --warn/--crit value: "PCT" (or a Nagios range of percentages) sets the default,
+// "NAME=PCT" one check's. Throws Error(usage) naming the flag on a bad number or range or an
+// unknown check name.
 void apply_threshold_flag(Thresholds& t, const std::string& flag, const std::string& text);
 
 // Names of every check, in report order (for --skip and NAME=PCT validation).
@@ -89,9 +133,17 @@ void check_backup(const config::Config& cfg, const Thresholds& t, std::vector<Ch
 
 // {"status": "WARNING", "exit_code": 1, "summary": {...}, "checks": [...]}.
 nlohmann::json to_json(const CheckReport& report);
-// A Nagios-style first line ("CAPACITY WARNING: 1 warning, ...") and an aligned table; with
-// only_problems, just the lines that are not OK (nothing when all are OK).
+// The Nagios plugin output: one status line ("CAPACITY WARNING: 1 critical, ... | perfdata") and
+// an aligned table; with only_problems the status line and just the lines that are not OK.
 std::string to_text(const CheckReport& report, bool only_problems);
+
+// Every check's perfdata, space-separated, in report order.
+std::string perfdata(const CheckReport& report);
+
+// Prometheus text exposition (for the node exporter's textfile collector): each check's state as
+// statectl_capacity_check_status and every exported measurement as its own metric family.
+// now_s is the run's Unix time, exported as statectl_capacity_check_timestamp_seconds.
+std::string to_prometheus(const CheckReport& report, double now_s);
 
 // Parses a PostgreSQL LSN ("16/B374D848") into a byte position; nullopt when malformed.
 std::optional<std::uint64_t> parse_lsn(const std::string& text);

@@ -126,6 +126,14 @@ void check_postgres(const config::Config& cfg, const Thresholds& t, std::vector<
                               "or raise max_connections",
                               std::max(0LL, max - row[2].as<long long>() - used), row[2].as<long long>());
     r.metrics = {{"used", used}, {"max", max}, {"percent", pct}};
+    const double share = static_cast<double>(max) / 100.0;
+    r.perf.push_back({.label = "connections", .value = static_cast<double>(used), .warn = t.warn_for("connections").scaled(share),
+                      .crit = t.crit_for("connections").scaled(share), .min = 0, .max = static_cast<double>(max),
+                      .metric = "postgres_connections", .help = "Client backends connected to PostgreSQL."});
+    r.perf.push_back({.label = "connections_pct", .value = pct, .uom = "%", .warn = t.warn_for("connections"),
+                      .crit = t.crit_for("connections"), .min = 0, .max = 100});
+    r.perf.push_back({.label = "max_connections", .value = static_cast<double>(max), .min = 0,
+                      .metric = "postgres_max_connections", .help = "PostgreSQL's max_connections setting."});
   }, out);
 
   run_query_check(c, error, make("database_size", "postgres", target), [&](clients::PgConnection& tx, CheckResult& r) {
@@ -134,6 +142,8 @@ void check_postgres(const config::Config& cfg, const Thresholds& t, std::vector<
     auto size = row[0].as<std::uint64_t>();
     std::string dir = row[1].as<std::string>();
     r.metrics = {{"database_bytes", size}};
+    r.perf.push_back({.label = "database_size", .value = static_cast<double>(size), .uom = "B", .min = 0,
+                      .metric = "postgres_database_size_bytes", .help = "Size of all PostgreSQL databases together."});
     struct statvfs vfs {};
     if (!is_local_host(ep.primary.host) || !ep.primary.url.empty()) {
       r.status = Status::unknown;
@@ -155,6 +165,11 @@ void check_postgres(const config::Config& cfg, const Thresholds& t, std::vector<
     if (r.status != Status::ok) r.message = "grow the volume or prune data before the disk fills";
     r.metrics["free_bytes"] = free;
     r.metrics["percent"] = pct;
+    r.perf.push_back({.label = "database_size_pct", .value = pct, .uom = "%", .warn = t.warn_for("database_size"),
+                      .crit = t.crit_for("database_size"), .min = 0, .max = 100});
+    r.perf.push_back({.label = "disk_free", .value = static_cast<double>(free), .uom = "B", .min = 0,
+                      .metric = "postgres_data_directory_free_bytes",
+                      .help = "Free space on the file system of the PostgreSQL data directory."});
   }, out);
 
   // Replication: what the primary sees, then each configured standby from its own side.
@@ -175,6 +190,17 @@ void check_postgres(const config::Config& cfg, const Thresholds& t, std::vector<
     auto expected = static_cast<long long>(ep.replicas.size());
     r.value = fmt::format("{} of {} streaming", streaming, expected);
     r.metrics = {{"streaming", streaming}, {"expected", expected}};
+    // Fewer than expected warns, none at all is critical (when any is expected).
+    Perf p{.label = "replicas_streaming", .value = static_cast<double>(streaming), .min = 0,
+           .max = static_cast<double>(expected), .metric = "postgres_replicas_streaming",
+           .help = "Standbys streaming from the PostgreSQL primary."};
+    if (expected > 0) {
+      p.warn = Range::below(static_cast<double>(expected));
+      p.crit = Range::below(1);
+    }
+    r.perf.push_back(p);
+    r.perf.push_back({.label = "replicas_expected", .value = static_cast<double>(expected), .min = 0,
+                      .metric = "postgres_replicas_expected", .help = "Standbys the stack is configured with."});
     r.status = Status::ok;
     if (streaming < expected) {
       r.status = streaming == 0 ? Status::critical : Status::warning;
@@ -209,8 +235,16 @@ void check_postgres(const config::Config& cfg, const Thresholds& t, std::vector<
       std::uint64_t bytes = *primary_lsn > *s.replay_lsn ? *primary_lsn - *s.replay_lsn : 0;
       r.value = fmt::format("{} and {} behind", util::format_size(bytes), format_seconds(s.replay_delay_s));
       r.metrics = {{"lag_bytes", bytes}, {"lag_seconds", s.replay_delay_s}};
-      if (bytes >= t.lag_crit_bytes || s.replay_delay_s >= t.lag_crit_s) r.status = Status::critical;
-      else if (bytes >= t.lag_warn_bytes || s.replay_delay_s >= t.lag_warn_s) r.status = Status::warning;
+      r.perf.push_back({.label = "replication_lag " + r.target, .value = static_cast<double>(bytes), .uom = "B",
+                        .warn = Range::above(static_cast<double>(t.lag_warn_bytes)),
+                        .crit = Range::above(static_cast<double>(t.lag_crit_bytes)), .min = 0,
+                        .metric = "postgres_replication_lag_bytes", .help = "WAL bytes a standby has yet to replay."});
+      r.perf.push_back({.label = "replication_delay " + r.target, .value = s.replay_delay_s, .uom = "s",
+                        .warn = Range::above(t.lag_warn_s), .crit = Range::above(t.lag_crit_s), .min = 0,
+                        .metric = "postgres_replication_lag_seconds",
+                        .help = "Age of the last transaction a standby replayed while it has WAL left to replay."});
+      if (bytes > t.lag_crit_bytes || s.replay_delay_s > t.lag_crit_s) r.status = Status::critical;
+      else if (bytes > t.lag_warn_bytes || s.replay_delay_s > t.lag_warn_s) r.status = Status::warning;
       else r.status = Status::ok;
       if (r.status != Status::ok) r.message = "the standby replays slower than the primary writes";
     }
@@ -225,6 +259,12 @@ void check_postgres(const config::Config& cfg, const Thresholds& t, std::vector<
     r.value = fmt::format("{} transactions in {} ({} of 2^31)", age, row[0].as<std::string>(), pct_text(pct));
     if (r.status != Status::ok) r.message = "run VACUUM (FREEZE) on the oldest tables before PostgreSQL stops accepting writes";
     r.metrics = {{"age", age}, {"percent", pct}};
+    r.perf.push_back({.label = "wraparound_age", .value = static_cast<double>(age),
+                      .warn = t.warn_for("wraparound").scaled(k_wraparound_limit / 100.0),
+                      .crit = t.crit_for("wraparound").scaled(k_wraparound_limit / 100.0), .min = 0, .max = k_wraparound_limit,
+                      .metric = "postgres_xid_age", .help = "Transaction ID age of the oldest database (wraparound at 2^31)."});
+    r.perf.push_back({.label = "wraparound_pct", .value = pct, .uom = "%", .warn = t.warn_for("wraparound"),
+                      .crit = t.crit_for("wraparound"), .min = 0, .max = 100});
   }, out);
 
   run_query_check(c, error, make("archive_ready", "postgres", target), [&](clients::PgConnection& tx, CheckResult& r) {
@@ -234,40 +274,58 @@ void check_postgres(const config::Config& cfg, const Thresholds& t, std::vector<
     r.metrics = {{"ready", ready}, {"archive_mode", row[0].as<std::string>()}};
     r.value = fmt::format("{} segment(s) waiting", ready);
     if (row[0].as<std::string>() == "off") r.value += " (archive_mode off)";
-    r.status = ready >= t.archive_ready_crit ? Status::critical : ready >= t.archive_ready_warn ? Status::warning : Status::ok;
+    r.status = ready > t.archive_ready_crit ? Status::critical : ready > t.archive_ready_warn ? Status::warning : Status::ok;
+    r.perf.push_back({.label = "archive_ready", .value = static_cast<double>(ready),
+                      .warn = Range::above(static_cast<double>(t.archive_ready_warn)),
+                      .crit = Range::above(static_cast<double>(t.archive_ready_crit)), .min = 0,
+                      .metric = "postgres_wal_archive_ready_segments", .help = "WAL segments waiting for archive_command."});
     if (r.status != Status::ok) r.message = "archive_command falls behind: pg_wal grows until the disk fills";
   }, out);
 
   run_query_check(c, error, make("archive_failure", "postgres", target), [&](clients::PgConnection& tx, CheckResult& r) {
     auto row = tx.exec("SELECT failed_count, coalesce(last_failed_wal, ''), coalesce(last_failed_time::text, ''), "
                        "last_failed_time IS NOT NULL AND (last_archived_time IS NULL OR last_failed_time > last_archived_time), "
-                       "archived_count FROM pg_stat_archiver")[0];
+                       "archived_count, coalesce(last_archived_time::text, '') FROM pg_stat_archiver")[0];
     auto failed = row[0].as<long long>();
     bool failing = row[3].as<bool>();
     r.metrics = {{"failed_count", failed}, {"archived_count", row[4].as<long long>()}, {"failing", failing}};
+    r.perf.push_back({.label = "archive_failing", .value = failing ? 1.0 : 0.0, .crit = Range::above(0), .min = 0, .max = 1,
+                      .metric = "postgres_wal_archive_failing",
+                      .help = "1 while archive_command fails (its last attempt failed), else 0."});
+    r.perf.push_back({.label = "archive_failed", .value = static_cast<double>(failed), .uom = "c", .min = 0,
+                      .metric = "postgres_wal_archive_failed_total", .help = "Failed archive_command attempts since the statistics reset."});
+    r.perf.push_back({.label = "archive_archived", .value = static_cast<double>(row[4].as<long long>()), .uom = "c", .min = 0,
+                      .metric = "postgres_wal_archived_total", .help = "WAL segments archived since the statistics reset."});
     if (failing) {
       r.status = Status::critical;
       r.value = fmt::format("failing since {}", row[2].as<std::string>());
       r.message = fmt::format("archive_command failed for {}; see the server log", row[1].as<std::string>());
     } else {
       r.status = Status::ok;
-      r.value = failed == 0 ? "no failures" : fmt::format("{} earlier failure(s), last at {}, archiving since", failed,
-                                                          row[2].as<std::string>());
+      std::string since = row[5].as<std::string>();
+      r.value = failed == 0 ? "no failures"
+                            : fmt::format("{} earlier failure(s), last at {}, archiving {}", failed, row[2].as<std::string>(),
+                                          since.empty() ? "not yet resumed" : "again since " + since);
     }
   }, out);
 
   auto xact_status = [&](double age) {
-    return age >= t.xact_crit_s ? Status::critical : age >= t.xact_warn_s ? Status::warning : Status::ok;
+    return age > t.xact_crit_s ? Status::critical : age > t.xact_warn_s ? Status::warning : Status::ok;
   };
   run_query_check(c, error, make("longest_transaction", "postgres", target), [&](clients::PgConnection& tx, CheckResult& r) {
     auto row = tx.exec("SELECT coalesce(max(extract(epoch FROM now() - xact_start)), 0)::float8, count(*) "
                        "FROM pg_stat_activity WHERE xact_start IS NOT NULL AND pid <> pg_backend_pid() "
-                       "AND backend_type = 'client backend' AND state NOT LIKE 'idle in transaction%'")[0];
+                       "AND backend_type = 'client backend'")[0];
     double age = row[0].as<double>();
     r.status = xact_status(age);
     r.value = fmt::format("{} ({} open)", format_seconds(age), row[1].as<long long>());
     if (r.status != Status::ok) r.message = "long transactions hold back VACUUM and WAL recycling";
     r.metrics = {{"seconds", age}, {"open", row[1].as<long long>()}};
+    r.perf.push_back({.label = "longest_transaction", .value = age, .uom = "s", .warn = Range::above(t.xact_warn_s),
+                      .crit = Range::above(t.xact_crit_s), .min = 0, .metric = "postgres_longest_transaction_seconds",
+                      .help = "Age of the oldest open transaction, idle-in-transaction ones included."});
+    r.perf.push_back({.label = "open_transactions", .value = static_cast<double>(row[1].as<long long>()), .min = 0,
+                      .metric = "postgres_open_transactions", .help = "Client transactions open right now."});
   }, out);
 
   run_query_check(c, error, make("idle_in_transaction", "postgres", target), [&](clients::PgConnection& tx, CheckResult& r) {
@@ -279,6 +337,11 @@ void check_postgres(const config::Config& cfg, const Thresholds& t, std::vector<
     r.value = fmt::format("{} session(s), longest {}", count, format_seconds(age));
     if (r.status != Status::ok) r.message = "a client holds a transaction open without working; set idle_in_transaction_session_timeout";
     r.metrics = {{"sessions", count}, {"seconds", age}};
+    r.perf.push_back({.label = "idle_in_transaction", .value = static_cast<double>(count), .min = 0,
+                      .metric = "postgres_idle_in_transaction_sessions", .help = "Sessions idle inside an open transaction."});
+    r.perf.push_back({.label = "idle_in_transaction_time", .value = age, .uom = "s", .warn = Range::above(t.xact_warn_s),
+                      .crit = Range::above(t.xact_crit_s), .min = 0, .metric = "postgres_idle_in_transaction_max_seconds",
+                      .help = "Longest time a session has been idle inside an open transaction."});
   }, out);
 }
 
@@ -324,7 +387,13 @@ void check_pgbouncer(const config::Config& cfg, const Thresholds& t, std::vector
   }
   r.metrics = {{"clients_waiting", waiting}, {"clients_active", active}, {"max_wait_seconds", maxwait}};
   r.value = fmt::format("{} waiting, {} active, longest wait {:.1f} s", waiting, active, maxwait);
-  r.status = maxwait >= t.pool_wait_crit_s ? Status::critical : waiting > 0 ? Status::warning : Status::ok;
+  r.status = maxwait > t.pool_wait_crit_s ? Status::critical : waiting > 0 ? Status::warning : Status::ok;
+  r.perf.push_back({.label = "pgbouncer_waiting", .value = static_cast<double>(waiting), .warn = Range::above(0), .min = 0,
+                    .metric = "pgbouncer_clients_waiting", .help = "PgBouncer clients waiting for a server connection."});
+  r.perf.push_back({.label = "pgbouncer_active", .value = static_cast<double>(active), .min = 0,
+                    .metric = "pgbouncer_clients_active", .help = "PgBouncer clients paired with a server connection."});
+  r.perf.push_back({.label = "pgbouncer_max_wait", .value = maxwait, .uom = "s", .crit = Range::above(t.pool_wait_crit_s),
+                    .min = 0, .metric = "pgbouncer_max_wait_seconds", .help = "Longest wait of a PgBouncer client."});
   if (r.status != Status::ok) r.message = "clients wait for a server connection: raise default_pool_size (see `capacity plan`)";
   out.push_back(std::move(r));
 }

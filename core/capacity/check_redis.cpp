@@ -1,6 +1,7 @@
 // Redis and Sentinel checks of `capacity check` (core/clients/redis.h, one connection per server).
 #include <fmt/format.h>
 #include <map>
+#include <cstdio>
 #include <memory>
 
 #include "core/capacity/check.h"
@@ -137,7 +138,18 @@ void check_redis(const config::Config& cfg, const Thresholds& t, std::vector<Che
         q.status = errors.empty() ? Status::ok : Status::warning;
         q.value = text;
         if (!errors.empty()) q.message = "unreachable: " + util::join(errors, "; ");
+        // "OK 3 usable Sentinels. Quorum and failover authorization can be reached"
+        int usable = 0;
+        if (std::sscanf(text.c_str(), "OK %d usable", &usable) == 1) {
+          const auto configured = static_cast<double>(ep.sentinels.size());
+          q.perf.push_back({.label = "sentinels_usable", .value = static_cast<double>(usable),
+                            .warn = Range::below(configured), .min = 0, .max = configured,
+                            .metric = "sentinel_usable_sentinels", .help = "Sentinels that can vote, as SENTINEL CKQUORUM counts them."});
+        }
       }
+      q.perf.push_back({.label = "sentinel_quorum_ok", .value = ck->is_error() ? 0.0 : 1.0,
+                        .crit = Range::below(1), .min = 0, .max = 1, .metric = "sentinel_quorum_reachable",
+                        .help = "1 when the Sentinels can reach the quorum and authorize a failover (SENTINEL CKQUORUM), else 0."});
       break;
     }
     if (!answered) {
@@ -174,6 +186,8 @@ void check_redis(const config::Config& cfg, const Thresholds& t, std::vector<Che
     mem.value = fmt::format("{} used, no maxmemory ({:.1f}% of system memory)", util::format_size(used), pct);
     mem.message = "set maxmemory (see `capacity plan`) so a full instance evicts or refuses writes instead of being OOM-killed";
     mem.metrics = {{"used_bytes", used}, {"max_bytes", 0}, {"percent", pct}};
+    mem.perf.push_back({.label = "redis_memory", .value = static_cast<double>(used), .uom = "B", .min = 0,
+                        .metric = "redis_memory_used_bytes", .help = "Memory Redis has allocated (used_memory)."});
   } else {
     double pct = 100.0 * static_cast<double>(used) / static_cast<double>(max);
     mem.status = t.by_percent("redis_memory", pct);
@@ -181,7 +195,16 @@ void check_redis(const config::Config& cfg, const Thresholds& t, std::vector<Che
                             pct < 0.1 && pct > 0 ? fmt::format("{:.3f}%", pct) : fmt::format("{:.1f}%", pct));
     if (mem.status != Status::ok) mem.message = "raise maxmemory or shed keys before evictions start";
     mem.metrics = {{"used_bytes", used}, {"max_bytes", max}, {"percent", pct}};
+    const double share = static_cast<double>(max) / 100.0;
+    mem.perf.push_back({.label = "redis_memory", .value = static_cast<double>(used), .uom = "B",
+                        .warn = t.warn_for("redis_memory").scaled(share), .crit = t.crit_for("redis_memory").scaled(share),
+                        .min = 0, .max = static_cast<double>(max), .metric = "redis_memory_used_bytes",
+                        .help = "Memory Redis has allocated (used_memory)."});
+    mem.perf.push_back({.label = "redis_memory_pct", .value = pct, .uom = "%", .warn = t.warn_for("redis_memory"),
+                        .crit = t.crit_for("redis_memory"), .min = 0, .max = 100});
   }
+  mem.perf.push_back({.label = "redis_maxmemory", .value = static_cast<double>(max), .uom = "B", .min = 0,
+                      .metric = "redis_memory_max_bytes", .help = "Redis maxmemory (0: no limit)."});
   out.push_back(std::move(mem));
 
   CheckResult ev = make("redis_evictions", "redis", target);
@@ -191,6 +214,8 @@ void check_redis(const config::Config& cfg, const Thresholds& t, std::vector<Che
                          fields.count("maxmemory_policy") ? fields["maxmemory_policy"] : "unknown");
   if (evicted > 0) ev.message = "state keys are being dropped for memory: raise maxmemory";
   ev.metrics = {{"evicted_keys", evicted}};
+  ev.perf.push_back({.label = "redis_evicted_keys", .value = static_cast<double>(evicted), .uom = "c", .warn = Range::above(0),
+                     .min = 0, .metric = "redis_evicted_keys_total", .help = "Keys Redis evicted for memory since it started."});
   out.push_back(std::move(ev));
 
   CheckResult rep = make("redis_replicas", "redis", target);
@@ -205,6 +230,13 @@ void check_redis(const config::Config& cfg, const Thresholds& t, std::vector<Che
     rep.message = "the address in use is not a master";
   } else {
     rep.value = fmt::format("{} of {} connected", connected, expected);
+    Perf p{.label = "redis_replicas", .value = static_cast<double>(connected), .min = 0,
+           .metric = "redis_connected_replicas", .help = "Replicas connected to the Redis master."};
+    if (expected > 0) {
+      p.warn = Range::below(static_cast<double>(expected));
+      p.crit = Range::below(1);
+    }
+    rep.perf.push_back(p);
     rep.status = connected >= expected ? Status::ok : connected == 0 ? Status::critical : Status::warning;
     if (rep.status != Status::ok) rep.message = "a master without its replicas loses acknowledged writes on failover";
   }

@@ -49,7 +49,7 @@ const std::vector<std::string>& storage_kinds()
 
 const std::vector<std::string>& workload_kinds()
 {
-  static const std::vector<std::string> k = {"web", "oltp", "dw", "mixed"};
+  static const std::vector<std::string> k = {"web", "oltp", "dw", "mixed", "desktop"};
   return k;
 }
 
@@ -58,7 +58,17 @@ int default_max_connections(const std::string& workload)
   if (workload == "oltp") return 300;
   if (workload == "dw") return 40;
   if (workload == "mixed") return 100;
+  if (workload == "desktop") return 20;
   return 200;
+}
+
+std::string data_size_class(const PlanInput& in)
+{
+  // pgtune's "Total Data Size" choice: less than RAM, 1x-3x RAM (its default) or more.
+  if (in.data_size == 0) return "mid_ram";
+  if (in.data_size < in.ram) return "less_ram";
+  if (in.data_size <= 3 * in.ram) return "mid_ram";
+  return "greater_ram";
 }
 
 const std::vector<Tier>& tiers()
@@ -111,9 +121,13 @@ Plan compute_sizing(const PlanInput& in)
   const bool dw = in.workload == "dw";
   p.max_connections = in.connections > 0 ? in.connections : default_max_connections(in.workload);
 
-  // pgtune: a quarter of RAM for shared_buffers, three quarters assumed to be OS cache.
-  p.shared_buffers_kb = ram_kb / 4;
-  p.effective_cache_size_kb = ram_kb * 3 / 4;
+  const bool desktop = in.workload == "desktop";
+  const std::string size_class = data_size_class(in);
+
+  // pgtune (PostgreSQL 15, Linux): a quarter of RAM for shared_buffers and three quarters
+  // assumed to be OS cache; a desktop shares the machine, so a sixteenth and a quarter.
+  p.shared_buffers_kb = desktop ? ram_kb / 16 : ram_kb / 4;
+  p.effective_cache_size_kb = desktop ? ram_kb / 4 : ram_kb * 3 / 4;
   p.maintenance_work_mem_kb = std::min<std::uint64_t>(dw ? ram_kb / 8 : ram_kb / 16, 8 * k_mib);
 
   // wal_buffers: 3% of shared_buffers, at most one 16 MB WAL segment (pgtune rounds values
@@ -130,16 +144,25 @@ Plan compute_sizing(const PlanInput& in)
   int maint_workers = std::min((in.cpus + 1) / 2, 4);
 
   // work_mem: what is left after shared_buffers, shared by every backend and worker with three
-  // sort/hash nodes each; analytical and mixed workloads run bigger plans, so half of that.
+  // sort/hash nodes each; analytical and mixed workloads run bigger plans, so half of that, a
+  // desktop a sixth. A database that fits in RAM leaves page cache unused (30% more); one over
+  // three times RAM needs a wider margin against the OOM killer (10% less).
   std::uint64_t divisor = static_cast<std::uint64_t>(p.max_connections + p.max_worker_processes) * 3;
   std::uint64_t work = (ram_kb - p.shared_buffers_kb) / divisor;
   if (dw || in.workload == "mixed") work /= 2;
+  if (desktop) work /= 6;
+  if (size_class == "less_ram") work = static_cast<std::uint64_t>(std::floor(static_cast<double>(work) * 1.3));
+  if (size_class == "greater_ram") work = static_cast<std::uint64_t>(std::floor(static_cast<double>(work) * 0.9));
   p.work_mem_kb = std::max<std::uint64_t>(work, 4 * k_kib);
 
   const bool hdd = in.storage == "hdd";
   int io = in.storage == "ssd" ? 200 : hdd ? 2 : in.storage == "nvme" ? 1000 : 300;
-  std::string min_wal = in.workload == "oltp" ? "2GB" : dw ? "4GB" : "1GB";
-  std::string max_wal = in.workload == "oltp" ? "8GB" : dw ? "16GB" : "4GB";
+  // random_page_cost: a database served from RAM never seeks; a disk that seeks does; a data
+  // warehouse larger than RAM keeps the default 4 so the planner does not pick index scans
+  // over large ranges (pgtune's reasoning).
+  std::string random_page_cost = size_class == "less_ram" ? "1.1" : hdd || dw ? "4" : "1.1";
+  std::string min_wal = in.workload == "oltp" ? "2GB" : dw ? "4GB" : desktop ? "100MB" : "1GB";
+  std::string max_wal = in.workload == "oltp" ? "8GB" : dw ? "16GB" : desktop ? "2GB" : "4GB";
 
   auto& s = p.postgresql;
   s.push_back({"max_connections", std::to_string(p.max_connections)});
@@ -149,10 +172,18 @@ Plan compute_sizing(const PlanInput& in)
   s.push_back({"checkpoint_completion_target", "0.9"});
   s.push_back({"wal_buffers", format_kb(p.wal_buffers_kb)});
   s.push_back({"default_statistics_target", dw ? "500" : "100"});
-  s.push_back({"random_page_cost", hdd ? "4" : "1.1"});
+  s.push_back({"random_page_cost", random_page_cost});
   s.push_back({"effective_io_concurrency", std::to_string(io)});
   s.push_back({"work_mem", format_kb(p.work_mem_kb)});
-  s.push_back({"huge_pages", in.ram >= 32 * k_gib ? "try" : "off"});
+  // Huge pages pay off once the shared memory is large; "try" still starts without them.
+  s.push_back({"huge_pages", p.shared_buffers_kb >= 2 * k_mib ? "try" : "off"});
+  // JIT costs planning time and CPU spikes on short queries; analytical ones keep the default.
+  if (in.workload == "web" || in.workload == "oltp" || in.workload == "mixed") s.push_back({"jit", "off"});
+  // PostgreSQL 15 compresses full-page images with lz4 (Debian's build has it).
+  s.push_back({"wal_compression", "lz4"});
+  if (in.cpus >= 16) s.push_back({"autovacuum_max_workers", in.cpus >= 32 ? "5" : "4"});
+  // Each autovacuum worker may use maintenance_work_mem; cap it at 2 GB per worker.
+  if (p.maintenance_work_mem_kb >= 2 * k_mib) s.push_back({"autovacuum_work_mem", format_kb(2 * k_mib)});
   s.push_back({"min_wal_size", min_wal});
   s.push_back({"max_wal_size", max_wal});
   if (parallel) {
@@ -160,6 +191,10 @@ Plan compute_sizing(const PlanInput& in)
     s.push_back({"max_parallel_workers_per_gather", std::to_string(per_gather)});
     s.push_back({"max_parallel_workers", std::to_string(in.cpus)});
     s.push_back({"max_parallel_maintenance_workers", std::to_string(maint_workers)});
+  }
+  if (desktop) {
+    s.push_back({"wal_level", "minimal"});
+    s.push_back({"max_wal_senders", "0"});
   }
 
   // PgBouncer: the server pool follows the PostgreSQL wiki's cores × 2 + effective spindles
@@ -284,6 +319,11 @@ Plan make_plan(const PlanInput& in, const config::Config& cfg)
   Plan p = compute_sizing(in);
   p.ha = read_ha_timings(cfg);
   p.lint = lint_ha(p.ha);
+  if (in.workload == "desktop")
+    p.lint.push_back({"warning", "postgres",
+                      "the desktop workload sets wal_level = minimal and max_wal_senders = 0 (as pgtune does): the stack's "
+                      "standbys, WAL archive and backups need wal_level = replica, so use it only for a single development "
+                      "server"});
   return p;
 }
 
@@ -300,6 +340,7 @@ nlohmann::json to_json(const Plan& p)
       {"cpus", p.input.cpus},
       {"storage", p.input.storage},
       {"workload", p.input.workload},
+      {"data_size_class", data_size_class(p.input)},
       {"connections", p.max_connections},
       {"data_size_bytes", p.input.data_size},
       {"growth_bytes_per_month", p.input.growth_per_month}}},

@@ -16,9 +16,9 @@ struct PlanInput {
   std::uint64_t ram = 0;
   int cpus = 0;
   std::string storage = "ssd";  // ssd | hdd | nvme | san
-  std::string workload = "web"; // web | oltp | dw | mixed
+  std::string workload = "web"; // web | oltp | dw | mixed | desktop
   int connections = 0;
-  std::uint64_t data_size = 0;
+  std::uint64_t data_size = 0;  // 0: unknown (pgtune's default class, 1x-3x RAM)
   std::uint64_t growth_per_month = 0;
   std::uint64_t disk = 0;       // volume the data lives on; 0 = the tier's storage
 };
@@ -29,6 +29,10 @@ const std::vector<std::string>& workload_kinds();
 
 // max_connections pgtune uses for a workload when --connections is not given.
 int default_max_connections(const std::string& workload);
+
+// pgtune's "total data size" class of the inputs: "less_ram" (data smaller than RAM), "mid_ram"
+// (1x-3x RAM, also when data_size is 0 = unknown) or "greater_ram" (more than 3x RAM).
+std::string data_size_class(const PlanInput& in);
 
 // One postgresql.conf line, value already in postgresql.conf units ("4GB", "20560kB", "1.1").
 struct Setting {

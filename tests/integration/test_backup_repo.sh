@@ -52,6 +52,17 @@ expect_exit 0 statectl -o json backup list
 assert_eq "$(json_get "$OUT" 'len([b for b in j["backups"] if b["status"] == "valid"])')" 1 "valid backups after the next run"
 pass "a second backup exits 75; kill -9 half-way leaves nothing valid and the next run succeeds"
 
+# The newest backup for the node exporter's textfile collector, linted by promtool.
+expect_exit 0 statectl backup list --format prometheus
+assert_contains "$OUT" 'statectl_backup_valid_backups{type="full"} 1'
+assert_contains "$OUT" 'statectl_backup_incomplete_backups 1'
+assert_contains "$OUT" 'statectl_backup_newest_size_bytes{type="full"} '
+assert_contains "$OUT" 'statectl_backup_newest_duration_seconds{type="full"} '
+if command -v promtool >/dev/null; then
+  promtool check metrics <"$OUT" >promtool.out 2>&1 || fail "promtool check metrics: $(cat promtool.out)"
+fi
+pass "backup list --format prometheus: newest backup's age, size and duration; promtool accepts it"
+
 # verify: intact, then one flipped byte in a stored file is named.
 expect_exit 0 statectl -o json backup verify
 assert_eq "$(json_get "$OUT" 'j["ok"]')" True "verify of an intact repository"

@@ -38,11 +38,52 @@ for name in connections database_size replication_replicas replication_lag wrapa
 done
 used=$(json_get "$OUT" "[c for c in j['checks'] if c['name'] == 'connections'][0]['metrics']['used']")
 ((used >= 1)) || fail "connections used should count at least this check's own session"
+cp "$OUT" healthy.json
 expect_exit 0 statectl capacity check "${SKIP[@]}"
 assert_contains "$OUT" "CAPACITY OK: 0 critical, 0 warning, 0 unknown"
+CHECKS=(connections database_size replication_replicas replication_lag wraparound archive_ready archive_failure
+  longest_transaction idle_in_transaction pgbouncer_waiting redis_memory redis_evictions redis_replicas sentinel_quorum)
+((${#SKIP[@]})) || CHECKS+=(backup_age)
+python3 "$STATECTL_SOURCE_DIR/tests/integration/nagios_perfdata.py" "$OUT" healthy.json "${CHECKS[@]}" ||
+  fail "perfdata of the text output does not parse back"
 expect_exit 0 statectl -q capacity check "${SKIP[@]}"
-[[ ! -s $OUT ]] || fail "-q on a healthy stack should print nothing"
-pass "check: healthy stack exits 0 with every check OK"
+assert_eq "$(wc -l <"$OUT")" 1 "-q on a healthy stack prints the one status line"
+python3 "$STATECTL_SOURCE_DIR/tests/integration/nagios_perfdata.py" "$OUT" healthy.json "${CHECKS[@]}" ||
+  fail "perfdata of the -q output does not parse back"
+pass "check: healthy stack exits 0 with every check OK; perfdata of every check parses back, also with -q"
+
+# Prometheus exposition for the textfile collector, checked by promtool's own parser and linter.
+expect_exit 0 statectl capacity check "${SKIP[@]}" --format prometheus
+assert_contains "$OUT" 'statectl_capacity_check_status{check="connections",component="postgres"'
+assert_contains "$OUT" "# TYPE statectl_redis_evicted_keys_total counter"
+assert_contains "$OUT" "statectl_postgres_replication_lag_bytes{target="
+if command -v promtool >/dev/null; then
+  promtool check metrics <"$OUT" >promtool.out 2>&1 || fail "promtool check metrics: $(cat promtool.out)"
+  pass "check --format prometheus: promtool check metrics accepts it"
+else
+  echo "note: promtool not installed; exposition not linted" >&2
+fi
+
+# check_postgres txn_time: a session idle in an open transaction is a long transaction too.
+printf '[capacity]\ntransaction_warn = "1s"\ntransaction_crit = "1h"\n' >>"$STACK_CONFIG"
+mkfifo idle.fifo
+statectl psql --direct -- -q -v ON_ERROR_STOP=1 <idle.fifo >idle.out 2>&1 &
+idle_pid=$!
+exec 7>idle.fifo
+on_exit "exec 7>&-; kill $idle_pid 2>/dev/null"
+echo 'BEGIN; SELECT txid_current();' >&7
+longest() { statectl capacity check "${SKIP[@]}" -o json >long.json; json_get long.json "[c['status'] for c in j['checks'] if c['name'] == 'longest_transaction'][0]"; }
+for _ in $(seq 1 60); do
+  [[ $(longest) == WARNING ]] && break
+  sleep 0.5
+done
+assert_eq "$(json_get long.json "[c['status'] for c in j['checks'] if c['name'] == 'longest_transaction'][0]")" WARNING "idle-in-transaction session counts as a long transaction"
+assert_eq "$(json_get long.json "[c['status'] for c in j['checks'] if c['name'] == 'idle_in_transaction'][0]")" WARNING "idle_in_transaction"
+echo 'ROLLBACK;' >&7
+exec 7>&-
+wait "$idle_pid" || true
+sed -i '/^\[capacity\]$/,$d' "$STACK_CONFIG"
+pass "check: a session idle in transaction counts as a long transaction (check_postgres txn_time)"
 
 expect_exit 1 statectl capacity check "${SKIP[@]}" --warn connections=0.01 -o json
 assert_eq "$(json_get "$OUT" "[c['status'] for c in j['checks'] if c['name'] == 'connections'][0]")" WARNING "connections"
@@ -50,11 +91,17 @@ assert_eq "$(json_get "$OUT" 'j["exit_code"]')" 1 "json exit_code"
 expect_exit 2 statectl capacity check "${SKIP[@]}" --warn connections=0.01 --crit connections=0.02
 assert_contains "$OUT" "CRITICAL  connections"
 expect_exit 1 statectl -q capacity check "${SKIP[@]}" --warn 0.01 --skip database_size,wraparound,redis_memory
-assert_eq "$(wc -l <"$OUT")" 1 "-q prints only the non-OK line"
+assert_eq "$(wc -l <"$OUT")" 2 "-q prints the status line and only the non-OK line"
+assert_contains "$OUT" "CAPACITY WARNING: 0 critical, 1 warning"
 assert_contains "$OUT" "WARNING connections"
 expect_exit 3 statectl capacity check --warn conections=5
 assert_contains "$ERR" "did you mean 'connections'?"
-pass "check: --warn exits 1, --crit exits 2, -q prints only problems, bad flag exits 3"
+expect_exit 3 statectl capacity check --no-such-option
+assert_contains "$ERR" "statectl: error: unknown option '--no-such-option'"
+expect_exit 3 statectl capacity check --format xml
+expect_exit 1 statectl capacity check "${SKIP[@]}" --warn 'connections=@0:100' -o json
+assert_eq "$(json_get "$OUT" "[c['status'] for c in j['checks'] if c['name'] == 'connections'][0]")" WARNING "range @0:100"
+pass "check: --warn exits 1, --crit exits 2, -q prints only problems, ranges, usage errors exit 3"
 
 for backend in postgres redis; do
   expect_exit 0 statectl capacity bench --backend "$backend" --duration 3s --clients 2 --keys 500 -o json

@@ -52,6 +52,17 @@ assert_contains "$ERR" "exceeds --max-rto 1 ms"
 expect_exit 0 statectl status
 pass "--max-rto 1ms exits 1 with the reason, and the stack still heals"
 
+# The last RTO and loss for the node exporter's textfile collector, linted by promtool.
+expect_exit 0 statectl failover test --backend postgres --warmup 1s --settle 500ms --format prometheus
+assert_contains "$OUT" 'statectl_failover_test_passed{backend="postgres",mode="bare",target="local"} 1'
+assert_contains "$OUT" 'statectl_failover_test_lost_writes{backend="postgres",mode="bare",target="local"} 0'
+assert_contains "$OUT" 'statectl_failover_test_rto_seconds{backend="postgres",mode="bare",target="local"} '
+if command -v promtool >/dev/null; then
+  promtool check metrics <"$OUT" >promtool.out 2>&1 || fail "promtool check metrics: $(cat promtool.out)"
+fi
+expect_exit 0 statectl status
+pass "failover test --format prometheus: last RTO and 0 lost; promtool accepts it"
+
 before=$(statectl status -o json | python3 -c 'import json,sys; print([c["name"] for c in json.load(sys.stdin)["components"] if c["kind"] == "postgres" and c["role"] == "primary"][0])')
 expect_exit 0 statectl failover switchover -o json
 echo "switchover: $(cat "$OUT")" >&2

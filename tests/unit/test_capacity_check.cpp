@@ -29,21 +29,31 @@ TEST_CASE("capacity check: thresholds from config and flags")
 {
   auto cfg = config::Config::from_string("[capacity]\nwarn = 70\ncrit = 85\nreplication_lag_warn = \"1MB\"\n", "t.toml");
   Thresholds t = thresholds_from_config(cfg);
-  CHECK(t.warn_pct == 70);
-  CHECK(t.crit_pct == 85);
+  CHECK(t.warn_pct.text() == "70");
+  CHECK(t.crit_pct.text() == "85");
   CHECK(t.lag_warn_bytes == 1024 * 1024);
   CHECK(t.xact_warn_s == 300);
   CHECK(t.backup_max_age == std::chrono::hours(26));
+  // Nagios: a value equal to its threshold is OK, only beyond it alerts.
   CHECK(t.by_percent("connections", 69.9) == Status::ok);
-  CHECK(t.by_percent("connections", 70) == Status::warning);
-  CHECK(t.by_percent("connections", 85) == Status::critical);
+  CHECK(t.by_percent("connections", 70) == Status::ok);
+  CHECK(t.by_percent("connections", 70.01) == Status::warning);
+  CHECK(t.by_percent("connections", 85) == Status::warning);
+  CHECK(t.by_percent("connections", 85.5) == Status::critical);
 
   apply_threshold_flag(t, "--warn", "0.01");
   apply_threshold_flag(t, "--crit", "redis_memory=50%");
-  CHECK(t.warn_pct == doctest::Approx(0.01));
+  CHECK(t.warn_pct.text() == "0.01");
   CHECK(t.by_percent("connections", 0.5) == Status::warning);
-  CHECK(t.crit_for("redis_memory") == 50);
-  CHECK(t.crit_for("connections") == 85);
+  CHECK(t.crit_for("redis_memory").text() == "50");
+  CHECK(t.crit_for("connections").text() == "85");
+  // Ranges: alert below 20% (an emptied pool), or inside 40..60.
+  apply_threshold_flag(t, "--warn", "database_size=20:");
+  CHECK(t.by_percent("database_size", 19) == Status::warning);
+  CHECK(t.by_percent("database_size", 20) == Status::ok);
+  apply_threshold_flag(t, "--warn", "@40:60");
+  CHECK(t.by_percent("wraparound", 50) == Status::warning);
+  CHECK(t.by_percent("wraparound", 61) == Status::ok);
 }
 
 TEST_CASE("capacity check: bad threshold flags are usage errors with a hint")
@@ -61,11 +71,13 @@ TEST_CASE("capacity check: bad threshold flags are usage errors with a hint")
     apply_threshold_flag(t, "--crit", "lots");
     FAIL("expected an error");
   } catch (const Error& e) {
-    CHECK(e.message() == "invalid --crit 'lots': expected a percentage between 0 and 100");
+    CHECK(e.message() == "invalid --crit 'lots': expected a percentage between 0 and 100 or a Nagios range (10:, ~:90, @10:20)");
     CHECK(e.hint() == "e.g. --crit 80 or --crit connections=50");
   }
   CHECK_THROWS_AS(apply_threshold_flag(t, "--warn", "101"), Error);
   CHECK_THROWS_AS(apply_threshold_flag(t, "--warn", "5x"), Error);
+  CHECK_THROWS_AS(apply_threshold_flag(t, "--warn", "20:10"), Error);
+  CHECK_THROWS_AS(apply_threshold_flag(t, "--warn", ":10"), Error);
 }
 
 TEST_CASE("capacity check: the worst state is the exit code, UNKNOWN outranks CRITICAL")
@@ -92,7 +104,9 @@ TEST_CASE("capacity check: text and JSON rendering")
         "STATUS    CHECK            TARGET           VALUE\n"
         "OK        connections      127.0.0.1:15432  6 of 200 (3.0%)\n"
         "CRITICAL  replication_lag  127.0.0.1:15432  unreachable - connection refused\n");
-  CHECK(to_text(r, true) == "CRITICAL replication_lag 127.0.0.1:15432: unreachable - connection refused\n");
+  CHECK(to_text(r, true) ==
+        "CAPACITY CRITICAL: 1 critical, 0 warning, 0 unknown, 1 ok\n"
+        "CRITICAL replication_lag 127.0.0.1:15432: unreachable - connection refused\n");
   auto j = to_json(r);
   CHECK(j["status"] == "CRITICAL");
   CHECK(j["exit_code"] == 2);
@@ -103,7 +117,8 @@ TEST_CASE("capacity check: text and JSON rendering")
 
   CheckReport ok;
   ok.checks.push_back(result("connections", Status::ok, "1 of 200 (0.5%)"));
-  CHECK(to_text(ok, true).empty());
+  // -q still prints the one status line Nagios needs.
+  CHECK(to_text(ok, true) == "CAPACITY OK: 0 critical, 0 warning, 0 unknown, 1 ok\n");
 }
 
 TEST_CASE("capacity check: LSNs and durations")

@@ -48,7 +48,11 @@ TEST_CASE("capacity plan: 16 GiB / 4 CPUs / ssd / web")
   CHECK(setting(p, "random_page_cost") == "1.1");
   CHECK(setting(p, "effective_io_concurrency") == "200");
   CHECK(setting(p, "default_statistics_target") == "100");
-  CHECK(setting(p, "huge_pages") == "off");
+  CHECK(setting(p, "huge_pages") == "try"); // shared_buffers 4 GB >= 2 GB
+  CHECK(setting(p, "jit") == "off");
+  CHECK(setting(p, "wal_compression") == "lz4");
+  CHECK(setting(p, "autovacuum_max_workers") == "<absent>"); // fewer than 16 CPUs
+  CHECK(setting(p, "autovacuum_work_mem") == "<absent>");    // maintenance_work_mem 1 GB < 2 GB
   CHECK(setting(p, "max_worker_processes") == "4");
   CHECK(setting(p, "max_parallel_workers_per_gather") == "2");
   CHECK(setting(p, "max_parallel_workers") == "4");
@@ -81,13 +85,16 @@ TEST_CASE("capacity plan: 64 GiB / 16 CPUs / nvme / oltp")
   CHECK(setting(p, "shared_buffers") == "16GB");
   CHECK(setting(p, "effective_cache_size") == "48GB");
   CHECK(setting(p, "maintenance_work_mem") == "4GB"); // 64 GiB / 16, under the 8 GB cap
-  // (67108864 - 16777216) / ((300 + 16) * 3) = 50331648 / 948 = 53092.4 -> 53092 kB
-  CHECK(p.work_mem_kb == 53092);
-  CHECK(setting(p, "work_mem") == "53092kB");
+  // (67108864 - 16777216) / ((300 + 16) * 3) = 50331648 / 948 = 53092.4 -> 53092 kB; 1 TiB of
+  // data is more than 3x RAM (pgtune's "more than 3x RAM"): 10% less, 53092 * 0.9 -> 47782 kB
+  CHECK(p.work_mem_kb == 47782);
+  CHECK(setting(p, "work_mem") == "47782kB");
   CHECK(setting(p, "wal_buffers") == "16MB");
   CHECK(setting(p, "random_page_cost") == "1.1");
   CHECK(setting(p, "effective_io_concurrency") == "1000");
   CHECK(setting(p, "huge_pages") == "try");
+  CHECK(setting(p, "autovacuum_max_workers") == "4");   // 16 CPUs
+  CHECK(setting(p, "autovacuum_work_mem") == "2GB");    // maintenance_work_mem 4 GB, capped per worker
   CHECK(setting(p, "max_worker_processes") == "16");
   CHECK(setting(p, "max_parallel_workers_per_gather") == "4"); // ceil(16/2) = 8, capped at 4 for oltp
   CHECK(setting(p, "max_parallel_workers") == "16");
@@ -130,6 +137,8 @@ TEST_CASE("capacity plan: 4 GiB / 2 CPUs / hdd / dw")
   CHECK(setting(p, "wal_buffers") == "16MB");
   CHECK(setting(p, "random_page_cost") == "4");
   CHECK(setting(p, "effective_io_concurrency") == "2");
+  CHECK(setting(p, "huge_pages") == "off"); // shared_buffers 1 GB
+  CHECK(setting(p, "jit") == "<absent>");   // dw keeps PostgreSQL's default
   CHECK(setting(p, "default_statistics_target") == "500");
   CHECK(setting(p, "min_wal_size") == "4GB");
   CHECK(setting(p, "max_wal_size") == "16GB");
@@ -166,6 +175,42 @@ TEST_CASE("capacity plan: work_mem floor, caps, connections override and oversiz
   CHECK_FALSE(big.tier_fits);
   CHECK(big.months_until_full == std::nullopt);
   CHECK(to_json(big)["storage"]["months_until_full"].is_null());
+}
+
+TEST_CASE("capacity plan: dw on ssd keeps random_page_cost 4 unless the data fits in RAM")
+{
+  PlanInput in = input(64, 16, "ssd", "dw");
+  CHECK(setting(compute_sizing(in), "random_page_cost") == "4");
+  in.data_size = 32 * GiB; // smaller than RAM: served from the page cache
+  Plan p = compute_sizing(in);
+  CHECK(setting(p, "random_page_cost") == "1.1");
+  // (67108864 - 16777216) / ((40 + 16) * 3) = 299593.1 kB, halved for dw = 149796, +30% = 194734 kB
+  CHECK(p.work_mem_kb == 194734);
+  in.storage = "hdd";
+  CHECK(setting(compute_sizing(in), "random_page_cost") == "1.1");
+}
+
+TEST_CASE("capacity plan: the desktop workload")
+{
+  Plan p = compute_sizing(input(8, 2, "ssd", "desktop"));
+  // RAM 8388608 kB.
+  CHECK(p.max_connections == 20);
+  CHECK(setting(p, "shared_buffers") == "512MB");       // RAM / 16
+  CHECK(setting(p, "effective_cache_size") == "2GB");   // RAM / 4
+  CHECK(setting(p, "maintenance_work_mem") == "512MB"); // RAM / 16
+  // (8388608 - 524288) / ((20 + 8) * 3) = 93622.9, a sixth = 15603 kB
+  CHECK(setting(p, "work_mem") == "15603kB");
+  CHECK(setting(p, "min_wal_size") == "100MB");
+  CHECK(setting(p, "max_wal_size") == "2GB");
+  CHECK(setting(p, "jit") == "<absent>");
+  CHECK(setting(p, "wal_level") == "minimal");
+  CHECK(setting(p, "max_wal_senders") == "0");
+  auto cfg = config::Config::from_string("", "t.toml");
+  Plan planned = make_plan(input(8, 2, "ssd", "desktop"), cfg);
+  CHECK_FALSE(planned.has_lint_errors());
+  bool warned = false;
+  for (const auto& f : planned.lint) warned = warned || (f.component == "postgres" && f.severity == "warning");
+  CHECK(warned);
 }
 
 TEST_CASE("capacity plan: invalid inputs are usage errors")
