@@ -105,6 +105,9 @@ const std::vector<KeySpec>& key_table()
     {"local.etcd_port", T::integer, "12379", {}, 1024, 65535, "etcd client port (peer port is +1), patroni mode"},
     {"local.patroni_port", T::integer, "18008", {}, 1024, 65535, "first Patroni REST port, patroni mode"},
     {"local.haproxy_port", T::integer, "15000", {}, 1024, 65535, "HAProxy read-write port, patroni mode"},
+    {"local.prometheus_port", T::integer, "19090", {}, 1024, 65535, "Prometheus port, [monitoring] enabled"},
+    {"local.postgres_exporter_port", T::integer, "19187", {}, 1024, 65535, "first postgres_exporter port (one per PostgreSQL member), [monitoring] enabled"},
+    {"local.redis_exporter_port", T::integer, "19121", {}, 1024, 65535, "redis_exporter port (it scrapes every Redis and Sentinel), [monitoring] enabled"},
 
     // [compose]
     {"compose.command", T::string, "auto", {"auto", "docker compose", "docker-compose"}, 0, 0, "Compose client"},
@@ -155,6 +158,13 @@ const std::vector<KeySpec>& key_table()
     {"capacity.transaction_crit", T::duration, "1h", {}, 0, 0, "age of the longest (or idle-in-) transaction that is critical"},
     {"capacity.pool_wait_crit", T::duration, "5s", {}, 0, 0, "longest PgBouncer client wait that is critical (any waiting client warns)"},
     {"capacity.connect_timeout", T::duration, "3s", {}, 0, 0, "connect timeout per server of capacity check"},
+
+    // [monitoring]
+    {"monitoring.enabled", T::boolean, "false", {}, 0, 0, "Prometheus with postgres_exporter, redis_exporter and the alert rules beside the stack (k8s: exporters, ServiceMonitor, PrometheusRule)"},
+    {"monitoring.scrape_interval", T::duration, "15s", {}, 0, 0, "Prometheus scrape and rule evaluation interval"},
+    {"monitoring.prometheus_image", T::string, "prom/prometheus:v2.42.0", {}, 0, 0, "Prometheus image (compose)"},
+    {"monitoring.postgres_exporter_image", T::string, "quay.io/prometheuscommunity/postgres-exporter:v0.11.1", {}, 0, 0, "postgres_exporter image (compose, k8s)"},
+    {"monitoring.redis_exporter_image", T::string, "oliver006/redis_exporter:v1.45.0-alpine", {}, 0, 0, "redis_exporter image (compose, k8s; compose needs its shell)"},
   };
   return table;
 }

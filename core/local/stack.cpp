@@ -18,6 +18,7 @@
 #include "core/error.h"
 #include "core/local/archive.h"
 #include "core/local/components.h"
+#include "core/local/monitoring.h"
 #include "core/local/process.h"
 #include "core/local/probe.h"
 #include "core/secrets/store.h"
@@ -206,6 +207,12 @@ Stack::Desired Stack::desired() const
     pick(m_state, "sentinel", static_cast<int>(cfg.get_int("redis.sentinels")), "",
          [&](int i, const std::string&) { return redis::describe_sentinel(m_site, i, sentinel_base + i); }, d.members);
   }
+  if (cfg.get_bool("monitoring.enabled")) {
+    std::vector<int> pg_ports;
+    for (const auto& m : d.members)
+      if (m.kind == "postgres" || m.kind == "patroni") pg_ports.push_back(m.port);
+    for (auto& m : monitoring::describe(m_site, pg_ports)) d.members.push_back(m_state.find(m.name) ? *m_state.find(m.name) : m);
+  }
   return d;
 }
 
@@ -280,6 +287,8 @@ void Stack::create(Member& member)
   } else if (member.kind == "haproxy") {
     patroni::configure_haproxy(site, member, std::as_const(m_state).of_kind("patroni"));
     patroni::start(site, member, 0);
+  } else if (monitoring::is_monitoring_kind(member.kind)) {
+    monitoring::start(site, member, m_state);
   }
   member.initialized = true;
 }
@@ -289,6 +298,7 @@ void Stack::start(Member& member)
   if (member.kind == "postgres") postgres::start(m_site, member);
   else if (member.kind == "pgbouncer") pgbouncer::start(m_site, member);
   else if (member.kind == "redis" || member.kind == "sentinel") redis::start(m_site, member);
+  else if (monitoring::is_monitoring_kind(member.kind)) monitoring::start(m_site, member, m_state);
   else patroni::start(m_site, member, static_cast<int>(m_site.cfg.get_int("local.etcd_port")));
 }
 
@@ -297,6 +307,7 @@ void Stack::stop(Member& member, StopMode mode, milliseconds timeout)
   if (member.kind == "postgres") postgres::stop(m_site, member, mode, timeout);
   else if (member.kind == "pgbouncer") pgbouncer::stop(m_site, member, mode, timeout);
   else if (member.kind == "redis" || member.kind == "sentinel") redis::stop(m_site, member, mode, timeout);
+  else if (monitoring::is_monitoring_kind(member.kind)) monitoring::stop(m_site, member, mode, timeout);
   else patroni::stop(m_site, member, mode, timeout);
 }
 
@@ -522,9 +533,10 @@ std::vector<std::string> Stack::destroy(bool purge, milliseconds timeout)
     m_site.printer.info("no local stack in " + m_site.state_dir().string() + "; nothing to stop");
     return stopped;
   }
-  // Clients first (PgBouncer, HAProxy), then Sentinels before the Redis servers they watch, the
+  // Monitoring, then clients (PgBouncer, HAProxy), then Sentinels before the Redis servers they watch, the
   // PostgreSQL primary before its standbys (it then ships its last WAL), etcd last.
   auto rank = [](const Member& m) {
+    if (monitoring::is_monitoring_kind(m.kind)) return -1; // watchers first: no alerts about the teardown
     if (m.kind == "pgbouncer" || m.kind == "haproxy") return 0;
     if (m.kind == "sentinel") return 1;
     if (m.kind == "redis") return m.role == "master" ? 3 : 2;

@@ -4,6 +4,7 @@
 
 #include "core/error.h"
 #include "core/local/components.h"
+#include "core/local/monitoring.h"
 #include "core/local/probe.h"
 #include "core/local/process.h"
 #include "core/local/stack.h"
@@ -218,6 +219,8 @@ StackStatus Stack::status()
       if (!p.ok) c.error = p.error;
       else if (p.in_recovery) c.error = "routes writes to a standby";
       else c.version = "haproxy -> " + p.version;
+    } else if (monitoring::is_monitoring_kind(m.kind)) {
+      c.healthy = monitoring::healthy(m, c.error);
     }
     st.components.push_back(c);
   }

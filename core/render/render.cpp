@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "core/error.h"
+#include "core/monitoring/monitoring.h"
 #include "core/render/engine.h"
 #include "core/render/recorded.h"
 #include "core/util/fs.h"
@@ -73,6 +74,23 @@ json numbered(const std::string& prefix, std::int64_t n, std::int64_t first = 1)
 
 // Kubernetes quantities from statectl sizes: whole MiB keep the arithmetic exact.
 std::string mebibytes(std::uint64_t bytes) { return fmt::format("{}Mi", (bytes + (1u << 20) - 1) >> 20); }
+
+// [monitoring] enabled: the alert rules and the exporter's queries of templates/monitoring/, as
+// files (compose) and indented into a PrometheusRule and a ConfigMap (k8s). Empty otherwise.
+void add_monitoring_values(const config::Config& cfg, const Request& req, json& vals)
+{
+  const bool on = cfg.get_bool("monitoring.enabled") && req.target != Target::terraform;
+  std::string rules = on ? monitoring::alert_rules(cfg) : "";
+  std::string queries = on ? monitoring::render_template(cfg, "postgres-queries.yml") : "";
+  vals["mon"] = monitoring::values(cfg);
+  vals["monitoring_rules"] = rules;
+  vals["monitoring_queries"] = queries;
+  vals["monitoring_rules_spec"] = monitoring::prometheus_rule_spec(rules);
+  std::string indented;
+  for (const auto& line : util::split(queries, '\n'))
+    if (!line.empty()) indented += "    " + line + "\n";
+  vals["monitoring_queries_k8s"] = indented;
+}
 
 } // namespace
 
@@ -213,6 +231,7 @@ std::vector<File> render(const config::Config& cfg, const Request& req_in)
   Request req = req_in;
   if (req.target == Target::terraform) req.cloud = cloud_of(cfg, req);
   json vals = values(cfg, req);
+  add_monitoring_values(cfg, req, vals);
   fs::path override_dir = cfg.path("templates.dir");
   std::error_code ec;
   if (!override_dir.empty() && !fs::is_directory(override_dir, ec))

@@ -1,4 +1,5 @@
 // Validates Kubernetes manifests offline against the API schemas of npm kubernetes-models.
+// (and @kubernetes-models/prometheus-operator for monitoring.coreos.com kinds).
 // Usage: NODE_PATH=<dir with node_modules> node k8s_validate.js FILE...
 // Every YAML document must have apiVersion, kind and metadata.name, be a kind the models know,
 // and pass its schema; prints one line per document and exits 1 on the first invalid one.
@@ -6,12 +7,20 @@
 const fs = require("fs");
 const yaml = require("js-yaml");
 
-function modelFor(apiVersion, kind) {
+const path = require("path");
+
+async function modelFor(apiVersion, kind) {
   const [group, version] = apiVersion.includes("/") ? apiVersion.split("/") : ["", apiVersion];
-  const path = group === "" ? `kubernetes-models/${version}` : `kubernetes-models/${group}/${version}`;
   let mod;
   try {
-    mod = require(path);
+    if (group === "monitoring.coreos.com") {
+      // The Prometheus Operator's CRDs (ServiceMonitor, PrometheusRule) come as an ES module,
+      // which NODE_PATH does not resolve: import it by its file.
+      const dir = (process.env.NODE_PATH || "").split(path.delimiter)[0];
+      mod = await import(path.join(dir, "@kubernetes-models/prometheus-operator", group, version, "index.js"));
+    } else {
+      mod = require(group === "" ? `kubernetes-models/${version}` : `kubernetes-models/${group}/${version}`);
+    }
   } catch (e) {
     throw new Error(`unknown apiVersion ${apiVersion}`);
   }
@@ -21,6 +30,7 @@ function modelFor(apiVersion, kind) {
 
 let count = 0;
 let failed = false;
+(async () => {
 for (const file of process.argv.slice(2)) {
   let docs;
   try {
@@ -35,7 +45,7 @@ for (const file of process.argv.slice(2)) {
     const where = `${file}: ${doc.kind}/${doc.metadata && doc.metadata.name}`;
     try {
       if (!doc.apiVersion || !doc.kind || !doc.metadata || !doc.metadata.name) throw new Error("apiVersion, kind and metadata.name are required");
-      const Model = modelFor(doc.apiVersion, doc.kind);
+      const Model = await modelFor(doc.apiVersion, doc.kind);
       new Model(doc).validate();
       count++;
       console.log(`ok ${where}`);
@@ -47,3 +57,4 @@ for (const file of process.argv.slice(2)) {
 }
 console.log(`${count} manifests valid`);
 process.exit(failed || count === 0 ? 1 : 0);
+})();

@@ -111,7 +111,8 @@ wait_until() {
 #     "$TEST_DIR/stack" and every [local] port from this test's range: postgres_port $(port 0)
 #     (standbys $(port 1)...), pgbouncer_port $(port 20), redis_port $(port 30) (replicas
 #     $(port 31)...), sentinel_port $(port 50)..., etcd_port $(port 60) (peer $(port 61)),
-#     patroni_port $(port 70)..., haproxy_port $(port 90) (read-only $(port 91)); then appends
+#     patroni_port $(port 70)..., haproxy_port $(port 90) (read-only $(port 91)), prometheus_port
+#     $(port 100), postgres_exporter_port $(port 110)..., redis_exporter_port $(port 120); then appends
 #     EXTRA_TOML, e.g. $'[postgres]\nreplicas = 2' (EXTRA_TOML must not open [local] again: set
 #     STATECTL_LOCAL_* variables for that);
 #   - cd's to $TEST_DIR, so a plain `statectl ...` (and `statectl psql`, `statectl redis-cli`)
@@ -139,6 +140,9 @@ sentinel_port = $(port 50)
 etcd_port = $(port 60)
 patroni_port = $(port 70)
 haproxy_port = $(port 90)
+prometheus_port = $(port 100)
+postgres_exporter_port = $(port 110)
+redis_exporter_port = $(port 120)
 TOML
   if [[ -n ${1:-} ]]; then printf '\n%s\n' "$1" >>"$STACK_CONFIG"; fi
   cd "$TEST_DIR"

@@ -1,0 +1,65 @@
+#include "core/monitoring/monitoring.h"
+
+#include <fmt/format.h>
+
+#include "core/error.h"
+#include "core/render/engine.h"
+#include "core/render/render.h"
+#include "core/util/fs.h"
+#include "core/util/strings.h"
+
+namespace statectl::monitoring {
+
+nlohmann::json values(const config::Config& cfg)
+{
+  auto seconds = [&](const char* key) { return std::to_string(cfg.get_duration(key).count() / 1000); };
+  const std::string redis_mode = cfg.get_string("redis.mode");
+  const bool patroni = cfg.get_string("postgres.ha") == "patroni";
+  // Patroni runs three members: the leader and two replicas.
+  const std::int64_t pg_replicas = patroni ? 2 : cfg.get_int("postgres.replicas");
+  return {
+    {"warn_pct", std::to_string(cfg.get_int("capacity.warn"))},
+    {"crit_pct", std::to_string(cfg.get_int("capacity.crit"))},
+    {"lag_warn_bytes", std::to_string(cfg.get_size("capacity.replication_lag_warn"))},
+    {"lag_crit_bytes", std::to_string(cfg.get_size("capacity.replication_lag_crit"))},
+    {"lag_warn_s", seconds("capacity.replication_delay_warn")},
+    {"lag_crit_s", seconds("capacity.replication_delay_crit")},
+    {"archive_ready_crit", std::to_string(cfg.get_int("capacity.archive_ready_crit"))},
+    {"xact_crit_s", seconds("capacity.transaction_crit")},
+    {"pool_wait_crit_s", seconds("capacity.pool_wait_crit")},
+    {"backup_max_age_s", seconds("backup.max_age")},
+    {"pg_replicas", std::to_string(pg_replicas)},
+    {"redis_replicas", std::to_string(redis_mode == "standalone" ? 0 : cfg.get_int("redis.replicas"))},
+    {"sentinels", std::to_string(cfg.get_int("redis.sentinels"))},
+    {"sentinel", redis_mode == "sentinel"},
+    {"patroni", patroni},
+    {"scrape_interval", cfg.value("monitoring.scrape_interval").text},
+  };
+}
+
+std::string render_template(const config::Config& cfg, const std::string& name)
+{
+  nlohmann::json vals = {{"mon", values(cfg)}, {"name", cfg.get_string("project.name")}};
+  for (const auto& t : render::find_templates(render::template_roots(cfg.path("templates.dir")), "monitoring")) {
+    if (t.relative != "monitoring/" + name) continue;
+    auto text = util::read_file(t.source);
+    if (!text) throw Error(ExitCode::usage, "cannot read template", text.error());
+    return render::render_string(*text, t.source.string(), vals);
+  }
+  throw Error(ExitCode::usage, fmt::format("no template monitoring/{}", name), "the templates directory is incomplete",
+              "reinstall statectl or fix [templates] dir");
+}
+
+std::string alert_rules(const config::Config& cfg) { return render_template(cfg, "alerts.yml"); }
+
+std::string prometheus_rule_spec(const std::string& rules)
+{
+  std::string out;
+  for (const auto& line : util::split(rules, '\n')) {
+    if (line.empty() || line[0] == '#') continue;
+    out += "  " + line + "\n";
+  }
+  return out;
+}
+
+} // namespace statectl::monitoring
