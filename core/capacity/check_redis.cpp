@@ -21,11 +21,12 @@ using clients::RedisValue;
 // Connects and authenticates; on failure returns nothing and sets error. A server without a
 // password answers AUTH with an error that is ignored.
 std::optional<RedisConnection> connect(const stack::HostPort& hp, const std::optional<std::string>& password,
-                                       std::chrono::milliseconds timeout, std::string& error)
+                                       std::chrono::milliseconds timeout, std::string& error, const std::string& user = {})
 {
   clients::RedisOptions o;
   o.host = hp.host;
   o.port = hp.port;
+  o.user = user;
   o.password = password.value_or("");
   o.connect_timeout = timeout;
   o.command_timeout = timeout;
@@ -92,10 +93,12 @@ void check_redis(const config::Config& cfg, const Thresholds& t, std::vector<Che
 {
   auto ep = stack::resolve(cfg);
   auto password = stack_password(cfg, ep.redis_password_secret);
+  std::string user; // the ACL user of [redis] url, for the master
   stack::HostPort master = ep.redis;
   if (!ep.redis_url.empty()) {
     auto u = clients::parse_redis_url(ep.redis_url);
     if (!u.password.empty()) password = u.password;
+    user = u.user;
     master.host = u.host;
     master.port = u.port;
   }
@@ -162,7 +165,7 @@ void check_redis(const config::Config& cfg, const Thresholds& t, std::vector<Che
 
   const std::string target = fmt::format("{}:{}", master.host, master.port);
   std::string error;
-  auto c = connect(master, password, t.connect_timeout, error);
+  auto c = connect(master, password, t.connect_timeout, error, user);
   std::map<std::string, std::string> fields;
   if (c) fields = info(*c, error);
   auto unknown = [&](const std::string& name) {

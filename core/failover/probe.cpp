@@ -117,6 +117,7 @@ RedisConnection redis_master_conn(const RedisTarget& t, milliseconds timeout, st
   clients::RedisOptions o;
   o.host = t.host;
   o.port = t.port;
+  o.user = t.user;
   o.password = t.password;
   o.connect_timeout = timeout;
   o.command_timeout = timeout;

@@ -52,6 +52,7 @@ struct RedisTarget {
   std::string master_name;
   std::string host = "127.0.0.1"; // fixed master when sentinels is empty
   int port = 0;
+  std::string user; // ACL user, empty = default
   std::string password;
 };
 

@@ -73,6 +73,7 @@ RedisTarget redis_clients_path(const config::Config& cfg)
   if (!e.redis_url.empty()) {
     auto u = clients::parse_redis_url(e.redis_url);
     if (!u.password.empty()) t.password = u.password;
+    t.user = u.user;
     t.host = u.host;
     t.port = u.port;
     return t;

@@ -492,7 +492,7 @@ private:
   [[noreturn]] void fail_io(const std::string& what, const RedisError& e)
   {
     m_conn = RedisConnection();
-    throw Error(ExitCode::unavailable, fmt::format("redis {} failed at {}", what, m_address), e.what());
+    throw clients::to_error(e.failure(), fmt::format("redis {} failed at {}", what, m_address));
   }
 
   void expect(const Reply& r, Type type, const std::string& what)
