@@ -118,6 +118,27 @@ for backend in postgres redis; do
 done
 pass "bench: 3 s on each backend, JSON fields, no errors, keys cleaned up"
 
+# The archiver: failing is CRITICAL with its reason; after it recovers the text says since when it
+# archives again (it used to stop at "archiving since").
+archive_state() {
+  statectl capacity check "${SKIP[@]}" -o json >arch.json || true
+  json_get arch.json "[(c['status'], c['value']) for c in j['checks'] if c['name'] == 'archive_failure'][0]"
+}
+sql() { statectl psql --direct -- -qtAX -v ON_ERROR_STOP=1 -c "$1" >/dev/null; }
+sql "ALTER SYSTEM SET archive_command = 'false'"
+sql "SELECT pg_reload_conf()"
+on_exit "cd '$TEST_DIR' && '$STATECTL' -c '$STACK_CONFIG' psql --direct -- -qtAX -c 'ALTER SYSTEM RESET archive_command' -c 'SELECT pg_reload_conf()'"
+sql "CREATE TABLE IF NOT EXISTS archive_probe (x int); INSERT INTO archive_probe VALUES (1)"
+sql "SELECT pg_switch_wal()"
+wait_for 60 '[[ $(archive_state) == *CRITICAL*"failing since"* ]]' || fail "archive_failure not CRITICAL while archive_command fails: $(archive_state)"
+sql "ALTER SYSTEM RESET archive_command"
+sql "SELECT pg_reload_conf()"
+sql "INSERT INTO archive_probe VALUES (2)"
+sql "SELECT pg_switch_wal()"
+wait_for 90 '[[ $(archive_state) == *OK*"archiving again since 2"* ]]' || fail "archive_failure text after recovery: $(archive_state)"
+echo "archiver after recovery: $(archive_state)" >&2
+pass "check: a failing archiver is CRITICAL; after recovery the text says since when it archives again"
+
 # A stopped standby: the primary sees no streaming replica and the standby is unreachable.
 statectl status -o json >"$TEST_DIR/status.json"
 pid_of() { json_get "$TEST_DIR/status.json" "[c['pid'] for c in j['components'] if c['name'] == '$1'][0]"; }
