@@ -491,6 +491,9 @@ private:
         return {};
       } catch (const clients::PgError& e) {
         m_conn = PgConnection();
+        // Rejected credentials do not get better with retries: fail now, with the password hint.
+        if (e.kind() == clients::PgFailureKind::auth)
+          throw clients::to_error(e.failure(), "cannot connect to postgresql at " + m_address);
         // libpq's last line says why (its first names the address, which the message has).
         std::string why = e.failure().message;
         auto nl = why.rfind('\n');

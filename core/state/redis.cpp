@@ -478,6 +478,8 @@ private:
       try {
         m_conn = RedisConnection::connect(options_for(m_direct.host, m_direct.port));
       } catch (const RedisError& e) {
+        // Rejected credentials do not get better with retries: fail now, with the password hint.
+        if (e.kind() == clients::RedisFailureKind::auth) throw clients::to_error(e.failure(), "cannot connect to redis at " + m_address);
         return fmt::format("{}: {}", m_direct.display(), e.what());
       }
       return {};

@@ -54,6 +54,8 @@ write_conf "$bad"
 expect_exit 3 statectl get --backend redis acl/key
 assert_contains "$ERR" "statectl: error: cannot connect to redis at 127.0.0.1:$rport"
 assert_contains "$ERR" "WRONGPASS"
+assert_contains "$ERR" "hint: check the redis password in the secret store"
+assert_not_contains "$ERR" "attempts)" # rejected credentials are not retried
 assert_not_contains "$ERR" "$bad"
 assert_not_contains "$OUT" "$bad"
 pass "a wrong ACL password is exit 3 and the password is never printed"
