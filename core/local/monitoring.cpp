@@ -177,6 +177,18 @@ void stop(Site& site, Member& m, StopMode mode, milliseconds timeout)
   if (!site.planning()) fs::remove(pid_path(m));
 }
 
+void refresh(Site& site, Member& m, const StackState& state)
+{
+  if (m.kind == "postgres_exporter") return; // watches one server, which did not move
+  if (m.kind == "redis_exporter") {
+    stop(site, m, StopMode::fast, 10s);
+    start(site, m, state);
+    return;
+  }
+  configure(site, m, state);
+  if (!site.planning()) signal_member(m, SIGHUP);
+}
+
 bool healthy(const Member& m, std::string& error)
 {
   // Prometheus's readiness, redis_exporter's own health, postgres_exporter's metrics (it has no

@@ -28,6 +28,10 @@ void configure(Site& site, const Member& m, const StackState& state);
 void start(Site& site, Member& m, const StackState& state);
 void stop(Site& site, Member& m, StopMode mode, std::chrono::milliseconds timeout);
 
+// After the stack's members changed: rewrites a running member's files and makes it read them
+// (Prometheus reloads on SIGHUP; redis_exporter, which reads its password map once, restarts).
+void refresh(Site& site, Member& m, const StackState& state);
+
 // Health: the exporter's /metrics or Prometheus's /-/ready answers 200. error says why not.
 bool healthy(const Member& m, std::string& error);
 

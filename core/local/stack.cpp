@@ -450,6 +450,10 @@ DeployResult Stack::reconcile(const DeployOptions& opts)
       res.removed.push_back(name);
     }
     if (pg_changed) update_sync_standbys();
+    // Monitoring that already ran follows the new members (scrape targets, Redis passwords).
+    if (!res.created.empty() || !res.removed.empty())
+      for (auto& m : m_state.members)
+        if (monitoring::is_monitoring_kind(m.kind) && running(m)) monitoring::refresh(site, m, m_state);
     if (m_state.ha == "patroni" && std::any_of(res.created.begin(), res.created.end(), [](const std::string& n) { return util::starts_with(n, "patroni-"); }))
       patroni_bootstrap_roles(opts.timeout);
     // PgBouncer follows the primary in bare mode.

@@ -3,7 +3,8 @@
 # (one per PostgreSQL member), prometheus-redis-exporter and prometheus as real processes on this
 # test's ports; status shows them healthy; Prometheus's HTTP API reports every target up (both
 # PostgreSQL members, the Redis master and replica, the three Sentinels, itself), has loaded the
-# rendered alert rules and fires none on the healthy stack; destroy stops them all.
+# rendered alert rules and fires none on the healthy stack; scaling PostgreSQL and Redis adds
+# scrape targets that come up; destroy stops them all.
 source "$(dirname "$0")/lib.sh"
 for tool in prometheus prometheus-postgres-exporter prometheus-redis-exporter; do
   command -v $tool >/dev/null || skip "$tool is not installed"
@@ -64,9 +65,27 @@ done
 [[ $(stat -c %a "$TEST_DIR/stack/redis-exporter/passwords.json") == 600 ]] || fail "redis_exporter password file is not 0600"
 pass "no password in the exporters' argv"
 
+# Scaling adds members: Prometheus scrapes the new exporter and the new Redis replica (with its
+# password) without a redeploy of the monitoring.
+expect_exit 0 statectl scale postgres --replicas 2
+expect_exit 0 statectl scale redis --replicas 2
+scaled_up() {
+  curl -sf "$PROM/api/v1/query?query=up" >up.json || return 1
+  [[ $(json_get up.json 'sorted((s["metric"]["job"], s["value"][1]) for s in j["data"]["result"] if s["metric"]["job"] in ("postgres", "redis"))') == \
+    "[('postgres', '1'), ('postgres', '1'), ('postgres', '1'), ('redis', '1'), ('redis', '1'), ('redis', '1')]" ]] || return 1
+  curl -sf "$PROM/api/v1/query?query=redis_up" >redis_up.json || return 1
+  [[ $(json_get redis_up.json 'len([s for s in j["data"]["result"] if s["value"][1] == "1"])') == 6 ]]
+}
+wait_until 90 scaled_up || fail "after scaling, not every new target is up: $(cat up.json) $(cat redis_up.json)"
+expect_exit 0 statectl status -o json
+assert_eq "$(json_get "$OUT" 'j["healthy"]')" True "scaled stack healthy"
+cp "$OUT" status.json
+pass "scale postgres/redis: the new exporter and Redis replica are scraped and up"
+
 expect_exit 0 statectl destroy
-for name in pg-exporter-0 pg-exporter-1 redis-exporter prometheus; do
+for name in pg-exporter-0 pg-exporter-1 pg-exporter-2 redis-exporter prometheus; do
   pid=$(json_get status.json "[c['pid'] for c in j['components'] if c['name'] == '$name'][0]")
+  [[ $pid -gt 0 ]] || fail "no pid for $name"
   wait_until 15 bash -c "! kill -0 $pid 2>/dev/null" || fail "$name (pid $pid) still runs after destroy"
 done
 pass "destroy stops the exporters and Prometheus"
