@@ -126,7 +126,7 @@ Error to_error(const PgFailure& f, const std::string& what, const std::string& h
 {
   std::string h = hint;
   if (f.kind == PgFailureKind::auth)
-    h = "check the password in the secret store (statectl secrets list) and the server's pg_hba.conf";
+    h = "check the password (the secret store's, see `statectl secrets list`, or [postgres] url's) and the server's pg_hba.conf";
   return Error(exit_code(f, sql_code), what, f.message, h);
 }
 

@@ -108,7 +108,7 @@ ExitCode exit_code(const RedisFailure& f, ExitCode reply_code)
 Error to_error(const RedisFailure& f, const std::string& what, const std::string& hint, ExitCode reply_code)
 {
   std::string h = hint;
-  if (f.kind == RedisFailureKind::auth) h = "check the redis password in the secret store (statectl secrets list) and the server's requirepass/ACL";
+  if (f.kind == RedisFailureKind::auth) h = "check the redis password (the secret store's, see `statectl secrets list`, or [redis] url's) and the server's requirepass/ACL";
   return Error(exit_code(f, reply_code), what, f.message, h);
 }
 

@@ -54,7 +54,8 @@ write_conf "$bad"
 expect_exit 3 statectl get --backend redis acl/key
 assert_contains "$ERR" "statectl: error: cannot connect to redis at 127.0.0.1:$rport"
 assert_contains "$ERR" "WRONGPASS"
-assert_contains "$ERR" "hint: check the redis password in the secret store"
+assert_contains "$ERR" "hint: check the redis password (the secret store's, see"
+assert_contains "$ERR" "or [redis] url's) and the server's requirepass/ACL"
 assert_not_contains "$ERR" "attempts)" # rejected credentials are not retried
 assert_not_contains "$ERR" "$bad"
 assert_not_contains "$OUT" "$bad"
