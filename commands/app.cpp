@@ -148,6 +148,8 @@ int run_app(const std::vector<std::string>& args, std::ostream& out, std::ostrea
     }
   } catch (const Error& e) {
     ctx.printer().error(e);
+    // Nagios shows a plugin's first stdout line: an UNKNOWN needs one there too.
+    if (is_nagios_plugin(app) && !ctx.printer().json()) out << "CAPACITY UNKNOWN: " << e.message() << "\n";
     return static_cast<int>(e.code());
   } catch (const Exit& e) {
     return e.code();

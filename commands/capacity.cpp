@@ -130,7 +130,7 @@ void setup_check(CLI::App& parent, Context& ctx)
     "\n"
     "Exit status (Nagios plugin convention, an exception to statectl's usual codes): the worst check's state,\n"
     "0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN - also for a usage error (bad option or threshold) or a config\n"
-    "error, which other commands report with 2.");
+    "error, which other commands report with 2; then stdout has a 'CAPACITY UNKNOWN: <error>' status line.");
   sub->callback([&ctx, o] {
     capacity::Thresholds t;
     std::set<std::string> skip;

@@ -96,8 +96,12 @@ assert_contains "$OUT" "CAPACITY WARNING: 0 critical, 1 warning"
 assert_contains "$OUT" "WARNING connections"
 expect_exit 3 statectl capacity check --warn conections=5
 assert_contains "$ERR" "did you mean 'connections'?"
+assert_eq "$(cat "$OUT")" "CAPACITY UNKNOWN: invalid --warn 'conections=5': unknown check 'conections'" "Nagios status line of a usage error"
 expect_exit 3 statectl capacity check --no-such-option
 assert_contains "$ERR" "statectl: error: unknown option '--no-such-option'"
+assert_contains "$OUT" "CAPACITY UNKNOWN: unknown option '--no-such-option'"
+expect_exit 3 statectl -c /nonexistent/statectl.toml capacity check
+assert_contains "$OUT" "CAPACITY UNKNOWN: cannot read config /nonexistent/statectl.toml"
 expect_exit 3 statectl capacity check --format xml
 expect_exit 1 statectl capacity check "${SKIP[@]}" --warn 'connections=@0:100' -o json
 assert_eq "$(json_get "$OUT" "[c['status'] for c in j['checks'] if c['name'] == 'connections'][0]")" WARNING "range @0:100"
