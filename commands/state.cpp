@@ -72,6 +72,7 @@ void setup_get(CLI::App& sub, Context& ctx)
   sub.add_option("key", *key, "Key to read")->required();
   sub.footer("Prints the raw value (no newline added). Exit 1 when the key is absent or expired.");
   sub.callback([&ctx, key] {
+    state::check_key(*key);
     auto backend = connect(ctx);
     auto value = backend->get(*key);
     if (!value) throw Error(ExitCode::failed, fmt::format("key '{}' not found", *key));
@@ -99,10 +100,10 @@ void setup_put(CLI::App& sub, Context& ctx)
     std::string format = "tsv";
   };
   auto o = std::make_shared<Opts>();
-  sub.add_option("key", o->key, "Key to write");
+  sub.add_option("key", o->key, "Key to write (1 to 1024 bytes)");
   sub.add_option("value", o->value, "Value; '-' or missing reads stdin (binary-safe)");
-  sub.add_option("--ttl", o->ttl, "Expire after this duration (300ms, 30s, 5m, 1h)");
-  sub.add_option("--metadata", o->metadata, "JSON object stored beside the value");
+  sub.add_option("--ttl", o->ttl, "Expire after this duration (300ms, 30s, 5m, 1h; at most 36500d)");
+  sub.add_option("--metadata", o->metadata, "JSON object stored beside the value (nested at most 128 levels)");
   sub.add_flag("--if-absent", o->if_absent, "Write only when the key does not exist (atomic); exit 1 when it does");
   sub.add_option("--batch", o->batch, "Write many keys from FILE ('-' = stdin): one key<TAB>value per line");
   sub.add_option("--format", o->format, "Batch format: tsv (key<TAB>value) or ndjson ({\"key\",\"value\"|\"value_b64\",\"ttl\",\"metadata\"})")
@@ -207,6 +208,7 @@ void setup_ttl(CLI::App& sub, Context& ctx)
   sub.footer("Prints the remaining lifetime in seconds, or 'none' when the key does not expire. Exit 1 when absent.");
   sub.callback([&ctx, key] {
     if (key->empty()) throw Error(ExitCode::usage, "ttl needs a KEY");
+    state::check_key(*key);
     auto t = connect(ctx)->ttl(*key);
     if (!t.exists) throw Error(ExitCode::failed, fmt::format("key '{}' not found", *key));
     nlohmann::json j{{"ttl", seconds(t.remaining)}};

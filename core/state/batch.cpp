@@ -1,5 +1,6 @@
 #include "core/state/batch.h"
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include <fmt/format.h>
@@ -9,6 +10,36 @@
 
 namespace statectl::state {
 namespace {
+
+// The deepest nesting of arrays and objects in JSON text (strings skipped), counted without
+// parsing: nlohmann's dump() and PostgreSQL's jsonb input both recurse per level, so a document
+// nested 100,000 deep must be refused before either sees it. Stops counting past limit + 1.
+std::size_t json_depth(std::string_view text, std::size_t limit)
+{
+  std::size_t depth = 0, deepest = 0;
+  bool in_string = false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (in_string) {
+      if (c == '\\') ++i;
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '{' || c == '[') {
+      deepest = std::max(deepest, ++depth);
+      if (deepest > limit) break;
+    } else if ((c == '}' || c == ']') && depth > 0) {
+      --depth;
+    }
+  }
+  return deepest;
+}
+
+std::string depth_problem(std::string_view text, std::size_t limit)
+{
+  if (json_depth(text, limit) > limit) return fmt::format("metadata is nested more than {} levels deep", k_max_metadata_depth);
+  return {};
+}
 
 // Why metadata is unacceptable, or empty.
 std::string metadata_problem(const nlohmann::json& j)
@@ -38,6 +69,7 @@ Millis parse_ttl(const std::string& text, const std::string& option)
 
 std::string normalize_metadata(const std::string& text)
 {
+  if (auto why = depth_problem(text, k_max_metadata_depth); !why.empty()) throw Error(ExitCode::usage, "invalid --metadata", why);
   auto j = nlohmann::json::parse(text, nullptr, false);
   if (j.is_discarded()) throw Error(ExitCode::usage, "invalid --metadata", "not valid JSON", R"(pass a JSON object, e.g. --metadata '{"owner":"billing"}')");
   if (auto why = metadata_problem(j); !why.empty()) throw Error(ExitCode::usage, "invalid --metadata", why);
@@ -66,6 +98,8 @@ std::vector<BatchItem> parse_batch(std::string_view input, BatchFormat format, c
       item.key.assign(line.substr(0, tab));
       item.value.assign(line.substr(tab + 1));
     } else {
+      // The line's own object is one level above its metadata.
+      if (auto why = depth_problem(line, k_max_metadata_depth + 1); !why.empty()) throw bad(why);
       auto j = nlohmann::json::parse(line, nullptr, false);
       if (j.is_discarded()) throw bad("not valid JSON");
       if (!j.is_object()) throw bad("expected a JSON object");
@@ -98,6 +132,7 @@ std::vector<BatchItem> parse_batch(std::string_view input, BatchFormat format, c
         item.metadata = j["metadata"].dump();
       }
     }
+    if (auto why = key_problem(item.key); !why.empty()) throw bad(why);
     if (item.value.size() > settings.max_value_size)
       throw bad(fmt::format("value of {} bytes is over [state] max_value_size {}", item.value.size(), util::format_size(settings.max_value_size)));
     items.push_back(std::move(item));

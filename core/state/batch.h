@@ -18,8 +18,12 @@ enum class BatchFormat { tsv, ndjson };
 // Error(usage, "invalid batch input", "line N: ...") so nothing is written.
 std::vector<BatchItem> parse_batch(std::string_view input, BatchFormat format, const Settings& settings);
 
+// The deepest nesting of objects and arrays accepted in metadata (a bound like serde_json's 128:
+// deeper documents would exhaust the stack of the JSON printer and of PostgreSQL's jsonb parser).
+inline constexpr std::size_t k_max_metadata_depth = 128;
+
 // Validates metadata text for put --metadata: a JSON object without \u0000 (PostgreSQL's jsonb
-// refuses it). Returns the compact form; throws Error(usage) naming the problem.
+// refuses it), nested at most k_max_metadata_depth levels. Returns the compact form; throws Error(usage) naming the problem.
 std::string normalize_metadata(const std::string& text);
 
 // Parses a --ttl value: a positive duration ("300ms", "30s", "5m", "1h"); throws Error(usage).

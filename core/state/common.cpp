@@ -43,9 +43,24 @@ void connect_with_retry(const Settings& settings, const std::string& what, const
               "check that the server is running (statectl status) and the address in the config");
 }
 
+Error timeout_error(const Settings& settings, const std::string& what)
+{
+  return Error(ExitCode::unavailable, what, fmt::format("no answer within [state] timeout {}", util::format_duration(settings.timeout)),
+               "raise [state] timeout in the config (or STATECTL_STATE_TIMEOUT=5m for one run): a large batch or checkpoint "
+               "is one call and may need longer; if the server is merely slow, check it with: statectl status");
+}
+
+std::string key_problem(std::string_view key)
+{
+  if (key.empty()) return "a key must not be empty";
+  if (key.size() > k_max_key_size) return fmt::format("a key is at most {} bytes, this one has {}", k_max_key_size, key.size());
+  return {};
+}
+
 void check_key(const std::string& key)
 {
-  if (key.empty()) throw Error(ExitCode::usage, "invalid key", "a key must not be empty");
+  if (auto why = key_problem(key); !why.empty())
+    throw Error(ExitCode::usage, "invalid key", why, key.empty() ? "" : "keep long names in the value and use a short id or a hash as the key");
 }
 
 void check_value(const Settings& settings, const std::string& key, std::size_t size)

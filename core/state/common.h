@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "core/config/config.h"
+#include "core/error.h"
 #include "core/state/backend.h"
 
 namespace statectl::state {
@@ -30,7 +31,21 @@ struct Settings {
 void connect_with_retry(const Settings& settings, const std::string& what, const std::string& address,
                         const std::function<std::string()>& connect);
 
-// Throws Error(usage) when a key is empty or a value is larger than max_value_size.
+// The longest key either backend accepts. PostgreSQL's btree entry for the `key bytea` primary
+// key (and the checkpoint table's (checkpoint_id, key)) must fit a third of a page, 2704 bytes
+// including headers; an incompressible key a little over 2.6 KB fails with a raw server error.
+// One bound well below that, on both backends, keeps keys portable between them.
+inline constexpr std::size_t k_max_key_size = 1024;
+
+// Why a key is unacceptable (empty, or over k_max_key_size), or empty when it is fine.
+std::string key_problem(std::string_view key);
+
+// The error of a call that got no answer within [state] timeout (exit 3): says which setting to
+// raise, since a large batch or checkpoint is one call and can legitimately need longer.
+Error timeout_error(const Settings& settings, const std::string& what);
+
+// Throws Error(usage) when a key is empty or longer than k_max_key_size, or a value is larger
+// than max_value_size.
 void check_key(const std::string& key);
 void check_value(const Settings& settings, const std::string& key, std::size_t size);
 // Lock names: 1..200 bytes, no NUL or newline.

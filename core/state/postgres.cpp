@@ -566,8 +566,7 @@ private:
           continue;
         }
         if (fired || e.kind() == clients::PgFailureKind::timeout)
-          throw Error(ExitCode::unavailable, "postgresql call timed out at " + m_address,
-                      fmt::format("no answer within [state] timeout {} ms", m_settings.timeout.count()));
+          throw timeout_error(m_settings, "postgresql call timed out at " + m_address);
         if (state == "42P01" && !migrated) {
           migrated = true;
           migrate();

@@ -494,6 +494,8 @@ private:
   [[noreturn]] void fail_io(const std::string& what, const RedisError& e)
   {
     m_conn = RedisConnection();
+    if (e.kind() == clients::RedisFailureKind::timeout)
+      throw timeout_error(m_settings, fmt::format("redis {} timed out at {}", what, m_address));
     throw clients::to_error(e.failure(), fmt::format("redis {} failed at {}", what, m_address));
   }
 
@@ -521,8 +523,7 @@ private:
         bool timed_out = e.kind() == clients::RedisFailureKind::timeout;
         if (timed_out) {
           m_conn = RedisConnection();
-          throw Error(ExitCode::unavailable, "redis call timed out at " + m_address,
-                      fmt::format("no answer within [state] timeout {} ms", m_settings.timeout.count()));
+          throw timeout_error(m_settings, "redis call timed out at " + m_address);
         }
         if (attempt > 0) fail_io(args[0], e);
         m_conn = RedisConnection();

@@ -116,7 +116,11 @@ Expected<std::chrono::milliseconds> parse_duration(std::string_view text)
     i = k;
     while (i < s.size() && s[i] == ' ') ++i;
   }
-  if (total_ms > 1e15) return unexpected(fmt::format("duration '{}' is too large", s));
+  // Every duration ends up added to a clock (steady_clock counts nanoseconds in 64 bits, about
+  // 292 years from boot): a bound far below that, 36500 days, keeps `now + duration` exact
+  // wherever a --ttl, --wait, timeout or config duration is used.
+  constexpr double k_max_duration_ms = 36'500.0 * 86'400'000;
+  if (total_ms > k_max_duration_ms) return unexpected(fmt::format("duration '{}' is too large (at most 36500d, about 100 years)", s));
   return std::chrono::milliseconds(static_cast<long long>(std::llround(total_ms)));
 }
 

@@ -88,3 +88,36 @@ TEST_CASE("base64, text detection and glob escaping")
   CHECK(state::redis_internal_prefix("statectl:") == "statectl#statectl:");
   CHECK(state::format_time_ms(1700000000123) == "2023-11-14T22:13:20.123Z");
 }
+
+TEST_CASE("metadata nested deeper than k_max_metadata_depth is refused before it is parsed or printed")
+{
+  auto nested = [](std::size_t depth) {
+    std::string text;
+    for (std::size_t i = 1; i < depth; ++i) text += R"({"a":)";
+    text += "{}";
+    for (std::size_t i = 1; i < depth; ++i) text += "}";
+    return text;
+  };
+  state::Settings s;
+  // 100,000 levels crashed the recursive dump() (exit 139).
+  CHECK(error_of([&] { state::parse_batch(R"({"key":"k","value":"v","metadata":)" + nested(100000) + "}", state::BatchFormat::ndjson, s); }) ==
+        "2 invalid batch input: line 1: metadata is nested more than 128 levels deep");
+  CHECK(error_of([&] { state::normalize_metadata(nested(100000)); }) == "2 invalid --metadata: metadata is nested more than 128 levels deep");
+  CHECK(error_of([&] { state::normalize_metadata(nested(129)); }) == "2 invalid --metadata: metadata is nested more than 128 levels deep");
+  // Brackets inside strings do not count; exactly the limit is accepted.
+  CHECK(state::normalize_metadata(R"({"a":"[[[[{{{{\"[["})") == R"({"a":"[[[[{{{{\"[["})");
+  CHECK(state::normalize_metadata(nested(128)).size() == nested(128).size());
+  auto items = state::parse_batch(R"({"key":"k","value":"v","metadata":)" + nested(128) + "}", state::BatchFormat::ndjson, s);
+  REQUIRE(items.size() == 1);
+  CHECK(items[0].metadata == nested(128));
+}
+
+TEST_CASE("keys longer than k_max_key_size are refused on every backend")
+{
+  CHECK(error_of([] { state::check_key(std::string(state::k_max_key_size, 'k')); }) == "no error");
+  CHECK(error_of([] { state::check_key(std::string(state::k_max_key_size + 1, 'k')); }) ==
+        "2 invalid key: a key is at most 1024 bytes, this one has 1025");
+  state::Settings s;
+  CHECK(error_of([&] { state::parse_batch(std::string(3000, 'k') + "\tv\n", state::BatchFormat::tsv, s); }) ==
+        "2 invalid batch input: line 1: a key is at most 1024 bytes, this one has 3000");
+}

@@ -16,6 +16,9 @@ TEST_CASE("strings: durations")
   CHECK(parse_duration("5x").error() == "invalid duration '5x': unknown unit 'x' (use ms, s, m, h, d)");
   CHECK(parse_duration("").error() == "empty duration");
   CHECK(parse_duration("s").error() == "invalid duration 's' (use e.g. 300ms, 30s, 5m, 1h)");
+  CHECK(parse_duration("36500d")->count() == 3'153'600'000'000);
+  CHECK(parse_duration("2562048h").error() == "duration '2562048h' is too large (at most 36500d, about 100 years)");
+  CHECK(parse_duration("876001h").error() == "duration '876001h' is too large (at most 36500d, about 100 years)");
   CHECK(format_duration(std::chrono::milliseconds(5'400'000)) == "1h30m");
   CHECK(format_duration(std::chrono::milliseconds(250)) == "250ms");
   CHECK(format_duration(std::chrono::milliseconds(30'000)) == "30s");

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Limits of the state commands on both backends (issue 20, items 8, 9 and 11): metadata nested
+# 100,000 deep, durations that would overflow a clock, keys over PostgreSQL's index entry limit.
+# Each is refused with exit 2 and a message before anything is written; values at the limit work.
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/state_lib.sh"
+cd "$TEST_DIR"
+STATECTL_STATE_OWN_SERVERS=1 start_state_servers
+
+# nested N: a JSON object nested N levels deep.
+nested() { python3 -c 'import sys; n=int(sys.argv[1]); sys.stdout.write("{\"a\":" * (n - 1) + "{}" + "}" * (n - 1))' "$1"; }
+nested 100000 >deep.json
+# 30,000 levels as arrays inside an object: small enough for one argv word (128 KiB).
+python3 -c 'import sys; sys.stdout.write("{\"a\":" + "[" * 29999 + "]" * 29999 + "}")' >deep30k.json
+nested 128 >ok128.json
+{ printf '{"key":"deep/1","value":"v","metadata":'; cat deep.json; printf '}\n'; } >deep.ndjson
+# An incompressible 4000-byte key: PostgreSQL cannot compress it below its 2704-byte index limit.
+python3 -c 'import secrets; print("long/" + secrets.token_hex(1998), end="")' >long.key
+python3 -c 'print("k" * 1024, end="")' >max.key
+
+for b in postgres redis; do
+  # S SUBCOMMAND ARGS...: statectl on backend $b.
+  S() { "$STATECTL" "$1" --backend "$b" "${@:2}"; }
+
+  # Item 8: deep metadata crashed with SIGSEGV (batch) or gave PostgreSQL's "stack depth limit
+  # exceeded" (--metadata); now exit 2 and nothing written.
+  expect_exit 2 S put --batch deep.ndjson --format ndjson
+  assert_contains "$ERR" "statectl: error: invalid batch input: line 1: metadata is nested more than 128 levels deep"
+  expect_exit 2 S put deep/2 v --metadata "$(cat deep30k.json)"
+  assert_contains "$ERR" "statectl: error: invalid --metadata: metadata is nested more than 128 levels deep"
+  assert_not_contains "$ERR" "stack depth"
+  expect_exit 0 S keys --prefix deep/
+  [[ ! -s $OUT ]] || fail "$b: refused deep metadata wrote a key"
+  expect_exit 0 S put deep/ok v --metadata "$(cat ok128.json)"
+  { printf '{"key":"deep/ok2","value":"v","metadata":'; cat ok128.json; printf '}\n'; } | S put --batch - --format ndjson >"$OUT" ||
+    fail "$b: a batch with metadata 128 levels deep was refused"
+  assert_eq "$(S get deep/ok2)" v "$b: deep/ok2"
+  pass "$b: metadata nested 100,000 and 30,000 deep exits 2; 128 levels are stored"
+
+  # Item 9: a TTL of 2562048h overflowed the steady clock: the command was stopped at once (76)
+  # and the lease stayed for centuries.
+  expect_exit 2 S lock huge --ttl 2562048h -- true
+  assert_contains "$ERR" "statectl: error: invalid --ttl: duration '2562048h' is too large (at most 36500d, about 100 years)"
+  expect_exit 2 S lock huge --wait 9999999h -- true
+  assert_contains "$ERR" "invalid --wait: duration '9999999h' is too large"
+  expect_exit 2 S put huge/k v --ttl 2562048h
+  assert_contains "$ERR" "invalid --ttl: duration '2562048h' is too large"
+  STATECTL_STATE_TIMEOUT=2562048h expect_exit 2 S get huge/k
+  assert_contains "$ERR" "duration '2562048h' is too large"
+  expect_exit 0 S locks -o json
+  assert_eq "$(json_get "$OUT" 'len(j["locks"])')" 0 "$b: a refused lock left a lease"
+  # The largest TTL works: the command runs (exit 0, not 76) and the lease is released.
+  expect_exit 0 S lock huge --ttl 36500d --wait 36500d -- sh -c 'test -n "$STATECTL_LOCK_TOKEN"'
+  expect_exit 0 S locks -o json
+  assert_eq "$(json_get "$OUT" 'len(j["locks"])')" 0 "$b: the 36500d lease was not released"
+  expect_exit 0 S put huge/k v --ttl 36500d
+  expect_exit 0 S ttl huge/k
+  python3 -c "import sys; sys.exit(0 if 3.15e9 < float(sys.argv[1]) <= 3153600000 else 1)" "$(cat "$OUT")" || fail "$b: ttl $(cat "$OUT")"
+  pass "$b: durations over 36500d exit 2; 36500d itself works"
+
+  # Item 11: a key over PostgreSQL's index row limit gave the raw server error (exit 1) there and
+  # was stored on Redis; now both refuse it (exit 2) with the limit, and 1024 bytes work.
+  expect_exit 2 S put "$(cat long.key)" v
+  assert_contains "$ERR" "statectl: error: invalid key: a key is at most 1024 bytes, this one has 4001"
+  assert_contains "$ERR" "hint: "
+  assert_not_contains "$ERR" "index row"
+  expect_exit 2 S get "$(cat long.key)"
+  expect_exit 2 S del "$(cat long.key)"
+  { cat long.key; printf '\tv\n'; } >long.tsv
+  expect_exit 2 S put --batch long.tsv
+  assert_contains "$ERR" "invalid batch input: line 1: a key is at most 1024 bytes, this one has 4001"
+  expect_exit 0 S keys --prefix long/
+  [[ ! -s $OUT ]] || fail "$b: a refused long key was written"
+  expect_exit 0 S put "$(cat max.key)" at-the-limit
+  assert_eq "$(S get "$(cat max.key)")" at-the-limit "$b: 1024-byte key"
+  pass "$b: keys over 1024 bytes exit 2 on put, get, del and batches; 1024 bytes work"
+done
