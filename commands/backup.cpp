@@ -122,15 +122,21 @@ void setup_verify(CLI::App& sub, Context& ctx)
   auto verify = sub.add_subcommand("verify", "Re-hash every stored file and the WAL each backup needs, check WAL continuity; exit 1 naming what is damaged");
   verify->add_option("ID", *id, "Only this backup (default: every valid backup)");
   verify->add_flag("--restore-test", *restore_test, "Also restore into a temporary directory, start PostgreSQL on a free port and run a query");
-  verify->footer("Exit codes: 0 everything checked is intact, 1 damage or a WAL gap was found (each named), 2 unknown ID.");
+  verify->footer("Incomplete (interrupted) backups are listed as INCOMPLETE, never ok. Exit codes: 0 every valid backup is\n"
+                 "intact; 1 damage or a WAL gap was found (each named), the ID given is incomplete, no backup is valid, or\n"
+                 "there are no backups at all; 2 unknown ID.");
   verify->callback([&ctx, id, restore_test] {
     auto doc = backup::verify_repository(ctx.config(), ctx.runner(), ctx.printer(),
                                          id->empty() ? std::nullopt : std::optional<std::string>(*id), *restore_test, self_path());
     ctx.printer().result(doc, [&]() -> std::string {
       std::string text;
       for (const auto& b : doc["backups"])
-        text += fmt::format("{}  {}\n", b["id"].get<std::string>(), b["ok"].get<bool>() ? "ok" : "DAMAGED");
+        text += fmt::format("{}  {}\n", b["id"].get<std::string>(),
+                            b["ok"].get<bool>() ? "ok" : b["status"] == "incomplete" ? "INCOMPLETE" : "DAMAGED");
       for (const auto& p : doc["problems"]) text += fmt::format("damaged: {}\n", p.get<std::string>());
+      if (doc["valid_backups"] == 0)
+        text += fmt::format("no valid backup: {} incomplete (interrupted) backup(s) and nothing to restore from; "
+                            "run `statectl backup create`\n", doc["incomplete_backups"].get<int>());
       if (doc.contains("restore_test") && !doc["restore_test"].is_null())
         text += fmt::format("restore test: {}\n", cell(doc["restore_test"], "summary"));
       if (doc["ok"].get<bool>() && ctx.printer().quiet()) return "";

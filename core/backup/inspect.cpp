@@ -176,19 +176,28 @@ nlohmann::json verify_repository(const config::Config& cfg, exec::Runner& runner
   for (const auto& e : all)
     if (!id || e.id == *id) chosen.push_back(e);
   if (id && chosen.empty()) throw Error(ExitCode::usage, fmt::format("no backup '{}'", *id), "", "run `statectl backup list` for the IDs");
+  if (chosen.empty())
+    throw Error(ExitCode::failed, fmt::format("no backups in {}", repo.root().string()), "there is nothing to verify or restore from",
+                "create one with: statectl backup create");
   nlohmann::json doc = {{"repository", repo.root().string()}, {"backups", nlohmann::json::array()}, {"problems", nlohmann::json::array()},
                         {"restore_test", nullptr}};
   bool ok = true;
+  int incomplete = 0;
   std::set<std::string> wal_checked;
   std::optional<Manifest> newest_full;
   for (const auto& e : chosen) {
     nlohmann::json b = {{"id", e.id}, {"ok", true}, {"problems", nlohmann::json::array()}};
     if (!e.valid) {
+      // An interrupted backup is never "ok"; it fails the run only when asked for by ID (the
+      // run fails below when no valid backup is left at all).
       b["status"] = "incomplete";
+      b["ok"] = false;
+      b["problems"].push_back(fmt::format("backups/{}: incomplete (no manifest.json: the backup was interrupted)", e.id));
       if (id) {
-        b["ok"] = false;
-        b["problems"].push_back(fmt::format("backups/{}: incomplete (no manifest.json)", e.id));
+        doc["problems"].push_back(b["problems"].back());
+        ok = false;
       }
+      ++incomplete;
     } else {
       printer.info(fmt::format("verifying backup {}", e.id));
       b["status"] = "valid";
@@ -224,9 +233,12 @@ nlohmann::json verify_repository(const config::Config& cfg, exec::Runner& runner
       }
       b["ok"] = problems.empty();
     }
-    if (!b["ok"].get<bool>()) ok = false;
+    if (e.valid && !b["ok"].get<bool>()) ok = false;
     doc["backups"].push_back(b);
   }
+  doc["valid_backups"] = static_cast<int>(chosen.size()) - incomplete;
+  doc["incomplete_backups"] = incomplete;
+  if (incomplete == static_cast<int>(chosen.size())) ok = false; // nothing to restore from
   if (restore_test && ok) {
     if (!newest_full) {
       doc["restore_test"] = {{"ok", false}, {"summary", "no intact full backup to restore"}};

@@ -27,6 +27,12 @@ cmp "$TEST_DIR/h" "$TEST_DIR/00000009.history" || fail ".history round trip"
 rm -rf "$TEST_DIR/repo/wal/00000009"
 pass "wal push is idempotent for equal content, refuses different content; fetch of a missing file exits 1 silently"
 
+# Issue 20 item 6: verify of an empty repository says so and exits 1 (it exited 0).
+expect_exit 1 statectl backup verify
+assert_contains "$ERR" "statectl: error: no backups in $TEST_DIR/repo: there is nothing to verify or restore from"
+assert_contains "$ERR" "hint: create one with: statectl backup create"
+pass "verify of a repository without backups exits 1 and says so"
+
 # A slow pg_basebackup (rate-limited wrapper) so the backup can be caught half-way.
 mkdir -p "$TEST_DIR/slowbin"
 for f in "$PG_BIN"/*; do ln -s "$f" "$TEST_DIR/slowbin/"; done
@@ -46,6 +52,14 @@ wait "$SLOW" 2>/dev/null || true
 expect_exit 0 statectl -o json backup list
 assert_eq "$(json_get "$OUT" 'len([b for b in j["backups"] if b["status"] == "valid"])')" 0 "valid backups after kill -9"
 assert_eq "$(json_get "$OUT" 'len([b for b in j["backups"] if b["status"] == "incomplete"])')" 1 "incomplete backups after kill -9"
+# Issue 20 item 6: the killed backup is not "ok", and with no valid backup verify exits 1.
+expect_exit 1 statectl backup verify
+assert_contains "$OUT" "INCOMPLETE"
+assert_not_contains "$OUT" "  ok"
+assert_contains "$OUT" "no valid backup: 1 incomplete (interrupted) backup(s) and nothing to restore from"
+expect_exit 1 statectl -o json backup verify
+assert_eq "$(json_get "$OUT" '[(b["status"], b["ok"]) for b in j["backups"]]')" "[('incomplete', False)]" "verify of the killed backup"
+assert_eq "$(json_get "$OUT" '(j["ok"], j["valid_backups"])')" "(False, 0)" "verify with only a killed backup"
 expect_exit 0 statectl -q backup create
 assert_eq "$(cat "$OUT")" "" "-q is silent on success"
 expect_exit 0 statectl -o json backup list
@@ -66,6 +80,7 @@ pass "backup list --format prometheus: newest backup's age, size and duration; p
 # verify: intact, then one flipped byte in a stored file is named.
 expect_exit 0 statectl -o json backup verify
 assert_eq "$(json_get "$OUT" 'j["ok"]')" True "verify of an intact repository"
+assert_eq "$(json_get "$OUT" '[b["ok"] for b in j["backups"] if b["status"] == "incomplete"]')" "[False]" "the killed backup beside a valid one"
 ID=$(json_get "$OUT" '[b["id"] for b in j["backups"] if b["status"] == "valid"][0]')
 F="$TEST_DIR/repo/backups/$ID/base.tar.zst"
 cp "$F" "$TEST_DIR/good.zst"
