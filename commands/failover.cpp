@@ -129,11 +129,15 @@ void setup_switchover(CLI::App& sub, Context& ctx)
 void setup_promote(CLI::App& sub, Context& ctx)
 {
   auto member = std::make_shared<std::string>();
+  auto force = std::make_shared<bool>(false);
   sub.add_option("--member", *member, "Standby to promote (default: the one with the highest replay LSN)");
+  sub.add_flag("--force", *force, "Promote even though the primary is healthy (it is stopped)");
   sub.footer("Bare mode only: fences the old primary (stop -m immediate), promotes, repoints PgBouncer (RELOAD).\n"
-             "The old primary stays down until `statectl deploy` re-makes it as a standby.");
-  sub.callback([&ctx, member] {
-    auto r = failover::promote(ctx.config(), ctx.runner(), ctx.printer(), *member);
+             "The old primary stays down until `statectl deploy` re-makes it as a standby. While the primary still\n"
+             "answers, promote refuses (exit 2, nothing changed) unless --force is given; a planned change is\n"
+             "`failover switchover`.");
+  sub.callback([&ctx, member, force] {
+    auto r = failover::promote(ctx.config(), ctx.runner(), ctx.printer(), *member, *force);
     if (ctx.globals().dry_run) {
       ctx.printer().info("dry run: nothing was changed");
       return;

@@ -153,6 +153,7 @@ void setup_rotate(CLI::App& parent, Context& ctx)
   struct Opts {
     std::string name;
     bool apply = false;
+    bool store_only = false;
     std::size_t length = secrets::k_default_length;
   };
   auto o = std::make_shared<Opts>();
@@ -162,9 +163,15 @@ void setup_rotate(CLI::App& parent, Context& ctx)
                 "Local stack: have the running servers take the new password without downtime (PostgreSQL ALTER ROLE with a "
                 "SCRAM verifier, PgBouncer auth file + RELOAD, Redis requirepass and the Sentinels' auth-pass), then verify a "
                 "fresh connection");
+  cmd->add_flag("--store-only", o->store_only,
+                "Change only the store, even though the deployed local stack uses the password (you roll it out yourself)");
   cmd->add_option("--length", o->length, "Characters of a new password")->capture_default_str();
+  cmd->footer("On a deployed local stack a password it uses is rotated with --apply; without --apply (or --store-only)\n"
+              "rotate refuses with exit 2 and changes nothing, as the servers would keep the old value.");
   cmd->callback([&ctx, o] {
     auto& cfg = ctx.config();
+    if (o->apply && o->store_only) throw Error(ExitCode::usage, "--apply and --store-only exclude each other");
+    if (!o->apply && !o->store_only) secrets::refuse_store_only_rotation(cfg, o->name);
     auto store = open_store(ctx);
     bool plan = ctx.globals().dry_run;
     secrets::ApplyFn apply;

@@ -92,7 +92,8 @@ std::string compose_primary_service(const std::string& backend);
 
 // `failover promote`: the bare-mode runbook. Picks the standby with the highest replay LSN
 // (or `member`), promotes it, repoints PgBouncer (RELOAD) and keeps the old primary fenced
-// (stopped, recorded as a standby to re-make).
+// (stopped, recorded as a standby to re-make). Without force it refuses (Error(usage), nothing
+// changed) while the old primary still answers as a primary.
 struct PromoteResult {
   std::string old_primary;
   std::string new_primary;
@@ -101,7 +102,8 @@ struct PromoteResult {
   std::vector<std::pair<std::string, std::string>> candidates; // member, replay LSN
   nlohmann::json to_json() const;
 };
-PromoteResult promote(const config::Config& cfg, exec::Runner& runner, output::Printer& printer, const std::string& member);
+PromoteResult promote(const config::Config& cfg, exec::Runner& runner, output::Printer& printer, const std::string& member,
+                      bool force = false);
 
 // Rejoins a fenced former primary as a standby: pg_rewind when possible, else a fresh
 // pg_basebackup. Returns the method used.

@@ -174,7 +174,7 @@ local::Stack& require_bare(local::Stack& stack, const std::string& what)
 
 } // namespace
 
-PromoteResult promote(const config::Config& cfg, exec::Runner& runner, output::Printer& printer, const std::string& member)
+PromoteResult promote(const config::Config& cfg, exec::Runner& runner, output::Printer& printer, const std::string& member, bool force)
 {
   auto started = Clock::now();
   local::Stack stack(cfg, runner, printer);
@@ -188,6 +188,16 @@ PromoteResult promote(const config::Config& cfg, exec::Runner& runner, output::P
       throw Error(ExitCode::usage, fmt::format("no PostgreSQL member '{}' in the local stack", member), "",
                   "'statectl status' lists the members");
     if (m->role == "primary") throw Error(ExitCode::usage, fmt::format("{} is already the primary", member));
+  }
+  // Promoting stops the primary: when it still answers as a primary, that is an outage nobody
+  // needed, so it takes --force (a planned change is a switchover).
+  if (old && !force) {
+    auto t = detail::pg_direct(cfg, old->port);
+    auto p = local::probe_postgres(old->port, local::ProbeAuth{t.user, t.password, "postgres", 2000ms}, false);
+    if (p.ok && !p.in_recovery)
+      throw Error(ExitCode::usage, fmt::format("refusing to promote: the primary {} is healthy", old->name),
+                  fmt::format("it answers at 127.0.0.1:{}; promoting would stop it (nothing was changed)", old->port),
+                  "for a planned, lossless change run 'statectl failover switchover'; to fence it anyway add --force");
   }
 
   // Every standby that answers, with how far it replayed: the most advanced one loses nothing

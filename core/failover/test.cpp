@@ -261,7 +261,7 @@ Trial run_trial(const config::Config& cfg, exec::Runner& runner, output::Printer
     // statectl is the failover manager in bare mode: detect, then run the runbook.
     local::wait_for([&] { return !local::port_open(v.port, 100ms); }, 10s, 20ms);
     try {
-      auto pr = promote(cfg, runner, printer, "");
+      auto pr = promote(cfg, runner, printer, "", true); // the primary was just killed
       t.new_primary = pr.new_primary;
       t.promote_ms = detail::ms_between(fault, Clock::now());
     } catch (const Error& e) {

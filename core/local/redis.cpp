@@ -2,6 +2,7 @@
 #include <csignal>
 #include <fmt/format.h>
 #include <openssl/sha.h>
+#include <sys/stat.h>
 
 #include "core/local/components.h"
 #include "core/local/process.h"
@@ -14,6 +15,18 @@ using namespace std::chrono;
 namespace {
 
 fs::path pid_path(const Member& m) { return fs::path(m.dir) / (m.kind + ".pid"); }
+
+// Sets the process umask for its lifetime (children spawned meanwhile inherit it).
+class UmaskGuard {
+public:
+  explicit UmaskGuard(mode_t mask) : m_old(::umask(mask)) {}
+  ~UmaskGuard() { ::umask(m_old); }
+  UmaskGuard(const UmaskGuard&) = delete;
+  UmaskGuard& operator=(const UmaskGuard&) = delete;
+
+private:
+  mode_t m_old;
+};
 
 // A redis.conf argument: quoted, with \ and " escaped.
 std::string quote(const std::string& s)
@@ -132,10 +145,20 @@ void start(Site& site, Member& m)
   if (!site.planning()) {
     auto old = read_pidfile(pid_path(m));
     if (old && !process_start_time(*old)) fs::remove(pid_path(m));
+    // A file rewritten by a server started before umask 077 was set may be 0644: the password
+    // is in it.
+    std::error_code ec;
+    fs::permissions(m.config, fs::perms::owner_read | fs::perms::owner_write, fs::perm_options::replace, ec);
   }
   auto c = site.server_command({program, m.config});
   c.timeout = 30s;
-  site.run(c, m.name, "starting " + fs::path(program).filename().string(), "see " + m.log);
+  {
+    // Redis and Sentinel rewrite their config file (password included) as 0644 & ~umask on
+    // CONFIG REWRITE and after every failover: the daemon inherits umask 077 from this spawn,
+    // so what it writes stays private. statectl runs one command at a time here.
+    UmaskGuard private_files(077);
+    site.run(c, m.name, "starting " + fs::path(program).filename().string(), "see " + m.log);
+  }
   await_daemon(site, m, pid_path(m), 15s);
 }
 

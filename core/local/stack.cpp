@@ -230,14 +230,22 @@ bool Stack::running(Member& member)
   return member.pid > 0 && process_matches(member.pid, member.start_time);
 }
 
-// The port of the Redis master now: what a running Sentinel says, else the recorded master.
-static int redis_master_port(const StackState& state, const std::string& master_name)
+// The master port a running Sentinel reports, 0 when none answers (then nobody knows better
+// than the servers' own config files).
+static int sentinel_master_port(const StackState& state, const std::string& master_name)
 {
   for (const Member* s : state.of_kind("sentinel")) {
     if (!process_matches(s->pid, s->start_time)) continue;
     auto p = probe_sentinel(s->port, master_name, 500ms);
     if (p.master_port) return p.master_port;
   }
+  return 0;
+}
+
+// The port of the Redis master now: what a running Sentinel says, else the recorded master.
+static int redis_master_port(const StackState& state, const std::string& master_name)
+{
+  if (int port = sentinel_master_port(state, master_name)) return port;
   const Member* m = state.with_role("redis", "master");
   return m ? m->port : 0;
 }
@@ -297,7 +305,19 @@ void Stack::start(Member& member)
 {
   if (member.kind == "postgres") postgres::start(m_site, member);
   else if (member.kind == "pgbouncer") pgbouncer::start(m_site, member);
-  else if (member.kind == "redis" || member.kind == "sentinel") redis::start(m_site, member);
+  else if (member.kind == "redis") {
+    // A server that was down (a killed master, say) may have been replaced: started from its
+    // own config it would run as a second writable master until Sentinel demotes it. Ask the
+    // Sentinels first and start it as a replica of the master they know.
+    int master = m_state.redis_mode == "sentinel" ? sentinel_master_port(m_state, m_site.cfg.get_string("redis.master_name")) : 0;
+    if (master && master != member.port) {
+      m_site.printer.info(fmt::format("{} returns as a replica of the current master 127.0.0.1:{}", member.name, master));
+      redis::configure_server(m_site, member, master);
+      for (auto& m : m_state.members)
+        if (m.kind == "redis") m.role = m.port == master ? "master" : "replica";
+    }
+    redis::start(m_site, member);
+  } else if (member.kind == "sentinel") redis::start(m_site, member);
   else if (monitoring::is_monitoring_kind(member.kind)) monitoring::start(m_site, member, m_state);
   else patroni::start(m_site, member, static_cast<int>(m_site.cfg.get_int("local.etcd_port")));
 }

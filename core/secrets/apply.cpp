@@ -140,6 +140,23 @@ std::string role_of(const config::Config& cfg, const std::string& name)
 
 } // namespace
 
+void refuse_store_only_rotation(const config::Config& cfg, const std::string& secret_name)
+{
+  if (role_of(cfg, secret_name).empty() && secret_name != "redis") return;
+  if (cfg.get_string("project.target") != "local") return;
+  auto state = local::load_state(local::state_file(cfg));
+  if (!state || state->members.empty()) return;
+  bool used = secret_name == "redis" ? !state->of_kind("redis").empty() : !state->of_kind("postgres").empty();
+  if (!used) return;
+  throw Error(ExitCode::usage, fmt::format("refusing to rotate '{}' in the store only", secret_name),
+              fmt::format("the local stack in {} is deployed and uses it; its servers would keep the old value and statectl "
+                          "could no longer log in (nothing was changed)",
+                          cfg.state_dir().string()),
+              fmt::format("run 'statectl secrets rotate {} --apply' to change it on the running servers too, or add --store-only "
+                          "if you will roll it out yourself",
+                          secret_name));
+}
+
 ApplyFn local_stack_applier(const config::Config& cfg, const Store& store, exec::Runner& runner, output::Printer& printer,
                             const std::string& secret_name)
 {
@@ -262,6 +279,12 @@ ApplyFn local_stack_applier(const config::Config& cfg, const Store& store, exec:
 #else
 
 namespace statectl::secrets {
+
+void refuse_store_only_rotation(const config::Config& cfg, const std::string& secret_name)
+{
+  (void)cfg;
+  (void)secret_name;
+}
 
 ApplyFn local_stack_applier(const config::Config& cfg, const Store& store, exec::Runner& runner, output::Printer& printer,
                             const std::string& secret_name)

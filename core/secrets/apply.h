@@ -20,6 +20,11 @@ namespace statectl::secrets {
 //     SENTINEL SET <master> auth-pass on every Sentinel.
 // Throws Error(usage) right away when the target is not a deployed local stack or the secret is
 // not one the stack uses; the returned function throws Error when a server refuses.
+// Throws Error(usage) when `secret_name` is a password the deployed local stack uses: rotating
+// it in the store alone would leave the running servers on the old value and lock statectl out
+// of them. Passes for TLS material, other names, and when nothing is deployed locally.
+void refuse_store_only_rotation(const config::Config& cfg, const std::string& secret_name);
+
 ApplyFn local_stack_applier(const config::Config& cfg, const Store& store, exec::Runner& runner, output::Printer& printer,
                             const std::string& secret_name);
 
