@@ -32,7 +32,7 @@ std::string KeySpec::env_var() const
 using T = KeyType;
 
 // Defaults follow the seed architecture: PostgreSQL 16 images (local PostgreSQL 15 binaries),
-// PgBouncer transaction pooling 1000/20, Redis 7.2 4gb allkeys-lru, Sentinel quorum 2,
+// PgBouncer transaction pooling 1000/20, Redis 8.2 images 4gb allkeys-lru, Sentinel quorum 2,
 // retention 7/4/12. The built-in default describes a local stack.
 const std::vector<KeySpec>& key_table()
 {
@@ -42,7 +42,7 @@ const std::vector<KeySpec>& key_table()
     {"project.target", T::string, "local", {"local", "compose", "k8s", "terraform"}, 0, 0, "deploy target when --target is not given"},
 
     // [postgres]
-    {"postgres.image", T::string, "postgres:16", {}, 0, 0, "container image for the compose and k8s targets"},
+    {"postgres.image", T::string, "postgres:16.10-bookworm", {}, 0, 0, "container image for the compose and k8s targets (the official image's contract)"},
     {"postgres.bin_dir", T::string, "/usr/lib/postgresql/15/bin", {}, 0, 0, "PostgreSQL server binaries for the local target"},
     {"postgres.replicas", T::integer, "1", {}, 0, 15, "streaming standbys beside the primary (k8s renders 2 unless set)"},
     {"postgres.synchronous", T::boolean, "true", {}, 0, 0, "synchronous replication, so acknowledged writes survive a failover"},
@@ -61,7 +61,7 @@ const std::vector<KeySpec>& key_table()
     {"postgres.url", T::url, "", {}, 0, 0, "external postgresql:// URL for state commands instead of the local stack"},
 
     // [pgbouncer]
-    {"pgbouncer.image", T::string, "bitnami/pgbouncer:1.22.0", {}, 0, 0, "container image"},
+    {"pgbouncer.image", T::string, "statectl/pgbouncer:1.18-bookworm", {}, 0, 0, "container image; compose builds it from the rendered pgbouncer/Dockerfile when missing"},
     {"pgbouncer.pool_mode", T::string, "transaction", {"session", "transaction", "statement"}, 0, 0, "pool_mode"},
     {"pgbouncer.max_client_conn", T::integer, "1000", {}, 1, 1000000, "max_client_conn"},
     {"pgbouncer.default_pool_size", T::integer, "20", {}, 1, 10000, "default_pool_size"},
@@ -69,7 +69,7 @@ const std::vector<KeySpec>& key_table()
     {"pgbouncer.max_replicas", T::integer, "5", {}, 1, 1000, "HPA maximum pooler replicas on k8s"},
 
     // [redis]
-    {"redis.image", T::string, "redis:7.2", {}, 0, 0, "container image"},
+    {"redis.image", T::string, "redis:8.2.1-bookworm", {}, 0, 0, "container image (the official image's contract)"},
     {"redis.mode", T::string, "sentinel", {"standalone", "sentinel", "cluster"}, 0, 0, "standalone, sentinel (master + replicas + 3 Sentinels) or cluster (k8s only)"},
     {"redis.replicas", T::integer, "1", {}, 0, 15, "replicas of the master"},
     {"redis.sentinels", T::integer, "3", {}, 1, 9, "Sentinel processes"},

@@ -5,6 +5,7 @@
 #include <system_error>
 #include <thread>
 
+#include "core/deploy/compose_init.h"
 #include "core/deploy/tools.h"
 #include "core/deploy/verify.h"
 #include "core/error.h"
@@ -108,8 +109,12 @@ struct Run : TargetRun {
     if (ec) throw Error(ExitCode::failed, "cannot restore the previous render", ec.message());
     fs::rename(prev, dir, ec);
     if (ec) throw Error(ExitCode::failed, "cannot restore the previous render", ec.message());
-    // Keep the secret files of the failed tree: they are the current passwords.
-    if (fs::exists(failed / "secrets", ec) && !fs::exists(dir / "secrets", ec)) fs::rename(failed / "secrets", dir / "secrets", ec);
+    // Keep the secret files of the failed tree: they are the current passwords, owned by the
+    // containers' uid (the previous tree's are a copy from before this deploy).
+    if (fs::exists(failed / "secrets", ec)) {
+      fs::remove_all(dir / "secrets", ec);
+      fs::rename(failed / "secrets", dir / "secrets", ec);
+    }
     fs::remove_all(failed, ec);
   }
 };
@@ -138,8 +143,8 @@ template <typename ApplyPrevious>
               fmt::format("the stack runs the previous render ({}) again; fix the config and deploy again", run.dir.string()));
 }
 
-// The files the rendered compose file references as ./secrets/<name>: 0600 in a 0700 directory,
-// values from the secret store (generated there on first use).
+// The files the rendered compose file references as ./secrets/<name>, readable by the containers'
+// user, in a 0700 directory; values from the secret store (generated there on first use).
 void write_compose_secrets(const config::Config& cfg, const fs::path& dir)
 {
   secrets::Store store(cfg);
@@ -149,7 +154,7 @@ void write_compose_secrets(const config::Config& cfg, const fs::path& dir)
   for (const auto& name : secrets::stack_secret_names()) {
     std::string value = store.ensure(name);
     exec::register_secret(value);
-    if (auto r = util::write_file_atomic(sdir / name, value, 0600); !r) throw Error(ExitCode::failed, "cannot write a compose secret file", r.error());
+    secrets::write_compose_secret(sdir / name, value);
   }
 }
 
@@ -185,6 +190,10 @@ json deploy_compose(Run& run)
     run.step(fmt::format("write the secret files {}", (run.dir / "secrets").string()));
     run.runner.run(command(compose.argv({"config", "-q"}), true));
     run.runner.run(command(compose.argv({"up", "-d", "--remove-orphans"}), true));
+    run.step("once postgres-primary is healthy, set up its roles, passwords (SCRAM verifiers) and synchronous_standby_names");
+    run.runner.run(command(compose.argv({"exec", "-T", "postgres-primary", "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-U",
+                                         run.cfg.get_string("postgres.superuser"), "-d", "postgres"}),
+                           true));
     run.step(fmt::format("wait up to {} for every container to be healthy, then verify", util::format_duration(run.opts.timeout)));
     return run.doc;
   }
@@ -207,6 +216,8 @@ json deploy_compose(Run& run)
     up(compose);
     run.doc["applied"] = true;
     run.mark_applied();
+    run.step("setting up the roles on postgres-primary");
+    init_compose_primary(run.cfg, run.runner, compose, run.req, run.opts.timeout);
     run.step("waiting for the containers to become healthy");
     wait_compose_healthy(run.runner, compose, run.opts.timeout);
     run.step("verifying the stack");
@@ -215,6 +226,7 @@ json deploy_compose(Run& run)
   } catch (const Error& e) {
     fail_with_rollback(run, e, [&] {
       up(compose);
+      init_compose_primary(run.cfg, run.runner, compose, run.req, run.opts.timeout);
       wait_compose_healthy(run.runner, compose, run.opts.timeout);
     });
   }

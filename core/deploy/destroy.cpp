@@ -72,16 +72,25 @@ json destroy_compose(Teardown& t)
   if (!fs::exists(file, ec)) return nothing_to_destroy(t, "compose render");
   Compose compose = Compose::detect(t.cfg, t.runner, file);
   t.doc["compose"] = util::join(compose.base, " ");
-  std::vector<std::string> args = {"down", "--remove-orphans", "--timeout", std::to_string(std::max<long long>(1, t.opts.timeout.count() / 1000))};
+  std::string seconds = std::to_string(std::max<long long>(1, t.opts.timeout.count() / 1000));
+  if (t.opts.purge) {
+    t.step("stop and remove the containers, networks and every volume (the data)");
+  } else {
+    // `down` alone would leave the anonymous volumes (the standbys' full copies) behind, and
+    // `down --volumes` would take the named ones (the data) too: remove the containers with
+    // their anonymous volumes first.
+    t.step("stop and remove the containers with their anonymous volumes, and the networks; the named volumes (the data) are kept");
+    run_checked(t.runner, command(compose.argv({"stop", "--timeout", seconds}), true, t.tool_timeout()), "docker compose stop failed");
+    run_checked(t.runner, command(compose.argv({"rm", "--force", "-v"}), true, t.tool_timeout()), "docker compose rm failed");
+  }
+  std::vector<std::string> args = {"down", "--remove-orphans", "--timeout", seconds};
   if (t.opts.purge) args.push_back("--volumes");
-  t.step(t.opts.purge ? "stop and remove the containers, networks and named volumes (the data)"
-                      : "stop and remove the containers and networks; the named volumes (the data) are kept");
   run_checked(t.runner, command(compose.argv(args), true, t.tool_timeout()), "docker compose down failed");
   if (t.planning) {
     if (t.opts.purge) t.step(fmt::format("remove the render {}", t.dir.string()));
     return t.doc;
   }
-  t.doc["deleted"] = json::array({"containers", "networks"});
+  t.doc["deleted"] = json::array({"containers", "networks", "anonymous volumes"});
   if (t.opts.purge) t.doc["deleted"].push_back("volumes");
   return t.done();
 }

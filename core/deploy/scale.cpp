@@ -50,6 +50,23 @@ void validate_scale(const config::Config& cfg, const ScaleRequest& req)
 
 namespace {
 
+// The volumes mounted by the service's containers numbered above `keep`.
+std::vector<std::string> volumes_beyond(exec::Runner& runner, const Compose& compose, const std::string& service, std::int64_t keep)
+{
+  std::vector<std::string> ids = compose_containers(runner, compose, service);
+  std::vector<std::string> out;
+  if (ids.empty()) return out;
+  for (const auto& line : docker_inspect(runner, ids,
+                                         "{{index .Config.Labels \"com.docker.compose.container-number\"}}|"
+                                         "{{range .Mounts}}{{if eq .Type \"volume\"}}{{.Name}} {{end}}{{end}}")) {
+    auto f = util::split(line, '|');
+    if (f.size() < 2 || f[0].empty() || f[0].find_first_not_of("0123456789") != std::string::npos || std::stoll(f[0]) <= keep) continue;
+    for (const auto& v : util::split(util::trim(f[1]), ' '))
+      if (!v.empty()) out.push_back(v);
+  }
+  return out;
+}
+
 json scale_compose(const config::Config& cfg, exec::Runner& runner, output::Printer& printer, const ScaleRequest& req)
 {
   render::Request rr{render::Target::compose, ""};
@@ -70,10 +87,20 @@ json scale_compose(const config::Config& cfg, exec::Runner& runner, output::Prin
     render::record_count(cfg, "compose", scale_key(req.component), req.replicas);
     render::write_tree(dir, render::render(cfg, rr), {"secrets", ".applied"});
   }
+  // Compose removes the highest-numbered containers on a scale-down but leaves their anonymous
+  // volumes (a standby's full copy): note them first, remove them after.
+  std::vector<std::string> orphans;
+  if (!planning) orphans = volumes_beyond(runner, compose, service, req.replicas);
   run_checked(runner,
               command(compose.argv({"up", "-d", "--no-recreate", "--scale", fmt::format("{}={}", service, req.replicas)}), true,
                       req.timeout + std::chrono::minutes(5)),
               "docker compose up --scale failed");
+  if (!orphans.empty()) {
+    std::vector<std::string> argv = {"docker", "volume", "rm"};
+    argv.insert(argv.end(), orphans.begin(), orphans.end());
+    exec::Result r = runner.run(command(argv, true, std::chrono::seconds(60)));
+    if (!r.ok()) printer.warn(fmt::format("cannot remove the volumes of the removed containers ({}): {}", util::join(orphans, " "), tool_error(r)));
+  }
   if (!planning) {
     printer.info("waiting for the containers to become healthy");
     wait_compose_healthy(runner, compose, req.timeout);

@@ -1,6 +1,7 @@
 #include "core/deploy/status.h"
 
 #include <algorithm>
+#include <set>
 #include <fmt/format.h>
 #include <system_error>
 
@@ -162,6 +163,7 @@ json compose_status(const config::Config& cfg, exec::Runner& runner, const rende
   std::vector<Component> components;
   bool primary_up = false;
   bool sentinel_up = false;
+  std::set<std::string> with_container;
   if (!ids.empty()) {
     for (const auto& line : docker_inspect(runner, ids,
                                            "{{index .Config.Labels \"com.docker.compose.service\"}}|{{.Name}}|{{.State.Status}}|"
@@ -177,8 +179,20 @@ json compose_status(const config::Config& cfg, exec::Runner& runner, const rende
       c.version = image_tag(f[4]);
       if (f[0] == "postgres-primary" && c.healthy) primary_up = true;
       if (f[0] == "redis-sentinel" && c.healthy) sentinel_up = true;
+      with_container.insert(f[0]);
       components.push_back(c);
     }
+  }
+  // A service of the render without any container (removed by hand, or never created) is a
+  // component too: it is missing, not absent from the report.
+  for (const auto& service : compose_services(runner, compose)) {
+    if (with_container.count(service)) continue;
+    Component c;
+    c.name = service;
+    std::tie(c.kind, c.role) = compose_kind(service);
+    c.ready = "missing";
+    c.error = "no container";
+    components.push_back(c);
   }
   std::sort(components.begin(), components.end(), [](const Component& a, const Component& b) { return a.name < b.name; });
   auto prefix = [&](const std::string& service) { return compose.argv({"exec", "-T", service}); };

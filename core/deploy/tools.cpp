@@ -93,14 +93,26 @@ std::vector<std::string> Kubectl::argv(const std::vector<std::string>& args) con
   return out;
 }
 
-std::vector<std::string> compose_containers(exec::Runner& runner, const Compose& compose)
+std::vector<std::string> compose_containers(exec::Runner& runner, const Compose& compose, const std::string& service)
 {
-  exec::Result ps = runner.run(command(compose.argv({"ps", "-q"}), false, std::chrono::seconds(30)));
+  std::vector<std::string> args = {"ps", "-q"};
+  if (!service.empty()) args.push_back(service);
+  exec::Result ps = runner.run(command(compose.argv(args), false, std::chrono::seconds(30)));
   if (!ps.ok()) throw Error(ExitCode::external, "docker compose ps failed", tool_error(ps));
   std::vector<std::string> ids;
   for (const auto& line : util::split(ps.out, '\n'))
     if (!util::trim(line).empty()) ids.push_back(util::trim(line));
   return ids;
+}
+
+std::vector<std::string> compose_services(exec::Runner& runner, const Compose& compose)
+{
+  exec::Result r = runner.run(command(compose.argv({"config", "--services"}), false, std::chrono::seconds(30)));
+  if (!r.ok()) throw Error(ExitCode::external, "docker compose config --services failed", tool_error(r));
+  std::vector<std::string> services;
+  for (const auto& line : util::split(r.out, '\n'))
+    if (!util::trim(line).empty()) services.push_back(util::trim(line));
+  return services;
 }
 
 std::vector<std::string> docker_inspect(exec::Runner& runner, const std::vector<std::string>& ids, const std::string& format)

@@ -27,8 +27,13 @@ struct Compose {
   std::vector<std::string> argv(const std::vector<std::string>& args) const;
 };
 
-// The container ids of the compose project (`ps -q`). Throws Error(external) when ps fails.
-std::vector<std::string> compose_containers(exec::Runner& runner, const Compose& compose);
+// The container ids of the compose project, or of one of its services (`ps -q [SERVICE]`).
+// Throws Error(external) when ps fails.
+std::vector<std::string> compose_containers(exec::Runner& runner, const Compose& compose, const std::string& service = "");
+
+// The services of the compose file (`config --services`), in its order. Throws Error(external)
+// when the command fails.
+std::vector<std::string> compose_services(exec::Runner& runner, const Compose& compose);
 
 // `docker inspect --format FORMAT IDS...`: one trimmed, non-empty line per container. Throws
 // Error(external) when it fails.

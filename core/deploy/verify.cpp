@@ -73,12 +73,12 @@ Expect expectations(const config::Config& cfg, const render::Request& req)
   return e;
 }
 
-void wait_compose_healthy(exec::Runner& runner, const Compose& compose, std::chrono::milliseconds timeout)
+void wait_compose_healthy(exec::Runner& runner, const Compose& compose, std::chrono::milliseconds timeout, const std::string& service)
 {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   std::string last;
   while (true) {
-    std::vector<std::string> ids = compose_containers(runner, compose);
+    std::vector<std::string> ids = compose_containers(runner, compose, service);
     std::vector<std::string> waiting;
     if (ids.empty()) {
       waiting.push_back("no containers");

@@ -19,10 +19,12 @@ struct Expect {
 };
 Expect expectations(const config::Config& cfg, const render::Request& req);
 
-// Polls `compose ps -q` + `docker inspect` every 2 s until every container is healthy (or
-// running, for one without a health check). Throws Error(failed) naming the containers that are
-// not when timeout passes, or at once when one has exited.
-void wait_compose_healthy(exec::Runner& runner, const Compose& compose, std::chrono::milliseconds timeout);
+// Polls `compose ps -q [SERVICE]` + `docker inspect` every 2 s until every container (of the
+// service, when one is named) is healthy (or running, for one without a health check). Throws
+// Error(failed) naming the containers that are not when timeout passes, or at once when one has
+// exited.
+void wait_compose_healthy(exec::Runner& runner, const Compose& compose, std::chrono::milliseconds timeout,
+                          const std::string& service = "");
 
 // The post-deploy checks, through `compose exec -T` / `kubectl exec`: the primary accepts a
 // write, the expected number of standbys stream, Sentinel knows the master (sentinel mode) or

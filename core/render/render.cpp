@@ -280,6 +280,18 @@ namespace {
               "check the directory's permissions and free space");
 }
 
+// Gives each copied entry the owner of its original: the kept compose secret files belong to
+// the containers' uid, which later containers (scale, restarts) read them as.
+void keep_owner(const fs::path& from, const fs::path& to)
+{
+  struct stat st {};
+  if (::lstat(from.c_str(), &st) != 0) return;
+  if (::lchown(to.c_str(), st.st_uid, st.st_gid) != 0 && errno != EPERM) io_error("chown", to, errno);
+  std::error_code ec;
+  if (S_ISDIR(st.st_mode))
+    for (const auto& entry : fs::directory_iterator(from, ec)) keep_owner(entry.path(), to / entry.path().filename());
+}
+
 } // namespace
 
 void write_tree(const fs::path& dir_in, const std::vector<File>& files, const std::vector<std::string>& keep)
@@ -310,6 +322,7 @@ void write_tree(const fs::path& dir_in, const std::vector<File>& files, const st
       if (!fs::exists(old, ec) || fs::exists(tmp / k, ec)) continue;
       fs::copy(old, tmp / k, fs::copy_options::recursive | fs::copy_options::copy_symlinks, ec);
       if (ec) io_error("copy " + k, old, ec.value());
+      keep_owner(old, tmp / k);
     }
     util::fsync_dir(tmp);
     if (fs::exists(dir, ec)) {

@@ -1,7 +1,10 @@
 #include "core/secrets/push.h"
 
 #include <fmt/format.h>
+#include <cerrno>
+#include <cstring>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/error.h"
 #include "core/exec/redact.h"
@@ -78,6 +81,16 @@ std::vector<std::string> kubectl_apply_argv(const config::Config& cfg)
 }
 
 fs::path compose_secrets_dir(const config::Config& cfg) { return cfg.state_dir() / "compose" / "secrets"; }
+
+void write_compose_secret(const fs::path& path, const std::string& value)
+{
+  bool root = ::geteuid() == 0;
+  if (auto r = util::write_file_atomic(path, value, root ? 0400 : 0644); !r)
+    throw Error(ExitCode::failed, fmt::format("cannot write the compose secret file {}", path.string()), r.error());
+  if (root && ::chown(path.c_str(), k_compose_container_uid, k_compose_container_uid) != 0)
+    throw Error(ExitCode::failed, fmt::format("cannot hand the compose secret file {} to uid {}", path.string(), k_compose_container_uid),
+                std::strerror(errno));
+}
 
 static std::vector<std::string> keys_of(const std::map<std::string, std::string>& values)
 {
@@ -167,9 +180,7 @@ PushResult push_compose(const config::Config& cfg, const Store& store, exec::Run
       throw Error(ExitCode::failed, "cannot create the compose secrets directory", r.error());
   }
   ::chmod(dir.c_str(), 0700);
-  for (const auto& [name, value] : values)
-    if (auto r = util::write_file_atomic(dir / name, value, 0600); !r)
-      throw Error(ExitCode::failed, fmt::format("cannot write compose secret '{}'", name), r.error());
+  for (const auto& [name, value] : values) write_compose_secret(dir / name, value);
   return result;
 }
 

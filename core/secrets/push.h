@@ -33,6 +33,16 @@ std::vector<std::string> kubectl_apply_argv(const config::Config& cfg);
 // ./secrets/<name>: <state dir>/compose/secrets.
 std::filesystem::path compose_secrets_dir(const config::Config& cfg);
 
+// The uid and gid every container of the compose render runs as: the official postgres and
+// redis images' users, and the PgBouncer image compose builds from the render.
+inline constexpr unsigned k_compose_container_uid = 999;
+
+// Writes one compose secret file atomically. As root: mode 0400 owned by
+// k_compose_container_uid, so the containers read it through the bind mount; otherwise 0644
+// (the containers' user is not ours). Either way only inside a 0700 directory, which keeps the
+// host's other users out.
+void write_compose_secret(const std::filesystem::path& path, const std::string& value);
+
 // What a push did (or, under --dry-run, would do).
 struct PushResult {
   std::string target;      // k8s, compose, swarm

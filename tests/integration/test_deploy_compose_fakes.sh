@@ -18,6 +18,7 @@ printf '[project]\ntarget = "compose"\n' >statectl.toml
 # A healthy stack: 2 containers healthy, 1 standby streaming, Sentinel knows the master.
 healthy_scenario() {
   {
+    printf 'docker * ps -q postgres-primary\t0\tc1\n'
     printf 'docker * ps -q\t0\tc1\\nc2\n'
     printf 'docker inspect *\t0\t/statectl-postgres-primary-1 healthy\\n/statectl-redis-sentinel-1 running\n'
     printf "docker * exec -T postgres-primary psql * -tAc *\t0\t%s\n" "${1:-1}"
@@ -31,6 +32,9 @@ cat >expected <<EXP
 docker compose version
 docker compose $F config -q
 docker compose $F up -d --remove-orphans
+docker compose $F ps -q postgres-primary
+docker inspect --format '{{.Name}} {{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}' c1
+docker compose $F exec -T postgres-primary psql -X -q -v ON_ERROR_STOP=1 -U postgres -d postgres
 docker compose $F ps -q
 docker inspect --format '{{.Name}} {{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}' c1 c2
 docker compose $F exec -T postgres-primary psql -U postgres -d postgres -v ON_ERROR_STOP=1 -qc 'CREATE TABLE IF NOT EXISTS statectl_deploy_check (id int PRIMARY KEY, at timestamptz NOT NULL); INSERT INTO statectl_deploy_check VALUES (1, now()) ON CONFLICT (id) DO UPDATE SET at = excluded.at'
@@ -46,13 +50,18 @@ pass "successful deploy runs validate, up, health wait and the three verify chec
 for s in postgres replication app pgbouncer redis; do
   f="$STATE/compose/secrets/$s"
   [[ -s $f ]] || fail "secret file $f missing"
-  assert_eq "$(stat -c %a "$f")" "600" "mode of $f"
+  assert_eq "$(stat -c '%a %u:%g' "$f")" "400 999:999" "mode and owner of $f (the containers' uid)"
   v=$(cat "$f")
   ! grep -rqF --exclude-dir=secrets -- "$v" "$STATE/compose" || fail "secret $s appears in the rendered tree"
   ! grep -qF -- "$v" "$FAKE_LOG" "$OUT" "$ERR" || fail "secret $s appears in argv or output"
+  ! grep -qF -- "$v" "$FAKE_LOG".stdin.* || fail "secret $s reached the primary's SQL in plaintext"
 done
+assert_eq "$(stat -c %a "$STATE/compose/secrets")" 700 "mode of the secrets directory"
 grep -q 'file: ./secrets/postgres' "$STATE/compose/docker-compose.yml" || fail "compose secrets not referenced"
-pass "secret files are 0600 and no secret value is in the rendered tree, argv or output"
+sql=$(cat "$FAKE_LOG".stdin.*)
+assert_eq "$(grep -c "PASSWORD 'SCRAM-SHA-256\$4096:" <<<"$sql")" 4 "roles given SCRAM verifiers"
+grep -qF "ALTER SYSTEM SET synchronous_standby_names = 'ANY 1 (*)';" <<<"$sql" || fail "synchronous_standby_names not set after the roles"
+pass "secret files are 0400 for uid 999 in a 0700 directory; roles get SCRAM verifiers on stdin; no secret value in the rendered tree, argv or output"
 
 # status: the containers of the project, replication on the primary, Sentinel's master.
 status_scenario() {
@@ -61,21 +70,25 @@ status_scenario() {
     printf 'docker inspect --format *com.docker.compose.service*\t0\tpostgres-primary|/statectl-postgres-primary-1|running|healthy|postgres:16\\npostgres-replica|/statectl-postgres-replica-1|running|%s|postgres:16\\nredis-sentinel|/statectl-redis-sentinel-1|running|none|redis:7.2\n' "$1"
     printf 'docker * exec -T postgres-primary psql *\t0\tstatectl-postgres-replica-1|streaming|4096\n'
     printf 'docker * exec -T redis-sentinel redis-cli *\t0\t172.18.0.3\\n6379\n'
+    # The render's services: with $2, one of them (pgbouncer) has no container.
+    printf 'docker * config --services\t0\t%spostgres-primary\\npostgres-replica\\nredis-sentinel\n' "${2:-}"
   } >"$FAKE_SCENARIO"
 }
-status_scenario starting
+status_scenario starting 'pgbouncer\n'
 : >"$FAKE_LOG"
 expect_exit 1 statectl -o json status
 assert_eq "$(json_get "$OUT" 'j["healthy"]')" False "healthy"
 assert_eq "$(json_get "$OUT" '[c["name"] + ":" + c["role"] + ":" + str(c["healthy"]) for c in j["components"]]')" \
-  "['statectl-postgres-primary-1:primary:True', 'statectl-postgres-replica-1:replica:False', 'statectl-redis-sentinel-1:sentinel:True']" "components"
-assert_eq "$(json_get "$OUT" 'j["problems"]')" "['statectl-postgres-replica-1: health check says starting']" "problems"
+  "['pgbouncer:pooler:False', 'statectl-postgres-primary-1:primary:True', 'statectl-postgres-replica-1:replica:False', 'statectl-redis-sentinel-1:sentinel:True']" "components"
+assert_eq "$(json_get "$OUT" 'j["problems"]')" "['statectl-postgres-replica-1: health check says starting', 'pgbouncer: no container']" "problems"
+assert_eq "$(json_get "$OUT" '[c["ready"] for c in j["components"]][0]')" missing "ready of a service without a container"
 assert_eq "$(json_get "$OUT" 'j["replication"]["standbys"][0]["lag_bytes"]')" 4096 "lag"
 assert_eq "$(json_get "$OUT" 'j["sentinel_master"]')" "172.18.0.3:6379" "sentinel master"
 cat >expected <<EXP
 docker compose version
 docker compose $F ps -q
 docker inspect --format '{{index .Config.Labels "com.docker.compose.service"}}|{{.Name}}|{{.State.Status}}|{{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}|{{.Config.Image}}' c1 c2 c3
+docker compose $F config --services
 docker compose $F exec -T postgres-primary psql -U postgres -d postgres -tA -F '|' -c 'SELECT application_name, state, coalesce(pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn), 0)::bigint FROM pg_stat_replication ORDER BY application_name'
 docker compose $F exec -T redis-sentinel redis-cli -p 26379 sentinel get-master-addr-by-name mymaster
 EXP
@@ -86,7 +99,7 @@ expect_exit 0 statectl status
 assert_contains "$OUT" "replication: 1/1 standbys streaming"
 assert_contains "$OUT" "sentinel master: 172.18.0.3:6379"
 grep -qE '^statectl-postgres-replica-1 +postgres +replica +healthy +yes +postgres:16' "$OUT" || fail "status table: $(cat "$OUT")"
-pass "status lists the containers, the standbys' lag and Sentinel's master; exit 1 while one is not healthy"
+pass "status lists the containers (and services without one), the standbys' lag and Sentinel's master; exit 1 while one is not healthy"
 
 # psql and redis-cli run inside the containers: no password in argv, the client's exit code.
 : >"$FAKE_LOG"
@@ -126,11 +139,17 @@ cat >expected <<EXP
 docker compose version
 docker compose $F config -q
 docker compose $F up -d --remove-orphans
+docker compose $F ps -q postgres-primary
+docker inspect --format '{{.Name}} {{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}' c1
+docker compose $F exec -T postgres-primary psql -X -q -v ON_ERROR_STOP=1 -U postgres -d postgres
 docker compose $F ps -q
 docker inspect --format '{{.Name}} {{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}' c1 c2
 docker compose $F exec -T postgres-primary psql -U postgres -d postgres -v ON_ERROR_STOP=1 -qc 'CREATE TABLE IF NOT EXISTS statectl_deploy_check (id int PRIMARY KEY, at timestamptz NOT NULL); INSERT INTO statectl_deploy_check VALUES (1, now()) ON CONFLICT (id) DO UPDATE SET at = excluded.at'
 docker compose $F exec -T postgres-primary psql -U postgres -d postgres -tAc 'SELECT count(*) FROM pg_stat_replication WHERE state = '\''streaming'\'''
 docker compose $F up -d --remove-orphans
+docker compose $F ps -q postgres-primary
+docker inspect --format '{{.Name}} {{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}' c1
+docker compose $F exec -T postgres-primary psql -X -q -v ON_ERROR_STOP=1 -U postgres -d postgres
 docker compose $F ps -q
 docker inspect --format '{{.Name}} {{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}' c1 c2
 EXP
@@ -166,6 +185,7 @@ assert_contains "$ERR" "invalid --replicas 16 for postgres"
 expect_exit 0 statectl scale postgres --replicas 3 --timeout 20s
 cat >expected <<EXP
 docker compose version
+docker compose $F ps -q postgres-replica
 docker compose $F up -d --no-recreate --scale postgres-replica=3
 docker compose $F ps -q
 docker inspect --format '{{.Name}} {{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}' c1 c2
@@ -190,6 +210,8 @@ assert_contains "$OUT" "docker compose $F down --remove-orphans --timeout 30 --v
 expect_exit 0 statectl destroy --timeout 10s
 cat >expected <<EXP
 docker compose version
+docker compose $F stop --timeout 10
+docker compose $F rm --force -v
 docker compose $F down --remove-orphans --timeout 10
 EXP
 fake_calls >actual
@@ -205,7 +227,7 @@ assert_eq "$(json_get "$OUT" 'j["purged"]')" True "purged"
 expect_exit 0 statectl destroy --purge
 assert_contains "$ERR" "nothing to destroy: no compose render in $STATE/compose"
 [[ ! -s $FAKE_LOG ]] || fail "destroy with nothing deployed ran $(fake_calls)"
-pass "destroy runs down (keeping volumes), --purge adds --volumes and removes the render, a second destroy is a no-op"
+pass "destroy runs stop, rm -v (anonymous volumes) and down, keeping the named volumes; --purge runs down --volumes and removes the render; a second destroy is a no-op"
 
 healthy_scenario 1
 printf 'docker * down *\t1\t\tError response from daemon: cannot stop container\n' >>"$FAKE_SCENARIO"

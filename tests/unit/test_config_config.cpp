@@ -33,7 +33,7 @@ TEST_CASE("config: built-in defaults describe a local stack")
   CHECK(cfg.get_string("pgbouncer.pool_mode") == "transaction");
   CHECK(cfg.get_int("pgbouncer.max_client_conn") == 1000);
   CHECK(cfg.get_int("pgbouncer.default_pool_size") == 20);
-  CHECK(cfg.get_string("redis.image") == "redis:7.2");
+  CHECK(cfg.get_string("redis.image") == "redis:8.2.1-bookworm");
   CHECK(cfg.get_size("redis.maxmemory") == 4ull * 1024 * 1024 * 1024);
   CHECK(cfg.get_string("redis.maxmemory_policy") == "allkeys-lru");
   CHECK(cfg.get_int("redis.quorum") == 2);

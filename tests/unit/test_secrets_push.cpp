@@ -1,6 +1,7 @@
 #include <doctest/doctest.h>
 
 #include <filesystem>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/config/config.h"
@@ -107,7 +108,7 @@ TEST_CASE("secrets push: k8s sends every stack secret on stdin, never in argv")
   exec::clear_secrets();
 }
 
-TEST_CASE("secrets push: compose writes 0600 files where the rendered compose file looks")
+TEST_CASE("secrets push: compose writes files for the containers' uid where the rendered compose file looks")
 {
   TempDir t;
   auto cfg = make_config(t.path);
@@ -125,7 +126,17 @@ TEST_CASE("secrets push: compose writes 0600 files where the rendered compose fi
   CHECK(util::file_mode(t.path / "compose" / "secrets") == 0700);
   for (const auto& n : stack_secret_names()) {
     fs::path f = t.path / "compose" / "secrets" / n;
-    CHECK(util::file_mode(f) == 0600);
+    // As root: 0400 owned by the containers' uid 999; otherwise 0644 (the 0700 directory keeps
+    // the host's users out).
+    struct stat st {};
+    REQUIRE(::stat(f.c_str(), &st) == 0);
+    if (::geteuid() == 0) {
+      CHECK(util::file_mode(f) == 0400);
+      CHECK(st.st_uid == k_compose_container_uid);
+      CHECK(st.st_gid == k_compose_container_uid);
+    } else {
+      CHECK(util::file_mode(f) == 0644);
+    }
     CHECK(*util::read_file(f) == "value-of-" + n + "-0123");
   }
   exec::clear_secrets();

@@ -1,0 +1,31 @@
+#pragma once
+
+#include <chrono>
+#include <string>
+
+#include "core/config/config.h"
+#include "core/deploy/tools.h"
+#include "core/exec/runner.h"
+#include "core/render/render.h"
+
+namespace statectl::deploy {
+
+// The role the compose standbys clone and stream as (the rendered pg_hba.conf and
+// replica-entrypoint.sh name it too).
+inline constexpr const char* k_compose_replication_role = "replicator";
+
+// The SQL statectl feeds the compose primary after every `up`: creates the replication,
+// pgbouncer and application roles when missing, sets every role's password from the secret
+// store as a SCRAM verifier computed here (never the password itself), creates the database and
+// the application's grants, then sets synchronous_standby_names (ALTER SYSTEM + reload) — only
+// now, so the image's temporary init server never waits for a standby. The session commits
+// locally, so a deploy repairs roles even while no standby streams.
+std::string compose_primary_sql(const config::Config& cfg, const render::Request& req);
+
+// Runs compose_primary_sql through `compose exec -T postgres-primary psql` with the SQL on
+// stdin (over the container's own socket), once postgres-primary is healthy. Throws
+// Error(failed) when the primary does not become healthy within timeout or psql fails.
+void init_compose_primary(const config::Config& cfg, exec::Runner& runner, const Compose& compose, const render::Request& req,
+                          std::chrono::milliseconds timeout);
+
+} // namespace statectl::deploy

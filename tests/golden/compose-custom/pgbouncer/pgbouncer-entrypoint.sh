@@ -1,0 +1,13 @@
+#!/bin/sh
+# Rendered by statectl: writes PgBouncer's auth file from the secret files into a private
+# folder (never into argv or the environment), then runs PgBouncer in the foreground.
+set -eu
+umask 077
+mkdir -p /tmp/pgbouncer
+line() { printf '"%s" "%s"\n' "$1" "$(sed 's/"/""/g' "/run/secrets/$2")"; }
+{
+  line 'postgres' postgres
+  line pgbouncer pgbouncer
+  line 'app' app
+} >/tmp/pgbouncer/userlist.txt
+exec pgbouncer /opt/statectl/pgbouncer.ini
