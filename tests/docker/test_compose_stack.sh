@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# The compose target on a real Docker engine (stand-in images, tests/docker/README.md): first
+# deploy --wait, logins through the published PgBouncer port, a second deploy that changes
+# nothing, status, psql / redis-cli (--replica too), scale, a bad image and an unhealthy render
+# rolled back, destroy keeping only the named volumes, destroy --purge leaving nothing.
+source "$(dirname "$0")/../integration/lib.sh"
+source "$(dirname "$0")/docker_lib.sh"
+
+compose_stack
+STATE="$TEST_DIR/.statectl"
+F="$STATE/compose/docker-compose.yml"
+SECRETS="$STATE/compose/secrets"
+dc() { docker-compose -p "$PROJECT" -f "$F" "$@"; }
+# id, image and start time of every container of the project, sorted.
+containers() {
+  local c
+  c=$(docker ps -a -q --filter "label=com.docker.compose.project=$PROJECT")
+  [[ -z $c ]] || docker inspect --format '{{.Id}} {{.Config.Image}} {{.State.StartedAt}}' $c | sort
+}
+# psql through the published PgBouncer port as ROLE (password from the compose secret file, in
+# the environment only).
+bouncer_sql() {
+  local role=$1 secret=$2 sql=$3 port=${4:-$(port 20)}
+  PGPASSWORD=$(cat "$SECRETS/$secret") PGCONNECT_TIMEOUT=5 psql -X -h 127.0.0.1 -p "$port" -U "$role" -d postgres -tAc "$sql"
+}
+
+# 1. First deploy.
+expect_exit 0 statectl deploy --wait --timeout 300s
+assert_contains "$OUT" "verified postgres_streaming: 1/1"
+assert_contains "$OUT" "verified sentinel_master:"
+assert_eq "$(containers | wc -l)" 8 "containers (primary, standby, pgbouncer, redis master and replica, 3 sentinels)"
+for s in postgres replication app pgbouncer redis; do
+  assert_eq "$(stat -c '%a %u' "$SECRETS/$s")" "400 999" "mode and owner of the secret file $s"
+done
+assert_eq "$(stat -c %a "$SECRETS")" 700 "mode of the secrets directory"
+assert_eq "$(bouncer_sql postgres postgres 'SELECT 1')" 1 "superuser login through PgBouncer"
+assert_eq "$(bouncer_sql app app 'SELECT current_user')" app "application login through PgBouncer"
+assert_eq "$(dc exec -T postgres-primary psql -U postgres -tAc 'SHOW synchronous_standby_names')" "ANY 1 (*)" "synchronous_standby_names"
+assert_eq "$(dc exec -T postgres-replica sh -c 'stat -c %a "$PGDATA"')" 700 "mode of the standby's data directory"
+for svc in postgres-primary postgres-replica pgbouncer redis-master redis-replica redis-sentinel; do
+  assert_eq "$(dc exec -T $svc awk '/^Uid:/ {print $2}' /proc/1/status)" 999 "uid of the server process in $svc"
+done
+pass "deploy --wait brings the default stack up: 8 containers, roles with passwords, synchronous standby, uid 999, secrets 0400"
+
+# The passwords never reached a command line: not in the containers' or the host's processes
+# (the containers' processes are the host's too; a snapshot first, so the check's own grep is
+# not in it).
+for p in /proc/[0-9]*; do tr '\0' ' ' 2>/dev/null <"$p/cmdline" && echo; done >cmdlines
+[[ $(grep -c 'redis-server\|postgres\|pgbouncer' cmdlines) -ge 5 ]] || fail "the process snapshot misses the servers"
+for s in postgres replication app pgbouncer redis; do
+  v=$(cat "$SECRETS/$s")
+  ! grep -qF -- "$v" "$OUT" "$ERR" || fail "secret $s in deploy's output"
+  ! grep -qF -- "$v" cmdlines || fail "secret $s on a command line"
+done
+pass "no password in deploy's output or on any command line"
+
+# 2. A second deploy changes nothing: same containers, same start times.
+before=$(containers)
+expect_exit 0 statectl -o json deploy --wait --timeout 300s
+assert_eq "$(json_get "$OUT" 'j["verified"]')" True "verified"
+assert_eq "$(containers)" "$before" "containers after a second deploy"
+pass "a second deploy with the same config recreates nothing"
+
+# 3. status.
+expect_exit 0 statectl -o json status
+assert_eq "$(json_get "$OUT" 'j["healthy"]')" True "healthy"
+assert_eq "$(json_get "$OUT" 'len(j["components"])')" 8 "components"
+assert_eq "$(json_get "$OUT" 'sorted(set(c["role"] for c in j["components"]))')" "['master', 'pooler', 'primary', 'replica', 'sentinel']" "roles"
+assert_eq "$(json_get "$OUT" '[s["state"] for s in j["replication"]["standbys"]]')" "['streaming']" "standbys"
+pass "status reports every container healthy and the standby streaming"
+
+# 4. psql and redis-cli inside the containers.
+expect_exit 0 statectl psql -- -tAc 'SELECT pg_is_in_recovery()'
+assert_eq "$(cat "$OUT")" f "psql on the primary"
+expect_exit 0 statectl psql --replica -- -tAc 'SELECT pg_is_in_recovery()'
+assert_eq "$(cat "$OUT")" t "psql --replica"
+expect_exit 0 statectl psql -- -v ON_ERROR_STOP=1 -qc 'CREATE TABLE kept (v text); INSERT INTO kept VALUES ($$survives destroy$$)'
+expect_exit 1 statectl psql --replica -- -v ON_ERROR_STOP=1 -qc 'INSERT INTO kept VALUES (1)'
+assert_contains "$ERR" "read-only transaction"
+expect_exit 0 statectl redis-cli -- set greeting hello
+assert_eq "$(cat "$OUT")" OK "redis-cli set"
+wait_for 20 '[[ $(statectl redis-cli --replica -- get greeting) == hello ]]' || fail "the Redis replica never saw the write"
+expect_exit 0 statectl redis-cli --replica -- info replication
+assert_contains "$OUT" "role:slave"
+pass "psql and redis-cli reach the primary/master and, with --replica, a read-only standby/replica"
+
+# A service whose container is gone is reported, and the next deploy brings it back.
+docker rm -f -v $(docker ps -q --filter "label=com.docker.compose.project=$PROJECT" --filter label=com.docker.compose.service=redis-replica) >/dev/null
+expect_exit 1 statectl -o json status
+assert_eq "$(json_get "$OUT" '[(c["name"], c["ready"], c["healthy"]) for c in j["components"] if c["name"] == "redis-replica"]')" \
+  "[('redis-replica', 'missing', False)]" "the service without a container"
+assert_contains "$OUT" "redis-replica: no container"
+expect_exit 0 statectl deploy --wait --timeout 300s
+expect_exit 0 statectl status
+pass "status reports a service that has no container (exit 1); deploy recreates it"
+
+# 5. scale.
+expect_exit 0 statectl scale postgres --replicas 2 --timeout 300s
+wait_for 60 '[[ $(statectl psql -- -tAc "SELECT count(*) FROM pg_stat_replication WHERE state = '"'streaming'"'") == 2 ]]' ||
+  fail "2 standbys do not stream after scale"
+expect_exit 0 statectl scale pooler --replicas 2 --timeout 120s
+assert_eq "$(bouncer_sql app app 'SELECT 1' "$(port 21)")" 1 "login through the second pooler's port"
+expect_exit 0 statectl scale redis --replicas 2 --timeout 120s
+wait_for 30 '[[ $(statectl redis-cli -- info replication | grep -c "^slave[0-9]") == 2 ]]' || fail "2 Redis replicas do not connect"
+expect_exit 0 statectl scale postgres --replicas 1 --timeout 120s
+assert_eq "$(anonymous_leftovers)" "" "anonymous volumes left by the scale-down"
+expect_exit 0 statectl -o json status
+assert_eq "$(json_get "$OUT" '[c["role"] for c in j["components"]].count("replica")')" 3 "standbys + Redis replicas after scaling down"
+pass "scale postgres, pooler and redis up and down on the engine"
+
+# 6. A bad image: up fails, the previous render comes back.
+before=$(containers)
+printf '\n[redis]\nimage = "statectl-test/no-such-image:1"\n' >>"$STACK_CONFIG"
+expect_exit 4 statectl deploy --wait --timeout 120s
+assert_contains "$ERR" "rolled back to the previous render"
+assert_not_contains "$F" "no-such-image"
+expect_exit 0 statectl status
+pass "a deploy with an image that does not exist is rolled back; the stack stays healthy"
+
+# 7. An unhealthy render (PgBouncer's health check asks the wrong port): rolled back.
+sed -i '/no-such-image/d' "$STACK_CONFIG"
+mkdir -p tpl
+cp -r "$STATECTL_SOURCE_DIR/templates/compose" tpl/
+sed -i 's/"-p", "6432"/"-p", "6433"/' tpl/compose/docker-compose.yml
+grep -q '"6433"' tpl/compose/docker-compose.yml || fail "the broken template was not made"
+printf '\n[templates]\ndir = "%s"\n' "$TEST_DIR/tpl" >>"$STACK_CONFIG"
+expect_exit 1 statectl deploy --wait --timeout 45s
+assert_contains "$ERR" "was not healthy within"
+assert_contains "$ERR" "rolled back to the previous render"
+assert_not_contains "$F" '"6433"' 
+sed -i '/^\[templates\]/,$d' "$STACK_CONFIG"
+wait_for 60 '[[ $(bouncer_sql app app "SELECT 1") == 1 ]]' || fail "PgBouncer does not answer after the rollback"
+pass "a deploy whose containers do not become healthy is rolled back to the previous render"
+
+# 8. destroy keeps the named volumes only; a new deploy finds the data; --purge leaves nothing.
+expect_exit 0 statectl destroy --timeout 20s
+left=$(project_objects)
+assert_eq "$(grep -v '^volume ' <<<"$left" | grep -c . || true)" 0 "containers or networks left by destroy: $left"
+assert_eq "$(grep '^volume ' <<<"$left" | sort -u | tr '\n' ' ')" "volume ${PROJECT}_postgres-primary-data volume ${PROJECT}_redis-master-data " "volumes left by destroy (the two named ones)"
+expect_exit 0 statectl deploy --wait --timeout 300s
+expect_exit 0 statectl psql -- -tAc 'SELECT v FROM kept'
+assert_eq "$(cat "$OUT")" "survives destroy" "data after destroy and deploy"
+expect_exit 0 statectl destroy --purge --timeout 20s
+assert_eq "$(project_objects)" "" "objects left by destroy --purge"
+[[ ! -e $STATE/compose ]] || fail "--purge left the render"
+pass "destroy removes containers, networks and anonymous volumes; --purge the named volumes and the render too"
