@@ -80,7 +80,9 @@ expect_exit 0 statectl secrets push --target compose
 for n in postgres replication app pgbouncer redis tls.crt tls.key ca.crt; do
   f="$TEST_DIR/state/compose/secrets/$n"
   [[ -f $f ]] || fail "compose secret $n missing"
-  assert_eq "$(stat -c %a "$f")" 600 "compose secret mode of $n"
+  # For the containers' uid 999 (the compose render's user), inside the 0700 directory.
+  if [[ $(id -u) == 0 ]]; then want="400 999"; else want="644 $(id -u)"; fi
+  assert_eq "$(stat -c '%a %u' "$f")" "$want" "compose secret mode and owner of $n"
 done
 [[ ! -e $TEST_DIR/state/compose/secrets/ca.key ]] || fail "ca.key must never be pushed"
 assert_eq "$(cat "$TEST_DIR/state/compose/secrets/postgres")" "$new" "compose secret content"
