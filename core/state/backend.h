@@ -91,12 +91,15 @@ public:
   virtual std::uint64_t put_batch(const std::vector<BatchItem>& items) = 0;
 
   // Grants the lease `name` to owner for ttl when it is free or expired; returns the fencing
-  // token (strictly greater than every token granted before for that name), nullopt when held.
+  // token (strictly greater than every token granted before for that name, also across a
+  // failover: Redis returns only once the lease and the token are on every replica, else
+  // throws Error(unavailable)), nullopt when held.
   virtual std::optional<std::int64_t> lock_acquire(const std::string& name, const std::string& owner, Millis ttl) = 0;
-  // Extends the lease only while it is still ours (compare-and-set on token); false when lost.
-  virtual bool lock_renew(const std::string& name, std::int64_t token, Millis ttl) = 0;
-  // Releases the lease only while it is still ours (compare-and-delete on token).
-  virtual void lock_release(const std::string& name, std::int64_t token) = 0;
+  // Extends the lease only while it is still ours (compare-and-set on owner and token); false
+  // when lost. Throws Error when the answer is unknown (the caller retries until the lease ends).
+  virtual bool lock_renew(const std::string& name, const std::string& owner, std::int64_t token, Millis ttl) = 0;
+  // Releases the lease only while it is still ours (compare-and-delete on owner and token).
+  virtual void lock_release(const std::string& name, const std::string& owner, std::int64_t token) = 0;
   // Current, unexpired holders sorted by name.
   virtual std::vector<LockInfo> locks() = 0;
 

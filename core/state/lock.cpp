@@ -87,7 +87,7 @@ int run_with_lock(Backend& backend, const LockRun& run, output::Printer& printer
     if (!held) return;
     held = false;
     try {
-      backend.lock_release(run.name, token);
+      backend.lock_release(run.name, owner, token);
     } catch (const Error& e) {
       printer.warn(fmt::format("could not release lock '{}': {} (it expires within {})", run.name, e.message(),
                                util::format_duration(run.ttl)));
@@ -122,7 +122,7 @@ int run_with_lock(Backend& backend, const LockRun& run, output::Printer& printer
     }
     if (now >= next_renew) {
       try {
-        if (backend.lock_renew(run.name, token, run.ttl)) {
+        if (backend.lock_renew(run.name, owner, token, run.ttl)) {
           lease_until = now + run.ttl;
           next_renew = now + renew_every;
         } else {

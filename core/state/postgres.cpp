@@ -321,20 +321,22 @@ public:
     });
   }
 
-  bool lock_renew(const std::string& name, std::int64_t token, Millis ttl) override
+  bool lock_renew(const std::string& name, const std::string& owner, std::int64_t token, Millis ttl) override
   {
     return call<bool>([&](PgConnection& c) {
       auto r = c.exec("UPDATE " + m_locks +
-                                " SET expires_at = clock_timestamp() + $3::bigint * interval '1 millisecond' "
-                                "WHERE name = $1 AND token = $2 AND expires_at > clock_timestamp()", {name, static_cast<long long>(token), static_cast<long long>(ttl.count())});
+                        " SET expires_at = clock_timestamp() + $3::bigint * interval '1 millisecond' "
+                        "WHERE name = $1 AND token = $2 AND owner = $4 AND expires_at > clock_timestamp()",
+                      {name, static_cast<long long>(token), static_cast<long long>(ttl.count()), owner});
       return r.affected_rows() == 1;
     });
   }
 
-  void lock_release(const std::string& name, std::int64_t token) override
+  void lock_release(const std::string& name, const std::string& owner, std::int64_t token) override
   {
     call<bool>([&](PgConnection& c) {
-      c.exec("UPDATE " + m_locks + " SET expires_at = '-infinity', owner = '' WHERE name = $1 AND token = $2", {name, static_cast<long long>(token)});
+      c.exec("UPDATE " + m_locks + " SET expires_at = '-infinity', owner = '' WHERE name = $1 AND token = $2 AND owner = $3",
+             {name, static_cast<long long>(token), owner});
       return true;
     });
   }

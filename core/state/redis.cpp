@@ -14,6 +14,7 @@
 #include "core/secrets/store.h"
 #include "core/stack/endpoints.h"
 #include "core/state/common.h"
+#include "core/util/strings.h"
 
 namespace statectl::state {
 
@@ -59,13 +60,17 @@ redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return t
 )lua";
 
+// Renew and release act only on our own lease: token and owner must both match, so a token
+// handed out again (by a server that lost the grant) never lets one holder touch another's lease.
 const char* k_renew_script = R"lua(
-if redis.call('HGET', KEYS[1], 'token') == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+local h = redis.call('HMGET', KEYS[1], 'token', 'owner')
+if h[1] == ARGV[1] and h[2] == ARGV[3] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 0
 )lua";
 
 const char* k_release_script = R"lua(
-if redis.call('HGET', KEYS[1], 'token') == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+local h = redis.call('HMGET', KEYS[1], 'token', 'owner')
+if h[1] == ARGV[1] and h[2] == ARGV[2] then return redis.call('DEL', KEYS[1]) end
 return 0
 )lua";
 
@@ -345,19 +350,37 @@ public:
                       std::to_string(ttl.count())});
     if (r.is_nil()) return std::nullopt;
     expect(r, Type::integer, "lock");
-    return r.integer;
+    std::int64_t token = r.integer;
+    // The grant counts only once every replica has the lease and the token: Sentinel may promote
+    // any of them, and one without the INCR would hand this token out again.
+    if (auto why = replicate(ttl); !why.empty()) {
+      try {
+        lock_release(name, owner, token);
+      } catch (const Error&) {
+        // It expires after ttl; the token was never handed out.
+      }
+      throw Error(ExitCode::unavailable, fmt::format("lock '{}' not granted: {}", name, why),
+                  "a failover now could hand the same fencing token to another process",
+                  "check the replicas ('statectl status'): Redis locks work again once every replica follows the master; "
+                  "or use --backend postgres");
+    }
+    return token;
   }
 
-  bool lock_renew(const std::string& name, std::int64_t token, Millis ttl) override
+  bool lock_renew(const std::string& name, const std::string& owner, std::int64_t token, Millis ttl) override
   {
-    auto r = command({"EVAL", k_renew_script, "1", m_ip + "lock:" + name, std::to_string(token), std::to_string(ttl.count())});
+    auto r = command({"EVAL", k_renew_script, "1", m_ip + "lock:" + name, std::to_string(token), std::to_string(ttl.count()), owner});
     expect(r, Type::integer, "lock renew");
-    return r.integer == 1;
+    if (r.integer != 1) return false;
+    // An extension only the master knows would end early after a failover: not confirmed yet.
+    if (auto why = replicate(ttl); !why.empty())
+      throw Error(ExitCode::unavailable, fmt::format("renewal of lock '{}' not confirmed", name), why);
+    return true;
   }
 
-  void lock_release(const std::string& name, std::int64_t token) override
+  void lock_release(const std::string& name, const std::string& owner, std::int64_t token) override
   {
-    auto r = command({"EVAL", k_release_script, "1", m_ip + "lock:" + name, std::to_string(token)});
+    auto r = command({"EVAL", k_release_script, "1", m_ip + "lock:" + name, std::to_string(token), owner});
     expect(r, Type::integer, "lock release");
   }
 
@@ -440,6 +463,65 @@ private:
   }
 
   std::string meta_key(const std::string& key) const { return m_ip + "meta:" + key; }
+
+  // Waits (WAIT) until every replica that could be promoted has this connection's last write;
+  // returns why not, or an empty string. Throws when the server refuses WAIT.
+  std::string replicate(Millis ttl)
+  {
+    std::uint64_t generation = m_generation;
+    int need = replicas_needed();
+    if (need == 0) return {};
+    Millis wait = std::max(Millis(1), std::min(m_settings.timeout / 2, ttl / 2));
+    auto r = command({"WAIT", std::to_string(need), std::to_string(wait.count())});
+    if (r.is_error())
+      throw Error(ExitCode::failed, "the redis lock backend cannot guarantee fencing at " + m_address, "WAIT is refused: " + r.str,
+                  "use --backend postgres for locks on this server");
+    expect(r, Type::integer, "WAIT");
+    // A reconnect in between would make WAIT measure a connection that wrote nothing.
+    if (generation != m_generation) return "the connection to the master changed before the replicas confirmed the lease";
+    if (r.integer >= need) return {};
+    return fmt::format("its lease reached {} of {} replica{} within {}", r.integer, need, need == 1 ? "" : "s",
+                       util::format_duration(wait));
+  }
+
+  // How many replicas must confirm a lock write: every replica the Sentinels know for the master
+  // (a disconnected one too: it may be promoted later), else the master's connected replicas.
+  int replicas_needed()
+  {
+    if (m_replicas_generation == m_generation) return m_replicas;
+    std::optional<int> n;
+    for (const auto& s : m_sentinels) {
+      clients::RedisOptions o = options_for(s.host, s.port);
+      o.user.clear();
+      o.password.clear();
+      o.db = 0;
+      try {
+        auto c = RedisConnection::connect(o);
+        Reply r = c.command({"SENTINEL", "replicas", m_master_name});
+        if (r.is_error() && r.str.find("NOAUTH") != std::string::npos && !m_direct.password.empty()) {
+          o.user = m_direct.user;
+          o.password = m_direct.password;
+          c = RedisConnection::connect(o);
+          r = c.command({"SENTINEL", "replicas", m_master_name});
+        }
+        if (r.type == Type::array) {
+          n = static_cast<int>(r.elements.size());
+          break;
+        }
+      } catch (const RedisError&) {
+        // Ask the next Sentinel.
+      }
+    }
+    if (!n) {
+      auto r = command({"INFO", "replication"});
+      expect(r, Type::string, "INFO replication");
+      auto at = r.str.find("connected_slaves:");
+      n = at == std::string::npos ? 0 : std::atoi(r.str.c_str() + at + 17);
+    }
+    m_replicas = *n;
+    m_replicas_generation = m_generation;
+    return m_replicas;
+  }
   static std::string meta_blob(const std::string& metadata) { return std::to_string(now_ms()) + "\n" + metadata; }
 
   clients::RedisOptions options_for(const std::string& host, int port) const
@@ -472,11 +554,13 @@ private:
         if (!m) return m.error();
         m_address = fmt::format("{}:{}", m->address.host, m->address.port);
         m_conn = std::move(m->connection);
+        ++m_generation;
         return {};
       }
       m_address = m_direct.display();
       try {
         m_conn = RedisConnection::connect(options_for(m_direct.host, m_direct.port));
+        ++m_generation;
       } catch (const RedisError& e) {
         // Rejected credentials do not get better with retries: fail now, with the password hint.
         if (e.kind() == clients::RedisFailureKind::auth) throw clients::to_error(e.failure(), "cannot connect to redis at " + m_address);
@@ -562,6 +646,9 @@ private:
   std::string m_master_name;
   std::string m_address;
   RedisConnection m_conn;
+  std::uint64_t m_generation = 0;          // bumped on every new connection
+  std::uint64_t m_replicas_generation = 0; // the connection m_replicas was counted for
+  int m_replicas = 0;
 };
 
 } // namespace
