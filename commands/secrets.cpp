@@ -222,7 +222,7 @@ void setup_keygen(CLI::App& parent, Context& ctx)
   };
   auto o = std::make_shared<Opts>();
   auto* cmd = parent.add_subcommand("keygen", "Create a master key for encryption at rest (a 0600 file with --out, else stdout)");
-  cmd->add_option("--out", o->out, "Write the key to this file (mode 0600) for [secrets] key_file");
+  cmd->add_option("--out", o->out, "Write the key to this file (mode 0600; a missing directory is created, mode 0700) for [secrets] key_file");
   cmd->add_flag("--force", o->force, "Overwrite an existing key file (values encrypted with the old key become unreadable)");
   cmd->callback([&ctx, o] {
     auto key = secrets::MasterKey::generate();
@@ -237,6 +237,13 @@ void setup_keygen(CLI::App& parent, Context& ctx)
     if (ctx.globals().dry_run) {
       ctx.printer().out(fmt::format("would write a new master key to {} (mode 0600)\n", path.string()));
       return;
+    }
+    // A missing directory (e.g. /etc/statectl on a fresh machine) is created, readable by its owner only.
+    if (fs::path dir = path.parent_path(); !dir.empty() && !fs::exists(dir)) {
+      std::error_code ec;
+      fs::create_directories(dir, ec);
+      if (!ec) fs::permissions(dir, fs::perms::owner_all, ec);
+      if (ec) throw Error(ExitCode::failed, fmt::format("cannot create the directory {}", dir.string()), ec.message());
     }
     if (auto r = util::write_file_atomic(path, key.hex() + "\n", 0600); !r) throw Error(ExitCode::failed, "cannot write the key file", r.error());
     nlohmann::json doc = {{"key_file", path.string()}, {"key_id", key.id()}};

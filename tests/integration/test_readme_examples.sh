@@ -5,9 +5,9 @@
 # through the environment, never by editing a command:
 #   - every [local] port into this test's range and the state directory into $TEST_DIR
 #     (STATECTL_LOCAL_* variables, which win over any config file an example passes with -c);
-#   - the fixed paths the examples write (/tmp/..., /etc/statectl, /srv) see private, empty
-#     directories: the blocks run in a private mount namespace where /tmp, /etc/statectl and /srv
-#     are tmpfs/bind mounts of directories in $TEST_DIR, so nothing lands on the machine.
+#   - the fixed paths the examples write (/tmp/..., /etc/statectl/..., /srv/...) are private: the
+#     blocks run in a private mount namespace where /tmp and /srv are directories of $TEST_DIR
+#     and /etc an overlay whose changes land in $TEST_DIR, so nothing lands on the machine.
 # Each block runs as one `bash -e` script (set -e per block, no pipefail, as a reader's shell would
 # run it); a failing block fails the test, printing its README line, its text and its output.
 # Blocks the README marks right above the fence with
@@ -25,7 +25,7 @@ command -v unshare >/dev/null || skip "unshare (util-linux) is missing"
 # The reader's checkout: ./build/statectl is the binary under test; `statectl` on PATH too.
 REPO="$TEST_DIR/repo"
 mkdir -p "$REPO/build" "$TEST_DIR/bin" "$TEST_DIR/blocks" "$TEST_DIR/private/tmp" \
-  "$TEST_DIR/private/srv" "$TEST_DIR/private/etc-statectl"
+  "$TEST_DIR/private/srv"
 ln -s "$STATECTL" "$REPO/build/statectl"
 ln -s "$STATECTL" "$TEST_DIR/bin/statectl"
 chmod 0755 "$REPO" "$REPO/build" "$TEST_DIR/private" "$TEST_DIR/private/tmp" "$TEST_DIR/private/srv"
@@ -82,18 +82,23 @@ PY
 blocks=("$TEST_DIR"/blocks/*.sh)
 [[ -e ${blocks[0]} ]] || fail "no \`\`\`sh block found in $readme"
 
-# in_private_ns SCRIPT: runs a script in a private mount namespace whose /tmp, /srv and
-# /etc/statectl are directories of $TEST_DIR ($TEST_DIR itself stays visible at its own path).
-created_etc=""
-if [[ ! -e /etc/statectl ]]; then mkdir /etc/statectl && created_etc=1; fi
-[[ -z $created_etc ]] || on_exit "rmdir /etc/statectl"
-mkdir -p "$TEST_DIR/private/tmp/$(basename "$TEST_DIR")"
+# in_private_ns SCRIPT: runs a script in a private mount namespace: /tmp and /srv are directories
+# of $TEST_DIR ($TEST_DIR itself stays visible at its own path) and /etc is an overlay whose
+# changes land in $TEST_DIR, so an example that writes /etc/statectl/... works as on a fresh
+# machine and changes nothing here. Servers a block starts keep its namespace (and overlay) alive,
+# so each block gets a fresh overlay upper directory that starts as a copy of the previous one.
+mkdir -p "$TEST_DIR/private/tmp/$(basename "$TEST_DIR")" "$TEST_DIR/private/etc.0"
+etc_gen=0
 in_private_ns() {
-  unshare -m --propagation private env NS_TEST_DIR="$TEST_DIR" NS_SCRIPT="$1" bash -c '
+  local prev="$TEST_DIR/private/etc.$etc_gen"
+  etc_gen=$((etc_gen + 1))
+  cp -a "$prev" "$TEST_DIR/private/etc.$etc_gen"
+  mkdir "$TEST_DIR/private/etc-work.$etc_gen"
+  unshare -m --propagation private env NS_TEST_DIR="$TEST_DIR" NS_SCRIPT="$1" NS_GEN="$etc_gen" bash -c '
     set -e
     mount --bind "$NS_TEST_DIR" "$NS_TEST_DIR/private/tmp/$(basename "$NS_TEST_DIR")"
     [[ -d /srv ]] && mount --bind "$NS_TEST_DIR/private/srv" /srv
-    mount --bind "$NS_TEST_DIR/private/etc-statectl" /etc/statectl
+    mount -t overlay overlay -o "lowerdir=/etc,upperdir=$NS_TEST_DIR/private/etc.$NS_GEN,workdir=$NS_TEST_DIR/private/etc-work.$NS_GEN" /etc
     mount --rbind "$NS_TEST_DIR/private/tmp" /tmp
     cd "$NS_TEST_DIR/repo"
     exec bash -e "$NS_SCRIPT" </dev/null'
