@@ -1,8 +1,10 @@
 #include "commands/backup.h"
 
+#include <CLI/CLI.hpp>
 #include <filesystem>
 #include <fmt/format.h>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <unistd.h>
 
 #include "core/backup/backup.h"

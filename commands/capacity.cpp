@@ -1,9 +1,11 @@
 #include "commands/capacity.h"
 
 #include <fmt/format.h>
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <set>
 
 #include "core/capacity/bench.h"

@@ -1,8 +1,10 @@
 #pragma once
 
-#include <CLI/CLI.hpp>
-
 #include "commands/context.h"
+
+namespace CLI {
+class App;
+} // namespace CLI
 
 namespace statectl::commands {
 

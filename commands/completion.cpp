@@ -1,6 +1,7 @@
 #include "commands/completion.h"
 
 #include <fmt/format.h>
+#include <CLI/CLI.hpp>
 #include <memory>
 
 #include "core/error.h"

@@ -1,10 +1,13 @@
 #pragma once
 
-#include <CLI/CLI.hpp>
 #include <string>
 #include <vector>
 
 #include "commands/context.h"
+
+namespace CLI {
+class App;
+} // namespace CLI
 
 namespace statectl::commands {
 

@@ -1,8 +1,10 @@
 #include "commands/config_cmd.h"
 
+#include <CLI/CLI.hpp>
 #include <filesystem>
 #include <fmt/format.h>
 #include <memory>
+#include <nlohmann/json.hpp>
 
 #include "core/config/config.h"
 #include "core/error.h"

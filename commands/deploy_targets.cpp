@@ -1,6 +1,7 @@
 #include "commands/deploy_targets.h"
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "core/deploy/deploy.h"
 #include "core/deploy/destroy.h"

@@ -1,8 +1,10 @@
 #include "commands/failover.h"
 
 #include <fmt/format.h>
+#include <CLI/CLI.hpp>
 #include <chrono>
 #include <memory>
+#include <nlohmann/json.hpp>
 
 #include "core/error.h"
 #include "core/failover/failover.h"

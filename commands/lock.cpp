@@ -1,7 +1,9 @@
 #include "commands/lock.h"
 
 #include <fmt/format.h>
+#include <CLI/CLI.hpp>
 #include <memory>
+#include <nlohmann/json.hpp>
 
 #include "core/error.h"
 #include "core/exec/runner.h"

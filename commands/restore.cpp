@@ -1,8 +1,10 @@
 #include "commands/restore.h"
 
+#include <CLI/CLI.hpp>
 #include <filesystem>
 #include <fmt/format.h>
 #include <memory>
+#include <nlohmann/json.hpp>
 
 #include "commands/backup.h"
 #include "core/backup/restore.h"

@@ -1,7 +1,9 @@
 #include "commands/scale.h"
 
 #include <fmt/format.h>
+#include <CLI/CLI.hpp>
 #include <memory>
+#include <nlohmann/json.hpp>
 
 #include "core/deploy/scale.h"
 #include "core/error.h"

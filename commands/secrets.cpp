@@ -1,7 +1,9 @@
 #include "commands/secrets.h"
 
 #include <fmt/format.h>
+#include <CLI/CLI.hpp>
 #include <memory>
+#include <nlohmann/json.hpp>
 
 #include "core/error.h"
 #include "core/secrets/apply.h"

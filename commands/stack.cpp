@@ -1,7 +1,9 @@
 #include "commands/stack.h"
 
 #include <fmt/format.h>
+#include <CLI/CLI.hpp>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <unistd.h>
 
 #include "commands/deploy_targets.h"

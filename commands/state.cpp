@@ -1,12 +1,14 @@
 #include "commands/state.h"
 
 #include <fmt/format.h>
+#include <CLI/CLI.hpp>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <iterator>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "core/error.h"

@@ -1,5 +1,7 @@
 #include "commands/table.h"
 
+#include <CLI/CLI.hpp>
+
 #include "commands/backup.h"
 #include "commands/restore.h"
 #include "commands/wal.h"

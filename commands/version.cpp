@@ -1,8 +1,10 @@
 #include "commands/version.h"
 
 #include <fmt/format.h>
+#include <CLI/CLI.hpp>
 #include <hiredis/hiredis.h>
 #include <libpq-fe.h>
+#include <nlohmann/json.hpp>
 #include <openssl/crypto.h>
 #include <toml++/toml.h>
 #include <zstd.h>

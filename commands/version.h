@@ -1,9 +1,12 @@
 #pragma once
 
-#include <CLI/CLI.hpp>
-#include <nlohmann/json.hpp>
+#include <nlohmann/json_fwd.hpp>
 
 #include "commands/context.h"
+
+namespace CLI {
+class App;
+} // namespace CLI
 
 namespace statectl::commands {
 

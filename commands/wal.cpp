@@ -1,8 +1,10 @@
 #include "commands/wal.h"
 
+#include <CLI/CLI.hpp>
 #include <filesystem>
 #include <fmt/format.h>
 #include <memory>
+#include <nlohmann/json.hpp>
 
 #include "core/backup/repository.h"
 #include "core/backup/wal.h"

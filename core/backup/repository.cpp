@@ -7,6 +7,7 @@
 #include <ctime>
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 #include <pwd.h>
 #include <sys/file.h>
 #include <unistd.h>

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <map>
 #include <netinet/in.h>
+#include <nlohmann/json.hpp>
 #include <pwd.h>
 #include <regex>
 #include <sys/socket.h>

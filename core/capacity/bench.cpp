@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <latch>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <thread>
 #include <vector>
 

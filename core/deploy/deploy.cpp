@@ -1,6 +1,7 @@
 #include "core/deploy/deploy.h"
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 #include <sys/stat.h>
 #include <system_error>
 #include <thread>

@@ -1,6 +1,7 @@
 #include "core/deploy/scale.h"
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 #include <system_error>
 
 #include "core/deploy/deploy.h"

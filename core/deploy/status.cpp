@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <set>
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 #include <system_error>
 
 #include "core/deploy/deploy.h"

@@ -1,6 +1,7 @@
 #include "core/deploy/verify.h"
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "core/error.h"

@@ -3,6 +3,7 @@
 // (core/local/stack.h), so the state file keeps recording who is primary.
 #include <algorithm>
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 #include <thread>
 #include <unistd.h>
 

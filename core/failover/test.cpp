@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <csignal>
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "core/deploy/tools.h"

@@ -1,6 +1,7 @@
 #include "core/local/state.h"
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "core/error.h"
 #include "core/util/fs.h"

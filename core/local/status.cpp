@@ -1,5 +1,6 @@
 // `status` of the local stack: every member probed through its own protocol.
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "core/error.h"

@@ -1,6 +1,7 @@
 #include "core/monitoring/monitoring.h"
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "core/error.h"
 #include "core/render/engine.h"

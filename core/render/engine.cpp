@@ -3,6 +3,7 @@
 #include "core/build_info.h"
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 // kainjow's header trips GCC 12's -Wnull-dereference inside std::vector code it instantiates
 // (a false positive after inlining); silence only that warning, only in this file.
 #pragma GCC diagnostic push

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <cerrno>
 #include <cstring>
+#include <nlohmann/json.hpp>
 #include <sys/stat.h>
 #include <unistd.h>
 

@@ -1,6 +1,7 @@
 // capacity bench: option validation, the seed reference per backend and the JSON/text result;
 // the load itself runs against real servers in tests/integration/test_capacity_stack.sh.
 #include <doctest/doctest.h>
+#include <nlohmann/json.hpp>
 
 #include "core/capacity/bench.h"
 #include "core/config/config.h"

@@ -1,6 +1,7 @@
 // capacity check: thresholds, flag parsing, the report's text/JSON and exit status; the checks
 // against real servers are in tests/integration/test_capacity_stack.sh.
 #include <doctest/doctest.h>
+#include <nlohmann/json.hpp>
 
 #include "core/capacity/check.h"
 #include "core/config/config.h"

@@ -1,6 +1,7 @@
 // capacity plan: pgtune formulas, PgBouncer/Redis sizing, tiers and the HA lint, against values
 // computed by hand (the arithmetic is in the comments).
 #include <doctest/doctest.h>
+#include <nlohmann/json.hpp>
 
 #include "core/capacity/plan.h"
 #include "core/config/config.h"

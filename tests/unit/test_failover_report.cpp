@@ -1,6 +1,7 @@
 // failover: the report summary (p50/max, limits, reasons), LSN parsing and the fault commands
 // for the container targets.
 #include <doctest/doctest.h>
+#include <nlohmann/json.hpp>
 
 #include "core/failover/common.h"
 #include "core/failover/failover.h"

@@ -4,6 +4,7 @@
 //   STATECTL_UPDATE_GOLDEN=1 build-X/statectl_unit_tests -tc='render: golden*'
 // and review the diff.
 #include <doctest/doctest.h>
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <cstdlib>
