@@ -110,11 +110,13 @@ bool is_nagios_plugin(CLI::App& app)
 } // namespace
 
 int run_app(const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
-            const std::map<std::string, std::string>& environment, bool stderr_is_tty)
+            const std::map<std::string, std::string>& environment, bool stderr_is_tty,
+            const RunnerFactory& make_runner)
 {
   GlobalOptions globals;
   globals.output = prescan_output(args);
   Context ctx(globals, out, err, environment, stderr_is_tty);
+  ctx.set_runner_factory(make_runner);
   CLI::App app("statectl deploys, backs up, fails over and uses Redis and PostgreSQL state backends.", "statectl");
   std::vector<std::string> arranged = move_leading_backend(args);
   build_app(app, ctx, command_word(arranged));

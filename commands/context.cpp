@@ -58,7 +58,11 @@ exec::Runner& Context::runner()
   if (!m_runner) {
     auto& p = printer();
     auto mode = m_globals.dry_run ? exec::DryRun::plan : exec::DryRun::execute;
-    m_runner = std::make_unique<exec::ProcessRunner>(mode, &m_out, [&p](const std::string& line) { p.detail(line); });
+    auto log = [&p](const std::string& line) { p.detail(line); };
+    if (m_runner_factory)
+      m_runner = m_runner_factory(mode, m_out, log);
+    else
+      m_runner = std::make_unique<exec::ProcessRunner>(mode, &m_out, log);
   }
   return *m_runner;
 }

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -23,6 +24,12 @@ struct GlobalOptions {
   bool dry_run = false;
   std::string backend; // --backend, on commands whose table row says they need one
 };
+
+// Makes the runner the commands use. mode follows --dry-run; plan is the stream planned commands
+// are printed to (stdout); log receives the "+ argv" lines shown with -v. statectl makes a
+// ProcessRunner; in-process tests pass a factory that hands out a recording runner.
+using RunnerFactory = std::function<std::unique_ptr<exec::Runner>(exec::DryRun mode, std::ostream& plan,
+                                                                   std::function<void(const std::string&)> log)>;
 
 // Everything a command needs after parsing: the effective config, the printer and the runner.
 // I/O streams and the environment are passed in, never read from globals, so tests can drive
@@ -51,6 +58,9 @@ public:
 
   // Replaces the runner (tests use a FakeRunner).
   void set_runner(std::unique_ptr<exec::Runner> runner) { m_runner = std::move(runner); }
+  // Makes runner() build its runner with factory instead of a ProcessRunner (an empty factory
+  // keeps the ProcessRunner).
+  void set_runner_factory(RunnerFactory factory) { m_runner_factory = std::move(factory); }
 
 private:
   GlobalOptions& m_globals;
@@ -62,6 +72,7 @@ private:
   std::optional<config::Config> m_config;
   std::unique_ptr<output::Printer> m_printer;
   std::unique_ptr<exec::Runner> m_runner;
+  RunnerFactory m_runner_factory;
 };
 
 } // namespace statectl::commands

@@ -185,6 +185,8 @@ void kill_group(pid_t pid, int sig)
 
 } // namespace
 
+std::string plan_line(const Command& cmd) { return display(cmd.argv) + (cmd.stdin_data ? " < (stdin)" : ""); }
+
 ProcessRunner::ProcessRunner(DryRun mode, std::ostream* plan, std::function<void(const std::string&)> log)
   : m_mode(mode), m_plan(plan), m_log(std::move(log))
 {
@@ -196,7 +198,7 @@ Result ProcessRunner::run(const Command& cmd)
     if (m_mode == DryRun::undecided)
       throw std::logic_error("runner: mutating command '" + display(cmd.argv) + "' with undecided dry-run");
     if (m_mode == DryRun::plan) {
-      if (m_plan) *m_plan << display(cmd.argv) << (cmd.stdin_data ? " < (stdin)" : "") << "\n";
+      if (m_plan) *m_plan << plan_line(cmd) << "\n";
       Result r;
       r.exit_code = 0;
       r.planned = true;
@@ -354,34 +356,6 @@ Result ProcessRunner::run(const Command& cmd)
   }
   result.exit_code = decode_status(*status, &result.term_signal);
   return result;
-}
-
-Result FakeRunner::run(const Command& cmd)
-{
-  if (cmd.mutating && m_mode == DryRun::undecided)
-    throw std::logic_error("runner: mutating command '" + display(cmd.argv) + "' with undecided dry-run");
-  m_commands.push_back(cmd);
-  if (cmd.mutating && m_mode == DryRun::plan) {
-    Result r;
-    r.exit_code = 0;
-    r.planned = true;
-    return r;
-  }
-  if (m_results.empty()) {
-    Result r;
-    r.exit_code = 0;
-    return r;
-  }
-  Result r = m_results.front();
-  m_results.erase(m_results.begin());
-  return r;
-}
-
-std::vector<std::string> FakeRunner::command_lines() const
-{
-  std::vector<std::string> out;
-  for (const auto& c : m_commands) out.push_back(display(c.argv));
-  return out;
 }
 
 Child::Child(Child&& other) noexcept : m_pid(other.m_pid), m_status(other.m_status) { other.m_pid = -1; }

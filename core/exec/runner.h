@@ -60,8 +60,12 @@ enum class DryRun { undecided, execute, plan };
 // The command line as one redacted display string ("pg_ctl -D /x start").
 std::string display(const std::vector<std::string>& argv);
 
+// The line --dry-run prints for a planned command: its display string, and " < (stdin)" when
+// the command would get data on stdin (never the data itself).
+std::string plan_line(const Command& cmd);
+
 // The seam between statectl and external programs (ninja's CommandRunner): drivers build
-// Commands, a runner executes them. Tests use FakeRunner to record argv.
+// Commands, a runner executes them. Tests use FakeRunner (tests/support) to record argv.
 class Runner {
 public:
   virtual ~Runner() = default;
@@ -84,24 +88,6 @@ private:
   DryRun m_mode;
   std::ostream* m_plan;
   std::function<void(const std::string&)> m_log;
-};
-
-// Records every Command and answers from a queue of canned results (tests).
-class FakeRunner : public Runner {
-public:
-  explicit FakeRunner(DryRun mode = DryRun::execute) : m_mode(mode) {}
-  Result run(const Command& cmd) override;
-  DryRun dry_run() const override { return m_mode; }
-
-  // Results handed out in order; when empty, commands succeed with empty output.
-  void push_result(Result r) { m_results.push_back(std::move(r)); }
-  const std::vector<Command>& commands() const { return m_commands; }
-  std::vector<std::string> command_lines() const;
-
-private:
-  DryRun m_mode;
-  std::vector<Command> m_commands;
-  std::vector<Result> m_results;
 };
 
 // A started child in its own process group, for callers that must supervise it while it runs

@@ -12,6 +12,7 @@
 #include "core/deploy/tools.h"
 #include "core/error.h"
 #include "core/output/printer.h"
+#include "tests/support/fake_runner.h"
 
 using namespace statectl;
 namespace fs = std::filesystem;

@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "core/exec/redact.h"
 #include "core/exec/runner.h"
+#include "tests/support/fake_runner.h"
 
 using namespace statectl::exec;
 using namespace std::chrono_literals;

@@ -13,24 +13,13 @@
 #include "core/local/stack.h"
 #include "core/local/state.h"
 #include "core/util/strings.h"
+#include "tests/support/temp_dir.h"
+#include "tests/support/fake_runner.h"
 
 namespace fs = std::filesystem;
 using namespace statectl;
 
 namespace {
-
-struct TempDir {
-  fs::path path;
-  TempDir()
-  {
-    char tmpl[] = "/tmp/statectl-unit-local.XXXXXX";
-    path = ::mkdtemp(tmpl);
-    // Traversable by the servers' user when the tests run as root (deploy checks that).
-    fs::permissions(path, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec | fs::perms::others_read |
-                              fs::perms::others_exec);
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
 
 config::Config local_config(const fs::path& dir, const std::string& extra = {})
 {
@@ -64,21 +53,21 @@ const exec::Command* find_command(const std::vector<exec::Command>& cmds, const 
 
 TEST_CASE("local: archive_command calls statectl wal push with the backup repository")
 {
-  TempDir t;
-  auto cfg = local_config(t.path);
-  std::string repo = (t.path / "stack" / "backups").string();
+  testing::TempDir t("statectl-unit-local");
+  auto cfg = local_config(t.path());
+  std::string repo = (t.path() / "stack" / "backups").string();
   CHECK(local::archive_command(cfg) == local::self_exe().string() + " wal push --repo " + repo + " %p");
   auto ctx = local::archive_context(cfg);
   CHECK(ctx.statectl.is_absolute());
-  CHECK(ctx.state_dir == t.path / "stack");
+  CHECK(ctx.state_dir == t.path() / "stack");
 }
 
 TEST_CASE("local: patroni timings follow loop_wait + 2 * retry_timeout <= ttl")
 {
-  TempDir t;
-  CHECK_NOTHROW(local::check_patroni_timings(local_config(t.path, "[postgres]\nttl = 30\nloop_wait = 10\nretry_timeout = 10\n")));
+  testing::TempDir t("statectl-unit-local");
+  CHECK_NOTHROW(local::check_patroni_timings(local_config(t.path(), "[postgres]\nttl = 30\nloop_wait = 10\nretry_timeout = 10\n")));
   try {
-    local::check_patroni_timings(local_config(t.path, "[postgres]\nttl = 10\nloop_wait = 5\nretry_timeout = 4\n"));
+    local::check_patroni_timings(local_config(t.path(), "[postgres]\nttl = 10\nloop_wait = 5\nretry_timeout = 4\n"));
     FAIL("no error");
   } catch (const Error& e) {
     CHECK(e.code() == ExitCode::usage);
@@ -88,7 +77,7 @@ TEST_CASE("local: patroni timings follow loop_wait + 2 * retry_timeout <= ttl")
 
 TEST_CASE("local: the state file round-trips members and scale overrides")
 {
-  TempDir t;
+  testing::TempDir t("statectl-unit-local");
   local::StackState s;
   s.ha = "none";
   s.run_as = "postgres";
@@ -104,14 +93,14 @@ TEST_CASE("local: the state file round-trips members and scale overrides")
   m.data_dir = "/x/postgres-1/data";
   m.initialized = true;
   s.members.push_back(m);
-  fs::path file = t.path / "stack.json";
+  fs::path file = t.path() / "stack.json";
   local::save_state(file, s);
   auto back = local::load_state(file);
   REQUIRE(back);
   CHECK(back->to_json() == s.to_json());
   CHECK(back->with_role("postgres", "primary")->name == "postgres-1");
   CHECK(back->scaled.at("postgres") == 2);
-  CHECK_FALSE(local::load_state(t.path / "missing.json"));
+  CHECK_FALSE(local::load_state(t.path() / "missing.json"));
 }
 
 TEST_CASE("local: slot names are valid PostgreSQL identifiers")
@@ -122,8 +111,8 @@ TEST_CASE("local: slot names are valid PostgreSQL identifiers")
 
 TEST_CASE("local: deploy --dry-run plans every server and passes no password in argv")
 {
-  TempDir t;
-  auto cfg = local_config(t.path, "[postgres]\nreplicas = 2\n");
+  testing::TempDir t("statectl-unit-local");
+  auto cfg = local_config(t.path(), "[postgres]\nreplicas = 2\n");
   std::string plan;
   auto cmds = plan_commands(cfg, &plan);
 
@@ -131,7 +120,7 @@ TEST_CASE("local: deploy --dry-run plans every server and passes no password in 
   REQUIRE(initdb);
   std::string initdb_line = util::join(initdb->argv, " ");
   CHECK(initdb_line.find("--auth-host=scram-sha-256") != std::string::npos);
-  CHECK(initdb_line.find("-D " + (t.path / "stack/postgres-0/data").string()) != std::string::npos);
+  CHECK(initdb_line.find("-D " + (t.path() / "stack/postgres-0/data").string()) != std::string::npos);
   CHECK(initdb->mutating);
 
   int basebackups = 0;
@@ -146,7 +135,7 @@ TEST_CASE("local: deploy --dry-run plans every server and passes no password in 
   CHECK(basebackups == 2);
   REQUIRE(find_command(cmds, "pgbouncer"));
   CHECK(find_command(cmds, "redis-sentinel"));
-  CHECK(plan.find("write " + (t.path / "stack/pgbouncer/userlist.txt").string() + " (mode 0600") != std::string::npos);
+  CHECK(plan.find("write " + (t.path() / "stack/pgbouncer/userlist.txt").string() + " (mode 0600") != std::string::npos);
 
   // No secret reaches an argv: the psql passwords go by stdin and environment.
   for (const auto& c : cmds) {
@@ -156,14 +145,14 @@ TEST_CASE("local: deploy --dry-run plans every server and passes no password in 
       CHECK(c.stdin_data.has_value());
     }
   }
-  CHECK_FALSE(fs::exists(t.path / "stack" / "postgres-0"));
-  CHECK_FALSE(fs::exists(t.path / "stack" / "stack.json"));
+  CHECK_FALSE(fs::exists(t.path() / "stack" / "postgres-0"));
+  CHECK_FALSE(fs::exists(t.path() / "stack" / "stack.json"));
 }
 
 TEST_CASE("local: patroni mode plans etcd, three members and HAProxy")
 {
-  TempDir t;
-  auto cfg = local_config(t.path, "[postgres]\nha = \"patroni\"\n[redis]\nmode = \"standalone\"\n");
+  testing::TempDir t("statectl-unit-local");
+  auto cfg = local_config(t.path(), "[postgres]\nha = \"patroni\"\n[redis]\nmode = \"standalone\"\n");
   std::string plan;
   auto cmds = plan_commands(cfg, &plan);
   int members = 0;

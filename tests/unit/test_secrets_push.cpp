@@ -9,25 +9,17 @@
 #include "core/error.h"
 #include "core/exec/redact.h"
 #include "core/exec/runner.h"
+#include "tests/support/fake_runner.h"
 #include "core/secrets/push.h"
 #include "core/secrets/store.h"
 #include "core/util/fs.h"
+#include "tests/support/temp_dir.h"
 
 namespace fs = std::filesystem;
 using namespace statectl;
 using namespace statectl::secrets;
 
 namespace {
-struct TempDir {
-  fs::path path;
-  TempDir()
-  {
-    char tmpl[] = "/tmp/statectl-unit-push.XXXXXX";
-    path = ::mkdtemp(tmpl);
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
-
 config::Config make_config(const fs::path& dir, const std::string& extra = "")
 {
   return config::Config::from_string("[project]\nname = \"shop\"\n[local]\ndir = \"" + dir.string() + "\"\n[k8s]\nnamespace = \"prod\"\n" + extra,
@@ -37,15 +29,15 @@ config::Config make_config(const fs::path& dir, const std::string& extra = "")
 
 TEST_CASE("secrets push: the Kubernetes manifest and the kubectl argv")
 {
-  TempDir t;
-  auto cfg = make_config(t.path, "context = \"kind-ci\"\n");
+  testing::TempDir t("statectl-unit-push");
+  auto cfg = make_config(t.path(), "context = \"kind-ci\"\n");
   auto doc = k8s_secret_manifest(cfg, {{"postgres", "pg-value"}, {"redis", "redis-value"}, {"tls.key", std::string("\xff\xfe", 2)}});
   CHECK(doc.dump() ==
         R"({"apiVersion":"v1","data":{"tls.key":"//4="},"kind":"Secret","metadata":{"labels":{"app.kubernetes.io/managed-by":"statectl","app.kubernetes.io/part-of":"shop"},"name":"shop-secrets","namespace":"prod"},"stringData":{"postgres":"pg-value","redis":"redis-value"},"type":"Opaque"})");
   CHECK(k8s_secret_name(cfg) == "shop-secrets");
   CHECK(exec::display(kubectl_apply_argv(cfg)) ==
         "kubectl --context kind-ci --namespace prod apply --server-side --field-manager=statectl --force-conflicts -f -");
-  CHECK(exec::display(kubectl_apply_argv(make_config(t.path))) ==
+  CHECK(exec::display(kubectl_apply_argv(make_config(t.path()))) ==
         "kubectl --namespace prod apply --server-side --field-manager=statectl --force-conflicts -f -");
   CHECK(base64_encode("") == "");
   CHECK(base64_encode("a") == "YQ==");
@@ -55,10 +47,10 @@ TEST_CASE("secrets push: the Kubernetes manifest and the kubectl argv")
 
 TEST_CASE("secrets push: k8s sends every stack secret on stdin, never in argv")
 {
-  TempDir t;
-  auto cfg = make_config(t.path);
+  testing::TempDir t("statectl-unit-push");
+  auto cfg = make_config(t.path());
   Store store(cfg);
-  CHECK(store.dir() == t.path / "secrets");
+  CHECK(store.dir() == t.path() / "secrets");
   exec::FakeRunner runner;
   try {
     push_k8s(cfg, store, runner);
@@ -111,22 +103,22 @@ TEST_CASE("secrets push: k8s sends every stack secret on stdin, never in argv")
 
 TEST_CASE("secrets push: compose writes files for the containers' uid where the rendered compose file looks")
 {
-  TempDir t;
-  auto cfg = make_config(t.path);
+  testing::TempDir t("statectl-unit-push");
+  auto cfg = make_config(t.path());
   Store store(cfg);
   for (const auto& n : stack_secret_names()) store.put(n, "value-of-" + n + "-0123");
   exec::FakeRunner plan(exec::DryRun::plan);
   auto planned = push_compose(cfg, store, plan);
   CHECK(planned.planned);
-  CHECK_FALSE(fs::exists(t.path / "compose" / "secrets"));
+  CHECK_FALSE(fs::exists(t.path() / "compose" / "secrets"));
 
   exec::FakeRunner runner;
   auto r = push_compose(cfg, store, runner);
   CHECK(r.target == "compose");
-  CHECK(r.destination == (t.path / "compose" / "secrets").string());
-  CHECK(util::file_mode(t.path / "compose" / "secrets") == 0700);
+  CHECK(r.destination == (t.path() / "compose" / "secrets").string());
+  CHECK(util::file_mode(t.path() / "compose" / "secrets") == 0700);
   for (const auto& n : stack_secret_names()) {
-    fs::path f = t.path / "compose" / "secrets" / n;
+    fs::path f = t.path() / "compose" / "secrets" / n;
     // As root: 0400 owned by the containers' uid 999; otherwise 0644 (the 0700 directory keeps
     // the host's users out).
     struct stat st {};

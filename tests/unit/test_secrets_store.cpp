@@ -14,6 +14,7 @@
 #include "core/secrets/manage.h"
 #include "core/secrets/store.h"
 #include "core/util/fs.h"
+#include "tests/support/temp_dir.h"
 
 namespace fs = std::filesystem;
 using namespace statectl;
@@ -22,16 +23,6 @@ using namespace statectl::secrets;
 namespace {
 
 // A fresh directory per test, removed at the end.
-struct TempDir {
-  fs::path path;
-  TempDir()
-  {
-    char tmpl[] = "/tmp/statectl-unit-secrets.XXXXXX";
-    path = ::mkdtemp(tmpl);
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
-
 const std::string k_key_a = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
 const std::string k_key_b = "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100";
 
@@ -92,12 +83,12 @@ TEST_CASE("secrets store: no modulo bias over a large sample")
 
 TEST_CASE("secrets store: files are 0600 in a 0700 directory, written atomically")
 {
-  TempDir t;
-  Store s(t.path / "secrets");
+  testing::TempDir t("statectl-unit-secrets");
+  Store s(t.path() / "secrets");
   s.put("postgres", "pw-0123456789");
-  CHECK(util::file_mode(t.path / "secrets") == 0700);
-  CHECK(util::file_mode(t.path / "secrets" / "postgres") == 0600);
-  CHECK(raw(t.path / "secrets" / "postgres") == "pw-0123456789");
+  CHECK(util::file_mode(t.path() / "secrets") == 0700);
+  CHECK(util::file_mode(t.path() / "secrets" / "postgres") == 0600);
+  CHECK(raw(t.path() / "secrets" / "postgres") == "pw-0123456789");
   CHECK(*s.get("postgres") == "pw-0123456789");
   CHECK_FALSE(s.get("redis").has_value());
   CHECK(s.names() == std::vector<std::string>{"postgres"});
@@ -107,8 +98,8 @@ TEST_CASE("secrets store: files are 0600 in a 0700 directory, written atomically
 
 TEST_CASE("secrets store: refuses a secret, directory or key file readable by group or others")
 {
-  TempDir t;
-  fs::path dir = t.path / "secrets";
+  testing::TempDir t("statectl-unit-secrets");
+  fs::path dir = t.path() / "secrets";
   Store s(dir);
   s.put("postgres", "pw-0123456789");
   ::chmod((dir / "postgres").c_str(), 0640);
@@ -122,7 +113,7 @@ TEST_CASE("secrets store: refuses a secret, directory or key file readable by gr
         "refusing to read " + dir.string() + ": its mode is 0755, readable by group or others | hint: run: chmod 0700 " + dir.string());
   ::chmod(dir.c_str(), 0700);
 
-  fs::path kf = t.path / "master.key";
+  fs::path kf = t.path() / "master.key";
   REQUIRE(util::write_file_atomic(kf, k_key_a + "\n", 0644).ok());
   Store enc(dir, KeySource{"", kf});
   CHECK(message_of([&] { enc.put("redis", "pw-redis-0123"); }) ==
@@ -135,8 +126,8 @@ TEST_CASE("secrets store: refuses a secret, directory or key file readable by gr
 
 TEST_CASE("secrets store: encrypted round trip keeps no plaintext on disk")
 {
-  TempDir t;
-  fs::path dir = t.path / "secrets";
+  testing::TempDir t("statectl-unit-secrets");
+  fs::path dir = t.path() / "secrets";
   Store s(dir, KeySource{k_key_a, {}});
   CHECK(s.encrypting());
   s.put("postgres", "the-plaintext-value");
@@ -157,8 +148,8 @@ TEST_CASE("secrets store: encrypted round trip keeps no plaintext on disk")
 
 TEST_CASE("secrets store: a wrong key says so instead of returning garbage")
 {
-  TempDir t;
-  fs::path dir = t.path / "secrets";
+  testing::TempDir t("statectl-unit-secrets");
+  fs::path dir = t.path() / "secrets";
   Store a(dir, KeySource{k_key_a, {}});
   a.put("postgres", "the-plaintext-value");
   Store b(dir, KeySource{k_key_b, {}});
@@ -184,8 +175,8 @@ TEST_CASE("secrets store: a wrong key says so instead of returning garbage")
 
 TEST_CASE("secrets store: a modified or renamed encrypted file fails authentication")
 {
-  TempDir t;
-  fs::path dir = t.path / "secrets";
+  testing::TempDir t("statectl-unit-secrets");
+  fs::path dir = t.path() / "secrets";
   Store s(dir, KeySource{k_key_a, {}});
   s.put("postgres", "the-plaintext-value");
   std::string data = raw(dir / "postgres");
@@ -205,8 +196,8 @@ TEST_CASE("secrets store: a modified or renamed encrypted file fails authenticat
 
 TEST_CASE("secrets store: replace keeps a dated backup and records the rotation")
 {
-  TempDir t;
-  fs::path dir = t.path / "secrets";
+  testing::TempDir t("statectl-unit-secrets");
+  fs::path dir = t.path() / "secrets";
   Store s(dir, KeySource{k_key_a, {}});
   s.put("redis", "first-value-0001");
   auto before = s.metadata("redis");
@@ -233,8 +224,8 @@ TEST_CASE("secrets store: replace keeps a dated backup and records the rotation"
 
 TEST_CASE("secrets store: generate keeps existing values unless forced and validates first")
 {
-  TempDir t;
-  Store s(t.path / "secrets");
+  testing::TempDir t("statectl-unit-secrets");
+  Store s(t.path() / "secrets");
   auto first = generate(s, {}, 32, false, false);
   REQUIRE(first.size() == 5);
   CHECK(first[0].name == "postgres");
@@ -263,8 +254,8 @@ TEST_CASE("secrets store: generate keeps existing values unless forced and valid
 
 TEST_CASE("secrets store: rotate with a failing apply puts the old value back")
 {
-  TempDir t;
-  Store s(t.path / "secrets");
+  testing::TempDir t("statectl-unit-secrets");
+  Store s(t.path() / "secrets");
   s.put("postgres", "old-value-000001");
   auto cfg = config::Config::from_string("", "test.toml");
   std::vector<std::pair<std::string, std::string>> calls;
@@ -286,7 +277,7 @@ TEST_CASE("secrets store: rotate with a failing apply puts the old value back")
   CHECK(r.verified);
   CHECK(s.get("postgres")->size() == 24);
   CHECK(message_of([&] { rotate(cfg, s, "nope", 32, false); }) ==
-        "secret 'nope' not found in " + (t.path / "secrets").string() + " | hint: run 'statectl secrets generate nope'");
+        "secret 'nope' not found in " + (t.path() / "secrets").string() + " | hint: run 'statectl secrets generate nope'");
   exec::clear_secrets();
 }
 
