@@ -56,7 +56,9 @@ TEST_CASE("cli: config validate names file:line:col of bad TOML and exits 2")
   CliResult r = run_cli({"-c", file, "config", "validate"});
   CHECK(r.code == 2);
   CHECK(r.out == "");
-  CHECK(r.err == "statectl: error: " + file + ":3:10: ...\n");
+  CHECK(r.err == "statectl: error: " + file +
+                   ":3:10: error while parsing key-value pair: expected value, saw '\\n'\n"
+                   "hint: see https://toml.io for the syntax\n");
 }
 
 TEST_CASE("cli: config validate of a good file says valid, and STATECTL_CONFIG names the file")
