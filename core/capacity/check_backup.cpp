@@ -1,7 +1,5 @@
 // The backup age check of `capacity check`: the newest valid backup in the repository of
-// core/backup against [backup] max_age. Built on the repository API when it is part of the
-// tree; without it the check is UNKNOWN "no backup repository".
-#if __has_include("core/backup/repository.h")
+// core/backup against [backup] max_age.
 #include <filesystem>
 #include <fmt/format.h>
 
@@ -69,21 +67,3 @@ void check_backup(const config::Config& cfg, const Thresholds& t, std::vector<Ch
 
 } // namespace statectl::capacity
 
-#else
-#include "core/capacity/check.h"
-
-namespace statectl::capacity {
-
-void check_backup(const config::Config&, const Thresholds&, std::vector<CheckResult>& out)
-{
-  CheckResult r;
-  r.name = "backup_age";
-  r.component = "backup";
-  r.status = Status::unknown;
-  r.value = "no backup repository";
-  r.message = "this build has no backup repository support";
-  out.push_back(std::move(r));
-}
-
-} // namespace statectl::capacity
-#endif
