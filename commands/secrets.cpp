@@ -6,11 +6,11 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
-#include "core/secrets/apply.h"
 #include "core/secrets/manage.h"
 #include "core/secrets/push.h"
 #include "core/secrets/store.h"
 #include "core/secrets/tls.h"
+#include "core/stack/secrets_apply.h"
 #include "core/util/fs.h"
 #include "core/util/strings.h"
 
@@ -173,11 +173,11 @@ void setup_rotate(CLI::App& parent, Context& ctx)
   cmd->callback([&ctx, o] {
     auto& cfg = ctx.config();
     if (o->apply && o->store_only) throw Error(ExitCode::usage, "--apply and --store-only exclude each other");
-    if (!o->apply && !o->store_only) secrets::refuse_store_only_rotation(cfg, o->name);
+    if (!o->apply && !o->store_only) stack::refuse_store_only_rotation(cfg, o->name);
     auto store = open_store(ctx);
     bool plan = ctx.globals().dry_run;
     secrets::ApplyFn apply;
-    if (o->apply && !plan) apply = secrets::local_stack_applier(cfg, store, ctx.runner(), ctx.printer(), o->name);
+    if (o->apply && !plan) apply = stack::local_stack_applier(cfg, store, ctx.runner(), ctx.printer(), o->name);
     auto r = secrets::rotate(cfg, store, o->name, o->length, plan, apply);
     nlohmann::json backups = nlohmann::json::array();
     for (const auto& b : r.backups) backups.push_back(b.string());

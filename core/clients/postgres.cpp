@@ -9,7 +9,6 @@
 
 #include "core/config/config.h"
 #include "core/exec/redact.h"
-#include "core/stack/endpoints.h"
 #include "core/util/strings.h"
 
 namespace statectl::clients {
@@ -62,7 +61,7 @@ bool wait_fd(int fd, bool for_write, Clock::time_point deadline)
 
 // ---- parameters ------------------------------------------------------------------------------
 
-PgParams PgParams::from(const stack::PgEndpoint& ep)
+PgParams PgParams::from(const PgEndpoint& ep)
 {
   PgParams p;
   p.host = ep.host;

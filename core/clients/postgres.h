@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "core/clients/credentials.h"
+#include "core/clients/endpoint.h"
 #include "core/error.h"
 
 struct pg_conn;
@@ -24,9 +25,6 @@ struct pg_cancel;
 
 namespace statectl::config {
 class Config;
-}
-namespace statectl::stack {
-struct PgEndpoint;
 }
 
 namespace statectl::clients {
@@ -55,7 +53,7 @@ struct PgParams {
   PgTls tls;
 
   // The parameters of an endpoint of the stack (no password: see with_stored_password).
-  static PgParams from(const stack::PgEndpoint& ep);
+  static PgParams from(const PgEndpoint& ep);
 
   // The keyword/value pairs handed to PQconnectdbParams, password included; expand_dbname is
   // on exactly when url is set.

@@ -9,7 +9,6 @@
 #include <fmt/format.h>
 
 #include "core/exec/redact.h"
-#include "core/stack/endpoints.h"
 #include "core/util/strings.h"
 
 namespace statectl::clients {
@@ -274,7 +273,7 @@ void RedisConnection::set_timeout(std::chrono::milliseconds timeout)
 namespace {
 
 // One Sentinel's answer: the master's address, or why not.
-util::Expected<MasterAddress> ask_one(const stack::HostPort& s, const SentinelOptions& o)
+util::Expected<MasterAddress> ask_one(const HostPort& s, const SentinelOptions& o)
 {
   RedisOptions so;
   so.host = s.host;

@@ -12,8 +12,8 @@
 #include <string_view>
 #include <vector>
 
+#include "core/clients/endpoint.h"
 #include "core/error.h"
-#include "core/stack/endpoints.h"
 #include "core/util/expected.h"
 
 struct redisContext;
@@ -158,7 +158,7 @@ private:
 
 // The Sentinels of a master set and how to talk to them.
 struct SentinelOptions {
-  std::vector<stack::HostPort> sentinels;
+  std::vector<HostPort> sentinels;
   std::string master_name;
   // The Sentinels' own credentials, used only when a Sentinel answers NOAUTH.
   std::string user;

@@ -67,6 +67,19 @@ std::vector<const Member*> StackState::of_kind(const std::string& kind) const
   return out;
 }
 
+ClientPorts StackState::client_ports() const
+{
+  ClientPorts p;
+  for (const auto& m : members) {
+    if (m.kind == "pgbouncer") p.pooler = m.port;
+    if (m.kind == "haproxy" || (m.kind == "postgres" && m.role == "primary")) p.primary = m.port;
+    if ((m.kind == "postgres" || m.kind == "patroni") && m.role == "replica") p.replicas.push_back(m.port);
+    if (m.kind == "redis" && m.role == "master") p.redis = m.port;
+    if (m.kind == "sentinel") p.sentinels.push_back(m.port);
+  }
+  return p;
+}
+
 const Member* StackState::with_role(const std::string& kind, const std::string& role) const
 {
   for (const auto& m : members)

@@ -32,6 +32,17 @@ struct Member {
   static Member from_json(const nlohmann::json& j);
 };
 
+// The ports clients use on a deployed local stack, as its members recorded them (after a
+// failover the primary is another member, and `scale` may have changed the counts). A field
+// stays unset when the stack has no such member; callers fall back to the configured port.
+struct ClientPorts {
+  std::optional<int> pooler;  // PgBouncer
+  std::optional<int> primary; // HAProxy's read-write port in patroni mode, else the PostgreSQL primary
+  std::vector<int> replicas;  // PostgreSQL (or Patroni) standbys
+  std::optional<int> redis;   // the Redis master
+  std::vector<int> sentinels;
+};
+
 // What the local target recorded: the members and how they were configured.
 struct StackState {
   int version = 1;
@@ -50,6 +61,8 @@ struct StackState {
   std::vector<const Member*> of_kind(const std::string& kind) const;
   // The member recorded with that role (first one), nullptr when none.
   const Member* with_role(const std::string& kind, const std::string& role) const;
+  // The ports clients use, from the recorded members.
+  ClientPorts client_ports() const;
 
   nlohmann::json to_json() const;
   static StackState from_json(const nlohmann::json& j);

@@ -10,7 +10,6 @@
 #include "core/local/process.h"
 #include "core/local/stack.h"
 #include "core/secrets/store.h"
-#include "core/stack/endpoints.h"
 #include "core/util/strings.h"
 
 namespace statectl::local {
@@ -227,17 +226,23 @@ StackStatus Stack::status()
   }
   st.healthy = std::all_of(st.components.begin(), st.components.end(), [](const ComponentStatus& c) { return c.healthy; });
 
-  auto e = stack::resolve(cfg);
+  // The local stack's own addresses, as its members recorded them ([postgres] url and the other
+  // external addresses are not this stack's, so they are not shown here).
+  auto ports = m_state.client_ports();
+  auto configured = [&](const char* key) { return static_cast<int>(cfg.get_int(key)); };
+  int primary = ports.primary.value_or(m_state.ha == "patroni" ? configured("local.haproxy_port") : configured("local.postgres_port"));
   std::vector<std::string> sentinels;
-  for (const auto& s : e.sentinels) sentinels.push_back(fmt::format("{}:{}", s.host, s.port));
+  for (int p : ports.sentinels) sentinels.push_back(fmt::format("127.0.0.1:{}", p));
   std::vector<std::string> replicas;
-  for (const auto& r : e.replicas) replicas.push_back(fmt::format("{}:{}", r.host, r.port));
-  st.endpoints = {{"pgbouncer_url", fmt::format("postgresql://{}@{}:{}/{}", e.pooler.user, e.pooler.host, e.pooler.port, e.pooler.database)},
-                  {"primary", fmt::format("{}:{}", e.primary.host, e.primary.port)},
+  for (int p : ports.replicas) replicas.push_back(fmt::format("127.0.0.1:{}", p));
+  st.endpoints = {{"pgbouncer_url", fmt::format("postgresql://{}@127.0.0.1:{}/{}", cfg.get_string("postgres.superuser"),
+                                                ports.pooler.value_or(configured("local.pgbouncer_port")),
+                                                cfg.get_string("postgres.database"))},
+                  {"primary", fmt::format("127.0.0.1:{}", primary)},
                   {"replicas", replicas},
-                  {"redis", fmt::format("{}:{}", e.redis.host, e.redis.port)},
+                  {"redis", fmt::format("127.0.0.1:{}", ports.redis.value_or(configured("local.redis_port")))},
                   {"sentinels", sentinels},
-                  {"master_name", e.master_name}};
+                  {"master_name", cfg.get_string("redis.master_name")}};
   return st;
 }
 

@@ -3,26 +3,14 @@
 #include <string>
 #include <vector>
 
+#include "core/clients/endpoint.h"
 #include "core/config/config.h"
 
 namespace statectl::stack {
 
-// One PostgreSQL address with the role and database to use. The password is never part of a
-// connection string that could be logged: callers pass it to libpq separately (PGPASSWORD in a
-// child's environment, or a 0600 passfile).
-struct PgEndpoint {
-  std::string host = "127.0.0.1";
-  int port = 0;
-  std::string user;
-  std::string database;
-  std::string password_secret; // name in the secret store ("postgres"), empty = none
-  std::string url;             // set instead of host/port when [postgres] url is configured
-};
-
-struct HostPort {
-  std::string host = "127.0.0.1";
-  int port = 0;
-};
+// The address types live with the clients that connect to them (core/clients sits below stack).
+using clients::HostPort;
+using clients::PgEndpoint;
 
 // The addresses statectl's commands use: the local stack's (from [local] ports and the state
 // the local target recorded, e.g. which member is primary after a failover) or the external

@@ -8,7 +8,7 @@
 #include "core/secrets/manage.h"
 #include "core/secrets/store.h"
 
-namespace statectl::secrets {
+namespace statectl::stack {
 
 // The ApplyFn of `secrets rotate --apply` on the local stack: the running servers take a new
 // password without a restart, and a fresh connection with it is verified.
@@ -25,7 +25,7 @@ namespace statectl::secrets {
 // of them. Passes for TLS material, other names, and when nothing is deployed locally.
 void refuse_store_only_rotation(const config::Config& cfg, const std::string& secret_name);
 
-ApplyFn local_stack_applier(const config::Config& cfg, const Store& store, exec::Runner& runner, output::Printer& printer,
-                            const std::string& secret_name);
+secrets::ApplyFn local_stack_applier(const config::Config& cfg, const secrets::Store& store, exec::Runner& runner,
+                                     output::Printer& printer, const std::string& secret_name);
 
-} // namespace statectl::secrets
+} // namespace statectl::stack

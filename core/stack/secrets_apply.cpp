@@ -1,4 +1,4 @@
-#include "core/secrets/apply.h"
+#include "core/stack/secrets_apply.h"
 
 #include <chrono>
 #include <cstring>
@@ -11,26 +11,18 @@
 #include "core/clients/redis.h"
 #include "core/error.h"
 #include "core/exec/redact.h"
-#include "core/stack/endpoints.h"
-#include "core/util/strings.h"
-
-// The local stack (core/local) is built by another capability; until it is in the tree, --apply
-// is refused up front instead of breaking the build.
-#if __has_include("core/local/components.h") && __has_include("core/local/site.h") && __has_include("core/local/state.h")
-#define STATECTL_HAVE_LOCAL_STACK 1
 #include "core/local/components.h"
 #include "core/local/site.h"
 #include "core/local/state.h"
-#else
-#define STATECTL_HAVE_LOCAL_STACK 0
-#endif
+#include "core/stack/endpoints.h"
+#include "core/util/strings.h"
 
-#if STATECTL_HAVE_LOCAL_STACK
-
-namespace statectl::secrets {
+namespace statectl::stack {
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
+using secrets::ApplyFn;
+using secrets::Store;
 
 namespace {
 
@@ -274,32 +266,4 @@ ApplyFn local_stack_applier(const config::Config& cfg, const Store& store, exec:
   };
 }
 
-} // namespace statectl::secrets
-
-#else
-
-namespace statectl::secrets {
-
-void refuse_store_only_rotation(const config::Config& cfg, const std::string& secret_name)
-{
-  (void)cfg;
-  (void)secret_name;
-}
-
-ApplyFn local_stack_applier(const config::Config& cfg, const Store& store, exec::Runner& runner, output::Printer& printer,
-                            const std::string& secret_name)
-{
-  (void)store;
-  (void)runner;
-  (void)printer;
-  (void)secret_name;
-  if (cfg.get_string("project.target") != "local")
-    throw Error(ExitCode::usage, "--apply works on the local stack only", fmt::format("the target is '{}'", cfg.get_string("project.target")),
-                "run 'statectl secrets push' and redeploy to roll the new value out");
-  throw Error(ExitCode::usage, "--apply is not available in this build", "the local stack is not part of it",
-              "rotate without --apply and restart the stack");
-}
-
-} // namespace statectl::secrets
-
-#endif
+} // namespace statectl::stack
