@@ -42,8 +42,8 @@ void check_backup(const config::Config& cfg, const Thresholds& t, std::vector<Ch
       r.value = "no valid backup";
       r.message = "the repository holds no backup with a manifest: run `statectl backup create`";
       r.metrics = {{"valid_backups", 0}};
-      r.perf.push_back({.label = "valid_backups", .value = 0, .crit = Range::below(1), .min = 0,
-                        .metric = "backup_valid_backups", .help = "Valid backups in the repository."});
+      // Perfdata only: `backup list --format prometheus` exports the backups per type.
+      r.perf.push_back({.label = "valid_backups", .value = 0, .crit = Range::below(1), .min = 0});
       out.push_back(std::move(r));
       return;
     }
@@ -52,10 +52,10 @@ void check_backup(const config::Config& cfg, const Thresholds& t, std::vector<Ch
     r.value = fmt::format("{} ({}) is {} old, max {}", newest->id, newest->type, format_seconds(age_s), format_seconds(max_s));
     r.metrics = {{"age_seconds", age_s}, {"max_age_seconds", max_s}, {"newest_id", newest->id}, {"valid_backups", valid}};
     r.status = age_s > max_s ? Status::critical : Status::ok;
-    r.perf.push_back({.label = "backup_age", .value = age_s, .uom = "s", .crit = Range::above(max_s), .min = 0,
-                      .metric = "backup_newest_age_seconds", .help = "Age of the newest valid backup (since it stopped)."});
-    r.perf.push_back({.label = "valid_backups", .value = static_cast<double>(valid), .crit = Range::below(1), .min = 0,
-                      .metric = "backup_valid_backups", .help = "Valid backups in the repository."});
+    // Perfdata only: `backup list --format prometheus` exports the newest backup per type, and
+    // one metric name must not come from two textfiles with different help and labels.
+    r.perf.push_back({.label = "backup_age", .value = age_s, .uom = "s", .crit = Range::above(max_s), .min = 0});
+    r.perf.push_back({.label = "valid_backups", .value = static_cast<double>(valid), .crit = Range::below(1), .min = 0});
     if (r.status != Status::ok) r.message = "the newest backup is older than [backup] max_age: check the backup schedule";
   } catch (const std::exception& e) {
     r.status = Status::unknown;

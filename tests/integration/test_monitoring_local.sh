@@ -53,6 +53,22 @@ assert_eq "$(json_get rules.json 'all(r["health"] == "ok" for g in j["data"]["gr
 assert_eq "$(json_get alerts.json '[a["labels"]["alertname"] for a in j["data"]["alerts"] if a["state"] == "firing"]')" "[]" "no alert fires on a healthy stack"
 pass "the rendered alert rules are loaded, evaluate, and none fires on the healthy stack"
 
+# The statectl_* series the rules read are the ones statectl's textfile outputs export.
+expect_exit 0 statectl backup create
+statectl backup list --format prometheus >backup.prom
+statectl capacity check --format prometheus >capacity.prom
+# Both files in one textfile directory: no metric family may come from both.
+cat backup.prom capacity.prom >textfile.prom
+for f in backup.prom capacity.prom textfile.prom; do
+  promtool check metrics <$f >promtool.out 2>&1 || fail "promtool check metrics $f: $(cat promtool.out)"
+done
+grep -v '^ *#' "$TEST_DIR/stack/prometheus/alerts.yml" | grep -o 'statectl_[a-z][a-z_]*' | sort -u >rule-names
+[[ -s rule-names ]] || fail "no statectl_ series in the rules"
+while read -r name; do
+  grep -q "^$name[{ ]" textfile.prom || fail "the rules read $name, which no --format prometheus output has"
+done <rule-names
+pass "every statectl_ series of the alert rules ($(tr '\n' ' ' <rule-names)) is exported by backup list / capacity check"
+
 # The exporters' passwords are in no argv (postgres_exporter: environment; redis_exporter: 0600 file).
 pg_pw=$(statectl secrets get postgres)
 redis_pw=$(statectl secrets get redis)
