@@ -177,7 +177,11 @@ void setup_rotate(CLI::App& parent, Context& ctx)
     auto store = open_store(ctx);
     bool plan = ctx.globals().dry_run;
     secrets::ApplyFn apply;
-    if (o->apply && !plan) apply = stack::local_stack_applier(cfg, store, ctx.runner(), ctx.printer(), o->name);
+    if (o->apply && !plan) {
+      // An earlier rotation killed half-way is settled first, so this one starts from agreement.
+      for (const auto& line : stack::settle_rotations(cfg, store, ctx.runner(), ctx.printer())) ctx.printer().info(line);
+      apply = stack::local_stack_applier(cfg, store, ctx.runner(), ctx.printer(), o->name);
+    }
     auto r = secrets::rotate(cfg, store, o->name, o->length, plan, apply);
     nlohmann::json backups = nlohmann::json::array();
     for (const auto& b : r.backups) backups.push_back(b.string());

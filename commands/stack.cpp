@@ -12,6 +12,8 @@
 #include "core/render/render.h"
 #include "core/error.h"
 #include "core/local/stack.h"
+#include "core/stack/secrets_apply.h"
+#include "core/secrets/store.h"
 #include "core/stack/clients.h"
 #include "core/util/strings.h"
 
@@ -20,6 +22,19 @@ namespace statectl::commands {
 using namespace std::chrono;
 
 namespace {
+
+// Finishes or rolls back a password rotation a killed `secrets rotate --apply` left behind, so
+// the store and the running servers agree again (issue 20: nobody locked out).
+void settle_rotations(Context& ctx)
+{
+  if (ctx.globals().dry_run) return;
+  secrets::Store store(ctx.config(), ctx.environment());
+  try {
+    for (const auto& line : stack::settle_rotations(ctx.config(), store, ctx.runner(), ctx.printer())) ctx.printer().info(line);
+  } catch (const Error& e) {
+    ctx.printer().warn("settling an interrupted password rotation failed: " + e.message());
+  }
+}
 
 milliseconds parse_timeout(const std::string& text)
 {
@@ -65,6 +80,7 @@ void setup_deploy(CLI::App& sub, Context& ctx)
     auto started = steady_clock::now();
     local::Stack stack(cfg, ctx.runner(), ctx.printer());
     local::DeployResult r = stack.deploy(opts);
+    settle_rotations(ctx);
     auto took = duration_cast<milliseconds>(steady_clock::now() - started);
     if (ctx.globals().dry_run) {
       ctx.printer().info("dry run: nothing was changed");
@@ -148,6 +164,7 @@ void setup_status(CLI::App& sub, Context& ctx)
       if (!doc["healthy"].get<bool>()) throw Exit(static_cast<int>(ExitCode::failed));
       return;
     }
+    settle_rotations(ctx);
     local::Stack stack(cfg, ctx.runner(), ctx.printer());
     local::StackStatus st = stack.status();
     ctx.printer().result(st.to_json(), [&] { return st.to_text(); });

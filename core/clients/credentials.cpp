@@ -19,4 +19,10 @@ std::optional<std::string> stored_password(const config::Config& cfg, const std:
   return v;
 }
 
+std::vector<std::string> login_passwords(const config::Config& cfg, const std::string& name)
+{
+  if (name.empty()) return {};
+  return secrets::Store(cfg).login_candidates(name);
+}
+
 } // namespace statectl::clients

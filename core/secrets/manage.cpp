@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
 #include <ctime>
 #include <fmt/format.h>
 
@@ -9,6 +12,14 @@
 #include "core/util/strings.h"
 
 namespace statectl::secrets {
+
+// Test hook: STATECTL_TEST_KILL_AT=<point> makes statectl SIGKILL itself there, so the tests
+// can prove that a crash at that exact point is recovered from.
+static void test_kill_point(const char* point)
+{
+  const char* at = std::getenv("STATECTL_TEST_KILL_AT");
+  if (at && std::strcmp(at, point) == 0) ::raise(SIGKILL);
+}
 
 static bool is_tls_name(const std::string& name)
 {
@@ -150,29 +161,37 @@ RotateResult rotate(const config::Config& cfg, Store& store, const std::string& 
   if (plan) return result;
   std::string old_value = store.require(name);
   std::string new_value = generate_password(length);
-  result.backups.push_back(store.replace(name, new_value));
-  if (apply) {
-    try {
-      result.applied = apply(name, old_value, new_value);
-      result.verified = true;
-    } catch (const Error& e) {
-      // Undo: the store goes back to the old value first (the servers' files are rewritten from
-      // it), then the servers. When undoing fails too, the store keeps the new value (the old
-      // one is in .backup), so neither value a server might hold is lost.
-      store.put(name, old_value);
-      try {
-        apply(name, new_value, old_value);
-      } catch (const Error& undo) {
-        store.put(name, new_value);
-        throw Error(e.code(), e.what_failed(), e.why(),
-                    fmt::format("undoing it failed too ({}); the store keeps the new value, the old one is in {}", undo.message(),
-                                result.backups.back().string()));
-      }
-      throw Error(e.code(), e.what_failed(), e.why(),
-                  e.hint().empty() ? std::string("the servers and the store were put back to the old value")
-                                   : "the servers and the store were put back to the old value; " + e.hint());
-    }
+  if (!apply) {
+    result.backups.push_back(store.replace(name, new_value));
+    return result;
   }
+  // Two phases: the journal holds both values before the store or a server changes, and goes
+  // only once they agree. A crash anywhere in between leaves it for the next rotate, deploy or
+  // status to finish or roll back (settle_rotations), and logins try both values meanwhile.
+  store.begin_rotation({name, old_value, new_value});
+  result.backups.push_back(store.replace(name, new_value));
+  test_kill_point("rotate-after-store-write");
+  try {
+    result.applied = apply(name, old_value, new_value);
+    result.verified = true;
+  } catch (const Error& e) {
+    // Undo: the store goes back to the old value first (the servers' files are rewritten from
+    // it), then the servers. When undoing fails too (a server went away), the journal stays.
+    store.put(name, old_value);
+    try {
+      apply(name, new_value, old_value);
+    } catch (const Error& undo) {
+      throw Error(e.code(), e.what_failed(), e.why(),
+                  fmt::format("undoing it failed too ({}); the store holds the old value and the journal both, and the next "
+                              "'statectl secrets rotate {} --apply', 'statectl deploy' or 'statectl status' finishes or rolls it back",
+                              undo.message(), name));
+    }
+    store.end_rotation(name);
+    throw Error(e.code(), e.what_failed(), e.why(),
+                e.hint().empty() ? std::string("the servers and the store were put back to the old value")
+                                 : "the servers and the store were put back to the old value; " + e.hint());
+  }
+  store.end_rotation(name);
   return result;
 }
 

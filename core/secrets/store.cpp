@@ -199,7 +199,7 @@ std::string Store::require(const std::string& name) const
 
 void Store::create_dirs()
 {
-  for (const fs::path& d : {m_dir, m_dir / ".meta", m_dir / ".backup"}) {
+  for (const fs::path& d : {m_dir, m_dir / ".meta", m_dir / ".backup", m_dir / ".journal"}) {
     if (auto r = util::make_dirs(d, 0700); !r) throw Error(ExitCode::failed, "cannot create secret store", r.error());
     ::chmod(d.c_str(), 0700);
   }
@@ -339,6 +339,64 @@ std::vector<fs::path> Store::backups(const std::string& name) const
       out.push_back(e.path());
   }
   std::sort(out.begin(), out.end());
+  return out;
+}
+
+void Store::begin_rotation(const Rotation& rotation)
+{
+  check_name(rotation.name);
+  create_dirs();
+  std::string text = nlohmann::json{{"old", rotation.old_value}, {"new", rotation.new_value}}.dump();
+  std::string data = encrypting() ? encrypt(master_key(), text, ".journal/" + rotation.name) : text;
+  if (auto r = util::write_file_atomic(m_dir / ".journal" / rotation.name, data, 0600); !r)
+    throw Error(ExitCode::failed, fmt::format("cannot journal the rotation of secret '{}'", rotation.name), r.error());
+}
+
+std::optional<Rotation> Store::rotation(const std::string& name) const
+{
+  check_name(name);
+  fs::path p = m_dir / ".journal" / name;
+  std::error_code ec;
+  if (!fs::exists(p, ec)) return std::nullopt;
+  check_private(p, false);
+  auto data = util::read_file(p);
+  if (!data) throw Error(ExitCode::failed, fmt::format("cannot read the rotation journal of secret '{}'", name), data.error());
+  auto j = nlohmann::json::parse(decode(".journal/" + name, *data, p), nullptr, false);
+  if (!j.is_object() || !j.contains("old") || !j.contains("new") || !j["old"].is_string() || !j["new"].is_string())
+    throw Error(ExitCode::failed, fmt::format("cannot read the rotation journal of secret '{}'", name), p.string() + " is malformed");
+  Rotation r{name, j["old"].get<std::string>(), j["new"].get<std::string>()};
+  exec::register_secret(r.old_value);
+  exec::register_secret(r.new_value);
+  return r;
+}
+
+std::vector<std::string> Store::rotations() const
+{
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(m_dir / ".journal", ec))
+    if (e.is_regular_file() && e.path().filename().string()[0] != '.') out.push_back(e.path().filename().string());
+  std::sort(out.begin(), out.end(), [](const std::string& a, const std::string& b) {
+    return std::make_pair(a != "postgres", a) < std::make_pair(b != "postgres", b);
+  });
+  return out;
+}
+
+void Store::end_rotation(const std::string& name)
+{
+  check_name(name);
+  std::error_code ec;
+  fs::remove(m_dir / ".journal" / name, ec);
+  if (ec) throw Error(ExitCode::failed, fmt::format("cannot remove the rotation journal of secret '{}'", name), ec.message());
+}
+
+std::vector<std::string> Store::login_candidates(const std::string& name) const
+{
+  std::vector<std::string> out;
+  if (auto v = get(name)) out.push_back(*v);
+  if (auto r = rotation(name))
+    for (const auto* v : {&r->new_value, &r->old_value})
+      if (std::find(out.begin(), out.end(), *v) == out.end()) out.push_back(*v);
   return out;
 }
 

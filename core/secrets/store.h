@@ -49,6 +49,14 @@ struct Metadata {
   int backups = 0;
 };
 
+// A password change in progress (`secrets rotate --apply`): both values, so that whichever the
+// servers hold after a crash is known.
+struct Rotation {
+  std::string name;
+  std::string old_value;
+  std::string new_value;
+};
+
 // Where the master key comes from: STATECTL_MASTER_KEY (wins) or the [secrets] key_file.
 struct KeySource {
   std::string env_value;
@@ -102,6 +110,18 @@ public:
   Metadata metadata(const std::string& name) const;
   // Backup files of a secret, oldest first.
   std::vector<std::filesystem::path> backups(const std::string& name) const;
+
+  // The rotation journal: <dir>/.journal/<name>, 0600, written atomically and encrypted like
+  // the values. begin_rotation() records both values before anything changes; end_rotation()
+  // removes the entry once the servers and the store agree.
+  void begin_rotation(const Rotation& rotation);
+  std::optional<Rotation> rotation(const std::string& name) const;
+  // Names with an unfinished rotation, sorted ("postgres" first: the others log in with it).
+  std::vector<std::string> rotations() const;
+  void end_rotation(const std::string& name);
+  // The passwords a login with secret `name` tries, in order: the stored value, then the other
+  // value of an unfinished rotation. Empty when the secret does not exist.
+  std::vector<std::string> login_candidates(const std::string& name) const;
 
 private:
   std::string decode(const std::string& name, const std::string& data, const std::filesystem::path& path) const;

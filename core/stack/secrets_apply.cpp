@@ -149,6 +149,70 @@ void refuse_store_only_rotation(const config::Config& cfg, const std::string& se
                           secret_name));
 }
 
+namespace {
+
+// Which of `values` the running servers accept for secret `name`: a login as its role on the
+// primary, or AUTH on a Redis server. nullopt when none is accepted or nothing answers.
+std::optional<std::string> accepted_value(const config::Config& cfg, const local::StackState& st, const std::string& name,
+                                          const std::vector<std::string>& values)
+{
+  if (std::string role = role_of(cfg, name); !role.empty()) {
+    stack::Endpoints ep = stack::resolve(cfg);
+    for (const auto& v : values)
+      if (pg_try(ep.primary.port, role, v, cfg.get_string("postgres.database"), nullptr)) return v;
+    return std::nullopt;
+  }
+  if (name != "redis") return std::nullopt;
+  for (const auto* m : st.of_kind("redis")) {
+    clients::RedisOptions o;
+    o.port = m->port;
+    o.connect_timeout = o.command_timeout = std::chrono::milliseconds(2000);
+    try {
+      auto c = RedisConnection::connect(o);
+      for (const auto& v : values)
+        if (!c.command({"AUTH", v}).is_error()) return v;
+    } catch (const clients::RedisError&) {
+      // Not running: ask the next server.
+    }
+  }
+  return std::nullopt;
+}
+
+} // namespace
+
+std::vector<std::string> settle_rotations(const config::Config& cfg, Store& store, exec::Runner& runner, output::Printer& printer)
+{
+  std::vector<std::string> settled;
+  auto names = store.rotations();
+  if (names.empty() || cfg.get_string("project.target") != "local") return settled;
+  auto state = local::load_state(local::state_file(cfg));
+  if (!state || state->members.empty()) return settled;
+  for (const auto& name : names) {
+    auto r = store.rotation(name);
+    if (!r) continue;
+    auto accepted = accepted_value(cfg, *state, name, {r->new_value, r->old_value});
+    if (!accepted) {
+      printer.warn(fmt::format("the rotation of '{}' was interrupted and cannot be settled now: the servers accept neither value "
+                               "or do not answer; statectl tries both values meanwhile",
+                               name));
+      continue;
+    }
+    bool finished = *accepted == r->new_value;
+    const std::string& other = finished ? r->old_value : r->new_value;
+    printer.info(fmt::format("{} the interrupted rotation of '{}' (the servers accept the {} value)", finished ? "finishing" : "rolling back",
+                             name, finished ? "new" : "old"));
+    // put, not replace: the old value was backed up when the rotation began.
+    store.put(name, *accepted);
+    // Applied again from whatever each server holds: Redis tries both values to log in; the
+    // PostgreSQL primary already accepts this one.
+    auto apply = local_stack_applier(cfg, store, runner, printer, name);
+    apply(name, name == "redis" ? other : *accepted, *accepted);
+    store.end_rotation(name);
+    settled.push_back(fmt::format("{} the interrupted rotation of '{}'", finished ? "finished" : "rolled back", name));
+  }
+  return settled;
+}
+
 ApplyFn local_stack_applier(const config::Config& cfg, const Store& store, exec::Runner& runner, output::Printer& printer,
                             const std::string& secret_name)
 {

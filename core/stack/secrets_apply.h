@@ -1,6 +1,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "core/config/config.h"
 #include "core/exec/runner.h"
@@ -24,6 +25,14 @@ namespace statectl::stack {
 // it in the store alone would leave the running servers on the old value and lock statectl out
 // of them. Passes for TLS material, other names, and when nothing is deployed locally.
 void refuse_store_only_rotation(const config::Config& cfg, const std::string& secret_name);
+
+// Finishes or rolls back the rotations a killed `secrets rotate --apply` left in the journal of
+// the deployed local stack: the value the servers accept wins (the new one: finished; the old
+// one: rolled back), is stored and applied everywhere again (idempotent), and the journal entry
+// goes. An entry whose servers accept neither value or cannot be reached stays, with a warning.
+// Returns one line per settled entry ("finished the interrupted rotation of 'postgres'").
+std::vector<std::string> settle_rotations(const config::Config& cfg, secrets::Store& store, exec::Runner& runner,
+                                          output::Printer& printer);
 
 secrets::ApplyFn local_stack_applier(const config::Config& cfg, const secrets::Store& store, exec::Runner& runner,
                                      output::Printer& printer, const std::string& secret_name);

@@ -132,7 +132,8 @@ public:
 
     auto ep = stack::resolve(cfg).pooler;
     m_params = clients::PgParams::from(ep);
-    m_params.password = clients::stored_password(cfg, ep.password_secret, false).value_or("");
+    m_passwords = clients::login_passwords(cfg, ep.password_secret);
+    if (!m_passwords.empty()) m_params.password = m_passwords.front();
     m_params.connect_timeout_s = clients::timeout_seconds(m_settings.timeout);
     m_params.application_name = "statectl";
     m_address = ep.url.empty() ? fmt::format("{}:{}", ep.host, ep.port) : config::redact_url(ep.url);
@@ -493,6 +494,17 @@ private:
         return {};
       } catch (const clients::PgError& e) {
         m_conn = PgConnection();
+        // During an interrupted rotation the server may hold the journal's other value.
+        if (e.kind() == clients::PgFailureKind::auth && m_params.password == m_passwords.front() && m_passwords.size() > 1) {
+          m_params.password = m_passwords[1];
+          try {
+            m_conn = PgConnection::connect(m_params);
+            return {};
+          } catch (const clients::PgError&) {
+            m_conn = PgConnection();
+            m_params.password = m_passwords.front();
+          }
+        }
         // Rejected credentials do not get better with retries: fail now, with the password hint.
         if (e.kind() == clients::PgFailureKind::auth)
           throw clients::to_error(e.failure(), "cannot connect to postgresql at " + m_address);
@@ -589,6 +601,7 @@ private:
 
   Settings m_settings;
   clients::PgParams m_params;
+  std::vector<std::string> m_passwords; // the stored password, then an unfinished rotation's other value
   std::string m_address;
   std::string m_t, m_locks, m_seq, m_cps, m_cpd, m_schema;
   PgConnection m_conn;

@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include "core/clients/credentials.h"
 #include "core/clients/redis.h"
 #include "core/error.h"
 #include "core/exec/redact.h"
@@ -156,7 +157,8 @@ public:
       m_master_name = ep.master_name;
     }
     if (m_direct.password.empty()) {
-      if (auto p = secrets::Store(cfg).get(ep.redis_password_secret)) m_direct.password = *p;
+      m_passwords = clients::login_passwords(cfg, ep.redis_password_secret);
+      if (!m_passwords.empty()) m_direct.password = m_passwords.front();
       else if (const char* env = std::getenv("REDISCLI_AUTH"); env && *env) {
         m_direct.password = env;
         exec::register_secret(m_direct.password);
@@ -543,31 +545,45 @@ private:
     }
     m_address = where;
     connect_with_retry(m_settings, "redis", where, [&]() -> std::string {
-      if (!m_sentinels.empty()) {
-        clients::SentinelOptions so;
-        so.sentinels = m_sentinels;
-        so.master_name = m_master_name;
-        so.user = m_direct.user;
-        so.password = m_direct.password;
-        so.timeout = m_settings.timeout;
-        auto m = clients::connect_master(so, options_for(m_direct.host, m_direct.port));
-        if (!m) return m.error();
-        m_address = fmt::format("{}:{}", m->address.host, m->address.port);
-        m_conn = std::move(m->connection);
-        ++m_generation;
-        return {};
+      auto why = connect_once();
+      // During an interrupted rotation the servers may hold the journal's other value.
+      if (!why.empty() && m_passwords.size() > 1 && m_direct.password == m_passwords.front()) {
+        m_direct.password = m_passwords[1];
+        if (connect_once().empty()) return {};
+        m_direct.password = m_passwords.front();
       }
-      m_address = m_direct.display();
-      try {
-        m_conn = RedisConnection::connect(options_for(m_direct.host, m_direct.port));
-        ++m_generation;
-      } catch (const RedisError& e) {
-        // Rejected credentials do not get better with retries: fail now, with the password hint.
-        if (e.kind() == clients::RedisFailureKind::auth) throw clients::to_error(e.failure(), "cannot connect to redis at " + m_address);
-        return fmt::format("{}: {}", m_direct.display(), e.what());
-      }
-      return {};
+      return why;
     });
+  }
+
+  // One connection attempt with m_direct's credentials; returns why it failed.
+  std::string connect_once()
+  {
+    if (!m_sentinels.empty()) {
+      clients::SentinelOptions so;
+      so.sentinels = m_sentinels;
+      so.master_name = m_master_name;
+      so.user = m_direct.user;
+      so.password = m_direct.password;
+      so.timeout = m_settings.timeout;
+      auto m = clients::connect_master(so, options_for(m_direct.host, m_direct.port));
+      if (!m) return m.error();
+      m_address = fmt::format("{}:{}", m->address.host, m->address.port);
+      m_conn = std::move(m->connection);
+      ++m_generation;
+      return {};
+    }
+    m_address = m_direct.display();
+    try {
+      m_conn = RedisConnection::connect(options_for(m_direct.host, m_direct.port));
+      ++m_generation;
+    } catch (const RedisError& e) {
+      // Rejected credentials do not get better with retries: fail now, with the password hint.
+      if (e.kind() == clients::RedisFailureKind::auth && m_passwords.size() < 2)
+        throw clients::to_error(e.failure(), "cannot connect to redis at " + m_address);
+      return fmt::format("{}: {}", m_direct.display(), e.what());
+    }
+    return {};
   }
 
   void ensure_connected()
@@ -646,6 +662,7 @@ private:
   std::string m_master_name;
   std::string m_address;
   RedisConnection m_conn;
+  std::vector<std::string> m_passwords; // the stored password, then an unfinished rotation's other value
   std::uint64_t m_generation = 0;          // bumped on every new connection
   std::uint64_t m_replicas_generation = 0; // the connection m_replicas was counted for
   int m_replicas = 0;
