@@ -13,6 +13,8 @@
 # Blocks the README marks right above the fence with
 #   <!-- readme-test: skip (REASON) -->   are not run (the reason is printed);
 #   <!-- readme-test: expect-fail -->     must exit non-zero (an error shown on purpose).
+# Output shown in a block as whole-line comments is checked: each "# statectl: error: ..." line must
+# be on the block's stderr and "# exit N" must be its exit status.
 # The examples assume a running local stack (the Quick start's first command deploys it, and the
 # tour destroys it with --purge), so before each block the stack is deployed when `status` does not
 # report it healthy. At exit the stack is destroyed with --purge and leftovers are killed.
@@ -123,6 +125,16 @@ for block in "${blocks[@]}"; do
   in_private_ns "$block" >"$OUT" 2>"$ERR"
   RC=$?
   set -e
+  # Output a block shows as whole-line comments is checked too: "# statectl: error: ..." must be
+  # on its stderr and "# exit N" must be its exit status.
+  while IFS= read -r shown; do
+    grep -qF -- "${shown#\# }" "$ERR" ||
+      { echo "--- block:" >&2; cat "$block" >&2; fail "$where: the error the README shows is not what statectl printed: ${shown#\# }"; }
+  done < <(grep '^# statectl: error: ' "$block" || true)
+  if shown=$(grep -m1 -E '^# exit [0-9]+$' "$block"); then
+    [[ $RC == "${shown#\# exit }" ]] ||
+      { echo "--- block:" >&2; cat "$block" >&2; fail "$where: the README shows '${shown#\# }', the block exited $RC"; }
+  fi
   if [[ $mode == expect-fail ]]; then
     [[ $RC != 0 ]] || { echo "--- block:" >&2; cat "$block" >&2; fail "$where: the block marked expect-fail exited 0"; }
     expected_failures=$((expected_failures + 1))
