@@ -340,4 +340,23 @@ void write_tree(const fs::path& dir_in, const std::vector<File>& files, const st
   }
 }
 
+void to_json(nlohmann::json& j, const RenderResult& r)
+{
+  j = {{"target", r.target}, {"files", nlohmann::json::array()}};
+  if (r.request.target == Target::terraform) j["cloud"] = r.request.cloud;
+  for (const auto& f : r.files) {
+    if (r.out) j["files"].push_back({{"path", f.path}, {"bytes", f.content.size()}});
+    else j["files"].push_back({{"path", f.path}, {"content", f.content}});
+  }
+  if (r.out) j["out"] = r.out->string();
+}
+
+std::string to_text(const RenderResult& r)
+{
+  if (!r.out) return to_stream(r.request, r.files);
+  std::string text;
+  for (const auto& f : r.files) text += (*r.out / f.path).string() + "\n";
+  return text;
+}
+
 } // namespace statectl::render
