@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "commands/app.h"
+#include "core/error.h"
 
 extern char** environ;
 
@@ -24,8 +25,8 @@ int main(int argc, char** argv)
   try {
     return statectl::commands::run_app(args, std::cout, std::cerr, env, ::isatty(2) == 1);
   } catch (const std::exception& e) {
-    // Only a bug reaches here: say so plainly, without a stack trace.
-    std::cerr << "statectl: error: internal error: " << e.what() << "\nhint: please report this as a bug\n";
-    return 70;
+    // Only a bug before the app could print (run_app reports the others): exit 70 of the table.
+    std::cerr << "statectl: error: internal error: " << e.what() << "\nhint: please report this as a bug, with the command line\n";
+    return static_cast<int>(statectl::ExitCode::internal);
   }
 }

@@ -155,6 +155,10 @@ int run_app(const std::vector<std::string>& args, std::ostream& out, std::ostrea
     return static_cast<int>(e.code());
   } catch (const Exit& e) {
     return e.code();
+  } catch (const std::exception& e) {
+    // Only a bug reaches here (exit 70 of the exit-code table): said plainly, in the -o format.
+    ctx.printer().error(Error(ExitCode::internal, "internal error", e.what(), "please report this as a bug, with the command line"));
+    return static_cast<int>(ExitCode::internal);
   }
   return 0;
 }

@@ -26,15 +26,6 @@ std::string self_path()
 
 namespace {
 
-std::string cell(const nlohmann::json& j, const char* key)
-{
-  if (!j.contains(key) || j[key].is_null()) return "-";
-  if (j[key].is_string()) return j[key].get<std::string>().empty() ? "-" : j[key].get<std::string>();
-  return j[key].dump();
-}
-
-std::string short_time(const std::string& t) { return t.size() >= 19 ? t.substr(0, 10) + " " + t.substr(11, 8) : (t.empty() ? "-" : t); }
-
 void setup_create(CLI::App& sub, Context& ctx)
 {
   auto type = std::make_shared<std::string>("full");
@@ -50,12 +41,8 @@ void setup_create(CLI::App& sub, Context& ctx)
     auto m = backup::create_backup(ctx.config(), ctx.runner(), ctx.printer(), o);
     if (!m) return;
     backup::BackupEntry e{m->id, true, *m, {}};
-    ctx.printer().result(backup::list_entry_json(e), [&]() -> std::string {
-      if (ctx.printer().quiet()) return "";
-      std::string range = m->type == "full" ? fmt::format(", WAL {} - {}", m->start_lsn, m->stop_lsn) : "";
-      return fmt::format("backup {} ({}) valid: {} stored as {}{}\n", m->id, m->type, util::format_size(m->size()),
-                         util::format_size(m->stored_size()), range);
-    });
+    if (ctx.printer().quiet() && !ctx.printer().json()) return;
+    ctx.printer().result(backup::BackupCreated{backup::backup_row(e)});
   });
 }
 
@@ -73,48 +60,17 @@ void setup_list(CLI::App& sub, Context& ctx)
       ctx.printer().out(backup::list_to_prometheus(repo.backups(), backup::now_us()));
       return;
     }
-    nlohmann::json rows = nlohmann::json::array();
-    for (const auto& e : repo.backups()) rows.push_back(backup::list_entry_json(e));
-    nlohmann::json doc = {{"repository", repo.root().string()}, {"backups", rows}};
-    if (*format == "json" && !ctx.printer().json()) {
-      ctx.printer().out(doc.dump(2) + "\n");
-      return;
-    }
-    ctx.printer().result(doc, [&] {
-      output::Table t;
-      t.headers = {"ID", "TYPE", "STATUS", "START", "STOP", "SIZE", "STORED", "LSN RANGE"};
-      for (const auto& r : rows) {
-        std::string range = cell(r, "start_lsn") == "-" ? "-" : cell(r, "start_lsn") + " - " + cell(r, "stop_lsn");
-        t.rows.push_back({cell(r, "id"), cell(r, "type"), cell(r, "status"), short_time(cell(r, "start_time")), short_time(cell(r, "stop_time")),
-                          r["size"].is_null() ? "-" : util::format_size(r["size"].get<std::uint64_t>()),
-                          r["stored_size"].is_null() ? "-" : util::format_size(r["stored_size"].get<std::uint64_t>()), range});
-      }
-      return rows.empty() ? fmt::format("no backups in {}\n", repo.root().string()) : t.render();
-    });
+    backup::BackupList result{repo.root().string(), {}};
+    for (const auto& e : repo.backups()) result.backups.push_back(backup::backup_row(e));
+    if (*format == "json") ctx.printer().print_json([&](nlohmann::json& doc) { to_json(doc, result); });
+    else ctx.printer().result(result);
   });
 }
 
 void setup_info(CLI::App& sub, Context& ctx)
 {
   auto info = sub.add_subcommand("info", "Oldest and newest recovery point, newest archived WAL, archive lag, last failure");
-  info->callback([&ctx] {
-    auto doc = backup::repository_info(ctx.config());
-    ctx.printer().result(doc, [&] {
-      output::Table t;
-      t.headers = {"ITEM", "VALUE"};
-      auto add = [&](const std::string& k, const std::string& v) { t.rows.push_back({k, v.empty() ? "-" : v}); };
-      add("repository", cell(doc, "repository"));
-      add("valid backups", cell(doc, "valid_backups"));
-      add("incomplete backups", cell(doc, "incomplete_backups"));
-      add("oldest recovery point", cell(doc["oldest_recovery_point"], "time") + " (" + cell(doc["oldest_recovery_point"], "lsn") + ")");
-      add("newest recovery point", cell(doc["newest_recovery_point"], "time") + " (" + cell(doc["newest_recovery_point"], "lsn") + ")");
-      add("newest archived WAL", cell(doc["newest_archived_wal"], "name") + " at " + cell(doc["newest_archived_wal"], "time"));
-      add("archive lag", doc["archive_lag_seconds"].is_null() ? "-" : fmt::format("{}s", doc["archive_lag_seconds"].get<std::int64_t>()));
-      add("WAL gap", cell(doc, "wal_gap"));
-      add("last failure", doc["last_failure"].is_null() ? "-" : cell(doc["last_failure"], "time") + " " + cell(doc["last_failure"], "message"));
-      return t.render();
-    });
-  });
+  info->callback([&ctx] { ctx.printer().result(backup::repository_info(ctx.config())); });
 }
 
 void setup_verify(CLI::App& sub, Context& ctx)
@@ -130,21 +86,8 @@ void setup_verify(CLI::App& sub, Context& ctx)
   verify->callback([&ctx, id, restore_test] {
     auto doc = backup::verify_repository(ctx.config(), ctx.runner(), ctx.printer(),
                                          id->empty() ? std::nullopt : std::optional<std::string>(*id), *restore_test, self_path());
-    ctx.printer().result(doc, [&]() -> std::string {
-      std::string text;
-      for (const auto& b : doc["backups"])
-        text += fmt::format("{}  {}\n", b["id"].get<std::string>(),
-                            b["ok"].get<bool>() ? "ok" : b["status"] == "incomplete" ? "INCOMPLETE" : "DAMAGED");
-      for (const auto& p : doc["problems"]) text += fmt::format("damaged: {}\n", p.get<std::string>());
-      if (doc["valid_backups"] == 0)
-        text += fmt::format("no valid backup: {} incomplete (interrupted) backup(s) and nothing to restore from; "
-                            "run `statectl backup create`\n", doc["incomplete_backups"].get<int>());
-      if (doc.contains("restore_test") && !doc["restore_test"].is_null())
-        text += fmt::format("restore test: {}\n", cell(doc["restore_test"], "summary"));
-      if (doc["ok"].get<bool>() && ctx.printer().quiet()) return "";
-      return text;
-    });
-    if (!doc["ok"].get<bool>()) throw Exit(1);
+    if (!(doc.ok && ctx.printer().quiet() && !ctx.printer().json())) ctx.printer().result(doc);
+    if (!doc.ok) throw Exit(1);
   });
 }
 
@@ -155,15 +98,8 @@ void setup_prune(CLI::App& sub, Context& ctx)
   prune->callback([&ctx] {
     bool dry = ctx.globals().dry_run;
     auto doc = backup::prune_repository(ctx.config(), dry);
-    ctx.printer().result(doc, [&]() -> std::string {
-      if (ctx.printer().quiet()) return "";
-      output::Table t;
-      t.headers = {"ID", "TYPE", "ACTION", "WHY"};
-      for (const auto& b : doc["backups"])
-        t.rows.push_back({b["id"].get<std::string>(), cell(b, "type"), b["action"].get<std::string>(), cell(b, "reason")});
-      return t.render() + fmt::format("{}{} WAL files ({}) {}\n", dry ? "dry run: " : "", doc["wal_removed"].get<std::size_t>(),
-                                      util::format_size(doc["wal_removed_bytes"].get<std::uint64_t>()), dry ? "would be removed" : "removed");
-    });
+    if (ctx.printer().quiet() && !ctx.printer().json()) return;
+    ctx.printer().result(doc);
   });
 }
 

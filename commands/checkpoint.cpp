@@ -7,18 +7,9 @@
 
 #include "core/error.h"
 #include "core/state/backend.h"
-#include "core/state/common.h"
-#include "core/util/strings.h"
+#include "core/state/results.h"
 
 namespace statectl::commands {
-namespace {
-
-nlohmann::json to_json(const state::CheckpointInfo& i)
-{
-  return {{"id", i.id}, {"name", i.name}, {"created", state::format_time_ms(i.created_ms)}, {"keys", i.keys}, {"bytes", i.bytes}};
-}
-
-} // namespace
 
 void setup_checkpoint(CLI::App& sub, Context& ctx)
 {
@@ -36,21 +27,12 @@ void setup_checkpoint(CLI::App& sub, Context& ctx)
       return;
     }
     auto info = state::make_backend(ctx.config(), ctx.backend())->checkpoint_create(*name);
-    ctx.printer().result(to_json(info), [&info] {
-      return fmt::format("created checkpoint {} ({} keys, {})\n", info.id, info.keys, util::format_size(info.bytes));
-    });
+    ctx.printer().result(state::CheckpointResult{info, false});
   });
 
   auto list = sub.add_subcommand("list", "Checkpoints, oldest first");
   list->callback([&ctx] {
-    auto cps = state::make_backend(ctx.config(), ctx.backend())->checkpoint_list();
-    nlohmann::json arr = nlohmann::json::array();
-    output::Table t{{"ID", "NAME", "CREATED", "KEYS", "BYTES"}, {}};
-    for (const auto& c : cps) {
-      arr.push_back(to_json(c));
-      t.rows.push_back({c.id, c.name, state::format_time_ms(c.created_ms), std::to_string(c.keys), std::to_string(c.bytes)});
-    }
-    ctx.printer().result({{"checkpoints", arr}}, [&] { return cps.empty() ? std::string("no checkpoints\n") : t.render(); });
+    ctx.printer().result(state::CheckpointList{state::make_backend(ctx.config(), ctx.backend())->checkpoint_list()});
   });
 
   auto id = std::make_shared<std::string>();
@@ -62,7 +44,7 @@ void setup_checkpoint(CLI::App& sub, Context& ctx)
       return;
     }
     auto info = state::make_backend(ctx.config(), ctx.backend())->checkpoint_restore(*id);
-    ctx.printer().result(to_json(info), [&info] { return fmt::format("restored checkpoint {} ({} keys)\n", info.id, info.keys); });
+    ctx.printer().result(state::CheckpointResult{info, true});
   });
 }
 

@@ -272,11 +272,25 @@ std::string generate_man(const CLI::App& app)
     out += flag_lines(n.flags, globals);
   }
   out += ".SH EXIT STATUS\n";
-  for (auto code : {ExitCode::ok, ExitCode::failed, ExitCode::usage, ExitCode::unavailable, ExitCode::external,
-                    ExitCode::lock_timeout, ExitCode::lock_lost, ExitCode::interrupted})
-    out += fmt::format(".TP\n.B {}\n{}\n", static_cast<int>(code), roff_escape(describe(code)));
-  out += ".PP\n\\fBcapacity check\\fR uses Nagios codes (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN); "
-         "\\fBlock \\-\\- CMD\\fR returns the exit code of CMD once the lock was held.\n";
+  // The table's `code` spans (Markdown, for README) become bold in roff.
+  auto roff_text = [](std::string_view text) {
+    std::string escaped = roff_escape(text);
+    std::string result;
+    bool bold = false;
+    for (char c : escaped) {
+      if (c != '`') {
+        result += c;
+        continue;
+      }
+      bold = !bold;
+      result += bold ? "\\fB" : "\\fR";
+    }
+    return result;
+  };
+  for (const auto& row : exit_code_table())
+    out += fmt::format(".TP\n.B {}\n{}\n", static_cast<int>(row.code), roff_text(row.meaning));
+  for (const auto& e : exit_code_exceptions())
+    out += fmt::format(".PP\n\\fB{}\\fR {}.\n", roff_escape(e.command), roff_text(e.rule));
   out += ".SH ENVIRONMENT\n.TP\n.B STATECTL_CONFIG\nconfig file\n.TP\n.B STATECTL_ENV\nprofile\n"
          ".TP\n.B STATECTL_<SECTION>_<KEY>\noverrides a config key, e.g. STATECTL_POSTGRES_REPLICAS\n"
          ".TP\n.B NO_COLOR\nno colour\n";

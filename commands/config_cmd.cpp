@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "core/config/config.h"
 #include "core/error.h"
@@ -16,7 +17,70 @@ namespace statectl::commands {
 
 namespace fs = std::filesystem;
 
-static void setup_config_keys(CLI::App& sub, Context& ctx);
+namespace {
+
+// `config show`: the effective config (JSON: {section: {key: value}}; text: TOML).
+struct EffectiveConfig {
+  const config::Config& cfg;
+  bool with_origin = false;
+};
+
+void to_json(nlohmann::json& j, const EffectiveConfig& r) { j = r.cfg.to_json(); }
+std::string to_text(const EffectiveConfig& r) { return r.cfg.to_toml(r.with_origin); }
+
+// `config validate`: which file (and profile) was found valid.
+struct Validation {
+  std::optional<fs::path> file;
+  std::string profile;
+};
+
+void to_json(nlohmann::json& j, const Validation& r)
+{
+  j = {{"valid", true}, {"file", r.file ? r.file->string() : ""}, {"profile", r.profile}};
+}
+
+std::string to_text(const Validation& r)
+{
+  return fmt::format("{}{}: valid\n", r.file ? r.file->string() : "built-in defaults", r.profile.empty() ? "" : " [env." + r.profile + "]");
+}
+
+// `config keys`: the key reference (JSON: one object per key; text: a table).
+struct KeyReference {
+  const std::vector<config::KeySpec>& keys;
+};
+
+void to_json(nlohmann::json& j, const KeyReference& r)
+{
+  j = nlohmann::json::array();
+  for (const auto& k : r.keys)
+    j.push_back({{"key", k.name}, {"type", config::type_name(k.type)}, {"default", k.default_value},
+                 {"allowed", k.allowed}, {"env", k.env_var()}, {"help", k.help}});
+}
+
+std::string to_text(const KeyReference& r)
+{
+  output::Table table{{"KEY", "TYPE", "DEFAULT", "ENV", "DESCRIPTION"}, {}};
+  for (const auto& k : r.keys) table.rows.push_back({k.name, config::type_name(k.type), k.default_value, k.env_var(), k.help});
+  return table.render();
+}
+
+// The README's config reference: a Markdown table of every key.
+std::string keys_markdown(const std::vector<config::KeySpec>& keys)
+{
+  std::string md = "| key | type | default | env | description |\n|---|---|---|---|---|\n";
+  for (const auto& k : keys) {
+    std::string type = config::type_name(k.type);
+    if (!k.allowed.empty()) type = util::join(k.allowed, " \\| ");
+    else if (k.min < k.max) type += fmt::format(" {}..{}", k.min, k.max);
+    md += fmt::format("| `{}` | {} | {} | `{}` | {} |\n", k.name, type, k.default_value.empty() ? "" : "`" + k.default_value + "`",
+                      k.env_var(), k.help);
+  }
+  return md;
+}
+
+void setup_config_keys(CLI::App& sub, Context& ctx);
+
+} // namespace
 
 void setup_config(CLI::App& sub, Context& ctx)
 {
@@ -24,52 +88,32 @@ void setup_config(CLI::App& sub, Context& ctx)
   auto show = sub.add_subcommand("show", "Print the effective config (file, profile, env, flags); secrets as ****");
   auto with_origin = std::make_shared<bool>(false);
   show->add_flag("--origin", *with_origin, "Annotate each value that is not a default with where it came from");
-  show->callback([&ctx, with_origin] {
-    auto& cfg = ctx.config();
-    nlohmann::json doc = cfg.to_json();
-    ctx.printer().result(doc, [&] { return cfg.to_toml(*with_origin); });
-  });
+  show->callback([&ctx, with_origin] { ctx.printer().result(EffectiveConfig{ctx.config(), *with_origin}); });
 
   setup_config_keys(sub, ctx);
 
   auto validate = sub.add_subcommand("validate", "Validate the config file and profile; change nothing");
   validate->callback([&ctx] {
     auto& cfg = ctx.config();
-    std::string source = cfg.file() ? cfg.file()->string() : "built-in defaults";
-    nlohmann::json doc = {{"valid", true}, {"file", cfg.file() ? cfg.file()->string() : ""}, {"profile", cfg.profile()}};
-    ctx.printer().result(doc, [&] {
-      return fmt::format("{}{}: valid\n", source, cfg.profile().empty() ? "" : " [env." + cfg.profile() + "]");
-    });
+    ctx.printer().result(Validation{cfg.file(), cfg.profile()});
   });
 }
 
+namespace {
+
 // The key reference: one row per key with type, default, allowed values, env var and help.
-static void setup_config_keys(CLI::App& sub, Context& ctx)
+void setup_config_keys(CLI::App& sub, Context& ctx)
 {
   auto keys = sub.add_subcommand("keys", "List every config key with its type, default, environment variable and help");
   auto markdown = std::make_shared<bool>(false);
   keys->add_flag("--markdown", *markdown, "Print a Markdown table (the README's config reference)");
   keys->callback([&ctx, markdown] {
-    nlohmann::json doc = nlohmann::json::array();
-    output::Table table{{"KEY", "TYPE", "DEFAULT", "ENV", "DESCRIPTION"}, {}};
-    std::string md = "| key | type | default | env | description |\n|---|---|---|---|---|\n";
-    for (const auto& k : config::key_table()) {
-      std::string type = config::type_name(k.type);
-      if (!k.allowed.empty()) type = util::join(k.allowed, " \\| ");
-      else if (k.min < k.max) type += fmt::format(" {}..{}", k.min, k.max);
-      doc.push_back({{"key", k.name}, {"type", config::type_name(k.type)}, {"default", k.default_value},
-                     {"allowed", k.allowed}, {"env", k.env_var()}, {"help", k.help}});
-      table.rows.push_back({k.name, config::type_name(k.type), k.default_value, k.env_var(), k.help});
-      md += fmt::format("| `{}` | {} | {} | `{}` | {} |\n", k.name, type,
-                        k.default_value.empty() ? "" : "`" + k.default_value + "`", k.env_var(), k.help);
-    }
-    if (*markdown) {
-      ctx.printer().out(md);
-      return;
-    }
-    ctx.printer().result(doc, [&] { return table.render(); });
+    if (*markdown) ctx.printer().out(keys_markdown(config::key_table()));
+    else ctx.printer().result(KeyReference{config::key_table()});
   });
 }
+
+} // namespace
 
 void setup_init(CLI::App& sub, Context& ctx)
 {

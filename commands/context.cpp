@@ -18,9 +18,9 @@ std::string Context::env(const std::string& name, const std::string& fallback) c
   return it == m_environment.end() ? fallback : it->second;
 }
 
-void Context::set_flag(const std::string& key, const std::string& value)
+void Context::set_flag(config::Key key, const std::string& value)
 {
-  m_flags[key] = value;
+  m_flags[std::string(key.name())] = value;
   if (m_config) m_config->set_flag(key, value);
 }
 

@@ -51,7 +51,7 @@ public:
   bool stderr_is_tty() const { return m_stderr_tty; }
 
   // Config keys set by command flags (e.g. deploy --target) before the config is loaded.
-  void set_flag(const std::string& key, const std::string& value);
+  void set_flag(config::Key key, const std::string& value);
 
   // The state backend: --backend, else [state] backend.
   std::string backend();

@@ -10,6 +10,7 @@
 #include "core/state/backend.h"
 #include "core/state/batch.h"
 #include "core/state/lock.h"
+#include "core/state/results.h"
 #include "core/util/strings.h"
 
 namespace statectl::commands {
@@ -63,14 +64,7 @@ void setup_lock(CLI::App& sub, Context& ctx)
 void setup_locks(CLI::App& sub, Context& ctx)
 {
   sub.callback([&ctx] {
-    auto locks = state::make_backend(ctx.config(), ctx.backend())->locks();
-    nlohmann::json arr = nlohmann::json::array();
-    output::Table t{{"NAME", "OWNER", "TOKEN", "EXPIRES_IN"}, {}};
-    for (const auto& l : locks) {
-      arr.push_back({{"name", l.name}, {"owner", l.owner}, {"token", l.token}, {"expires_in", static_cast<double>(l.expires_in.count()) / 1000.0}});
-      t.rows.push_back({l.name, l.owner, std::to_string(l.token), util::format_duration(l.expires_in)});
-    }
-    ctx.printer().result({{"locks", arr}}, [&] { return locks.empty() ? std::string("no locks held\n") : t.render(); });
+    ctx.printer().result(state::LockList{state::make_backend(ctx.config(), ctx.backend())->locks()});
   });
 }
 

@@ -43,30 +43,19 @@ void setup_render(CLI::App& sub, Context& ctx)
       throw Error(ExitCode::usage, "--cloud applies only to --target terraform");
     auto files = render::render(cfg, req);
 
-    nlohmann::json doc = {{"target", target}, {"files", nlohmann::json::array()}};
-    if (req.target == render::Target::terraform) doc["cloud"] = req.cloud;
+    render::RenderResult result{req, target, std::move(files), std::nullopt};
     if (o->out.empty()) {
-      if (ctx.printer().json()) {
-        for (const auto& f : files) doc["files"].push_back({{"path", f.path}, {"content", f.content}});
-        ctx.printer().result(doc, [] { return std::string(); });
-      } else {
-        ctx.printer().out(render::to_stream(req, files));
-      }
+      ctx.printer().result(result);
       return;
     }
     fs::path out = util::resolve_path(o->out, fs::current_path());
-    for (const auto& f : files) doc["files"].push_back({{"path", f.path}, {"bytes", f.content.size()}});
-    doc["out"] = out.string();
+    result.out = out;
     if (ctx.globals().dry_run) {
-      ctx.printer().info(fmt::format("would write {} files into {}", files.size(), out.string()));
+      ctx.printer().info(fmt::format("would write {} files into {}", result.files.size(), out.string()));
     } else {
-      render::write_tree(out, files);
+      render::write_tree(out, result.files);
     }
-    ctx.printer().result(doc, [&] {
-      std::string text;
-      for (const auto& f : files) text += (out / f.path).string() + "\n";
-      return text;
-    });
+    ctx.printer().result(result);
   });
 }
 

@@ -63,26 +63,15 @@ void setup_restore(CLI::App& sub, Context& ctx)
     auto d = util::parse_duration(o->timeout);
     if (!d) throw Error(ExitCode::usage, fmt::format("invalid --timeout '{}'", o->timeout), d.error());
     r.timeout = std::chrono::duration_cast<std::chrono::seconds>(*d);
+    // The text form prints nothing with -q, nor under --dry-run (the plan was the output).
+    bool text = !ctx.printer().json();
     if (ctx.backend() == "redis") {
-      auto doc = backup::restore_redis(ctx.config(), ctx.printer(), r);
-      ctx.printer().result(doc, [&]() -> std::string {
-        return ctx.printer().quiet() ? "" : fmt::format("restored Redis backup {} to {}\n", doc["backup"].get<std::string>(), doc["path"].get<std::string>());
-      });
+      auto result = backup::restore_redis(ctx.config(), ctx.printer(), r);
+      if (!(text && ctx.printer().quiet())) ctx.printer().result(result);
       return;
     }
-    auto doc = backup::restore(ctx.config(), ctx.runner(), ctx.printer(), r);
-    ctx.printer().result(doc, [&]() -> std::string {
-      if (ctx.printer().quiet() || ctx.globals().dry_run) return "";
-      std::string text = fmt::format("restored backup {} into {} (target {})\n", doc["backup"].get<std::string>(), r.to.string(),
-                                     doc["target"].get<std::string>());
-      if (!o->start) return text + fmt::format("start it with: pg_ctl -D {} start\n", r.to.string());
-      text += fmt::format("{}", doc["state"].get<std::string>());
-      if (!doc["reached_lsn"].is_null()) text += fmt::format(" at LSN {}", doc["reached_lsn"].get<std::string>());
-      if (!doc["recovery_stop"].is_null()) text += fmt::format(" ({})", doc["recovery_stop"].get<std::string>());
-      text += "\n";
-      if (doc["started"].get<bool>()) text += fmt::format("PostgreSQL is running on port {}: statectl psql --direct --port {}\n", doc["port"].dump(), doc["port"].dump());
-      return text;
-    });
+    auto result = backup::restore(ctx.config(), ctx.runner(), ctx.printer(), r);
+    if (!(text && (ctx.printer().quiet() || ctx.globals().dry_run))) ctx.printer().result(result);
   });
 }
 

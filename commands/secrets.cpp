@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "core/secrets/manage.h"
 #include "core/secrets/push.h"
+#include "core/secrets/results.h"
 #include "core/secrets/store.h"
 #include "core/secrets/tls.h"
 #include "core/stack/secrets_apply.h"
@@ -21,8 +22,6 @@ namespace fs = std::filesystem;
 namespace {
 
 secrets::Store open_store(Context& ctx) { return secrets::Store(ctx.config(), ctx.environment()); }
-
-nlohmann::json null_if_empty(const std::string& s) { return s.empty() ? nlohmann::json() : nlohmann::json(s); }
 
 void setup_generate(CLI::App& parent, Context& ctx)
 {
@@ -41,18 +40,7 @@ void setup_generate(CLI::App& parent, Context& ctx)
     auto store = open_store(ctx);
     bool plan = ctx.globals().dry_run;
     auto entries = secrets::generate(store, o->names, o->length, o->force, plan);
-    nlohmann::json rows = nlohmann::json::array();
-    for (const auto& e : entries)
-      rows.push_back({{"name", e.name}, {"action", e.action}, {"backup", null_if_empty(e.backup.string())}});
-    nlohmann::json doc = {{"dir", store.dir().string()}, {"encrypted", store.encrypting()}, {"dry_run", plan}, {"secrets", rows}};
-    ctx.printer().result(doc, [&] {
-      std::string out;
-      for (const auto& e : entries) {
-        std::string verb = e.action == "kept" ? "kept" : (plan ? "would " + std::string(e.action == "generated" ? "generate" : "replace") : e.action);
-        out += fmt::format("{:<16} {}{}\n", verb, e.name, e.action == "kept" ? " (exists; --force replaces it)" : "");
-      }
-      return out;
-    });
+    ctx.printer().result(secrets::GenerateReport{store.dir().string(), store.encrypting(), plan, entries});
   });
 }
 
@@ -82,24 +70,7 @@ void setup_tls(CLI::App& parent, Context& ctx)
     req.key = *secrets::tls::parse_key_type(o->key);
     bool plan = ctx.globals().dry_run;
     auto r = secrets::issue_tls(store, req, plan);
-    std::vector<std::string> names = r.cert.dns_names;
-    names.insert(names.end(), r.cert.ip_addresses.begin(), r.cert.ip_addresses.end());
-    nlohmann::json doc = {{"dir", store.dir().string()},
-                          {"dry_run", plan},
-                          {"ca_created", r.ca_created},
-                          {"cn", r.cert.subject_cn},
-                          {"issuer", r.cert.issuer_cn},
-                          {"sans", names},
-                          {"key", r.cert.key_type},
-                          {"expires", r.cert.not_after_iso},
-                          {"days_left", secrets::tls::days_left(r.cert)},
-                          {"written", r.written}};
-    ctx.printer().result(doc, [&] {
-      return fmt::format("{}{} certificate for {} ({}), signed by {} ({}), expires {} ({} days)\nnames: {}\n",
-                         plan ? "would issue an " : "issued an ", r.cert.key_type, r.cert.subject_cn, util::join(r.written, ", "),
-                         r.cert.issuer_cn, r.ca_created ? "new CA" : "existing CA", r.cert.not_after_iso, secrets::tls::days_left(r.cert),
-                         util::join(names, " "));
-    });
+    ctx.printer().result(secrets::TlsReport{store.dir().string(), plan, r});
   });
 }
 
@@ -109,28 +80,9 @@ void setup_list(CLI::App& parent, Context& ctx)
   cmd->callback([&ctx] {
     auto store = open_store(ctx);
     auto entries = secrets::list(store);
-    nlohmann::json rows = nlohmann::json::array();
-    for (const auto& e : entries)
-      rows.push_back({{"name", e.name},
-                      {"kind", e.meta.kind},
-                      {"created", null_if_empty(e.meta.created)},
-                      {"rotated", null_if_empty(e.meta.rotated)},
-                      {"expires", null_if_empty(e.meta.expires)},
-                      {"days_left", e.days_left ? nlohmann::json(*e.days_left) : nlohmann::json()},
-                      {"encrypted", e.meta.encrypted},
-                      {"backups", e.meta.backups}});
-    nlohmann::json doc = {{"dir", store.dir().string()}, {"secrets", rows}};
     if (entries.empty() && !ctx.printer().json())
       ctx.printer().info(fmt::format("no secrets in {}; run 'statectl secrets generate'", store.dir().string()));
-    ctx.printer().result(doc, [&] {
-      if (entries.empty()) return std::string();
-      output::Table t{{"NAME", "KIND", "CREATED", "ROTATED", "EXPIRES", "DAYS LEFT", "ENCRYPTED", "BACKUPS"}, {}};
-      for (const auto& e : entries)
-        t.rows.push_back({e.name, e.meta.kind, e.meta.created, e.meta.rotated.empty() ? "-" : e.meta.rotated,
-                          e.meta.expires.empty() ? "-" : e.meta.expires, e.days_left ? std::to_string(*e.days_left) : "-",
-                          e.meta.encrypted ? "yes" : "no", std::to_string(e.meta.backups)});
-      return t.render();
-    });
+    ctx.printer().result(secrets::SecretList{store.dir().string(), entries});
   });
 }
 
@@ -145,8 +97,7 @@ void setup_get(CLI::App& parent, Context& ctx)
     if (!v)
       throw Error(ExitCode::failed, fmt::format("secret '{}' not found in {}", *name, store.dir().string()), "",
                   fmt::format("run 'statectl secrets generate {}'", *name));
-    if (ctx.printer().json()) ctx.printer().result({{"name", *name}, {"value", *v}}, [] { return std::string(); });
-    else ctx.printer().out(*v);
+    ctx.printer().result(secrets::SecretValue{*name, *v});
   });
 }
 
@@ -183,19 +134,7 @@ void setup_rotate(CLI::App& parent, Context& ctx)
       apply = stack::local_stack_applier(cfg, store, ctx.runner(), ctx.printer(), o->name);
     }
     auto r = secrets::rotate(cfg, store, o->name, o->length, plan, apply);
-    nlohmann::json backups = nlohmann::json::array();
-    for (const auto& b : r.backups) backups.push_back(b.string());
-    nlohmann::json doc = {{"name", r.name},   {"kind", r.kind},         {"dry_run", plan},        {"replaced", r.replaced},
-                          {"backups", backups}, {"applied", r.applied}, {"verified", r.verified}};
-    ctx.printer().result(doc, [&] {
-      std::string out = fmt::format("{} {}\n", plan ? "would rotate" : "rotated", util::join(r.replaced, ", "));
-      for (const auto& b : r.backups) out += fmt::format("previous value kept in {}\n", b.string());
-      for (const auto& a : r.applied) out += fmt::format("applied: {}\n", a);
-      if (r.verified) out += "verified: a new connection with the new value succeeded\n";
-      if (!o->apply && !plan && r.kind == "password")
-        out += "the running servers still use the old value: run with --apply on the local stack, or push and redeploy\n";
-      return out;
-    });
+    ctx.printer().result(secrets::RotateReport{r, plan, o->apply});
   });
 }
 
@@ -212,11 +151,7 @@ void setup_push(CLI::App& parent, Context& ctx)
                   "use --target k8s or --target compose (the local stack reads the store directly)");
     auto store = open_store(ctx);
     auto r = t == "k8s" ? secrets::push_k8s(cfg, store, ctx.runner()) : secrets::push_compose(cfg, store, ctx.runner());
-    nlohmann::json doc = {{"target", r.target}, {"destination", r.destination}, {"names", r.names}, {"dry_run", r.planned}};
-    ctx.printer().result(doc, [&] {
-      return fmt::format("{} {} secrets to {} {}: {}\n", r.planned ? "would push" : "pushed", r.names.size(), r.target, r.destination,
-                         util::join(r.names, ", "));
-    });
+    ctx.printer().result(r);
   });
 }
 
@@ -252,8 +187,7 @@ void setup_keygen(CLI::App& parent, Context& ctx)
       if (ec) throw Error(ExitCode::failed, fmt::format("cannot create the directory {}", dir.string()), ec.message());
     }
     if (auto r = util::write_file_atomic(path, key.hex() + "\n", 0600); !r) throw Error(ExitCode::failed, "cannot write the key file", r.error());
-    nlohmann::json doc = {{"key_file", path.string()}, {"key_id", key.id()}};
-    ctx.printer().result(doc, [&] { return fmt::format("wrote {} (key id {}); set [secrets] key_file = \"{}\"\n", path.string(), key.id(), path.string()); });
+    ctx.printer().result(secrets::KeygenResult{path.string(), key.id()});
   });
 }
 

@@ -15,6 +15,7 @@
 #include "core/state/backend.h"
 #include "core/state/batch.h"
 #include "core/state/common.h"
+#include "core/state/results.h"
 #include "core/util/strings.h"
 
 namespace statectl::commands {
@@ -51,19 +52,6 @@ std::string read_input(const std::string& source)
   return data;
 }
 
-// Binary keys and values go into JSON as "<field>_b64" when they are not text.
-void put_bytes(nlohmann::json& j, const std::string& field, const std::string& bytes)
-{
-  if (state::is_text(bytes)) j[field] = bytes;
-  else j[field + "_b64"] = state::to_base64(bytes);
-}
-
-nlohmann::json seconds(const std::optional<state::Millis>& ms)
-{
-  if (!ms) return nullptr;
-  return static_cast<double>(ms->count()) / 1000.0;
-}
-
 std::string plan_prefix(Context& ctx) { return fmt::format("[dry-run] {}: ", ctx.backend()); }
 
 } // namespace
@@ -78,14 +66,7 @@ void setup_get(CLI::App& sub, Context& ctx)
     auto backend = connect(ctx);
     auto value = backend->get(*key);
     if (!value) throw Error(ExitCode::failed, fmt::format("key '{}' not found", *key));
-    if (ctx.printer().json()) {
-      nlohmann::json j;
-      put_bytes(j, "key", *key);
-      put_bytes(j, "value", *value);
-      ctx.printer().result(j, [] { return std::string(); });
-    } else {
-      ctx.printer().out(*value);
-    }
+    ctx.printer().result(state::GetResult{*key, *value});
   });
 }
 
@@ -130,10 +111,10 @@ void setup_put(CLI::App& sub, Context& ctx)
       try {
         written = backend->put_batch(items);
       } catch (const Error&) {
-        ctx.printer().result({{"written", 0}, {"errors", 1}}, [] { return std::string("written 0, errors 1\n"); });
+        ctx.printer().result(state::BatchResult{0, 1});
         throw;
       }
-      ctx.printer().result({{"written", written}, {"errors", 0}}, [written] { return fmt::format("written {}, errors 0\n", written); });
+      ctx.printer().result(state::BatchResult{written, 0});
       return;
     }
     if (o->key.empty()) throw Error(ExitCode::usage, "put needs a KEY (or --batch FILE)", "", "usage: statectl put KEY [VALUE|-] [--ttl D]");
@@ -153,9 +134,7 @@ void setup_put(CLI::App& sub, Context& ctx)
     auto backend = connect(ctx);
     bool written = backend->put(o->key, value, opts);
     if (!written) throw Error(ExitCode::failed, fmt::format("key '{}' already exists", o->key), "--if-absent was given");
-    nlohmann::json j{{"written", true}, {"bytes", value.size()}};
-    put_bytes(j, "key", o->key);
-    ctx.printer().result(j, [] { return std::string(); });
+    ctx.printer().result(state::PutResult{o->key, value.size()});
   });
 }
 
@@ -170,7 +149,7 @@ void setup_del(CLI::App& sub, Context& ctx)
       return;
     }
     auto n = connect(ctx)->del(*keys);
-    ctx.printer().result({{"deleted", n}}, [n] { return fmt::format("deleted {}\n", n); });
+    ctx.printer().result(state::DeleteResult{n, false});
   });
 }
 
@@ -185,21 +164,7 @@ void setup_keys(CLI::App& sub, Context& ctx)
   sub.add_option("--limit", o->limit, "At most this many keys (0 = all)");
   sub.footer("Text output is one key per line, sorted; -o json adds size, ttl (seconds) and updated_at.");
   sub.callback([&ctx, o] {
-    auto rows = connect(ctx)->keys(o->prefix, o->limit);
-    nlohmann::json arr = nlohmann::json::array();
-    for (const auto& r : rows) {
-      nlohmann::json j;
-      put_bytes(j, "key", r.key);
-      j["size"] = r.size;
-      j["ttl"] = seconds(r.ttl);
-      j["updated_at"] = r.updated_at_ms ? nlohmann::json(state::format_time_ms(r.updated_at_ms)) : nlohmann::json(nullptr);
-      arr.push_back(std::move(j));
-    }
-    ctx.printer().result({{"keys", arr}}, [&rows] {
-      std::string out;
-      for (const auto& r : rows) out += r.key + "\n";
-      return out;
-    });
+    ctx.printer().result(state::KeyList{connect(ctx)->keys(o->prefix, o->limit)});
   });
 }
 
@@ -213,12 +178,7 @@ void setup_ttl(CLI::App& sub, Context& ctx)
     state::check_key(*key);
     auto t = connect(ctx)->ttl(*key);
     if (!t.exists) throw Error(ExitCode::failed, fmt::format("key '{}' not found", *key));
-    nlohmann::json j{{"ttl", seconds(t.remaining)}};
-    put_bytes(j, "key", *key);
-    ctx.printer().result(j, [&t] {
-      if (!t.remaining) return std::string("none\n");
-      return fmt::format("{:.3f}\n", static_cast<double>(t.remaining->count()) / 1000.0);
-    });
+    ctx.printer().result(state::TtlResult{*key, t.remaining});
   });
 }
 
@@ -232,7 +192,7 @@ void setup_gc(CLI::App& sub, Context& ctx)
       return;
     }
     auto n = connect(ctx)->gc();
-    ctx.printer().result({{"deleted", n}}, [n] { return fmt::format("deleted {} expired keys\n", n); });
+    ctx.printer().result(state::DeleteResult{n, true});
   });
 }
 

@@ -17,6 +17,7 @@
 #include "commands/render.h"
 #include "commands/scale.h"
 #include "commands/version.h"
+#include "core/error.h"
 
 namespace statectl::commands {
 
@@ -108,11 +109,10 @@ void build_app(CLI::App& app, Context& ctx, const std::string& only)
   app.add_flag("-v,--verbose", g.verbose, "More output on stderr (each command line, redacted)");
   app.add_flag("--no-color", g.no_color, "No ANSI colour (also NO_COLOR, and off when stderr is not a TTY)");
   app.add_flag("--dry-run", g.dry_run, "Print the plan of a mutating command (secrets as ****), change nothing");
-  app.footer(
-    "Exit codes: 0 success, 1 the answer is no / failed, 2 usage or configuration error, 3 server or tool\n"
-    "unreachable or missing, 4 an external command failed, 75 lock not acquired within --wait, 76 lock lost\n"
-    "while the command ran, 130 interrupted. `capacity check` uses Nagios codes (0 OK, 1 WARNING, 2 CRITICAL,\n"
-    "3 UNKNOWN); `lock -- CMD` returns CMD's exit code once the lock was held.");
+  // The exit codes come from the one table in core/error.cpp (also the man page's and README's).
+  std::string codes = exit_codes_help();
+  if (!codes.empty() && codes.back() == '\n') codes.pop_back();
+  app.footer(codes);
 
   // Subcommands inherit option defaults and the footer from the root at creation.
   app.option_defaults()->group("Options");

@@ -14,7 +14,7 @@
 
 namespace statectl::commands {
 
-nlohmann::json version_info()
+VersionInfo version_info()
 {
   int pq = PQlibVersion();
   std::string compiler =
@@ -25,34 +25,35 @@ nlohmann::json version_info()
 #else
     "unknown";
 #endif
-  return {
-    {"version", STATECTL_VERSION},
-    {"git_commit", STATECTL_GIT_COMMIT},
-    {"compiler", compiler},
-    {"libraries",
-     {
-       {"libpq", pq >= 100000 ? fmt::format("{}.{}", pq / 10000, pq % 10000) : std::to_string(pq)},
-       {"hiredis", fmt::format("{}.{}.{}", HIREDIS_MAJOR, HIREDIS_MINOR, HIREDIS_PATCH)},
-       {"openssl", OpenSSL_version(OPENSSL_VERSION)},
-       {"zstd", ZSTD_versionString()},
-       {"fmt", fmt::format("{}.{}.{}", FMT_VERSION / 10000, FMT_VERSION / 100 % 100, FMT_VERSION % 100)},
-       {"tomlplusplus", fmt::format("{}.{}.{}", TOML_LIB_MAJOR, TOML_LIB_MINOR, TOML_LIB_PATCH)},
-     }},
-  };
+  return {STATECTL_VERSION,
+          STATECTL_GIT_COMMIT,
+          compiler,
+          {
+            {"libpq", pq >= 100000 ? fmt::format("{}.{}", pq / 10000, pq % 10000) : std::to_string(pq)},
+            {"hiredis", fmt::format("{}.{}.{}", HIREDIS_MAJOR, HIREDIS_MINOR, HIREDIS_PATCH)},
+            {"openssl", OpenSSL_version(OPENSSL_VERSION)},
+            {"zstd", ZSTD_versionString()},
+            {"fmt", fmt::format("{}.{}.{}", FMT_VERSION / 10000, FMT_VERSION / 100 % 100, FMT_VERSION % 100)},
+            {"tomlplusplus", fmt::format("{}.{}.{}", TOML_LIB_MAJOR, TOML_LIB_MINOR, TOML_LIB_PATCH)},
+          }};
+}
+
+void to_json(nlohmann::json& j, const VersionInfo& v)
+{
+  j = {{"version", v.version}, {"git_commit", v.git_commit}, {"compiler", v.compiler}, {"libraries", v.libraries}};
+}
+
+std::string to_text(const VersionInfo& v)
+{
+  std::string out = fmt::format("statectl {} (commit {}, {})\n", v.version, v.git_commit, v.compiler);
+  output::Table t{{"LIBRARY", "VERSION"}, {}};
+  for (const auto& [name, version] : v.libraries) t.rows.push_back({name, version});
+  return out + t.render();
 }
 
 void setup_version(CLI::App& sub, Context& ctx)
 {
-  sub.callback([&ctx] {
-    auto info = version_info();
-    ctx.printer().result(info, [&] {
-      std::string out = fmt::format("statectl {} (commit {}, {})\n", info["version"].get<std::string>(),
-                                    info["git_commit"].get<std::string>(), info["compiler"].get<std::string>());
-      output::Table t{{"LIBRARY", "VERSION"}, {}};
-      for (auto& [k, v] : info["libraries"].items()) t.rows.push_back({k, v.get<std::string>()});
-      return out + t.render();
-    });
-  });
+  sub.callback([&ctx] { ctx.printer().result(version_info()); });
 }
 
 } // namespace statectl::commands

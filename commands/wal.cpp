@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/backup/repository.h"
+#include "core/backup/results.h"
 #include "core/backup/wal.h"
 #include "core/error.h"
 #include "core/exec/runner.h"
@@ -49,13 +50,8 @@ void setup_wal(CLI::App& sub, Context& ctx)
     auto& cfg = ctx.config();
     auto r = backup::push_wal(repo, util::resolve_path(*path, fs::current_path()), static_cast<int>(cfg.get_int("backup.compress_level")),
                               static_cast<int>(cfg.get_int("backup.threads")));
-    nlohmann::json doc = {{"name", r.name}, {"already_archived", r.already_archived}, {"size", r.stats.raw_size},
-                          {"stored_size", r.stats.stored_size}, {"sha256", r.stats.raw_sha256}, {"path", r.stored.string()}};
-    ctx.printer().result(doc, [&]() -> std::string {
-      if (ctx.printer().quiet()) return "";
-      if (r.already_archived) return fmt::format("{} already archived with the same content\n", r.name);
-      return fmt::format("archived {} ({} -> {})\n", r.name, util::format_size(r.stats.raw_size), util::format_size(r.stats.stored_size));
-    });
+    if (ctx.printer().quiet() && !ctx.printer().json()) return;
+    ctx.printer().result(r);
   });
 
   auto fetch = sub.add_subcommand("fetch", "Restore one archived WAL file (restore_command = 'statectl wal fetch %f %p')");
@@ -72,7 +68,7 @@ void setup_wal(CLI::App& sub, Context& ctx)
     }
     // A missing file is how recovery learns it reached the end of the archive: exit 1, no noise.
     if (!backup::fetch_wal(repo, *name, util::resolve_path(*dest, fs::current_path()))) throw Exit(1);
-    ctx.printer().result({{"name", *name}, {"dest", *dest}}, [] { return std::string(); });
+    ctx.printer().result(backup::WalFetched{*name, *dest});
   });
 }
 

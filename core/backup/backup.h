@@ -2,12 +2,12 @@
 
 #include <chrono>
 #include <cstdint>
-#include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "core/backup/repository.h"
+#include "core/backup/results.h"
 #include "core/config/config.h"
 #include "core/exec/runner.h"
 #include "core/output/printer.h"
@@ -30,22 +30,19 @@ struct CreateOptions {
 std::optional<Manifest> create_backup(const config::Config& cfg, exec::Runner& runner, output::Printer& printer,
                                       const CreateOptions& options);
 
-// One row of `backup list` as JSON (id, type, status, start/stop, size, stored size, LSN range).
-nlohmann::json list_entry_json(const BackupEntry& e);
-
 // `backup info`: oldest and newest recovery point, newest archived WAL, archive lag, last failure.
-nlohmann::json repository_info(const config::Config& cfg);
+RepositoryInfo repository_info(const config::Config& cfg);
 
 // `backup verify`: re-hashes every stored file (and every member of a base backup) against the
 // manifest, re-hashes the WAL each backup needs and checks its continuity up to the newest
 // archived segment; with restore_test also restores the newest checked backup into a
 // temporary directory, starts PostgreSQL on a free port and runs a query. "ok" is false when
 // anything is damaged; "problems" names each damaged file or missing segment.
-nlohmann::json verify_repository(const config::Config& cfg, exec::Runner& runner, output::Printer& printer,
-                                 const std::optional<std::string>& id, bool restore_test, const std::string& statectl_path);
+VerifyReport verify_repository(const config::Config& cfg, exec::Runner& runner, output::Printer& printer,
+                               const std::optional<std::string>& id, bool restore_test, const std::string& statectl_path);
 
 // `backup prune`: which backups the retention rules keep (and why), which are removed
 // (including incomplete ones) and which WAL no kept backup needs. Changes nothing when dry_run.
-nlohmann::json prune_repository(const config::Config& cfg, bool dry_run);
+PruneReport prune_repository(const config::Config& cfg, bool dry_run);
 
 } // namespace statectl::backup

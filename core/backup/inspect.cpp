@@ -23,29 +23,6 @@ namespace statectl::backup {
 
 namespace fs = std::filesystem;
 
-nlohmann::json list_entry_json(const BackupEntry& e)
-{
-  nlohmann::json j = {{"id", e.id}, {"status", e.valid ? "valid" : "incomplete"}};
-  if (!e.manifest) {
-    // An incomplete backup only has its directory: report what is on disk.
-    std::uint64_t stored = 0;
-    std::error_code ec;
-    for (const auto& de : fs::directory_iterator(e.dir, ec))
-      if (de.is_regular_file(ec)) stored += de.file_size(ec);
-    char kind = e.id.empty() ? '?' : e.id.back();
-    j.update({{"type", kind == 'F' ? "full" : kind == 'L' ? "logical" : kind == 'R' ? "redis" : "unknown"},
-              {"start_time", nullptr}, {"stop_time", nullptr}, {"size", nullptr}, {"stored_size", stored},
-              {"start_lsn", nullptr}, {"stop_lsn", nullptr}, {"timeline", nullptr}});
-    return j;
-  }
-  const auto& m = *e.manifest;
-  auto opt = [](const std::string& s) -> nlohmann::json { return s.empty() ? nlohmann::json(nullptr) : nlohmann::json(s); };
-  j.update({{"type", m.type}, {"start_time", m.start_time}, {"stop_time", m.stop_time}, {"size", m.size()}, {"stored_size", m.stored_size()},
-            {"start_lsn", opt(m.start_lsn)}, {"stop_lsn", opt(m.stop_lsn)},
-            {"timeline", m.type == "full" ? nlohmann::json(m.timeline) : nlohmann::json(nullptr)}});
-  return j;
-}
-
 static std::int64_t mtime_us(const fs::path& p)
 {
   struct stat st {};
@@ -53,19 +30,17 @@ static std::int64_t mtime_us(const fs::path& p)
   return static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000 + st.st_mtim.tv_nsec / 1000;
 }
 
-nlohmann::json repository_info(const config::Config& cfg)
+RepositoryInfo repository_info(const config::Config& cfg)
 {
   Repository repo = Repository::from_config(cfg);
   auto all = repo.backups();
   std::vector<Manifest> full;
-  int valid = 0, incomplete = 0;
+  RepositoryInfo info;
+  info.repository = repo.root().string();
   for (const auto& e : all) {
-    e.valid ? ++valid : ++incomplete;
+    e.valid ? ++info.valid_backups : ++info.incomplete_backups;
     if (e.valid && e.manifest->type == "full") full.push_back(*e.manifest);
   }
-  nlohmann::json doc = {{"repository", repo.root().string()}, {"valid_backups", valid}, {"incomplete_backups", incomplete},
-                        {"oldest_recovery_point", nullptr}, {"newest_recovery_point", nullptr}, {"newest_archived_wal", nullptr},
-                        {"archive_lag_seconds", nullptr}, {"archive_lag_bytes", nullptr}, {"wal_gap", nullptr}, {"last_failure", nullptr}};
   // The newest archived segment over every timeline.
   std::string newest;
   for (auto tl : repo.timelines())
@@ -74,21 +49,21 @@ nlohmann::json repository_info(const config::Config& cfg)
   std::int64_t newest_time = 0;
   if (!newest.empty()) {
     newest_time = mtime_us(*repo.find_wal(newest));
-    doc["newest_archived_wal"] = {{"name", newest}, {"time", format_time(newest_time)}};
-    doc["archive_lag_seconds"] = (now_us() - newest_time) / 1000000;
+    info.newest_archived_wal = ArchivedWal{newest, format_time(newest_time)};
+    info.archive_lag_seconds = (now_us() - newest_time) / 1000000;
   }
   if (!full.empty()) {
     const auto& o = full.front();
-    doc["oldest_recovery_point"] = {{"backup", o.id}, {"time", o.stop_time}, {"lsn", o.stop_lsn}};
+    info.oldest_recovery_point = RecoveryPoint{o.id, o.stop_time, o.stop_lsn, std::nullopt};
     const auto& n = full.back();
     auto chain = check_wal_chain(repo, n.timeline, parse_lsn(n.start_lsn).value_or(0) / n.wal_segment_size, n.wal_segment_size);
     std::uint64_t end_lsn = (chain.last_contiguous + 1) * n.wal_segment_size;
-    doc["newest_recovery_point"] = {{"backup", n.id}, {"time", chain.last_contiguous_time_us ? format_time(chain.last_contiguous_time_us) : n.stop_time},
-                                    {"lsn", format_lsn(end_lsn)}, {"timeline", chain.timeline}};
-    if (chain.missing) doc["wal_gap"] = *chain.missing;
+    info.newest_recovery_point = RecoveryPoint{n.id, chain.last_contiguous_time_us ? format_time(chain.last_contiguous_time_us) : n.stop_time,
+                                               format_lsn(end_lsn), chain.timeline};
+    if (chain.missing) info.wal_gap = *chain.missing;
   }
-  nlohmann::json failure = nullptr;
-  if (auto f = repo.last_failure()) failure = *f;
+  if (auto f = repo.last_failure(); f && f->is_object())
+    info.last_failure = BackupFailure{f->value("time", ""), f->value("message", "")};
   // The server's own view, when it is reachable: archiver failures and how far it is ahead.
   try {
     PgSession s(primary_target(cfg), 2);
@@ -100,19 +75,18 @@ nlohmann::json repository_info(const config::Config& cfg)
         auto cur = parse_lsn(rows[0][3].value_or(""));
         std::uint64_t seg_size = full.empty() ? 16u << 20 : full.back().wal_segment_size;
         std::uint64_t archived_end = (w->segment + 1) * seg_size;
-        if (cur) doc["archive_lag_bytes"] = *cur > archived_end ? *cur - archived_end : 0;
+        if (cur) info.archive_lag_bytes = *cur > archived_end ? *cur - archived_end : 0;
       }
       std::string failed_wal = rows[0][0].value_or("");
       std::string failed_time = rows[0][1].value_or("");
       if (!failed_wal.empty() && failed_time > rows[0][2].value_or("")) {
-        nlohmann::json archiver = {{"time", failed_time}, {"message", fmt::format("archive_command failed for {} (see the server log)", failed_wal)}};
-        if (failure.is_null() || failed_time > failure.value("time", "")) failure = archiver;
+        BackupFailure archiver{failed_time, fmt::format("archive_command failed for {} (see the server log)", failed_wal)};
+        if (!info.last_failure || failed_time > info.last_failure->time) info.last_failure = archiver;
       }
     }
   } catch (const Error&) {
   }
-  doc["last_failure"] = failure;
-  return doc;
+  return info;
 }
 
 namespace {
@@ -168,8 +142,8 @@ std::vector<std::string> verify_backup(const Repository& repo, const Manifest& m
 
 } // namespace
 
-nlohmann::json verify_repository(const config::Config& cfg, exec::Runner& runner, output::Printer& printer,
-                                 const std::optional<std::string>& id, bool restore_test, const std::string& statectl_path)
+VerifyReport verify_repository(const config::Config& cfg, exec::Runner& runner, output::Printer& printer,
+                               const std::optional<std::string>& id, bool restore_test, const std::string& statectl_path)
 {
   Repository repo = Repository::from_config(cfg);
   auto all = repo.backups();
@@ -180,28 +154,26 @@ nlohmann::json verify_repository(const config::Config& cfg, exec::Runner& runner
   if (chosen.empty())
     throw Error(ExitCode::failed, fmt::format("no backups in {}", repo.root().string()), "there is nothing to verify or restore from",
                 "create one with: statectl backup create");
-  nlohmann::json doc = {{"repository", repo.root().string()}, {"backups", nlohmann::json::array()}, {"problems", nlohmann::json::array()},
-                        {"restore_test", nullptr}};
+  VerifyReport doc;
+  doc.repository = repo.root().string();
   bool ok = true;
   int incomplete = 0;
   std::set<std::string> wal_checked;
   std::optional<Manifest> newest_full;
   for (const auto& e : chosen) {
-    nlohmann::json b = {{"id", e.id}, {"ok", true}, {"problems", nlohmann::json::array()}};
+    VerifiedBackup b{e.id, e.valid ? "valid" : "incomplete", true, {}};
     if (!e.valid) {
       // An interrupted backup is never "ok"; it fails the run only when asked for by ID (the
       // run fails below when no valid backup is left at all).
-      b["status"] = "incomplete";
-      b["ok"] = false;
-      b["problems"].push_back(fmt::format("backups/{}: incomplete (no manifest.json: the backup was interrupted)", e.id));
+      b.ok = false;
+      b.problems.push_back(fmt::format("backups/{}: incomplete (no manifest.json: the backup was interrupted)", e.id));
       if (id) {
-        doc["problems"].push_back(b["problems"].back());
+        doc.problems.push_back(b.problems.back());
         ok = false;
       }
       ++incomplete;
     } else {
       printer.info(fmt::format("verifying backup {}", e.id));
-      b["status"] = "valid";
       auto problems = verify_backup(repo, *e.manifest);
       const auto& m = *e.manifest;
       if (m.type == "full") {
@@ -229,20 +201,20 @@ nlohmann::json verify_repository(const config::Config& cfg, exec::Runner& runner
         if (problems.empty()) newest_full = m;
       }
       for (const auto& p : problems) {
-        b["problems"].push_back(p);
-        doc["problems"].push_back(p);
+        b.problems.push_back(p);
+        doc.problems.push_back(p);
       }
-      b["ok"] = problems.empty();
+      b.ok = problems.empty();
     }
-    if (e.valid && !b["ok"].get<bool>()) ok = false;
-    doc["backups"].push_back(b);
+    if (e.valid && !b.ok) ok = false;
+    doc.backups.push_back(std::move(b));
   }
-  doc["valid_backups"] = static_cast<int>(chosen.size()) - incomplete;
-  doc["incomplete_backups"] = incomplete;
+  doc.valid_backups = static_cast<int>(chosen.size()) - incomplete;
+  doc.incomplete_backups = incomplete;
   if (incomplete == static_cast<int>(chosen.size())) ok = false; // nothing to restore from
   if (restore_test && ok) {
     if (!newest_full) {
-      doc["restore_test"] = {{"ok", false}, {"summary", "no intact full backup to restore"}};
+      doc.restore_test = RestoreTest{false, std::nullopt, std::nullopt, std::nullopt, "no intact full backup to restore"};
       ok = false;
     } else {
       char tmpl[] = "/tmp/statectl-restore-test.XXXXXX";
@@ -259,27 +231,28 @@ nlohmann::json verify_repository(const config::Config& cfg, exec::Runner& runner
       try {
         auto r = restore(cfg, runner, printer, o);
         stop_restored(cfg, runner, o.to);
-        doc["restore_test"] = {{"ok", true}, {"backup", newest_full->id}, {"port", r["port"]}, {"query", r.value("query_result", "")},
-                               {"summary", fmt::format("backup {} restored and started on port {}; {}", newest_full->id, r["port"].dump(),
-                                                       r.value("query_result", ""))}};
+        std::string query = r.recovery ? r.recovery->query_result : "";
+        doc.restore_test = RestoreTest{true, newest_full->id, r.port, query,
+                                       fmt::format("backup {} restored and started on port {}; {}", newest_full->id,
+                                                   r.port ? std::to_string(*r.port) : "null", query)};
       } catch (const Error& e) {
         try {
           stop_restored(cfg, runner, o.to);
         } catch (const Error&) {
         }
-        doc["restore_test"] = {{"ok", false}, {"backup", newest_full->id}, {"summary", e.message()}};
-        doc["problems"].push_back(fmt::format("restore test of {} failed: {}", newest_full->id, e.message()));
+        doc.restore_test = RestoreTest{false, newest_full->id, std::nullopt, std::nullopt, e.message()};
+        doc.problems.push_back(fmt::format("restore test of {} failed: {}", newest_full->id, e.message()));
         ok = false;
       }
       std::error_code ec;
       fs::remove_all(base, ec);
     }
   }
-  doc["ok"] = ok;
+  doc.ok = ok;
   return doc;
 }
 
-nlohmann::json prune_repository(const config::Config& cfg, bool dry_run)
+PruneReport prune_repository(const config::Config& cfg, bool dry_run)
 {
   Repository repo = Repository::from_config(cfg);
   std::optional<RepoLock> lock;
@@ -294,36 +267,35 @@ nlohmann::json prune_repository(const config::Config& cfg, bool dry_run)
   std::map<std::string, std::vector<std::string>> kept;
   for (const auto& [type, list] : by_type)
     for (auto& [id, why] : select_kept(list, rules)) kept[id] = why;
-  nlohmann::json doc = {{"dry_run", dry_run}, {"rules", {{"daily", rules.daily}, {"weekly", rules.weekly}, {"monthly", rules.monthly}}},
-                        {"backups", nlohmann::json::array()}};
+  PruneReport doc;
+  doc.dry_run = dry_run;
+  doc.daily = rules.daily;
+  doc.weekly = rules.weekly;
+  doc.monthly = rules.monthly;
   std::optional<std::pair<std::uint32_t, std::uint64_t>> oldest_needed; // (timeline, segment)
   for (const auto& e : all) {
-    nlohmann::json b = {{"id", e.id}, {"type", e.valid ? e.manifest->type : "unknown"}};
+    PruneDecision b{e.id, e.valid ? e.manifest->type : "unknown", "", "", {}};
     auto it = kept.find(e.id);
     if (it != kept.end()) {
-      b["action"] = "keep";
-      b["reason"] = util::join(it->second, ", ");
-      b["kept_by"] = it->second;
+      b.action = "keep";
+      b.reason = util::join(it->second, ", ");
+      b.kept_by = it->second;
       const auto& m = *e.manifest;
       if (m.type == "full") {
         std::uint64_t seg = parse_lsn(m.start_lsn).value_or(0) / m.wal_segment_size;
         if (!oldest_needed || seg < oldest_needed->second) oldest_needed = std::make_pair(m.timeline, seg);
       }
     } else {
-      b["action"] = "remove";
-      b["reason"] = e.valid ? "not kept by any retention rule" : "incomplete";
-      b["kept_by"] = nlohmann::json::array();
+      b.action = "remove";
+      b.reason = e.valid ? "not kept by any retention rule" : "incomplete";
       if (!dry_run) {
         std::error_code ec;
         fs::remove_all(e.dir, ec);
         if (ec) throw Error(ExitCode::failed, fmt::format("cannot remove backup {}", e.id), ec.message());
       }
     }
-    doc["backups"].push_back(b);
+    doc.backups.push_back(std::move(b));
   }
-  std::size_t removed = 0;
-  std::uint64_t removed_bytes = 0;
-  nlohmann::json removed_names = nlohmann::json::array();
   if (oldest_needed) {
     for (auto tl : repo.timelines()) {
       std::error_code ec;
@@ -334,19 +306,13 @@ nlohmann::json prune_repository(const config::Config& cfg, bool dry_run)
         auto w = parse_wal_name(f.substr(0, dash));
         if (!w || w->kind == WalName::Kind::history) continue;
         if (w->segment >= oldest_needed->second) continue;
-        ++removed;
-        removed_bytes += de.file_size(ec);
-        removed_names.push_back(f.substr(0, dash));
+        doc.wal_removed_bytes += de.file_size(ec);
+        doc.wal_removed_names.push_back(f.substr(0, dash));
         if (!dry_run) fs::remove(de.path(), ec);
       }
     }
-    doc["wal_kept_from"] = segment_name(oldest_needed->first, oldest_needed->second, 16u << 20);
-  } else {
-    doc["wal_kept_from"] = nullptr;
+    doc.wal_kept_from = segment_name(oldest_needed->first, oldest_needed->second, 16u << 20);
   }
-  doc["wal_removed"] = removed;
-  doc["wal_removed_bytes"] = removed_bytes;
-  doc["wal_removed_names"] = removed_names;
   return doc;
 }
 

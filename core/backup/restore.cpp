@@ -268,7 +268,7 @@ std::string last_match(const std::string& log, const std::regex& re, int group =
 
 } // namespace
 
-nlohmann::json restore(const config::Config& cfg, exec::Runner& runner, output::Printer& printer, const RestoreOptions& o)
+RestoreResult restore(const config::Config& cfg, exec::Runner& runner, output::Printer& printer, const RestoreOptions& o)
 {
   // Preflight: nothing is written until every check passed.
   check_target_dir(o.to);
@@ -296,8 +296,12 @@ nlohmann::json restore(const config::Config& cfg, exec::Runner& runner, output::
   check_wal(repo, m, o, t_us, lsn);
   std::string run_as = exec::running_as_root() ? cfg.get_string("local.run_as") : "";
   int port = o.port ? o.port : (o.start ? free_port() : 0);
-  nlohmann::json doc = {{"backup", m.id}, {"target", describe_target(o)}, {"target_action", o.action}, {"data_directory", o.to.string()},
-                        {"port", port ? nlohmann::json(port) : nlohmann::json(nullptr)}, {"started", false}};
+  RestoreResult doc;
+  doc.backup = m.id;
+  doc.target = describe_target(o);
+  doc.target_action = o.action;
+  doc.data_directory = o.to.string();
+  if (port) doc.port = port;
   if (runner.dry_run() == exec::DryRun::plan) {
     printer.out(fmt::format("would restore backup {} into {} with target {}\n", m.id, o.to.string(), describe_target(o)));
     return doc;
@@ -384,7 +388,7 @@ nlohmann::json restore(const config::Config& cfg, exec::Runner& runner, output::
     wipe();
     throw;
   }
-  doc["restore_command"] = "statectl wal fetch %f %p";
+  doc.restore_command = "statectl wal fetch %f %p";
   if (!o.start) return doc;
 
   // Start and watch recovery until it reaches the target (or fails to).
@@ -450,17 +454,17 @@ nlohmann::json restore(const config::Config& cfg, exec::Runner& runner, output::
   text = read_log(log);
   static const std::regex tl_re(R"(selected new timeline ID: (\d+))");
   static const std::regex last_re(R"(last completed transaction was at log time ([^\n]*))");
-  doc["started"] = state != "shut down at the target";
-  doc["state"] = state;
-  doc["reached_lsn"] = reached_lsn.empty() ? nlohmann::json(nullptr) : nlohmann::json(reached_lsn);
-  std::string stopping = last_match(text, stop_re, 1);
-  doc["recovery_stop"] = stopping.empty() ? nlohmann::json(nullptr) : nlohmann::json(stopping);
-  std::string last_tx = last_match(text, last_re, 1);
-  doc["last_transaction_time"] = last_tx.empty() ? nlohmann::json(nullptr) : nlohmann::json(last_tx);
+  auto set = [](const std::string& v) { return v.empty() ? std::nullopt : std::optional<std::string>(v); };
+  doc.started = state != "shut down at the target";
+  RecoveryOutcome& outcome = doc.recovery.emplace();
+  outcome.state = state;
+  outcome.reached_lsn = set(reached_lsn);
+  outcome.recovery_stop = set(last_match(text, stop_re, 1));
+  outcome.last_transaction_time = set(last_match(text, last_re, 1));
   std::string tl = last_match(text, tl_re, 1);
-  doc["timeline"] = tl.empty() ? nlohmann::json(m.timeline) : nlohmann::json(std::stoi(tl));
-  doc["query_result"] = query_result;
-  doc["log"] = log.string();
+  outcome.timeline = tl.empty() ? m.timeline : static_cast<std::uint32_t>(std::stoul(tl));
+  outcome.query_result = query_result;
+  outcome.log = log.string();
   return doc;
 }
 
@@ -475,7 +479,7 @@ void stop_restored(const config::Config& cfg, exec::Runner& runner, const fs::pa
   runner.run(stop);
 }
 
-nlohmann::json restore_redis(const config::Config& cfg, output::Printer& printer, const RestoreOptions& o)
+RedisRestoreResult restore_redis(const config::Config& cfg, output::Printer& printer, const RestoreOptions& o)
 {
   check_target_dir(o.to);
   Repository repo = Repository::from_config(cfg);
@@ -503,7 +507,7 @@ nlohmann::json restore_redis(const config::Config& cfg, output::Printer& printer
   fs::rename(tmp, o.to / "dump.rdb");
   chown_tree(o.to, exec::running_as_root() ? cfg.get_string("local.run_as") : "");
   printer.info(fmt::format("restored Redis snapshot {} as {}", m->id, (o.to / "dump.rdb").string()));
-  return {{"backup", m->id}, {"path", (o.to / "dump.rdb").string()}, {"size", f.size}, {"sha256", f.sha256}};
+  return RedisRestoreResult{m->id, (o.to / "dump.rdb").string(), f.size, f.sha256};
 }
 
 } // namespace statectl::backup

@@ -2,10 +2,10 @@
 
 #include <chrono>
 #include <filesystem>
-#include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
 
+#include "core/backup/results.h"
 #include "core/config/config.h"
 #include "core/exec/runner.h"
 #include "core/output/printer.h"
@@ -35,11 +35,11 @@ struct RestoreOptions {
 // writes restore_command and the recovery target, and with start runs PostgreSQL until it
 // reaches the target (exit 1 when recovery ends before it). The restored copy never archives
 // into the source's repository nor waits for its synchronous standbys unless keep_archiving.
-// Returns the result document (backup, target, reached point, port, state).
-nlohmann::json restore(const config::Config& cfg, exec::Runner& runner, output::Printer& printer, const RestoreOptions& options);
+// Returns what was restored and, with start, how far recovery got.
+RestoreResult restore(const config::Config& cfg, exec::Runner& runner, output::Printer& printer, const RestoreOptions& options);
 
 // Restores a Redis snapshot (newest, or backup_id) as <to>/dump.rdb for a server to load.
-nlohmann::json restore_redis(const config::Config& cfg, output::Printer& printer, const RestoreOptions& options);
+RedisRestoreResult restore_redis(const config::Config& cfg, output::Printer& printer, const RestoreOptions& options);
 
 // Stops a PostgreSQL server started on a restored directory (pg_ctl stop -m fast).
 void stop_restored(const config::Config& cfg, exec::Runner& runner, const std::filesystem::path& dir);

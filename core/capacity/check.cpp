@@ -182,7 +182,7 @@ Thresholds thresholds_from_config(const config::Config& cfg)
   t.crit_pct = Range::above(static_cast<double>(cfg.get_int("capacity.crit")));
   t.lag_warn_bytes = cfg.get_size("capacity.replication_lag_warn");
   t.lag_crit_bytes = cfg.get_size("capacity.replication_lag_crit");
-  auto secs = [&](const char* key) { return static_cast<double>(cfg.get_duration(key).count()) / 1000.0; };
+  auto secs = [&](config::DurationKey key) { return static_cast<double>(cfg.get_duration(key).count()) / 1000.0; };
   t.lag_warn_s = secs("capacity.replication_delay_warn");
   t.lag_crit_s = secs("capacity.replication_delay_crit");
   t.archive_ready_warn = cfg.get_int("capacity.archive_ready_warn");

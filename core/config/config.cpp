@@ -104,18 +104,19 @@ std::string redact_url(const std::string& url)
 
 Config::Config() : m_base_dir(fs::current_path())
 {
+  m_values.reserve(key_table().size());
   for (const auto& spec : key_table()) {
     Value v;
     v.text = spec.default_value;
     if (spec.type == KeyType::list && !v.text.empty()) v.list = util::split(v.text, ',');
-    m_values[spec.name] = v;
+    m_values.push_back(std::move(v));
   }
 }
 
 void Config::set_value(const KeySpec& spec, const std::string& text, std::vector<std::string> list,
                        Origin origin, const std::string& location)
 {
-  Value& v = m_values[spec.name];
+  Value& v = m_values[Key::of(spec).index()];
   v.text = text;
   v.list = std::move(list);
   v.origin = origin;
@@ -276,46 +277,40 @@ Config Config::load(const LoadOptions& options)
     cfg.set_value(spec, it->second, spec.type == KeyType::list ? util::split(it->second, ',') : std::vector<std::string>{},
                   Origin::env, it->first);
   }
-  for (const auto& [key, text] : options.flags) cfg.set_flag(key, text);
+  for (const auto& [key, text] : options.flags) cfg.set_flag(Key::lookup(key), text);
   return cfg;
 }
 
-void Config::set_flag(const std::string& key, const std::string& text)
+void Config::set_flag(Key key, const std::string& text)
 {
-  const KeySpec* spec = find_key(key);
-  if (!spec) throw Error(ExitCode::usage, fmt::format("unknown config key '{}'", key));
-  if (auto why = validate_value(*spec, text); !why.empty())
-    throw Error(ExitCode::usage, "invalid value", key_problem(spec->name, why));
-  set_value(*spec, text, spec->type == KeyType::list ? util::split(text, ',') : std::vector<std::string>{}, Origin::flag, "flag");
+  const KeySpec& spec = key.spec();
+  if (auto why = validate_value(spec, text); !why.empty())
+    throw Error(ExitCode::usage, "invalid value", key_problem(spec.name, why));
+  set_value(spec, text, spec.type == KeyType::list ? util::split(text, ',') : std::vector<std::string>{}, Origin::flag, "flag");
 }
 
-const Value& Config::value(const std::string& key) const
-{
-  auto it = m_values.find(key);
-  if (it == m_values.end()) throw std::logic_error("unknown config key requested: " + key);
-  return it->second;
-}
+// Every value was validated against its key's type when it was set, so the conversions below
+// cannot fail, and a Key always indexes a value: there is no "unknown key" at this point.
+const Value& Config::value(Key key) const { return m_values[key.index()]; }
 
-std::string Config::get_string(const std::string& key) const { return value(key).text; }
+std::string Config::get_string(Key key) const { return value(key).text; }
 
-std::int64_t Config::get_int(const std::string& key) const { return std::stoll(value(key).text); }
+std::int64_t Config::get_int(IntKey key) const { return std::stoll(value(key).text); }
 
-bool Config::get_bool(const std::string& key) const
-{
-  const auto& t = value(key).text;
-  return t == "true" || t == "1" || t == "yes";
-}
+static bool is_true(const std::string& text) { return text == "true" || text == "1" || text == "yes"; }
 
-std::chrono::milliseconds Config::get_duration(const std::string& key) const
+bool Config::get_bool(BoolKey key) const { return is_true(value(key).text); }
+
+std::chrono::milliseconds Config::get_duration(DurationKey key) const
 {
   return *util::parse_duration(value(key).text);
 }
 
-std::uint64_t Config::get_size(const std::string& key) const { return *util::parse_size(value(key).text); }
+std::uint64_t Config::get_size(SizeKey key) const { return *util::parse_size(value(key).text); }
 
-std::vector<std::string> Config::get_list(const std::string& key) const { return value(key).list; }
+std::vector<std::string> Config::get_list(ListKey key) const { return value(key).list; }
 
-bool Config::is_set(const std::string& key) const { return value(key).origin != Origin::builtin; }
+bool Config::is_set(Key key) const { return value(key).origin != Origin::builtin; }
 
 fs::path Config::state_dir() const
 {
@@ -331,7 +326,7 @@ fs::path Config::state_dir() const
   return fs::path(home && *home ? home : "/tmp") / ".local/state/statectl";
 }
 
-fs::path Config::path(const std::string& key) const
+fs::path Config::path(Key key) const
 {
   auto text = get_string(key);
   if (text.empty()) return {};
@@ -348,13 +343,14 @@ static std::string display_text(const KeySpec& spec, const std::string& text)
 nlohmann::json Config::to_json() const
 {
   nlohmann::json out = nlohmann::json::object();
-  for (const auto& spec : key_table()) {
-    const Value& v = value(spec.name);
+  for (std::size_t i = 0; i < key_table().size(); ++i) {
+    const KeySpec& spec = key_table()[i];
+    const Value& v = m_values[i];
     nlohmann::json& slot = out[spec.section()][spec.key()];
     std::string shown = display_text(spec, v.text);
     switch (spec.type) {
     case KeyType::integer: slot = std::stoll(v.text); break;
-    case KeyType::boolean: slot = get_bool(spec.name); break;
+    case KeyType::boolean: slot = is_true(v.text); break;
     case KeyType::list: slot = v.list; break;
     default: slot = shown;
     }
@@ -380,12 +376,13 @@ std::string Config::to_toml(bool with_origin) const
 {
   std::string out;
   std::string section;
-  for (const auto& spec : key_table()) {
+  for (std::size_t i = 0; i < key_table().size(); ++i) {
+    const KeySpec& spec = key_table()[i];
     if (spec.section() != section) {
       section = spec.section();
       out += fmt::format("{}[{}]\n", out.empty() ? "" : "\n", section);
     }
-    const Value& v = value(spec.name);
+    const Value& v = m_values[i];
     std::string line = fmt::format("{} = {}", spec.key(), toml_literal(spec, v));
     if (with_origin && v.origin != Origin::builtin)
       line = fmt::format("{:<40} # {}{}", line, origin_name(v.origin), v.location.empty() ? "" : " " + v.location);

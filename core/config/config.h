@@ -49,19 +49,24 @@ public:
   static Config from_string(const std::string& toml_text, const std::string& display_name,
                             const std::string& profile = {});
 
-  std::string get_string(const std::string& key) const;
-  std::int64_t get_int(const std::string& key) const;
-  bool get_bool(const std::string& key) const;
-  std::chrono::milliseconds get_duration(const std::string& key) const;
-  std::uint64_t get_size(const std::string& key) const;
-  std::vector<std::string> get_list(const std::string& key) const;
+  // The typed getters. A literal key is checked against the key table at compile time (an
+  // unknown key, or one of another type than the getter reads, does not compile); a key known
+  // only at run time is passed as Key::lookup(name) / IntKey::of(spec), which exit 2 when the
+  // table has no such key. get_string reads any key's text.
+  std::string get_string(Key key) const;
+  std::int64_t get_int(IntKey key) const;
+  bool get_bool(BoolKey key) const;
+  std::chrono::milliseconds get_duration(DurationKey key) const;
+  std::uint64_t get_size(SizeKey key) const;
+  std::vector<std::string> get_list(ListKey key) const;
 
   // True when the key was set anywhere above the built-in default.
-  bool is_set(const std::string& key) const;
-  const Value& value(const std::string& key) const;
+  bool is_set(Key key) const;
+  // The effective value of a key: its text, list, origin and location.
+  const Value& value(Key key) const;
 
   // Sets a value from a command-line flag (validated; throws Error usage on a bad value).
-  void set_flag(const std::string& key, const std::string& text);
+  void set_flag(Key key, const std::string& text);
 
   // The config file that was read, if any, and the directory relative paths resolve against.
   const std::optional<std::filesystem::path>& file() const { return m_file; }
@@ -73,7 +78,7 @@ public:
   std::filesystem::path state_dir() const;
 
   // Resolves a path-valued key against base_dir(); empty when the key is empty.
-  std::filesystem::path path(const std::string& key) const;
+  std::filesystem::path path(Key key) const;
 
   // The effective config as JSON {section: {key: value}}; secrets and URL passwords as ****.
   nlohmann::json to_json() const;
@@ -86,7 +91,7 @@ private:
   void set_value(const KeySpec& spec, const std::string& text, std::vector<std::string> list,
                  Origin origin, const std::string& location);
 
-  std::map<std::string, Value> m_values;
+  std::vector<Value> m_values; // indexed by Key::index()
   std::optional<std::filesystem::path> m_file;
   std::filesystem::path m_base_dir;
   std::string m_profile;

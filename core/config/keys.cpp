@@ -2,6 +2,10 @@
 
 #include <algorithm>
 #include <cctype>
+#include <fmt/format.h>
+
+#include "core/error.h"
+#include "core/util/strings.h"
 
 namespace statectl::config {
 
@@ -29,143 +33,22 @@ std::string KeySpec::env_var() const
   return out;
 }
 
-using T = KeyType;
-
-// Defaults follow the seed architecture: PostgreSQL 16 images (local PostgreSQL 15 binaries),
-// PgBouncer transaction pooling 1000/20, Redis 8.2 images 4gb allkeys-lru, Sentinel quorum 2,
-// retention 7/4/12. The built-in default describes a local stack.
+// The run-time rows, built once from the constant table so that both have the same order and
+// index (Key::index() indexes either).
 const std::vector<KeySpec>& key_table()
 {
-  static const std::vector<KeySpec> table = {
-    // [project]
-    {"project.name", T::string, "statectl", {}, 0, 0, "name used for the Compose project, Kubernetes labels and cloud resources"},
-    {"project.target", T::string, "local", {"local", "compose", "k8s", "terraform"}, 0, 0, "deploy target when --target is not given"},
-
-    // [postgres]
-    {"postgres.image", T::string, "postgres:16.10-bookworm", {}, 0, 0, "container image for the compose and k8s targets (the official image's contract)"},
-    {"postgres.bin_dir", T::string, "/usr/lib/postgresql/15/bin", {}, 0, 0, "PostgreSQL server binaries for the local target"},
-    {"postgres.replicas", T::integer, "1", {}, 0, 15, "streaming standbys beside the primary (k8s renders 2 unless set)"},
-    {"postgres.synchronous", T::boolean, "true", {}, 0, 0, "synchronous replication, so acknowledged writes survive a failover"},
-    {"postgres.ha", T::string, "none", {"none", "patroni"}, 0, 0, "high availability: none (primary/standby) or patroni (etcd + 3 members + HAProxy)"},
-    {"postgres.database", T::string, "postgres", {}, 0, 0, "database holding the state table"},
-    {"postgres.superuser", T::string, "postgres", {}, 0, 0, "superuser role"},
-    {"postgres.app_user", T::string, "app", {}, 0, 0, "application role"},
-    {"postgres.max_connections", T::integer, "200", {}, 10, 100000, "max_connections of every PostgreSQL server"},
-    {"postgres.shared_buffers", T::size, "256MB", {}, 0, 0, "shared_buffers"},
-    {"postgres.storage_size", T::string, "20Gi", {}, 0, 0, "volume size per PostgreSQL pod/instance"},
-    {"postgres.cpu", T::string, "2", {}, 0, 0, "CPU limit per PostgreSQL container"},
-    {"postgres.memory", T::string, "4Gi", {}, 0, 0, "memory limit per PostgreSQL container"},
-    {"postgres.ttl", T::integer, "30", {}, 5, 3600, "Patroni leader lease ttl in seconds"},
-    {"postgres.loop_wait", T::integer, "10", {}, 1, 3600, "Patroni loop_wait in seconds"},
-    {"postgres.retry_timeout", T::integer, "10", {}, 1, 3600, "Patroni retry_timeout in seconds"},
-    {"postgres.url", T::url, "", {}, 0, 0, "external postgresql:// URL for state commands instead of the local stack"},
-
-    // [pgbouncer]
-    {"pgbouncer.image", T::string, "statectl/pgbouncer:1.18-bookworm", {}, 0, 0, "container image; compose builds it from the rendered pgbouncer/Dockerfile when missing"},
-    {"pgbouncer.pool_mode", T::string, "transaction", {"session", "transaction", "statement"}, 0, 0, "pool_mode"},
-    {"pgbouncer.max_client_conn", T::integer, "1000", {}, 1, 1000000, "max_client_conn"},
-    {"pgbouncer.default_pool_size", T::integer, "20", {}, 1, 10000, "default_pool_size"},
-    {"pgbouncer.replicas", T::integer, "1", {}, 1, 100, "pooler instances (k8s Deployment replicas, HPA minimum)"},
-    {"pgbouncer.max_replicas", T::integer, "5", {}, 1, 1000, "HPA maximum pooler replicas on k8s"},
-
-    // [redis]
-    {"redis.image", T::string, "redis:8.2.1-bookworm", {}, 0, 0, "container image (the official image's contract)"},
-    {"redis.mode", T::string, "sentinel", {"standalone", "sentinel", "cluster"}, 0, 0, "standalone, sentinel (master + replicas + 3 Sentinels) or cluster (k8s only)"},
-    {"redis.replicas", T::integer, "1", {}, 0, 15, "replicas of the master"},
-    {"redis.sentinels", T::integer, "3", {}, 1, 9, "Sentinel processes"},
-    {"redis.quorum", T::integer, "2", {}, 1, 9, "Sentinel quorum"},
-    {"redis.master_name", T::string, "mymaster", {}, 0, 0, "master name Sentinels monitor"},
-    {"redis.maxmemory", T::size, "4gb", {}, 0, 0, "maxmemory"},
-    {"redis.maxmemory_policy", T::string, "allkeys-lru", {"noeviction", "allkeys-lru", "allkeys-lfu", "allkeys-random", "volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl"}, 0, 0, "maxmemory-policy"},
-    {"redis.down_after", T::duration, "5s", {}, 0, 0, "Sentinel down-after-milliseconds"},
-    {"redis.failover_timeout", T::duration, "10s", {}, 0, 0, "Sentinel failover-timeout"},
-    {"redis.min_replicas_to_write", T::integer, "0", {}, 0, 15, "min-replicas-to-write on the master"},
-    {"redis.cluster_masters", T::integer, "3", {}, 3, 100, "masters in cluster mode"},
-    {"redis.cluster_replicas", T::integer, "1", {}, 0, 5, "replicas per master in cluster mode"},
-    {"redis.url", T::url, "", {}, 0, 0, "external redis:// URL for state commands instead of the local stack"},
-    {"redis.sentinel_addrs", T::list, "", {}, 0, 0, "external Sentinel host:port addresses"},
-
-    // [state]
-    {"state.backend", T::string, "postgres", {"postgres", "redis"}, 0, 0, "backend of get/put/del/keys/ttl/lock/locks/checkpoint"},
-    {"state.table", T::string, "statectl_kv", {}, 0, 0, "PostgreSQL table of the key space"},
-    {"state.key_prefix", T::string, "statectl:", {}, 0, 0, "prefix of Redis keys"},
-    {"state.max_value_size", T::size, "16MiB", {}, 0, 0, "largest accepted value"},
-    {"state.connect_retries", T::integer, "5", {}, 1, 100, "connection attempts before exit 3"},
-    {"state.retry_initial", T::duration, "100ms", {}, 0, 0, "first retry delay (doubles each time)"},
-    {"state.retry_max", T::duration, "5s", {}, 0, 0, "longest retry delay"},
-    {"state.timeout", T::duration, "10s", {}, 0, 0, "timeout of every server call"},
-
-    // [local]
-    {"local.dir", T::string, "", {}, 0, 0, "state directory (default .statectl beside the config, else $XDG_STATE_HOME/statectl, /var/lib/statectl for root, ~/.local/state/statectl)"},
-    {"local.run_as", T::string, "postgres", {}, 0, 0, "unprivileged user for servers when statectl runs as root"},
-    {"local.postgres_port", T::integer, "15432", {}, 1024, 65535, "port of the primary; standbys take the following ports"},
-    {"local.pgbouncer_port", T::integer, "16432", {}, 1024, 65535, "PgBouncer port (the address clients use)"},
-    {"local.redis_port", T::integer, "16379", {}, 1024, 65535, "Redis master port; replicas take the following ports"},
-    {"local.sentinel_port", T::integer, "16389", {}, 1024, 65535, "first Sentinel port"},
-    {"local.etcd_port", T::integer, "12379", {}, 1024, 65535, "etcd client port (peer port is +1), patroni mode"},
-    {"local.patroni_port", T::integer, "18008", {}, 1024, 65535, "first Patroni REST port, patroni mode"},
-    {"local.haproxy_port", T::integer, "15000", {}, 1024, 65535, "HAProxy read-write port, patroni mode"},
-    {"local.prometheus_port", T::integer, "19090", {}, 1024, 65535, "Prometheus port, [monitoring] enabled"},
-    {"local.postgres_exporter_port", T::integer, "19187", {}, 1024, 65535, "first postgres_exporter port (one per PostgreSQL member), [monitoring] enabled"},
-    {"local.redis_exporter_port", T::integer, "19121", {}, 1024, 65535, "redis_exporter port (it scrapes every Redis and Sentinel), [monitoring] enabled"},
-
-    // [compose]
-    {"compose.command", T::string, "auto", {"auto", "docker compose", "docker-compose"}, 0, 0, "Compose client"},
-    {"compose.network_prefix", T::string, "statectl", {}, 0, 0, "prefix of the per-backend networks"},
-
-    // [k8s]
-    {"k8s.context", T::string, "", {}, 0, 0, "kubectl context (empty = current)"},
-    {"k8s.namespace", T::string, "statectl", {}, 0, 0, "namespace"},
-    {"k8s.storage_class", T::string, "standard", {}, 0, 0, "storage class of volumeClaimTemplates"},
-    {"k8s.app_label", T::string, "app.kubernetes.io/part-of=app", {}, 0, 0, "label of the application pods allowed by NetworkPolicies"},
-
-    // [terraform]
-    {"terraform.cloud", T::string, "aws", {"aws", "gcp", "azure"}, 0, 0, "cloud when --cloud is not given"},
-    {"terraform.region", T::string, "us-east-1", {}, 0, 0, "region"},
-    {"terraform.postgres_instance", T::string, "db.r6g.large", {}, 0, 0, "RDS instance class / Cloud SQL tier / Azure SKU"},
-    {"terraform.redis_node", T::string, "cache.r6g.large", {}, 0, 0, "ElastiCache node type / Memorystore size / Azure SKU"},
-    {"terraform.storage_gb", T::integer, "100", {}, 20, 65536, "allocated storage in GB"},
-    {"terraform.backup_window", T::string, "03:00-04:00", {}, 0, 0, "daily backup window (UTC)"},
-    {"terraform.deletion_protection", T::boolean, "true", {}, 0, 0,
-     "deletion protection on the managed databases (AWS, GCP); set false, deploy, then destroy"},
-
-    // [templates]
-    {"templates.dir", T::string, "", {}, 0, 0, "directory whose files override the built-in templates by relative path"},
-
-    // [backup]
-    {"backup.repo", T::string, "", {}, 0, 0, "backup repository (default <state dir>/backups)"},
-    {"backup.retention_daily", T::integer, "7", {}, 0, 10000, "daily backups kept"},
-    {"backup.retention_weekly", T::integer, "4", {}, 0, 10000, "weekly backups kept"},
-    {"backup.retention_monthly", T::integer, "12", {}, 0, 10000, "monthly backups kept"},
-    {"backup.compress_level", T::integer, "3", {}, 1, 19, "zstd level"},
-    {"backup.threads", T::integer, "2", {}, 1, 64, "zstd worker threads"},
-    {"backup.max_age", T::duration, "26h", {}, 0, 0, "age of the newest valid backup that capacity check tolerates"},
-
-    // [secrets]
-    {"secrets.dir", T::string, "", {}, 0, 0, "secret store (default <state dir>/secrets)"},
-    {"secrets.key_file", T::string, "", {}, 0, 0, "0600 file with the AES-256-GCM master key (or STATECTL_MASTER_KEY)"},
-
-    // [capacity]
-    {"capacity.warn", T::integer, "80", {}, 0, 100, "warning threshold in percent"},
-    {"capacity.crit", T::integer, "90", {}, 0, 100, "critical threshold in percent"},
-    {"capacity.replication_lag_warn", T::size, "16MB", {}, 0, 0, "replica WAL replay lag (bytes behind the primary) that warns"},
-    {"capacity.replication_lag_crit", T::size, "256MB", {}, 0, 0, "replica WAL replay lag that is critical"},
-    {"capacity.replication_delay_warn", T::duration, "30s", {}, 0, 0, "replica replay delay (time behind the primary) that warns"},
-    {"capacity.replication_delay_crit", T::duration, "5m", {}, 0, 0, "replica replay delay that is critical"},
-    {"capacity.archive_ready_warn", T::integer, "10", {}, 1, 1000000, "WAL segments waiting for archive_command that warn"},
-    {"capacity.archive_ready_crit", T::integer, "100", {}, 1, 1000000, "WAL segments waiting for archive_command that are critical"},
-    {"capacity.transaction_warn", T::duration, "5m", {}, 0, 0, "age of the longest (or idle-in-) transaction that warns"},
-    {"capacity.transaction_crit", T::duration, "1h", {}, 0, 0, "age of the longest (or idle-in-) transaction that is critical"},
-    {"capacity.pool_wait_crit", T::duration, "5s", {}, 0, 0, "longest PgBouncer client wait that is critical (any waiting client warns)"},
-    {"capacity.connect_timeout", T::duration, "3s", {}, 0, 0, "connect timeout per server of capacity check"},
-
-    // [monitoring]
-    {"monitoring.enabled", T::boolean, "false", {}, 0, 0, "Prometheus with postgres_exporter, redis_exporter and the alert rules beside the stack (k8s: exporters, ServiceMonitor, PrometheusRule)"},
-    {"monitoring.scrape_interval", T::duration, "15s", {}, 0, 0, "Prometheus scrape and rule evaluation interval"},
-    {"monitoring.prometheus_image", T::string, "prom/prometheus:v2.42.0", {}, 0, 0, "Prometheus image (compose)"},
-    {"monitoring.postgres_exporter_image", T::string, "quay.io/prometheuscommunity/postgres-exporter:v0.11.1", {}, 0, 0, "postgres_exporter image (compose, k8s)"},
-    {"monitoring.redis_exporter_image", T::string, "oliver006/redis_exporter:v1.45.0-alpine", {}, 0, 0, "redis_exporter image (compose, k8s; compose needs its shell)"},
-  };
+  static const std::vector<KeySpec> table = [] {
+    std::vector<KeySpec> out;
+    out.reserve(k_key_rows.size());
+    for (const auto& row : k_key_rows) {
+      KeySpec spec{std::string(row.name), row.type, std::string(row.default_value), {}, row.min, row.max,
+                   std::string(row.help), row.secret};
+      for (auto value : row.allowed)
+        if (!value.empty()) spec.allowed.emplace_back(value);
+      out.push_back(std::move(spec));
+    }
+    return out;
+  }();
   return table;
 }
 
@@ -185,6 +68,22 @@ const KeySpec* find_key(std::string_view full_name)
   for (const auto& k : key_table())
     if (k.name == full_name) return &k;
   return nullptr;
+}
+
+Key Key::lookup(std::string_view name)
+{
+  for (std::size_t i = 0; i < k_key_rows.size(); ++i)
+    if (k_key_rows[i].name == name) return Key(i, 0);
+  std::vector<std::string> names;
+  for (const auto& k : key_table()) names.push_back(k.name);
+  auto guess = util::closest_match(std::string(name), names);
+  throw Error(ExitCode::usage, fmt::format("unknown config key '{}'", name), "",
+              guess ? fmt::format("did you mean '{}'?", *guess) : "'statectl config keys' lists every key");
+}
+
+void wrong_key_type(Key key, KeyType expected)
+{
+  throw Error(ExitCode::usage, fmt::format("config key '{}' is of type {}, not {}", key.name(), type_name(key.type()), type_name(expected)));
 }
 
 } // namespace statectl::config

@@ -153,12 +153,12 @@ json scale_terraform(const config::Config& cfg, exec::Runner& runner, output::Pr
     json doc = run(cfg, runner, printer, o);
     if (planning) {
       if (before) render::record_count(cfg, "terraform", key, *before);
-      else render::record_count(cfg, "terraform", key, cfg.get_int(key));
+      else render::record_count(cfg, "terraform", key, cfg.get_int(config::IntKey::lookup(key)));
     }
     return doc;
   } catch (...) {
     if (before) render::record_count(cfg, "terraform", key, *before);
-    else render::record_count(cfg, "terraform", key, cfg.get_int(key));
+    else render::record_count(cfg, "terraform", key, cfg.get_int(config::IntKey::lookup(key)));
     throw;
   }
 }

@@ -177,7 +177,7 @@ Stack::Desired Stack::desired() const
 {
   const auto& cfg = m_site.cfg;
   Desired d;
-  auto count = [&](const std::string& component, const std::string& key) {
+  auto count = [&](const std::string& component, config::IntKey key) {
     auto it = m_state.scaled.find(component);
     return it != m_state.scaled.end() ? it->second : static_cast<int>(cfg.get_int(key));
   };

@@ -13,7 +13,7 @@ namespace statectl::monitoring {
 
 nlohmann::json values(const config::Config& cfg)
 {
-  auto seconds = [&](const char* key) { return std::to_string(cfg.get_duration(key).count() / 1000); };
+  auto seconds = [&](config::DurationKey key) { return std::to_string(cfg.get_duration(key).count() / 1000); };
   const std::string redis_mode = cfg.get_string("redis.mode");
   const bool patroni = cfg.get_string("postgres.ha") == "patroni";
   // Patroni runs three members: the leader and two replicas.

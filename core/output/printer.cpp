@@ -55,6 +55,14 @@ void Printer::result(const nlohmann::json& json, const std::function<std::string
   m_out.flush();
 }
 
+void Printer::print_json(const std::function<void(nlohmann::json&)>& fill)
+{
+  nlohmann::json doc;
+  fill(doc);
+  m_out << doc.dump(2) << "\n";
+  m_out.flush();
+}
+
 void Printer::out(std::string_view text)
 {
   m_out << text;

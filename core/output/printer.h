@@ -39,8 +39,29 @@ public:
   bool verbose() const { return m_verbosity == Verbosity::verbose; }
   bool color_enabled() const { return m_color; }
 
+  // Prints a command's typed result: its JSON document under -o json, else to_text(r). R's
+  // namespace declares `std::string to_text(const R&)` and either
+  // `void to_json(nlohmann::json&, const R&)` (nlohmann's convention, which needs only
+  // json_fwd.hpp where result() is called) or `nlohmann::json to_json(const R&)`.
+  template <class R>
+  void result(const R& r)
+  {
+    if (!json()) {
+      out(to_text(r));
+      return;
+    }
+    print_json([&r](nlohmann::json& doc) {
+      if constexpr (requires { to_json(doc, r); })
+        to_json(doc, r);
+      else
+        doc = to_json(r);
+    });
+  }
   // Prints a command's result: the JSON document under -o json, else text() (if non-empty).
+  // (The older form; new commands give their result a type and call result(r).)
   void result(const nlohmann::json& json, const std::function<std::string()>& text);
+  // Prints the JSON document that fill builds, as one document on stdout.
+  void print_json(const std::function<void(nlohmann::json&)>& fill);
   // Raw text to stdout (no newline added).
   void out(std::string_view text);
   // A progress or status line on stderr, unless quiet.

@@ -36,8 +36,9 @@ std::map<std::string, std::int64_t> recorded_counts(const config::Config& cfg, c
   auto doc = load(recorded_counts_file(cfg));
   if (!doc.contains(target) || !doc[target].is_object()) return out;
   for (const auto& [key, entry] : doc[target].items()) {
-    if (!config::find_key(key) || !entry.is_object() || !entry.contains("count") || !entry["count"].is_number_integer()) continue;
-    if (entry.value("config", std::string()) != cfg.value(key).text) continue; // the config changed since: it wins
+    const config::KeySpec* spec = config::find_key(key); // the file may name keys of an older statectl
+    if (!spec || !entry.is_object() || !entry.contains("count") || !entry["count"].is_number_integer()) continue;
+    if (entry.value("config", std::string()) != cfg.value(config::Key::of(*spec)).text) continue; // the config changed since: it wins
     out[key] = entry["count"].get<std::int64_t>();
   }
   return out;
@@ -47,7 +48,7 @@ void record_count(const config::Config& cfg, const std::string& target, const st
 {
   fs::path file = recorded_counts_file(cfg);
   auto doc = load(file);
-  doc[target][key] = {{"count", count}, {"config", cfg.value(key).text}};
+  doc[target][key] = {{"count", count}, {"config", cfg.value(config::Key::lookup(key)).text}};
   if (auto r = util::make_dirs(file.parent_path(), 0700); !r) throw Error(ExitCode::failed, "cannot create the state directory", r.error());
   if (auto r = util::write_file_atomic(file, doc.dump(2) + "\n", 0644); !r) throw Error(ExitCode::failed, "cannot record the new count", r.error());
 }

@@ -109,17 +109,17 @@ json values(const config::Config& cfg, const Request& req)
     if (spec.type == config::KeyType::url || spec.secret) continue;
     json& section = v[spec.section()];
     if (spec.type == config::KeyType::boolean)
-      section[spec.key()] = cfg.get_bool(spec.name);
+      section[spec.key()] = cfg.get_bool(config::BoolKey::of(spec));
     else if (spec.type == config::KeyType::list)
-      section[spec.key()] = cfg.get_list(spec.name);
+      section[spec.key()] = cfg.get_list(config::ListKey::of(spec));
     else
-      section[spec.key()] = cfg.value(spec.name).text;
+      section[spec.key()] = cfg.value(config::Key::of(spec)).text;
   }
 
   // Counts set by `statectl scale` on this target replace the config's while it is unchanged.
   auto recorded = recorded_counts(cfg, target_name(req.target));
-  auto count = [&](const std::string& key) {
-    auto it = recorded.find(key);
+  auto count = [&](config::IntKey key) {
+    auto it = recorded.find(std::string(key.name()));
     return it != recorded.end() ? it->second : cfg.get_int(key);
   };
 
@@ -209,7 +209,7 @@ json values(const config::Config& cfg, const Request& req)
   if (req.target == Target::terraform) {
     std::string cloud = cloud_of(cfg, req);
     v["cloud"] = cloud;
-    auto pick = [&](const std::string& key, const std::string& gcp, const std::string& azure) {
+    auto pick = [&](config::Key key, const std::string& gcp, const std::string& azure) {
       if (cfg.is_set(key) || cloud == "aws") return cfg.get_string(key);
       return cloud == "gcp" ? gcp : azure;
     };
@@ -338,6 +338,25 @@ void write_tree(const fs::path& dir_in, const std::vector<File>& files, const st
     fs::remove_all(tmp, ec);
     throw;
   }
+}
+
+void to_json(nlohmann::json& j, const RenderResult& r)
+{
+  j = {{"target", r.target}, {"files", nlohmann::json::array()}};
+  if (r.request.target == Target::terraform) j["cloud"] = r.request.cloud;
+  for (const auto& f : r.files) {
+    if (r.out) j["files"].push_back({{"path", f.path}, {"bytes", f.content.size()}});
+    else j["files"].push_back({{"path", f.path}, {"content", f.content}});
+  }
+  if (r.out) j["out"] = r.out->string();
+}
+
+std::string to_text(const RenderResult& r)
+{
+  if (!r.out) return to_stream(r.request, r.files);
+  std::string text;
+  for (const auto& f : r.files) text += (*r.out / f.path).string() + "\n";
+  return text;
 }
 
 } // namespace statectl::render

@@ -2,6 +2,7 @@
 
 #include <filesystem>
 #include <nlohmann/json_fwd.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -56,5 +57,18 @@ std::string to_stream(const Request& req, const std::vector<File>& files);
 // are not in `files` but are in keep (relative names such as "secrets") are carried over from
 // the old tree. Throws Error(failed) on an I/O error, leaving dir as it was.
 void write_tree(const std::filesystem::path& dir, const std::vector<File>& files, const std::vector<std::string>& keep = {});
+
+// `render`: the files rendered for a target, printed (no out) or written into out. JSON holds
+// each file's content when printed and its size when written; text is the stream of to_stream,
+// or the written paths.
+struct RenderResult {
+  Request request;
+  std::string target; // as named on the command line ("compose", "k8s", "terraform")
+  std::vector<File> files;
+  std::optional<std::filesystem::path> out;
+};
+
+void to_json(nlohmann::json& j, const RenderResult& r);
+std::string to_text(const RenderResult& r);
 
 } // namespace statectl::render

@@ -89,7 +89,9 @@ TEST_CASE("completion: zsh script and man page come from the same tree")
   std::string man = generate_man(app);
   CHECK(man.find(".SS config show\nPrint it\n") != std::string::npos);
   CHECK(man.find(".TP\n.B \\-\\-target {local|k8s}\nTarget\n") != std::string::npos);
-  CHECK(man.find(".TP\n.B 75\nlock not acquired within \\-\\-wait\n") != std::string::npos);
+  CHECK(man.find(".TP\n.B 75\nlock not acquired within \\fB\\-\\-wait\\fR (EX_TEMPFAIL)\n") != std::string::npos);
+  CHECK(man.find(".TP\n.B 70\ninternal error: a bug in statectl") != std::string::npos);
+  CHECK(man.find(".PP\n\\fBcapacity check\\fR uses Nagios codes") != std::string::npos);
 }
 
 TEST_CASE("completion: the real command tree contains every table row")
