@@ -299,7 +299,7 @@ nlohmann::json restore(const config::Config& cfg, exec::Runner& runner, output::
   nlohmann::json doc = {{"backup", m.id}, {"target", describe_target(o)}, {"target_action", o.action}, {"data_directory", o.to.string()},
                         {"port", port ? nlohmann::json(port) : nlohmann::json(nullptr)}, {"started", false}};
   if (runner.dry_run() == exec::DryRun::plan) {
-    printer.out(fmt::format("would restore backup {} into {} with target {}\n", m.id, o.to.string(), describe_target(o)));
+    printer.plan(fmt::format("restore backup {} into {} with target {}", m.id, o.to.string(), describe_target(o)));
     return doc;
   }
 
