@@ -148,6 +148,8 @@ int run_app(const std::vector<std::string>& args, std::ostream& out, std::ostrea
       if (is_nagios_plugin(app)) throw Error(ExitCode::unavailable, translated.what_failed(), translated.why(), translated.hint());
       throw translated;
     }
+    ctx.printer().set_dry_run(globals.dry_run);
+    ctx.printer().finish();
   } catch (const Error& e) {
     ctx.printer().error(e);
     // Nagios shows a plugin's first stdout line: an UNKNOWN needs one there too.

@@ -23,7 +23,7 @@ void setup_checkpoint(CLI::App& sub, Context& ctx)
   create->add_option("--name", *name, "A label for the checkpoint");
   create->callback([&ctx, name] {
     if (ctx.globals().dry_run) {
-      ctx.printer().out(fmt::format("[dry-run] {}: would snapshot every key\n", ctx.backend()));
+      ctx.printer().plan(fmt::format("snapshot every key on {}", ctx.backend()));
       return;
     }
     auto info = state::make_backend(ctx.config(), ctx.backend())->checkpoint_create(*name);
@@ -40,7 +40,7 @@ void setup_checkpoint(CLI::App& sub, Context& ctx)
   restore->add_option("id", *id, "Checkpoint id (see checkpoint list)")->required();
   restore->callback([&ctx, id] {
     if (ctx.globals().dry_run) {
-      ctx.printer().out(fmt::format("[dry-run] {}: would replace every key with checkpoint {}\n", ctx.backend(), *id));
+      ctx.printer().plan(fmt::format("replace every key on {} with checkpoint {}", ctx.backend(), *id));
       return;
     }
     auto info = state::make_backend(ctx.config(), ctx.backend())->checkpoint_restore(*id);

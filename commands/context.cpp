@@ -1,8 +1,11 @@
 #include "commands/context.h"
 
+#include <CLI/CLI.hpp>
 #include <filesystem>
 
 #include "core/error.h"
+#include "core/targets/target.h"
+#include "core/util/strings.h"
 
 namespace statectl::commands {
 
@@ -11,6 +14,8 @@ Context::Context(GlobalOptions& globals, std::ostream& out, std::ostream& err, s
   : m_globals(globals), m_out(out), m_err(err), m_environment(std::move(environment)), m_stderr_tty(stderr_is_tty)
 {
 }
+
+Context::~Context() = default;
 
 std::string Context::env(const std::string& name, const std::string& fallback) const
 {
@@ -36,6 +41,7 @@ config::Config& Context::config()
     opts.flags = m_flags;
     opts.cwd = std::filesystem::current_path();
     m_config = config::Config::load(opts);
+    m_binding = std::make_unique<targets::Binding>(*m_config, [this]() -> targets::Target& { return target(); });
   }
   return *m_config;
 }
@@ -49,6 +55,7 @@ output::Printer& Context::printer()
                                          : output::Verbosity::normal;
     bool color = m_stderr_tty && !m_globals.no_color && m_environment.find("NO_COLOR") == m_environment.end();
     m_printer = std::make_unique<output::Printer>(m_out, m_err, format, verbosity, color);
+    m_printer->set_dry_run(m_globals.dry_run);
   }
   return *m_printer;
 }
@@ -59,12 +66,40 @@ exec::Runner& Context::runner()
     auto& p = printer();
     auto mode = m_globals.dry_run ? exec::DryRun::plan : exec::DryRun::execute;
     auto log = [&p](const std::string& line) { p.detail(line); };
+    // Planned commands go to the printer: lines on stdout, or the "plan" array under -o json.
     if (m_runner_factory)
-      m_runner = m_runner_factory(mode, m_out, log);
+      m_runner = m_runner_factory(mode, p.plan_stream(), log);
     else
-      m_runner = std::make_unique<exec::ProcessRunner>(mode, &m_out, log);
+      m_runner = std::make_unique<exec::ProcessRunner>(mode, &p.plan_stream(), log);
   }
   return *m_runner;
+}
+
+targets::Target& Context::target()
+{
+  if (!m_target) m_target = targets::make(config(), runner(), printer());
+  return *m_target;
+}
+
+void add_target_option(CLI::App& sub, Context& ctx, const std::string& help)
+{
+  std::string text = help.empty() ? "The stack to act on (default [project] target)" : help;
+  sub.add_option_function<std::string>(
+       "--target",
+       [&ctx](const std::string& name) {
+         targets::check_name(name);
+         ctx.set_flag("project.target", name);
+       },
+       text)
+    ->type_name("TEXT:{" + util::join(targets::names(), ",") + "}");
+}
+
+void add_cloud_option(CLI::App& sub, Context& ctx)
+{
+  sub.add_option_function<std::string>(
+       "--cloud", [&ctx](const std::string& cloud) { ctx.set_flag("terraform.cloud", cloud); },
+       "Cloud of the terraform target (default [terraform] cloud)")
+    ->check(CLI::IsMember({"aws", "gcp", "azure"}));
 }
 
 std::string Context::backend()

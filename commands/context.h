@@ -11,6 +11,15 @@
 #include "core/exec/runner.h"
 #include "core/output/printer.h"
 
+namespace CLI {
+class App;
+}
+
+namespace statectl::targets {
+class Target;
+class Binding;
+} // namespace statectl::targets
+
 namespace statectl::commands {
 
 // The options of CLI.md that every command accepts, before or after its name.
@@ -39,6 +48,7 @@ class Context {
 public:
   Context(GlobalOptions& globals, std::ostream& out, std::ostream& err, std::map<std::string, std::string> environment,
           bool stderr_is_tty);
+  ~Context();
 
   GlobalOptions& globals() { return m_globals; }
   const std::map<std::string, std::string>& environment() const { return m_environment; }
@@ -55,6 +65,10 @@ public:
 
   // The state backend: --backend, else [state] backend.
   std::string backend();
+
+  // The target the command acts on: [project] target, which --target sets (targets::make). While
+  // the context lives, stack::resolve() of its config goes through this target.
+  targets::Target& target();
 
   // Replaces the runner (tests use a FakeRunner).
   void set_runner(std::unique_ptr<exec::Runner> runner) { m_runner = std::move(runner); }
@@ -73,6 +87,16 @@ private:
   std::unique_ptr<output::Printer> m_printer;
   std::unique_ptr<exec::Runner> m_runner;
   RunnerFactory m_runner_factory;
+  std::unique_ptr<targets::Target> m_target;   // uses the runner, printer and config above
+  std::unique_ptr<targets::Binding> m_binding; // released first
 };
+
+// Adds --target local|compose|k8s|terraform to a command that acts on a deployed stack: it sets
+// [project] target for the run, so every endpoint the command reaches is that target's. An
+// unknown value is a usage error (exit 2) that lists the valid ones.
+void add_target_option(CLI::App& sub, Context& ctx, const std::string& help = {});
+
+// Adds --cloud aws|gcp|azure (sets [terraform] cloud for the run).
+void add_cloud_option(CLI::App& sub, Context& ctx);
 
 } // namespace statectl::commands

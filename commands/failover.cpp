@@ -29,7 +29,6 @@ void setup_test(CLI::App& sub, Context& ctx)
 {
   struct Opts {
     std::string backend;
-    std::string target = "local";
     int rate = 200;
     int threads = 4;
     int trials = 1;
@@ -44,7 +43,6 @@ void setup_test(CLI::App& sub, Context& ctx)
   };
   auto o = std::make_shared<Opts>();
   sub.add_option("--backend", o->backend, "Backend whose primary is killed")->required()->check(CLI::IsMember({"postgres", "redis"}));
-  sub.add_option("--target", o->target, "Where the stack runs")->capture_default_str()->check(CLI::IsMember({"local", "compose", "k8s"}));
   sub.add_option("--rate", o->rate, "Probe writes per second")->capture_default_str()->check(CLI::Range(1, 100000));
   sub.add_option("--threads", o->threads, "Probe threads sharing the write schedule")->capture_default_str()->check(CLI::Range(1, 64));
   sub.add_option("--trials", o->trials, "Failures to inject, one after the other (the stack heals in between)")->capture_default_str()->check(CLI::Range(1, 100));
@@ -68,7 +66,7 @@ void setup_test(CLI::App& sub, Context& ctx)
   sub.callback([&ctx, o] {
     failover::TestOptions opts;
     opts.backend = o->backend;
-    opts.target = o->target;
+    opts.target = ctx.config().get_string("project.target");
     opts.rate = o->rate;
     opts.threads = o->threads;
     opts.trials = o->trials;
@@ -80,10 +78,7 @@ void setup_test(CLI::App& sub, Context& ctx)
     if (o->max_lost >= 0) opts.max_lost = o->max_lost;
     opts.heal = !o->no_heal;
     auto report = failover::run_test(ctx.config(), ctx.runner(), ctx.printer(), opts);
-    if (ctx.globals().dry_run) {
-      ctx.printer().info("dry run: nothing was changed");
-      return;
-    }
+    if (ctx.globals().dry_run) return; // the plan is the result
     if (o->format == "prometheus" && !ctx.printer().json())
       ctx.printer().out(failover::test_to_prometheus(
         report, std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count()));
@@ -140,10 +135,7 @@ void setup_promote(CLI::App& sub, Context& ctx)
              "`failover switchover`.");
   sub.callback([&ctx, member, force] {
     auto r = failover::promote(ctx.config(), ctx.runner(), ctx.printer(), *member, *force);
-    if (ctx.globals().dry_run) {
-      ctx.printer().info("dry run: nothing was changed");
-      return;
-    }
+    if (ctx.globals().dry_run) return; // the plan is the result
     ctx.printer().result(r.to_json(), [&] {
       return fmt::format("promoted {} (replayed up to {}) in {} ms; PgBouncer now points at it; {} is fenced\n", r.new_primary,
                          r.replay_lsn, r.took_ms, r.old_primary.empty() ? "no old primary" : r.old_primary);

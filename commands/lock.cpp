@@ -51,8 +51,8 @@ void setup_lock(CLI::App& sub, Context& ctx)
     if (run.argv.empty())
       throw Error(ExitCode::usage, "lock needs a command", "", "usage: statectl lock NAME [--ttl D] [--wait D] -- CMD [ARG...]");
     if (ctx.globals().dry_run) {
-      ctx.printer().out(fmt::format("[dry-run] {}: would run `{}` holding lock '{}' (ttl {})\n", ctx.backend(), exec::display(run.argv),
-                                    run.name, util::format_duration(run.ttl)));
+      ctx.printer().plan(fmt::format("run `{}` holding lock '{}' (ttl {}) on {}", exec::display(run.argv), run.name,
+                                     util::format_duration(run.ttl), ctx.backend()));
       return;
     }
     auto backend = state::make_backend(ctx.config(), ctx.backend());

@@ -32,13 +32,13 @@ void setup_render(CLI::App& sub, Context& ctx)
              "does not provide fails with exit 2 and names the template and the missing name.");
   sub.callback([&ctx, o] {
     if (!o->templates.empty()) ctx.set_flag("templates.dir", util::resolve_path(o->templates, fs::current_path()).string());
+    if (!o->cloud.empty()) ctx.set_flag("terraform.cloud", o->cloud);
     auto& cfg = ctx.config();
     std::string target = o->target.empty() ? cfg.get_string("project.target") : o->target;
     if (target == "local")
       throw Error(ExitCode::usage, "nothing to render for the local target", "the local stack runs processes, not files",
                   "pass --target compose, k8s or terraform");
-    render::Request req{render::parse_target(target), o->cloud};
-    if (req.target == render::Target::terraform && req.cloud.empty()) req.cloud = cfg.get_string("terraform.cloud");
+    render::Request req = render::request_for(cfg, render::parse_target(target));
     if (req.target != render::Target::terraform && !o->cloud.empty())
       throw Error(ExitCode::usage, "--cloud applies only to --target terraform");
     auto files = render::render(cfg, req);
@@ -51,7 +51,7 @@ void setup_render(CLI::App& sub, Context& ctx)
     fs::path out = util::resolve_path(o->out, fs::current_path());
     result.out = out;
     if (ctx.globals().dry_run) {
-      ctx.printer().info(fmt::format("would write {} files into {}", result.files.size(), out.string()));
+      ctx.printer().plan(fmt::format("write {} files into {}", result.files.size(), out.string()));
     } else {
       render::write_tree(out, result.files);
     }

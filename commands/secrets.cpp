@@ -121,6 +121,7 @@ void setup_rotate(CLI::App& parent, Context& ctx)
   cmd->add_option("--length", o->length, "Characters of a new password")->capture_default_str();
   cmd->footer("On a deployed local stack a password it uses is rotated with --apply; without --apply (or --store-only)\n"
               "rotate refuses with exit 2 and changes nothing, as the servers would keep the old value.");
+  add_target_option(*cmd, ctx, "The stack whose servers --apply updates (default [project] target; --apply works on local)");
   cmd->callback([&ctx, o] {
     auto& cfg = ctx.config();
     if (o->apply && o->store_only) throw Error(ExitCode::usage, "--apply and --store-only exclude each other");
@@ -140,12 +141,11 @@ void setup_rotate(CLI::App& parent, Context& ctx)
 
 void setup_push(CLI::App& parent, Context& ctx)
 {
-  auto target = std::make_shared<std::string>();
   auto* cmd = parent.add_subcommand("push", "Send the secrets to a target: a Kubernetes Secret (kubectl apply, stdin) or Compose secret files");
-  cmd->add_option("--target", *target, "Where to push (default [project] target)")->check(CLI::IsMember({"k8s", "compose"}));
-  cmd->callback([&ctx, target] {
+  add_target_option(*cmd, ctx, "Where to push: k8s or compose (default [project] target)");
+  cmd->callback([&ctx] {
     auto& cfg = ctx.config();
-    std::string t = target->empty() ? cfg.get_string("project.target") : *target;
+    std::string t = cfg.get_string("project.target");
     if (t != "k8s" && t != "compose")
       throw Error(ExitCode::usage, fmt::format("cannot push secrets to target '{}'", t), "push sends secrets to k8s or compose",
                   "use --target k8s or --target compose (the local stack reads the store directly)");
@@ -176,7 +176,7 @@ void setup_keygen(CLI::App& parent, Context& ctx)
       throw Error(ExitCode::usage, fmt::format("{} already exists", path.string()), "",
                   "use --force to replace it (secrets encrypted with the old key become unreadable)");
     if (ctx.globals().dry_run) {
-      ctx.printer().out(fmt::format("would write a new master key to {} (mode 0600)\n", path.string()));
+      ctx.printer().plan(fmt::format("write a new master key to {} (mode 0600)", path.string()));
       return;
     }
     // A missing directory (e.g. /etc/statectl on a fresh machine) is created, readable by its owner only.

@@ -52,7 +52,8 @@ std::string read_input(const std::string& source)
   return data;
 }
 
-std::string plan_prefix(Context& ctx) { return fmt::format("[dry-run] {}: ", ctx.backend()); }
+// The --dry-run step of a state command: "<what> on <backend>".
+std::string on_backend(Context& ctx, const std::string& what) { return fmt::format("{} on {}", what, ctx.backend()); }
 
 } // namespace
 
@@ -103,7 +104,7 @@ void setup_put(CLI::App& sub, Context& ctx)
       auto input = read_input(o->batch);
       auto items = state::parse_batch(input, o->format == "ndjson" ? state::BatchFormat::ndjson : state::BatchFormat::tsv, settings);
       if (ctx.globals().dry_run) {
-        ctx.printer().out(fmt::format("{}would write {} keys from {}\n", plan_prefix(ctx), items.size(), o->batch == "-" ? "stdin" : o->batch));
+        ctx.printer().plan(on_backend(ctx, fmt::format("write {} keys from {}", items.size(), o->batch == "-" ? "stdin" : o->batch)));
         return;
       }
       auto backend = connect(ctx);
@@ -127,8 +128,8 @@ void setup_put(CLI::App& sub, Context& ctx)
     state::check_key(o->key);
     state::check_value(settings, o->key, value.size());
     if (ctx.globals().dry_run) {
-      ctx.printer().out(fmt::format("{}would put key '{}' ({} bytes{}{})\n", plan_prefix(ctx), o->key, value.size(),
-                                    opts.ttl ? ", ttl " + util::format_duration(*opts.ttl) : "", opts.if_absent ? ", if absent" : ""));
+      ctx.printer().plan(on_backend(ctx, fmt::format("put key '{}' ({} bytes{}{})", o->key, value.size(),
+                                                     opts.ttl ? ", ttl " + util::format_duration(*opts.ttl) : "", opts.if_absent ? ", if absent" : "")));
       return;
     }
     auto backend = connect(ctx);
@@ -145,7 +146,7 @@ void setup_del(CLI::App& sub, Context& ctx)
   sub.callback([&ctx, keys] {
     for (const auto& k : *keys) state::check_key(k);
     if (ctx.globals().dry_run) {
-      ctx.printer().out(fmt::format("{}would delete {} keys\n", plan_prefix(ctx), keys->size()));
+      ctx.printer().plan(on_backend(ctx, fmt::format("delete {} keys", keys->size())));
       return;
     }
     auto n = connect(ctx)->del(*keys);
@@ -188,7 +189,7 @@ void setup_gc(CLI::App& sub, Context& ctx)
              "keys itself, so gc deletes nothing there.");
   sub.callback([&ctx] {
     if (ctx.globals().dry_run) {
-      ctx.printer().out(plan_prefix(ctx) + "would delete expired keys\n");
+      ctx.printer().plan(on_backend(ctx, "delete expired keys"));
       return;
     }
     auto n = connect(ctx)->gc();

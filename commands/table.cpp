@@ -1,6 +1,7 @@
 #include "commands/table.h"
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 
 #include "commands/backup.h"
 #include "commands/restore.h"
@@ -127,6 +128,12 @@ void build_app(CLI::App& app, Context& ctx, const std::string& only)
     if (spec.needs_backend)
       sub->add_option("--backend", g.backend, "State backend (default [state] backend)")->check(CLI::IsMember({"postgres", "redis"}));
     spec.setup(*sub, ctx);
+    // Every command that acts on a deployed stack reaches the target --target names (CLI.md).
+    static const std::vector<std::string> on_stack = {"status", "psql",  "redis-cli", "scale", "failover", "backup", "restore",
+                                                      "capacity", "get", "put", "del", "keys", "ttl", "gc", "lock", "locks",
+                                                      "checkpoint"};
+    if (std::find(on_stack.begin(), on_stack.end(), spec.name) != on_stack.end() && !sub->get_option_no_throw("--target"))
+      add_target_option(*sub, ctx);
   }
   app.footer(root_footer);
 }

@@ -43,7 +43,7 @@ void setup_wal(CLI::App& sub, Context& ctx)
   push->callback([&ctx, path, repo_dir] {
     auto repo = repo_of(ctx, *repo_dir);
     if (ctx.globals().dry_run) {
-      ctx.printer().out(fmt::format("would archive {} into {}\n", *path, repo.root().string()));
+      ctx.printer().plan(fmt::format("archive {} into {}", *path, repo.root().string()));
       return;
     }
     repo.ensure();
@@ -63,7 +63,7 @@ void setup_wal(CLI::App& sub, Context& ctx)
   fetch->callback([&ctx, name, dest, repo_dir] {
     auto repo = repo_of(ctx, *repo_dir);
     if (ctx.globals().dry_run) {
-      ctx.printer().out(fmt::format("would fetch {} from {} into {}\n", *name, repo.root().string(), *dest));
+      ctx.printer().plan(fmt::format("fetch {} from {} into {}", *name, repo.root().string(), *dest));
       return;
     }
     // A missing file is how recovery learns it reached the end of the archive: exit 1, no noise.

@@ -308,7 +308,7 @@ Manifest create_redis(const config::Config& cfg, exec::Runner& runner, output::P
   std::string host = ep.redis.host;
   int port = ep.redis.port;
   if (runner.dry_run() == exec::DryRun::plan) {
-    printer.out(fmt::format("redis {}:{} BGSAVE, then copy the RDB file into {}\n", host, port, repo.root().string()));
+    printer.plan(fmt::format("BGSAVE on redis {}:{}, then copy the RDB file into {}", host, port, repo.root().string()));
     return {};
   }
   Redis r;

@@ -303,7 +303,7 @@ RestoreResult restore(const config::Config& cfg, exec::Runner& runner, output::P
   doc.data_directory = o.to.string();
   if (port) doc.port = port;
   if (runner.dry_run() == exec::DryRun::plan) {
-    printer.out(fmt::format("would restore backup {} into {} with target {}\n", m.id, o.to.string(), describe_target(o)));
+    printer.plan(fmt::format("restore backup {} into {} with target {}", m.id, o.to.string(), describe_target(o)));
     return doc;
   }
 

@@ -192,4 +192,25 @@ std::vector<std::string> workloads(const std::vector<std::pair<std::string, std:
   return out;
 }
 
+std::vector<std::string> compose_kill_argv(const std::vector<std::string>& compose_base, const std::string& container)
+{
+  (void)compose_base; // the kill goes to the engine, not to Compose
+  return {"docker", "kill", "--signal", "KILL", container};
+}
+
+std::vector<std::string> k8s_delete_argv(const std::vector<std::string>& kubectl_base, const std::string& pod)
+{
+  std::vector<std::string> argv = kubectl_base;
+  argv.insert(argv.end(), {"delete", "pod", pod, "--grace-period=0", "--force", "--wait=false"});
+  return argv;
+}
+
+std::string k8s_primary_selector(const std::string& backend)
+{
+  return backend == "redis" ? "app.kubernetes.io/name=redis,app.kubernetes.io/component=master"
+                            : "app.kubernetes.io/name=postgres,app.kubernetes.io/component=primary";
+}
+
+std::string compose_primary_service(const std::string& backend) { return backend == "redis" ? "redis-master" : "postgres-primary"; }
+
 } // namespace statectl::deploy

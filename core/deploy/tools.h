@@ -78,4 +78,13 @@ PlanSummary parse_plan_summary(const std::string& plan_output);
 // "deployment/NAME", in file order.
 std::vector<std::string> workloads(const std::vector<std::pair<std::string, std::string>>& files);
 
+// The fault-injection commands of `failover test` on the container targets: docker kill of a
+// container (the engine, not Compose, kills it) / a forced kubectl delete of a pod.
+std::vector<std::string> compose_kill_argv(const std::vector<std::string>& compose_base, const std::string& container);
+std::vector<std::string> k8s_delete_argv(const std::vector<std::string>& kubectl_base, const std::string& pod);
+// The label selector of the pod holding the writable role of a backend in the k8s manifests.
+std::string k8s_primary_selector(const std::string& backend);
+// The Compose service holding the writable role of a backend.
+std::string compose_primary_service(const std::string& backend);
+
 } // namespace statectl::deploy

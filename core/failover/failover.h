@@ -16,7 +16,7 @@ namespace statectl::failover {
 // What `failover test` is asked to do.
 struct TestOptions {
   std::string backend = "postgres"; // postgres | redis
-  std::string target = "local";     // local | compose | k8s
+  std::string target = "local";     // [project] target (the report names the one run_test used)
   int rate = 200;                   // probe writes per second
   int threads = 4;                  // probe threads sharing the schedule
   int trials = 1;
@@ -81,14 +81,6 @@ void summarize(TestReport& report);
 
 // The p50 (lower median) of values; -1 when empty.
 std::int64_t percentile50(std::vector<std::int64_t> values);
-
-// The fault-injection command for a container target: docker kill / kubectl delete pod.
-std::vector<std::string> compose_kill_argv(const std::vector<std::string>& compose_base, const std::string& container);
-std::vector<std::string> k8s_delete_argv(const std::vector<std::string>& kubectl_base, const std::string& pod);
-// The label selector of the pod holding the writable role of a backend in the k8s manifests.
-std::string k8s_primary_selector(const std::string& backend);
-// The Compose service holding the writable role of a backend.
-std::string compose_primary_service(const std::string& backend);
 
 // `failover promote`: the bare-mode runbook. Picks the standby with the highest replay LSN
 // (or `member`), promotes it, repoints PgBouncer (RELOAD) and keeps the old primary fenced

@@ -368,9 +368,9 @@ SwitchoverReport switchover(const config::Config& cfg, exec::Runner& runner, out
     if (opts.backend == "redis") rep.mode = stack.state().redis_mode;
     else rep.mode = stack.state().ha == "patroni" ? "patroni" : "bare";
     if (runner.dry_run() == exec::DryRun::plan) {
-      printer.info(rep.mode == "bare" ? "dry run: PAUSE at PgBouncer, wait for replay, stop the primary, promote, repoint, RESUME, rejoin"
-                   : rep.mode == "patroni" ? "dry run: POST /switchover to the Patroni leader, wait for the new leader"
-                                           : "dry run: CLIENT PAUSE WRITE, wait for the replica, SENTINEL FAILOVER, wait for agreement");
+      printer.plan(rep.mode == "bare" ? "PAUSE at PgBouncer, wait for replay, stop the primary, promote, repoint, RESUME, rejoin"
+                   : rep.mode == "patroni" ? "POST /switchover to the Patroni leader, wait for the new leader"
+                                           : "CLIENT PAUSE WRITE, wait for the replica, SENTINEL FAILOVER, wait for agreement");
       return rep;
     }
     if (!detail::wait_stack_healthy(stack, 30s))

@@ -5,12 +5,12 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "core/deploy/tools.h"
 #include "core/error.h"
 #include "core/failover/common.h"
 #include "core/failover/failover.h"
 #include "core/local/components.h"
 #include "core/local/process.h"
+#include "core/targets/target.h"
 #include "core/util/strings.h"
 
 namespace statectl::failover {
@@ -18,38 +18,7 @@ namespace statectl::failover {
 using namespace std::chrono;
 namespace fs = std::filesystem;
 
-std::vector<std::string> compose_kill_argv(const std::vector<std::string>& compose_base, const std::string& container)
-{
-  (void)compose_base; // the kill goes to the engine, not to Compose
-  return {"docker", "kill", "--signal", "KILL", container};
-}
-
-std::vector<std::string> k8s_delete_argv(const std::vector<std::string>& kubectl_base, const std::string& pod)
-{
-  std::vector<std::string> argv = kubectl_base;
-  argv.insert(argv.end(), {"delete", "pod", pod, "--grace-period=0", "--force", "--wait=false"});
-  return argv;
-}
-
-std::string k8s_primary_selector(const std::string& backend)
-{
-  return backend == "redis" ? "app.kubernetes.io/name=redis,app.kubernetes.io/component=master"
-                            : "app.kubernetes.io/name=postgres,app.kubernetes.io/component=primary";
-}
-
-std::string compose_primary_service(const std::string& backend) { return backend == "redis" ? "redis-master" : "postgres-primary"; }
-
 namespace {
-
-// Who holds the writable role before the fault, and how to kill it.
-struct Victim {
-  std::string name;   // member, container or pod
-  std::string server; // "127.0.0.1:PORT" as the probe sees it; empty when unknown (containers)
-  int port = 0;
-  std::vector<int> pids;            // local: SIGKILL these
-  std::vector<std::string> argv;    // containers: the fault command
-  std::string fault;                // description
-};
 
 std::unique_ptr<Probe> make_probe(const config::Config& cfg, const TestOptions& opts, const std::string& run_id, int rate, int threads)
 {
@@ -99,78 +68,9 @@ void cleanup(const config::Config& cfg, const TestOptions& opts, const std::stri
   else pg_cleanup(detail::pg_clients_path(cfg), run_id);
 }
 
-Victim local_victim(const config::Config& cfg, local::Stack& stack, const TestOptions& opts)
-{
-  Victim v;
-  const auto& st = stack.state();
-  if (opts.backend == "redis") {
-    auto m = redis_master(detail::redis_clients_path(cfg), 1s);
-    if (!m) throw Error(ExitCode::unavailable, "no Sentinel reports a Redis master", "", "run 'statectl status'");
-    for (const local::Member* r : st.of_kind("redis"))
-      if (r->port == m->second) {
-        v.name = r->name;
-        v.port = r->port;
-        if (local::process_matches(r->pid, r->start_time)) v.pids.push_back(r->pid);
-      }
-    if (v.name.empty()) throw Error(ExitCode::failed, fmt::format("the Redis master 127.0.0.1:{} is not a member of the local stack", m->second));
-    v.server = fmt::format("127.0.0.1:{}", v.port);
-    v.fault = fmt::format("SIGKILL {} (redis-server {})", v.name, v.pids.empty() ? 0 : v.pids[0]);
-    return v;
-  }
-  const local::Member* p = stack.primary();
-  if (!p) throw Error(ExitCode::failed, "the local stack has no PostgreSQL primary", "", "run 'statectl status'");
-  v.name = p->name;
-  v.port = p->port;
-  v.server = fmt::format("127.0.0.1:{}", p->port);
-  std::vector<std::string> what;
-  if (p->kind == "patroni" && local::process_matches(p->pid, p->start_time)) {
-    v.pids.push_back(p->pid); // Patroni first, so it cannot restart its PostgreSQL
-    what.push_back(fmt::format("patroni {}", p->pid));
-  }
-  if (auto pm = local::read_pidfile(fs::path(p->data_dir) / "postmaster.pid"); pm && local::process_start_time(*pm)) {
-    v.pids.push_back(*pm);
-    what.push_back(fmt::format("postmaster {}", *pm));
-  }
-  if (v.pids.empty()) throw Error(ExitCode::failed, fmt::format("the primary {} is not running", p->name), "", "run 'statectl deploy' to repair");
-  v.fault = fmt::format("SIGKILL {} ({})", v.name, util::join(what, ", "));
-  return v;
-}
-
-Victim container_victim(const config::Config& cfg, exec::Runner& runner, const TestOptions& opts)
-{
-  Victim v;
-  if (opts.target == "compose") {
-    auto compose = deploy::Compose::detect(cfg, runner, cfg.state_dir() / "compose" / "docker-compose.yml");
-    std::string service = compose_primary_service(opts.backend);
-    auto r = deploy::run_checked(runner, deploy::command(compose.argv({"ps", "-q", service}), false, 30s), "finding the " + service + " container");
-    v.name = util::trim(util::split(r.out, '\n').empty() ? "" : util::split(r.out, '\n')[0]);
-    if (v.name.empty() && !r.planned)
-      throw Error(ExitCode::failed, fmt::format("no running {} container in Compose project {}", service, compose.project), "",
-                  "run 'statectl deploy --target compose' first");
-    if (v.name.empty()) v.name = "<" + service + ">";
-    v.argv = compose_kill_argv(compose.base, v.name);
-  } else {
-    auto kubectl = deploy::Kubectl::detect(cfg);
-    auto r = deploy::run_checked(runner,
-                                 deploy::command(kubectl.argv({"get", "pods", "-l", k8s_primary_selector(opts.backend), "-o",
-                                                               "jsonpath={.items[*].metadata.name}"}),
-                                                 false, 30s),
-                                 "finding the primary pod");
-    auto names = util::split(util::trim(r.out), ' ');
-    v.name = names.empty() ? "" : util::trim(names[0]);
-    if (v.name.empty() && !r.planned)
-      throw Error(ExitCode::failed, fmt::format("no pod matches {}", k8s_primary_selector(opts.backend)), "",
-                  "run 'statectl deploy --target k8s' first");
-    if (v.name.empty()) v.name = "<pod>";
-    v.argv = k8s_delete_argv(kubectl.base, v.name);
-  }
-  v.fault = exec::display(v.argv);
-  return v;
-}
-
 // Polls until the component that owns recovery has put a new primary in charge; returns its name.
 std::optional<std::string> wait_new_primary(const config::Config& cfg, exec::Runner& runner, output::Printer& printer,
-                                            const TestOptions& opts, const Victim& v, Clock::time_point deadline)
+                                            const TestOptions& opts, const targets::Fault& v, Clock::time_point deadline)
 {
   while (Clock::now() < deadline) {
     if (opts.backend == "redis") {
@@ -184,7 +84,7 @@ std::optional<std::string> wait_new_primary(const config::Config& cfg, exec::Run
     } else {
       local::Stack stack(cfg, runner, printer);
       std::vector<const local::Member*> members = stack.state().of_kind("patroni");
-      if (const local::Member* l = local::patroni::leader(members); l && l->name != v.name) return l->name;
+      if (const local::Member* l = local::patroni::leader(members); l && l->name != v.victim) return l->name;
     }
     std::this_thread::sleep_for(50ms);
   }
@@ -213,25 +113,24 @@ void tally(Trial& t, const std::vector<WriteRecord>& records, const std::set<std
   }
 }
 
-Trial run_trial(const config::Config& cfg, exec::Runner& runner, output::Printer& printer, const TestOptions& opts,
-                const TestReport& report, int number)
+Trial run_trial(const config::Config& cfg, exec::Runner& runner, output::Printer& printer, targets::Target& target,
+                const TestOptions& opts, const TestReport& report, int number)
 {
   Trial t;
   t.number = number;
-  bool local = opts.target == "local";
-  Victim v;
+  // The local target's failover is statectl's own (the runbook, Patroni, Sentinel, all here):
+  // it is measured and healed here; on containers both are the platform's.
+  bool local = target.statectl_heals();
   if (local) {
     local::Stack stack(cfg, runner, printer);
     if (!stack.deployed()) throw Error(ExitCode::usage, "no local stack is deployed", "", "run 'statectl deploy' first");
     if (!detail::wait_stack_healthy(stack, 30s))
       throw Error(ExitCode::failed, "the local stack is not healthy, so a failover test would measure the wrong thing",
                   detail::unhealthy_summary(stack), "run 'statectl deploy' to repair it, then 'statectl status'");
-    v = local_victim(cfg, stack, opts);
-  } else {
-    v = container_victim(cfg, runner, opts);
   }
-  t.old_primary = v.name;
-  t.fault = v.fault;
+  targets::Fault v = target.find_fault(opts.backend);
+  t.old_primary = v.victim;
+  t.fault = v.description;
 
   std::string run_id = detail::new_run_id();
   auto probe = make_probe(cfg, opts, run_id, opts.rate, opts.threads);
@@ -247,14 +146,9 @@ Trial run_trial(const config::Config& cfg, exec::Runner& runner, output::Printer
                 recs.empty() ? "no write finished" : recs.back().error, "run 'statectl status'; the stack must accept writes before a fault");
   }
 
-  printer.info(fmt::format("trial {}: fault: {}", number, v.fault));
+  printer.info(fmt::format("trial {}: fault: {}", number, v.description));
   auto fault = Clock::now();
-  if (local) {
-    for (int pid : v.pids) ::kill(pid, SIGKILL);
-  } else {
-    auto c = deploy::command(v.argv, true, 60s);
-    deploy::run_checked(runner, c, "injecting the fault");
-  }
+  target.inject(v);
   auto deadline = fault + opts.timeout;
 
   // Recovery, by whoever owns it.
@@ -323,11 +217,11 @@ Trial run_trial(const config::Config& cfg, exec::Runner& runner, output::Printer
   } else {
     try {
       if (opts.backend == "postgres" && report.mode == "bare") {
-        if (!t.new_primary.empty()) t.heal = rejoin(cfg, runner, printer, v.name);
+        if (!t.new_primary.empty()) t.heal = rejoin(cfg, runner, printer, v.victim);
       } else {
         local::Stack stack(cfg, runner, printer);
-        printer.info(fmt::format("restarting {}; {} makes it a replica", v.name, opts.backend == "redis" ? "Sentinel" : "Patroni"));
-        stack.start_member(v.name);
+        printer.info(fmt::format("restarting {}; {} makes it a replica", v.victim, opts.backend == "redis" ? "Sentinel" : "Patroni"));
+        stack.start_member(v.victim);
         t.heal = opts.backend == "redis" ? "sentinel" : "patroni (pg_rewind)";
       }
       // Healthy, and the old primary is back as a replica (a restarted Redis master is briefly a
@@ -338,7 +232,7 @@ Trial run_trial(const config::Config& cfg, exec::Runner& runner, output::Printer
           auto st = stack.status();
           if (!st.healthy) return false;
           for (const auto& c : st.components)
-            if (c.name == v.name) return c.role == "replica";
+            if (c.name == v.victim) return c.role == "replica";
           return false;
         },
         opts.timeout, 250ms);
@@ -429,9 +323,11 @@ void summarize(TestReport& report)
 
 TestReport run_test(const config::Config& cfg, exec::Runner& runner, output::Printer& printer, const TestOptions& opts)
 {
+  auto target = targets::make(cfg, runner, printer);
+  bool local = target->statectl_heals();
   TestReport rep;
   rep.backend = opts.backend;
-  rep.target = opts.target;
+  rep.target = target->name();
   if (opts.backend == "redis") {
     rep.mode = cfg.get_string("redis.mode");
     auto min = cfg.get_int("redis.min_replicas_to_write");
@@ -440,7 +336,7 @@ TestReport run_test(const config::Config& cfg, exec::Runner& runner, output::Pri
                                : "asynchronous replication and min-replicas-to-write 0: a failover may lose acknowledged writes";
   } else {
     std::string ha = cfg.get_string("postgres.ha");
-    if (opts.target == "local") {
+    if (local) {
       local::Stack stack(cfg, runner, printer);
       if (stack.deployed()) ha = stack.state().ha;
     }
@@ -450,30 +346,26 @@ TestReport run_test(const config::Config& cfg, exec::Runner& runner, output::Pri
                                     : "asynchronous replication ([postgres] synchronous = false)";
   }
   if (rep.mode == "cluster") throw Error(ExitCode::usage, "failover test does not support Redis Cluster yet", "", "use [redis] mode = \"sentinel\"");
-  if (opts.target == "local" && opts.backend == "redis" && rep.mode != "sentinel")
+  if (local && opts.backend == "redis" && rep.mode != "sentinel")
     throw Error(ExitCode::usage, "failover test --backend redis needs Sentinel", fmt::format("[redis] mode is \"{}\"", rep.mode),
                 "set [redis] mode = \"sentinel\" and deploy");
   rep.max_lost = opts.max_lost.value_or(rep.lossless ? 0 : -1);
   if (opts.max_rto) rep.max_rto_ms = opts.max_rto->count();
 
   if (runner.dry_run() == exec::DryRun::plan) {
-    printer.info("dry run: the probe would write through the clients' path, then:");
-    if (opts.target == "local") {
-      local::Stack stack(cfg, runner, printer);
-      if (stack.deployed()) printer.info("  " + local_victim(cfg, stack, opts).fault);
-    } else {
-      auto v = container_victim(cfg, runner, opts);
-      runner.run(deploy::command(v.argv, true, 60s));
-    }
+    printer.plan(fmt::format("write {} probe records/s through the clients' path, then inject the fault:", opts.rate));
+    bool deployed = true;
+    if (local) deployed = local::Stack(cfg, runner, printer).deployed();
+    if (deployed) target->inject(target->find_fault(opts.backend));
     return rep;
   }
 
   for (int i = 1; i <= opts.trials; ++i) {
-    rep.trials.push_back(run_trial(cfg, runner, printer, opts, rep, i));
+    rep.trials.push_back(run_trial(cfg, runner, printer, *target, opts, rep, i));
     const auto& t = rep.trials.back();
     printer.info(fmt::format("trial {}: {} -> {}, rto {} ms, acked {}, lost {}, unknown {}", i, t.old_primary,
                              t.new_primary.empty() ? "?" : t.new_primary, ms_text(t.rto_ms), t.acked, t.lost, t.unknown));
-    if (opts.target == "local" && !t.healthy_after && i < opts.trials) {
+    if (local && !t.healthy_after && i < opts.trials) {
       printer.warn("the stack did not heal; skipping the remaining trials");
       break;
     }

@@ -87,7 +87,7 @@ void Site::remove_tree(const fs::path& path)
 
 void Site::note(const std::string& line)
 {
-  if (planning()) printer.out("# " + exec::redact(line) + "\n");
+  if (planning()) printer.plan(line);
   else printer.detail(line);
 }
 

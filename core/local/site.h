@@ -20,7 +20,7 @@ enum class StopMode { fast, immediate };
 
 // What every component driver of the local target needs: the config, the runner, where things
 // live and as whom servers run. Under --dry-run (planning()) nothing is changed: commands go to
-// the runner (which prints them) and file operations print a "# ..." line instead.
+// the runner (which prints them) and file operations become "# would ..." steps of the plan.
 class Site {
 public:
   Site(const config::Config& cfg, exec::Runner& runner, output::Printer& printer);
@@ -45,7 +45,7 @@ public:
   void write_file(const std::filesystem::path& path, const std::string& text, mode_t mode, bool server_owned = true);
   // Deletes a tree (a member's directory); only below the state directory.
   void remove_tree(const std::filesystem::path& path);
-  // A "# ..." line in the --dry-run plan, or an info line when executing.
+  // A step of the --dry-run plan (Printer::plan), or a detail line when executing.
   void note(const std::string& line);
 
   // An argv Command that runs as the server user, marked mutating.

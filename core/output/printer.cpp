@@ -47,20 +47,87 @@ Printer::Printer(std::ostream& out, std::ostream& err, Format format, Verbosity 
 
 void Printer::result(const nlohmann::json& json, const std::function<std::string()>& text)
 {
+  m_result_printed = true;
   if (m_format == Format::json) {
-    m_out << json.dump(2) << "\n";
+    if (m_dry_run && json.is_object()) {
+      nlohmann::json doc = json;
+      doc["dry_run"] = true;
+      doc["plan"] = m_plan;
+      m_out << doc.dump(2) << "\n";
+    } else {
+      m_out << json.dump(2) << "\n";
+    }
   } else if (text) {
     m_out << text();
   }
   m_out.flush();
 }
 
+void Printer::plan(std::string_view what) { plan_command(fmt::format("# would {}", exec::redact(what))); }
+
+void Printer::plan_command(std::string_view line)
+{
+  if (m_format == Format::json) {
+    m_plan.emplace_back(line);
+    return;
+  }
+  m_plan.emplace_back(line);
+  m_out << line << "\n";
+  m_out.flush();
+}
+
+namespace {
+
+// Hands every complete line written to it to a callback (the runner's planned commands).
+class LineBuf : public std::streambuf {
+public:
+  explicit LineBuf(std::function<void(std::string_view)> sink) : m_sink(std::move(sink)) {}
+
+protected:
+  int_type overflow(int_type c) override
+  {
+    if (c == traits_type::eof()) return traits_type::not_eof(c);
+    if (c == '\n') {
+      m_sink(m_line);
+      m_line.clear();
+    } else {
+      m_line.push_back(static_cast<char>(c));
+    }
+    return c;
+  }
+
+private:
+  std::function<void(std::string_view)> m_sink;
+  std::string m_line;
+};
+
+} // namespace
+
+std::ostream& Printer::plan_stream()
+{
+  if (!m_plan_stream) {
+    m_plan_buf = std::make_unique<LineBuf>([this](std::string_view line) { plan_command(line); });
+    m_plan_stream = std::make_unique<std::ostream>(m_plan_buf.get());
+  }
+  return *m_plan_stream;
+}
+
+void Printer::finish()
+{
+  if (!m_dry_run) return;
+  if (m_format == Format::json && !m_result_printed) {
+    m_out << nlohmann::json{{"dry_run", true}, {"plan", m_plan}}.dump(2) << "\n";
+    m_out.flush();
+    m_result_printed = true;
+  }
+  info(k_dry_run_done);
+}
+
 void Printer::print_json(const std::function<void(nlohmann::json&)>& fill)
 {
   nlohmann::json doc;
   fill(doc);
-  m_out << doc.dump(2) << "\n";
-  m_out.flush();
+  result(doc, {});
 }
 
 void Printer::out(std::string_view text)

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <nlohmann/json_fwd.hpp>
 #include <ostream>
 #include <string>
@@ -47,6 +48,7 @@ public:
   void result(const R& r)
   {
     if (!json()) {
+      m_result_printed = true;
       out(to_text(r));
       return;
     }
@@ -58,9 +60,29 @@ public:
     });
   }
   // Prints a command's result: the JSON document under -o json, else text() (if non-empty).
-  // (The older form; new commands give their result a type and call result(r).)
+  // Under --dry-run a JSON object result also carries "dry_run": true and the "plan" array.
   void result(const nlohmann::json& json, const std::function<std::string()>& text);
-  // Prints the JSON document that fill builds, as one document on stdout.
+
+  // --- The one wording of --dry-run (see plan() and finish()). ---
+
+  // Marks this run as a --dry-run: results say so and finish() closes the plan.
+  void set_dry_run(bool dry_run) { m_dry_run = dry_run; }
+  bool dry_run() const { return m_dry_run; }
+  // One step of a --dry-run plan that is not a command line: "# would <what>" (redacted). Text
+  // output prints it on its own stdout line at once; JSON output collects it for the result's
+  // "plan" array, so stdout stays exactly one JSON document.
+  void plan(std::string_view what);
+  // A command line of the plan (already redacted by the runner), printed or collected as plan().
+  void plan_command(std::string_view line);
+  // The stream the runner prints planned commands to: each line becomes a plan_command().
+  std::ostream& plan_stream();
+  // The plan so far, in order.
+  const std::vector<std::string>& plan_steps() const { return m_plan; }
+  // Ends a successful run: under --dry-run prints "dry run: nothing was changed" on stderr and,
+  // under -o json when the command printed no result, {"dry_run": true, "plan": [...]}.
+  void finish();
+  // Prints the JSON document that fill builds, as one document on stdout (with the dry-run plan
+  // as result() adds it).
   void print_json(const std::function<void(nlohmann::json&)>& fill);
   // Raw text to stdout (no newline added).
   void out(std::string_view text);
@@ -85,7 +107,15 @@ private:
   Format m_format;
   Verbosity m_verbosity;
   bool m_color;
+  bool m_dry_run = false;
+  bool m_result_printed = false;
+  std::vector<std::string> m_plan;
+  std::unique_ptr<std::streambuf> m_plan_buf;
+  std::unique_ptr<std::ostream> m_plan_stream;
 };
+
+// The closing line of every --dry-run (stderr).
+inline constexpr std::string_view k_dry_run_done = "dry run: nothing was changed";
 
 // Formats an error the way the top level prints it: "statectl: error: ...\nhint: ...\n".
 std::string format_error(const Error& e);

@@ -57,6 +57,17 @@ std::string cloud_of(const config::Config& cfg, const Request& req)
   return cloud;
 }
 
+} // namespace
+
+Request request_for(const config::Config& cfg, Target t)
+{
+  Request req{t, ""};
+  if (t == Target::terraform) req.cloud = cloud_of(cfg, req);
+  return req;
+}
+
+namespace {
+
 bool is_dns_label(const std::string& s)
 {
   if (s.empty() || s.size() > 40) return false;
@@ -166,6 +177,7 @@ json values(const config::Config& cfg, const Request& req)
   v["redis_replica_list"] = numbered("redis-replica-", redis_replicas);
   v["redis_sentinels"] = cfg.value("redis.sentinels").text;
   v["redis_sentinel_list"] = numbered("redis-sentinel-", cfg.get_int("redis.sentinels"));
+  v["sentinel_port_last"] = std::to_string(cfg.get_int("local.sentinel_port") + cfg.get_int("redis.sentinels") - 1);
   v["redis_down_after_ms"] = std::to_string(cfg.get_duration("redis.down_after").count());
   v["redis_failover_timeout_ms"] = std::to_string(cfg.get_duration("redis.failover_timeout").count());
   std::uint64_t maxmemory = cfg.get_size("redis.maxmemory");

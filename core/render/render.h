@@ -26,6 +26,10 @@ struct Request {
   std::string cloud; // terraform only; empty = [terraform] cloud
 };
 
+// The request for target t with terraform's cloud filled in from [terraform] cloud (which
+// --cloud sets): the one place the default cloud is chosen. Throws Error(usage) on an unknown cloud.
+Request request_for(const config::Config& cfg, Target t);
+
 // One rendered file: its path relative to the output directory and its content.
 struct File {
   std::string path;

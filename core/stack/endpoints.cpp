@@ -1,67 +1,35 @@
 #include "core/stack/endpoints.h"
 
 #include "core/error.h"
-#include "core/local/state.h"
+#include "core/targets/target.h"
 
 namespace statectl::stack {
 
 Endpoints resolve(const config::Config& cfg)
 {
+  // A server named by URL does not need the target, which may have nothing deployed: then only
+  // the other server's addresses are missing (port 0, with the reason in `unavailable`).
+  bool pg_url = !cfg.get_string("postgres.url").empty();
+  bool redis_url = !cfg.get_string("redis.url").empty();
   Endpoints e;
-  std::string user = cfg.get_string("postgres.superuser");
-  std::string db = cfg.get_string("postgres.database");
-  auto pg = [&](int port) {
-    PgEndpoint p;
-    p.port = port;
-    p.user = user;
-    p.database = db;
-    p.password_secret = "postgres";
-    return p;
-  };
-  int base = static_cast<int>(cfg.get_int("local.postgres_port"));
-  e.pooler = pg(static_cast<int>(cfg.get_int("local.pgbouncer_port")));
-  e.primary = cfg.get_string("postgres.ha") == "patroni" ? pg(static_cast<int>(cfg.get_int("local.haproxy_port"))) : pg(base);
-  int replicas = static_cast<int>(cfg.get_int("postgres.replicas"));
-  for (int i = 1; i <= replicas; ++i) e.replicas.push_back(pg(base + i));
-
-  // What the local target recorded wins over the configured ports: after a failover the
-  // primary is another member, and `scale` may have changed the counts.
-  std::optional<local::StackState> st;
-  try {
-    st = local::load_state(local::state_file(cfg));
-  } catch (const Error&) {
-    st.reset(); // a damaged state file: the configured ports are the best guess
-  }
-  if (st && !st->members.empty()) {
-    e.replicas.clear();
-    for (const auto& m : st->members) {
-      if (m.kind == "pgbouncer") e.pooler.port = m.port;
-      if (m.kind == "haproxy") e.primary.port = m.port;
-      if (m.kind == "postgres" && m.role == "primary") e.primary.port = m.port;
-      if ((m.kind == "postgres" || m.kind == "patroni") && m.role == "replica") e.replicas.push_back(pg(m.port));
-    }
-  }
-
-  if (!cfg.get_string("postgres.url").empty()) {
-    e.pooler.url = cfg.get_string("postgres.url");
-    e.pooler.password_secret.clear();
-    e.primary = e.pooler;
-  }
-
   e.master_name = cfg.get_string("redis.master_name");
-  e.redis.port = static_cast<int>(cfg.get_int("local.redis_port"));
   e.redis_password_secret = "redis";
-  if (cfg.get_string("redis.mode") == "sentinel") {
-    int sport = static_cast<int>(cfg.get_int("local.sentinel_port"));
-    for (int i = 0; i < cfg.get_int("redis.sentinels"); ++i) e.sentinels.push_back({"127.0.0.1", sport + i});
-  }
-  if (st && !st->members.empty()) {
-    std::vector<HostPort> recorded;
-    for (const auto& m : st->members) {
-      if (m.kind == "sentinel") recorded.push_back({"127.0.0.1", m.port});
-      if (m.kind == "redis" && m.role == "master") e.redis.port = m.port;
+  if (!pg_url || !redis_url) {
+    try {
+      e = targets::endpoints_of(cfg);
+    } catch (const Error& err) {
+      if (!pg_url && !redis_url) throw;
+      e.unavailable = err.message();
     }
-    e.sentinels = recorded;
+  }
+
+  // Addresses the config names explicitly win on every target.
+  if (!cfg.get_string("postgres.url").empty()) {
+    e.pooler = PgEndpoint{};
+    e.pooler.url = cfg.get_string("postgres.url");
+    e.pooler.user = cfg.get_string("postgres.superuser");
+    e.pooler.database = cfg.get_string("postgres.database");
+    e.primary = e.pooler;
   }
   auto external = cfg.get_list("redis.sentinel_addrs");
   if (!external.empty()) {

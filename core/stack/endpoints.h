@@ -12,9 +12,10 @@ namespace statectl::stack {
 using clients::HostPort;
 using clients::PgEndpoint;
 
-// The addresses statectl's commands use: the local stack's (from [local] ports and the state
-// the local target recorded, e.g. which member is primary after a failover) or the external
-// ones from [postgres] url / [redis] url / [redis] sentinel_addrs.
+// The addresses statectl's commands use: those of the target the config names ([project]
+// target, which --target sets; see core/targets/target.h, Target::endpoints), overridden by the
+// external ones from [postgres] url / [redis] url / [redis] sentinel_addrs. A port of 0 means the
+// target has no such server (e.g. no standby).
 struct Endpoints {
   PgEndpoint pooler;                 // the clients' path: PgBouncer (or postgres.url)
   PgEndpoint primary;                // direct to the current primary (HAProxy rw port in patroni mode)
@@ -24,9 +25,11 @@ struct Endpoints {
   HostPort redis;                    // the configured master (first guess; ask Sentinel when present)
   std::string redis_url;             // [redis] url when configured
   std::string redis_password_secret; // "redis"
+  std::string unavailable;           // why the target gave no addresses (only one server named by URL)
 };
 
-// Resolves the endpoints of the current config.
+// Resolves the endpoints of the current config through its target. Throws Error(usage) when that
+// target has nothing deployed to reach; never falls back to another target's addresses.
 Endpoints resolve(const config::Config& cfg);
 
 } // namespace statectl::stack

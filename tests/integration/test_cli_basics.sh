@@ -75,11 +75,11 @@ pass "version lists linked libraries"
 
 # --backend is accepted before the command too, and only by commands that use a backend.
 expect_exit 0 statectl --backend redis --dry-run put some/key value
-assert_contains "$OUT" "redis: would put key 'some/key'"
+assert_contains "$OUT" "# would put key 'some/key' (5 bytes) on redis"
 expect_exit 0 statectl --dry-run put some/key value --backend redis
-assert_contains "$OUT" "redis: would put key 'some/key'"
+assert_contains "$OUT" "# would put key 'some/key' (5 bytes) on redis"
 expect_exit 0 statectl -o text --backend=postgres --dry-run put some/key value
-assert_contains "$OUT" "postgres: would put key 'some/key'"
+assert_contains "$OUT" "# would put key 'some/key' (5 bytes) on postgres"
 expect_exit 2 statectl --backend redis version
 assert_contains "$ERR" "statectl: error: unknown option '--backend'"
 expect_exit 2 statectl --backend mysql get k

@@ -65,19 +65,24 @@ expect_exit 2 statectl psql -- -c 'SELECT 1'
 assert_contains "$ERR" "statectl: error: statectl psql cannot enter a managed database"
 
 expect_exit 0 statectl -o json deploy --cloud gcp
-assert_eq "$(json_get "$OUT" 'j["plan"]["add"]')" 9 "plan summary in JSON"
+assert_eq "$(json_get "$OUT" 'j["changes"]["add"]')" 9 "plan summary in JSON"
 assert_eq "$(json_get "$OUT" 'j["cloud"]')" gcp "cloud"
 pass "-o json reports the plan summary"
 
 : >"$FAKE_LOG"
+snapshot() { (cd "$STATE" && find . -type f -print0 | sort -z | xargs -0 md5sum); }
+snapshot >before
 expect_exit 0 statectl --dry-run deploy
+# init and plan run in a temporary copy of the directory: the state directory is not written.
 cat >expected <<EXP
-terraform $D init -input=false -no-color
-terraform $D plan -input=false -no-color -out=statectl.tfplan
+terraform -chdir=PLANDIR init -input=false -no-color
+terraform -chdir=PLANDIR plan -input=false -no-color -out=statectl.tfplan
 EXP
-fake_calls >actual
+fake_calls | sed -E 's|-chdir=[^ ]*/statectl-plan-[A-Za-z0-9]+|-chdir=PLANDIR|' >actual
 diff -u expected actual >&2 || fail "--dry-run must stop after the plan"
-assert_contains "$OUT" "# plan: 9 to add, 0 to change, 0 to destroy"
+snapshot >after
+diff -u before after >&2 || fail "--dry-run wrote into the state directory"
+assert_contains "$OUT" "# would apply the plan: 9 to add, 0 to change, 0 to destroy"
 assert_contains "$OUT" "terraform $D apply -input=false -no-color statectl.tfplan"
 pass "--dry-run stops after the plan and prints the apply it would run"
 
@@ -110,12 +115,12 @@ assert_contains "$ERR" "hint: take a backup first"
 [[ ! -s $FAKE_LOG ]] || fail "destroy without --purge ran $(fake_calls)"
 expect_exit 0 statectl --dry-run destroy --purge
 cat >expected <<EXP
-terraform $D init -input=false -no-color
-terraform $D plan -destroy -input=false -no-color -out=statectl-destroy.tfplan
+terraform -chdir=PLANDIR init -input=false -no-color
+terraform -chdir=PLANDIR plan -destroy -input=false -no-color -out=statectl-destroy.tfplan
 EXP
-fake_calls >actual
+fake_calls | sed -E 's|-chdir=[^ ]*/statectl-plan-[A-Za-z0-9]+|-chdir=PLANDIR|' >actual
 diff -u expected actual >&2 || fail "--dry-run destroy must stop after the plan"
-assert_contains "$OUT" "# plan: 9 to destroy"
+assert_contains "$OUT" "# would apply the plan: 9 to destroy"
 assert_contains "$OUT" "terraform $D apply -input=false -no-color statectl-destroy.tfplan"
 {
   printf 'terraform * plan -destroy *\t0\tPlan: 0 to add, 0 to change, 9 to destroy.\n'
@@ -137,7 +142,7 @@ terraform $D apply -input=false -no-color statectl-destroy.tfplan
 EXP
 fake_calls >actual
 diff -u expected actual >&2 || fail "unexpected command sequence for destroy"
-assert_eq "$(json_get "$OUT" 'j["plan"]["destroy"]')" 9 "destroy count"
+assert_eq "$(json_get "$OUT" 'j["changes"]["destroy"]')" 9 "destroy count"
 assert_eq "$(grep -c '  env TF_VAR_postgres_password set' "$FAKE_LOG")" 3 "postgres password variable on every destroy call"
 [[ -f $STATE/terraform/aws/main.tf ]] || fail "destroy must keep terraform's directory (its state)"
 expect_exit 0 statectl render

@@ -7,11 +7,12 @@
 #include <unistd.h>
 
 #include "core/config/config.h"
-#include "core/deploy/deploy.h"
-#include "core/deploy/scale.h"
 #include "core/deploy/tools.h"
 #include "core/error.h"
+#include "core/exec/runner.h"
 #include "core/output/printer.h"
+#include "core/targets/common.h"
+#include "core/targets/target.h"
 #include "tests/support/fake_runner.h"
 
 using namespace statectl;
@@ -42,25 +43,27 @@ TEST_CASE("deploy: workloads found in rendered manifests, in file order")
 
 TEST_CASE("deploy: scale bounds are checked before anything runs")
 {
-  auto cfg = config::Config::from_string("", "/nonexistent/statectl-scale/statectl.toml");
-  deploy::ScaleRequest r;
-  r.component = "postgres";
-  r.replicas = 16;
-  r.target = "k8s";
+  std::ostringstream out, err;
+  output::Printer printer(out, err, output::Format::text, output::Verbosity::normal, false);
+  exec::FakeRunner runner;
+  auto check = [&](const std::string& target, const std::string& component, std::int64_t replicas) {
+    auto cfg = config::Config::from_string("[project]\ntarget = \"" + target + "\"\n", "/nonexistent/statectl-scale/statectl.toml");
+    targets::make(cfg, runner, printer)->check_scale({component, replicas});
+  };
   try {
-    deploy::validate_scale(cfg, r);
+    check("k8s", "postgres", 16);
     FAIL("no error");
   } catch (const Error& e) {
     CHECK(e.code() == ExitCode::usage);
     CHECK(e.message() == "invalid --replicas 16 for postgres: must be between 0 and 15, got 16");
   }
-  r.component = "pooler";
-  r.replicas = 2;
-  r.target = "terraform";
-  CHECK_THROWS_AS(deploy::validate_scale(cfg, r), Error);
-  r.component = "proxy";
-  CHECK_THROWS_AS(deploy::scale_key(r.component), Error);
-  CHECK(deploy::scale_key("pooler") == "pgbouncer.replicas");
+  CHECK_THROWS_AS(check("terraform", "pooler", 2), Error);
+  CHECK_THROWS_AS(check("local", "pooler", 2), Error);
+  CHECK_NOTHROW(check("compose", "pooler", 2));
+  CHECK_THROWS_AS(check("terraform", "postgres", 0), Error);
+  CHECK_THROWS_AS(targets::detail::scale_key("proxy"), Error);
+  CHECK(targets::detail::scale_key("pooler") == "pgbouncer.replicas");
+  CHECK(runner.commands().empty());
 }
 
 TEST_CASE("deploy: terraform through a FakeRunner runs init, plan, apply of the plan file, output")
@@ -69,7 +72,7 @@ TEST_CASE("deploy: terraform through a FakeRunner runs init, plan, apply of the 
   fs::path dir = fs::temp_directory_path() / ("statectl-deploy-unit-" + std::to_string(::getpid()));
   fs::remove_all(dir);
   fs::create_directories(dir);
-  auto cfg = config::Config::from_string("[terraform]\ncloud = \"aws\"\n[local]\ndir = \"" + (dir / "state").string() + "\"\n",
+  auto cfg = config::Config::from_string("[project]\ntarget = \"terraform\"\n[terraform]\ncloud = \"aws\"\n[local]\ndir = \"" + (dir / "state").string() + "\"\n",
                                          (dir / "statectl.toml").string());
   std::ostringstream out, err;
   output::Printer printer(out, err, output::Format::text, output::Verbosity::normal, false);
@@ -79,10 +82,8 @@ TEST_CASE("deploy: terraform through a FakeRunner runs init, plan, apply of the 
   runner.push_result({0, 0, false, false, "Plan: 4 to add, 0 to change, 0 to destroy.\n", ""}); // plan
   runner.push_result({0, 0, false, false, "", ""});                                             // apply
   runner.push_result({0, 0, false, false, "{}", ""});                                           // output
-  deploy::Options o;
-  o.request = {render::Target::terraform, "aws"};
-  auto doc = deploy::run(cfg, runner, printer, o);
-  CHECK(deploy::applied_dir(cfg, {render::Target::terraform, "aws"}) == dir / "state" / "terraform" / "aws");
+  auto doc = targets::make(cfg, runner, printer)->deploy({}).to_json();
+  CHECK(targets::detail::applied_dir(cfg, {render::Target::terraform, "aws"}) == dir / "state" / "terraform" / "aws");
   std::string chdir = "-chdir=" + (dir / "state" / "terraform" / "aws").string();
   using V = std::vector<std::string>;
   REQUIRE(runner.commands().size() == 4);
@@ -92,7 +93,7 @@ TEST_CASE("deploy: terraform through a FakeRunner runs init, plan, apply of the 
   CHECK(runner.commands()[2].mutating);
   CHECK(!runner.commands()[1].mutating);
   CHECK(runner.commands()[3].argv == V{"terraform", chdir, "output", "-json", "-no-color"});
-  CHECK(doc["plan"]["add"] == 4);
+  CHECK(doc["changes"]["add"] == 4);
   for (const auto& c : runner.commands()) {
     CHECK(c.env.count("TF_VAR_postgres_password") == 1);
     CHECK(c.env.at("TF_VAR_postgres_password").size() >= 16);

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/failover/common.h"
+#include "core/deploy/tools.h"
 #include "core/failover/failover.h"
 
 using namespace statectl::failover;
@@ -94,6 +95,7 @@ TEST_CASE("failover: LSN parsing")
 
 TEST_CASE("failover: fault commands of the container targets")
 {
+  using namespace statectl::deploy;
   CHECK(compose_kill_argv({"docker", "compose"}, "c0ffee") == std::vector<std::string>{"docker", "kill", "--signal", "KILL", "c0ffee"});
   CHECK(k8s_delete_argv({"kubectl", "--namespace", "ns"}, "statectl-postgres-primary-0") ==
         std::vector<std::string>{"kubectl", "--namespace", "ns", "delete", "pod", "statectl-postgres-primary-0", "--grace-period=0", "--force",

@@ -1,0 +1,396 @@
+// The compose target: a Docker Compose project from the rendered docker-compose.yml.
+#include <fmt/format.h>
+#include <map>
+#include <sys/stat.h>
+#include <system_error>
+
+#include <set>
+
+#include "core/deploy/compose_init.h"
+#include "core/error.h"
+#include "core/exec/redact.h"
+#include "core/secrets/push.h"
+#include "core/render/recorded.h"
+#include "core/secrets/store.h"
+#include "core/stack/clients.h"
+#include "core/targets/common.h"
+#include "core/util/fs.h"
+#include "core/util/strings.h"
+
+namespace statectl::targets::detail {
+
+namespace fs = std::filesystem;
+using namespace std::chrono;
+
+std::map<std::string, int> published_ports(const std::string& compose_file)
+{
+  std::map<std::string, int> out;
+  bool in_services = false;
+  std::string service;
+  for (const auto& line : util::split(compose_file, '\n')) {
+    if (line.empty() || line[0] == '#') continue;
+    if (line[0] != ' ') {
+      in_services = line == "services:";
+      continue;
+    }
+    if (!in_services) continue;
+    if (line.size() > 2 && line[1] == ' ' && line[2] != ' ' && line.back() == ':') {
+      service = util::trim(line.substr(0, line.size() - 1));
+      continue;
+    }
+    auto at = line.find("127.0.0.1:");
+    if (at == std::string::npos || service.empty() || out.count(service)) continue;
+    std::size_t i = at + 10;
+    int port = 0;
+    while (i < line.size() && line[i] >= '0' && line[i] <= '9') port = port * 10 + (line[i++] - '0');
+    if (port > 0 && port < 65536) out[service] = port;
+  }
+  return out;
+}
+
+namespace {
+
+// The files the rendered compose file references as ./secrets/<name>, readable by the containers'
+// user, in a 0700 directory; values from the secret store (generated there on first use).
+void write_compose_secrets(const config::Config& cfg, const fs::path& dir)
+{
+  secrets::Store store(cfg);
+  fs::path sdir = dir / "secrets";
+  if (auto r = util::make_dirs(sdir, 0700); !r) throw Error(ExitCode::failed, "cannot create the compose secrets directory", r.error());
+  ::chmod(sdir.c_str(), 0700);
+  for (const auto& name : secrets::stack_secret_names()) {
+    std::string value = store.ensure(name);
+    exec::register_secret(value);
+    secrets::write_compose_secret(sdir / name, value);
+  }
+}
+
+// compose service name -> kind, role.
+std::pair<std::string, std::string> compose_kind(const std::string& service)
+{
+  if (service == "postgres-primary") return {"postgres", "primary"};
+  if (service == "postgres-replica") return {"postgres", "replica"};
+  if (service == "pgbouncer") return {"pgbouncer", "pooler"};
+  if (service == "redis-master") return {"redis", "master"};
+  if (service == "redis-replica") return {"redis", "replica"};
+  if (service == "redis-sentinel") return {"sentinel", "sentinel"};
+  return {service, ""};
+}
+
+class ComposeTarget final : public Target, private Remote {
+public:
+  ComposeTarget(const config::Config& c, exec::Runner& r, output::Printer& p) : Remote(c, r, p, render::Target::compose) {}
+
+  std::string name() const override { return "compose"; }
+
+  // The compose client for the applied render; throws Error(failed) when nothing was deployed.
+  deploy::Compose deployed() const
+  {
+    fs::path file = dir / "docker-compose.yml";
+    std::error_code ec;
+    if (!fs::exists(file, ec))
+      throw Error(ExitCode::failed, fmt::format("no compose deploy in {}", dir.string()), "", "run `statectl deploy --target compose` first");
+    return deploy::Compose::detect(cfg, runner, file);
+  }
+
+  DeployResult deploy(const DeployOptions& opts) override
+  {
+    RenderRun run(*this, opts);
+    run.files = render::render(cfg, req); // validates the config before anything runs
+    fs::path file = dir / "docker-compose.yml";
+    deploy::Compose compose = deploy::Compose::detect(cfg, runner, file);
+    run.result.compose = util::join(compose.base, " ");
+    auto up = [&] {
+      deploy::run_checked(runner, deploy::command(compose.argv({"up", "-d", "--remove-orphans"}), true, opts.timeout + minutes(5)),
+                          "docker compose up failed");
+    };
+    if (planning()) {
+      printer.plan(fmt::format("render {} files into {} (the applied render is kept as {})", run.files.size(), dir.string(), run.prev.string()));
+      printer.plan(fmt::format("write the secret files {}", (dir / "secrets").string()));
+      runner.run(deploy::command(compose.argv({"config", "-q"}), true));
+      up();
+      printer.plan("once postgres-primary is healthy, set up its roles, passwords (SCRAM verifiers) and synchronous_standby_names");
+      runner.run(deploy::command(compose.argv({"exec", "-T", "postgres-primary", "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-U",
+                                               cfg.get_string("postgres.superuser"), "-d", "postgres"}),
+                                 true));
+      printer.plan(fmt::format("wait up to {} for every container to be healthy, then verify", util::format_duration(opts.timeout)));
+      return run.result;
+    }
+    run.install_render();
+    write_compose_secrets(cfg, dir);
+    printer.info(fmt::format("rendered {} files into {}", run.files.size(), dir.string()));
+    try {
+      deploy::run_checked(runner, deploy::command(compose.argv({"config", "-q"}), false, seconds(60)), "the rendered compose file is invalid");
+    } catch (const Error&) {
+      // Nothing was applied yet: put the previous render back without touching the stack.
+      if (run.has_previous()) run.restore_previous();
+      throw;
+    }
+    try {
+      up();
+      run.result.applied = true;
+      run.mark_applied();
+      printer.info("setting up the roles on postgres-primary");
+      deploy::init_compose_primary(cfg, runner, compose, req, opts.timeout);
+      printer.info("waiting for the containers to become healthy");
+      deploy::wait_compose_healthy(runner, compose, opts.timeout);
+      printer.info("verifying the stack");
+      nlohmann::json checks = deploy::verify_compose(cfg, runner, compose, req);
+      for (const auto& [k, v] : checks.items()) run.result.checks.emplace_back(k, v.get<std::string>());
+      run.result.verified = true;
+    } catch (const Error& e) {
+      run.fail_with_rollback(e, [&] {
+        up();
+        deploy::init_compose_primary(cfg, runner, compose, req, opts.timeout);
+        deploy::wait_compose_healthy(runner, compose, opts.timeout);
+      });
+    }
+    return run.result;
+  }
+
+  DestroyResult destroy(const DestroyOptions& opts) override
+  {
+    DestroyResult res = destroy_result();
+    fs::path file = dir / "docker-compose.yml";
+    std::error_code ec;
+    if (!fs::exists(file, ec)) return nothing_to_destroy(res, "compose render");
+    deploy::Compose compose = deploy::Compose::detect(cfg, runner, file);
+    res.compose = util::join(compose.base, " ");
+    std::string secs = std::to_string(std::max<long long>(1, opts.timeout.count() / 1000));
+    auto tool_timeout = opts.timeout + minutes(2);
+    std::string what = opts.purge ? "stop and remove the containers, networks and every volume (the data)"
+                                  : "stop and remove the containers with their anonymous volumes, and the networks; the named volumes (the "
+                                    "data) are kept";
+    if (planning()) printer.plan(what);
+    else printer.info(what);
+    if (!opts.purge) {
+      // `down` alone would leave the anonymous volumes (the standbys' full copies) behind, and
+      // `down --volumes` would take the named ones (the data) too: remove the containers with
+      // their anonymous volumes first.
+      deploy::run_checked(runner, deploy::command(compose.argv({"stop", "--timeout", secs}), true, tool_timeout), "docker compose stop failed");
+      deploy::run_checked(runner, deploy::command(compose.argv({"rm", "--force", "-v"}), true, tool_timeout), "docker compose rm failed");
+    }
+    std::vector<std::string> args = {"down", "--remove-orphans", "--timeout", secs};
+    if (opts.purge) args.push_back("--volumes");
+    deploy::run_checked(runner, deploy::command(compose.argv(args), true, tool_timeout), "docker compose down failed");
+    if (planning()) {
+      if (opts.purge) printer.plan(fmt::format("remove the render {}", dir.string()));
+      return res;
+    }
+    res.deleted = {"containers", "networks", "anonymous volumes"};
+    if (opts.purge) res.deleted.push_back("volumes");
+    return forget_render(res, opts.purge);
+  }
+
+  StatusResult status() override
+  {
+    deploy::Compose compose = deployed();
+    std::vector<std::string> ids = deploy::compose_containers(runner, compose);
+    std::vector<ComponentRow> components;
+    bool primary_up = false;
+    bool sentinel_up = false;
+    std::set<std::string> with_container;
+    if (!ids.empty()) {
+      for (const auto& line : deploy::docker_inspect(runner, ids,
+                                                     "{{index .Config.Labels \"com.docker.compose.service\"}}|{{.Name}}|{{.State.Status}}|"
+                                                     "{{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}|{{.Config.Image}}")) {
+        auto f = util::split(util::trim(line), '|');
+        if (f.size() < 5) continue;
+        ComponentRow c;
+        c.name = f[1].substr(f[1].rfind('/') == std::string::npos ? 0 : f[1].rfind('/') + 1);
+        std::tie(c.kind, c.role) = compose_kind(f[0]);
+        c.ready = f[3] == "none" ? f[2] : f[3];
+        c.healthy = f[2] == "running" && (f[3] == "healthy" || f[3] == "none");
+        if (!c.healthy) c.error = f[2] != "running" ? fmt::format("container is {}", f[2]) : fmt::format("health check says {}", f[3]);
+        c.version = image_tag(f[4]);
+        if (f[0] == "postgres-primary" && c.healthy) primary_up = true;
+        if (f[0] == "redis-sentinel" && c.healthy) sentinel_up = true;
+        with_container.insert(f[0]);
+        components.push_back(c);
+      }
+    }
+    // A service of the render without any container (removed by hand, or never created) is a
+    // component too: it is missing, not absent from the report.
+    for (const auto& service : deploy::compose_services(runner, compose)) {
+      if (with_container.count(service)) continue;
+      ComponentRow c;
+      c.name = service;
+      std::tie(c.kind, c.role) = compose_kind(service);
+      c.ready = "missing";
+      c.error = "no container";
+      components.push_back(c);
+    }
+    auto prefix = [&](const std::string& service) { return compose.argv({"exec", "-T", service}); };
+    return container_status(*this, components, prefix, primary_up ? "postgres-primary" : "", sentinel_up ? "redis-sentinel" : "");
+  }
+
+  void check_scale(const ScaleOptions& opts) const override
+  {
+    check_scale_common(cfg, opts);
+    if (opts.component == "redis" && cfg.get_string("redis.mode") == "cluster")
+      throw Error(ExitCode::usage, "cannot scale a Redis Cluster with --replicas",
+                  "cluster nodes are set by [redis] cluster_masters and cluster_replicas", "change those and deploy again");
+  }
+
+  ScaleResult scale(const ScaleOptions& opts) override
+  {
+    check_scale(opts);
+    ScaleResult res{opts.component, opts.replicas, "compose", planning(), !planning()};
+    fs::path file = dir / "docker-compose.yml";
+    std::error_code ec;
+    if (!fs::exists(file, ec))
+      throw Error(ExitCode::usage, "nothing deployed on compose", fmt::format("{} does not exist", file.string()),
+                  "run `statectl deploy --target compose` first");
+    static const std::map<std::string, std::string> services = {
+      {"postgres", "postgres-replica"}, {"redis", "redis-replica"}, {"pooler", "pgbouncer"}};
+    res.service = services.at(opts.component);
+    deploy::Compose compose = deploy::Compose::detect(cfg, runner, file);
+    if (!planning()) {
+      // Re-render with the new count first, so the file has the service and deploy.replicas
+      // agrees with --scale (and host port ranges cover every pooler).
+      render::record_count(cfg, "compose", scale_key(opts.component), opts.replicas);
+      render::write_tree(dir, render::render(cfg, req), {"secrets", ".applied"});
+    } else {
+      printer.plan(fmt::format("record {} = {} for compose and re-render {}", scale_key(opts.component), opts.replicas, dir.string()));
+    }
+    // Compose removes the highest-numbered containers on a scale-down but leaves their anonymous
+    // volumes (a standby's full copy): note them first, remove them after.
+    std::vector<std::string> orphans;
+    if (!planning()) orphans = volumes_beyond(compose, res.service, opts.replicas);
+    deploy::run_checked(runner,
+                        deploy::command(compose.argv({"up", "-d", "--no-recreate", "--scale", fmt::format("{}={}", res.service, opts.replicas)}),
+                                        true, opts.timeout + minutes(5)),
+                        "docker compose up --scale failed");
+    if (!orphans.empty()) {
+      std::vector<std::string> argv = {"docker", "volume", "rm"};
+      argv.insert(argv.end(), orphans.begin(), orphans.end());
+      exec::Result r = runner.run(deploy::command(argv, true, seconds(60)));
+      if (!r.ok())
+        printer.warn(fmt::format("cannot remove the volumes of the removed containers ({}): {}", util::join(orphans, " "), deploy::tool_error(r)));
+    }
+    if (!planning()) {
+      printer.info("waiting for the containers to become healthy");
+      deploy::wait_compose_healthy(runner, compose, opts.timeout);
+    }
+    return res;
+  }
+
+  stack::Endpoints endpoints() override
+  {
+    if (!applied(dir))
+      throw Error(ExitCode::usage, "the compose target has no stack to reach", fmt::format("{} holds no applied compose render", dir.string()),
+                  "run `statectl deploy --target compose`, or pass the --target the stack runs on");
+    auto text = util::read_file(dir / "docker-compose.yml");
+    if (!text) throw Error(ExitCode::failed, "cannot read the applied compose render", text.error());
+    auto ports = published_ports(*text);
+    auto port_of = [&](const std::string& service) {
+      auto it = ports.find(service);
+      if (it == ports.end())
+        throw Error(ExitCode::usage, fmt::format("the applied compose render publishes no port for {}", service), dir.string(),
+                    "deploy again with `statectl deploy --target compose`: renders publish PostgreSQL, PgBouncer, Redis and the "
+                    "Sentinels on 127.0.0.1");
+      return it->second;
+    };
+    stack::Endpoints e = base_endpoints(cfg);
+    e.pooler.port = port_of("pgbouncer");
+    e.primary.port = port_of("postgres-primary");
+    e.redis.port = port_of("redis-master");
+    if (cfg.get_string("redis.mode") == "sentinel") {
+      int first = port_of("redis-sentinel");
+      for (std::int64_t i = 0; i < cfg.get_int("redis.sentinels"); ++i) e.sentinels.push_back({"127.0.0.1", first + static_cast<int>(i)});
+    }
+    return e;
+  }
+
+  exec::Command psql(const ClientOptions& o) override
+  {
+    if (!cfg.get_string("postgres.url").empty() || !o.host.empty() || o.port != 0)
+      return stack::psql_command(cfg, {o.direct, o.replica, o.host, o.port}, o.args);
+    std::vector<std::string> argv = exec_prefix(o.replica ? "postgres-replica" : "postgres-primary", o.tty);
+    argv.insert(argv.end(), {"psql", "-U", cfg.get_string("postgres.superuser"), "-d", cfg.get_string("postgres.database")});
+    argv.insert(argv.end(), o.args.begin(), o.args.end());
+    return client_command(argv);
+  }
+
+  exec::Command redis_cli(const ClientOptions& o) override
+  {
+    if (!cfg.get_string("redis.url").empty()) return stack::redis_cli_command(cfg, o.replica, o.args);
+    return redis_cli_in(cfg, req, o, [&](const std::string& service) { return exec_prefix(service, o.tty); }, "/run/secrets");
+  }
+
+  Fault find_fault(const std::string& backend) override
+  {
+    // The project's containers are asked directly: an empty answer says nothing runs.
+    deploy::Compose compose = deploy::Compose::detect(cfg, runner, dir / "docker-compose.yml");
+    std::string service = deploy::compose_primary_service(backend);
+    auto r = deploy::run_checked(runner, deploy::command(compose.argv({"ps", "-q", service}), false, 30s), "finding the " + service + " container");
+    auto lines = util::split(r.out, '\n');
+    Fault f;
+    f.victim = lines.empty() ? "" : util::trim(lines[0]);
+    if (f.victim.empty() && !r.planned)
+      throw Error(ExitCode::failed, fmt::format("no running {} container in Compose project {}", service, compose.project), "",
+                  "run 'statectl deploy --target compose' first");
+    if (f.victim.empty()) f.victim = "<" + service + ">";
+    f.argv = deploy::compose_kill_argv(compose.base, f.victim);
+    f.description = exec::display(f.argv);
+    return f;
+  }
+
+  void inject(const Fault& f) override { deploy::run_checked(runner, deploy::command(f.argv, true, 60s), "injecting the fault"); }
+
+  bool statectl_heals() const override { return false; }
+
+  stack::PgEndpoint backup_source() override { return endpoints().primary; }
+
+private:
+  // The volumes mounted by the service's containers numbered above `keep`.
+  std::vector<std::string> volumes_beyond(const deploy::Compose& compose, const std::string& service, std::int64_t keep)
+  {
+    std::vector<std::string> ids = deploy::compose_containers(runner, compose, service);
+    std::vector<std::string> out;
+    if (ids.empty()) return out;
+    for (const auto& line : deploy::docker_inspect(runner, ids,
+                                                   "{{index .Config.Labels \"com.docker.compose.container-number\"}}|"
+                                                   "{{range .Mounts}}{{if eq .Type \"volume\"}}{{.Name}} {{end}}{{end}}")) {
+      auto f = util::split(line, '|');
+      if (f.size() < 2 || f[0].empty() || f[0].find_first_not_of("0123456789") != std::string::npos || std::stoll(f[0]) <= keep) continue;
+      for (const auto& v : util::split(util::trim(f[1]), ' '))
+        if (!v.empty()) out.push_back(v);
+    }
+    return out;
+  }
+
+  std::vector<std::string> exec_prefix(const std::string& service, bool tty) const
+  {
+    std::vector<std::string> args = {"exec"};
+    if (!tty) args.push_back("-T");
+    args.push_back(service);
+    return deployed().argv(args);
+  }
+
+  DestroyResult nothing_to_destroy(DestroyResult& res, const std::string& what)
+  {
+    printer.info(fmt::format("nothing to destroy: no {} in {} (destroy tears down what `statectl deploy` applied from this state directory)",
+                             what, dir.string()));
+    return res;
+  }
+
+  // After the teardown: the render stays (a later `destroy --purge` still needs it) but is no
+  // longer the applied one; --purge removes it, the previous render and the recorded counts.
+  DestroyResult forget_render(DestroyResult& res, bool purge)
+  {
+    res.destroyed = true;
+    res.purged = purge;
+    forget_applied_render(*this, purge);
+    return res;
+  }
+};
+
+} // namespace
+
+std::unique_ptr<Target> make_compose(const config::Config& cfg, exec::Runner& runner, output::Printer& printer)
+{
+  return std::make_unique<ComposeTarget>(cfg, runner, printer);
+}
+
+} // namespace statectl::targets::detail

@@ -1,0 +1,139 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/config/config.h"
+#include "core/exec/runner.h"
+#include "core/output/printer.h"
+#include "core/stack/endpoints.h"
+#include "core/targets/results.h"
+
+namespace statectl::targets {
+
+// What deploy is asked to do on any target.
+struct DeployOptions {
+  std::chrono::milliseconds timeout{std::chrono::minutes(2)}; // for the stack to become healthy
+  bool rollback = true;                                        // --no-rollback turns it off
+};
+
+// What destroy is asked to do on any target.
+struct DestroyOptions {
+  bool purge = false;                                          // also delete the data
+  std::chrono::milliseconds timeout{std::chrono::seconds(30)}; // per step that waits
+};
+
+// What scale changes: postgres (standbys), redis (replicas of the master) or pooler (PgBouncer
+// instances), to replicas.
+struct ScaleOptions {
+  std::string component;
+  std::int64_t replicas = 0;
+  std::chrono::milliseconds timeout{std::chrono::minutes(5)};
+};
+
+// `statectl psql` / `statectl redis-cli`: which server, and the client's own arguments.
+struct ClientOptions {
+  bool direct = false;  // psql: the primary itself instead of the pooler
+  bool replica = false; // a standby / Redis replica
+  std::string host;     // psql: another server of the cluster (e.g. a restored copy)
+  int port = 0;         // psql: its port
+  bool tty = false;     // give the client a terminal (stdin and stdout are one)
+  std::vector<std::string> args;
+};
+
+// The failure `failover test` injects: who holds the writable role and how to kill it.
+struct Fault {
+  std::string victim;              // member, container or pod
+  std::string server;              // "127.0.0.1:PORT" as the probe sees it; empty when unknown
+  int port = 0;                    // local: the victim's port
+  std::vector<int> pids;           // local: SIGKILL these, in order
+  std::vector<std::string> argv;   // containers: the command that kills it
+  std::string description;         // what is done, for the report
+};
+
+// One deploy target (local processes, Docker Compose, Kubernetes, Terraform-managed cloud
+// databases). Everything that differs per target lives behind this interface; commands and the
+// rest of core never branch on the target's name. Made by make() below; owns the resources it
+// opens for the command's duration (kubectl port-forward children of the k8s target).
+class Target {
+public:
+  virtual ~Target() = default;
+
+  // "local", "compose", "k8s" or "terraform".
+  virtual std::string name() const = 0;
+
+  // Validates, renders, applies and verifies the stack (rolling back on a failed verify where
+  // the target can). Under --dry-run plans only (Printer::plan) and creates nothing. Throws
+  // Error: usage, unavailable (tool missing), external (a tool failed), failed.
+  virtual DeployResult deploy(const DeployOptions& opts) = 0;
+  // Tears down what deploy made; purge also deletes the data. Nothing deployed is not an error.
+  virtual DestroyResult destroy(const DestroyOptions& opts) = 0;
+  // Every component with its role and health; probe failures are reported, not thrown.
+  virtual StatusResult status() = 0;
+  // Changes a count (checked first with check_scale) and records it for render and deploy.
+  virtual ScaleResult scale(const ScaleOptions& opts) = 0;
+  // Throws Error(usage) before anything runs when the target cannot scale opts.component to
+  // opts.replicas.
+  virtual void check_scale(const ScaleOptions& opts) const = 0;
+
+  // How statectl reaches the stack from this machine: the pooler, the primary, the standbys, the
+  // Redis master and the Sentinels. local: the [local] ports and the recorded state; compose: the
+  // loopback ports the applied render publishes; k8s: kubectl port-forward children owned by this
+  // object; terraform: `terraform output -json`. Throws Error(usage) when the target has nothing
+  // deployed to reach; never returns another target's addresses.
+  virtual stack::Endpoints endpoints() = 0;
+
+  // The psql / redis-cli command for the stack (stdio inherited; the password never in argv):
+  // local runs the client here against endpoints(); compose and k8s run it inside the stack's
+  // containers (`docker compose exec`, `kubectl exec`). Throws Error(usage) when the target has
+  // no way to run one.
+  virtual exec::Command psql(const ClientOptions& opts) = 0;
+  virtual exec::Command redis_cli(const ClientOptions& opts) = 0;
+
+  // The fault for `failover test --backend BACKEND`: who holds the writable role now and how to
+  // kill it (nothing is done yet). Throws Error(usage) when the target cannot inject one.
+  virtual Fault find_fault(const std::string& backend) = 0;
+  // Injects the fault find_fault returned. Under --dry-run only plans it.
+  virtual void inject(const Fault& fault) = 0;
+  // Whether the target's own failover test heals and measures promotion itself (local), or the
+  // platform does (containers: recovery and healing are the orchestrator's).
+  virtual bool statectl_heals() const = 0;
+
+  // Where a physical backup is taken from (pg_basebackup / BASE_BACKUP): the primary as this
+  // machine reaches it. Throws Error(usage) on targets whose databases are backed up by their
+  // platform (terraform).
+  virtual stack::PgEndpoint backup_source() = 0;
+};
+
+// The targets statectl knows, in the order help lists them.
+const std::vector<std::string>& names();
+
+// Throws Error(usage) naming the valid targets unless name is one of names().
+void check_name(const std::string& name);
+
+// The one factory: the target named by [project] target (which --target sets), for terraform
+// with the cloud of [terraform] cloud (which --cloud sets). The objects it uses must outlive it.
+std::unique_ptr<Target> make(const config::Config& cfg, exec::Runner& runner, output::Printer& printer);
+
+// Makes stack::resolve(cfg) use the target of the running command (its runner, printer and
+// port-forwards) while the binding lives; get() makes or returns that target.
+class Binding {
+public:
+  Binding(const config::Config& cfg, std::function<Target&()> get);
+  ~Binding();
+  Binding(const Binding&) = delete;
+  Binding& operator=(const Binding&) = delete;
+
+private:
+  const config::Config* m_cfg;
+};
+
+// The endpoints of the target bound to cfg, or of a target made for cfg with a runner of its own
+// (kept until the process ends, so k8s port-forwards stay up while the addresses are used).
+stack::Endpoints endpoints_of(const config::Config& cfg);
+
+} // namespace statectl::targets
