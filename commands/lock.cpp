@@ -54,6 +54,8 @@ void setup_lock(CLI::App& sub, Context& ctx)
                                     run.name, util::format_duration(run.ttl)));
       return;
     }
+    // A CMD that cannot run is reported before the lock is taken (and before any server is asked).
+    exec::require_program(run.argv.front());
     auto backend = state::make_backend(ctx.config(), ctx.backend());
     int code = state::run_with_lock(*backend, run, ctx.printer());
     if (code != 0) throw Exit(code);

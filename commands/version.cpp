@@ -11,6 +11,7 @@
 
 #include "core/build_info.h"
 #include "core/output/printer.h"
+#include "core/render/engine.h"
 
 namespace statectl::commands {
 
@@ -29,6 +30,7 @@ nlohmann::json version_info()
     {"version", STATECTL_VERSION},
     {"git_commit", STATECTL_GIT_COMMIT},
     {"compiler", compiler},
+    {"templates_dir", render::builtin_template_dir().string()},
     {"libraries",
      {
        {"libpq", pq >= 100000 ? fmt::format("{}.{}", pq / 10000, pq % 10000) : std::to_string(pq)},
@@ -46,8 +48,9 @@ void setup_version(CLI::App& sub, Context& ctx)
   sub.callback([&ctx] {
     auto info = version_info();
     ctx.printer().result(info, [&] {
-      std::string out = fmt::format("statectl {} (commit {}, {})\n", info["version"].get<std::string>(),
-                                    info["git_commit"].get<std::string>(), info["compiler"].get<std::string>());
+      std::string out = fmt::format("statectl {} (commit {}, {})\ntemplates: {}\n", info["version"].get<std::string>(),
+                                    info["git_commit"].get<std::string>(), info["compiler"].get<std::string>(),
+                                    info["templates_dir"].get<std::string>().empty() ? "none found" : info["templates_dir"].get<std::string>());
       output::Table t{{"LIBRARY", "VERSION"}, {}};
       for (auto& [k, v] : info["libraries"].items()) t.rows.push_back({k, v.get<std::string>()});
       return out + t.render();

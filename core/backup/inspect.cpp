@@ -267,6 +267,12 @@ nlohmann::json verify_repository(const config::Config& cfg, exec::Runner& runner
           stop_restored(cfg, runner, o.to);
         } catch (const Error&) {
         }
+        // A missing pg_ctl (or other tool) says nothing about the backup: exit 3, not "damaged".
+        if (e.code() == ExitCode::unavailable) {
+          std::error_code ec;
+          fs::remove_all(base, ec);
+          throw Error(ExitCode::unavailable, "cannot run the restore test", e.message(), e.hint());
+        }
         doc["restore_test"] = {{"ok", false}, {"backup", newest_full->id}, {"summary", e.message()}};
         doc["problems"].push_back(fmt::format("restore test of {} failed: {}", newest_full->id, e.message()));
         ok = false;
