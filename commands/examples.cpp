@@ -26,7 +26,7 @@ const std::map<std::string, std::vector<std::string>>& command_examples()
     {"failover test", {"statectl failover test --backend postgres --trials 3 --max-rto 10s --max-lost 0",
                        "statectl failover test --backend redis -o json"}},
     {"failover switchover", {"statectl failover switchover", "statectl failover switchover --backend redis"}},
-    {"failover promote", {"statectl failover promote", "statectl failover promote --member postgres-1"}},
+    {"failover promote", {"statectl failover promote   # the primary is down", "statectl failover promote --member postgres-1 --force"}},
     {"render", {"statectl render --target k8s --out ./k8s", "statectl render --target terraform --cloud gcp"}},
     {"scale", {"statectl scale postgres --replicas 2", "statectl scale pooler --replicas 3 --target k8s"}},
     {"secrets", {"statectl secrets generate", "statectl secrets list"}},
