@@ -55,7 +55,9 @@ Error translate(const CLI::ParseError& e, CLI::App& app)
       return Error(ExitCode::usage, fmt::format("unknown option '{}'", rest.front()), "", "run 'statectl --help' for the options");
   }
   // CLI11's messages start with a capital and sometimes end with a period; statectl's don't.
-  if (!msg.empty()) msg[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(msg[0])));
+  // A message that starts with an upper-case name ("NAME is required") keeps it.
+  bool starts_with_name = msg.size() > 1 && std::isupper(static_cast<unsigned char>(msg[1]));
+  if (!msg.empty() && !starts_with_name) msg[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(msg[0])));
   while (!msg.empty() && (msg.back() == '.' || msg.back() == '\n')) msg.pop_back();
   return Error(ExitCode::usage, "invalid usage", msg, "run 'statectl --help'");
 }
@@ -130,10 +132,9 @@ int run_app(const std::vector<std::string>& args, std::ostream& out, std::ostrea
         return static_cast<int>(ExitCode::usage);
       }
     } catch (const CLI::CallForHelp&) {
-      // Help of the subcommand that asked for it.
-      CLI::App* at = &app;
-      while (!at->get_subcommands().empty()) at = at->get_subcommands().front();
-      out << at->help();
+      // Help of the subcommand that asked for it; from the root, so that its usage line shows
+      // the whole path ("Usage: statectl backup create ...").
+      out << app.help();
       return 0;
     } catch (const CLI::CallForAllHelp&) {
       out << app.help("", CLI::AppFormatMode::All);

@@ -71,11 +71,17 @@ void setup_plan(CLI::App& parent, Context& ctx)
     in.data_size = size_option("--data-size", o->data_size);
     if (!o->growth.empty()) {
       std::string g = util::to_lower(o->growth);
+      bool per_month = false;
       for (const char* suffix : {"/month", "/mo", "/m"})
         if (util::ends_with(g, suffix)) {
           g.resize(g.size() - std::string(suffix).size());
+          per_month = true;
           break;
         }
+      // A rate without its period is ambiguous ("5GB" a day? a year?): ask for it.
+      if (!per_month)
+        throw Error(ExitCode::usage, "invalid --growth", fmt::format("'{}' has no period", o->growth),
+                    fmt::format("give a rate per month, e.g. --growth {}/month", o->growth));
       in.growth_per_month = size_option("--growth", g);
     }
     if (!o->disk.empty()) in.disk = size_option("--disk", o->disk);
@@ -111,7 +117,11 @@ void setup_check(CLI::App& parent, Context& ctx)
   sub->add_option("--crit", o->crit, "Critical threshold in percent (default [capacity] crit); NAME=PCT sets one check's")
     ->take_all()
     ->allow_extra_args(false);
-  sub->add_option("--skip", o->skip, "Leave out checks by name (comma-separated or repeated)")->delimiter(',');
+  // The names in the type name are what the completions offer; the callback validates them
+  // (with "did you mean").
+  sub->add_option("--skip", o->skip, "Leave out checks by name (comma-separated or repeated)")
+    ->delimiter(',')
+    ->type_name("NAME:{" + util::join(capacity::check_names(), ",") + "}");
   sub->add_option("--format", o->format,
                   "text (Nagios plugin output with perfdata), json (same as -o json) or prometheus (text exposition "
                   "for the node exporter's textfile collector)")

@@ -26,6 +26,9 @@ struct CompletionNode {
     std::vector<std::string> choices;
   };
   std::vector<Flag> flags; // including inherited global options
+  std::vector<std::string> arguments; // allowed values of the command's positional argument
+  // Root only: options a command takes that are also accepted before it (--backend).
+  std::vector<Flag> leading;
 };
 
 // Flattens the CLI11 tree (hidden subcommands skipped), parents before children.
@@ -36,5 +39,8 @@ std::string generate_zsh(const CLI::App& app);
 std::string generate_fish(const CLI::App& app);
 // A man page (roff) with every command, option and the exit codes.
 std::string generate_man(const CLI::App& app);
+// The man page's ENVIRONMENT, FILES, EXAMPLES and SEE ALSO sections (from the config key table
+// and the command examples).
+std::string generate_man_tail();
 
 } // namespace statectl::commands

@@ -139,6 +139,7 @@ void setup_init(CLI::App& sub, Context& ctx)
     }
     if (auto r = util::write_file_atomic(path, text, 0644); !r) throw Error(ExitCode::failed, "cannot write config", r.error());
     ctx.printer().info(fmt::format("wrote {} for target {}", path.string(), o->target));
+    ctx.printer().result({{"file", path.string()}, {"target", o->target}}, [] { return std::string(); });
   });
 }
 

@@ -53,7 +53,7 @@ output::Printer& Context::printer()
     auto verbosity = m_globals.quiet ? output::Verbosity::quiet
                      : m_globals.verbose ? output::Verbosity::verbose
                                          : output::Verbosity::normal;
-    bool color = m_stderr_tty && !m_globals.no_color && m_environment.find("NO_COLOR") == m_environment.end();
+    bool color = m_stderr_tty && !m_globals.no_color && env("NO_COLOR").empty(); // no-color.org: any non-empty value
     m_printer = std::make_unique<output::Printer>(m_out, m_err, format, verbosity, color);
     m_printer->set_dry_run(m_globals.dry_run);
   }

@@ -55,6 +55,8 @@ void setup_lock(CLI::App& sub, Context& ctx)
                                      util::format_duration(run.ttl), ctx.backend()));
       return;
     }
+    // A CMD that cannot run is reported before the lock is taken (and before any server is asked).
+    exec::require_program(run.argv.front());
     auto backend = state::make_backend(ctx.config(), ctx.backend());
     int code = state::run_with_lock(*backend, run, ctx.printer());
     if (code != 0) throw Exit(code);

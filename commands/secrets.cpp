@@ -168,7 +168,7 @@ void setup_keygen(CLI::App& parent, Context& ctx)
   cmd->callback([&ctx, o] {
     auto key = secrets::MasterKey::generate();
     if (o->out.empty()) {
-      ctx.printer().out(key.hex() + "\n");
+      ctx.printer().result({{"key", key.hex()}, {"key_id", key.id()}}, [&] { return key.hex() + "\n"; });
       return;
     }
     fs::path path = util::resolve_path(o->out, fs::current_path());

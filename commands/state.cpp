@@ -2,7 +2,9 @@
 
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
+#include <charconv>
 #include <cstring>
+#include <limits>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -10,6 +12,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <sys/stat.h>
 
 #include "core/error.h"
 #include "core/state/backend.h"
@@ -30,9 +33,21 @@ std::string read_all(std::istream& in)
   return ss.str();
 }
 
+// Standard input, refusing a directory (`put k - < DIR` would otherwise store an empty value).
+std::string read_stdin()
+{
+  struct stat st {};
+  if (::fstat(0, &st) == 0 && S_ISDIR(st.st_mode))
+    throw Error(ExitCode::usage, "cannot read standard input", "it is a directory", "redirect a file, not a directory");
+  return read_all(std::cin);
+}
+
 std::string read_input(const std::string& source)
 {
-  if (source == "-") return read_all(std::cin);
+  if (source == "-") return read_stdin();
+  std::error_code dir_ec;
+  if (std::filesystem::is_directory(source, dir_ec))
+    throw Error(ExitCode::usage, fmt::format("cannot read {}", source), "it is a directory", "give a file, or '-' for stdin");
   std::ifstream f(source, std::ios::binary);
   if (!f) throw Error(ExitCode::usage, fmt::format("cannot read {}", source), std::strerror(errno));
   // A regular file is read in one piece at its size (a stream copy costs two copies of a batch);
@@ -124,7 +139,7 @@ void setup_put(CLI::App& sub, Context& ctx)
     if (!o->ttl.empty()) opts.ttl = state::parse_ttl(o->ttl);
     if (!o->metadata.empty()) opts.metadata = state::normalize_metadata(o->metadata);
     opts.if_absent = o->if_absent;
-    std::string value = (sub.count("value") == 0 || o->value == "-") ? read_all(std::cin) : o->value;
+    std::string value = (sub.count("value") == 0 || o->value == "-") ? read_stdin() : o->value;
     state::check_key(o->key);
     state::check_value(settings, o->key, value.size());
     if (ctx.globals().dry_run) {
@@ -158,14 +173,24 @@ void setup_keys(CLI::App& sub, Context& ctx)
 {
   struct Opts {
     std::string prefix;
-    std::uint64_t limit = 0;
+    std::int64_t limit = 0;
   };
   auto o = std::make_shared<Opts>();
   sub.add_option("--prefix", o->prefix, "Only keys starting with this");
-  sub.add_option("--limit", o->limit, "At most this many keys (0 = all)");
+  // Signed, so that -1 is refused instead of wrapping round to 2^64-1.
+  sub.add_option("--limit", o->limit, "At most this many keys (0 = all)")
+    ->check(CLI::Validator(
+      [](std::string& v) {
+        std::int64_t n = 0;
+        auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+        if (ec != std::errc() || end != v.data() + v.size() || n < 0)
+          return fmt::format("must be a whole number from 0 to {}, got '{}'", std::numeric_limits<std::int64_t>::max(), v);
+        return std::string();
+      },
+      "", "count"));
   sub.footer("Text output is one key per line, sorted; -o json adds size, ttl (seconds) and updated_at.");
   sub.callback([&ctx, o] {
-    ctx.printer().result(state::KeyList{connect(ctx)->keys(o->prefix, o->limit)});
+    ctx.printer().result(state::KeyList{connect(ctx)->keys(o->prefix, static_cast<std::uint64_t>(o->limit))});
   });
 }
 

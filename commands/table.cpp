@@ -8,6 +8,7 @@
 #include "commands/wal.h"
 #include "commands/capacity.h"
 #include "commands/completion.h"
+#include "commands/examples.h"
 #include "commands/config_cmd.h"
 #include "commands/failover.h"
 #include "commands/checkpoint.h"
@@ -96,6 +97,36 @@ std::string command_word(const std::vector<std::string>& args)
   return word;
 }
 
+namespace {
+
+// An option given an empty value (`--ttl ''`, `-c ''`) is a mistake, never "unset": every
+// option that takes a value refuses it, here once instead of in each command.
+void reject_empty_values(CLI::App& app)
+{
+  CLI::Validator non_empty([](std::string& value) { return value.empty() ? std::string("needs a non-empty value") : std::string(); },
+                           "", "non-empty");
+  for (CLI::Option* opt : app.get_options([](CLI::Option* o) { return o->nonpositional() && o->get_items_expected_max() != 0; }))
+    opt->check(non_empty);
+  for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) reject_empty_values(*sub);
+}
+
+// Appends the command's examples (commands/examples.cpp) to its --help footer.
+void add_examples(CLI::App& app, const std::string& path)
+{
+  const auto& all = command_examples();
+  if (auto it = all.find(path); it != all.end()) {
+    std::string block = "Examples:\n";
+    for (const auto& line : it->second) block += "  " + line + "\n";
+    std::string footer = app.get_footer();
+    // The root's footer (exit codes) ends the text; a command's own notes come first.
+    app.footer(footer.empty() ? block.substr(0, block.size() - 1) : footer + "\n\n" + block.substr(0, block.size() - 1));
+  }
+  for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; }))
+    add_examples(*sub, path.empty() ? sub->get_name() : path + " " + sub->get_name());
+}
+
+} // namespace
+
 void build_app(CLI::App& app, Context& ctx, const std::string& only)
 {
   auto& g = ctx.globals();
@@ -136,6 +167,8 @@ void build_app(CLI::App& app, Context& ctx, const std::string& only)
       add_target_option(*sub, ctx);
   }
   app.footer(root_footer);
+  reject_empty_values(app);
+  add_examples(app, "");
 }
 
 } // namespace statectl::commands

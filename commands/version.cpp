@@ -11,6 +11,7 @@
 
 #include "core/build_info.h"
 #include "core/output/printer.h"
+#include "core/render/engine.h"
 
 namespace statectl::commands {
 
@@ -28,6 +29,7 @@ VersionInfo version_info()
   return {STATECTL_VERSION,
           STATECTL_GIT_COMMIT,
           compiler,
+          render::builtin_template_dir().string(),
           {
             {"libpq", pq >= 100000 ? fmt::format("{}.{}", pq / 10000, pq % 10000) : std::to_string(pq)},
             {"hiredis", fmt::format("{}.{}.{}", HIREDIS_MAJOR, HIREDIS_MINOR, HIREDIS_PATCH)},
@@ -40,12 +42,13 @@ VersionInfo version_info()
 
 void to_json(nlohmann::json& j, const VersionInfo& v)
 {
-  j = {{"version", v.version}, {"git_commit", v.git_commit}, {"compiler", v.compiler}, {"libraries", v.libraries}};
+  j = {{"version", v.version}, {"git_commit", v.git_commit}, {"compiler", v.compiler}, {"templates_dir", v.templates_dir}, {"libraries", v.libraries}};
 }
 
 std::string to_text(const VersionInfo& v)
 {
-  std::string out = fmt::format("statectl {} (commit {}, {})\n", v.version, v.git_commit, v.compiler);
+  std::string out = fmt::format("statectl {} (commit {}, {})\ntemplates: {}\n", v.version, v.git_commit, v.compiler,
+                                v.templates_dir.empty() ? "none found" : v.templates_dir);
   output::Table t{{"LIBRARY", "VERSION"}, {}};
   for (const auto& [name, version] : v.libraries) t.rows.push_back({name, version});
   return out + t.render();

@@ -20,6 +20,7 @@ struct VersionInfo {
   std::string version;
   std::string git_commit;
   std::string compiler;
+  std::string templates_dir; // where the built-in templates were found; empty = none
   std::map<std::string, std::string> libraries; // name -> version
 };
 

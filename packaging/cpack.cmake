@@ -2,8 +2,17 @@
 # the man page, bash/zsh/fish completions and the templates under share/statectl/.
 set(CPACK_PACKAGE_NAME statectl)
 set(CPACK_PACKAGE_VENDOR "statectl")
-set(CPACK_PACKAGE_CONTACT "statectl maintainers <statectl@localhost>")
-set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "Deploy, back up, fail over and use Redis and PostgreSQL state backends")
+set(CPACK_PACKAGE_CONTACT "statectl maintainers <maintainers@statectl.org>")
+set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "deploy, back up and fail over Redis and PostgreSQL state backends")
+# The extended description (lintian: extended-description-is-empty). CPack puts the summary
+# above it and indents each line itself.
+set(CPACK_DEBIAN_PACKAGE_DESCRIPTION "statectl is one command-line tool that deploys a PostgreSQL and Redis state
+backend (as local processes, with Docker Compose, on Kubernetes or with
+Terraform), checks its health and capacity, takes and verifies physical
+backups with a WAL archive, restores to a point in time, tests failover and
+gives applications a key-value store with fenced locks on either backend.")
+# Stripped binary (lintian: unstripped-binary-or-object); the build tree keeps its symbols.
+set(CPACK_STRIP_FILES ON)
 set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)

@@ -9,7 +9,8 @@ build_deps=(cmake g++ make pkg-config git libcli11-dev libpq-dev libfmt-dev libt
 run_deps=(postgresql-15 postgresql-client-15 pgbouncer redis-server redis-sentinel redis-tools
   patroni etcd-server etcd-client haproxy zstd)
 test_deps=(docker-compose docker.io mmdebstrap yamllint bash-completion nodejs npm procps iproute2 python3 file dpkg-dev
-  prometheus prometheus-postgres-exporter prometheus-redis-exporter python3-yaml curl)
+  prometheus prometheus-postgres-exporter prometheus-redis-exporter python3-yaml curl
+  lintian zsh fish)
 
 want=("${build_deps[@]}" "${run_deps[@]}")
 if [[ ${1:-} == --test ]]; then

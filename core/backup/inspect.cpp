@@ -240,6 +240,12 @@ VerifyReport verify_repository(const config::Config& cfg, exec::Runner& runner, 
           stop_restored(cfg, runner, o.to);
         } catch (const Error&) {
         }
+        // A missing pg_ctl (or other tool) says nothing about the backup: exit 3, not "damaged".
+        if (e.code() == ExitCode::unavailable) {
+          std::error_code ec;
+          fs::remove_all(base, ec);
+          throw Error(ExitCode::unavailable, "cannot run the restore test", e.message(), e.hint());
+        }
         doc.restore_test = RestoreTest{false, newest_full->id, std::nullopt, std::nullopt, e.message()};
         doc.problems.push_back(fmt::format("restore test of {} failed: {}", newest_full->id, e.message()));
         ok = false;

@@ -70,6 +70,12 @@ PushResult push_wal(const Repository& repo, const fs::path& file, int level, int
 bool fetch_wal(const Repository& repo, const std::string& name, const fs::path& dest)
 {
   if (!parse_wal_name(name)) throw Error(ExitCode::usage, fmt::format("cannot fetch '{}'", name), "not a WAL file name");
+  // A missing repository is not the end of the archive (exit 1): recovery must not stop early
+  // because a mount is gone.
+  std::error_code ec;
+  if (!fs::is_directory(repo.root(), ec))
+    throw Error(ExitCode::unavailable, fmt::format("cannot fetch '{}'", name),
+                fmt::format("the backup repository {} does not exist", repo.root().string()), "check --repo or [backup] repo");
   auto stored = repo.find_wal(name);
   if (!stored) return false;
   fs::path tmp = dest.parent_path() / fmt::format(".{}.fetch.{}", dest.filename().string(), ::getpid());

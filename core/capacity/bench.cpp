@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/util/interrupt.h"
 #include "core/exec/redact.h"
 #include "core/stack/endpoints.h"
 #include "core/state/backend.h"
@@ -83,6 +84,8 @@ BenchResult run_bench(const config::Config& cfg, const BenchOptions& o, const st
   BenchResult r;
   r.options = o;
 
+  // Ctrl-C (or SIGTERM) stops the load, and the keys are deleted before exit 130.
+  util::InterruptScope interrupt_scope;
   // Every worker connects before the clock starts: connection set-up is not load.
   std::vector<std::unique_ptr<Worker>> workers;
   for (int i = 0; i < o.clients; ++i) {
@@ -103,7 +106,7 @@ BenchResult run_bench(const config::Config& cfg, const BenchOptions& o, const st
 
   // Load every key once so reads find values, as a running system's would.
   auto& loader = *workers.front()->backend;
-  for (std::size_t i = 0; i < keys.size(); i += k_chunk) {
+  for (std::size_t i = 0; i < keys.size() && !util::interrupt_signal(); i += k_chunk) {
     std::vector<state::BatchItem> batch;
     for (std::size_t j = i; j < std::min(keys.size(), i + k_chunk); ++j) batch.push_back({keys[j], value, std::nullopt, {}});
     loader.put_batch(batch);
@@ -125,7 +128,7 @@ BenchResult run_bench(const config::Config& cfg, const BenchOptions& o, const st
         const std::string& key = keys[rng.next() % keys.size()];
         bool read = rng.unit() < o.read_ratio;
         auto a = Clock::now();
-        if (a >= end) break;
+        if (a >= end || util::interrupt_signal()) break;
         try {
           if (read) w.backend->get(key);
           else w.backend->put(key, value);
@@ -149,8 +152,11 @@ BenchResult run_bench(const config::Config& cfg, const BenchOptions& o, const st
   deadline = t0 + o.duration;
   go.store(true, std::memory_order_release);
 
-  while (Clock::now() < deadline) {
-    std::this_thread::sleep_for(std::min<Clock::duration>(std::chrono::seconds(1), deadline - Clock::now()));
+  auto next_report = t0 + std::chrono::seconds(1);
+  while (Clock::now() < deadline && !util::interrupt_signal()) {
+    std::this_thread::sleep_for(std::min<Clock::duration>(std::chrono::milliseconds(100), deadline - Clock::now()));
+    if (Clock::now() < next_report) continue;
+    next_report += std::chrono::seconds(1);
     if (progress) {
       std::uint64_t ops = 0;
       for (const auto& w : workers) ops += w->ops.load(std::memory_order_relaxed);
@@ -177,7 +183,12 @@ BenchResult run_bench(const config::Config& cfg, const BenchOptions& o, const st
                                           keys.begin() + static_cast<std::ptrdiff_t>(std::min(keys.size(), i + k_chunk))));
   } catch (const std::exception& e) {
     if (r.first_error.empty()) r.first_error = std::string("cleanup: ") + exec::redact(e.what());
+    if (util::interrupt_signal())
+      throw Error(ExitCode::interrupted, "capacity bench interrupted", "deleting its keys failed: " + r.first_error,
+                  fmt::format("delete the keys starting with '{}' with statectl del", o.key_prefix));
   }
+  if (util::interrupt_signal())
+    throw Error(ExitCode::interrupted, "capacity bench interrupted", fmt::format("its {} keys were deleted", keys.size()));
   return r;
 }
 

@@ -330,9 +330,18 @@ Plan make_plan(const PlanInput& in, const config::Config& cfg)
 
 nlohmann::json to_json(const Plan& p)
 {
+  // A plain number ("200", "1.1") is a JSON number; a value with a unit ("4GB") or a word
+  // ("try", "transaction") stays the postgresql.conf / pgbouncer.ini text.
+  auto value = [](const std::string& text) -> nlohmann::json {
+    bool numeric = !text.empty() && text.find_first_not_of("0123456789.") == std::string::npos &&
+                   std::count(text.begin(), text.end(), '.') <= 1 && text.front() != '.' && text.back() != '.';
+    if (!numeric) return text;
+    if (text.find('.') == std::string::npos) return std::stoll(text);
+    return std::stod(text);
+  };
   nlohmann::json pg = nlohmann::json::object(), bouncer = nlohmann::json::object();
-  for (const auto& s : p.postgresql) pg[s.name] = s.value;
-  for (const auto& s : p.pgbouncer) bouncer[s.name] = s.value;
+  for (const auto& s : p.postgresql) pg[s.name] = value(s.value);
+  for (const auto& s : p.pgbouncer) bouncer[s.name] = value(s.value);
   nlohmann::json lint = nlohmann::json::array();
   for (const auto& f : p.lint) lint.push_back({{"severity", f.severity}, {"component", f.component}, {"message", f.message}});
   return {

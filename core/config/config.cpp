@@ -1,5 +1,6 @@
 #include "core/config/config.h"
 
+#include <algorithm>
 #include <cctype>
 #include <cstdlib>
 #include <fmt/format.h>
@@ -37,6 +38,61 @@ static std::string location_of(const std::string& file, const toml::source_regio
   throw Error(ExitCode::usage, location, why, hint);
 }
 
+// "" when port is a decimal TCP port (1-65535), else why not.
+static std::string port_problem(const std::string& port, const std::string& what)
+{
+  bool digits = !port.empty() && port.size() <= 5 && port.find_first_not_of("0123456789") == std::string::npos;
+  if (!digits || std::stoi(port) < 1 || std::stoi(port) > 65535)
+    return fmt::format("has an invalid port '{}' in '{}' (a number from 1 to 65535)", port, what);
+  return {};
+}
+
+static std::string validate_host_port(const std::string& address)
+{
+  auto colon = address.rfind(':');
+  if (colon == std::string::npos || colon == 0)
+    return fmt::format("must be host:port addresses, got '{}'", address);
+  std::string host = address.substr(0, colon);
+  if (host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host.empty() || host.find_first_of(" /@[]") != std::string::npos)
+    return fmt::format("must be host:port addresses, got '{}'", address);
+  return port_problem(address.substr(colon + 1), address);
+}
+
+// URL keys live in the section of the server they point at: [postgres] url takes
+// postgresql:// (libpq's URI), [redis] url takes redis:// or rediss://.
+static std::string validate_url(const KeySpec& spec, const std::string& text)
+{
+  bool pg = spec.section() == "postgres";
+  std::vector<std::string> schemes = pg ? std::vector<std::string>{"postgresql", "postgres"} : std::vector<std::string>{"redis", "rediss"};
+  std::string example = pg ? "postgresql://user:password@host:5432/db" : "redis://:password@host:6379/0";
+  auto sep = text.find("://");
+  std::string scheme = sep == std::string::npos ? std::string() : util::to_lower(text.substr(0, sep));
+  if (std::find(schemes.begin(), schemes.end(), scheme) == schemes.end())
+    return fmt::format("must be a {}:// URL like {}, got '{}'", schemes.front(), example, redact_url(text));
+  std::string authority = text.substr(sep + 3);
+  authority = authority.substr(0, authority.find_first_of("/?#"));
+  if (auto at = authority.rfind('@'); at != std::string::npos) authority = authority.substr(at + 1);
+  // libpq accepts several comma-separated hosts; each may carry a port.
+  for (const auto& host : util::split(authority, ',')) {
+    std::string port;
+    if (!host.empty() && host.front() == '[') {
+      auto close = host.find(']');
+      if (close == std::string::npos) return fmt::format("has an unterminated [IPv6] host in '{}'", redact_url(text));
+      if (close + 1 < host.size()) {
+        if (host[close + 1] != ':') return fmt::format("is not a valid URL: '{}'", redact_url(text));
+        port = host.substr(close + 2);
+        if (auto why = port_problem(port, redact_url(text)); !why.empty()) return why;
+      }
+      continue;
+    }
+    if (auto colon = host.rfind(':'); colon != std::string::npos)
+      if (auto why = port_problem(host.substr(colon + 1), redact_url(text)); !why.empty()) return why;
+  }
+  if (!pg && authority.empty()) return fmt::format("needs a host, like {}, got '{}'", example, redact_url(text));
+  return {};
+}
+
 std::string validate_value(const KeySpec& spec, const std::string& text)
 {
   switch (spec.type) {
@@ -61,6 +117,9 @@ std::string validate_value(const KeySpec& spec, const std::string& text)
     auto d = util::parse_duration(text);
     if (!d) return d.error();
     if (d->count() < 0) return "must not be negative";
+    // A duration key's min, when set, is its smallest sensible value in milliseconds.
+    if (spec.min > 0 && d->count() < spec.min)
+      return fmt::format("must be at least {}, got '{}'", util::format_duration(std::chrono::milliseconds(spec.min)), text);
     return {};
   }
   case KeyType::size: {
@@ -69,11 +128,13 @@ std::string validate_value(const KeySpec& spec, const std::string& text)
     return {};
   }
   case KeyType::url:
-    if (!text.empty() && text.find("://") == std::string::npos)
-      return fmt::format("must be a URL like postgresql://host:port/db or redis://host:port, got '{}'", redact_url(text));
-    return {};
-  case KeyType::string:
+    return text.empty() ? std::string() : validate_url(spec, text);
   case KeyType::list:
+    if (util::ends_with(spec.name, "_addrs") && !text.empty())
+      for (const auto& a : util::split(text, ','))
+        if (auto why = validate_host_port(a); !why.empty()) return why;
+    break;
+  case KeyType::string:
     break;
   }
   if (!spec.allowed.empty()) {
@@ -88,7 +149,8 @@ std::string validate_value(const KeySpec& spec, const std::string& text)
 // follow the key after a colon.
 static std::string key_problem(const std::string& key, const std::string& why)
 {
-  return key + (why.rfind("must", 0) == 0 ? " " : ": ") + why;
+  bool sentence = why.rfind("must", 0) == 0 || why.rfind("has ", 0) == 0 || why.rfind("needs ", 0) == 0;
+  return key + (sentence ? " " : ": ") + why;
 }
 
 std::string redact_url(const std::string& url)
@@ -254,8 +316,12 @@ Config Config::load(const LoadOptions& options)
   if (!file && fs::exists(cwd / "statectl.toml")) file = cwd / "statectl.toml";
   if (file) {
     std::error_code ec;
+    if (fs::is_directory(*file, ec))
+      throw Error(ExitCode::usage, fmt::format("cannot read config {}", file->string()), "it is a directory",
+                  "pass the statectl.toml inside it: -c " + (*file / "statectl.toml").string());
     if (!fs::is_regular_file(*file, ec))
-      throw Error(ExitCode::usage, fmt::format("cannot read config {}", file->string()), "no such file",
+      throw Error(ExitCode::usage, fmt::format("cannot read config {}", file->string()),
+                  ec && ec != std::errc::no_such_file_or_directory ? ec.message() : "no such file",
                   "run 'statectl init' to write one, or drop -c to use the built-in local stack");
     auto text = util::read_file(*file);
     if (!text) throw Error(ExitCode::usage, "cannot read config", text.error());

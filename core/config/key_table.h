@@ -90,7 +90,7 @@ inline constexpr KeyRow k_rows[] = {
   {"state.connect_retries", T::integer, "5", {}, 1, 100, "connection attempts before exit 3"},
   {"state.retry_initial", T::duration, "100ms", {}, 0, 0, "first retry delay (doubles each time)"},
   {"state.retry_max", T::duration, "5s", {}, 0, 0, "longest retry delay"},
-  {"state.timeout", T::duration, "10s", {}, 0, 0, "timeout of every server call"},
+  {"state.timeout", T::duration, "10s", {}, 1, 0, "timeout of every server call"},
 
   // [local]
   {"local.dir", T::string, "", {}, 0, 0, "state directory (default .statectl beside the config, else $XDG_STATE_HOME/statectl, /var/lib/statectl for root, ~/.local/state/statectl)"},
@@ -154,7 +154,7 @@ inline constexpr KeyRow k_rows[] = {
   {"capacity.transaction_warn", T::duration, "5m", {}, 0, 0, "age of the longest (or idle-in-) transaction that warns"},
   {"capacity.transaction_crit", T::duration, "1h", {}, 0, 0, "age of the longest (or idle-in-) transaction that is critical"},
   {"capacity.pool_wait_crit", T::duration, "5s", {}, 0, 0, "longest PgBouncer client wait that is critical (any waiting client warns)"},
-  {"capacity.connect_timeout", T::duration, "3s", {}, 0, 0, "connect timeout per server of capacity check"},
+  {"capacity.connect_timeout", T::duration, "3s", {}, 1, 0, "connect timeout per server of capacity check"},
 
   // [monitoring]
   {"monitoring.enabled", T::boolean, "false", {}, 0, 0, "Prometheus with postgres_exporter, redis_exporter and the alert rules beside the stack (k8s: exporters, ServiceMonitor, PrometheusRule)"},

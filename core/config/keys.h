@@ -19,7 +19,7 @@ struct KeySpec {
   KeyType type;
   std::string default_value;        // textual default, read like an environment value
   std::vector<std::string> allowed; // allowed values of an enum-like string; empty = any
-  std::int64_t min = 0;             // integer bounds, used when min < max
+  std::int64_t min = 0;             // integer bounds, used when min < max; a duration's least milliseconds when > 0
   std::int64_t max = 0;
   std::string help;
   bool secret = false;              // shown as **** by `config show`

@@ -15,6 +15,7 @@
 
 #include "core/error.h"
 #include "core/exec/redact.h"
+#include "core/util/interrupt.h"
 #include "core/util/strings.h"
 
 extern char** environ;
@@ -53,6 +54,23 @@ bool find_program(const std::string& argv0, std::string* full_path)
   return false;
 }
 
+std::string require_program(const std::string& argv0)
+{
+  std::string full;
+  if (find_program(argv0, &full)) return full;
+  // A path names one file: say what is wrong with it rather than blaming PATH.
+  if (argv0.find('/') != std::string::npos) {
+    struct stat st {};
+    std::string why = ::stat(argv0.c_str(), &st) != 0 ? std::strerror(errno)
+                      : S_ISDIR(st.st_mode)             ? "it is a directory"
+                                                        : "permission denied (not executable)";
+    throw Error(ExitCode::unavailable, fmt::format("cannot run '{}'", argv0), why,
+                S_ISREG(st.st_mode) ? fmt::format("make it executable: chmod +x {}", argv0) : std::string());
+  }
+  throw Error(ExitCode::unavailable, fmt::format("cannot run '{}'", argv0), "not found on PATH",
+              fmt::format("install the package that provides '{}' or fix PATH", argv0));
+}
+
 namespace {
 
 struct Prepared {
@@ -70,9 +88,7 @@ Prepared prepare(const Command& cmd)
 {
   if (cmd.argv.empty()) throw std::logic_error("runner: empty argv");
   Prepared p;
-  if (!find_program(cmd.argv[0], &p.program))
-    throw Error(ExitCode::unavailable, fmt::format("cannot run '{}'", cmd.argv[0]), "not found on PATH",
-                fmt::format("install the package that provides '{}' or fix PATH", cmd.argv[0]));
+  p.program = require_program(cmd.argv[0]);
   for (const auto& a : cmd.argv) p.argv.push_back(const_cast<char*>(a.c_str()));
   p.argv.push_back(nullptr);
 
@@ -222,6 +238,11 @@ Result ProcessRunner::run(const Command& cmd)
     return result;
   }
 
+  // SIGINT/SIGTERM while the child runs: stop its whole process group (it runs in its own, so
+  // the terminal's Ctrl-C does not reach it) and report the interruption, instead of dying and
+  // leaving the child running.
+  util::InterruptScope interrupt_scope;
+  bool interrupted = false;
   int in_pipe[2] = {-1, -1}, out_pipe[2], err_pipe[2];
   bool feed = cmd.stdin_data.has_value() || static_cast<bool>(cmd.stdin_producer);
   int devnull = -1;
@@ -293,8 +314,9 @@ Result ProcessRunner::run(const Command& cmd)
     if (in_fd >= 0 && pending_off < pending.size()) fds.push_back({in_fd, POLLOUT, 0});
     int wait_ms = 50;
     auto now = steady_clock::now();
-    if (now >= deadline && !result.timed_out) {
-      result.timed_out = true;
+    interrupted = interrupted || util::interrupt_signal() != 0;
+    if ((now >= deadline || interrupted) && !result.timed_out) {
+      result.timed_out = !interrupted;
       kill_group(pid, SIGTERM);
       auto grace_end = now + cmd.kill_grace;
       while (steady_clock::now() < grace_end) {
@@ -355,6 +377,8 @@ Result ProcessRunner::run(const Command& cmd)
     status = st;
   }
   result.exit_code = decode_status(*status, &result.term_signal);
+  if (interrupted || util::interrupt_signal() != 0)
+    throw Error(ExitCode::interrupted, "interrupted", fmt::format("{} was stopped", cmd.argv[0]));
   return result;
 }
 

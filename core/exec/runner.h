@@ -122,6 +122,10 @@ private:
 // Whether argv0 is found on PATH (or is an executable path).
 bool find_program(const std::string& argv0, std::string* full_path = nullptr);
 
+// The full path find_program finds, or throws Error (unavailable) saying why not: not found on
+// PATH, or for a path, no such file / a directory / not executable.
+std::string require_program(const std::string& argv0);
+
 // True when statectl runs as root and so must drop privileges for PostgreSQL, PgBouncer, Patroni.
 bool running_as_root();
 

@@ -146,6 +146,15 @@ std::string pick_standby(const config::Config& cfg, const local::Stack& stack, c
 {
   std::string best;
   std::uint64_t best_lsn = 0;
+  if (!to.empty()) {
+    // An unknown name is a usage error (exit 2), as for `failover promote --member`.
+    const local::Member* named = nullptr;
+    for (const local::Member* m : stack.state().of_kind("postgres"))
+      if (m->name == to) named = m;
+    if (!named)
+      throw Error(ExitCode::usage, fmt::format("no PostgreSQL member '{}' in the local stack", to), "", "'statectl status' lists them");
+    if (named->role == "primary") throw Error(ExitCode::usage, fmt::format("{} is already the primary", to));
+  }
   for (const local::Member* m : stack.state().of_kind("postgres")) {
     if (m->role != "replica" || !m->initialized) continue;
     if (!to.empty() && m->name != to) continue;
@@ -276,10 +285,15 @@ void redis_sentinel(const config::Config& cfg, exec::Runner& runner, output::Pri
   local::Stack stack(cfg, runner, printer);
   std::string old_name = fmt::format("127.0.0.1:{}", old_port);
   int replica_port = 0;
+  bool named = false;
   for (const local::Member* r : stack.state().of_kind("redis")) {
+    named = named || r->name == opts.to;
     if (r->port == old_port) old_name = r->name;
     else if (!replica_port && (opts.to.empty() || opts.to == r->name)) replica_port = r->port;
   }
+  if (!opts.to.empty() && !named)
+    throw Error(ExitCode::usage, fmt::format("no Redis member '{}' in the local stack", opts.to), "", "'statectl status' lists them");
+  if (!opts.to.empty() && opts.to == old_name) throw Error(ExitCode::usage, fmt::format("{} is already the master", opts.to));
   if (!replica_port) throw Error(ExitCode::failed, "no Redis replica to switch over to");
   rep.old_primary = old_name;
   // Sentinel promotes without waiting for the replica to catch up: hold writes on the master

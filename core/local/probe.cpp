@@ -118,6 +118,30 @@ PgProbe probe_postgres(int port, const ProbeAuth& auth, bool with_replication)
   return p;
 }
 
+std::string pgbouncer_version(int port, const ProbeAuth& auth)
+{
+  clients::PgParams params;
+  params.host = "127.0.0.1";
+  params.port = port;
+  params.user = auth.user;
+  params.password = auth.password;
+  params.database = "pgbouncer";
+  params.connect_timeout_s = clients::timeout_seconds(auth.timeout, 1);
+  params.application_name = "statectl-status";
+  params.tls.sslmode = "disable";
+  try {
+    auto conn = clients::PgConnection::connect(params);
+    // The admin console answers one row, "PgBouncer 1.18.0".
+    clients::PgResult r = conn.exec("SHOW VERSION");
+    if (r.size() < 1) return {};
+    std::string text = r[0][0].as<std::string>();
+    auto space = text.rfind(' ');
+    return space == std::string::npos ? text : text.substr(space + 1);
+  } catch (const clients::PgError&) {
+    return {};
+  }
+}
+
 RedisProbe probe_redis(int port, const std::string& password, std::chrono::milliseconds timeout)
 {
   RedisProbe p;

@@ -39,6 +39,10 @@ struct PgProbe {
 // replication; with `simple` only SELECT 1-level questions (PgBouncer, HAProxy).
 PgProbe probe_postgres(int port, const ProbeAuth& auth, bool with_replication);
 
+// PgBouncer's own version ("1.18.0"), from SHOW VERSION on its admin console (database
+// "pgbouncer", auth.user must be one of its admin_users); empty when it cannot be asked.
+std::string pgbouncer_version(int port, const ProbeAuth& auth);
+
 // What INFO tells about a Redis server, or a Sentinel's view of the master.
 struct RedisProbe {
   bool ok = false;

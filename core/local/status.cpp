@@ -156,7 +156,7 @@ StackStatus Stack::status()
       auto p = probe_postgres(m.port, su, false);
       c.healthy = p.ok;
       if (!p.ok) c.error = p.error;
-      else c.version = "pgbouncer -> " + p.version;
+      else c.version = pgbouncer_version(m.port, su);
     } else if (m.kind == "redis") {
       const RedisProbe& p = rd[m.name];
       c.version = p.version;

@@ -227,7 +227,9 @@ void Progress::draw(bool force)
   } else {
     line = fmt::format("\r{} {}", m_label, util::format_size(m_done));
   }
-  m_printer.err_stream() << line << std::flush;
+  // Erase the rest of the line: a shorter line than the last one ("999 B" after "1.0 MiB")
+  // would otherwise leave its tail behind ("999 BiB").
+  m_printer.err_stream() << line << "\033[K" << std::flush;
 }
 
 void Progress::finish()

@@ -85,15 +85,27 @@ std::string render_string(const std::string& text, const std::string& display_pa
   return out;
 }
 
+fs::path builtin_template_dir()
+{
+  std::error_code ec;
+  fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  fs::path exe_dir = ec ? fs::path() : exe.parent_path();
+  std::string build_dir = fs::path(STATECTL_BUILD_DIR).lexically_normal().string();
+  std::vector<fs::path> candidates;
+  if (!exe_dir.empty() && (exe_dir.string() == build_dir || exe_dir.string().rfind(build_dir + "/", 0) == 0))
+    candidates.push_back(fs::path(STATECTL_SOURCE_DIR) / "templates");
+  if (!exe_dir.empty()) candidates.push_back((exe_dir / ".." / "share" / "statectl" / "templates").lexically_normal());
+  candidates.push_back(fs::path(STATECTL_DATADIR) / "templates");
+  for (const auto& c : candidates)
+    if (fs::is_directory(c, ec)) return c;
+  return {};
+}
+
 std::vector<fs::path> template_roots(const fs::path& override_dir)
 {
   std::vector<fs::path> roots;
-  std::error_code ec;
   if (!override_dir.empty()) roots.push_back(override_dir);
-  fs::path source = fs::path(STATECTL_SOURCE_DIR) / "templates";
-  if (fs::is_directory(source, ec)) roots.push_back(source);
-  fs::path installed = fs::path(STATECTL_DATADIR) / "templates";
-  if (fs::is_directory(installed, ec) && installed != source) roots.push_back(installed);
+  if (auto builtin = builtin_template_dir(); !builtin.empty()) roots.push_back(builtin);
   return roots;
 }
 

@@ -16,11 +16,15 @@ std::string render_string(const std::string& text, const std::string& display_pa
 
 // Where templates are looked up, first match wins per relative path:
 //   1. the override directory ([templates] dir / --templates DIR), when set;
-//   2. the source tree's templates/ (STATECTL_SOURCE_DIR), when it exists: a build-tree binary
-//      always renders the templates it was built with;
-//   3. the installed STATECTL_DATADIR/templates.
+//   2. the built-in templates (builtin_template_dir()).
 // Directories that do not exist are skipped.
 std::vector<std::filesystem::path> template_roots(const std::filesystem::path& override_dir);
+
+// The built-in templates of this binary: for a build-tree binary (one below the build
+// directory) the source tree's templates/, so it renders what it was built with; otherwise
+// <dir of the binary>/../share/statectl/templates (the .deb's /usr/bin -> /usr/share, also when
+// the package is unpacked elsewhere), else the configured install prefix's. Empty when none exists.
+std::filesystem::path builtin_template_dir();
 
 // One template found for a target: its path relative to the templates root
 // ("k8s/postgres.yaml") and the file it is read from.

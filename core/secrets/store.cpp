@@ -178,7 +178,13 @@ std::optional<std::string> Store::get(const std::string& name) const
   check_name(name);
   fs::path p = m_dir / name;
   std::error_code ec;
-  if (!fs::exists(p, ec)) return std::nullopt;
+  if (!fs::exists(p, ec)) {
+    // exists() is also false when the store cannot be searched: that is not "absent".
+    if (ec && ec != std::errc::no_such_file_or_directory && ec != std::errc::not_a_directory)
+      throw Error(ExitCode::failed, fmt::format("cannot read secret '{}'", name), fmt::format("{}: {}", p.string(), ec.message()),
+                  "run statectl as the user that owns the secret store");
+    return std::nullopt;
+  }
   check_private(m_dir, true);
   check_private(p, false);
   auto data = util::read_file(p);

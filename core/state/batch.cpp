@@ -89,6 +89,8 @@ std::vector<BatchItem> parse_batch(std::string_view input, BatchFormat format, c
     std::string_view line = input.substr(pos, nl == std::string_view::npos ? std::string_view::npos : nl - pos);
     pos = nl == std::string_view::npos ? input.size() : nl + 1;
     ++line_no;
+    // A file written on Windows ends its lines with CRLF: the \r belongs to the line break.
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     if (line.empty()) continue;
     BatchItem item;
     if (format == BatchFormat::tsv) {

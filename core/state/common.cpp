@@ -22,7 +22,6 @@ Settings Settings::from(const config::Config& cfg)
   s.max_value_size = cfg.get_size("state.max_value_size");
   s.table = cfg.get_string("state.table");
   s.key_prefix = cfg.get_string("state.key_prefix");
-  if (s.timeout.count() <= 0) s.timeout = Millis(10000);
   return s;
 }
 

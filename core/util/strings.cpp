@@ -94,11 +94,14 @@ Expected<std::chrono::milliseconds> parse_duration(std::string_view text)
     while (j < s.size() && (std::isdigit(static_cast<unsigned char>(s[j])) || s[j] == '.')) ++j;
     if (j == i) return unexpected(fmt::format("invalid duration '{}' (use e.g. 300ms, 30s, 5m, 1h)", s));
     double number = 0;
+    std::size_t used = 0;
     try {
-      number = std::stod(s.substr(i, j - i));
+      number = std::stod(s.substr(i, j - i), &used);
     } catch (...) {
-      return unexpected(fmt::format("invalid duration '{}' (use e.g. 300ms, 30s, 5m, 1h)", s));
+      used = 0;
     }
+    // "1.2.3s": stod reads "1.2" and would ignore the rest.
+    if (used != j - i) return unexpected(fmt::format("invalid duration '{}' (use e.g. 300ms, 30s, 5m, 1h)", s));
     while (j < s.size() && s[j] == ' ') ++j;
     std::size_t k = j;
     while (k < s.size() && std::isalpha(static_cast<unsigned char>(s[k]))) ++k;

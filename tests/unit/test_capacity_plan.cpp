@@ -284,3 +284,20 @@ TEST_CASE("capacity plan: format_kb follows pgtune units")
   CHECK(format_kb(20560) == "20560kB");
   CHECK(format_kb(16384) == "16MB");
 }
+
+TEST_CASE("plan: -o json gives plain numbers as JSON numbers, values with units as text")
+{
+  statectl::config::Config cfg;
+  PlanInput in;
+  in.ram = 16ull << 30;
+  in.cpus = 4;
+  auto j = to_json(make_plan(in, cfg));
+  CHECK(j["postgresql"]["max_connections"].is_number_integer());
+  CHECK(j["postgresql"]["max_connections"] == 200);
+  CHECK(j["postgresql"]["random_page_cost"].is_number_float());
+  CHECK(j["postgresql"]["checkpoint_completion_target"] == 0.9);
+  CHECK(j["postgresql"]["shared_buffers"] == "4GB");
+  CHECK(j["postgresql"]["huge_pages"].is_string());
+  CHECK(j["pgbouncer"]["default_pool_size"].is_number_integer());
+  CHECK(j["pgbouncer"]["pool_mode"] == "transaction");
+}
