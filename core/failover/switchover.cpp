@@ -261,7 +261,21 @@ void pg_patroni(const config::Config& cfg, exec::Runner& runner, output::Printer
     body["candidate"] = opts.to;
   }
   printer.info(fmt::format("asking Patroni to switch over from {} (POST /switchover)", leader->name));
-  auto r = http_post(leader->rest_port, "/switchover", body.dump(), opts.timeout);
+  // Right after a failover or a rejoin Patroni has not yet named a synchronous standby (it does so
+  // on its next loop) and answers 412; like patronictl's scheduled retry, ask again until it has.
+  std::optional<local::HttpResponse> r;
+  bool told = false;
+  local::wait_for(
+    [&] {
+      r = http_post(leader->rest_port, "/switchover", body.dump(), opts.timeout);
+      bool waiting = r && r->status == 412 && r->body.find("sync_standby") != std::string::npos;
+      if (waiting && !told) {
+        printer.info("Patroni has no synchronous standby yet; waiting for it to name one");
+        told = true;
+      }
+      return !waiting;
+    },
+    opts.timeout, 500ms);
   if (!r || r->status != 200)
     throw Error(ExitCode::external, "Patroni refused the switchover", r ? fmt::format("HTTP {}: {}", r->status, util::trim(r->body)) : "no answer",
                 "check 'statectl status': a switchover needs a healthy synchronous candidate");
