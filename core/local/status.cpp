@@ -229,18 +229,17 @@ StackStatus Stack::status()
   // The local stack's own addresses, as its members recorded them ([postgres] url and the other
   // external addresses are not this stack's, so they are not shown here).
   auto ports = m_state.client_ports();
-  auto configured = [&](const char* key) { return static_cast<int>(cfg.get_int(key)); };
-  int primary = ports.primary.value_or(m_state.ha == "patroni" ? configured("local.haproxy_port") : configured("local.postgres_port"));
+  int primary = ports.primary.value_or(static_cast<int>(m_state.ha == "patroni" ? cfg.get_int("local.haproxy_port") : cfg.get_int("local.postgres_port")));
   std::vector<std::string> sentinels;
   for (int p : ports.sentinels) sentinels.push_back(fmt::format("127.0.0.1:{}", p));
   std::vector<std::string> replicas;
   for (int p : ports.replicas) replicas.push_back(fmt::format("127.0.0.1:{}", p));
   st.endpoints = {{"pgbouncer_url", fmt::format("postgresql://{}@127.0.0.1:{}/{}", cfg.get_string("postgres.superuser"),
-                                                ports.pooler.value_or(configured("local.pgbouncer_port")),
+                                                ports.pooler.value_or(static_cast<int>(cfg.get_int("local.pgbouncer_port"))),
                                                 cfg.get_string("postgres.database"))},
                   {"primary", fmt::format("127.0.0.1:{}", primary)},
                   {"replicas", replicas},
-                  {"redis", fmt::format("127.0.0.1:{}", ports.redis.value_or(configured("local.redis_port")))},
+                  {"redis", fmt::format("127.0.0.1:{}", ports.redis.value_or(static_cast<int>(cfg.get_int("local.redis_port"))))},
                   {"sentinels", sentinels},
                   {"master_name", cfg.get_string("redis.master_name")}};
   return st;

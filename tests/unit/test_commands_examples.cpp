@@ -2,6 +2,7 @@
 // the sections a man page is expected to have, all from the same command tree.
 #include <doctest/doctest.h>
 
+#include <CLI/CLI.hpp>
 #include <sstream>
 
 #include "commands/app.h"
