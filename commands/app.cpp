@@ -27,6 +27,21 @@ std::string prescan_output(const std::vector<std::string>& args)
 }
 
 // Turns a CLI11 parse error into statectl's error, with "did you mean" for unknown commands.
+// "capacity check" for the App of `statectl capacity check`; empty for the root.
+std::string command_path(const CLI::App* at)
+{
+  std::string path;
+  for (; at && at->get_parent(); at = at->get_parent()) path = at->get_name() + (path.empty() ? "" : " " + path);
+  return path;
+}
+
+// The --help to read for the command at.
+std::string help_hint(const CLI::App* at, const std::string& what)
+{
+  std::string path = command_path(at);
+  return "run 'statectl " + (path.empty() ? std::string() : path + " ") + "--help'" + what;
+}
+
 Error translate(const CLI::ParseError& e, CLI::App& app)
 {
   std::string msg = e.what();
@@ -42,17 +57,17 @@ Error translate(const CLI::ParseError& e, CLI::App& app)
     if (rest.empty()) rest = app.remaining();
     if (!rest.empty() && !rest.front().empty() && rest.front()[0] != '-') {
       auto names = subcommand_names(*at);
-      std::string where = at == &app ? "" : " for '" + at->get_name() + "'";
+      std::string where = at == &app ? "" : " for '" + command_path(at) + "'";
       if (!names.empty()) {
         auto guess = util::closest_match(rest.front(), names);
         return Error(ExitCode::usage, fmt::format("unknown command '{}'{}", rest.front(), where), "",
                      guess ? fmt::format("did you mean '{}'?", *guess) : "run 'statectl --help' for the list of commands");
       }
       return Error(ExitCode::usage, fmt::format("unexpected argument '{}'{}", rest.front(), where), "",
-                   "run 'statectl " + (at == &app ? std::string() : at->get_name() + " ") + "--help'");
+                   help_hint(at, ""));
     }
     if (!rest.empty() && dynamic_cast<const CLI::ExtrasError*>(&e))
-      return Error(ExitCode::usage, fmt::format("unknown option '{}'", rest.front()), "", "run 'statectl --help' for the options");
+      return Error(ExitCode::usage, fmt::format("unknown option '{}'", rest.front()), "", help_hint(at, " for the options"));
   }
   // CLI11's messages start with a capital and sometimes end with a period; statectl's don't.
   // A message that starts with an upper-case name ("NAME is required") keeps it.

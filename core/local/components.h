@@ -85,8 +85,6 @@ Member describe_haproxy(const Site& site, int port);
 void configure_etcd(Site& site, const Member& m);
 void configure_member(Site& site, const Member& m, int etcd_port);
 void configure_haproxy(Site& site, const Member& m, const std::vector<const Member*>& members);
-// Starts a non-daemonizing server (etcd, patroni) in the background with start-stop-daemon.
-void start_background(Site& site, Member& m, const std::string& program, std::vector<std::string> args);
 void start(Site& site, Member& m, int etcd_port);
 void stop(Site& site, Member& m, StopMode mode, std::chrono::milliseconds timeout);
 // The member whose REST /primary answers 200, if any.

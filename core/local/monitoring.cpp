@@ -16,8 +16,6 @@ using namespace std::chrono;
 
 namespace {
 
-fs::path pid_path(const Member& m) { return fs::path(m.dir) / (m.kind + ".pid"); }
-
 Member make(const Site& site, const std::string& name, const std::string& kind, int port)
 {
   Member m;
@@ -95,19 +93,8 @@ std::string prometheus_yml(const Site& site, const StackState& state)
 void launch(Site& site, Member& m, const std::string& program, const std::vector<std::string>& args,
             const std::map<std::string, std::string>& env)
 {
-  if (!site.planning()) {
-    auto old = read_pidfile(pid_path(m));
-    if (old && !process_start_time(*old)) fs::remove(pid_path(m));
-  }
-  std::vector<std::string> argv = {site.binary("start-stop-daemon", "dpkg"), "--start", "--background", "--make-pidfile",
-                                   "--pidfile", pid_path(m).string(), "--output", m.log, "--chdir", m.dir,
-                                   "--exec", program, "--"};
-  argv.insert(argv.end(), args.begin(), args.end());
-  auto c = site.server_command(argv);
-  c.env = env; // secrets reach the exporter through its environment, never its argv
-  c.timeout = 30s;
-  site.run(c, m.name, "starting " + fs::path(program).filename().string(), "see " + m.log);
-  await_daemon(site, m, pid_path(m), 30s);
+  start_background(site, m, program, args, env); // secrets reach the exporter through its environment, never its argv
+  await_daemon(site, m, background_pid_path(m), 30s);
 }
 
 } // namespace
@@ -174,7 +161,7 @@ void start(Site& site, Member& m, const StackState& state)
 void stop(Site& site, Member& m, StopMode mode, milliseconds timeout)
 {
   stop_by_signal(site, m, SIGTERM, mode, timeout);
-  if (!site.planning()) fs::remove(pid_path(m));
+  if (!site.planning()) fs::remove(background_pid_path(m));
 }
 
 void refresh(Site& site, Member& m, const StackState& state)

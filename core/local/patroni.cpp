@@ -15,7 +15,6 @@ using namespace std::chrono;
 
 namespace {
 
-fs::path pid_path(const Member& m) { return fs::path(m.dir) / (m.kind + ".pid"); }
 
 std::string addr(int port) { return fmt::format("127.0.0.1:{}", port); }
 
@@ -153,21 +152,6 @@ void configure_haproxy(Site& site, const Member& m, const std::vector<const Memb
   site.write_file(m.config, text, 0600);
 }
 
-void start_background(Site& site, Member& m, const std::string& program, std::vector<std::string> args)
-{
-  if (!site.planning()) {
-    auto old = read_pidfile(pid_path(m));
-    if (old && !process_start_time(*old)) fs::remove(pid_path(m));
-  }
-  std::vector<std::string> argv = {site.binary("start-stop-daemon", "dpkg"), "--start", "--background", "--make-pidfile",
-                                   "--pidfile", pid_path(m).string(), "--output", m.log, "--chdir", m.dir,
-                                   "--exec", program, "--"};
-  argv.insert(argv.end(), args.begin(), args.end());
-  auto c = site.server_command(argv);
-  c.timeout = 30s;
-  site.run(c, m.name, "starting " + fs::path(program).filename().string(), "see " + m.log);
-}
-
 void start(Site& site, Member& m, int etcd_port)
 {
   if (!site.planning() && m.pid > 0 && process_matches(m.pid, m.start_time)) return;
@@ -177,16 +161,16 @@ void start(Site& site, Member& m, int etcd_port)
                      {"--name", "statectl", "--data-dir", m.data_dir, "--listen-client-urls", client, "--advertise-client-urls", client,
                       "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer, "--initial-cluster", "statectl=" + peer,
                       "--initial-cluster-state", "new", "--initial-cluster-token", "statectl"});
-    await_daemon(site, m, pid_path(m), 30s);
+    await_daemon(site, m, background_pid_path(m), 30s);
   } else if (m.kind == "patroni") {
     (void)etcd_port;
     start_background(site, m, site.binary("patroni", "patroni"), {m.config});
-    await_daemon(site, m, pid_path(m), 30s, m.rest_port);
+    await_daemon(site, m, background_pid_path(m), 30s, m.rest_port);
   } else if (m.kind == "haproxy") {
-    auto c = site.server_command({site.binary("haproxy", "haproxy"), "-D", "-p", pid_path(m).string(), "-f", m.config});
+    auto c = site.server_command({site.binary("haproxy", "haproxy"), "-D", "-p", background_pid_path(m).string(), "-f", m.config});
     c.timeout = 30s;
     site.run(c, m.name, "starting haproxy", "check " + m.config);
-    await_daemon(site, m, pid_path(m), 15s);
+    await_daemon(site, m, background_pid_path(m), 15s);
   }
 }
 
@@ -202,7 +186,7 @@ void stop(Site& site, Member& m, StopMode mode, milliseconds timeout)
       site.runner.run(c);
     }
   }
-  if (!site.planning()) fs::remove(pid_path(m));
+  if (!site.planning()) fs::remove(background_pid_path(m));
 }
 
 const Member* leader(const std::vector<const Member*>& members)

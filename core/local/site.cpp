@@ -199,4 +199,24 @@ std::string log_tail(const std::string& path, std::size_t lines)
   return exec::redact(util::join(all, "\n"));
 }
 
+fs::path background_pid_path(const Member& m) { return fs::path(m.dir) / (m.kind + ".pid"); }
+
+void start_background(Site& site, Member& m, const std::string& program, const std::vector<std::string>& args,
+                      const std::map<std::string, std::string>& env)
+{
+  fs::path pid_file = background_pid_path(m);
+  if (!site.planning()) {
+    auto old = read_pidfile(pid_file);
+    if (old && !process_start_time(*old)) fs::remove(pid_file);
+  }
+  std::vector<std::string> argv = {site.binary("start-stop-daemon", "dpkg"), "--start", "--background", "--make-pidfile",
+                                   "--pidfile", pid_file.string(), "--output", m.log, "--chdir", m.dir,
+                                   "--exec", program, "--"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  auto c = site.server_command(argv);
+  c.env = env;
+  c.timeout = 30s;
+  site.run(c, m.name, "starting " + fs::path(program).filename().string(), "see " + m.log);
+}
+
 } // namespace statectl::local

@@ -84,6 +84,16 @@ void stop_by_signal(Site& site, Member& member, int fast_signal, StopMode mode, 
 void await_daemon(Site& site, Member& member, const std::filesystem::path& pid_file, std::chrono::milliseconds timeout,
                   int port = 0);
 
+// Starts a non-daemonizing server (etcd, Patroni, the exporters, Prometheus) in the background with
+// start-stop-daemon, its pid file at <member dir>/<kind>.pid and its output in the member's log;
+// env reaches the child only (secrets go there, never into argv). A stale pid file is removed
+// first. Does not wait: await_daemon() does.
+void start_background(Site& site, Member& m, const std::string& program, const std::vector<std::string>& args,
+                      const std::map<std::string, std::string>& env = {});
+
+// Where start_background() keeps a member's pid file.
+std::filesystem::path background_pid_path(const Member& m);
+
 // The last lines of a log file, for error messages.
 std::string log_tail(const std::string& path, std::size_t lines = 8);
 

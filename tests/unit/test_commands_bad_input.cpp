@@ -95,6 +95,22 @@ TEST_CASE("bad input: a missing upper-case argument keeps its name (NAME is requ
   CHECK_FALSE(has(r.err, "nAME"));
 }
 
+TEST_CASE("bad input: a stray word or option points at the --help of the whole command path")
+{
+  auto r = run({"secrets", "keygen", "extra"});
+  CHECK(r.code == 2);
+  CHECK(r.out == "");
+  CHECK(r.err == "statectl: error: unexpected argument 'extra' for 'secrets keygen'\nhint: run 'statectl secrets keygen --help'\n");
+
+  r = run({"backup", "list", "--no-such-flag"});
+  CHECK(r.code == 2);
+  CHECK(r.err == "statectl: error: unknown option '--no-such-flag'\nhint: run 'statectl backup list --help' for the options\n");
+
+  r = run({"capacity", "chek"});
+  CHECK(r.code == 2);
+  CHECK(r.err == "statectl: error: unknown command 'chek' for 'capacity'\nhint: did you mean 'check'?\n");
+}
+
 TEST_CASE("NO_COLOR: an empty value does not turn colour off, any other value does")
 {
   CHECK(has(run({"confg"}, {}, true).err, "\033[31m"));
