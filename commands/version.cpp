@@ -11,7 +11,7 @@
 
 #include "core/build_info.h"
 #include "core/output/printer.h"
-#include "core/render/engine.h"
+#include "core/templating/engine.h"
 
 namespace statectl::commands {
 
@@ -29,7 +29,7 @@ VersionInfo version_info()
   return {STATECTL_VERSION,
           STATECTL_GIT_COMMIT,
           compiler,
-          render::builtin_template_dir().string(),
+          templating::builtin_template_dir().string(),
           {
             {"libpq", pq >= 100000 ? fmt::format("{}.{}", pq / 10000, pq % 10000) : std::to_string(pq)},
             {"hiredis", fmt::format("{}.{}.{}", HIREDIS_MAJOR, HIREDIS_MINOR, HIREDIS_PATCH)},

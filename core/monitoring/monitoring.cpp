@@ -4,8 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
-#include "core/render/engine.h"
-#include "core/render/render.h"
+#include "core/templating/engine.h"
 #include "core/util/fs.h"
 #include "core/util/strings.h"
 
@@ -41,11 +40,11 @@ nlohmann::json values(const config::Config& cfg)
 std::string render_template(const config::Config& cfg, const std::string& name)
 {
   nlohmann::json vals = {{"mon", values(cfg)}, {"name", cfg.get_string("project.name")}};
-  for (const auto& t : render::find_templates(render::template_roots(cfg.path("templates.dir")), "monitoring")) {
+  for (const auto& t : templating::find_templates(templating::template_roots(cfg.path("templates.dir")), "monitoring")) {
     if (t.relative != "monitoring/" + name) continue;
     auto text = util::read_file(t.source);
     if (!text) throw Error(ExitCode::usage, "cannot read template", text.error());
-    return render::render_string(*text, t.source.string(), vals);
+    return templating::render_string(*text, t.source.string(), vals);
   }
   throw Error(ExitCode::usage, fmt::format("no template monitoring/{}", name), "the templates directory is incomplete",
               "reinstall statectl or fix [templates] dir");

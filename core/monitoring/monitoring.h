@@ -13,7 +13,7 @@ namespace statectl::monitoring {
 nlohmann::json values(const config::Config& cfg);
 
 // Renders a template of templates/monitoring/ (e.g. "alerts.yml", "postgres-queries.yml") with
-// `mon` and the render values of the config (name, ...). Throws Error(usage) like render::render.
+// `mon` and the render values of the config (name, ...). Throws Error(usage) like templating::render_string.
 std::string render_template(const config::Config& cfg, const std::string& name);
 
 // The alert rules file (templates/monitoring/alerts.yml), for Prometheus's rule_files.

@@ -13,7 +13,7 @@
 
 #include "core/error.h"
 #include "core/monitoring/monitoring.h"
-#include "core/render/engine.h"
+#include "core/templating/engine.h"
 #include "core/render/recorded.h"
 #include "core/util/fs.h"
 #include "core/util/strings.h"
@@ -252,10 +252,10 @@ std::vector<File> render(const config::Config& cfg, const Request& req_in)
                 "fix [templates] dir or --templates");
   std::string dir = template_dir(req);
   std::vector<File> files;
-  for (const auto& t : find_templates(template_roots(override_dir), dir)) {
+  for (const auto& t : templating::find_templates(templating::template_roots(override_dir), dir)) {
     auto text = util::read_file(t.source);
     if (!text) throw Error(ExitCode::usage, "cannot read template", text.error());
-    std::string out = render_string(*text, t.source.string(), vals);
+    std::string out = templating::render_string(*text, t.source.string(), vals);
     if (util::trim(out).empty()) continue;
     File f;
     f.path = t.relative.substr(dir.size() + 1);

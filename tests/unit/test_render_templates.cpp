@@ -15,7 +15,7 @@
 
 #include "core/config/config.h"
 #include "core/error.h"
-#include "core/render/engine.h"
+#include "core/templating/engine.h"
 #include "core/render/render.h"
 #include "core/util/fs.h"
 
@@ -173,16 +173,16 @@ TEST_CASE("render: rendering is byte-identical on every run")
 TEST_CASE("render: a missing name fails with the template path and the name")
 {
   nlohmann::json v = {{"name", "x"}, {"postgres", {{"image", "postgres:16"}}}};
-  CHECK(render::render_string("image: {{postgres.image}}\n", "t.yaml", v) == "image: postgres:16\n");
+  CHECK(templating::render_string("image: {{postgres.image}}\n", "t.yaml", v) == "image: postgres:16\n");
   try {
-    render::render_string("a: {{name}}\nb: {{postgres.replicaz}}\nc: {{nope}}\n", "k8s/x.yaml", v);
+    templating::render_string("a: {{name}}\nb: {{postgres.replicaz}}\nc: {{nope}}\n", "k8s/x.yaml", v);
     FAIL("no error");
   } catch (const Error& e) {
     CHECK(e.code() == ExitCode::usage);
     CHECK(e.message() == "cannot render template k8s/x.yaml: no value for names 'nope', 'postgres.replicaz'");
   }
   try {
-    render::render_string("{{#missing_section}}x{{/missing_section}}", "s.yaml", v);
+    templating::render_string("{{#missing_section}}x{{/missing_section}}", "s.yaml", v);
     FAIL("no error");
   } catch (const Error& e) {
     CHECK(e.message() == "cannot render template s.yaml: no value for name 'missing_section'");

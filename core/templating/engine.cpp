@@ -1,4 +1,4 @@
-#include "core/render/engine.h"
+#include "core/templating/engine.h"
 
 #include "core/build_info.h"
 
@@ -16,7 +16,7 @@
 #include "core/error.h"
 #include "core/util/strings.h"
 
-namespace statectl::render {
+namespace statectl::templating {
 
 namespace fs = std::filesystem;
 namespace mu = kainjow::mustache;
@@ -138,6 +138,6 @@ std::vector<TemplateFile> find_templates(const std::vector<fs::path>& roots, con
   return out;
 }
 
-} // namespace statectl::render
+} // namespace statectl::templating
 
 #pragma GCC diagnostic pop

@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-namespace statectl::render {
+namespace statectl::templating {
 
 // Renders one mustache template (kainjow) with values from a JSON object. Nothing is HTML-escaped
 // (the outputs are YAML, HCL and config files). Every name the template looks up must exist in
@@ -38,4 +38,4 @@ struct TemplateFile {
 // target directory.
 std::vector<TemplateFile> find_templates(const std::vector<std::filesystem::path>& roots, const std::string& target_dir);
 
-} // namespace statectl::render
+} // namespace statectl::templating
