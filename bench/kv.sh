@@ -1,23 +1,29 @@
 #!/usr/bin/env bash
-# Benchmarks of the state commands against the reference tools, measured in the same run on the
-# current stack (not a test; prints ratios, statectl time / reference time, lower is better):
-#   - 100k keys: put --batch vs redis-cli --pipe with the same SETs, and vs psql \copy into a plain
-#     two-column table (through the same PgBouncer);
-#   - one get: whole-process wall time, median of repeated runs, vs redis-cli GET and psql -c SELECT;
-#   - uncontended lock NAME -- true vs flock FILE true.
-# Usage: bench/kv.sh [-c statectl.toml] [--keys N] [--runs N]   (STATECTL=path/to/statectl)
+# Benchmark (not a test) of the state commands against the reference tools on the current stack.
+# statectl (A) and the reference (B) alternate over --rounds rounds in one run (A B, B A, ...);
+# each line is the median ratio A/B (lower is better) with its spread [lowest-highest round],
+# both medians and statectl's peak memory. Every round starts from a clean table / key space.
+#   - put --batch of N keys vs `redis-cli --pipe` of the same SETs, and vs the real `psql` binary
+#     running \copy into a table of the same schema and indexes (through the same PgBouncer);
+#   - keys on those N keys vs `psql` selecting the same columns, and vs `redis-cli --scan`;
+#   - one get vs `redis-cli GET` / `psql -c SELECT`; lock NAME -- true vs `flock FILE true`;
+#     `statectl --version` vs `redis-cli --version` (process start-up).
+# The reference psql is PostgreSQL's own binary ([postgres] bin_dir), not Debian's Perl wrapper
+# in /usr/bin, whose start-up alone is ~35 ms.
+# Usage: bench/kv.sh [-c statectl.toml] [--keys N] [--rounds N]   (STATECTL=path/to/statectl)
 # Passwords, when the stack has them, come from the secret store into PGPASSWORD / REDISCLI_AUTH.
 set -euo pipefail
 
 STATECTL=${STATECTL:-$(command -v statectl || true)}
 [[ -x $STATECTL ]] || { echo "bench/kv.sh: set STATECTL to the statectl binary" >&2; exit 2; }
+STATECTL=$(readlink -f "$STATECTL")
 KEYS=100000
-RUNS=21
+ROUNDS=7
 while (($#)); do
   case $1 in
     -c) export STATECTL_CONFIG=$2; shift 2 ;;
     --keys) KEYS=$2; shift 2 ;;
-    --runs) RUNS=$2; shift 2 ;;
+    --rounds) ROUNDS=$2; shift 2 ;;
     *) echo "bench/kv.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -49,66 +55,75 @@ fi
 python3 - "$WORK" "$KEYS" "$PREFIX" <<'PY'
 import sys
 work, n, prefix = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-with open(f"{work}/batch.tsv", "w") as tsv, open(f"{work}/batch.resp", "wb") as resp:
+with open(f"{work}/batch.tsv", "w") as tsv, open(f"{work}/batch.resp", "wb") as resp, \
+        open(f"{work}/unlink.resp", "wb") as unlink:
     for i in range(n):
         k, v = f"bench/{i:07d}", f"value-{i:07d}-" + "x" * 32
         tsv.write(f"{k}\t{v}\n")
         parts = [b"SET", (prefix + k).encode(), v.encode()]
         resp.write(b"*3\r\n" + b"".join(b"$%d\r\n%s\r\n" % (len(p), p) for p in parts))
+        parts = [b"UNLINK", (prefix + k).encode()]
+        unlink.write(b"*2\r\n" + b"".join(b"$%d\r\n%s\r\n" % (len(p), p) for p in parts))
 PY
-psql -qX -c "SET client_min_messages = warning" -c "DROP TABLE IF EXISTS statectl_bench_plain" -c "CREATE TABLE statectl_bench_plain (key text, value text)" >/dev/null
+# statectl creates its schema on first use; the clean-up between rounds needs the table.
+"$STATECTL" del --backend postgres bench/warm-up >/dev/null
+PSQL="$(get_cfg postgres bin_dir)/psql"
+[[ -x $PSQL ]] || PSQL=/usr/lib/postgresql/15/bin/psql
+"$PSQL" -qX -c "SET client_min_messages = warning" -c "DROP TABLE IF EXISTS statectl_bench_plain" -c "CREATE TABLE statectl_bench_plain (LIKE $TABLE INCLUDING DEFAULTS INCLUDING INDEXES)" >/dev/null
 
-export WORK RUNS STATECTL REDIS_HOST REDIS_PORT PREFIX TABLE
+export WORK ROUNDS STATECTL REDIS_HOST REDIS_PORT PREFIX TABLE PSQL
+export PYTHONPATH="$(dirname "$(readlink -f "$0")")${PYTHONPATH:+:$PYTHONPATH}"
 python3 - <<'PY'
-import os, statistics, subprocess, time
-W, RUNS, S = os.environ["WORK"], int(os.environ["RUNS"]), os.environ["STATECTL"]
+import os, subprocess
+from ab import Case, run_case
+W, ROUNDS, S, PSQL = os.environ["WORK"], int(os.environ["ROUNDS"]), os.environ["STATECTL"], os.environ["PSQL"]
 RH, RP, PREFIX, TABLE = os.environ["REDIS_HOST"], os.environ["REDIS_PORT"], os.environ["PREFIX"], os.environ["TABLE"]
 DEVNULL = subprocess.DEVNULL
+REDIS = ["redis-cli", "-h", RH, "-p", RP]
 
-def timed(argv, stdin=None, runs=1, before=None):
-    times = []
-    for _ in range(runs):
-        if before: before()
-        f = open(stdin, "rb") if stdin else DEVNULL
-        t = time.perf_counter()
-        r = subprocess.run(argv, stdin=f, stdout=DEVNULL, stderr=subprocess.PIPE)
-        times.append(time.perf_counter() - t)
-        if r.returncode != 0:
-            raise SystemExit(f"bench: {' '.join(argv)} failed: {r.stderr.decode(errors='replace')}")
-    return statistics.median(times)
+def sql(text):
+    subprocess.run([PSQL, "-qX", "-c", text], check=True, stdout=DEVNULL)
 
-def line(label, ours, ref, ref_name, target=None):
-    ratio = ours / ref
-    verdict = "" if target is None else ("  (target <= %.2f: %s)" % (target, "met" if ratio <= target else "NOT met"))
-    print(f"{label:<34} statectl {ours*1000:9.1f} ms   {ref_name:<22} {ref*1000:9.1f} ms   ratio {ratio:5.2f}{verdict}")
+def clean_pg():
+    sql(f"DELETE FROM {TABLE} WHERE key >= 'bench/'::bytea AND key < 'bench0'::bytea")
+    sql(f"VACUUM {TABLE}")
 
-def psql(sql):
-    subprocess.run(["psql", "-qX", "-c", sql], check=True, stdout=DEVNULL)
+def clean_redis():
+    with open(f"{W}/unlink.resp", "rb") as f:
+        subprocess.run(REDIS + ["--pipe"], stdin=f, check=True, stdout=DEVNULL)
 
 batch, resp = f"{W}/batch.tsv", f"{W}/batch.resp"
 n = sum(1 for _ in open(batch))
-print(f"keys per batch: {n}; single-call timings are medians of {RUNS} runs")
-# Batches: best of 3 each (the first run also warms caches).
-ours = min(timed([S, "put", "--backend", "redis", "--batch", batch]) for _ in range(3))
-ref = min(timed(["redis-cli", "-h", RH, "-p", RP, "--pipe"], stdin=resp) for _ in range(3))
-line("redis: put --batch", ours, ref, "redis-cli --pipe", 1.0)
-ours = min(timed([S, "put", "--backend", "postgres", "--batch", batch]) for _ in range(3))
-ref = min(timed(["psql", "-qX", "-c", f"\\copy statectl_bench_plain (key, value) from '{batch}'"],
-                before=lambda: psql("TRUNCATE statectl_bench_plain")) for _ in range(3))
-line("postgres: put --batch", ours, ref, "psql \\copy", 2.0)
+print(f"{n} keys per batch; {ROUNDS} rounds, statectl and the reference alternating; "
+      "ratio = statectl / reference, median [lowest-highest round]")
+run_case(Case("redis: put --batch", [S, "put", "--backend", "redis", "--batch", batch], REDIS + ["--pipe"],
+              "redis-cli --pipe", stdin_b=resp, prep_a=clean_redis, prep_b=clean_redis), ROUNDS, 1.0)
+run_case(Case("postgres: put --batch", [S, "put", "--backend", "postgres", "--batch", batch],
+              [PSQL, "-qX", "-c", f"\\copy statectl_bench_plain (key, value) from '{batch}'"], "psql \\copy",
+              prep_a=clean_pg, prep_b=lambda: sql("TRUNCATE statectl_bench_plain")), ROUNDS, 1.1)
+
+# keys: the batch stays loaded on both backends from here on.
+subprocess.run([S, "put", "--backend", "postgres", "--batch", batch], check=True, stdout=DEVNULL)
+subprocess.run([S, "put", "--backend", "redis", "--batch", batch], check=True, stdout=DEVNULL)
+run_case(Case("postgres: keys", [S, "keys", "--backend", "postgres", "--prefix", "bench/"],
+              [PSQL, "-qXtA", "-c", f"SELECT convert_from(key, 'UTF8'), octet_length(value), expires_at - now(), updated_at "
+               f"FROM {TABLE} WHERE key >= 'bench/'::bytea AND key < 'bench0'::bytea "
+               "AND (expires_at IS NULL OR expires_at > now()) ORDER BY key"], "psql SELECT"), ROUNDS, 1.2)
+run_case(Case("redis: keys", [S, "keys", "--backend", "redis", "--prefix", "bench/"],
+              REDIS + ["--scan", "--pattern", PREFIX + "bench/*"], "redis-cli --scan"), ROUNDS, 1.2)
 
 key = "bench/0000001"
-ours = timed([S, "get", "--backend", "redis", key], runs=RUNS)
-ref = timed(["redis-cli", "-h", RH, "-p", RP, "GET", PREFIX + key], runs=RUNS)
-line("redis: get", ours, ref, "redis-cli GET", 1.5)
-ours = timed([S, "get", "--backend", "postgres", key], runs=RUNS)
-ref = timed(["psql", "-qXtA", "-c", f"SELECT value FROM {TABLE} WHERE key = convert_to('{key}', 'UTF8')"], runs=RUNS)
-line("postgres: get", ours, ref, "psql -c SELECT")
-
-ref = timed(["flock", f"{W}/flock", "true"], runs=RUNS)
-for b in ("postgres", "redis"):
-    ours = timed([S, "lock", "--backend", b, "bench-lock", "--", "true"], runs=RUNS)
-    line(f"{b}: lock -- true", ours, ref, "flock FILE true")
+run_case(Case("redis: get", [S, "get", "--backend", "redis", key], REDIS + ["GET", PREFIX + key], "redis-cli GET",
+              repeat=10), ROUNDS, 1.3)
+run_case(Case("postgres: get", [S, "get", "--backend", "postgres", key],
+              [PSQL, "-qXtA", "-c", f"SELECT value FROM {TABLE} WHERE key = convert_to('{key}', 'UTF8')"], "psql -c SELECT",
+              repeat=10), ROUNDS)
+for b, goal in (("postgres", 4.0), ("redis", 3.0)):
+    run_case(Case(f"{b}: lock -- true", [S, "lock", "--backend", b, "bench-lock", "--", "true"],
+                  ["flock", f"{W}/flock", "true"], "flock FILE true", repeat=5), ROUNDS, goal)
+run_case(Case("start-up: --version", [S, "--version"], ["redis-cli", "--version"], "redis-cli --version", repeat=10),
+         ROUNDS, 1.3)
+clean_pg()
+clean_redis()
 PY
-"$STATECTL" keys --backend redis --prefix bench/ | xargs -r -n 20000 "$STATECTL" del --backend redis >/dev/null 2>&1 || true
-psql -qX -c "DROP TABLE IF EXISTS statectl_bench_plain" -c "DELETE FROM $TABLE WHERE key >= 'bench/'::bytea AND key < 'bench0'::bytea" -c "VACUUM $TABLE" >/dev/null
+"$PSQL" -qX -c "DROP TABLE IF EXISTS statectl_bench_plain" -c "VACUUM $TABLE" >/dev/null
