@@ -109,7 +109,9 @@ void setup_switchover(CLI::App& sub, Context& ctx)
   sub.footer(
     "bare PostgreSQL: PgBouncer PAUSE, wait for replay, stop the primary, promote, repoint, RESUME, rejoin the old\n"
     "primary as a standby. Patroni: POST /switchover. Redis: CLIENT PAUSE WRITE, wait for the replica, SENTINEL\n"
-    "FAILOVER, wait until every Sentinel agrees. A write probe runs throughout; exit 1 when a write was lost.");
+    "FAILOVER, wait until every Sentinel agrees. --target k8s with [postgres] ha = \"patroni\": POST /switchover to\n"
+    "the leader pod's REST API (kubectl exec ... curl), then wait until another pod is labelled role=master; --to\n"
+    "names a member pod. A write probe runs throughout; exit 1 when a write was lost.");
   sub.callback([&ctx, o] {
     failover::SwitchoverOptions opts;
     opts.backend = o->backend;

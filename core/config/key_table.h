@@ -40,10 +40,11 @@ inline constexpr KeyRow k_rows[] = {
 
   // [postgres]
   {"postgres.image", T::string, "postgres:16.10-bookworm", {}, 0, 0, "container image for the compose and k8s targets (the official image's contract)"},
+  {"postgres.patroni_image", T::string, "statectl/patroni:16.10-bookworm", {}, 0, 0, "k8s image with ha = \"patroni\": postgres.image plus Patroni (build it from the rendered patroni/Dockerfile)"},
   {"postgres.bin_dir", T::string, "/usr/lib/postgresql/15/bin", {}, 0, 0, "PostgreSQL server binaries for the local target"},
   {"postgres.replicas", T::integer, "1", {}, 0, 15, "streaming standbys beside the primary (k8s renders 2 unless set)"},
   {"postgres.synchronous", T::boolean, "true", {}, 0, 0, "synchronous replication, so acknowledged writes survive a failover"},
-  {"postgres.ha", T::string, "none", {"none", "patroni"}, 0, 0, "high availability: none (primary/standby) or patroni (etcd + 3 members + HAProxy)"},
+  {"postgres.ha", T::string, "none", {"none", "patroni"}, 0, 0, "high availability: none (primary/standby) or patroni (local: etcd + members + HAProxy; k8s: Kubernetes API as the store)"},
   {"postgres.database", T::string, "postgres", {}, 0, 0, "database holding the state table"},
   {"postgres.superuser", T::string, "postgres", {}, 0, 0, "superuser role"},
   {"postgres.app_user", T::string, "app", {}, 0, 0, "application role"},

@@ -114,7 +114,10 @@ json verify_k8s(const config::Config& cfg, exec::Runner& runner, const Kubectl& 
 {
   std::string name = cfg.get_string("project.name");
   auto prefix = [&](const std::string& workload) { return kubectl.argv({"exec", workload, "--"}); };
-  return verify(cfg, runner, expectations(cfg, req), prefix, fmt::format("statefulset/{}-postgres-primary", name),
+  // Patroni: the read-write Service selects the leader (kubectl exec takes its first pod).
+  std::string primary = cfg.get_string("postgres.ha") == "patroni" ? fmt::format("svc/{}-postgres-primary", name)
+                                                                   : fmt::format("statefulset/{}-postgres-primary", name);
+  return verify(cfg, runner, expectations(cfg, req), prefix, primary,
                 fmt::format("statefulset/{}-redis-sentinel", name), fmt::format("statefulset/{}-redis-cluster", name));
 }
 

@@ -16,6 +16,7 @@
 #include "core/local/probe.h"
 #include "core/local/process.h"
 #include "core/clients/redis.h"
+#include "core/targets/target.h"
 #include "core/util/strings.h"
 
 namespace statectl::failover {
@@ -390,7 +391,22 @@ SwitchoverReport switchover(const config::Config& cfg, exec::Runner& runner, out
   SwitchoverReport rep;
   rep.backend = opts.backend;
   auto started = Clock::now();
-  {
+  auto target = targets::make(cfg, runner, printer);
+  // On the local target statectl runs the change itself; elsewhere the platform's failover
+  // manager does (k8s: Patroni) and statectl asks it and measures.
+  const bool local = target->statectl_heals();
+  if (!local) {
+    rep.mode = cfg.get_string("postgres.ha") == "patroni" ? "patroni" : "bare";
+    if (opts.backend != "postgres" || rep.mode != "patroni")
+      throw Error(ExitCode::usage, fmt::format("failover switchover --backend {} on the {} target needs Patroni", opts.backend, target->name()),
+                  "a planned switchover there is Patroni's: PostgreSQL with [postgres] ha = \"patroni\"",
+                  "use 'statectl failover test' to measure a failover instead");
+    if (runner.dry_run() == exec::DryRun::plan) {
+      target->switchover(opts.backend, opts.to, opts.timeout);
+      return rep;
+    }
+  }
+  if (local) {
     local::Stack stack(cfg, runner, printer);
     if (!stack.deployed()) throw Error(ExitCode::usage, "no local stack is deployed", "", "run 'statectl deploy' first");
     if (opts.backend == "redis") rep.mode = stack.state().redis_mode;
@@ -420,7 +436,11 @@ SwitchoverReport switchover(const config::Config& cfg, exec::Runner& runner, out
   probe->start();
   std::this_thread::sleep_for(500ms);
   try {
-    if (opts.backend == "redis") redis_sentinel(cfg, runner, printer, opts, rep);
+    if (!local) {
+      targets::Switched sw = target->switchover(opts.backend, opts.to, opts.timeout);
+      rep.old_primary = sw.old_primary;
+      rep.new_primary = sw.new_primary;
+    } else if (opts.backend == "redis") redis_sentinel(cfg, runner, printer, opts, rep);
     else if (rep.mode == "patroni") pg_patroni(cfg, runner, printer, opts, rep);
     else pg_bare(cfg, runner, printer, opts, rep);
   } catch (...) {
@@ -450,6 +470,22 @@ SwitchoverReport switchover(const config::Config& cfg, exec::Runner& runner, out
   }
   rep.took_ms = detail::ms_between(started, Clock::now());
 
+  if (!local) {
+    // The old leader rejoins by itself (Patroni, pg_rewind); the platform's status says when.
+    rep.rejoin = "patroni";
+    targets::StatusResult st = target->status();
+    auto deadline = Clock::now() + opts.timeout;
+    while (!st.healthy && Clock::now() < deadline) {
+      std::this_thread::sleep_for(2s);
+      st = target->status();
+    }
+    rep.healthy = st.healthy;
+    if (rep.lost > 0) rep.reasons.push_back(fmt::format("{} acknowledged writes were lost", rep.lost));
+    if (rep.acked == 0) rep.reasons.push_back("the probe wrote nothing");
+    if (!rep.healthy) rep.reasons.push_back("the stack is not healthy afterwards: " + util::join(st.problems, "; "));
+    rep.passed = rep.reasons.empty();
+    return rep;
+  }
   if (opts.backend == "postgres" && rep.mode == "bare") rep.rejoin = rejoin(cfg, runner, printer, rep.old_primary);
   local::Stack stack(cfg, runner, printer);
   rep.healthy = detail::wait_stack_healthy(stack, opts.timeout);

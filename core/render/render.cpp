@@ -215,6 +215,10 @@ json values(const config::Config& cfg, const Request& req)
   v["app_label_key"] = eq == std::string::npos ? label : label.substr(0, eq);
   v["app_label_value"] = eq == std::string::npos ? "" : label.substr(eq + 1);
   v["namespace"] = cfg.get_string("k8s.namespace");
+  // [postgres] ha = "patroni" on k8s: one StatefulSet of pg_members Patroni members on the
+  // Kubernetes API (templates/k8s/21-patroni.yaml) instead of a primary and standbys.
+  v["pg_patroni"] = req.target == Target::k8s && cfg.get_string("postgres.ha") == "patroni";
+  v["pg_not_patroni"] = !v["pg_patroni"].get<bool>(); // a section: standalone {{^...}} lines leave blank lines
 
   // Terraform: the defaults of [terraform] are AWS names; other clouds get their own equivalents
   // unless the user set a value.
@@ -270,7 +274,14 @@ std::string to_stream(const Request& req, const std::vector<File>& files)
 {
   std::string out;
   for (const auto& f : files) {
-    if (req.target == Target::k8s) {
+    if (req.target == Target::k8s && !util::ends_with(f.path, ".yaml")) {
+      // Not a manifest (the Patroni image's Dockerfile): shown as comments so the stream stays
+      // one valid YAML document stream.
+      out += fmt::format("# Source: {}\n", f.path);
+      std::string text = f.content;
+      while (!text.empty() && text.back() == '\n') text.pop_back();
+      for (const auto& line : util::split(text, '\n')) out += line.empty() ? "#\n" : "# " + line + "\n";
+    } else if (req.target == Target::k8s) {
       std::string body = f.content;
       // Each manifest file may already hold several documents; keep them, separate files.
       if (!util::starts_with(body, "---\n")) out += "---\n";

@@ -52,7 +52,8 @@ std::string template_dir(const Request& req);
 // section that is off, e.g. the Redis Cluster manifests in sentinel mode) are left out.
 std::vector<File> render(const config::Config& cfg, const Request& req);
 
-// The files as one text for stdout: k8s as a multi-document YAML stream, other targets as each
+// The files as one text for stdout: k8s as a multi-document YAML stream (files that are not
+// manifests, such as patroni/Dockerfile, as comment lines), other targets as each
 // file preceded by a "# ==> PATH <==" marker line.
 std::string to_stream(const Request& req, const std::vector<File>& files);
 

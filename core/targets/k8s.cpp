@@ -18,6 +18,7 @@
 #include "core/secrets/store.h"
 #include "core/stack/clients.h"
 #include "core/targets/common.h"
+#include "core/targets/k8s_patroni.h"
 #include "core/util/strings.h"
 
 namespace statectl::targets::detail {
@@ -143,6 +144,15 @@ public:
                                           tool_timeout),
                           "kubectl delete of the volume claims failed (the workloads are already deleted)");
       if (!planning()) res.deleted.push_back("persistentvolumeclaims");
+      if (k8s_patroni::enabled(cfg)) {
+        // Patroni's leader/config/sync ConfigMaps: a new cluster on fresh volumes must not find
+        // the old one "initialized" and wait for its leader forever.
+        deploy::run_checked(runner,
+                            deploy::command(kubectl.argv({"delete", "configmap", "-l", k8s_patroni::members_selector(cfg), "--ignore-not-found"}),
+                                            true, tool_timeout),
+                            "kubectl delete of Patroni's ConfigMaps failed (the workloads and volume claims are already deleted)");
+        if (!planning()) res.deleted.push_back("patroni-configmaps");
+      }
       deploy::run_checked(runner,
                           deploy::command(kubectl.argv({"delete", "secret", secrets::k8s_secret_name(cfg), "--ignore-not-found"}), true,
                                           tool_timeout),
@@ -196,8 +206,13 @@ public:
       components.push_back(c);
     }
     auto prefix = [&](const std::string& workload) { return kubectl.argv({"exec", workload, "--"}); };
-    return container_status(*this, components, prefix, primary_ready ? fmt::format("statefulset/{}-postgres-primary", project) : "",
-                            sentinel_ready ? fmt::format("statefulset/{}-redis-sentinel", project) : "");
+    std::string primary = primary_ready ? fmt::format("statefulset/{}-postgres-primary", project) : "";
+    std::vector<std::string> patroni_problems;
+    if (k8s_patroni::enabled(cfg)) primary = patroni_members(kubectl, components, patroni_problems);
+    StatusResult s = container_status(*this, components, prefix, primary, sentinel_ready ? fmt::format("statefulset/{}-redis-sentinel", project) : "");
+    s.problems.insert(s.problems.end(), patroni_problems.begin(), patroni_problems.end());
+    s.healthy = s.problems.empty();
+    return s;
   }
 
   void check_scale(const ScaleOptions& opts) const override
@@ -214,10 +229,15 @@ public:
     ScaleResult res{opts.component, opts.replicas, "k8s", planning(), !planning()};
     deploy::Kubectl kubectl = deploy::Kubectl::detect(cfg);
     std::string project = cfg.get_string("project.name");
-    res.workload = opts.component == "postgres" ? fmt::format("statefulset/{}-postgres-replica", project)
+    const bool patroni = opts.component == "postgres" && k8s_patroni::enabled(cfg);
+    // Patroni: one StatefulSet of leader + replicas members.
+    std::int64_t count = patroni ? opts.replicas + 1 : opts.replicas;
+    res.workload = patroni                       ? k8s_patroni::workload(cfg)
+                   : opts.component == "postgres" ? fmt::format("statefulset/{}-postgres-replica", project)
                    : opts.component == "redis"  ? fmt::format("statefulset/{}-redis-replica", project)
                                                 : fmt::format("deployment/{}-pgbouncer", project);
-    deploy::run_checked(runner, deploy::command(kubectl.argv({"scale", res.workload, fmt::format("--replicas={}", opts.replicas)}), true),
+    if (patroni) move_leader_below(kubectl, count, opts.timeout);
+    deploy::run_checked(runner, deploy::command(kubectl.argv({"scale", res.workload, fmt::format("--replicas={}", count)}), true),
                         fmt::format("kubectl scale {} failed", res.workload));
     if (opts.component == "pooler") {
       // The HPA would undo a manual scale below its minimum: move its bounds with the count.
@@ -269,7 +289,8 @@ public:
   {
     if (!cfg.get_string("postgres.url").empty() || !o.host.empty() || o.port != 0)
       return stack::psql_command(cfg, {o.direct, o.replica, o.host, o.port}, o.args);
-    std::vector<std::string> argv = exec_prefix(o.replica ? "postgres-replica" : "postgres-primary", o.tty);
+    std::vector<std::string> argv = k8s_patroni::enabled(cfg) ? exec_argv(k8s_patroni::exec_resource(cfg, o.replica), o.tty)
+                                                              : exec_prefix(o.replica ? "postgres-replica" : "postgres-primary", o.tty);
     argv.insert(argv.end(), {"psql", "-U", cfg.get_string("postgres.superuser"), "-d", cfg.get_string("postgres.database")});
     argv.insert(argv.end(), o.args.begin(), o.args.end());
     return client_command(argv);
@@ -284,8 +305,10 @@ public:
   Fault find_fault(const std::string& backend) override
   {
     deploy::Kubectl kubectl = deploy::Kubectl::detect(cfg);
+    // Patroni labels its leader role=master; the bare render's primary is its own StatefulSet.
+    std::string selector = backend == "postgres" && k8s_patroni::enabled(cfg) ? k8s_patroni::leader_selector(cfg) : deploy::k8s_primary_selector(backend);
     auto r = deploy::run_checked(runner,
-                                 deploy::command(kubectl.argv({"get", "pods", "-l", deploy::k8s_primary_selector(backend), "-o",
+                                 deploy::command(kubectl.argv({"get", "pods", "-l", selector, "-o",
                                                                "jsonpath={.items[*].metadata.name}"}),
                                                  false, 30s),
                                  "finding the primary pod");
@@ -293,7 +316,7 @@ public:
     Fault f;
     f.victim = names.empty() ? "" : util::trim(names[0]);
     if (f.victim.empty() && !r.planned)
-      throw Error(ExitCode::failed, fmt::format("no pod matches {}", deploy::k8s_primary_selector(backend)), "",
+      throw Error(ExitCode::failed, fmt::format("no pod matches {}", selector), "",
                   "run 'statectl deploy --target k8s' first");
     if (f.victim.empty()) f.victim = "<pod>";
     f.argv = deploy::k8s_delete_argv(kubectl.base, f.victim);
@@ -305,13 +328,64 @@ public:
 
   bool statectl_heals() const override { return false; }
 
+  Switched switchover(const std::string& backend, const std::string& to, milliseconds timeout) override
+  {
+    if (backend != "postgres" || !k8s_patroni::enabled(cfg)) return Target::switchover(backend, to, timeout);
+    return k8s_patroni::switchover(*this, deploy::Kubectl::detect(cfg), to, timeout);
+  }
+
   stack::PgEndpoint backup_source() override { return endpoints().primary; }
 
 private:
   std::vector<std::string> exec_prefix(const std::string& service, bool tty) const
   {
-    deploy::Kubectl kubectl = deploy::Kubectl::detect(cfg);
-    return kubectl.argv({"exec", tty ? "-it" : "-i", fmt::format("statefulset/{}-{}", cfg.get_string("project.name"), service), "--"});
+    return exec_argv(fmt::format("statefulset/{}-{}", cfg.get_string("project.name"), service), tty);
+  }
+
+  std::vector<std::string> exec_argv(const std::string& resource, bool tty) const
+  {
+    return deploy::Kubectl::detect(cfg).argv({"exec", tty ? "-it" : "-i", resource, "--"});
+  }
+
+  // Patroni's members as status rows (one per pod: its role label, readiness, Patroni's state
+  // and timeline); problems gets what is wrong with the cluster as a whole. Returns the leader
+  // pod to probe replication on, or "" when no ready pod is labelled role=master.
+  std::string patroni_members(const deploy::Kubectl& kubectl, std::vector<ComponentRow>& rows, std::vector<std::string>& problems)
+  {
+    std::vector<std::string> leaders;
+    std::string ready_leader;
+    for (const auto& m : k8s_patroni::members(*this, kubectl)) {
+      ComponentRow c;
+      c.name = "pod/" + m.pod;
+      c.kind = "patroni";
+      c.role = m.role == "master" ? "leader" : m.role.empty() ? "-" : m.role;
+      c.ready = m.ready ? fmt::format("{} tl {}", m.state.empty() ? "ready" : m.state, m.timeline) : "not ready";
+      c.healthy = m.ready && (m.state.empty() || m.state == "running");
+      c.version = image_tag(m.image);
+      if (!m.ready) c.error = "not ready";
+      else if (!c.healthy) c.error = fmt::format("Patroni state {}", m.state);
+      if (m.role == "master") {
+        leaders.push_back(m.pod);
+        if (m.ready) ready_leader = m.pod;
+      }
+      rows.push_back(c);
+    }
+    if (leaders.size() > 1) problems.push_back(fmt::format("{} pods are labelled role=master: {}", leaders.size(), util::join(leaders, ", ")));
+    return ready_leader;
+  }
+
+  // Scaling Patroni down removes the highest ordinals: hand the leader's role to member 0 first
+  // when the leader is one of them, so the scale is not a failover.
+  void move_leader_below(const deploy::Kubectl& kubectl, std::int64_t members, milliseconds timeout)
+  {
+    for (const auto& leader : k8s_patroni::leaders(*this, kubectl)) {
+      auto dash = leader.rfind('-');
+      std::int64_t ordinal = dash == std::string::npos ? -1 : std::atoll(leader.c_str() + dash + 1);
+      if (ordinal < members) continue;
+      std::string to = fmt::format("{}-postgres-0", cfg.get_string("project.name"));
+      printer.info(fmt::format("the leader {} is removed by the scale: switching over to {} first", leader, to));
+      k8s_patroni::switchover(*this, kubectl, to, timeout);
+    }
   }
 
   // The Secret the manifests reference: an existing one is kept (its values are `secrets push`'s

@@ -18,6 +18,14 @@ const std::vector<std::string>& names()
   return all;
 }
 
+Switched Target::switchover(const std::string& backend, const std::string& to, std::chrono::milliseconds timeout)
+{
+  (void)to;
+  (void)timeout;
+  throw Error(ExitCode::usage, fmt::format("failover switchover --backend {} is not supported on the {} target", backend, name()),
+              "the local target and k8s with [postgres] ha = \"patroni\" can switch over");
+}
+
 void check_name(const std::string& name)
 {
   if (std::find(names().begin(), names().end(), name) == names().end())

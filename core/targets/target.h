@@ -55,6 +55,12 @@ struct Fault {
   std::string description;         // what is done, for the report
 };
 
+// A planned change of the writable role done by the platform's failover manager.
+struct Switched {
+  std::string old_primary; // member, pod
+  std::string new_primary;
+};
+
 // One deploy target (local processes, Docker Compose, Kubernetes, Terraform-managed cloud
 // databases). Everything that differs per target lives behind this interface; commands and the
 // rest of core never branch on the target's name. Made by make() below; owns the resources it
@@ -102,6 +108,14 @@ public:
   // Whether the target's own failover test heals and measures promotion itself (local), or the
   // platform does (containers: recovery and healing are the orchestrator's).
   virtual bool statectl_heals() const = 0;
+
+  // `failover switchover` where the platform runs the failover manager (k8s with Patroni: POST
+  // /switchover to the leader's REST API through kubectl exec): hands the writable role of
+  // backend to `to` (empty: the manager's choice) and waits, up to timeout, until another member
+  // holds it. Under --dry-run only plans it. Throws Error(usage) where the target has no such
+  // manager (the default; the local target's switchover is statectl's own runbook), Error(failed)
+  // when the manager refuses or no new holder appears in time.
+  virtual Switched switchover(const std::string& backend, const std::string& to, std::chrono::milliseconds timeout);
 
   // Where a physical backup is taken from (pg_basebackup / BASE_BACKUP): the primary as this
   // machine reaches it. Throws Error(usage) on targets whose databases are backed up by their

@@ -60,3 +60,80 @@ grep -q 'storageClassName: fast-ssd' out-custom/20-postgres.yaml || fail "custom
 grep -q 'redis-cli --cluster create' out-custom/41-redis-cluster.yaml || fail "cluster create job missing"
 [[ ! -e out-default/41-redis-cluster.yaml ]] || fail "sentinel mode must not render the cluster manifests"
 pass "replica counts, storage class and redis mode reach the manifests"
+
+# [postgres] ha = "patroni": Patroni on the Kubernetes API, every document schema-valid.
+printf '[project]\nname = "orders"\n[postgres]\nha = "patroni"\npatroni_image = "registry.example/patroni:16"\n[monitoring]\nenabled = true\n' >patroni.toml
+expect_exit 0 statectl -c patroni.toml render --target k8s --out out-patroni
+# (70-monitoring.yaml's Prometheus Operator kinds are validated by test_monitoring_render.sh.)
+run validate out-patroni/[0-6]*.yaml
+[[ $RC == 0 ]] || fail "patroni: kubernetes-models rejected a manifest: $(grep INVALID "$OUT")"
+[[ ! -e out-patroni/20-postgres.yaml ]] || fail "patroni mode must not render the primary/standby StatefulSets"
+P=out-patroni/21-patroni.yaml
+kinds=$(python3 - "$P" <<'PY'
+import sys, yaml
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+print(" ".join(f"{d['kind']}/{d['metadata']['name']}" for d in docs))
+PY
+)
+assert_eq "$kinds" "ServiceAccount/orders-patroni Role/orders-patroni RoleBinding/orders-patroni ConfigMap/orders-patroni-config Service/orders-postgres Service/orders-postgres-primary Service/orders-postgres-replica StatefulSet/orders-postgres" "patroni documents"
+check=$(python3 - out-patroni <<'PY'
+import sys, yaml, glob
+docs = {}
+for f in sorted(glob.glob(sys.argv[1] + "/*.yaml")):
+    for d in yaml.safe_load_all(open(f)):
+        if d: docs[f"{d['kind']}/{d['metadata']['name']}"] = d
+role = docs["Role/orders-patroni"]["rules"]
+print(";".join(f"{','.join(r['resources'])}:{','.join(r['verbs'])}" for r in role))
+sts = docs["StatefulSet/orders-postgres"]["spec"]
+print(sts["replicas"], sts["template"]["spec"]["serviceAccountName"], sts["template"]["spec"]["containers"][0]["image"])
+print(sorted(sts["template"]["spec"]["affinity"]["podAntiAffinity"].keys()))
+env = sts["template"]["spec"]["containers"][0]["env"]
+print(sorted(e["name"] for e in env if "PASSWORD" in e["name"] and "secretKeyRef" in e.get("valueFrom", {})))
+print([e["name"] for e in env if "PASSWORD" in e["name"] and "value" in e])
+print(docs["Service/orders-postgres-primary"]["spec"]["selector"]["role"], docs["Service/orders-postgres-replica"]["spec"]["selector"]["role"])
+print(docs["PodDisruptionBudget/orders-postgres"]["spec"]["maxUnavailable"], "PodDisruptionBudget/orders-postgres-primary" in docs)
+pol = docs["NetworkPolicy/orders-postgres"]["spec"]["ingress"]
+print([sorted(p.get("podSelector", {}).get("matchLabels", {}).items()) for p in pol[0]["from"]])
+print([p["podSelector"]["matchLabels"]["app.kubernetes.io/name"] for p in pol[1]["from"]], [p["port"] for p in pol[1]["ports"]])
+print(docs["ConfigMap/orders-pgbouncer-config"]["data"]["pgbouncer.ini"].split("\n")[1])
+PY
+)
+cat >expected <<'EXP'
+configmaps:create,get,list,patch,update,watch;endpoints:get,patch,update;pods:get,list,patch,update,watch
+3 orders-patroni registry.example/patroni:16
+['preferredDuringSchedulingIgnoredDuringExecution']
+['PATRONI_REPLICATION_PASSWORD', 'PATRONI_REWIND_PASSWORD', 'PATRONI_SUPERUSER_PASSWORD']
+[]
+master replica
+1 False
+[[('app.kubernetes.io/instance', 'orders'), ('app.kubernetes.io/name', 'pgbouncer')], [('app.kubernetes.io/part-of', 'app')], [('app.kubernetes.io/instance', 'orders'), ('app.kubernetes.io/name', 'statectl-exporters')]]
+['postgres'] [5432, 8008]
+postgres = host=orders-postgres-primary port=5432 dbname=postgres
+EXP
+diff -u expected <(echo "$check") >&2 || fail "the Patroni manifests differ from the contract"
+grep -q '^FROM postgres:16.10-bookworm$' out-patroni/patroni/Dockerfile || fail "the Dockerfile does not start from [postgres] image"
+grep -q 'patroni=${PATRONI_VERSION}' out-patroni/patroni/Dockerfile || fail "the Dockerfile does not pin Patroni"
+pass "patroni: RBAC, 3 members with anti-affinity, PDB, role-label Services, policies, secretKeyRef only, Dockerfile"
+
+# Patroni itself accepts the configuration it is given (with what the pod's env adds).
+if command -v patroni >/dev/null; then
+  python3 - "$P" >patroni.yml <<'PY'
+import sys, yaml
+for d in yaml.safe_load_all(open(sys.argv[1])):
+    if d and d["kind"] == "ConfigMap": sys.stdout.write(d["data"]["patroni.yml"])
+PY
+  run env PATRONI_NAME=orders-postgres-0 PATRONI_KUBERNETES_POD_IP=10.1.2.3 PATRONI_POSTGRESQL_CONNECT_ADDRESS=10.1.2.3:5432 \
+    PATRONI_RESTAPI_CONNECT_ADDRESS=10.1.2.3:8008 PATRONI_SUPERUSER_PASSWORD=x PATRONI_REPLICATION_PASSWORD=y PATRONI_REWIND_PASSWORD=x \
+    patroni --validate-config patroni.yml
+  [[ $RC == 0 ]] || fail "patroni --validate-config rejected the rendered patroni.yml: $(cat "$OUT" "$ERR")"
+  pass "patroni --validate-config accepts the rendered patroni.yml"
+fi
+
+# The stdout stream stays one valid YAML stream with the Dockerfile as comment lines.
+grep -v -e '^\[monitoring\]' -e '^enabled' patroni.toml >patroni-plain.toml
+expect_exit 0 statectl -c patroni-plain.toml render --target k8s
+cp "$OUT" patroni-stream.yaml
+grep -q '^# Source: patroni/Dockerfile$' patroni-stream.yaml || fail "no Dockerfile in the stream"
+run validate patroni-stream.yaml
+[[ $RC == 0 ]] || fail "the patroni stream is not valid: $(grep INVALID "$OUT")"
+pass "the patroni stream is valid YAML, the Dockerfile as comments"

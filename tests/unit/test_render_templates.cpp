@@ -122,6 +122,11 @@ TEST_CASE("render: golden k8s with 3 replicas, another storage class and redis c
   check_golden("k8s-custom", cfg_from(k_custom_k8s), {render::Target::k8s, ""});
 }
 
+TEST_CASE("render: golden k8s with Patroni on the Kubernetes API")
+{
+  check_golden("k8s-patroni", cfg_from("[project]\nname = \"orders\"\n[postgres]\nha = \"patroni\"\n"), {render::Target::k8s, ""});
+}
+
 TEST_CASE("render: golden terraform for every cloud")
 {
   for (std::string cloud : {"aws", "gcp", "azure"}) {
