@@ -52,6 +52,9 @@ void configure(Site& site, const Member& m, int target_port)
   std::string users = auth_line(superuser, site.secret("postgres")) + auth_line("pgbouncer", site.secret("pgbouncer"));
   if (app != superuser) users += auth_line(app, site.secret("app"));
   site.write_file(auth_path(m), users, 0600);
+  // server_login_retry: after a failed server login PgBouncer waits this long before the next
+  // (15 s by default); in Patroni mode every login fails until HAProxy sees the new leader, so a
+  // short wait is what keeps the failover's RTO close to Patroni's ttl. (Fractional seconds.)
   std::string ini = fmt::format(
     ";; Written by statectl; statectl rewrites this file (e.g. when the primary moves).\n"
     "[databases]\n"
@@ -71,7 +74,7 @@ void configure(Site& site, const Member& m, int target_port)
     "ignore_startup_parameters = extra_float_digits,options\n"
     "server_check_delay = 5\n"
     "server_connect_timeout = 5\n"
-    "server_login_retry = 1\n"
+    "server_login_retry = 0.25\n"
     "logfile = {log}\n"
     "pidfile = {pid}\n",
     fmt::arg("target", target_port), fmt::arg("port", m.port), fmt::arg("auth", auth_path(m).string()),
