@@ -53,7 +53,7 @@ void setup_test(CLI::App& sub, Context& ctx)
   sub.add_option("--max-rto", o->max_rto, "Exit 1 when a trial's RTO is longer (e.g. 5s)");
   sub.add_option("--max-lost", o->max_lost, "Exit 1 when a trial loses more acknowledged writes (default 0 for PostgreSQL with synchronous replication, else no limit)")
     ->check(CLI::Range(static_cast<std::int64_t>(0), static_cast<std::int64_t>(1) << 40));
-  sub.add_flag("--no-heal", o->no_heal, "Leave the old primary down after the trial (local target)");
+  sub.add_flag("--no-heal", o->no_heal, "Leave the old primary down after the trial (local and compose)");
   sub.add_option("--format", o->format, "text, json (same as -o json) or prometheus (the last RTO and loss, for the node "
                                         "exporter's textfile collector; the exit status is unchanged)")
     ->check(CLI::IsMember({"text", "json", "prometheus"}))
@@ -61,8 +61,12 @@ void setup_test(CLI::App& sub, Context& ctx)
   sub.footer(
     "RTO = fault -> first acknowledged write on the new primary; lost = acknowledged writes missing after the\n"
     "settle; unknown = writes that timed out in flight (found / missing on read-back). Exit 1 when a limit is\n"
-    "exceeded or a trial could not recover or heal. compose/k8s: the fault is `docker kill` / `kubectl delete pod\n"
-    "--grace-period=0 --force`, recovery and healing are left to the platform.");
+    "exceeded or a trial could not recover or heal; lost is unknown (never 0) when the read-back failed.\n"
+    "compose: the fault is `docker kill`; bare PostgreSQL: statectl promotes the standby that received the most WAL\n"
+    "(docker exec ... pg_promote) and repoints PgBouncer, then brings the deployed roles back (the promoted standby\n"
+    "stopped cleanly and copied into postgres-primary, which becomes the primary again; --no-heal leaves it down);\n"
+    "Redis: Sentinel recovers. k8s: the fault is `kubectl delete pod --grace-period=0 --force`, recovery and healing\n"
+    "are left to the platform.");
   sub.callback([&ctx, o] {
     failover::TestOptions opts;
     opts.backend = o->backend;

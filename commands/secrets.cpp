@@ -12,6 +12,7 @@
 #include "core/secrets/store.h"
 #include "core/secrets/tls.h"
 #include "core/stack/secrets_apply.h"
+#include "core/targets/target.h"
 #include "core/util/fs.h"
 #include "core/util/strings.h"
 
@@ -113,15 +114,15 @@ void setup_rotate(CLI::App& parent, Context& ctx)
   auto* cmd = parent.add_subcommand("rotate", "Replace a secret with a new value, keeping the old one as a dated backup");
   cmd->add_option("name", o->name, "Secret name (a password, or tls.crt/tls.key, or ca.crt/ca.key for a new CA)")->required();
   cmd->add_flag("--apply", o->apply,
-                "Local stack: have the running servers take the new password without downtime (PostgreSQL ALTER ROLE with a "
-                "SCRAM verifier, PgBouncer auth file + RELOAD, Redis requirepass and the Sentinels' auth-pass), then verify a "
-                "fresh connection");
+                "Local and compose stacks: have the running servers take the new password without downtime (PostgreSQL ALTER "
+                "ROLE with a SCRAM verifier, PgBouncer auth file + RELOAD, Redis requirepass and the Sentinels' auth-pass; "
+                "compose: inside the running containers, and the secret files), then verify a fresh connection");
   cmd->add_flag("--store-only", o->store_only,
                 "Change only the store, even though the deployed local stack uses the password (you roll it out yourself)");
   cmd->add_option("--length", o->length, "Characters of a new password")->capture_default_str();
   cmd->footer("On a deployed local stack a password it uses is rotated with --apply; without --apply (or --store-only)\n"
               "rotate refuses with exit 2 and changes nothing, as the servers would keep the old value.");
-  add_target_option(*cmd, ctx, "The stack whose servers --apply updates (default [project] target; --apply works on local)");
+  add_target_option(*cmd, ctx, "The stack whose servers --apply updates (default [project] target; --apply works on local and compose)");
   cmd->callback([&ctx, o] {
     auto& cfg = ctx.config();
     if (o->apply && o->store_only) throw Error(ExitCode::usage, "--apply and --store-only exclude each other");
@@ -132,7 +133,9 @@ void setup_rotate(CLI::App& parent, Context& ctx)
     if (o->apply && !plan) {
       // An earlier rotation killed half-way is settled first, so this one starts from agreement.
       for (const auto& line : stack::settle_rotations(cfg, store, ctx.runner(), ctx.printer())) ctx.printer().info(line);
-      apply = stack::local_stack_applier(cfg, store, ctx.runner(), ctx.printer(), o->name);
+      auto target = targets::make(cfg, ctx.runner(), ctx.printer());
+      apply = target->secrets_applier(store, o->name);
+      if (!apply) apply = stack::local_stack_applier(cfg, store, ctx.runner(), ctx.printer(), o->name);
     }
     auto r = secrets::rotate(cfg, store, o->name, o->length, plan, apply);
     ctx.printer().result(secrets::RotateReport{r, plan, o->apply});

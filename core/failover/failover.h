@@ -42,6 +42,7 @@ struct Trial {
   std::uint64_t acked = 0;
   std::uint64_t failed = 0;
   std::uint64_t lost = 0;            // acknowledged but missing after the settle
+  bool read_back = false;            // the read-back answered: lost is known (else it is not 0, but unknown)
   std::uint64_t unknown = 0;         // timed out / connection lost while in flight
   std::uint64_t unknown_found = 0;
   std::uint64_t unknown_missing = 0;
@@ -65,6 +66,7 @@ struct TestReport {
   std::int64_t rto_ms_p50 = -1;
   std::int64_t rto_ms_max = -1;
   std::uint64_t lost_total = 0;
+  bool lost_known = false;    // every trial's read-back answered (lost_total is not a count otherwise)
   bool passed = false;
   std::vector<std::string> reasons; // why it did not pass
   nlohmann::json to_json() const;

@@ -19,14 +19,17 @@ std::string test_to_prometheus(const TestReport& report, double now_s)
       w.add("statectl_failover_test_rto_seconds", "gauge",
             "RTO of the last trial: fault to the first acknowledged write on the new primary.", labels,
             static_cast<double>(last.rto_ms) / 1000.0);
-    w.add("statectl_failover_test_lost_writes", "gauge", "Acknowledged writes the last trial lost (missing after the failover).",
-          labels, static_cast<double>(last.lost));
+    // A failed read-back leaves the loss unknown: no sample rather than a 0.
+    if (last.read_back)
+      w.add("statectl_failover_test_lost_writes", "gauge", "Acknowledged writes the last trial lost (missing after the failover).",
+            labels, static_cast<double>(last.lost));
   }
   if (report.rto_ms_max >= 0)
     w.add("statectl_failover_test_rto_max_seconds", "gauge", "Worst RTO over the last failover test's trials.", labels,
           static_cast<double>(report.rto_ms_max) / 1000.0);
-  w.add("statectl_failover_test_lost_writes_all_trials", "gauge", "Acknowledged writes lost over all trials of the last failover test.",
-        labels, static_cast<double>(report.lost_total));
+  if (report.lost_known)
+    w.add("statectl_failover_test_lost_writes_all_trials", "gauge", "Acknowledged writes lost over all trials of the last failover test.",
+          labels, static_cast<double>(report.lost_total));
   w.add("statectl_failover_test_timestamp_seconds", "gauge", "Unix time at which the last failover test finished.", labels, now_s);
   return w.render();
 }

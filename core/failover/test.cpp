@@ -150,6 +150,7 @@ Trial run_trial(const config::Config& cfg, exec::Runner& runner, output::Printer
   auto fault = Clock::now();
   target.inject(v);
   auto deadline = fault + opts.timeout;
+  bool promoted = false; // by statectl through the target (compose)
 
   // Recovery, by whoever owns it.
   if (local && opts.backend == "postgres" && report.mode == "bare") {
@@ -161,6 +162,17 @@ Trial run_trial(const config::Config& cfg, exec::Runner& runner, output::Printer
       t.promote_ms = detail::ms_between(fault, Clock::now());
     } catch (const Error& e) {
       t.problems.push_back("the runbook failed: " + e.message());
+    }
+  } else if (!local && opts.backend == "postgres" && report.mode == "bare") {
+    // A platform without a failover manager (compose): statectl promotes through the engine.
+    try {
+      if (auto np = target.promote_after(v)) {
+        t.new_primary = *np;
+        t.promote_ms = detail::ms_between(fault, Clock::now());
+        promoted = true;
+      }
+    } catch (const Error& e) {
+      t.problems.push_back("the promotion failed: " + e.message());
     }
   } else if (local) {
     if (auto np = wait_new_primary(cfg, runner, printer, opts, v, deadline)) {
@@ -199,6 +211,7 @@ Trial run_trial(const config::Config& cfg, exec::Runner& runner, output::Printer
   try {
     auto found = read_back(cfg, opts, run_id);
     tally(t, records, found);
+    t.read_back = true;
     if (t.lost == 0 && first_ack) cleanup(cfg, opts, run_id);
   } catch (const Error& e) {
     for (const auto& r : records) {
@@ -210,7 +223,23 @@ Trial run_trial(const config::Config& cfg, exec::Runner& runner, output::Printer
 
   // Heal: the old primary comes back as a replica.
   auto heal_start = Clock::now();
-  if (!local) {
+  if (!local && promoted && opts.heal) {
+    // The killed primary's container comes back as the primary, the promoted one as its
+    // standby: the next trial (and every command) finds the roles the render deployed.
+    try {
+      t.heal = target.restore_after(v, opts.timeout);
+      t.healthy_after = true;
+    } catch (const Error& e) {
+      t.heal = "failed";
+      t.problems.push_back("restoring the deployed roles failed: " + e.message());
+    }
+    t.heal_ms = detail::ms_between(heal_start, Clock::now());
+  } else if (!local && promoted) {
+    t.heal = "skipped";
+    t.problems.push_back(fmt::format("--no-heal: {} stays down and {} is the primary; PgBouncer points at it. Run 'statectl deploy' only "
+                                     "after making {} a standby (it would start as a second primary)",
+                                     v.victim, t.new_primary, v.victim));
+  } else if (!local) {
     t.heal = "platform";
   } else if (!opts.heal) {
     t.heal = "skipped";
@@ -256,7 +285,8 @@ nlohmann::json Trial::to_json() const
 {
   return {{"trial", number},          {"old_primary", old_primary},   {"new_primary", new_primary},     {"fault", fault},
           {"detect_ms", ms_json(detect_ms)}, {"promote_ms", ms_json(promote_ms)}, {"rto_ms", ms_json(rto_ms)},
-          {"attempted", attempted},   {"acked", acked},               {"failed", failed},               {"lost", lost},
+          {"attempted", attempted},   {"acked", acked},               {"failed", failed},
+          {"lost", read_back ? nlohmann::json(lost) : nlohmann::json(nullptr)}, {"read_back", read_back},
           {"lost_seqs", lost_seqs},   {"unknown", unknown},           {"unknown_found", unknown_found}, {"unknown_missing", unknown_missing},
           {"heal", heal},             {"heal_ms", ms_json(heal_ms)},  {"healthy_after", healthy_after}, {"problems", problems}};
 }
@@ -271,7 +301,8 @@ nlohmann::json TestReport::to_json() const
           {"max_lost", max_lost < 0 ? nlohmann::json(nullptr) : nlohmann::json(max_lost)},
           {"max_rto_ms", max_rto_ms ? nlohmann::json(*max_rto_ms) : nlohmann::json(nullptr)},
           {"trials", tr},             {"rto_ms_p50", ms_json(rto_ms_p50)},
-          {"rto_ms_max", ms_json(rto_ms_max)}, {"lost_total", lost_total},
+          {"rto_ms_max", ms_json(rto_ms_max)},
+          {"lost_total", lost_known ? nlohmann::json(lost_total) : nlohmann::json(nullptr)},
           {"passed", passed},         {"reasons", reasons}};
 }
 
@@ -283,11 +314,12 @@ std::string TestReport::to_text() const
   table.headers = {"TRIAL", "OLD", "NEW", "DETECT_MS", "PROMOTE_MS", "RTO_MS", "ACKED", "LOST", "UNKNOWN(FOUND/MISSING)", "HEAL", "HEALTHY"};
   for (const auto& t : trials)
     table.rows.push_back({std::to_string(t.number), t.old_primary, t.new_primary.empty() ? "-" : t.new_primary, ms_text(t.detect_ms),
-                          ms_text(t.promote_ms), ms_text(t.rto_ms), std::to_string(t.acked), std::to_string(t.lost),
+                          ms_text(t.promote_ms), ms_text(t.rto_ms), std::to_string(t.acked), t.read_back ? std::to_string(t.lost) : "?",
                           fmt::format("{} ({}/{})", t.unknown, t.unknown_found, t.unknown_missing), t.heal.empty() ? "-" : t.heal,
                           t.healthy_after ? "yes" : "no"});
   out += table.render();
-  out += fmt::format("rto p50 {} ms, max {} ms; lost acknowledged writes: {}\n", ms_text(rto_ms_p50), ms_text(rto_ms_max), lost_total);
+  out += fmt::format("rto p50 {} ms, max {} ms; lost acknowledged writes: {}\n", ms_text(rto_ms_p50), ms_text(rto_ms_max),
+                     lost_known ? std::to_string(lost_total) : "unknown (a read-back failed)");
   if (lost_total > 0 && !lossless) out += "loss is expected: " + lossless_how + "\n";
   if (passed) out += "passed\n";
   else
@@ -306,8 +338,10 @@ void summarize(TestReport& report)
 {
   std::vector<std::int64_t> rtos;
   report.lost_total = 0;
+  report.lost_known = true;
   report.reasons.clear();
   for (const auto& t : report.trials) {
+    if (!t.read_back) report.lost_known = false;
     if (t.rto_ms >= 0) rtos.push_back(t.rto_ms);
     report.lost_total += t.lost;
     for (const auto& p : t.problems) report.reasons.push_back(fmt::format("trial {}: {}", t.number, p));

@@ -14,6 +14,8 @@
 #include "core/secrets/store.h"
 #include "core/stack/clients.h"
 #include "core/targets/common.h"
+#include "core/targets/compose_failover.h"
+#include "core/targets/compose_secrets.h"
 #include "core/util/fs.h"
 #include "core/util/strings.h"
 
@@ -331,6 +333,7 @@ public:
       throw Error(ExitCode::failed, fmt::format("no running {} container in Compose project {}", service, compose.project), "",
                   "run 'statectl deploy --target compose' first");
     if (f.victim.empty()) f.victim = "<" + service + ">";
+    if (bare_postgres(backend) && !r.planned) f.victim = postgres(compose).ready_primary().name;
     f.argv = deploy::compose_kill_argv(compose.base, f.victim);
     f.description = exec::display(f.argv);
     return f;
@@ -340,9 +343,40 @@ public:
 
   bool statectl_heals() const override { return false; }
 
+  // In bare mode nothing in a compose project promotes a standby: statectl does, through the
+  // engine, and puts the deployed roles back afterwards.
+  std::optional<std::string> promote_after(const Fault& f) override
+  {
+    if (!bare_postgres("postgres") || planning()) return std::nullopt;
+    return postgres(deployed()).promote_after_kill(f.victim);
+  }
+
+  secrets::ApplyFn secrets_applier(const secrets::Store& store, const std::string& secret_name) override
+  {
+    if (!cfg.get_string("postgres.url").empty() || !cfg.get_string("redis.url").empty())
+      throw Error(ExitCode::usage, "--apply works on the deployed stack only", "[postgres] url or [redis] url points elsewhere");
+    return compose_secrets_applier(cfg, store, runner, printer, deployed(), dir, secret_name, endpoints());
+  }
+
+  std::string restore_after(const Fault& f, milliseconds timeout) override
+  {
+    if (!m_postgres) return "platform";
+    return m_postgres->restore_roles(f.victim, timeout);
+  }
+
   stack::PgEndpoint backup_source() override { return endpoints().primary; }
 
 private:
+  std::unique_ptr<ComposePostgres> m_postgres; // kept from the promotion to the restore
+
+  bool bare_postgres(const std::string& backend) const { return backend == "postgres" && cfg.get_string("postgres.ha") != "patroni"; }
+
+  ComposePostgres& postgres(const deploy::Compose& compose)
+  {
+    if (!m_postgres) m_postgres = std::make_unique<ComposePostgres>(cfg, runner, printer, compose, dir);
+    return *m_postgres;
+  }
+
   // The volumes mounted by the service's containers numbered above `keep`.
   std::vector<std::string> volumes_beyond(const deploy::Compose& compose, const std::string& service, std::int64_t keep)
   {

@@ -4,12 +4,14 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "core/config/config.h"
 #include "core/exec/runner.h"
 #include "core/output/printer.h"
+#include "core/secrets/manage.h"
 #include "core/stack/endpoints.h"
 #include "core/targets/results.h"
 
@@ -108,6 +110,35 @@ public:
   // Whether the target's own failover test heals and measures promotion itself (local), or the
   // platform does (containers: recovery and healing are the orchestrator's).
   virtual bool statectl_heals() const = 0;
+  // Bare-mode PostgreSQL recovery right after inject(fault) where statectl is the failover
+  // manager of a platform that does not recover by itself (compose): promotes the standby that
+  // received the most WAL and repoints the poolers; returns its name. nullopt (the default): the
+  // platform or the local runbook recovers. Throws Error(failed) when no standby can be promoted.
+  virtual std::optional<std::string> promote_after(const Fault& fault)
+  {
+    (void)fault;
+    return std::nullopt;
+  }
+  // After promote_after and the measurement: brings the deployed roles back (the killed primary's
+  // container is the primary again, the promoted one its standby) within timeout; returns what
+  // was done. Throws Error(failed) naming the step that failed.
+  virtual std::string restore_after(const Fault& fault, std::chrono::milliseconds timeout)
+  {
+    (void)fault;
+    (void)timeout;
+    return "platform";
+  }
+
+  // The ApplyFn of `secrets rotate NAME --apply` on this target's running stack (compose: into
+  // the running containers). An empty function (the default) when the target has none of its
+  // own: the local stack's applier is used, which refuses the other targets. Throws
+  // Error(usage) for a secret the stack does not use.
+  virtual secrets::ApplyFn secrets_applier(const secrets::Store& store, const std::string& secret_name)
+  {
+    (void)store;
+    (void)secret_name;
+    return {};
+  }
 
   // `failover switchover` where the platform runs the failover manager (k8s with Patroni: POST
   // /switchover to the leader's REST API through kubectl exec): hands the writable role of

@@ -17,7 +17,9 @@ TEST_CASE("failover metrics: last RTO and loss of a run")
   a.rto_ms = 1200;
   b.rto_ms = 850;
   b.lost = 0;
+  a.read_back = b.read_back = true;
   r.trials = {a, b};
+  r.lost_known = true;
   r.rto_ms_max = 1200;
   const std::string l = "{backend=\"postgres\",mode=\"bare\",target=\"local\"}";
   CHECK(test_to_prometheus(r, 1767312000) ==
@@ -52,9 +54,24 @@ TEST_CASE("failover metrics: a trial that never recovered has no RTO sample")
   r.mode = "sentinel";
   Trial t;
   t.lost = 3;
+  t.read_back = true;
   r.trials = {t};
   std::string text = test_to_prometheus(r, 1);
   CHECK(text.find("statectl_failover_test_rto_seconds") == std::string::npos);
   CHECK(text.find("statectl_failover_test_passed{backend=\"redis\",mode=\"sentinel\",target=\"local\"} 0\n") != std::string::npos);
   CHECK(text.find("statectl_failover_test_lost_writes{backend=\"redis\",mode=\"sentinel\",target=\"local\"} 3\n") != std::string::npos);
+}
+
+TEST_CASE("failover metrics: no loss sample when the read-back failed")
+{
+  TestReport r;
+  r.backend = "postgres";
+  r.target = "compose";
+  r.mode = "bare";
+  Trial t;
+  t.rto_ms = 900;
+  r.trials = {t}; // read_back false: the loss is unknown
+  std::string text = test_to_prometheus(r, 1);
+  CHECK(text.find("statectl_failover_test_lost_writes") == std::string::npos);
+  CHECK(text.find("statectl_failover_test_rto_seconds") != std::string::npos);
 }

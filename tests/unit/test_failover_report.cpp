@@ -20,6 +20,7 @@ Trial trial(int n, std::int64_t rto, std::uint64_t lost)
   t.rto_ms = rto;
   t.lost = lost;
   t.acked = 100;
+  t.read_back = true;
   t.healthy_after = true;
   return t;
 }
@@ -80,6 +81,32 @@ TEST_CASE("failover report: JSON has the documented keys; null for what was not 
   CHECK(j["trials"][0]["rto_ms"] == 1200);
   CHECK(j["max_lost"].is_null());
   CHECK(j["lost_total"] == 4);
+}
+
+TEST_CASE("failover report: a failed read-back leaves the loss unknown, never 0")
+{
+  TestReport r;
+  r.backend = "postgres";
+  r.target = "compose";
+  r.mode = "bare";
+  r.lossless = true;
+  Trial ok = trial(1, 900, 0);
+  Trial blind = trial(2, 1100, 0);
+  blind.read_back = false;
+  blind.problems = {"the read-back failed: cannot connect"};
+  r.trials = {ok, blind};
+  summarize(r);
+  CHECK_FALSE(r.passed);
+  CHECK_FALSE(r.lost_known);
+  auto j = r.to_json();
+  CHECK(j["trials"][0]["lost"] == 0);
+  CHECK(j["trials"][1]["lost"].is_null());
+  CHECK(j["trials"][1]["read_back"] == false);
+  CHECK(j["lost_total"].is_null());
+  std::string text = r.to_text();
+  CHECK(text.find("lost acknowledged writes: unknown (a read-back failed)") != std::string::npos);
+  CHECK(text.find("lost acknowledged writes: 0") == std::string::npos);
+  CHECK(text.find("FAILED: trial 2: the read-back failed: cannot connect") != std::string::npos);
 }
 
 TEST_CASE("failover: LSN parsing")

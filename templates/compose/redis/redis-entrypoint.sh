@@ -8,6 +8,8 @@ pw=$(cat /run/secrets/redis)
 case "$role" in
 master | replica)
   cp /opt/statectl/redis.conf /tmp/redis.conf
+  # The health check's password: `secrets rotate --apply` replaces it with the server's.
+  printf '%s' "$pw" >/tmp/redis.pass
   printf 'requirepass "%s"\nmasterauth "%s"\n' "$pw" "$pw" >>/tmp/redis.conf
   if [ "$role" = replica ]; then
     printf 'replicaof redis-master 6379\nreplica-announce-ip %s\n' "$(hostname -i | cut -d' ' -f1)" >>/tmp/redis.conf

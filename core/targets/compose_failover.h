@@ -1,0 +1,76 @@
+#pragma once
+
+// Bare-mode PostgreSQL failover on a Compose project, driven through the engine (not a public
+// API): statectl is the failover manager there, as on the local target.
+
+#include <chrono>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "core/config/config.h"
+#include "core/deploy/tools.h"
+#include "core/exec/runner.h"
+#include "core/output/printer.h"
+
+namespace statectl::targets::detail {
+
+// One container of a compose project's service.
+struct PgContainer {
+  std::string id;
+  std::string name;    // the container name, which the project's network resolves
+  std::string service; // postgres-primary | postgres-replica
+  std::string image;
+  bool running = false;
+};
+
+// The containers of one service of the project, running or not, asked of the engine directly
+// (`docker ps` answers in milliseconds, `compose ps` in a second). Throws Error(external).
+std::vector<PgContainer> service_containers(exec::Runner& runner, const std::string& project, const std::string& service);
+
+// The PostgreSQL side of a deployed compose stack in bare mode: the primary is the
+// postgres-primary container, the standbys stream from it, every PgBouncer points at it.
+class ComposePostgres {
+public:
+  ComposePostgres(const config::Config& cfg, exec::Runner& runner, output::Printer& printer, deploy::Compose compose,
+                  std::filesystem::path dir);
+
+  // The postgres-primary container when it runs as a primary with at least one standby that
+  // streams from it; notes the standbys and the poolers for promote_after_kill. Throws
+  // Error(failed) naming what is not in its deployed shape.
+  PgContainer ready_primary();
+
+  // After the primary was killed: promotes the running standby that received the most WAL
+  // (synchronous_standby_names cleared first, so its commits do not wait for a standby that is
+  // gone), then repoints every PgBouncer at it (its configuration copy, RELOAD, retry at once).
+  // Returns the promoted container's name. Throws Error(failed) when no standby can be promoted.
+  std::string promote_after_kill(const std::string& killed);
+
+  // After promote_after_kill: brings the deployed roles back. The promoted standby is stopped
+  // cleanly, its data copied into postgres-primary's volume, postgres-primary started as the
+  // primary and the poolers pointed at it again, the standby started as its standby, and
+  // synchronous_standby_names set again once it streams. The killed primary's own data is
+  // replaced (it forked off when the standby was promoted). Returns what was done. Throws
+  // Error(failed) naming the step that failed.
+  std::string restore_roles(const std::string& killed, std::chrono::milliseconds timeout);
+
+private:
+  std::vector<PgContainer> containers(const std::string& service) { return service_containers(m_runner, m_compose.project, service); }
+  std::string sql(const std::string& container, const std::string& statements, std::chrono::milliseconds timeout);
+  void find_poolers();
+  void repoint_poolers(const std::string& host);
+  void docker(std::vector<std::string> args, const std::string& what, std::chrono::milliseconds timeout);
+  std::string data_volume(const std::string& container);
+
+  const config::Config& m_cfg;
+  exec::Runner& m_runner;
+  output::Printer& m_printer;
+  deploy::Compose m_compose;
+  std::filesystem::path m_dir;
+  std::string m_promoted; // the container promote_after_kill promoted
+  // Found by ready_primary, before the fault: after it every millisecond counts in the RTO.
+  std::vector<PgContainer> m_standbys;
+  std::vector<std::pair<std::string, int>> m_poolers; // container id, published port
+};
+
+} // namespace statectl::targets::detail

@@ -1,0 +1,292 @@
+// `secrets rotate --apply` on a compose project: every change goes into the running containers
+// (`docker exec -i`, values on stdin), then fresh logins through the published ports verify it.
+#include "core/targets/compose_secrets.h"
+
+#include <fmt/format.h>
+#include <thread>
+
+#include "core/clients/postgres.h"
+#include "core/deploy/compose_init.h"
+#include "core/error.h"
+#include "core/exec/redact.h"
+#include "core/secrets/crypto.h"
+#include "core/secrets/push.h"
+#include "core/secrets/store.h"
+#include "core/targets/compose_failover.h"
+#include "core/util/strings.h"
+
+namespace statectl::targets::detail {
+
+namespace fs = std::filesystem;
+using namespace std::chrono;
+
+namespace {
+
+// The file the rendered Redis health checks read the password from (redis-entrypoint.sh writes
+// it at start): the secret file a container mounted keeps its value of that start.
+constexpr const char* k_redis_pass_file = "/tmp/redis.pass";
+constexpr const char* k_pgbouncer_userlist = "/tmp/pgbouncer/userlist.txt";
+constexpr const char* k_replication_passfile = "/var/lib/postgresql/data/replication.pgpass";
+
+std::string role_of(const config::Config& cfg, const std::string& name)
+{
+  if (name == "postgres") return cfg.get_string("postgres.superuser");
+  if (name == "app") return cfg.get_string("postgres.app_user");
+  if (name == "pgbouncer") return "pgbouncer";
+  if (name == "replication") return deploy::k_compose_replication_role;
+  return {};
+}
+
+std::string sql_ident(const std::string& s)
+{
+  std::string out = "\"";
+  for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return out + "\"";
+}
+
+std::string sql_literal(const std::string& s)
+{
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("''") : std::string(1, c);
+  return out + "'";
+}
+
+// A redis-cli argument in double quotes (its own line syntax).
+std::string redis_quoted(const std::string& s)
+{
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "\"";
+}
+
+bool pg_login(int port, const std::string& user, const std::string& password, const std::string& db, std::string* error)
+{
+  clients::PgParams p;
+  p.port = port;
+  p.user = user;
+  p.password = password;
+  p.database = db;
+  p.connect_timeout_s = 5;
+  p.application_name = "statectl-secrets";
+  p.tls.sslmode = "disable";
+  try {
+    auto c = clients::PgConnection::connect(p);
+    c.exec("SELECT 1");
+    return true;
+  } catch (const clients::PgError& e) {
+    if (error) *error = e.what();
+    return false;
+  }
+}
+
+class Applier {
+public:
+  Applier(const config::Config& cfg, const secrets::Store& store, exec::Runner& runner, output::Printer& printer, deploy::Compose compose,
+          fs::path dir, stack::Endpoints ep)
+    : m_cfg(cfg), m_store(store), m_runner(runner), m_printer(printer), m_compose(std::move(compose)), m_dir(std::move(dir)), m_ep(std::move(ep))
+  {
+  }
+
+  std::vector<std::string> operator()(const std::string& name, const std::string& from, const std::string& to)
+  {
+    m_steps.clear();
+    // The secret file first: a container that starts from now on reads the value the servers get.
+    secrets::write_compose_secret(m_dir / "secrets" / name, to);
+    step(fmt::format("secrets/{} rewritten (a container reads it when it starts)", name));
+    if (name == "redis") redis(from, to);
+    else postgres(name, to);
+    return m_steps;
+  }
+
+private:
+  void step(std::string line)
+  {
+    m_printer.info(line);
+    m_steps.push_back(std::move(line));
+  }
+
+  std::vector<PgContainer> running(const std::string& service)
+  {
+    std::vector<PgContainer> out;
+    for (auto& c : service_containers(m_runner, m_compose.project, service))
+      if (c.running) out.push_back(c);
+    return out;
+  }
+
+  // Runs argv inside the container with stdin; returns stdout. Throws Error(external).
+  std::string exec_in(const PgContainer& c, std::vector<std::string> argv, const std::string& input, const std::string& what,
+                      const std::string& user = "")
+  {
+    std::vector<std::string> full = {"docker", "exec", "-i"};
+    if (!user.empty()) full.insert(full.end(), {"--user", user});
+    full.push_back(c.id);
+    full.insert(full.end(), argv.begin(), argv.end());
+    exec::Command cmd = deploy::command(full, true, 30s);
+    cmd.stdin_data = input;
+    exec::Result r = m_runner.run(cmd);
+    if (!r.ok()) throw Error(ExitCode::external, fmt::format("{}: {} failed", c.name, what), deploy::tool_error(r));
+    return r.out;
+  }
+
+  // Replaces a file inside the container atomically (a new file, 0600, renamed over the old one).
+  void write_in(const PgContainer& c, const std::string& path, const std::string& content, const std::string& user = "")
+  {
+    std::string tmp = path + ".statectl-new";
+    exec_in(c, {"dd", "of=" + tmp, "status=none"}, content, "writing " + path, user);
+    exec_in(c, {"chmod", "0600", tmp}, "", "writing " + path, user);
+    exec_in(c, {"mv", "-f", tmp, path}, "", "writing " + path, user);
+  }
+
+  void postgres(const std::string& name, const std::string& to)
+  {
+    std::string role = role_of(m_cfg, name);
+    auto primaries = running("postgres-primary");
+    if (primaries.empty())
+      throw Error(ExitCode::unavailable, "postgres-primary is not running", "", "run 'statectl status --target compose'");
+    // Only the verifier reaches the server; a password that is not plain ASCII goes as itself
+    // (over the container's socket) so the server applies SASLprep.
+    auto verifier = secrets::scram_sha256_verifier(to);
+    if (verifier) exec::register_secret(*verifier);
+    std::string sql = fmt::format("SET synchronous_commit = local;\nALTER ROLE {} PASSWORD {};\n", sql_ident(role),
+                                  sql_literal(verifier ? *verifier : to));
+    exec_in(primaries[0],
+            {"psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-U", m_cfg.get_string("postgres.superuser"), "-d", "postgres"}, sql,
+            "ALTER ROLE " + role);
+    step(fmt::format("{}: ALTER ROLE {} PASSWORD (SCRAM verifier computed by statectl)", primaries[0].name, role));
+
+    if (name == "replication") {
+      std::string escaped;
+      for (char c : to) {
+        if (c == ':' || c == '\\') escaped += '\\';
+        escaped += c;
+      }
+      for (const auto& c : running("postgres-replica")) {
+        write_in(c, k_replication_passfile, fmt::format("*:*:*:{}:{}\n", role, escaped), "999:999");
+        step(fmt::format("{}: passfile updated (used at the next reconnect)", c.name));
+      }
+    }
+
+    std::string db = m_cfg.get_string("postgres.database");
+    std::string su = m_cfg.get_string("postgres.superuser");
+    bool pooled = name != "replication" && !(name == "app" && role == su);
+    if (pooled) {
+      auto line = [&](const std::string& r, const std::string& secret) {
+        std::string v = secret == name ? to : m_store.require(secret);
+        std::string q;
+        for (char c : v) q += c == '"' ? std::string("\"\"") : std::string(1, c);
+        return fmt::format("\"{}\" \"{}\"\n", r, q);
+      };
+      // The same lines, in the same order, as pgbouncer-entrypoint.sh writes at start.
+      std::string userlist = line(su, "postgres") + line("pgbouncer", "pgbouncer") + line(m_cfg.get_string("postgres.app_user"), "app");
+      for (const auto& c : running("pgbouncer")) {
+        try {
+          write_in(c, k_pgbouncer_userlist, userlist);
+          exec::Command hup = deploy::command({"docker", "kill", "--signal", "HUP", c.id}, true, 30s);
+          exec::Result r = m_runner.run(hup);
+          if (!r.ok()) throw Error(ExitCode::external, fmt::format("{}: RELOAD (SIGHUP) failed", c.name), deploy::tool_error(r));
+          step(fmt::format("{}: auth file rewritten, RELOAD (SIGHUP)", c.name));
+        } catch (const Error& e) {
+          // An undo after this very step failed finds the auth file still holding the value: the
+          // login through the pooler decides.
+          if (!pg_login(m_ep.pooler.port, role, to, db, nullptr)) throw;
+          step(fmt::format("{}: already accepts the value ({})", c.name, e.message()));
+        }
+      }
+    }
+
+    // Verify: fresh connections with the new value, direct and through the pooler.
+    std::string err;
+    if (!pg_login(m_ep.primary.port, role, to, db, &err))
+      throw Error(ExitCode::failed, fmt::format("verification failed: {} cannot log in to postgres-primary with the new password", role), err);
+    step(fmt::format("verified: new connection to postgres-primary 127.0.0.1:{} as {}", m_ep.primary.port, role));
+    if (pooled) {
+      bool ok = false;
+      for (int i = 0; i < 25 && !ok; ++i) {
+        ok = pg_login(m_ep.pooler.port, role, to, db, &err);
+        if (!ok) std::this_thread::sleep_for(200ms);
+      }
+      if (!ok)
+        throw Error(ExitCode::failed, fmt::format("verification failed: {} cannot log in through PgBouncer with the new password", role), err);
+      step(fmt::format("verified: new connection through PgBouncer 127.0.0.1:{} as {}", m_ep.pooler.port, role));
+    }
+  }
+
+  // redis-cli inside the container with the commands on stdin, logged in with `from` or else
+  // `to` (an undo, or a retry after a half-done apply). Every reply must be OK.
+  void redis_commands(const PgContainer& c, const std::vector<std::string>& port_args, const std::string& from, const std::string& to,
+                      const std::vector<std::string>& commands, bool auth)
+  {
+    std::vector<std::string> argv = {"redis-cli", "--no-auth-warning"};
+    argv.insert(argv.end(), port_args.begin(), port_args.end());
+    std::string last;
+    for (const std::string* pw : {&from, &to}) {
+      std::string input = auth ? "AUTH " + redis_quoted(*pw) + "\n" : "";
+      for (const auto& cmd : commands) input += cmd + "\n";
+      std::string out = exec_in(c, argv, input, "redis-cli");
+      auto lines = util::split(util::trim(out), '\n');
+      std::size_t want = commands.size() + (auth ? 1 : 0);
+      bool all_ok = lines.size() == want;
+      for (const auto& l : lines) all_ok = all_ok && util::trim(l) == "OK";
+      if (all_ok) return;
+      last = exec::redact(util::trim(out));
+      if (!auth || (!lines.empty() && util::trim(lines[0]) == "OK")) break; // logged in, a command failed
+    }
+    throw Error(ExitCode::external, fmt::format("{}: redis-cli failed", c.name), last);
+  }
+
+  void redis(const std::string& from, const std::string& to)
+  {
+    std::vector<PgContainer> servers = running("redis-master");
+    for (auto& c : running("redis-replica")) servers.push_back(c);
+    if (servers.empty()) throw Error(ExitCode::unavailable, "no Redis container is running", "", "run 'statectl status --target compose'");
+    // masterauth first everywhere, so replicas that reconnect use the password the master will
+    // require; then requirepass.
+    for (const auto& c : servers) redis_commands(c, {}, from, to, {"CONFIG SET masterauth " + redis_quoted(to)}, true);
+    for (const auto& c : servers) {
+      redis_commands(c, {}, from, to, {"CONFIG SET requirepass " + redis_quoted(to), "CONFIG REWRITE"}, true);
+      write_in(c, k_redis_pass_file, to);
+      step(fmt::format("{}: CONFIG SET masterauth, requirepass; CONFIG REWRITE; health check password file", c.name));
+    }
+    for (const auto& c : running("redis-sentinel")) {
+      redis_commands(c, {"-p", "26379"}, from, to,
+                     {fmt::format("SENTINEL SET {} auth-pass {}", m_cfg.get_string("redis.master_name"), redis_quoted(to))}, false);
+      step(fmt::format("{}: SENTINEL SET {} auth-pass", c.name, m_cfg.get_string("redis.master_name")));
+    }
+    for (const auto& c : servers) {
+      std::string out = exec_in(c, {"redis-cli", "--no-auth-warning"}, "AUTH " + redis_quoted(to) + "\nPING\n", "redis-cli");
+      if (util::trim(out) != "OK\nPONG")
+        throw Error(ExitCode::failed, fmt::format("verification failed: {} does not accept the new password", c.name), exec::redact(out));
+    }
+    step(fmt::format("verified: new connections to {} Redis server(s) with the new password", servers.size()));
+  }
+
+  const config::Config& m_cfg;
+  const secrets::Store& m_store;
+  exec::Runner& m_runner;
+  output::Printer& m_printer;
+  deploy::Compose m_compose;
+  fs::path m_dir;
+  stack::Endpoints m_ep;
+  std::vector<std::string> m_steps;
+};
+
+} // namespace
+
+secrets::ApplyFn compose_secrets_applier(const config::Config& cfg, const secrets::Store& store, exec::Runner& runner,
+                                         output::Printer& printer, const deploy::Compose& compose, const fs::path& dir,
+                                         const std::string& name, const stack::Endpoints& endpoints)
+{
+  if (role_of(cfg, name).empty() && name != "redis")
+    throw Error(ExitCode::usage, fmt::format("--apply does not know secret '{}'", name),
+                "it is not one of the compose stack's passwords (postgres, replication, app, pgbouncer, redis)", "rotate without --apply");
+  if (cfg.get_string("postgres.ha") == "patroni" && (name == "postgres" || name == "replication"))
+    throw Error(ExitCode::usage, fmt::format("--apply of '{}' is not supported with [postgres] ha = patroni", name),
+                "Patroni keeps that password in its own configuration", "rotate without --apply, then run 'statectl deploy'");
+  auto applier = std::make_shared<Applier>(cfg, store, runner, printer, compose, dir, endpoints);
+  return [applier](const std::string& n, const std::string& from, const std::string& to) { return (*applier)(n, from, to); };
+}
+
+} // namespace statectl::targets::detail

@@ -1,0 +1,34 @@
+#pragma once
+
+// `secrets rotate --apply` on a compose project (not a public API).
+
+#include <filesystem>
+#include <string>
+
+#include "core/config/config.h"
+#include "core/deploy/tools.h"
+#include "core/exec/runner.h"
+#include "core/output/printer.h"
+#include "core/secrets/manage.h"
+#include "core/stack/endpoints.h"
+
+namespace statectl::targets::detail {
+
+// The ApplyFn of `secrets rotate NAME --apply` on the running containers of a compose project,
+// with the guarantees of the local stack: no container restarts, and a fresh login with the new
+// value verifies each change.
+//   postgres, app, pgbouncer, replication: ALTER ROLE ... PASSWORD with a SCRAM verifier computed
+//     by statectl, over postgres-primary's own socket (`docker exec -i ... psql`, SQL on stdin);
+//     every PgBouncer gets a new auth file in its container and a RELOAD (SIGHUP); replication:
+//     every standby's passfile; then logins through the published primary and PgBouncer ports.
+//   redis: CONFIG SET masterauth, then requirepass (+ CONFIG REWRITE) on every Redis container,
+//     SENTINEL SET auth-pass on every Sentinel, the password file the health checks read; then
+//     AUTH with the new value on every server.
+// The secret files under dir/secrets are rewritten too (atomically: a container sees them at its
+// next start). Values travel on stdin only. Throws Error(usage) for a secret the stack does not
+// use; the returned function throws Error when a step fails (rotate then undoes it).
+secrets::ApplyFn compose_secrets_applier(const config::Config& cfg, const secrets::Store& store, exec::Runner& runner,
+                                         output::Printer& printer, const deploy::Compose& compose, const std::filesystem::path& dir,
+                                         const std::string& name, const stack::Endpoints& endpoints);
+
+} // namespace statectl::targets::detail
