@@ -22,7 +22,8 @@ const char* k_streaming_query = "SELECT count(*) FROM pg_stat_replication WHERE 
 // Runs the checks with `exec_prefix(container) + command`.
 template <typename Prefix>
 json verify(const config::Config& cfg, exec::Runner& runner, const Expect& e, Prefix prefix, const std::string& primary,
-            const std::string& sentinel, const std::string& cluster_node)
+            const std::string& sentinel, const std::string& cluster_node,
+            std::chrono::milliseconds streaming_wait = std::chrono::milliseconds(0))
 {
   json checks = json::object();
   auto exec_in = [&](const std::string& where, std::vector<std::string> cmd, bool mutating, const std::string& what) {
@@ -40,6 +41,12 @@ json verify(const config::Config& cfg, exec::Runner& runner, const Expect& e, Pr
 
   std::string streaming = exec_in(primary, {"psql", "-U", su, "-d", db, "-tAc", k_streaming_query}, false,
                                   "cannot read pg_stat_replication on the primary");
+  // Patroni's members are ready once PostgreSQL runs, a moment before a new replica streams.
+  auto streaming_deadline = std::chrono::steady_clock::now() + streaming_wait;
+  while (streaming != std::to_string(e.pg_replicas) && std::chrono::steady_clock::now() < streaming_deadline) {
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+    streaming = exec_in(primary, {"psql", "-U", su, "-d", db, "-tAc", k_streaming_query}, false, "cannot read pg_stat_replication on the primary");
+  }
   if (streaming != std::to_string(e.pg_replicas))
     throw Error(ExitCode::failed, "verify failed: replication is not streaming",
                 fmt::format("{} of {} standbys stream from the primary", streaming.empty() ? "0" : streaming, e.pg_replicas));
@@ -115,10 +122,10 @@ json verify_k8s(const config::Config& cfg, exec::Runner& runner, const Kubectl& 
   std::string name = cfg.get_string("project.name");
   auto prefix = [&](const std::string& workload) { return kubectl.argv({"exec", workload, "--"}); };
   // Patroni: the read-write Service selects the leader (kubectl exec takes its first pod).
-  std::string primary = cfg.get_string("postgres.ha") == "patroni" ? fmt::format("svc/{}-postgres-primary", name)
-                                                                   : fmt::format("statefulset/{}-postgres-primary", name);
-  return verify(cfg, runner, expectations(cfg, req), prefix, primary,
-                fmt::format("statefulset/{}-redis-sentinel", name), fmt::format("statefulset/{}-redis-cluster", name));
+  const bool patroni = cfg.get_string("postgres.ha") == "patroni";
+  std::string primary = patroni ? fmt::format("svc/{}-postgres-primary", name) : fmt::format("statefulset/{}-postgres-primary", name);
+  return verify(cfg, runner, expectations(cfg, req), prefix, primary, fmt::format("statefulset/{}-redis-sentinel", name),
+                fmt::format("statefulset/{}-redis-cluster", name), patroni ? std::chrono::seconds(60) : std::chrono::seconds(0));
 }
 
 } // namespace statectl::deploy

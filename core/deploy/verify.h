@@ -29,7 +29,8 @@ void wait_compose_healthy(exec::Runner& runner, const Compose& compose, std::chr
 // The post-deploy checks, through `compose exec -T` / `kubectl exec`: the primary accepts a
 // write, the expected number of standbys stream, Sentinel knows the master (sentinel mode) or
 // the cluster is formed (cluster mode). Returns {check: detail}; throws Error(failed) on the
-// first check that fails.
+// first check that fails. k8s with [postgres] ha = "patroni" reads the streaming count again for
+// up to 60 s (a member is ready once PostgreSQL runs, shortly before it streams).
 nlohmann::json verify_compose(const config::Config& cfg, exec::Runner& runner, const Compose& compose, const render::Request& req);
 nlohmann::json verify_k8s(const config::Config& cfg, exec::Runner& runner, const Kubectl& kubectl, const render::Request& req);
 

@@ -49,7 +49,9 @@ TOML
 
 # deploy: the Patroni StatefulSet's rollout, then the write check through the read-write Service
 # (kubectl exec takes the pod its role=master selector picks).
+# The first streaming count is 1 (a replica that is ready but not streaming yet): asked again.
 {
+  printf "kubectl * exec svc/orders-postgres-primary -- psql * -tAc *\t0\t1\t\t1\n"
   printf "kubectl * exec svc/orders-postgres-primary -- psql * -tAc *\t0\t2\n"
 } >"$FAKE_SCENARIO"
 expect_exit 0 statectl deploy --timeout 20s
@@ -61,12 +63,14 @@ expect_exit 0 statectl deploy --timeout 20s
     echo "$K rollout status $w --timeout=20s"
   done
   echo "$K exec svc/orders-postgres-primary -- psql -U postgres -d postgres -v ON_ERROR_STOP=1 -qc 'CREATE TABLE IF NOT EXISTS statectl_deploy_check (id int PRIMARY KEY, at timestamptz NOT NULL); INSERT INTO statectl_deploy_check VALUES (1, now()) ON CONFLICT (id) DO UPDATE SET at = excluded.at'"
-  echo "$K exec svc/orders-postgres-primary -- psql -U postgres -d postgres -tAc 'SELECT count(*) FROM pg_stat_replication WHERE state = '\\''streaming'\\'''"
+  for _ in 1 2; do
+    echo "$K exec svc/orders-postgres-primary -- psql -U postgres -d postgres -tAc 'SELECT count(*) FROM pg_stat_replication WHERE state = '\\''streaming'\\'''"
+  done
 } >expected
 fake_calls >actual
 diff -u expected actual >&2 || fail "unexpected command sequence for a Patroni deploy"
 [[ -f $STATE/k8s/21-patroni.yaml && ! -e $STATE/k8s/20-postgres.yaml ]] || fail "the applied render is not the Patroni one"
-pass "deploy: rollout of statefulset/orders-postgres, verify through svc/orders-postgres-primary"
+pass "deploy: rollout of statefulset/orders-postgres, verify through svc/orders-postgres-primary (streaming asked again)"
 
 # status: one row per member with Patroni's role label, state and timeline; replication probed
 # on the leader pod.
