@@ -220,7 +220,7 @@ ApplyFn local_stack_applier(const config::Config& cfg, const Store& store, exec:
     throw Error(ExitCode::usage, fmt::format("--apply does not know secret '{}'", secret_name),
                 "it is not one of the local stack's passwords (postgres, replication, app, pgbouncer, redis)", "rotate without --apply");
   if (cfg.get_string("project.target") != "local")
-    throw Error(ExitCode::usage, "--apply works on the local stack only", fmt::format("the target is '{}'", cfg.get_string("project.target")),
+    throw Error(ExitCode::usage, "--apply works on the local and compose stacks only", fmt::format("the target is '{}'", cfg.get_string("project.target")),
                 "run 'statectl secrets push' and redeploy to roll the new value out");
   auto state = local::load_state(local::state_file(cfg));
   if (!state || state->members.empty())
