@@ -188,9 +188,13 @@ void setup_keys(CLI::App& sub, Context& ctx)
         return std::string();
       },
       "", "count"));
-  sub.footer("Text output is one key per line, sorted; -o json adds size, ttl (seconds) and updated_at.");
+  sub.footer("Text output is one key per line, sorted; -o json adds size, ttl (seconds) and updated_at. Keys are\n"
+             "written as they are read, a page at a time, so millions of keys need little memory.");
   sub.callback([&ctx, o] {
-    ctx.printer().result(state::KeyList{connect(ctx)->keys(o->prefix, static_cast<std::uint64_t>(o->limit))});
+    auto backend = connect(ctx);
+    state::KeyListWriter out(ctx.printer());
+    backend->keys(o->prefix, static_cast<std::uint64_t>(o->limit), [&out](const state::KeyInfo& k) { out.row(k); });
+    out.finish();
   });
 }
 

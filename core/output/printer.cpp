@@ -123,6 +123,19 @@ void Printer::finish()
   info(k_dry_run_done);
 }
 
+std::ostream& Printer::begin_stream(std::function<void(std::ostream&, const Error&)> close_with_error)
+{
+  m_result_printed = true;
+  m_stream_close = std::move(close_with_error);
+  return m_out;
+}
+
+void Printer::end_stream()
+{
+  m_stream_close = nullptr;
+  m_out.flush();
+}
+
 void Printer::print_json(const std::function<void(nlohmann::json&)>& fill)
 {
   nlohmann::json doc;
@@ -176,7 +189,12 @@ void Printer::error(const Error& e)
   if (m_color) text = paint("statectl: error: ", Color::red) + text.substr(std::string("statectl: error: ").size());
   m_err << text;
   m_err.flush();
-  if (m_format == Format::json) {
+  if (m_stream_close) {
+    auto close = std::move(m_stream_close);
+    m_stream_close = nullptr;
+    close(m_out, e);
+    m_out.flush();
+  } else if (m_format == Format::json) {
     m_out << error_json(e).dump(2) << "\n";
     m_out.flush();
   }

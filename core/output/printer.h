@@ -98,6 +98,13 @@ public:
   // Wraps text in an ANSI colour when colour is enabled.
   std::string paint(std::string_view text, Color c) const;
 
+  // A result too large to hold (keys of millions of rows): the caller writes it to the returned
+  // stream piece by piece and calls end_stream(). Should an Error be printed before that (the
+  // connection dropped half-way), close_with_error writes what ends the document (under -o json
+  // `], "error": {...}}`), so stdout stays one JSON document, and error() prints no second one.
+  std::ostream& begin_stream(std::function<void(std::ostream&, const Error&)> close_with_error);
+  void end_stream();
+
   std::ostream& out_stream() { return m_out; }
   std::ostream& err_stream() { return m_err; }
 
@@ -109,6 +116,7 @@ private:
   bool m_color;
   bool m_dry_run = false;
   bool m_result_printed = false;
+  std::function<void(std::ostream&, const Error&)> m_stream_close; // set while a result streams
   std::vector<std::string> m_plan;
   std::unique_ptr<std::streambuf> m_plan_buf;
   std::unique_ptr<std::ostream> m_plan_stream;

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -81,8 +82,19 @@ public:
   virtual bool put(const std::string& key, const std::string& value, const PutOptions& options = {}) = 0;
   // Deletes keys; returns how many existed.
   virtual std::uint64_t del(const std::vector<std::string>& keys) = 0;
-  // Live keys starting with prefix, sorted by key, at most limit (0 = all).
-  virtual std::vector<KeyInfo> keys(const std::string& prefix, std::uint64_t limit) = 0;
+  // Hands the live keys starting with prefix to sink, sorted by key, at most limit (0 = all),
+  // page by page (memory does not grow with the key count on PostgreSQL; Redis holds the key
+  // names to sort them, nothing else); returns how many. Each page is one call with the
+  // [state] timeout, so a long listing is not cut short by it. Not a snapshot: a key written
+  // during the listing may or may not appear (as with SCAN).
+  virtual std::uint64_t keys(const std::string& prefix, std::uint64_t limit, const std::function<void(const KeyInfo&)>& sink) = 0;
+  // The same, collected (for small listings and tests).
+  std::vector<KeyInfo> keys(const std::string& prefix, std::uint64_t limit)
+  {
+    std::vector<KeyInfo> out;
+    keys(prefix, limit, [&out](const KeyInfo& k) { out.push_back(k); });
+    return out;
+  }
   virtual TtlInfo ttl(const std::string& key) = 0;
   // Deletes expired entries; returns how many were deleted (Redis expires natively: 0).
   virtual std::uint64_t gc() = 0;

@@ -20,6 +20,8 @@ namespace statectl::state {
 namespace {
 
 constexpr std::size_t k_batch_window = 10000;
+// Rows per page of `keys`.
+constexpr std::uint64_t k_keys_page = 10000;
 // 1: the tables; 2: the metadata GIN index covers only rows that have metadata (a row without
 // it no longer costs an index entry; `metadata @> ...` queries still use the index).
 constexpr int k_schema_version = 2;
@@ -188,31 +190,47 @@ public:
     });
   }
 
-  std::vector<KeyInfo> keys(const std::string& prefix, std::uint64_t limit) override
+  std::uint64_t keys(const std::string& prefix, std::uint64_t limit, const std::function<void(const KeyInfo&)>& sink) override
   {
-    // A range scan on the primary key: prefix <= key < successor(prefix).
+    // A range scan on the primary key, prefix <= key < successor(prefix), read in pages of
+    // k_keys_page rows after the last key seen (keyset pagination: each page is an index range
+    // scan, whatever the table size, and works through PgBouncer in any pool mode).
     std::string upper = prefix;
     while (!upper.empty() && static_cast<unsigned char>(upper.back()) == 0xff) upper.pop_back();
     if (!upper.empty()) upper.back() = static_cast<char>(static_cast<unsigned char>(upper.back()) + 1);
-    long long lim = limit == 0 ? std::numeric_limits<long long>::max() : static_cast<long long>(limit);
     std::string sql = "SELECT key, octet_length(value), "
                       "CASE WHEN expires_at IS NULL THEN -1 ELSE greatest(0, ceil(extract(epoch FROM expires_at - now()) * 1000))::bigint END, "
                       "(extract(epoch FROM updated_at) * 1000)::bigint FROM " +
                       m_t + " WHERE key >= $1 AND (expires_at IS NULL OR expires_at > now())" +
-                      (upper.empty() ? " AND $2::bytea IS NOT NULL" : " AND key < $2") + " ORDER BY key LIMIT $3";
-    return call<std::vector<KeyInfo>>([&](PgConnection& c) {
-      std::vector<KeyInfo> out;
-      for (const auto& row : c.exec(sql, {bin(prefix), bin(upper), lim})) {
-        KeyInfo k;
-        k.key = row[0].bytes();
-        k.size = row[1].as<std::uint64_t>();
-        auto ttl = row[2].as<long long>();
-        if (ttl >= 0) k.ttl = Millis(ttl);
-        k.updated_at_ms = row[3].as<std::int64_t>();
-        out.push_back(std::move(k));
-      }
-      return out;
-    });
+                      (upper.empty() ? " AND $2::bytea IS NOT NULL" : " AND key < $2") +
+                      " AND ($4 = 0 OR key > $1) ORDER BY key LIMIT $3";
+    std::uint64_t n = 0;
+    std::string from = prefix;
+    bool after = false; // the first page includes `prefix` itself, later ones start after `from`
+    while (limit == 0 || n < limit) {
+      long long page = static_cast<long long>(limit == 0 ? k_keys_page : std::min<std::uint64_t>(k_keys_page, limit - n));
+      // A page is collected first, so a call retried after a lost connection repeats no row.
+      auto rows = call<std::vector<KeyInfo>>([&](PgConnection& c) {
+        std::vector<KeyInfo> out;
+        for (const auto& row : c.exec(sql, {bin(from), bin(upper), page, after ? 1 : 0})) {
+          KeyInfo k;
+          k.key = row[0].bytes();
+          k.size = row[1].as<std::uint64_t>();
+          auto ttl = row[2].as<long long>();
+          if (ttl >= 0) k.ttl = Millis(ttl);
+          k.updated_at_ms = row[3].as<std::int64_t>();
+          out.push_back(std::move(k));
+        }
+        return out;
+      });
+      for (const auto& k : rows) sink(k);
+      std::uint64_t got = rows.size();
+      if (!rows.empty()) from = rows.back().key;
+      n += got;
+      after = true;
+      if (got < static_cast<std::uint64_t>(page)) break;
+    }
+    return n;
   }
 
   TtlInfo ttl(const std::string& key) override

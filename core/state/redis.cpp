@@ -31,6 +31,9 @@ std::string redis_glob_escape(const std::string& text)
   return out;
 }
 
+// Keys looked up per pipeline by `keys`.
+constexpr std::size_t k_keys_page = 10000;
+
 namespace {
 
 constexpr std::size_t k_window_commands = 10000;
@@ -206,9 +209,12 @@ public:
     return n;
   }
 
-  std::vector<KeyInfo> keys(const std::string& prefix, std::uint64_t limit) override
+  std::uint64_t keys(const std::string& prefix, std::uint64_t limit, const std::function<void(const KeyInfo&)>& sink) override
   {
-    std::set<std::string> found;
+    // SCAN in steps (never KEYS, which blocks the server), the names only; sorted, they are
+    // looked up k_keys_page at a time in one pipeline each and handed on, so nothing but the
+    // names is held.
+    std::vector<std::string> names;
     std::string pattern = redis_glob_escape(m_kp + prefix) + "*";
     std::string cursor = "0";
     do {
@@ -218,32 +224,37 @@ public:
       for (const auto& e : r.elements.at(1).elements) {
         const std::string& k = e.str;
         if (k.compare(0, m_ip.size(), m_ip) == 0) continue;
-        found.insert(k.substr(m_kp.size()));
+        names.push_back(k.substr(m_kp.size()));
       }
     } while (cursor != "0");
-    std::vector<std::string> names(found.begin(), found.end());
-    if (limit && names.size() > limit) names.resize(limit);
+    std::sort(names.begin(), names.end());
+    names.erase(std::unique(names.begin(), names.end()), names.end()); // SCAN may return a key twice
+    std::uint64_t n = 0;
     std::vector<std::vector<std::string>> cmds;
-    for (const auto& k : names) {
-      cmds.push_back({"STRLEN", m_kp + k});
-      cmds.push_back({"PTTL", m_kp + k});
-      cmds.push_back({"GET", meta_key(k)});
+    for (std::size_t start = 0; start < names.size() && (limit == 0 || n < limit); start += k_keys_page) {
+      std::size_t end = std::min(names.size(), start + k_keys_page);
+      cmds.clear();
+      for (std::size_t i = start; i < end; ++i) {
+        cmds.push_back({"STRLEN", m_kp + names[i]});
+        cmds.push_back({"PTTL", m_kp + names[i]});
+        cmds.push_back({"GET", meta_key(names[i])});
+      }
+      auto replies = pipeline(cmds, true);
+      for (std::size_t i = start; i < end && (limit == 0 || n < limit); ++i) {
+        const auto& len = replies[3 * (i - start)];
+        const auto& pttl = replies[3 * (i - start) + 1];
+        const auto& meta = replies[3 * (i - start) + 2];
+        if (len.type != Type::integer || pttl.type != Type::integer || pttl.integer == -2) continue; // expired meanwhile
+        KeyInfo k;
+        k.key = std::move(names[i]);
+        k.size = static_cast<std::uint64_t>(len.integer);
+        if (pttl.integer >= 0) k.ttl = Millis(pttl.integer);
+        if (meta.type == Type::string) k.updated_at_ms = std::atoll(meta.str.c_str());
+        sink(k);
+        ++n;
+      }
     }
-    auto replies = pipeline(cmds, true);
-    std::vector<KeyInfo> out;
-    for (std::size_t i = 0; i < names.size(); ++i) {
-      const auto& len = replies[3 * i];
-      const auto& pttl = replies[3 * i + 1];
-      const auto& meta = replies[3 * i + 2];
-      if (len.type != Type::integer || pttl.type != Type::integer || pttl.integer == -2) continue;
-      KeyInfo k;
-      k.key = names[i];
-      k.size = static_cast<std::uint64_t>(len.integer);
-      if (pttl.integer >= 0) k.ttl = Millis(pttl.integer);
-      if (meta.type == Type::string) k.updated_at_ms = std::atoll(meta.str.c_str());
-      out.push_back(std::move(k));
-    }
-    return out;
+    return n;
   }
 
   TtlInfo ttl(const std::string& key) override

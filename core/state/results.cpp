@@ -50,25 +50,61 @@ void to_json(nlohmann::json& j, const DeleteResult& r) { j = {{"deleted", r.dele
 
 std::string to_text(const DeleteResult& r) { return fmt::format("deleted {}{}\n", r.deleted, r.expired ? " expired keys" : ""); }
 
-void to_json(nlohmann::json& j, const KeyList& r)
+namespace {
+
+nlohmann::json key_row(const KeyInfo& k)
 {
-  nlohmann::json arr = nlohmann::json::array();
-  for (const auto& k : r.keys) {
-    nlohmann::json row;
-    put_bytes(row, "key", k.key);
-    row["size"] = k.size;
-    row["ttl"] = seconds(k.ttl);
-    row["updated_at"] = k.updated_at_ms ? nlohmann::json(format_time_ms(k.updated_at_ms)) : nlohmann::json(nullptr);
-    arr.push_back(std::move(row));
-  }
-  j = {{"keys", arr}};
+  nlohmann::json row;
+  put_bytes(row, "key", k.key);
+  row["size"] = k.size;
+  row["ttl"] = seconds(k.ttl);
+  row["updated_at"] = k.updated_at_ms ? nlohmann::json(format_time_ms(k.updated_at_ms)) : nlohmann::json(nullptr);
+  return row;
 }
 
-std::string to_text(const KeyList& r)
+// Writes text with every line but the first indented by `by` spaces (the first follows what
+// is already on the line).
+void write_indented(std::ostream& out, const std::string& text, const char* by)
 {
-  std::string out;
-  for (const auto& k : r.keys) out += k.key + "\n";
-  return out;
+  std::size_t start = 0;
+  while (true) {
+    auto end = text.find('\n', start);
+    out << std::string_view(text).substr(start, end == std::string::npos ? std::string::npos : end - start);
+    if (end == std::string::npos) break;
+    out << '\n' << by;
+    start = end + 1;
+  }
+}
+
+} // namespace
+
+KeyListWriter::KeyListWriter(output::Printer& printer)
+  : m_printer(printer), m_out(printer.begin_stream([this](std::ostream& out, const Error& e) {
+      if (!m_json) return;
+      out << (m_rows ? "\n  ],\n  \"error\": " : "],\n  \"error\": ");
+      write_indented(out, output::error_json(e)["error"].dump(2), "  ");
+      out << "\n}\n";
+    })),
+    m_json(printer.json())
+{
+  if (m_json) m_out << "{\n  \"keys\": [";
+}
+
+void KeyListWriter::row(const KeyInfo& k)
+{
+  if (!m_json) {
+    m_out << k.key << '\n';
+  } else {
+    m_out << (m_rows ? ",\n    " : "\n    ");
+    write_indented(m_out, key_row(k).dump(2), "    ");
+  }
+  ++m_rows;
+}
+
+void KeyListWriter::finish()
+{
+  if (m_json) m_out << (m_rows ? "\n  ]\n}\n" : "]\n}\n");
+  m_printer.end_stream();
 }
 
 void to_json(nlohmann::json& j, const TtlResult& r)

@@ -7,10 +7,15 @@
 #include <cstdint>
 #include <nlohmann/json_fwd.hpp>
 #include <optional>
+#include <ostream>
 #include <string>
 #include <vector>
 
 #include "core/state/backend.h"
+
+namespace statectl::output {
+class Printer;
+}
 
 namespace statectl::state {
 
@@ -38,10 +43,6 @@ struct DeleteResult {
   bool expired = false; // gc: the text says "expired keys"
 };
 
-// `keys`: the live keys (text: one per line; JSON adds size, ttl and updated_at).
-struct KeyList {
-  std::vector<KeyInfo> keys;
-};
 
 // `ttl KEY`: the remaining lifetime, nullopt when the key does not expire.
 struct TtlResult {
@@ -69,7 +70,6 @@ void to_json(nlohmann::json& j, const GetResult& r);
 void to_json(nlohmann::json& j, const PutResult& r);
 void to_json(nlohmann::json& j, const BatchResult& r);
 void to_json(nlohmann::json& j, const DeleteResult& r);
-void to_json(nlohmann::json& j, const KeyList& r);
 void to_json(nlohmann::json& j, const TtlResult& r);
 void to_json(nlohmann::json& j, const CheckpointInfo& r);
 void to_json(nlohmann::json& j, const CheckpointResult& r);
@@ -84,8 +84,6 @@ std::string to_text(const PutResult& r);
 std::string to_text(const BatchResult& r);
 // "deleted N" (gc: "deleted N expired keys").
 std::string to_text(const DeleteResult& r);
-// One key per line.
-std::string to_text(const KeyList& r);
 // Seconds with millisecond precision, or "none".
 std::string to_text(const TtlResult& r);
 // "created checkpoint ID (N keys, SIZE)" / "restored checkpoint ID (N keys)".
@@ -94,5 +92,23 @@ std::string to_text(const CheckpointResult& r);
 std::string to_text(const CheckpointList& r);
 // The NAME / OWNER / TOKEN / EXPIRES_IN table, or "no locks held".
 std::string to_text(const LockList& r);
+
+// `keys`, written row by row as the backend pages through them, so memory does not grow with the
+// key count: text is one key per line; JSON is {"keys": [{key, size, ttl, updated_at}, ...]},
+// laid out as the printer lays out every document, and stays one document when an error cuts the
+// listing short (the rows so far, then "error").
+class KeyListWriter {
+public:
+  explicit KeyListWriter(output::Printer& printer);
+  void row(const KeyInfo& k);
+  // Ends the listing (closes the JSON document).
+  void finish();
+
+private:
+  output::Printer& m_printer;
+  std::ostream& m_out;
+  bool m_json;
+  std::uint64_t m_rows = 0;
+};
 
 } // namespace statectl::state
