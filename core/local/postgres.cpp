@@ -91,6 +91,8 @@ void write_conf(Site& site, const Member& m, int primary_port, const std::vector
     "max_replication_slots = 10\n"
     "hot_standby = on\n"
     "hot_standby_feedback = on\n"
+    "# A standby retries a lost primary (and acts on a promotion) after this wait; 5 s by default.\n"
+    "wal_retrieve_retry_interval = '500ms'\n"
     "archive_mode = on\n"
     "archive_command = {archive}\n",
     fmt::arg("name", m.name), fmt::arg("role", m.role), fmt::arg("port", m.port),
