@@ -32,15 +32,17 @@ void setup_create(CLI::App& sub, Context& ctx)
   auto create = sub.add_subcommand("create", "Take a backup: full (pg_basebackup + WAL archive), logical (pg_dump) or, with --backend redis, an RDB snapshot");
   create->add_option("--type", *type, "full: physical base backup for point-in-time restore; logical: pg_dump -Fc of [postgres] database")
     ->check(CLI::IsMember({"full", "logical"}));
-  create->footer("Exit codes: 0 the backup is valid, 1 failed (nothing valid was recorded), 3 server unreachable,\n"
-                 "4 pg_basebackup/pg_dump failed, 75 another backup holds the repository lock.");
+  create->footer("The repository is [backup] repo: a folder, or s3://BUCKET/PREFIX (credentials from AWS_ACCESS_KEY_ID /\n"
+                 "AWS_SECRET_ACCESS_KEY or the secret store; copied to the 0600 [backup] s3_credentials_file for the archiver).\n"
+                 "Exit codes: 0 the backup is valid, 1 failed (nothing valid was recorded), 3 server unreachable or the S3\n"
+                 "endpoint refused the credentials, 4 pg_basebackup/pg_dump failed, 75 another backup holds the repository lock.");
   create->callback([&ctx, type] {
     backup::CreateOptions o;
     o.type = ctx.backend() == "redis" ? "redis" : *type;
     o.tty = ctx.stderr_is_tty() && !ctx.printer().quiet();
     auto m = backup::create_backup(ctx.config(), ctx.runner(), ctx.printer(), o);
     if (!m) return;
-    backup::BackupEntry e{m->id, true, *m, {}};
+    backup::BackupEntry e{m->id, true, *m, m->stored_size()};
     if (ctx.printer().quiet() && !ctx.printer().json()) return;
     ctx.printer().result(backup::BackupCreated{backup::backup_row(e)});
   });
@@ -60,7 +62,7 @@ void setup_list(CLI::App& sub, Context& ctx)
       ctx.printer().out(backup::list_to_prometheus(repo.backups(), backup::now_us()));
       return;
     }
-    backup::BackupList result{repo.root().string(), {}};
+    backup::BackupList result{repo.location(), {}};
     for (const auto& e : repo.backups()) result.backups.push_back(backup::backup_row(e));
     if (*format == "json") ctx.printer().print_json([&](nlohmann::json& doc) { to_json(doc, result); });
     else ctx.printer().result(result);

@@ -8,6 +8,7 @@
 
 #include "core/backup/repository.h"
 #include "core/backup/results.h"
+#include "core/backup/s3.h"
 #include "core/backup/wal.h"
 #include "core/error.h"
 #include "core/exec/runner.h"
@@ -23,8 +24,8 @@ namespace {
 backup::Repository repo_of(Context& ctx, const std::string& override_dir)
 {
   if (override_dir.empty()) return backup::Repository::from_config(ctx.config());
-  std::string owner = exec::running_as_root() ? ctx.config().get_string("local.run_as") : "";
-  return backup::Repository(util::resolve_path(override_dir, fs::current_path()), owner);
+  if (backup::is_s3_location(override_dir)) return backup::Repository::at(ctx.config(), override_dir);
+  return backup::Repository::at(ctx.config(), util::resolve_path(override_dir, fs::current_path()).string());
 }
 
 } // namespace
@@ -39,11 +40,11 @@ void setup_wal(CLI::App& sub, Context& ctx)
   auto push = sub.add_subcommand("push", "Archive one WAL file (archive_command = 'statectl wal push %p')");
   auto path = std::make_shared<std::string>();
   push->add_option("PATH", *path, "WAL segment, .partial, .history or .backup file")->required();
-  push->add_option("--repo", *repo_dir, "Repository directory (default [backup] repo)");
+  push->add_option("--repo", *repo_dir, "Repository folder or s3://BUCKET/PREFIX (default [backup] repo)");
   push->callback([&ctx, path, repo_dir] {
     auto repo = repo_of(ctx, *repo_dir);
     if (ctx.globals().dry_run) {
-      ctx.printer().plan(fmt::format("archive {} into {}", *path, repo.root().string()));
+      ctx.printer().plan(fmt::format("archive {} into {}", *path, repo.location()));
       return;
     }
     repo.ensure();
@@ -59,11 +60,11 @@ void setup_wal(CLI::App& sub, Context& ctx)
   auto dest = std::make_shared<std::string>();
   fetch->add_option("NAME", *name, "WAL file name (%f)")->required();
   fetch->add_option("DEST", *dest, "where to write it (%p)")->required();
-  fetch->add_option("--repo", *repo_dir, "Repository directory (default [backup] repo)");
+  fetch->add_option("--repo", *repo_dir, "Repository folder or s3://BUCKET/PREFIX (default [backup] repo)");
   fetch->callback([&ctx, name, dest, repo_dir] {
     auto repo = repo_of(ctx, *repo_dir);
     if (ctx.globals().dry_run) {
-      ctx.printer().plan(fmt::format("fetch {} from {} into {}", *name, repo.root().string(), *dest));
+      ctx.printer().plan(fmt::format("fetch {} from {} into {}", *name, repo.location(), *dest));
       return;
     }
     // A missing file is how recovery learns it reached the end of the archive: exit 1, no noise.

@@ -42,7 +42,7 @@ std::string new_id(const Repository& repo, char kind)
     char buf[32];
     std::strftime(buf, sizeof buf, "%Y%m%d-%H%M%S", &tm);
     std::string id = std::string(buf) + kind;
-    if (!fs::exists(repo.backup_dir(id))) return id;
+    if (!repo.has_backup(id)) return id;
     std::this_thread::sleep_for(200ms);
   }
   throw Error(ExitCode::failed, "cannot name the backup", "a backup with the same second already exists");
@@ -93,17 +93,42 @@ void check_archiving(PgSession& s, const Repository& repo, const PgTarget& t, st
   std::string seg = s.scalar("SELECT pg_walfile_name(pg_switch_wal())");
   if (!wait_archived(repo, seg, timeout))
     throw Error(ExitCode::failed, "cannot back up: WAL archiving does not reach the repository",
-                fmt::format("segment {} was not archived into {} within {}s{}", seg, repo.root().string(), timeout.count(), archiver_state(s)),
+                fmt::format("segment {} was not archived into {} within {}s{}", seg, repo.location(), timeout.count(), archiver_state(s)),
                 "check that archive_command runs `statectl wal push %p` with this repository");
 }
 
+// Removes a backup's objects unless disarmed: a failed backup leaves nothing behind.
 struct Cleanup {
-  fs::path dir;
+  const Repository& repo;
+  std::string id;
   bool armed = true;
   ~Cleanup()
   {
-    std::error_code ec;
-    if (armed && !dir.empty()) fs::remove_all(dir, ec);
+    if (!armed) return;
+    try {
+      repo.remove_backup(id);
+    } catch (const Error&) {
+      // Still not listed as valid: it has no manifest. prune removes it later.
+    }
+  }
+};
+
+// Streams a backup file through zstd into the repository: written to the storage's staging
+// path, published on finish().
+struct StoredWriter {
+  const Repository& repo;
+  std::string key;
+  std::filesystem::path staged;
+  ZstdFileWriter out;
+  StoredWriter(const Repository& r, const std::string& id, const std::string& name, int level, int threads)
+    : repo(r), key(Repository::backup_key(id, name)), staged(r.storage().stage(key)), out(staged, level, threads)
+  {
+  }
+  StoredFile finish()
+  {
+    auto st = out.finish();
+    repo.storage().commit(key, staged);
+    return {key.substr(key.rfind('/') + 1), st.raw_size, st.stored_size, st.raw_sha256, st.stored_sha256};
   }
 };
 
@@ -137,13 +162,11 @@ Manifest create_full(const config::Config& cfg, exec::Runner& runner, output::Pr
   m.start_time = format_time(db_now_us(s));
   std::uint64_t estimate = std::stoull(s.scalar("SELECT coalesce(sum(pg_database_size(oid)), 0) FROM pg_database"));
 
-  fs::path dir = repo.backup_dir(m.id);
-  if (auto r = util::make_dirs(dir, 0750); !r) throw Error(ExitCode::failed, "cannot create the backup directory", r.error());
-  repo.adopt(dir);
-  Cleanup cleanup{dir};
+  Cleanup cleanup{repo, m.id};
   printer.info(fmt::format("backup {}: streaming a base backup of {} (about {})", m.id, t.display(), util::format_size(estimate)));
 
-  ZstdFileWriter out(dir / "base.tar.zst", level, threads);
+  StoredWriter stored(repo, m.id, "base.tar.zst", level, threads);
+  ZstdFileWriter& out = stored.out;
   TarScanner tar;
   std::optional<Sha256> member;
   ContentFile current;
@@ -190,9 +213,7 @@ Manifest create_full(const config::Config& cfg, exec::Runner& runner, output::Pr
   m.timeline = static_cast<std::uint32_t>(std::stoul(mt[2]));
   if (!std::regex_search(info, mt, end_re)) throw Error(ExitCode::failed, "cannot read the backup's end point", "pg_basebackup -v printed no end point");
   m.stop_lsn = mt[1];
-  auto stats = out.finish();
-  repo.adopt(dir / "base.tar.zst");
-  m.files.push_back({"base.tar.zst", stats.raw_size, stats.stored_size, stats.raw_sha256, stats.stored_sha256});
+  m.files.push_back(stored.finish());
   m.stop_time = format_time(db_now_us(s));
   m.stop_xid = next_xid(s);
   std::uint64_t start = *parse_lsn(m.start_lsn), stop = *parse_lsn(m.stop_lsn);
@@ -244,12 +265,10 @@ Manifest create_logical(const config::Config& cfg, exec::Runner& runner, output:
   m.pg_version = s.scalar("SHOW server_version");
   m.compress_level = static_cast<int>(cfg.get_int("backup.compress_level"));
   m.start_time = format_time(db_now_us(s));
-  fs::path dir = repo.backup_dir(m.id);
-  if (auto r = util::make_dirs(dir, 0750); !r) throw Error(ExitCode::failed, "cannot create the backup directory", r.error());
-  repo.adopt(dir);
-  Cleanup cleanup{dir};
+  Cleanup cleanup{repo, m.id};
   printer.info(fmt::format("backup {}: dumping database {} of {}", m.id, t.database, t.display()));
-  ZstdFileWriter out(dir / "dump.pgdump.zst", m.compress_level, static_cast<int>(cfg.get_int("backup.threads")));
+  StoredWriter stored(repo, m.id, "dump.pgdump.zst", m.compress_level, static_cast<int>(cfg.get_int("backup.threads")));
+  ZstdFileWriter& out = stored.out;
   output::Progress progress(printer, "backup " + m.id, 0, o.tty);
   std::uint64_t done = 0;
   cmd.io = exec::Io::stream;
@@ -261,9 +280,7 @@ Manifest create_logical(const config::Config& cfg, exec::Runner& runner, output:
   auto res = runner.run(cmd);
   progress.finish();
   if (!res.ok()) throw Error(ExitCode::external, "pg_dump failed", exec::redact(util::trim(res.err)));
-  auto stats = out.finish();
-  repo.adopt(dir / "dump.pgdump.zst");
-  m.files.push_back({"dump.pgdump.zst", stats.raw_size, stats.stored_size, stats.raw_sha256, stats.stored_sha256});
+  m.files.push_back(stored.finish());
   m.stop_time = format_time(db_now_us(s));
   repo.write_manifest(m);
   cleanup.armed = false;
@@ -308,7 +325,7 @@ Manifest create_redis(const config::Config& cfg, exec::Runner& runner, output::P
   std::string host = ep.redis.host;
   int port = ep.redis.port;
   if (runner.dry_run() == exec::DryRun::plan) {
-    printer.plan(fmt::format("BGSAVE on redis {}:{}, then copy the RDB file into {}", host, port, repo.root().string()));
+    printer.plan(fmt::format("BGSAVE on redis {}:{}, then copy the RDB file into {}", host, port, repo.location()));
     return {};
   }
   Redis r;
@@ -353,17 +370,13 @@ Manifest create_redis(const config::Config& cfg, exec::Runner& runner, output::P
   }
   fs::path rdb = fs::path(r.config_get("dir")) / r.config_get("dbfilename");
   m.stop_time = format_time(now_us());
-  fs::path dir = repo.backup_dir(m.id);
-  if (auto ok = util::make_dirs(dir, 0750); !ok) throw Error(ExitCode::failed, "cannot create the backup directory", ok.error());
-  repo.adopt(dir);
-  Cleanup cleanup{dir};
-  ZstdFileWriter out(dir / "dump.rdb.zst", m.compress_level, static_cast<int>(cfg.get_int("backup.threads")));
+  Cleanup cleanup{repo, m.id};
+  StoredWriter stored(repo, m.id, "dump.rdb.zst", m.compress_level, static_cast<int>(cfg.get_int("backup.threads")));
+  ZstdFileWriter& out = stored.out;
   auto data = util::read_file(rdb);
   if (!data) throw Error(ExitCode::failed, "cannot read the Redis snapshot", data.error(), "statectl must run on the Redis host to copy its RDB file");
   out.write(*data);
-  auto stats = out.finish();
-  repo.adopt(dir / "dump.rdb.zst");
-  m.files.push_back({"dump.rdb.zst", stats.raw_size, stats.stored_size, stats.raw_sha256, stats.stored_sha256});
+  m.files.push_back(stored.finish());
   repo.write_manifest(m);
   cleanup.armed = false;
   return m;

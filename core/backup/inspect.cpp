@@ -23,20 +23,13 @@ namespace statectl::backup {
 
 namespace fs = std::filesystem;
 
-static std::int64_t mtime_us(const fs::path& p)
-{
-  struct stat st {};
-  if (::stat(p.c_str(), &st) != 0) return 0;
-  return static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000 + st.st_mtim.tv_nsec / 1000;
-}
-
 RepositoryInfo repository_info(const config::Config& cfg)
 {
   Repository repo = Repository::from_config(cfg);
   auto all = repo.backups();
   std::vector<Manifest> full;
   RepositoryInfo info;
-  info.repository = repo.root().string();
+  info.repository = repo.location();
   for (const auto& e : all) {
     e.valid ? ++info.valid_backups : ++info.incomplete_backups;
     if (e.valid && e.manifest->type == "full") full.push_back(*e.manifest);
@@ -48,7 +41,7 @@ RepositoryInfo repository_info(const config::Config& cfg)
       if (newest.empty() || n.substr(8) > newest.substr(8) || (n.substr(8) == newest.substr(8) && n > newest)) newest = n;
   std::int64_t newest_time = 0;
   if (!newest.empty()) {
-    newest_time = mtime_us(*repo.find_wal(newest));
+    newest_time = repo.find_wal(newest)->mtime_us;
     info.newest_archived_wal = ArchivedWal{newest, format_time(newest_time)};
     info.archive_lag_seconds = (now_us() - newest_time) / 1000000;
   }
@@ -97,13 +90,16 @@ std::vector<std::string> verify_backup(const Repository& repo, const Manifest& m
   std::vector<std::string> problems;
   std::map<std::string, const ContentFile*> expected;
   for (const auto& c : m.contents) expected[c.path] = &c;
+  std::set<std::string> present;
+  for (const auto& o : repo.storage().list("backups/" + m.id + "/")) present.insert(o.key);
   for (const auto& f : m.files) {
-    fs::path p = repo.backup_dir(m.id) / f.name;
-    std::string rel = fmt::format("backups/{}/{}", m.id, f.name);
-    if (!fs::exists(p)) {
+    std::string rel = Repository::backup_key(m.id, f.name);
+    if (!present.count(rel)) {
       problems.push_back(rel + ": missing");
       continue;
     }
+    LocalCopy copy = repo.storage().fetch(rel);
+    const fs::path& p = copy.path();
     StreamStats plain = hash_file(p);
     if (plain.stored_sha256 != f.stored_sha256) {
       problems.push_back(fmt::format("{}: checksum mismatch (sha256 {} on disk, {} in the manifest)", rel, plain.stored_sha256.substr(0, 12),
@@ -152,10 +148,10 @@ VerifyReport verify_repository(const config::Config& cfg, exec::Runner& runner, 
     if (!id || e.id == *id) chosen.push_back(e);
   if (id && chosen.empty()) throw Error(ExitCode::usage, fmt::format("no backup '{}'", *id), "", "run `statectl backup list` for the IDs");
   if (chosen.empty())
-    throw Error(ExitCode::failed, fmt::format("no backups in {}", repo.root().string()), "there is nothing to verify or restore from",
+    throw Error(ExitCode::failed, fmt::format("no backups in {}", repo.location()), "there is nothing to verify or restore from",
                 "create one with: statectl backup create");
   VerifyReport doc;
-  doc.repository = repo.root().string();
+  doc.repository = repo.location();
   bool ok = true;
   int incomplete = 0;
   std::set<std::string> wal_checked;
@@ -189,13 +185,13 @@ VerifyReport verify_repository(const config::Config& cfg, exec::Runner& runner, 
             if (repo.find_wal(n) && tl <= chain.timeline) name = n;
           }
           if (name.empty() || !wal_checked.insert(name).second) continue;
-          auto p = *repo.find_wal(name);
-          std::string want = p.filename().string().substr(25, 64);
+          std::string key = repo.find_wal(name)->key;
+          std::string want = key.substr(key.rfind('/') + 1).substr(25, 64);
           try {
-            auto st = read_zstd_file(p, {});
-            if (st.raw_sha256 != want) problems.push_back(fmt::format("wal/{}/{}: checksum mismatch", p.parent_path().filename().string(), p.filename().string()));
+            auto st = read_zstd_file(repo.storage().fetch(key).path(), {});
+            if (st.raw_sha256 != want) problems.push_back(fmt::format("{}: checksum mismatch", key));
           } catch (const Error& err) {
-            problems.push_back(fmt::format("wal/{}/{}: {}", p.parent_path().filename().string(), p.filename().string(), err.why()));
+            problems.push_back(fmt::format("{}: {}", key, err.why().empty() ? err.what_failed() : err.why()));
           }
         }
         if (problems.empty()) newest_full = m;
@@ -294,27 +290,22 @@ PruneReport prune_repository(const config::Config& cfg, bool dry_run)
     } else {
       b.action = "remove";
       b.reason = e.valid ? "not kept by any retention rule" : "incomplete";
-      if (!dry_run) {
-        std::error_code ec;
-        fs::remove_all(e.dir, ec);
-        if (ec) throw Error(ExitCode::failed, fmt::format("cannot remove backup {}", e.id), ec.message());
-      }
+      if (!dry_run) repo.remove_backup(e.id);
     }
     doc.backups.push_back(std::move(b));
   }
   if (oldest_needed) {
     for (auto tl : repo.timelines()) {
-      std::error_code ec;
-      for (const auto& de : fs::directory_iterator(repo.timeline_dir(tl), ec)) {
-        std::string f = de.path().filename().string();
+      for (const auto& o : repo.wal_objects(tl)) {
+        std::string f = o.key.substr(o.key.rfind('/') + 1);
         auto dash = f.rfind('-');
         if (dash == std::string::npos) continue;
         auto w = parse_wal_name(f.substr(0, dash));
         if (!w || w->kind == WalName::Kind::history) continue;
         if (w->segment >= oldest_needed->second) continue;
-        doc.wal_removed_bytes += de.file_size(ec);
+        doc.wal_removed_bytes += o.size;
         doc.wal_removed_names.push_back(f.substr(0, dash));
-        if (!dry_run) fs::remove(de.path(), ec);
+        if (!dry_run) repo.storage().remove(o.key);
       }
     }
     doc.wal_kept_from = segment_name(oldest_needed->first, oldest_needed->second, 16u << 20);

@@ -7,11 +7,14 @@
 #include <ctime>
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <map>
+#include <set>
 #include <nlohmann/json.hpp>
 #include <pwd.h>
 #include <sys/file.h>
 #include <unistd.h>
 
+#include "core/backup/s3.h"
 #include "core/backup/stream.h"
 #include "core/error.h"
 #include "core/exec/runner.h"
@@ -225,59 +228,68 @@ Manifest Manifest::from_json(const nlohmann::json& j)
   return m;
 }
 
-Repository::Repository(fs::path root, std::string owner) : m_root(std::move(root)), m_owner(std::move(owner)) {}
+Repository::Repository(fs::path root, std::string owner) : m_storage(std::make_shared<LocalStorage>(std::move(root), std::move(owner))) {}
+
+Repository::Repository(std::shared_ptr<Storage> storage) : m_storage(std::move(storage)) {}
+
+Repository Repository::at(const config::Config& cfg, const std::string& location)
+{
+  std::string owner = exec::running_as_root() ? cfg.get_string("local.run_as") : "";
+  if (is_s3_location(location))
+    return Repository(std::make_shared<S3Storage>(s3_settings(cfg, location), s3_credentials(cfg), s3_credentials_file(cfg), owner));
+  return Repository(fs::path(location), owner);
+}
 
 Repository Repository::from_config(const config::Config& cfg)
 {
-  fs::path root = cfg.get_string("backup.repo").empty() ? cfg.state_dir() / "backups" : cfg.path("backup.repo");
-  std::string owner = exec::running_as_root() ? cfg.get_string("local.run_as") : "";
-  return Repository(root, owner);
+  std::string repo = cfg.get_string("backup.repo");
+  if (is_s3_location(repo)) return at(cfg, repo);
+  return at(cfg, (repo.empty() ? cfg.state_dir() / "backups" : cfg.path("backup.repo")).string());
 }
 
-fs::path Repository::timeline_dir(std::uint32_t tl) const { return wal_dir() / fmt::format("{:08X}", tl); }
+std::string Repository::location() const { return m_storage->location(); }
 
-void Repository::adopt(const fs::path& path) const
-{
-  if (m_owner.empty() || !exec::running_as_root()) return;
-  if (struct passwd* pw = ::getpwnam(m_owner.c_str())) {
-    if (::lchown(path.c_str(), pw->pw_uid, pw->pw_gid) != 0) {
-      // Not fatal here: the server's archive_command reports a clear error if it cannot write.
-    }
-  }
-}
+fs::path Repository::root() const { return m_storage->local_root(); }
 
-void Repository::ensure() const
-{
-  for (const auto& d : {m_root, backups_dir(), wal_dir()}) {
-    bool existed = fs::is_directory(d);
-    if (auto r = util::make_dirs(d, 0750); !r)
-      throw Error(ExitCode::failed, "cannot create the backup repository", r.error(), "check [backup] repo and its permissions");
-    if (!existed) adopt(d);
-  }
-}
+std::string Repository::timeline_key(std::uint32_t tl) { return fmt::format("wal/{:08X}/", tl); }
+
+void Repository::ensure() const { m_storage->ensure(); }
 
 std::vector<BackupEntry> Repository::backups() const
 {
-  std::vector<BackupEntry> out;
+  std::map<std::string, BackupEntry> by_id;
+  for (const auto& o : m_storage->list("backups/")) {
+    auto slash = o.key.find('/', 8);
+    if (slash == std::string::npos) continue;
+    std::string id = o.key.substr(8, slash - 8);
+    auto& e = by_id[id];
+    e.id = id;
+    e.stored_bytes += o.size;
+    if (o.key.substr(slash + 1) == "manifest.json") e.valid = true;
+  }
+  // A local folder can hold an empty backup directory (killed before its first file): incomplete.
   std::error_code ec;
-  for (const auto& de : fs::directory_iterator(backups_dir(), ec)) {
-    if (!de.is_directory() || de.path().filename().string().front() == '.') continue;
-    BackupEntry e;
-    e.id = de.path().filename().string();
-    e.dir = de.path();
-    e.manifest = manifest(e.id);
-    e.valid = e.manifest.has_value();
+  if (!root().empty())
+    for (const auto& de : fs::directory_iterator(root() / "backups", ec)) {
+      std::string id = de.path().filename().string();
+      if (de.is_directory(ec) && !id.empty() && id.front() != '.') by_id[id].id = id;
+    }
+  std::vector<BackupEntry> out;
+  for (auto& [id, e] : by_id) {
+    if (e.valid) {
+      e.manifest = manifest(id);
+      e.valid = e.manifest.has_value();
+    }
     out.push_back(std::move(e));
   }
-  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
   return out;
 }
 
+bool Repository::has_backup(const std::string& id) const { return !m_storage->list("backups/" + id + "/").empty(); }
+
 std::optional<Manifest> Repository::manifest(const std::string& id) const
 {
-  fs::path p = backup_dir(id) / "manifest.json";
-  if (!fs::exists(p)) return std::nullopt;
-  auto text = util::read_file(p);
+  auto text = m_storage->get(backup_key(id, "manifest.json"));
   if (!text) return std::nullopt;
   try {
     return Manifest::from_json(nlohmann::json::parse(*text));
@@ -286,32 +298,31 @@ std::optional<Manifest> Repository::manifest(const std::string& id) const
   }
 }
 
-void Repository::write_manifest(const Manifest& m) const
+void Repository::write_manifest(const Manifest& m) const { m_storage->put(backup_key(m.id, "manifest.json"), m.to_json().dump(2) + "\n"); }
+
+void Repository::remove_backup(const std::string& id) const
 {
-  fs::path p = backup_dir(m.id) / "manifest.json";
-  write_atomic(p, m.to_json().dump(2) + "\n", 0640);
-  adopt(p);
+  m_storage->remove(backup_key(id, "manifest.json"));
+  m_storage->remove_prefix("backups/" + id + "/");
 }
 
-std::optional<fs::path> Repository::find_wal(const std::string& name) const
+std::vector<ObjectInfo> Repository::wal_objects(std::uint32_t tl) const { return m_storage->list(timeline_key(tl)); }
+
+std::optional<ObjectInfo> Repository::find_wal(const std::string& name) const
 {
   auto w = parse_wal_name(name);
   if (!w) return std::nullopt;
-  std::error_code ec;
-  std::string prefix = name + "-";
-  for (const auto& de : fs::directory_iterator(timeline_dir(w->timeline), ec)) {
-    std::string f = de.path().filename().string();
-    if (util::starts_with(f, prefix) && util::ends_with(f, ".zst") && f.size() == prefix.size() + 64 + 4) return de.path();
-  }
+  std::string prefix = timeline_key(w->timeline) + name + "-";
+  for (auto& o : m_storage->list(prefix))
+    if (util::ends_with(o.key, ".zst") && o.key.size() == prefix.size() + 64 + 4) return o;
   return std::nullopt;
 }
 
 std::vector<std::string> Repository::wal_segments(std::uint32_t tl) const
 {
   std::vector<std::string> out;
-  std::error_code ec;
-  for (const auto& de : fs::directory_iterator(timeline_dir(tl), ec)) {
-    std::string f = de.path().filename().string();
+  for (const auto& o : wal_objects(tl)) {
+    std::string f = o.key.substr(o.key.rfind('/') + 1);
     if (f.size() == 24 + 1 + 64 + 4 && f[24] == '-' && util::ends_with(f, ".zst")) out.push_back(f.substr(0, 24));
   }
   std::sort(out.begin(), out.end());
@@ -320,32 +331,32 @@ std::vector<std::string> Repository::wal_segments(std::uint32_t tl) const
 
 std::vector<std::uint32_t> Repository::timelines() const
 {
-  std::vector<std::uint32_t> out;
-  std::error_code ec;
-  for (const auto& de : fs::directory_iterator(wal_dir(), ec)) {
-    std::string f = de.path().filename().string();
-    if (f.size() == 8 && is_hex(f)) out.push_back(static_cast<std::uint32_t>(std::stoul(f, nullptr, 16)));
+  std::set<std::uint32_t> out;
+  for (const auto& o : m_storage->list("wal/")) {
+    if (o.key.size() < 13 || o.key[12] != '/') continue;
+    std::string f = o.key.substr(4, 8);
+    if (is_hex(f)) out.insert(static_cast<std::uint32_t>(std::stoul(f, nullptr, 16)));
   }
-  std::sort(out.begin(), out.end());
-  return out;
+  return {out.begin(), out.end()};
 }
 
 void Repository::record_failure(const std::string& what) const
 {
+  // A local repository that was never created is not created just to hold the failure.
   std::error_code ec;
-  if (!fs::is_directory(m_root, ec)) return;
+  if (!root().empty() && !fs::is_directory(root(), ec)) return;
   nlohmann::json j = {{"time", format_time(now_us())}, {"message", what}};
   try {
-    write_atomic(m_root / "last_failure.json", j.dump() + "\n", 0640);
+    m_storage->put("last_failure.json", j.dump() + "\n");
   } catch (const Error&) {
   }
 }
 
 std::optional<nlohmann::json> Repository::last_failure() const
 {
-  auto text = util::read_file(m_root / "last_failure.json");
-  if (!text) return std::nullopt;
   try {
+    auto text = m_storage->get("last_failure.json");
+    if (!text) return std::nullopt;
     return nlohmann::json::parse(*text);
   } catch (const std::exception&) {
     return std::nullopt;
@@ -355,7 +366,7 @@ std::optional<nlohmann::json> Repository::last_failure() const
 RepoLock::RepoLock(const Repository& repo, const std::string& purpose)
 {
   repo.ensure();
-  fs::path p = repo.root() / "lock";
+  fs::path p = repo.storage().lock_path();
   m_fd = ::open(p.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0640);
   if (m_fd < 0) throw Error(ExitCode::failed, fmt::format("cannot open {}", p.string()), std::strerror(errno));
   if (::flock(m_fd, LOCK_EX | LOCK_NB) != 0) {

@@ -2,11 +2,13 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "core/backup/storage.h"
 #include "core/config/config.h"
 
 namespace statectl::backup {
@@ -77,35 +79,50 @@ struct BackupEntry {
   std::string id;
   bool valid = false;        // the manifest is in place
   std::optional<Manifest> manifest;
-  std::filesystem::path dir;
+  std::uint64_t stored_bytes = 0; // what the backup's objects take in the repository
 };
 
+class Storage;
+
 // The repository layout: backups/<ID>/{manifest.json,...}, wal/<TIMELINE>/<NAME>-<SHA256>.zst,
-// lock, last_failure.json. Paths only; the work is in the other core/backup files.
+// lock, last_failure.json, as keys of a Storage (a local folder or S3-compatible object
+// storage). Keys only; the work is in the other core/backup files.
 class Repository {
 public:
+  // A repository in a local folder (owner: see LocalStorage).
   explicit Repository(std::filesystem::path root, std::string owner = {});
-  // [backup] repo, else <state dir>/backups; owner is [local] run_as when statectl runs as root.
+  explicit Repository(std::shared_ptr<Storage> storage);
+  // [backup] repo (a folder or s3://...), else <state dir>/backups; owner is [local] run_as when
+  // statectl runs as root.
   static Repository from_config(const config::Config& cfg);
+  // The repository at location (a folder, or s3://... with cfg's S3 settings and credentials).
+  static Repository at(const config::Config& cfg, const std::string& location);
 
-  const std::filesystem::path& root() const { return m_root; }
-  std::filesystem::path backups_dir() const { return m_root / "backups"; }
-  std::filesystem::path wal_dir() const { return m_root / "wal"; }
-  std::filesystem::path timeline_dir(std::uint32_t tl) const;
-  std::filesystem::path backup_dir(const std::string& id) const { return backups_dir() / id; }
+  // The repository as users name it ("/srv/backups", "s3://bucket/prefix").
+  std::string location() const;
+  // The local folder of a local repository; empty for object storage.
+  std::filesystem::path root() const;
+  Storage& storage() const { return *m_storage; }
 
-  // Creates the layout (and hands it to the server user when root, so archive_command can write).
+  static std::string backup_key(const std::string& id, const std::string& file) { return "backups/" + id + "/" + file; }
+  static std::string timeline_key(std::uint32_t tl);
+
+  // Makes the repository usable (creates the folder; checks the bucket and the credentials).
   void ensure() const;
-  // Gives path to the owner user when statectl runs as root (no-op otherwise).
-  void adopt(const std::filesystem::path& path) const;
 
-  // Every backup directory, oldest first (IDs sort by time).
+  // Every backup, oldest first (IDs sort by time); valid once its manifest.json is stored.
   std::vector<BackupEntry> backups() const;
+  // True when anything is stored under backups/<id>/.
+  bool has_backup(const std::string& id) const;
   std::optional<Manifest> manifest(const std::string& id) const;
   void write_manifest(const Manifest& m) const;
+  // Removes a backup, its manifest first so that it is never listed as valid half-removed.
+  void remove_backup(const std::string& id) const;
 
-  // The archived file for a WAL name ("<dir>/<name>-<sha>.zst"), if present.
-  std::optional<std::filesystem::path> find_wal(const std::string& name) const;
+  // The archived object of a WAL name ("wal/<TL>/<name>-<sha>.zst"), if present.
+  std::optional<ObjectInfo> find_wal(const std::string& name) const;
+  // Every archived object of a timeline (segments, .partial, .history, .backup).
+  std::vector<ObjectInfo> wal_objects(std::uint32_t tl) const;
   // Every archived WAL name of a timeline (segments only), sorted.
   std::vector<std::string> wal_segments(std::uint32_t tl) const;
   std::vector<std::uint32_t> timelines() const;
@@ -114,11 +131,10 @@ public:
   std::optional<nlohmann::json> last_failure() const;
 
 private:
-  std::filesystem::path m_root;
-  std::string m_owner;
+  std::shared_ptr<Storage> m_storage;
 };
 
-// An exclusive lock on the repository (flock on <repo>/lock), released when destroyed or when
+// An exclusive lock on the repository (flock on its Storage::lock_path()), released when destroyed or when
 // the process dies. Throws Error(lock_timeout, exit 75) naming the holder when it is held.
 class RepoLock {
 public:

@@ -118,7 +118,7 @@ static Manifest choose_backup(const Repository& repo, const RestoreOptions& o, s
     return *m;
   }
   if (full.empty())
-    throw Error(ExitCode::usage, "nothing to restore", fmt::format("the repository {} has no valid full backup", repo.root().string()),
+    throw Error(ExitCode::usage, "nothing to restore", fmt::format("the repository {} has no valid full backup", repo.location()),
                 "run `statectl backup create` first");
   if (o.kind == TargetKind::name) return full.front();
   for (auto it = full.rbegin(); it != full.rend(); ++it)
@@ -328,7 +328,8 @@ RestoreResult restore(const config::Config& cfg, exec::Runner& runner, output::P
     std::uint64_t done = 0;
     StreamStats st;
     try {
-      st = read_zstd_file(repo.backup_dir(m.id) / base->name, [&](std::string_view d) {
+      LocalCopy copy = repo.storage().fetch(Repository::backup_key(m.id, base->name));
+      st = read_zstd_file(copy.path(), [&](std::string_view d) {
         x.tar.feed(d);
         done += d.size();
         progress.update(done);
@@ -350,7 +351,7 @@ RestoreResult restore(const config::Config& cfg, exec::Runner& runner, output::P
     // Recovery settings, appended to postgresql.auto.conf (read last, so they win).
     std::string cmd = util::shell_quote(o.statectl_path);
     if (cfg.file()) cmd += " -c " + util::shell_quote(fs::absolute(*cfg.file()).string());
-    cmd += " wal fetch --repo " + util::shell_quote(repo.root().string()) + " %f %p";
+    cmd += " wal fetch --repo " + util::shell_quote(repo.location()) + " %f %p";
     std::string conf = fmt::format("\n# written by statectl restore of backup {} ({})\nrestore_command = {}\nrecovery_target_timeline = 'latest'\n", m.id,
                                    describe_target(o), quote(cmd));
     switch (o.kind) {
@@ -497,7 +498,8 @@ RedisRestoreResult restore_redis(const config::Config& cfg, output::Printer& pri
   fs::path tmp = o.to / ".dump.rdb.restore";
   {
     std::ofstream out(tmp, std::ios::binary);
-    auto st = read_zstd_file(repo.backup_dir(m->id) / f.name, [&](std::string_view d) { out.write(d.data(), static_cast<std::streamsize>(d.size())); });
+    LocalCopy copy = repo.storage().fetch(Repository::backup_key(m->id, f.name));
+    auto st = read_zstd_file(copy.path(), [&](std::string_view d) { out.write(d.data(), static_cast<std::streamsize>(d.size())); });
     out.close();
     if (st.raw_sha256 != f.sha256 || st.stored_sha256 != f.stored_sha256) {
       fs::remove(tmp);

@@ -36,10 +36,8 @@ BackupRow backup_row(const BackupEntry& e)
   r.id = e.id;
   r.status = e.valid ? "valid" : "incomplete";
   if (!e.manifest) {
-    // An incomplete backup only has its directory: report what is on disk.
-    std::error_code ec;
-    for (const auto& de : fs::directory_iterator(e.dir, ec))
-      if (de.is_regular_file(ec)) r.stored_size += de.file_size(ec);
+    // An incomplete backup only has its objects: report what they take.
+    r.stored_size = e.stored_bytes;
     char kind = e.id.empty() ? '?' : e.id.back();
     r.type = kind == 'F' ? "full" : kind == 'L' ? "logical" : kind == 'R' ? "redis" : "unknown";
     return r;
@@ -243,7 +241,7 @@ std::string to_text(const RedisRestoreResult& r) { return fmt::format("restored 
 void to_json(nlohmann::json& j, const PushResult& r)
 {
   j = {{"name", r.name}, {"already_archived", r.already_archived}, {"size", r.stats.raw_size},
-       {"stored_size", r.stats.stored_size}, {"sha256", r.stats.raw_sha256}, {"path", r.stored.string()}};
+       {"stored_size", r.stats.stored_size}, {"sha256", r.stats.raw_sha256}, {"path", r.stored}};
 }
 
 std::string to_text(const PushResult& r)

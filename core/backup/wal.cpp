@@ -24,9 +24,9 @@ std::string segment_name(std::uint32_t tl, std::uint64_t segment, std::uint64_t 
   return fmt::format("{:08X}{:08X}{:08X}", tl, segment / per, segment % per);
 }
 
-static std::string sha_of_stored(const fs::path& p)
+static std::string sha_of_stored(const std::string& key)
 {
-  std::string f = p.filename().string();
+  std::string f = key.substr(key.rfind('/') + 1);
   auto dash = f.rfind('-');
   return f.substr(dash + 1, 64);
 }
@@ -42,28 +42,27 @@ PushResult push_wal(const Repository& repo, const fs::path& file, int level, int
   if (!data) throw Error(ExitCode::failed, fmt::format("cannot archive {}", r.name), data.error());
   std::string sha = sha256_hex(*data);
   if (auto existing = repo.find_wal(r.name)) {
-    if (sha_of_stored(*existing) == sha) {
+    if (sha_of_stored(existing->key) == sha) {
       r.already_archived = true;
-      r.stored = *existing;
+      r.stored = repo.location() + "/" + existing->key;
       r.stats.raw_size = data->size();
       r.stats.raw_sha256 = sha;
       return r;
     }
     throw Error(ExitCode::failed, fmt::format("cannot archive {}", r.name),
                 fmt::format("the archive already holds {} with different content (sha256 {}, this file {})", r.name,
-                            sha_of_stored(*existing).substr(0, 12), sha.substr(0, 12)),
+                            sha_of_stored(existing->key).substr(0, 12), sha.substr(0, 12)),
                 "another cluster may be archiving into this repository; give each cluster its own [backup] repo");
   }
-  fs::path dir = repo.timeline_dir(w->timeline);
-  if (!fs::is_directory(dir)) {
-    if (auto ok = util::make_dirs(dir, 0750); !ok) throw Error(ExitCode::failed, fmt::format("cannot archive {}", r.name), ok.error());
-    repo.adopt(dir);
+  std::string key = Repository::timeline_key(w->timeline) + fmt::format("{}-{}.zst", r.name, sha);
+  fs::path staged = repo.storage().stage(key);
+  {
+    ZstdFileWriter out(staged, level, data->size() >= (4u << 20) ? threads : 1);
+    out.write(*data);
+    r.stats = out.finish();
   }
-  r.stored = dir / fmt::format("{}-{}.zst", r.name, sha);
-  ZstdFileWriter out(r.stored, level, data->size() >= (4u << 20) ? threads : 1);
-  out.write(*data);
-  r.stats = out.finish();
-  repo.adopt(r.stored);
+  repo.storage().commit(key, staged);
+  r.stored = repo.location() + "/" + key;
   return r;
 }
 
@@ -73,17 +72,19 @@ bool fetch_wal(const Repository& repo, const std::string& name, const fs::path& 
   // A missing repository is not the end of the archive (exit 1): recovery must not stop early
   // because a mount is gone.
   std::error_code ec;
-  if (!fs::is_directory(repo.root(), ec))
+  if (!repo.root().empty() && !fs::is_directory(repo.root(), ec))
     throw Error(ExitCode::unavailable, fmt::format("cannot fetch '{}'", name),
-                fmt::format("the backup repository {} does not exist", repo.root().string()), "check --repo or [backup] repo");
-  auto stored = repo.find_wal(name);
-  if (!stored) return false;
+                fmt::format("the backup repository {} does not exist", repo.location()), "check --repo or [backup] repo");
+  auto found = repo.find_wal(name);
+  if (!found) return false;
+  std::string want = sha_of_stored(found->key);
+  LocalCopy stored = repo.storage().fetch(found->key);
   fs::path tmp = dest.parent_path() / fmt::format(".{}.fetch.{}", dest.filename().string(), ::getpid());
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) throw Error(ExitCode::failed, fmt::format("cannot write {}", tmp.string()), std::strerror(errno));
   StreamStats st;
   try {
-    st = read_zstd_file(*stored, [&](std::string_view chunk) {
+    st = read_zstd_file(stored.path(), [&](std::string_view chunk) {
       const char* p = chunk.data();
       std::size_t n = chunk.size();
       while (n > 0) {
@@ -101,11 +102,11 @@ bool fetch_wal(const Repository& repo, const std::string& name, const fs::path& 
     ::unlink(tmp.c_str());
     throw;
   }
-  if (st.raw_sha256 != sha_of_stored(*stored)) {
+  if (st.raw_sha256 != want) {
     ::close(fd);
     ::unlink(tmp.c_str());
     throw Error(ExitCode::failed, fmt::format("archived WAL {} is damaged", name),
-                fmt::format("sha256 {} does not match the recorded {}", st.raw_sha256.substr(0, 12), sha_of_stored(*stored).substr(0, 12)),
+                fmt::format("sha256 {} does not match the recorded {}", st.raw_sha256.substr(0, 12), want.substr(0, 12)),
                 "run `statectl backup verify` to see what else is affected");
   }
   ::fsync(fd);
@@ -121,10 +122,10 @@ bool fetch_wal(const Repository& repo, const std::string& name, const fs::path& 
 std::vector<std::pair<std::uint32_t, std::uint64_t>> read_history(const Repository& repo, std::uint32_t tl)
 {
   std::vector<std::pair<std::uint32_t, std::uint64_t>> out;
-  auto stored = repo.find_wal(fmt::format("{:08X}.history", tl));
-  if (!stored) return out;
+  auto found = repo.find_wal(fmt::format("{:08X}.history", tl));
+  if (!found) return out;
   std::string text;
-  read_zstd_file(*stored, [&](std::string_view c) { text.append(c); });
+  read_zstd_file(repo.storage().fetch(found->key).path(), [&](std::string_view c) { text.append(c); });
   std::istringstream in(text);
   std::string line;
   while (std::getline(in, line)) {
@@ -210,10 +211,7 @@ WalChain check_wal_chain(const Repository& repo, std::uint32_t start_tl, std::ui
     c.last_contiguous = s;
   }
   c.last_contiguous_name = segment_name(tl_for(c.last_contiguous), c.last_contiguous, segment_size);
-  if (auto p = repo.find_wal(c.last_contiguous_name)) {
-    struct stat st {};
-    if (::stat(p->c_str(), &st) == 0) c.last_contiguous_time_us = static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000 + st.st_mtim.tv_nsec / 1000;
-  }
+  if (auto p = repo.find_wal(c.last_contiguous_name)) c.last_contiguous_time_us = p->mtime_us;
   return c;
 }
 

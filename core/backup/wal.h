@@ -16,7 +16,7 @@ struct PushResult {
   std::string name;
   bool already_archived = false; // the same content was already in the archive
   StreamStats stats;
-  std::filesystem::path stored;
+  std::string stored; // where it is: the repository's location, '/', the object's key
 };
 
 // Archives one WAL file (segment, .partial, .history or .backup) as

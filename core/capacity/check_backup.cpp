@@ -16,12 +16,12 @@ void check_backup(const config::Config& cfg, const Thresholds& t, std::vector<Ch
   r.component = "backup";
   try {
     auto repo = backup::Repository::from_config(cfg);
-    r.target = repo.root().string();
+    r.target = repo.location();
     std::error_code ec;
-    if (!std::filesystem::is_directory(repo.backups_dir(), ec)) {
+    if (!repo.root().empty() && !std::filesystem::is_directory(repo.root() / "backups", ec)) {
       r.status = Status::unknown;
       r.value = "no backup repository";
-      r.message = fmt::format("{} does not exist: run `statectl backup create`", repo.backups_dir().string());
+      r.message = fmt::format("{} does not exist: run `statectl backup create`", (repo.root() / "backups").string());
       out.push_back(std::move(r));
       return;
     }

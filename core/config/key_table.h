@@ -131,7 +131,14 @@ inline constexpr KeyRow k_rows[] = {
   {"templates.dir", T::string, "", {}, 0, 0, "directory whose files override the built-in templates by relative path"},
 
   // [backup]
-  {"backup.repo", T::string, "", {}, 0, 0, "backup repository (default <state dir>/backups)"},
+  {"backup.repo", T::string, "", {}, 0, 0, "backup repository: a folder, or s3://BUCKET/PREFIX (default <state dir>/backups)"},
+  {"backup.s3_endpoint", T::string, "", {}, 0, 0, "S3 endpoint URL (default https://s3.<s3_region>.amazonaws.com)"},
+  {"backup.s3_region", T::string, "us-east-1", {}, 0, 0, "S3 region requests are signed for"},
+  {"backup.s3_uri_style", T::string, "host", {"host", "path"}, 0, 0, "S3 addressing: host (bucket.endpoint) or path (endpoint/bucket)"},
+  {"backup.s3_ca_file", T::string, "", {}, 0, 0, "CA bundle that signed the S3 endpoint's certificate (default: the system's)"},
+  {"backup.s3_part_size", T::size, "16MiB", {}, 0, 0, "S3 multipart upload part size (5MiB to 5GiB)"},
+  {"backup.s3_credentials_file", T::string, "", {}, 0, 0,
+   "0600 file with the S3 key pair for wal push/fetch (default <state dir>/s3-credentials; written from the environment or the secret store)"},
   {"backup.retention_daily", T::integer, "7", {}, 0, 10000, "daily backups kept"},
   {"backup.retention_weekly", T::integer, "4", {}, 0, 10000, "weekly backups kept"},
   {"backup.retention_monthly", T::integer, "12", {}, 0, 10000, "monthly backups kept"},

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "core/backup/repository.h"
+#include "core/backup/s3.h"
 #include "core/local/process.h"
 #include "core/util/strings.h"
 
@@ -21,18 +22,24 @@ ArchiveContext archive_context(const config::Config& cfg)
 
 fs::path wal_archive_dir(const config::Config& cfg) { return cfg.state_dir() / "wal_archive"; }
 
+// An S3 repository's endpoint, region and credentials file are in the config: pass it along.
+static std::string statectl_with_config(const config::Config& cfg)
+{
+  std::string cmd = util::shell_quote(self_exe().string());
+  if (backup::is_s3_location(cfg.get_string("backup.repo")) && cfg.file()) cmd += " -c " + util::shell_quote(fs::absolute(*cfg.file()).string());
+  return cmd;
+}
+
 std::string archive_command(const config::Config& cfg)
 {
   // The server (as the run_as user) calls this binary back; --repo pins the repository so the
   // server user's environment (HOME, cwd) cannot change where segments go.
-  auto repo = backup::Repository::from_config(cfg);
-  return fmt::format("{} wal push --repo {} %p", util::shell_quote(self_exe().string()), util::shell_quote(repo.root().string()));
+  return fmt::format("{} wal push --repo {} %p", statectl_with_config(cfg), util::shell_quote(backup::Repository::from_config(cfg).location()));
 }
 
 std::string restore_command(const config::Config& cfg)
 {
-  auto repo = backup::Repository::from_config(cfg);
-  return fmt::format("{} wal fetch --repo {} %f %p", util::shell_quote(self_exe().string()), util::shell_quote(repo.root().string()));
+  return fmt::format("{} wal fetch --repo {} %f %p", statectl_with_config(cfg), util::shell_quote(backup::Repository::from_config(cfg).location()));
 }
 
 } // namespace statectl::local

@@ -435,7 +435,7 @@ DeployResult Stack::reconcile(const DeployOptions& opts)
 
   site.make_dir(site.state_dir(), 0755, false);
   // The servers archive into the backup repository as the run_as user: create it owned by them.
-  if (site.planning()) site.note(fmt::format("create the backup repository {}", backup::Repository::from_config(site.cfg).root().string()));
+  if (site.planning()) site.note(fmt::format("create the backup repository {}", backup::Repository::from_config(site.cfg).location()));
   else backup::Repository::from_config(site.cfg).ensure();
   m_state.run_as = site.run_as();
   std::vector<std::string> touched;

@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# Backups in an S3 repository, for real: npm s3rver behind a proxy that checks every request's
+# AWS Signature V4 against the configured key pair (tests/integration/s3/sigv4_server.js, its
+# own implementation of the algorithm). Full backup in multipart upload, the archiver (the server
+# user, without the AWS variables) pushing WAL with the 0600 credentials file, objects read back
+# with @aws-sdk/client-s3, point-in-time restore from S3 to the exact row count, a flipped byte
+# reported by verify, prune removing objects, and a wrong secret key refused with nothing listed.
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/backup_lib.sh"
+command -v node >/dev/null || skip "node is not installed (packaging/install-deps.sh --test installs it)"
+command -v npm >/dev/null || skip "npm is not installed (packaging/install-deps.sh --test installs it)"
+
+# The npm packages, installed once into the shared test cache (reruns are offline).
+NODE_DIR=${STATECTL_TEST_CACHE:-/var/cache/statectl-test}/s3-test
+mkdir -p "$NODE_DIR"
+(
+  flock 9
+  if [[ ! -d $NODE_DIR/node_modules/s3rver || ! -d $NODE_DIR/node_modules/@aws-sdk/client-s3 ]]; then
+    timeout 300 npm install --prefix "$NODE_DIR" --no-audit --no-fund --silent s3rver@3 @aws-sdk/client-s3 >"$NODE_DIR/npm.log" 2>&1 || exit 77
+  fi
+) 9>"$NODE_DIR/.lock" || skip "npm could not install s3rver and @aws-sdk/client-s3 (see $NODE_DIR/npm.log)"
+export NODE_PATH=$NODE_DIR/node_modules
+cd "$TEST_DIR"
+
+S3_PORT=$(port 60)
+BUCKET=statectl-test
+export AWS_REGION=eu-central-1
+KEY_ID=AKIASTATECTLTEST0001
+SECRET=$(head -c 30 /dev/urandom | base64 | tr -d '/+=')
+mkdir -p "$TEST_DIR/s3data"
+S3_CHECK_KEY_ID=$KEY_ID S3_CHECK_SECRET=$SECRET S3_CHECK_REGION=$AWS_REGION \
+  node "$STATECTL_SOURCE_DIR/tests/integration/s3/sigv4_server.js" "$S3_PORT" "$(port 61)" "$TEST_DIR/s3data" "$BUCKET" "$TEST_DIR/s3.log" \
+  >"$TEST_DIR/s3server.out" 2>&1 &
+S3_PID=$!
+on_exit "kill_wait $S3_PID"
+wait_until 30 grep -q ready "$TEST_DIR/s3server.out" || { cat "$TEST_DIR/s3server.out" >&2; fail "the S3 test server did not start"; }
+ENDPOINT=http://127.0.0.1:$S3_PORT
+s3() { node "$STATECTL_SOURCE_DIR/tests/integration/s3/s3_client.js" "$ENDPOINT" "$BUCKET" "$@"; }
+
+# The server starts without the AWS variables: its archiver must use the credentials file.
+start_backup_pg "$(port 1)"
+cat >>"$TEST_DIR/statectl.toml" <<TOML
+repo = "s3://$BUCKET/cluster1"
+s3_endpoint = "$ENDPOINT"
+s3_region = "$AWS_REGION"
+s3_uri_style = "path"
+s3_part_size = "5MiB"
+retention_daily = 1
+retention_weekly = 0
+retention_monthly = 0
+TOML
+sed -i "s|^repo = \"$TEST_DIR/repo\"$||" "$TEST_DIR/statectl.toml"
+export AWS_ACCESS_KEY_ID=$KEY_ID AWS_SECRET_ACCESS_KEY=$SECRET
+
+# About 13 MB of incompressible rows: the base backup is uploaded in 5 MiB parts.
+sql "CREATE TABLE filler AS SELECT i, encode(sha512(i::text::bytea), 'base64') || encode(sha512((i + 1)::text::bytea), 'base64') AS pad FROM generate_series(1, 60000) i"
+sql "CREATE TABLE t AS SELECT generate_series(1, 1000) AS a"
+expect_exit 0 statectl -o json backup create
+B1=$(json_get "$OUT" 'j["id"]')
+assert_eq "$(json_get "$OUT" 'j["status"]')" valid "first backup status"
+assert_not_contains "$ERR" "$SECRET"
+[[ $(stat -c '%a %U' "$TEST_DIR/state/s3-credentials") == "600 postgres" ]] || fail "credentials file: $(stat -c '%a %U' "$TEST_DIR/state/s3-credentials")"
+grep -q '"verdict":"signed"' "$TEST_DIR/s3.log" || fail "no signed request reached the endpoint"
+if grep -v '"verdict":"signed"' "$TEST_DIR/s3.log"; then fail "a request from statectl failed the signature check"; fi
+grep -q '"method":"PUT".*partNumber=2' "$TEST_DIR/s3.log" || fail "the base backup was not uploaded in parts"
+pass "full backup $B1 into s3://$BUCKET/cluster1, every request signed with the key pair, multipart upload"
+
+# The objects, read back by another S3 client: the manifest matches, the stored base backup's
+# SHA-256 is the manifest's and it is a valid zstd frame.
+s3 list cluster1/ >"$TEST_DIR/objects"
+grep -q "^cluster1/backups/$B1/manifest.json" "$TEST_DIR/objects" || fail "no manifest object: $(cat "$TEST_DIR/objects")"
+grep -q "^cluster1/wal/00000001/0000000100000000000000.*\.zst" "$TEST_DIR/objects" || fail "no WAL object pushed by the archiver"
+s3 get "cluster1/backups/$B1/manifest.json" "$TEST_DIR/manifest.json"
+s3 get "cluster1/backups/$B1/base.tar.zst" "$TEST_DIR/base.tar.zst"
+WANT=$(python3 -c 'import json,sys; print([f["stored_sha256"] for f in json.load(open(sys.argv[1]))["files"] if f["name"]=="base.tar.zst"][0])' "$TEST_DIR/manifest.json")
+assert_eq "$(sha256sum "$TEST_DIR/base.tar.zst" | cut -d' ' -f1)" "$WANT" "stored base backup sha256"
+zstd -tq "$TEST_DIR/base.tar.zst" || fail "base.tar.zst read back is not a valid zstd frame"
+pass "objects read back with @aws-sdk/client-s3 match the manifest's checksums"
+
+sql "INSERT INTO t SELECT generate_series(1001, 2500)"
+expect_exit 0 statectl -o json backup create
+B2=$(json_get "$OUT" 'j["id"]')
+sql "INSERT INTO t SELECT generate_series(2501, 4000)"
+SEG=$(sql "SELECT pg_walfile_name(pg_switch_wal())")
+s3_archived() { s3 list "cluster1/wal/${1:0:8}/$1-" | grep -q .; }
+wait_until 60 s3_archived "$SEG" || fail "segment $SEG not archived to S3"
+expect_exit 0 statectl -o json backup list
+assert_eq "$(json_get "$OUT" 'len(j["backups"])')" 2 "backups listed"
+
+# Point-in-time restore from S3: the restored server fetches WAL as the server user.
+P=$(port 20)
+expect_exit 0 statectl -o json restore --to "$TEST_DIR/r1" --backup "$B1" --latest --start --port "$P"
+on_exit "stop_restored $TEST_DIR/r1"
+assert_eq "$(sql_at "$P" "SELECT count(*) FROM t")" 4000 "rows after restoring $B1 and replaying WAL from S3"
+grep -q "wal fetch --repo s3://$BUCKET/cluster1 " "$TEST_DIR/r1/postgresql.auto.conf" || fail "restore_command does not fetch from S3"
+stop_restored "$TEST_DIR/r1"
+pass "restore of $B1 from S3 replays the archived WAL to exactly 4000 rows"
+
+expect_exit 0 statectl -o json backup verify
+assert_eq "$(json_get "$OUT" 'j["ok"]')" True "verify of intact S3 backups"
+s3 flip "cluster1/backups/$B2/base.tar.zst" 5000
+expect_exit 1 statectl -o json backup verify
+assert_contains "$OUT" "backups/$B2/base.tar.zst"
+pass "a byte flipped in an S3 object is reported by verify (exit 1)"
+
+# A wrong secret key: a clear error, exit 3, nothing new listed, the secret never printed.
+BEFORE=$(s3 list cluster1/backups/ | wc -l)
+AWS_SECRET_ACCESS_KEY=wrong-$SECRET expect_exit 3 statectl backup create
+assert_contains "$ERR" "statectl: error: cannot use the backup repository s3://$BUCKET/cluster1: the S3 endpoint refused the credentials"
+assert_contains "$ERR" "SignatureDoesNotMatch"
+assert_not_contains "$ERR" "$SECRET"
+assert_eq "$(s3 list cluster1/backups/ | wc -l)" "$BEFORE" "objects after the refused backup"
+expect_exit 0 statectl -o json backup list
+assert_eq "$(json_get "$OUT" 'len(j["backups"])')" 2 "backups listed after the refused backup"
+pass "a wrong secret key is refused (exit 3, SignatureDoesNotMatch) and leaves nothing listed"
+
+# prune (retention_daily = 1) removes the older backup's objects and the WAL only it needed.
+expect_exit 0 statectl -o json backup prune
+s3 list cluster1/ >"$TEST_DIR/objects"
+if grep -q "backups/$B1/" "$TEST_DIR/objects"; then fail "prune left $B1's objects"; fi
+grep -q "backups/$B2/manifest.json" "$TEST_DIR/objects" || fail "prune removed the kept backup $B2"
+FIRST_WAL=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["start_wal"])' "$TEST_DIR/manifest.json")
+if grep -q "wal/00000001/$FIRST_WAL-" "$TEST_DIR/objects"; then fail "prune kept WAL $FIRST_WAL that only $B1 needed"; fi
+pass "prune removes $B1's objects and its WAL from S3, keeps $B2"
