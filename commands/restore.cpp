@@ -42,7 +42,10 @@ void setup_restore(CLI::App& sub, Context& ctx)
   sub.add_option("--port", o->port, "Port for --start (default: a free port)")->check(CLI::Range(1024, 65535));
   sub.add_option("--timeout", o->timeout, "How long --start waits for recovery");
   sub.add_flag("--keep-archiving", o->keep_archiving, "Keep the source's archive_mode and synchronous_standby_names (default: off, so the copy never archives into the source's repository)");
-  sub.footer("Exit codes: 0 restored (and, with --start, the target was reached), 1 a WAL gap before the target, a target beyond\n"
+  sub.footer("Every target, compose included, restores from the repository into a new directory on this machine (as\n"
+             "pgbackrest restore); --start runs it with this machine's PostgreSQL binaries. WAL the compose containers\n"
+             "spooled is imported into the repository first.\n"
+             "Exit codes: 0 restored (and, with --start, the target was reached), 1 a WAL gap before the target, a target beyond\n"
              "the archive, damaged backup files or recovery ended before the target, 2 bad arguments, a non-empty --to or a\n"
              "target before the oldest backup, 4 PostgreSQL failed to start.");
   sub.callback([&ctx, o] {

@@ -3,6 +3,9 @@
 #include <fmt/format.h>
 #include <regex>
 #include <thread>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
 #include <unistd.h>
 
 #include "core/backup/backup.h"
@@ -52,14 +55,17 @@ std::int64_t db_now_us(PgSession& s) { return std::stoll(s.scalar("SELECT (extra
 
 std::uint64_t next_xid(PgSession& s) { return std::stoull(s.scalar("SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint")); }
 
-// Waits until the archive holds `name`; false on timeout.
-bool wait_archived(const Repository& repo, const std::string& name, std::chrono::seconds timeout)
+// Waits until the archive holds `name` (moving what the servers spooled into it meanwhile);
+// false on timeout.
+bool wait_archived(const config::Config& cfg, const Repository& repo, const std::string& name, std::chrono::seconds timeout)
 {
   auto end = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < end) {
+    import_spool(cfg, repo);
     if (repo.find_wal(name)) return true;
     std::this_thread::sleep_for(100ms);
   }
+  import_spool(cfg, repo);
   return repo.find_wal(name).has_value();
 }
 
@@ -77,7 +83,7 @@ std::string archiver_state(PgSession& s)
 
 // The source must archive into this repository; a backup that cannot be recovered is worse
 // than no backup.
-void check_archiving(PgSession& s, const Repository& repo, const PgTarget& t, std::chrono::seconds timeout)
+void check_archiving(const config::Config& cfg, PgSession& s, const Repository& repo, const PgTarget& t, std::chrono::seconds timeout)
 {
   std::string mode = s.scalar("SHOW archive_mode");
   std::string command = s.scalar("SHOW archive_command");
@@ -91,7 +97,7 @@ void check_archiving(PgSession& s, const Repository& repo, const PgTarget& t, st
     throw Error(ExitCode::usage, "cannot back up from a standby", fmt::format("{} is in recovery", t.display()),
                 "point statectl at the primary");
   std::string seg = s.scalar("SELECT pg_walfile_name(pg_switch_wal())");
-  if (!wait_archived(repo, seg, timeout))
+  if (!wait_archived(cfg, repo, seg, timeout))
     throw Error(ExitCode::failed, "cannot back up: WAL archiving does not reach the repository",
                 fmt::format("segment {} was not archived into {} within {}s{}", seg, repo.location(), timeout.count(), archiver_state(s)),
                 "check that archive_command runs `statectl wal push %p` with this repository");
@@ -150,7 +156,7 @@ Manifest create_full(const config::Config& cfg, exec::Runner& runner, output::Pr
   }
 
   PgSession s(t);
-  check_archiving(s, repo, t, o.archive_timeout);
+  check_archiving(cfg, s, repo, t, o.archive_timeout);
   Manifest m;
   m.type = "full";
   m.id = new_id(repo, 'F');
@@ -222,9 +228,9 @@ Manifest create_full(const config::Config& cfg, exec::Runner& runner, output::Pr
 
   // Valid only once every segment from start to stop is archived.
   printer.info(fmt::format("backup {}: waiting for WAL {} to be archived", m.id, m.stop_wal));
-  if (!wait_archived(repo, m.stop_wal, o.archive_timeout)) {
+  if (!wait_archived(cfg, repo, m.stop_wal, o.archive_timeout)) {
     s.query("SELECT pg_switch_wal()");
-    if (!wait_archived(repo, m.stop_wal, o.archive_timeout))
+    if (!wait_archived(cfg, repo, m.stop_wal, o.archive_timeout))
       throw Error(ExitCode::failed, fmt::format("backup {} is incomplete", m.id),
                   fmt::format("WAL segment {} was not archived within {}s{}", m.stop_wal, o.archive_timeout.count(), archiver_state(s)),
                   "check archive_command and run the backup again");
@@ -319,9 +325,82 @@ std::string info_field(const std::string& info, const std::string& key)
   return "";
 }
 
+// A snapshot of a Redis server whose files statectl cannot read (containers, pods): `redis-cli
+// --rdb` asks the server for a full replication sync, which makes the server write a fresh RDB
+// and stream it here, as a replica would receive it. The master is the one the Sentinels report
+// (mapped to a published address) when there are Sentinels.
+Manifest create_redis_remote(const config::Config& cfg, exec::Runner& runner, output::Printer& printer, const Repository& repo,
+                             const stack::Endpoints& ep)
+{
+  std::string password = clients::stored_password(cfg, ep.redis_password_secret, true).value_or("");
+  std::string host = ep.redis.host;
+  int port = ep.redis.port;
+  if (!ep.sentinels.empty()) {
+    clients::SentinelOptions so;
+    so.sentinels = ep.sentinels;
+    so.master_name = ep.master_name;
+    so.password = password;
+    so.nat = stack::redis_address_map(ep);
+    auto m = clients::ask_sentinels(so);
+    if (!m) throw Error(ExitCode::unavailable, "no Sentinel reports a reachable Redis master", m.error(), "run `statectl status`");
+    host = m->host;
+    port = m->port;
+  }
+  exec::Command cmd;
+  cmd.argv = {"redis-cli", "-h", host, "-p", std::to_string(port), "--rdb", ""};
+  if (!password.empty()) cmd.env["REDISCLI_AUTH"] = password;
+  cmd.timeout = 600s;
+  if (runner.dry_run() == exec::DryRun::plan) {
+    cmd.argv.back() = "<backup>/dump.rdb";
+    cmd.mutating = true;
+    runner.run(cmd);
+    printer.plan(fmt::format("compress the snapshot into {}", repo.location()));
+    return {};
+  }
+  Manifest m;
+  m.type = "redis";
+  m.id = new_id(repo, 'R');
+  m.pg_version.clear();
+  m.compress_level = static_cast<int>(cfg.get_int("backup.compress_level"));
+  m.start_time = format_time(now_us());
+  // redis-cli writes the snapshot into a private local file first (the repository may be S3).
+  std::string tmpl = (fs::temp_directory_path() / "statectl-rdb-XXXXXX").string();
+  int fd = ::mkstemp(tmpl.data());
+  if (fd < 0) throw Error(ExitCode::failed, "cannot create a temporary file for the Redis snapshot", std::strerror(errno));
+  ::close(fd);
+  fs::path rdb = tmpl;
+  struct RemoveFile {
+    fs::path p;
+    ~RemoveFile()
+    {
+      std::error_code ec;
+      fs::remove(p, ec);
+    }
+  } remove_rdb{rdb};
+  cmd.argv.back() = rdb.string();
+  printer.info(fmt::format("backup {}: redis-cli --rdb from Redis {}:{}", m.id, host, port));
+  exec::Result res = runner.run(cmd);
+  if (res.exit_code == 127) throw Error(ExitCode::unavailable, "cannot back up Redis: redis-cli is not installed", "", "install redis-tools");
+  if (!res.ok())
+    throw Error(ExitCode::external, fmt::format("redis-cli --rdb from {}:{} failed", host, port),
+                exec::redact(util::trim(res.err.empty() ? res.out : res.err)));
+  auto data = util::read_file(rdb);
+  if (!data || data->size() < 9 || data->compare(0, 5, "REDIS") != 0)
+    throw Error(ExitCode::failed, fmt::format("redis-cli --rdb from {}:{} gave no RDB snapshot", host, port), data ? "" : data.error());
+  m.stop_time = format_time(now_us());
+  Cleanup cleanup{repo, m.id};
+  StoredWriter stored(repo, m.id, "dump.rdb.zst", m.compress_level, static_cast<int>(cfg.get_int("backup.threads")));
+  stored.out.write(*data);
+  m.files.push_back(stored.finish());
+  repo.write_manifest(m);
+  cleanup.armed = false;
+  return m;
+}
+
 Manifest create_redis(const config::Config& cfg, exec::Runner& runner, output::Printer& printer, const Repository& repo)
 {
   auto ep = stack::resolve(cfg);
+  if (!ep.redis_files_local && ep.redis_url.empty()) return create_redis_remote(cfg, runner, printer, repo, ep);
   std::string host = ep.redis.host;
   int port = ep.redis.port;
   if (runner.dry_run() == exec::DryRun::plan) {

@@ -26,6 +26,7 @@ namespace fs = std::filesystem;
 RepositoryInfo repository_info(const config::Config& cfg)
 {
   Repository repo = Repository::from_config(cfg);
+  import_spool(cfg, repo); // the newest archived WAL includes what the servers spooled (compose)
   auto all = repo.backups();
   std::vector<Manifest> full;
   RepositoryInfo info;
@@ -142,6 +143,7 @@ VerifyReport verify_repository(const config::Config& cfg, exec::Runner& runner, 
                                const std::optional<std::string>& id, bool restore_test, const std::string& statectl_path)
 {
   Repository repo = Repository::from_config(cfg);
+  import_spool(cfg, repo); // the WAL continuity check covers what the servers spooled (compose)
   auto all = repo.backups();
   std::vector<BackupEntry> chosen;
   for (const auto& e : all)

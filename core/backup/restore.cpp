@@ -266,6 +266,39 @@ std::string last_match(const std::string& log, const std::regex& re, int group =
   return out;
 }
 
+// The settings a server replaying the source's WAL must not set lower than the source did
+// (PostgreSQL aborts recovery otherwise), as pg_control of the restored directory records them.
+// The source's postgresql.conf need not be in the backup: a container image may keep it outside
+// the data directory (the compose target's config_file), leaving initdb's defaults here.
+std::string source_limits(const config::Config& cfg, exec::Runner& runner, output::Printer& printer, const fs::path& dir)
+{
+  static const std::vector<std::pair<std::string, std::string>> k_limits = {
+    {"max_connections setting", "max_connections"},
+    {"max_worker_processes setting", "max_worker_processes"},
+    {"max_wal_senders setting", "max_wal_senders"},
+    {"max_prepared_xacts setting", "max_prepared_transactions"},
+    {"max_locks_per_xact setting", "max_locks_per_transaction"},
+  };
+  exec::Command c;
+  c.argv = {tool(cfg, "pg_controldata"), "-D", dir.string()};
+  c.timeout = std::chrono::seconds(30);
+  exec::Result r = runner.run(c);
+  if (!r.ok()) {
+    printer.warn(fmt::format("cannot read pg_control of {}: {}", dir.string(), util::trim(r.err)));
+    return "";
+  }
+  std::string out;
+  for (const auto& line : util::split(r.out, '\n')) {
+    auto colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    std::string key = util::trim(line.substr(0, colon)), value = util::trim(line.substr(colon + 1));
+    for (const auto& [label, guc] : k_limits)
+      if (key == label && !value.empty() && value.find_first_not_of("0123456789") == std::string::npos)
+        out += fmt::format("{} = {}\n", guc, value);
+  }
+  return out;
+}
+
 } // namespace
 
 RestoreResult restore(const config::Config& cfg, exec::Runner& runner, output::Printer& printer, const RestoreOptions& o)
@@ -292,6 +325,8 @@ RestoreResult restore(const config::Config& cfg, exec::Runner& runner, output::P
   if (o.action != "promote" && o.action != "pause" && o.action != "shutdown")
     throw Error(ExitCode::usage, fmt::format("invalid --target-action '{}'", o.action), "", "use promote, pause or shutdown");
   Repository repo = Repository::from_config(cfg);
+  // WAL the servers spooled (compose) belongs to the archive a restore reads.
+  if (runner.dry_run() != exec::DryRun::plan) import_spool(cfg, repo);
   Manifest m = choose_backup(repo, o, t_us, lsn, xid);
   check_wal(repo, m, o, t_us, lsn);
   std::string run_as = exec::running_as_root() ? cfg.get_string("local.run_as") : "";
@@ -377,6 +412,7 @@ RestoreResult restore(const config::Config& cfg, exec::Runner& runner, output::P
     conf += "logging_collector = 'off'\nhot_standby = 'on'\nlisten_addresses = '127.0.0.1'\n";
     conf += fmt::format("unix_socket_directories = {}\n", quote(o.to.string()));
     if (port) conf += fmt::format("port = {}\n", port);
+    conf += source_limits(cfg, runner, printer, o.to);
     std::ofstream(o.to / "postgresql.auto.conf", std::ios::app) << conf;
     std::error_code ec;
     fs::remove(o.to / "standby.signal", ec);

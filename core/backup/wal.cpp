@@ -66,6 +66,41 @@ PushResult push_wal(const Repository& repo, const fs::path& file, int level, int
   return r;
 }
 
+fs::path wal_spool_dir(const config::Config& cfg) { return cfg.state_dir() / "wal-spool"; }
+
+SpoolImport import_spool(const config::Config& cfg, const Repository& repo)
+{
+  SpoolImport r;
+  fs::path spool = wal_spool_dir(cfg);
+  std::error_code ec;
+  if (!fs::is_directory(spool, ec)) return r;
+  std::vector<fs::path> files;
+  for (const auto& e : fs::directory_iterator(spool, ec)) {
+    std::string name = e.path().filename().string();
+    if (name.empty() || name[0] == '.' || !e.is_regular_file(ec) || !parse_wal_name(name)) continue;
+    files.push_back(e.path());
+  }
+  // History files first: a segment of a new timeline is only reachable through its history.
+  std::sort(files.begin(), files.end(), [](const fs::path& a, const fs::path& b) {
+    bool ha = a.extension() == ".history", hb = b.extension() == ".history";
+    return ha != hb ? ha : a.filename() < b.filename();
+  });
+  int level = static_cast<int>(cfg.get_int("backup.compress_level"));
+  int threads = static_cast<int>(cfg.get_int("backup.threads"));
+  for (const auto& f : files) {
+    try {
+      push_wal(repo, f, level, threads);
+    } catch (const Error& e) {
+      if (e.code() != ExitCode::failed) throw;
+      r.kept.push_back(fmt::format("{}: {}", f.filename().string(), e.why()));
+      continue;
+    }
+    fs::remove(f, ec);
+    ++r.imported;
+  }
+  return r;
+}
+
 bool fetch_wal(const Repository& repo, const std::string& name, const fs::path& dest)
 {
   if (!parse_wal_name(name)) throw Error(ExitCode::usage, fmt::format("cannot fetch '{}'", name), "not a WAL file name");

@@ -24,6 +24,24 @@ struct PushResult {
 // with different content throws Error(failed) and leaves the archive unchanged.
 PushResult push_wal(const Repository& repo, const std::filesystem::path& file, int level, int threads);
 
+// The spool where servers that cannot run `statectl wal push` themselves (the compose target's
+// containers, which bind-mount it) archive WAL files: <state dir>/wal-spool, written by the
+// servers' uid (their archive_command copies into a temporary name, fsyncs and renames).
+std::filesystem::path wal_spool_dir(const config::Config& cfg);
+
+// What import_spool() did.
+struct SpoolImport {
+  std::size_t imported = 0;            // files moved into the archive (or already there with the same content)
+  std::vector<std::string> kept; // files left in the spool and why (the archive holds other content, unreadable)
+};
+
+// Moves every complete WAL file of the spool (not a temporary ".*" name) into the archive with
+// push_wal() and removes it from the spool, history files first. A file that conflicts with the
+// stays and is reported in kept. No spool directory: nothing to do. Every backup command that
+// reads the archive (create, verify, info, restore) imports first, as pgBackRest's asynchronous
+// archive-push drains its spool queue.
+SpoolImport import_spool(const config::Config& cfg, const Repository& repo);
+
 // Restores an archived WAL file to dest (atomically), checking its SHA-256. Returns false when
 // the archive does not have it (the normal end of the archive for restore_command).
 bool fetch_wal(const Repository& repo, const std::string& name, const std::filesystem::path& dest);

@@ -120,6 +120,7 @@ void check_redis(const config::Config& cfg, const Thresholds& t, std::vector<Che
       one.master_name = ep.master_name;
       one.password = password.value_or("");
       one.timeout = t.connect_timeout;
+      one.nat = stack::redis_address_map(ep);
       if (auto m = clients::ask_sentinels(one)) {
         master.host = m->host;
         master.port = m->port;

@@ -1,5 +1,7 @@
 #pragma once
 
+#include <map>
+#include <optional>
 #include <string>
 
 namespace statectl::clients {
@@ -21,5 +23,15 @@ struct HostPort {
   std::string host = "127.0.0.1";
   int port = 0;
 };
+
+// Addresses as servers announce them ("host:port": a container's name or address that a Sentinel
+// inside a container network reports) mapped to where this machine reaches them (a published
+// loopback port), as ioredis's natMap. Empty: announced addresses are used as they are.
+using AddressMap = std::map<std::string, HostPort>;
+
+// Where this machine reaches host:port under map: the mapped address, or host:port itself when
+// the map is empty; nullopt when the map is not empty and has no entry (the server is not
+// published: connecting to the announced address would reach something else or nothing).
+std::optional<HostPort> map_address(const AddressMap& map, const std::string& host, int port);
 
 } // namespace statectl::clients

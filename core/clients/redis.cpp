@@ -270,6 +270,14 @@ void RedisConnection::set_timeout(std::chrono::milliseconds timeout)
 
 // ---- Sentinel --------------------------------------------------------------------------------
 
+std::optional<HostPort> map_address(const AddressMap& map, const std::string& host, int port)
+{
+  if (map.empty()) return HostPort{host, port};
+  auto it = map.find(fmt::format("{}:{}", host, port));
+  if (it == map.end()) return std::nullopt;
+  return it->second;
+}
+
 namespace {
 
 // One Sentinel's answer: the master's address, or why not.
@@ -295,7 +303,15 @@ util::Expected<MasterAddress> ask_one(const HostPort& s, const SentinelOptions& 
       m.host = r.elements[0].text();
       m.port = std::atoi(r.elements[1].text().c_str());
       m.sentinel = so.display();
-      if (m.port > 0) return m;
+      m.announced = fmt::format("{}:{}", m.host, m.port);
+      if (m.port > 0) {
+        auto reach = map_address(o.nat, m.host, m.port);
+        if (!reach)
+          return util::Unexpected<>{fmt::format("master '{}' is {}, which is not published to this machine", o.master_name, m.announced)};
+        m.host = reach->host;
+        m.port = reach->port;
+        return m;
+      }
     }
     return util::Unexpected<>{r.is_error() ? exec::redact(r.str) : fmt::format("sentinel does not know master '{}'", o.master_name)};
   } catch (const RedisError& e) {

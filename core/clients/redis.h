@@ -164,12 +164,16 @@ struct SentinelOptions {
   std::string user;
   std::string password;
   std::chrono::milliseconds timeout{2000};
+  // The announced addresses of the master set mapped to reachable ones (map_address()); a
+  // master missing from a non-empty map is an error, never an unmapped connection.
+  AddressMap nat;
 };
 
 // A master as a Sentinel reports it.
 struct MasterAddress {
-  std::string host;
+  std::string host; // where this machine reaches it (after SentinelOptions::nat)
   int port = 0;
+  std::string announced; // "host:port" as the Sentinel reported it
   std::string sentinel; // "host:port" of the Sentinel that answered
 };
 

@@ -107,6 +107,7 @@ clients::SentinelOptions sentinel_options(const RedisTarget& t, milliseconds tim
   so.master_name = t.master_name;
   so.password = t.password;
   so.timeout = timeout;
+  so.nat = t.nat;
   return so;
 }
 

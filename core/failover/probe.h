@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/clients/endpoint.h"
 #include "core/clients/postgres.h"
 
 namespace statectl::failover {
@@ -54,6 +55,7 @@ struct RedisTarget {
   int port = 0;
   std::string user; // ACL user, empty = default
   std::string password;
+  clients::AddressMap nat; // announced master addresses -> reachable ones (stack::Endpoints::redis_nat)
 };
 
 // The probe table and key: one per run, so trials never see each other's writes.

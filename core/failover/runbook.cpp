@@ -80,6 +80,7 @@ RedisTarget redis_clients_path(const config::Config& cfg)
     return t;
   }
   for (const auto& s : e.sentinels) t.sentinels.emplace_back(s.host, s.port);
+  t.nat = stack::redis_address_map(e);
   t.host = e.redis.host;
   t.port = e.redis.port;
   return t;

@@ -140,6 +140,7 @@ json values(const config::Config& cfg, const Request& req)
                 "it must be 1-40 characters of a-z, 0-9 and '-', not starting or ending with '-'",
                 "set [project] name to something like \"orders-state\"");
   v["name"] = name;
+  v["wal_spool"] = (cfg.state_dir() / "wal-spool").string(); // backup::wal_spool_dir(), which backups import
   v["secret_name"] = name + "-secrets";
   v["target"] = target_name(req.target);
   v["tf_deletion_protection"] = cfg.get_bool("terraform.deletion_protection") ? "true" : "false";
@@ -174,6 +175,14 @@ json values(const config::Config& cfg, const Request& req)
   v["redis_replicas"] = std::to_string(redis_replicas);
   v["redis_has_replicas"] = redis_replicas > 0;
   v["redis_members"] = std::to_string(redis_replicas + 1);
+  // The replicas' published range does not follow their count: a scale must not change the
+  // service's config, or compose recreates the replicas, handing their anonymous /data volumes
+  // to the new containers as named mounts that `rm -v` then leaves behind. It reaches up to the
+  // first Sentinel port (at most 15 ports, the most replicas allowed).
+  std::int64_t redis_port = cfg.get_int("local.redis_port"), sentinel_port = cfg.get_int("local.sentinel_port");
+  std::int64_t room = sentinel_port > redis_port ? std::min<std::int64_t>(sentinel_port - redis_port - 1, 15) : 15;
+  v["redis_replica_port"] = std::to_string(redis_port + 1);
+  v["redis_replica_port_last"] = std::to_string(std::min<std::int64_t>(redis_port + std::max<std::int64_t>({room, redis_replicas, 1}), 65535));
   v["redis_replica_list"] = numbered("redis-replica-", redis_replicas);
   v["redis_sentinels"] = cfg.value("redis.sentinels").text;
   v["redis_sentinel_list"] = numbered("redis-sentinel-", cfg.get_int("redis.sentinels"));

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -22,11 +23,18 @@ struct Endpoints {
   std::vector<PgEndpoint> replicas;  // direct to each standby
   std::vector<HostPort> sentinels;   // empty in standalone mode
   std::string master_name;           // Sentinel master name
+  // The announced Redis addresses -> the published ones (compose asks the engine, so only when
+  // called: commands that do not talk to Redis never run it); unset = addresses as announced.
+  std::function<clients::AddressMap()> redis_nat;
   HostPort redis;                    // the configured master (first guess; ask Sentinel when present)
   std::string redis_url;             // [redis] url when configured
   std::string redis_password_secret; // "redis"
+  bool redis_files_local = false;    // the Redis servers are processes of this machine whose files statectl reads (local)
   std::string unavailable;           // why the target gave no addresses (only one server named by URL)
 };
+
+// The address map of e.redis_nat, or an empty one when the target announces reachable addresses.
+inline clients::AddressMap redis_address_map(const Endpoints& e) { return e.redis_nat ? e.redis_nat() : clients::AddressMap{}; }
 
 // Resolves the endpoints of the current config through its target. Throws Error(usage) when that
 // target has nothing deployed to reach; never falls back to another target's addresses.

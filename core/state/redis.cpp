@@ -158,6 +158,7 @@ public:
       m_direct.port = ep.redis.port;
       m_sentinels = ep.sentinels;
       m_master_name = ep.master_name;
+      m_nat = stack::redis_address_map(ep);
     }
     if (m_direct.password.empty()) {
       m_passwords = clients::login_passwords(cfg, ep.redis_password_secret);
@@ -577,6 +578,7 @@ private:
       so.user = m_direct.user;
       so.password = m_direct.password;
       so.timeout = m_settings.timeout;
+      so.nat = m_nat;
       auto m = clients::connect_master(so, options_for(m_direct.host, m_direct.port));
       if (!m) return m.error();
       m_address = fmt::format("{}:{}", m->address.host, m->address.port);
@@ -670,6 +672,7 @@ private:
   std::string m_ip;
   clients::RedisOptions m_direct;
   std::vector<stack::HostPort> m_sentinels;
+  clients::AddressMap m_nat;
   std::string m_master_name;
   std::string m_address;
   RedisConnection m_conn;

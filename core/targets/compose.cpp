@@ -1,7 +1,10 @@
 // The compose target: a Docker Compose project from the rendered docker-compose.yml.
 #include <fmt/format.h>
 #include <map>
+#include <cerrno>
+#include <cstring>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <system_error>
 
 #include <set>
@@ -67,6 +70,56 @@ void write_compose_secrets(const config::Config& cfg, const fs::path& dir)
   }
 }
 
+// The WAL spool the containers' archive_command writes into: <state dir>/wal-spool, the path of
+// backup::wal_spool_dir() (which every backup command imports from; not included here, targets
+// sit below backup) and of the render's {{wal_spool}}. The containers' uid owns it, 0700. It
+// must exist before `up`, or the engine would create it as root and archiving would fail.
+void make_wal_spool(const config::Config& cfg)
+{
+  fs::path spool = cfg.state_dir() / "wal-spool";
+  if (auto r = util::make_dirs(spool, 0700); !r) throw Error(ExitCode::failed, "cannot create the WAL spool directory", r.error());
+  ::chmod(spool.c_str(), 0700);
+  if (::geteuid() == 0 && ::chown(spool.c_str(), secrets::k_compose_container_uid, secrets::k_compose_container_uid) != 0)
+    throw Error(ExitCode::failed, fmt::format("cannot hand the WAL spool {} to uid {}", spool.string(), secrets::k_compose_container_uid),
+                std::strerror(errno));
+}
+
+// The Sentinels run in the project's network and name the master as they know it: the service
+// name redis-master, or the container address a promoted replica announced. Each Redis
+// container's address maps to the loopback port it publishes, so the state commands and the
+// probe reach whichever server is master; an address missing from the map is reported as not
+// published rather than tried (it would reach another server, or nothing).
+clients::AddressMap redis_nat(const config::Config& cfg, exec::Runner& runner, const fs::path& file, int master_port)
+{
+  clients::AddressMap nat;
+  nat["redis-master:6379"] = {"127.0.0.1", master_port};
+  try {
+    deploy::Compose compose = deploy::Compose::detect(cfg, runner, file);
+    std::vector<std::string> ids;
+    for (const char* service : {"redis-master", "redis-replica"}) {
+      auto some = deploy::compose_containers(runner, compose, service);
+      ids.insert(ids.end(), some.begin(), some.end());
+    }
+    if (ids.empty()) return nat;
+    for (const auto& line : deploy::docker_inspect(runner, ids,
+                                                   "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}|"
+                                                   "{{range $p, $b := .NetworkSettings.Ports}}{{if eq $p \"6379/tcp\"}}"
+                                                   "{{range $b}}{{.HostPort}} {{end}}{{end}}{{end}}")) {
+      auto f = util::split(line, '|');
+      if (f.size() < 2) continue;
+      auto host_ports = util::split(util::trim(f[1]), ' ');
+      if (host_ports.empty() || host_ports[0].empty() || host_ports[0].find_first_not_of("0123456789") != std::string::npos) continue;
+      int published = std::stoi(host_ports[0]);
+      for (const auto& ip : util::split(util::trim(f[0]), ' '))
+        if (!ip.empty()) nat[ip + ":6379"] = {"127.0.0.1", published};
+    }
+  } catch (const Error&) {
+    // The engine does not answer: only the master's service name is mapped; a promoted replica
+    // is then reported as not published.
+  }
+  return nat;
+}
+
 // compose service name -> kind, role.
 std::pair<std::string, std::string> compose_kind(const std::string& service)
 {
@@ -120,6 +173,7 @@ public:
     }
     run.install_render();
     write_compose_secrets(cfg, dir);
+    make_wal_spool(cfg);
     printer.info(fmt::format("rendered {} files into {}", run.files.size(), dir.string()));
     try {
       deploy::run_checked(runner, deploy::command(compose.argv({"config", "-q"}), false, seconds(60)), "the rendered compose file is invalid");
@@ -300,6 +354,9 @@ public:
     if (cfg.get_string("redis.mode") == "sentinel") {
       int first = port_of("redis-sentinel");
       for (std::int64_t i = 0; i < cfg.get_int("redis.sentinels"); ++i) e.sentinels.push_back({"127.0.0.1", first + static_cast<int>(i)});
+      e.redis_nat = [&cfg = cfg, &runner = runner, file = dir / "docker-compose.yml", master = e.redis.port] {
+        return redis_nat(cfg, runner, file, master);
+      };
     }
     return e;
   }

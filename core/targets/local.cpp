@@ -97,6 +97,7 @@ public:
   {
     const config::Config& cfg = m_cfg;
     stack::Endpoints e = base_endpoints(cfg);
+    e.redis_files_local = true;
     auto pg = [&](int port) {
       stack::PgEndpoint p = e.primary;
       p.port = port;

@@ -6,7 +6,9 @@
 #                               its own and the loopback ports a compose render publishes from
 #                               this test's range ([local] postgres_port $(port 0), pgbouncer_port
 #                               $(port 20), redis_port $(port 30), sentinel_port $(port 50)), cd's
-#                               there, and registers a teardown (destroy --purge, then anything left)
+#                               there, and registers a teardown (destroy --purge, then anything left);
+#                               PORT_SLOT=N (before sourcing) shifts every port by N, so two docker
+#                               tests never publish the same ports (the docker tests share one range)
 #   project_objects             the containers, networks and volumes of the project, one a line
 : "${STATECTL_BUILD_DIR:?}"
 DOCKER_TEST_DIR="$STATECTL_SOURCE_DIR/tests/docker"
@@ -19,6 +21,8 @@ unavailable:*) skip "no Docker engine: ${_engine_status#unavailable: }" ;;
 esac
 eval "$(bash "$DOCKER_TEST_DIR/engine.sh" env)"
 command -v docker-compose >/dev/null || skip "docker-compose is not installed"
+
+PORT_SLOT=${PORT_SLOT:-0}
 
 # The test's compose project: short, unique per test.
 PROJECT="st-${TEST_NAME#test_}"
@@ -55,10 +59,10 @@ name = "$PROJECT"
 target = "compose"
 
 [local]
-postgres_port = $(port 0)
-pgbouncer_port = $(port 20)
-redis_port = $(port 30)
-sentinel_port = $(port 50)
+postgres_port = $(port $((PORT_SLOT + 0)))
+pgbouncer_port = $(port $((PORT_SLOT + 20)))
+redis_port = $(port $((PORT_SLOT + 30)))
+sentinel_port = $(port $((PORT_SLOT + 50)))
 TOML
   if [[ -n ${1:-} ]]; then printf '\n%s\n' "$1" >>"$STACK_CONFIG"; fi
   cd "$TEST_DIR"

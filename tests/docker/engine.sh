@@ -51,10 +51,19 @@ start() {
     # docker-proxy on loopback), compose networks from a pool of our own, the machine's
     # /etc/docker/daemon.json ignored. Two build trees can each run one at the same time.
     local pool=$((200 + 0x${key:0:2} % 50))
-    setsid dockerd --config-file "$ENGINE_DIR/daemon.json" --data-root "$ENGINE_DIR/data" --exec-root "$RUN_DIR/exec" \
-      --host "$DOCKER_HOST" --pidfile "$PIDFILE" --bridge none --iptables=false --ip-masq=false \
-      --default-address-pool "base=10.$pool.0.0/16,size=24" --userland-proxy=true \
-      </dev/null >"$ENGINE_DIR/dockerd.log" 2>&1 &
+    # The daemon keeps none of the caller's descriptors: it would otherwise hold the lock of a
+    # `flock /work/docker.lock ctest ...` for as long as it lives, and a run interrupted before
+    # "engine stop" would block every other engine until someone kills this one.
+    (
+      for fd in /proc/$BASHPID/fd/*; do
+        fd=${fd##*/}
+        ((fd > 2)) && eval "exec $fd>&-" 2>/dev/null
+      done
+      exec setsid dockerd --config-file "$ENGINE_DIR/daemon.json" --data-root "$ENGINE_DIR/data" --exec-root "$RUN_DIR/exec" \
+        --host "$DOCKER_HOST" --pidfile "$PIDFILE" --bridge none --iptables=false --ip-masq=false \
+        --default-address-pool "base=10.$pool.0.0/16,size=24" --userland-proxy=true \
+        </dev/null >"$ENGINE_DIR/dockerd.log" 2>&1
+    ) &
     local i
     for ((i = 0; i < 150; i++)); do
       docker info >/dev/null 2>&1 && break

@@ -193,7 +193,7 @@ EXP
 fake_calls >actual
 diff -u expected actual >&2 || fail "unexpected command sequence for scale"
 expect_exit 0 statectl render
-grep -A30 '^  postgres-replica:' "$OUT" | grep -q 'replicas: 3' || fail "render does not reproduce the scaled count"
+grep -A50 '^  postgres-replica:' "$OUT" | grep -q 'replicas: 3' || fail "render does not reproduce the scaled count"
 expect_exit 0 statectl scale pooler --replicas 2 --timeout 20s
 fake_calls | tail -3 | head -1 | grep -qF -- "--scale pgbouncer=2" || fail "pooler scale"
 grep -q '127.0.0.1:16432-16433:6432' "$STATE/compose/docker-compose.yml" || fail "pooler port range not re-rendered"

@@ -152,3 +152,23 @@ TEST_CASE("clients redis: unreachable servers and Sentinels fail with the reason
   REQUIRE_FALSE(c);
   CHECK(c.error().starts_with("sentinel 127.0.0.1:1: "));
 }
+
+TEST_CASE("clients redis: announced addresses map to reachable ones, and an unknown one is not tried")
+{
+  clients::AddressMap none;
+  auto same = clients::map_address(none, "redis-master", 6379);
+  REQUIRE(same);
+  CHECK(same->host == "redis-master");
+  CHECK(same->port == 6379);
+
+  clients::AddressMap nat{{"redis-master:6379", {"127.0.0.1", 16379}}, {"172.30.0.5:6379", {"127.0.0.1", 16380}}};
+  auto master = clients::map_address(nat, "redis-master", 6379);
+  REQUIRE(master);
+  CHECK(master->host == "127.0.0.1");
+  CHECK(master->port == 16379);
+  auto promoted = clients::map_address(nat, "172.30.0.5", 6379);
+  REQUIRE(promoted);
+  CHECK(promoted->port == 16380);
+  CHECK_FALSE(clients::map_address(nat, "172.30.0.9", 6379));
+  CHECK_FALSE(clients::map_address(nat, "redis-master", 6380));
+}
