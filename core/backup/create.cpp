@@ -127,7 +127,7 @@ struct StoredWriter {
   std::filesystem::path staged;
   ZstdFileWriter out;
   StoredWriter(const Repository& r, const std::string& id, const std::string& name, int level, int threads)
-    : repo(r), key(Repository::backup_key(id, name)), staged(r.storage().stage(key)), out(staged, level, threads)
+    : repo(r), key(Repository::backup_key(id, name)), staged(r.storage().stage(key)), out(staged, level, threads, 0640, r.cipher_key())
   {
   }
   StoredFile finish()

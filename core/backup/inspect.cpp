@@ -124,7 +124,7 @@ std::vector<std::string> verify_backup(const Repository& repo, const Manifest& m
       };
     }
     try {
-      StreamStats st = read_zstd_file(p, [&](std::string_view d) { if (is_tar) tar.feed(d); });
+      StreamStats st = read_zstd_file(p, [&](std::string_view d) { if (is_tar) tar.feed(d); }, repo.cipher_key(), rel);
       if (st.raw_sha256 != f.sha256) problems.push_back(rel + ": content checksum mismatch");
     } catch (const Error& e) {
       problems.push_back(fmt::format("{}: {}", rel, e.why().empty() ? e.what_failed() : e.why()));
@@ -160,7 +160,15 @@ VerifyReport verify_repository(const config::Config& cfg, exec::Runner& runner, 
   std::optional<Manifest> newest_full;
   for (const auto& e : chosen) {
     VerifiedBackup b{e.id, e.valid ? "valid" : "incomplete", true, {}};
-    if (!e.valid) {
+    if (!e.valid && !e.problem.empty()) {
+      // A manifest that is there but cannot be read is damage, not an interrupted backup.
+      b.ok = false;
+      b.status = "damaged";
+      b.problems.push_back(fmt::format("backups/{}/manifest.json: {}", e.id, e.problem));
+      doc.problems.push_back(b.problems.back());
+      ok = false;
+      ++incomplete;
+    } else if (!e.valid) {
       // An interrupted backup is never "ok"; it fails the run only when asked for by ID (the
       // run fails below when no valid backup is left at all).
       b.ok = false;
@@ -190,7 +198,7 @@ VerifyReport verify_repository(const config::Config& cfg, exec::Runner& runner, 
           std::string key = repo.find_wal(name)->key;
           std::string want = key.substr(key.rfind('/') + 1).substr(25, 64);
           try {
-            auto st = read_zstd_file(repo.storage().fetch(key).path(), {});
+            auto st = read_zstd_file(repo.storage().fetch(key).path(), {}, repo.cipher_key(), key);
             if (st.raw_sha256 != want) problems.push_back(fmt::format("{}: checksum mismatch", key));
           } catch (const Error& err) {
             problems.push_back(fmt::format("{}: {}", key, err.why().empty() ? err.what_failed() : err.why()));

@@ -14,6 +14,8 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include "core/backup/cipher.h"
+#include "core/backup/keys.h"
 #include "core/backup/s3.h"
 #include "core/backup/stream.h"
 #include "core/error.h"
@@ -235,9 +237,20 @@ Repository::Repository(std::shared_ptr<Storage> storage) : m_storage(std::move(s
 Repository Repository::at(const config::Config& cfg, const std::string& location)
 {
   std::string owner = exec::running_as_root() ? cfg.get_string("local.run_as") : "";
-  if (is_s3_location(location))
-    return Repository(std::make_shared<S3Storage>(s3_settings(cfg, location), s3_credentials(cfg), s3_credentials_file(cfg), owner));
-  return Repository(fs::path(location), owner);
+  Repository repo = is_s3_location(location)
+                      ? Repository(std::make_shared<S3Storage>(s3_settings(cfg, location), s3_credentials(cfg), s3_credentials_file(cfg), owner))
+                      : Repository(fs::path(location), owner);
+  if (cfg.get_string("backup.cipher") == "aes-256-gcm") {
+    repo.m_cipher = true;
+    repo.m_key_source = [cfg, owner](bool generate) { return repository_cipher_key(cfg, owner, generate); };
+  }
+  return repo;
+}
+
+const std::string& Repository::cipher_key() const
+{
+  if (m_cipher && m_key.empty()) m_key = m_key_source(false);
+  return m_key;
 }
 
 Repository Repository::from_config(const config::Config& cfg)
@@ -253,7 +266,12 @@ fs::path Repository::root() const { return m_storage->local_root(); }
 
 std::string Repository::timeline_key(std::uint32_t tl) { return fmt::format("wal/{:08X}/", tl); }
 
-void Repository::ensure() const { m_storage->ensure(); }
+void Repository::ensure() const
+{
+  m_storage->ensure();
+  // The key is made on first use by a command that writes (backup create, wal push, deploy).
+  if (m_cipher && m_key.empty()) m_key = m_key_source(true);
+}
 
 std::vector<BackupEntry> Repository::backups() const
 {
@@ -277,7 +295,7 @@ std::vector<BackupEntry> Repository::backups() const
   std::vector<BackupEntry> out;
   for (auto& [id, e] : by_id) {
     if (e.valid) {
-      e.manifest = manifest(id);
+      e.manifest = manifest(id, &e.problem);
       e.valid = e.manifest.has_value();
     }
     out.push_back(std::move(e));
@@ -287,18 +305,28 @@ std::vector<BackupEntry> Repository::backups() const
 
 bool Repository::has_backup(const std::string& id) const { return !m_storage->list("backups/" + id + "/").empty(); }
 
-std::optional<Manifest> Repository::manifest(const std::string& id) const
+std::optional<Manifest> Repository::manifest(const std::string& id, std::string* problem) const
 {
   auto text = m_storage->get(backup_key(id, "manifest.json"));
   if (!text) return std::nullopt;
   try {
+    // An encrypted repository accepts sealed manifests only: a plain one was put there by hand.
+    if (m_cipher) *text = open_blob(cipher_key(), *text, backup_key(id, "manifest.json"));
     return Manifest::from_json(nlohmann::json::parse(*text));
+  } catch (const Error& e) {
+    if (e.code() != ExitCode::failed) throw;
+    if (problem) *problem = e.why();
   } catch (const std::exception&) {
-    return std::nullopt;
+    if (problem) *problem = "not valid JSON";
   }
+  return std::nullopt;
 }
 
-void Repository::write_manifest(const Manifest& m) const { m_storage->put(backup_key(m.id, "manifest.json"), m.to_json().dump(2) + "\n"); }
+void Repository::write_manifest(const Manifest& m) const
+{
+  std::string text = m.to_json().dump(2) + "\n";
+  m_storage->put(backup_key(m.id, "manifest.json"), m_cipher ? seal_blob(cipher_key(), text) : text);
+}
 
 void Repository::remove_backup(const std::string& id) const
 {
@@ -347,7 +375,8 @@ void Repository::record_failure(const std::string& what) const
   if (!root().empty() && !fs::is_directory(root(), ec)) return;
   nlohmann::json j = {{"time", format_time(now_us())}, {"message", what}};
   try {
-    m_storage->put("last_failure.json", j.dump() + "\n");
+    std::string text = j.dump() + "\n";
+    m_storage->put("last_failure.json", m_cipher ? seal_blob(cipher_key(), text) : text);
   } catch (const Error&) {
   }
 }
@@ -357,6 +386,7 @@ std::optional<nlohmann::json> Repository::last_failure() const
   try {
     auto text = m_storage->get("last_failure.json");
     if (!text) return std::nullopt;
+    if (m_cipher) *text = open_blob(cipher_key(), *text, "last_failure.json");
     return nlohmann::json::parse(*text);
   } catch (const std::exception&) {
     return std::nullopt;

@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <nlohmann/json_fwd.hpp>
 #include <optional>
@@ -80,6 +81,7 @@ struct BackupEntry {
   bool valid = false;        // the manifest is in place
   std::optional<Manifest> manifest;
   std::uint64_t stored_bytes = 0; // what the backup's objects take in the repository
+  std::string problem;            // why a stored manifest.json cannot be read (tampered, wrong key)
 };
 
 class Storage;
@@ -104,6 +106,12 @@ public:
   std::filesystem::path root() const;
   Storage& storage() const { return *m_storage; }
 
+  // True when [backup] cipher is aes-256-gcm.
+  bool encrypted() const { return m_cipher; }
+  // The 32-byte AES-256-GCM key of an encrypted repository (empty when not encrypted). Throws
+  // Error(usage) when the key is needed and neither the secret store nor the key file has it.
+  const std::string& cipher_key() const;
+
   static std::string backup_key(const std::string& id, const std::string& file) { return "backups/" + id + "/" + file; }
   static std::string timeline_key(std::uint32_t tl);
 
@@ -114,7 +122,8 @@ public:
   std::vector<BackupEntry> backups() const;
   // True when anything is stored under backups/<id>/.
   bool has_backup(const std::string& id) const;
-  std::optional<Manifest> manifest(const std::string& id) const;
+  // The manifest; nullopt when absent or unreadable (then *problem says why, when given).
+  std::optional<Manifest> manifest(const std::string& id, std::string* problem = nullptr) const;
   void write_manifest(const Manifest& m) const;
   // Removes a backup, its manifest first so that it is never listed as valid half-removed.
   void remove_backup(const std::string& id) const;
@@ -132,6 +141,9 @@ public:
 
 private:
   std::shared_ptr<Storage> m_storage;
+  bool m_cipher = false;
+  mutable std::string m_key;
+  std::function<std::string(bool generate)> m_key_source;
 };
 
 // An exclusive lock on the repository (flock on its Storage::lock_path()), released when destroyed or when

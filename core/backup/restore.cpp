@@ -368,7 +368,7 @@ RestoreResult restore(const config::Config& cfg, exec::Runner& runner, output::P
         x.tar.feed(d);
         done += d.size();
         progress.update(done);
-      });
+      }, repo.cipher_key(), Repository::backup_key(m.id, base->name));
     } catch (const Error& e) {
       // Damage shows first as a zstd or tar error, before the whole-file checksum: name the file.
       throw Error(ExitCode::failed, fmt::format("backup {} is damaged", m.id),
@@ -535,7 +535,9 @@ RedisRestoreResult restore_redis(const config::Config& cfg, output::Printer& pri
   {
     std::ofstream out(tmp, std::ios::binary);
     LocalCopy copy = repo.storage().fetch(Repository::backup_key(m->id, f.name));
-    auto st = read_zstd_file(copy.path(), [&](std::string_view d) { out.write(d.data(), static_cast<std::streamsize>(d.size())); });
+    auto st = read_zstd_file(
+      copy.path(), [&](std::string_view d) { out.write(d.data(), static_cast<std::streamsize>(d.size())); }, repo.cipher_key(),
+      Repository::backup_key(m->id, f.name));
     out.close();
     if (st.raw_sha256 != f.sha256 || st.stored_sha256 != f.stored_sha256) {
       fs::remove(tmp);

@@ -20,7 +20,7 @@ struct PushResult;
 struct BackupRow {
   std::string id;
   std::string type;
-  std::string status; // valid | incomplete
+  std::string status; // valid | incomplete | damaged (a manifest that cannot be read)
   std::optional<std::string> start_time, stop_time;
   std::optional<std::uint64_t> size;
   std::uint64_t stored_size = 0;
@@ -78,7 +78,7 @@ struct RepositoryInfo {
 // One backup checked by `backup verify`.
 struct VerifiedBackup {
   std::string id;
-  std::string status; // valid | incomplete
+  std::string status; // valid | incomplete | damaged (a manifest that cannot be read)
   bool ok = true;
   std::vector<std::string> problems;
 };

@@ -5,11 +5,13 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <openssl/evp.h>
+#include <optional>
 #include <random>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zstd.h>
 
+#include "core/backup/cipher.h"
 #include "core/error.h"
 #include "core/util/fs.h"
 
@@ -71,8 +73,8 @@ static void write_all(int fd, const char* p, std::size_t n, const fs::path& what
   }
 }
 
-ZstdFileWriter::ZstdFileWriter(fs::path path, int level, int threads, mode_t mode)
-  : m_path(std::move(path)), m_tmp(temp_name(m_path))
+ZstdFileWriter::ZstdFileWriter(fs::path path, int level, int threads, mode_t mode, std::string key)
+  : m_path(std::move(path)), m_tmp(temp_name(m_path)), m_key(std::move(key))
 {
   m_fd = ::open(m_tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
   if (m_fd < 0)
@@ -94,12 +96,29 @@ ZstdFileWriter::~ZstdFileWriter()
   if (!m_done) ::unlink(m_tmp.c_str());
 }
 
-void ZstdFileWriter::put(const char* data, std::size_t n)
+void ZstdFileWriter::emit(const char* data, std::size_t n)
 {
   if (n == 0) return;
   m_stored.update(std::string_view(data, n));
   m_stats.stored_size += n;
   write_all(m_fd, data, n, m_path);
+}
+
+void ZstdFileWriter::put(const char* data, std::size_t n)
+{
+  if (m_key.empty()) return emit(data, n);
+  if (!m_sealer) {
+    m_sealer = std::make_unique<Sealer>(m_key);
+    std::string header = m_sealer->begin();
+    emit(header.data(), header.size());
+  }
+  m_pending.append(data, n);
+  // Keep the last record back: only finish() knows which one is final.
+  while (m_pending.size() > k_seal_record) {
+    std::string rec = m_sealer->seal(std::string_view(m_pending).substr(0, k_seal_record), false);
+    emit(rec.data(), rec.size());
+    m_pending.erase(0, k_seal_record);
+  }
 }
 
 void ZstdFileWriter::drain(int mode_end, std::string_view data)
@@ -126,6 +145,12 @@ void ZstdFileWriter::write(std::string_view data)
 StreamStats ZstdFileWriter::finish()
 {
   drain(1, {});
+  if (!m_key.empty()) {
+    put(nullptr, 0);
+    std::string rec = m_sealer->seal(m_pending, true);
+    emit(rec.data(), rec.size());
+    m_pending.clear();
+  }
   if (::fsync(m_fd) != 0)
     throw Error(ExitCode::failed, fmt::format("cannot fsync {}", m_tmp.string()), std::strerror(errno));
   ::close(m_fd);
@@ -146,8 +171,12 @@ struct Fd {
 };
 } // namespace
 
-StreamStats read_zstd_file(const fs::path& path, const std::function<void(std::string_view)>& sink)
+StreamStats read_zstd_file(const fs::path& path, const std::function<void(std::string_view)>& sink, const std::string& key,
+                           const std::string& what_arg)
 {
+  std::string what = what_arg.empty() ? path.string() : what_arg;
+  std::optional<Opener> opener;
+  if (!key.empty()) opener.emplace(key, what);
   Fd f{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
   if (f.fd < 0) throw Error(ExitCode::failed, fmt::format("cannot read {}", path.string()), std::strerror(errno));
   std::unique_ptr<ZSTD_DCtx, decltype(&ZSTD_freeDCtx)> dctx(ZSTD_createDCtx(), ZSTD_freeDCtx);
@@ -156,6 +185,18 @@ StreamStats read_zstd_file(const fs::path& path, const std::function<void(std::s
   Sha256 raw, stored;
   StreamStats st;
   std::size_t last = 1; // 0 once a frame was completely decoded
+  auto decompress = [&](std::string_view data) {
+    ZSTD_inBuffer in{data.data(), data.size(), 0};
+    while (in.pos < in.size) {
+      ZSTD_outBuffer out{outbuf.data(), outbuf.size(), 0};
+      last = ZSTD_decompressStream(dctx.get(), &out, &in);
+      if (ZSTD_isError(last)) throw Error(ExitCode::failed, fmt::format("{} is damaged", what), ZSTD_getErrorName(last));
+      std::string_view chunk(outbuf.data(), out.pos);
+      raw.update(chunk);
+      st.raw_size += out.pos;
+      if (sink && !chunk.empty()) sink(chunk);
+    }
+  };
   while (true) {
     ssize_t n = ::read(f.fd, inbuf.data(), inbuf.size());
     if (n < 0) {
@@ -165,31 +206,24 @@ StreamStats read_zstd_file(const fs::path& path, const std::function<void(std::s
     if (n == 0) break;
     stored.update(std::string_view(inbuf.data(), static_cast<std::size_t>(n)));
     st.stored_size += static_cast<std::uint64_t>(n);
-    ZSTD_inBuffer in{inbuf.data(), static_cast<std::size_t>(n), 0};
-    while (in.pos < in.size) {
-      ZSTD_outBuffer out{outbuf.data(), outbuf.size(), 0};
-      last = ZSTD_decompressStream(dctx.get(), &out, &in);
-      if (ZSTD_isError(last))
-        throw Error(ExitCode::failed, fmt::format("{} is damaged", path.string()), ZSTD_getErrorName(last));
-      std::string_view chunk(outbuf.data(), out.pos);
-      raw.update(chunk);
-      st.raw_size += out.pos;
-      if (sink && !chunk.empty()) sink(chunk);
-    }
+    std::string_view chunk_in(inbuf.data(), static_cast<std::size_t>(n));
+    if (opener) opener->feed(chunk_in, decompress);
+    else decompress(chunk_in);
   }
+  if (opener) opener->finish();
   // Flush what the decoder still holds.
   while (last != 0) {
     ZSTD_inBuffer in{nullptr, 0, 0};
     ZSTD_outBuffer out{outbuf.data(), outbuf.size(), 0};
     last = ZSTD_decompressStream(dctx.get(), &out, &in);
-    if (ZSTD_isError(last)) throw Error(ExitCode::failed, fmt::format("{} is damaged", path.string()), ZSTD_getErrorName(last));
+    if (ZSTD_isError(last)) throw Error(ExitCode::failed, fmt::format("{} is damaged", what), ZSTD_getErrorName(last));
     if (out.pos == 0) break;
     std::string_view chunk(outbuf.data(), out.pos);
     raw.update(chunk);
     st.raw_size += out.pos;
     if (sink) sink(chunk);
   }
-  if (last != 0) throw Error(ExitCode::failed, fmt::format("{} is damaged", path.string()), "truncated zstd frame");
+  if (last != 0) throw Error(ExitCode::failed, fmt::format("{} is damaged", what), "truncated zstd frame");
   st.raw_sha256 = raw.hex();
   st.stored_sha256 = stored.hex();
   return st;

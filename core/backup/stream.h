@@ -42,7 +42,9 @@ struct StreamStats {
 // destroyed before finish() removes its temporary file, so a failure leaves nothing behind.
 class ZstdFileWriter {
 public:
-  ZstdFileWriter(std::filesystem::path path, int level, int threads, mode_t mode = 0640);
+  // A non-empty key (32 bytes) seals the compressed stream with AES-256-GCM (core/backup/cipher.h);
+  // the stored SHA-256 is then of the sealed bytes.
+  ZstdFileWriter(std::filesystem::path path, int level, int threads, mode_t mode = 0640, std::string key = {});
   ~ZstdFileWriter();
   ZstdFileWriter(const ZstdFileWriter&) = delete;
   ZstdFileWriter& operator=(const ZstdFileWriter&) = delete;
@@ -54,6 +56,7 @@ public:
 private:
   void drain(int mode_end, std::string_view in);
   void put(const char* data, std::size_t n);
+  void emit(const char* data, std::size_t n);
 
   std::filesystem::path m_path;
   std::filesystem::path m_tmp;
@@ -64,11 +67,17 @@ private:
   Sha256 m_stored;
   StreamStats m_stats;
   bool m_done = false;
+  std::string m_key;
+  std::unique_ptr<class Sealer> m_sealer;
+  std::string m_pending;
 };
 
-// Decompresses a zstd file, handing raw chunks to sink, and hashes both sides. Throws
-// statectl::Error(failed) naming the file when it is unreadable, truncated or corrupt.
-StreamStats read_zstd_file(const std::filesystem::path& path, const std::function<void(std::string_view)>& sink);
+// Decompresses a zstd file, handing raw chunks to sink, and hashes both sides. With a key, the
+// file is a sealed one and is authenticated record by record. Throws statectl::Error(failed)
+// naming the file (as `what`, default its path) when it is unreadable, truncated, corrupt or
+// fails authentication.
+StreamStats read_zstd_file(const std::filesystem::path& path, const std::function<void(std::string_view)>& sink,
+                           const std::string& key = {}, const std::string& what = {});
 
 // Hashes a plain file (SHA-256 of its bytes); throws Error(failed) when unreadable.
 StreamStats hash_file(const std::filesystem::path& path);

@@ -57,7 +57,7 @@ PushResult push_wal(const Repository& repo, const fs::path& file, int level, int
   std::string key = Repository::timeline_key(w->timeline) + fmt::format("{}-{}.zst", r.name, sha);
   fs::path staged = repo.storage().stage(key);
   {
-    ZstdFileWriter out(staged, level, data->size() >= (4u << 20) ? threads : 1);
+    ZstdFileWriter out(staged, level, data->size() >= (4u << 20) ? threads : 1, 0640, repo.cipher_key());
     out.write(*data);
     r.stats = out.finish();
   }
@@ -119,7 +119,9 @@ bool fetch_wal(const Repository& repo, const std::string& name, const fs::path& 
   if (fd < 0) throw Error(ExitCode::failed, fmt::format("cannot write {}", tmp.string()), std::strerror(errno));
   StreamStats st;
   try {
-    st = read_zstd_file(stored.path(), [&](std::string_view chunk) {
+    st = read_zstd_file(
+      stored.path(),
+      [&](std::string_view chunk) {
       const char* p = chunk.data();
       std::size_t n = chunk.size();
       while (n > 0) {
@@ -131,7 +133,7 @@ bool fetch_wal(const Repository& repo, const std::string& name, const fs::path& 
         p += w;
         n -= static_cast<std::size_t>(w);
       }
-    });
+    }, repo.cipher_key(), found->key);
   } catch (...) {
     ::close(fd);
     ::unlink(tmp.c_str());
@@ -160,7 +162,7 @@ std::vector<std::pair<std::uint32_t, std::uint64_t>> read_history(const Reposito
   auto found = repo.find_wal(fmt::format("{:08X}.history", tl));
   if (!found) return out;
   std::string text;
-  read_zstd_file(repo.storage().fetch(found->key).path(), [&](std::string_view c) { text.append(c); });
+  read_zstd_file(repo.storage().fetch(found->key).path(), [&](std::string_view c) { text.append(c); }, repo.cipher_key(), found->key);
   std::istringstream in(text);
   std::string line;
   while (std::getline(in, line)) {

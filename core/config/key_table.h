@@ -132,6 +132,10 @@ inline constexpr KeyRow k_rows[] = {
 
   // [backup]
   {"backup.repo", T::string, "", {}, 0, 0, "backup repository: a folder, or s3://BUCKET/PREFIX (default <state dir>/backups)"},
+  {"backup.cipher", T::string, "none", {"none", "aes-256-gcm"}, 0, 0,
+   "encryption at rest of every stored file, manifest and WAL object (key: secret backup_cipher_key, made on first use)"},
+  {"backup.cipher_key_file", T::string, "", {}, 0, 0,
+   "0600 copy of the cipher key for wal push/fetch (default <state dir>/backup-cipher-key)"},
   {"backup.s3_endpoint", T::string, "", {}, 0, 0, "S3 endpoint URL (default https://s3.<s3_region>.amazonaws.com)"},
   {"backup.s3_region", T::string, "us-east-1", {}, 0, 0, "S3 region requests are signed for"},
   {"backup.s3_uri_style", T::string, "host", {"host", "path"}, 0, 0, "S3 addressing: host (bucket.endpoint) or path (endpoint/bucket)"},
