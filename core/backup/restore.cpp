@@ -282,7 +282,15 @@ std::string source_limits(const config::Config& cfg, exec::Runner& runner, outpu
   exec::Command c;
   c.argv = {tool(cfg, "pg_controldata"), "-D", dir.string()};
   c.timeout = std::chrono::seconds(30);
-  exec::Result r = runner.run(c);
+  // Best effort: without pg_controldata (or an answer from it) the server's own check of these
+  // settings still applies, and a missing pg_ctl is reported by the step that needs it.
+  exec::Result r;
+  try {
+    r = runner.run(c);
+  } catch (const Error& e) {
+    printer.warn(fmt::format("cannot read pg_control of {}: {}", dir.string(), e.message()));
+    return "";
+  }
   if (!r.ok()) {
     printer.warn(fmt::format("cannot read pg_control of {}: {}", dir.string(), util::trim(r.err)));
     return "";
