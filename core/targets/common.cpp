@@ -36,37 +36,33 @@ Remote::Remote(const config::Config& c, exec::Runner& r, output::Printer& p, ren
 {
 }
 
+// The fields every target result starts with.
+template <class R>
+R Remote::headed() const
+{
+  R r;
+  r.target = render::target_name(req.target);
+  r.project = cfg.get_string("project.name");
+  r.dir = dir.string();
+  r.cloud = req.cloud;
+  return r;
+}
+
 DeployResult Remote::deploy_result() const
 {
-  DeployResult d;
-  d.target = render::target_name(req.target);
-  d.project = cfg.get_string("project.name");
-  d.dir = dir.string();
-  d.cloud = req.cloud;
+  auto d = headed<DeployResult>();
   d.dry_run = planning();
   return d;
 }
 
 DestroyResult Remote::destroy_result() const
 {
-  DestroyResult d;
-  d.target = render::target_name(req.target);
-  d.project = cfg.get_string("project.name");
-  d.dir = dir.string();
-  d.cloud = req.cloud;
+  auto d = headed<DestroyResult>();
   d.dry_run = planning();
   return d;
 }
 
-StatusResult Remote::status_result() const
-{
-  StatusResult s;
-  s.target = render::target_name(req.target);
-  s.project = cfg.get_string("project.name");
-  s.dir = dir.string();
-  s.cloud = req.cloud;
-  return s;
-}
+StatusResult Remote::status_result() const { return headed<StatusResult>(); }
 
 RenderRun::RenderRun(Remote& target, const DeployOptions& o) : t(target), opts(o), prev(previous_dir(target.cfg, target.req))
 {
@@ -293,6 +289,13 @@ std::string scale_key(const std::string& component)
   if (component == "redis") return "redis.replicas";
   if (component == "pooler") return "pgbouncer.replicas";
   throw Error(ExitCode::usage, fmt::format("cannot scale '{}'", component), "", "scale postgres, redis or pooler");
+}
+
+void refuse_cluster_redis_scale(const config::Config& cfg, const ScaleOptions& opts)
+{
+  if (opts.component == "redis" && cfg.get_string("redis.mode") == "cluster")
+    throw Error(ExitCode::usage, "cannot scale a Redis Cluster with --replicas",
+                "cluster nodes are set by [redis] cluster_masters and cluster_replicas", "change those and deploy again");
 }
 
 std::string check_scale_common(const config::Config& cfg, const ScaleOptions& opts)

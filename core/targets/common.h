@@ -45,6 +45,10 @@ struct Remote {
   DeployResult deploy_result() const;
   DestroyResult destroy_result() const;
   StatusResult status_result() const;
+
+private:
+  template <class R>
+  R headed() const;
 };
 
 // One deploy of a render directory with a previous copy to roll back to (compose, k8s).
@@ -104,6 +108,10 @@ std::string image_tag(const std::string& image);
 // The checks of scale that hold on every target: a known component and a count within the
 // key's bounds; Redis in standalone mode has nothing to scale. Returns the config key.
 std::string check_scale_common(const config::Config& cfg, const ScaleOptions& opts);
+
+// Refuses `scale redis` in cluster mode, whose node counts come from [redis] cluster_masters and
+// cluster_replicas (local, compose and k8s run the cluster nodes themselves).
+void refuse_cluster_redis_scale(const config::Config& cfg, const ScaleOptions& opts);
 
 // The config key a component's count lives in ("pooler" -> "pgbouncer.replicas").
 std::string scale_key(const std::string& component);

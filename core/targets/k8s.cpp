@@ -218,9 +218,7 @@ public:
   void check_scale(const ScaleOptions& opts) const override
   {
     check_scale_common(cfg, opts);
-    if (opts.component == "redis" && cfg.get_string("redis.mode") == "cluster")
-      throw Error(ExitCode::usage, "cannot scale a Redis Cluster with --replicas",
-                  "cluster nodes are set by [redis] cluster_masters and cluster_replicas", "change those and deploy again");
+    refuse_cluster_redis_scale(cfg, opts);
   }
 
   ScaleResult scale(const ScaleOptions& opts) override

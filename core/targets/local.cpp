@@ -71,9 +71,7 @@ public:
   void check_scale(const ScaleOptions& opts) const override
   {
     check_scale_common(m_cfg, opts);
-    if (opts.component == "redis" && m_cfg.get_string("redis.mode") == "cluster")
-      throw Error(ExitCode::usage, "cannot scale a Redis Cluster with --replicas",
-                  "cluster nodes are set by [redis] cluster_masters and cluster_replicas", "change those and deploy again");
+    refuse_cluster_redis_scale(m_cfg, opts);
     if (opts.component == "pooler")
       throw Error(ExitCode::usage, "cannot scale the pooler on the local target", "the local stack runs one PgBouncer",
                   "scale the pooler on compose or k8s");
