@@ -29,10 +29,15 @@ namespace {
 void setup_create(CLI::App& sub, Context& ctx)
 {
   auto type = std::make_shared<std::string>("full");
-  auto create = sub.add_subcommand("create", "Take a backup: full (pg_basebackup + WAL archive), logical (pg_dump) or, with --backend redis, an RDB snapshot");
-  create->add_option("--type", *type, "full: physical base backup for point-in-time restore; logical: pg_dump -Fc of [postgres] database")
-    ->check(CLI::IsMember({"full", "logical"}));
-  create->footer("The repository is [backup] repo: a folder, or s3://BUCKET/PREFIX (credentials from AWS_ACCESS_KEY_ID /\n"
+  auto create = sub.add_subcommand("create", "Take a backup: full, diff or incr (pg_basebackup + WAL archive), logical (pg_dump) or, with --backend redis, an RDB snapshot");
+  create->add_option("--type", *type, "full: physical base backup for point-in-time restore; diff: only the files changed since the last full; "
+                                      "incr: only the files changed since the last full, diff or incr; logical: pg_dump -Fc of [postgres] database")
+    ->check(CLI::IsMember({"full", "diff", "incr", "logical"}));
+  create->footer("diff and incr stream the whole cluster from pg_basebackup but store only the files whose size or modification time\n"
+                 "differ from the prior backup's (or that changed within a second of its start, as pgBackRest decides); the\n"
+                 "manifest lists every file with the backup holding its bytes. Without a valid prior backup of the same cluster\n"
+                 "they are promoted to a full backup (a warning says so).\n"
+                 "The repository is [backup] repo: a folder, or s3://BUCKET/PREFIX (credentials from AWS_ACCESS_KEY_ID /\n"
                  "AWS_SECRET_ACCESS_KEY or the secret store; copied to the 0600 [backup] s3_credentials_file for the archiver).\n"
                  "--target compose: pg_basebackup through the primary's published port; the containers archive WAL\n"
                  "into <state dir>/wal-spool, which every backup command moves into the repository first; --backend redis\n"
@@ -54,7 +59,7 @@ void setup_create(CLI::App& sub, Context& ctx)
 
 void setup_list(CLI::App& sub, Context& ctx)
 {
-  auto list = sub.add_subcommand("list", "List backups: ID, type, status (valid|incomplete), start/stop, size, stored size, LSN range");
+  auto list = sub.add_subcommand("list", "List backups: ID, type, status (valid|incomplete), start/stop, size, stored size, LSN range, the backup a diff/incr depends on");
   auto format = std::make_shared<std::string>("text");
   list->add_option("--format", *format, "text, json (same as -o json) or prometheus (the newest backup per type, for the node "
                                         "exporter's textfile collector)")
@@ -86,7 +91,8 @@ void setup_verify(CLI::App& sub, Context& ctx)
   auto verify = sub.add_subcommand("verify", "Re-hash every stored file and the WAL each backup needs, check WAL continuity; exit 1 naming what is damaged");
   verify->add_option("ID", *id, "Only this backup (default: every valid backup)");
   verify->add_flag("--restore-test", *restore_test, "Also restore into a temporary directory, start PostgreSQL on a free port and run a query");
-  verify->footer("Incomplete (interrupted) backups are listed as INCOMPLETE, never ok. Exit codes: 0 every valid backup is\n"
+  verify->footer("A diff or incr is damaged too when a backup holding its unchanged files is missing or damaged.\n"
+                 "Incomplete (interrupted) backups are listed as INCOMPLETE, never ok. Exit codes: 0 every valid backup is\n"
                  "intact; 1 damage or a WAL gap was found (each named), the ID given is incomplete, no backup is valid, or\n"
                  "there are no backups at all; 2 unknown ID.");
   verify->callback([&ctx, id, restore_test] {
@@ -100,7 +106,10 @@ void setup_verify(CLI::App& sub, Context& ctx)
 void setup_prune(CLI::App& sub, Context& ctx)
 {
   auto prune = sub.add_subcommand("prune", "Apply [backup] retention_daily/weekly/monthly: remove other and incomplete backups and WAL no kept backup needs");
-  prune->footer("With --dry-run: show what each rule keeps and what would be removed; change nothing.");
+  prune->footer("The rules pick among full, diff and incr backups together; a kept diff or incr also keeps the backups it\n"
+                 "depends on (\"needed by ID\"), so removing a full removes the diffs and incrs built on it. Archived WAL older\n"
+                 "than the start of the oldest kept full, diff or incr is removed.\n"
+                 "With --dry-run: show what each rule keeps and what would be removed; change nothing.");
   prune->callback([&ctx] {
     bool dry = ctx.globals().dry_run;
     auto doc = backup::prune_repository(ctx.config(), dry);

@@ -20,7 +20,7 @@ void setup_restore(CLI::App& sub, Context& ctx)
 {
   struct Opts {
     std::string to, backup, time, lsn, xid, name, action = "promote";
-    bool latest = false, immediate = false, start = false, keep_archiving = false;
+    bool latest = false, immediate = false, start = false, keep_archiving = false, no_sync = false;
     int port = 0;
     std::string timeout = "5m";
   };
@@ -42,7 +42,10 @@ void setup_restore(CLI::App& sub, Context& ctx)
   sub.add_option("--port", o->port, "Port for --start (default: a free port)")->check(CLI::Range(1024, 65535));
   sub.add_option("--timeout", o->timeout, "How long --start waits for recovery");
   sub.add_flag("--keep-archiving", o->keep_archiving, "Keep the source's archive_mode and synchronous_standby_names (default: off, so the copy never archives into the source's repository)");
-  sub.footer("Every target, compose included, restores from the repository into a new directory on this machine (as\n"
+  sub.add_flag("--no-sync", o->no_sync, "Do not flush the restored files to disk before returning (default: one syncfs of the target's filesystem)");
+  sub.footer("A diff or incr backup is restored from its chain: its own files, and the unchanged ones from the backups it\n"
+             "references, each checked against its SHA-256.\n"
+             "Every target, compose included, restores from the repository into a new directory on this machine (as\n"
              "pgbackrest restore); --start runs it with this machine's PostgreSQL binaries. WAL the compose containers\n"
              "spooled is imported into the repository first.\n"
              "Exit codes: 0 restored (and, with --start, the target was reached), 1 a WAL gap before the target, a target beyond\n"
@@ -61,6 +64,7 @@ void setup_restore(CLI::App& sub, Context& ctx)
     r.start = o->start;
     r.port = o->port;
     r.keep_archiving = o->keep_archiving;
+    r.sync = !o->no_sync;
     r.statectl_path = self_path();
     r.tty = ctx.stderr_is_tty() && !ctx.printer().quiet();
     auto d = util::parse_duration(o->timeout);

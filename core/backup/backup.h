@@ -16,7 +16,7 @@ namespace statectl::backup {
 
 // What `backup create` is asked to do.
 struct CreateOptions {
-  std::string type = "full"; // full | logical | redis
+  std::string type = "full"; // full | diff | incr | logical | redis
   bool tty = false;          // draw a progress bar on stderr
   std::chrono::seconds archive_timeout{60};
 };

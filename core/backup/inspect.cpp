@@ -3,6 +3,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fmt/format.h>
+#include <algorithm>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -15,6 +16,7 @@
 #include "core/backup/retention.h"
 #include "core/backup/stream.h"
 #include "core/backup/tar.h"
+#include "core/backup/unpack.h"
 #include "core/backup/wal.h"
 #include "core/error.h"
 #include "core/util/strings.h"
@@ -33,7 +35,7 @@ RepositoryInfo repository_info(const config::Config& cfg)
   info.repository = repo.location();
   for (const auto& e : all) {
     e.valid ? ++info.valid_backups : ++info.incomplete_backups;
-    if (e.valid && e.manifest->type == "full") full.push_back(*e.manifest);
+    if (e.valid && is_physical(e.manifest->type)) full.push_back(*e.manifest);
   }
   // The newest archived segment over every timeline.
   std::string newest;
@@ -90,7 +92,8 @@ std::vector<std::string> verify_backup(const Repository& repo, const Manifest& m
 {
   std::vector<std::string> problems;
   std::map<std::string, const ContentFile*> expected;
-  for (const auto& c : m.contents) expected[c.path] = &c;
+  for (const auto& c : m.contents)
+    if (c.reference.empty()) expected[c.path] = &c; // the others are in the backups it references
   std::set<std::string> present;
   for (const auto& o : repo.storage().list("backups/" + m.id + "/")) present.insert(o.key);
   for (const auto& f : m.files) {
@@ -158,6 +161,13 @@ VerifyReport verify_repository(const config::Config& cfg, exec::Runner& runner, 
   int incomplete = 0;
   std::set<std::string> wal_checked;
   std::optional<Manifest> newest_full;
+  // Each backup's own files are re-hashed once, also when several backups depend on it.
+  std::map<std::string, std::vector<std::string>> checked;
+  auto own_problems = [&](const std::string& bid, const Manifest& bm) -> const std::vector<std::string>& {
+    auto it = checked.find(bid);
+    if (it == checked.end()) it = checked.emplace(bid, verify_backup(repo, bm)).first;
+    return it->second;
+  };
   for (const auto& e : chosen) {
     VerifiedBackup b{e.id, e.valid ? "valid" : "incomplete", true, {}};
     if (!e.valid && !e.problem.empty()) {
@@ -180,9 +190,20 @@ VerifyReport verify_repository(const config::Config& cfg, exec::Runner& runner, 
       ++incomplete;
     } else {
       printer.info(fmt::format("verifying backup {}", e.id));
-      auto problems = verify_backup(repo, *e.manifest);
+      auto problems = own_problems(e.id, *e.manifest);
       const auto& m = *e.manifest;
-      if (m.type == "full") {
+      // A diff or incr is only as good as the backups holding its unchanged files.
+      if (!m.references.empty()) {
+        try {
+          backup_chain(repo, m);
+          for (const auto& ref : m.references)
+            if (auto rm = repo.manifest(ref); rm && !own_problems(ref, *rm).empty())
+              problems.push_back(fmt::format("depends on backup {}, which is damaged: {}", ref, own_problems(ref, *rm).front()));
+        } catch (const Error& err) {
+          problems.push_back(err.why());
+        }
+      }
+      if (is_physical(m.type)) {
         std::uint64_t start = parse_lsn(m.start_lsn).value_or(0) / m.wal_segment_size;
         auto chain = check_wal_chain(repo, m.timeline, start, m.wal_segment_size);
         if (chain.missing) problems.push_back(fmt::format("WAL gap: segment {} is missing (backup {} needs WAL from {} to the newest archived {})",
@@ -220,7 +241,7 @@ VerifyReport verify_repository(const config::Config& cfg, exec::Runner& runner, 
   if (incomplete == static_cast<int>(chosen.size())) ok = false; // nothing to restore from
   if (restore_test && ok) {
     if (!newest_full) {
-      doc.restore_test = RestoreTest{false, std::nullopt, std::nullopt, std::nullopt, "no intact full backup to restore"};
+      doc.restore_test = RestoreTest{false, std::nullopt, std::nullopt, std::nullopt, "no intact physical backup to restore"};
       ok = false;
     } else {
       char tmpl[] = "/tmp/statectl-restore-test.XXXXXX";
@@ -272,13 +293,38 @@ PruneReport prune_repository(const config::Config& cfg, bool dry_run)
   RetentionRules rules{static_cast<int>(cfg.get_int("backup.retention_daily")), static_cast<int>(cfg.get_int("backup.retention_weekly")),
                        static_cast<int>(cfg.get_int("backup.retention_monthly"))};
   auto all = repo.backups();
-  // Each type has its own retention: a nightly logical dump does not push out a base backup.
+  // Each kind has its own retention: a nightly logical dump does not push out a base backup.
+  // Full, diff and incr backups are one kind: the rules pick among all of them.
   std::map<std::string, std::vector<std::pair<std::string, std::int64_t>>> by_type;
+  std::map<std::string, const Manifest*> valid;
   for (const auto& e : all)
-    if (e.valid) by_type[e.manifest->type].emplace_back(e.id, parse_time(e.manifest->stop_time).value_or(0));
+    if (e.valid) {
+      by_type[is_physical(e.manifest->type) ? "physical" : e.manifest->type].emplace_back(e.id, parse_time(e.manifest->stop_time).value_or(0));
+      valid[e.id] = &*e.manifest;
+    }
   std::map<std::string, std::vector<std::string>> kept;
   for (const auto& [type, list] : by_type)
     for (auto& [id, why] : select_kept(list, rules)) kept[id] = why;
+  // A kept diff or incr keeps its prior backup and every backup holding its files, transitively
+  // (so expiring a full expires the diffs and incrs built on it, as pgBackRest does).
+  std::vector<std::string> todo;
+  for (const auto& [id, why] : kept) todo.push_back(id);
+  while (!todo.empty()) {
+    std::string id = todo.back();
+    todo.pop_back();
+    auto v = valid.find(id);
+    if (v == valid.end()) continue;
+    std::vector<std::string> deps = v->second->references;
+    if (!v->second->prior.empty()) deps.push_back(v->second->prior);
+    for (const auto& d : deps) {
+      if (!valid.count(d)) continue; // verify reports the broken chain
+      bool fresh = !kept.count(d);
+      auto& why = kept[d];
+      std::string reason = "needed by " + id;
+      if (std::find(why.begin(), why.end(), reason) == why.end()) why.push_back(reason);
+      if (fresh) todo.push_back(d);
+    }
+  }
   PruneReport doc;
   doc.dry_run = dry_run;
   doc.daily = rules.daily;
@@ -293,7 +339,7 @@ PruneReport prune_repository(const config::Config& cfg, bool dry_run)
       b.reason = util::join(it->second, ", ");
       b.kept_by = it->second;
       const auto& m = *e.manifest;
-      if (m.type == "full") {
+      if (is_physical(m.type)) {
         std::uint64_t seg = parse_lsn(m.start_lsn).value_or(0) / m.wal_segment_size;
         if (!oldest_needed || seg < oldest_needed->second) oldest_needed = std::make_pair(m.timeline, seg);
       }

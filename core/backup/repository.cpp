@@ -164,6 +164,15 @@ std::uint64_t Manifest::size() const
   return n;
 }
 
+std::uint64_t Manifest::database_size() const
+{
+  std::uint64_t n = 0;
+  for (const auto& c : contents) n += c.size;
+  return n;
+}
+
+bool is_physical(const std::string& type) { return type == "full" || type == "diff" || type == "incr"; }
+
 std::uint64_t Manifest::stored_size() const
 {
   std::uint64_t n = 0;
@@ -196,7 +205,15 @@ nlohmann::json Manifest::to_json() const
   for (const auto& f : files)
     j["files"].push_back({{"name", f.name}, {"size", f.size}, {"stored_size", f.stored_size}, {"sha256", f.sha256}, {"stored_sha256", f.stored_sha256}});
   j["contents"] = nlohmann::json::array();
-  for (const auto& c : contents) j["contents"].push_back({{"path", c.path}, {"size", c.size}, {"sha256", c.sha256}});
+  for (const auto& c : contents) {
+    nlohmann::json e = {{"path", c.path}, {"size", c.size}, {"sha256", c.sha256}, {"mtime", c.mtime}};
+    if (!c.reference.empty()) e["reference"] = c.reference;
+    j["contents"].push_back(std::move(e));
+  }
+  if (!prior.empty()) {
+    j["prior"] = prior;
+    j["references"] = references;
+  }
   return j;
 }
 
@@ -226,7 +243,10 @@ Manifest Manifest::from_json(const nlohmann::json& j)
     m.files.push_back({f.value("name", ""), f.value("size", std::uint64_t{0}), f.value("stored_size", std::uint64_t{0}),
                        f.value("sha256", ""), f.value("stored_sha256", "")});
   for (const auto& c : j.value("contents", nlohmann::json::array()))
-    m.contents.push_back({c.value("path", ""), c.value("size", std::uint64_t{0}), c.value("sha256", "")});
+    m.contents.push_back({c.value("path", ""), c.value("size", std::uint64_t{0}), c.value("sha256", ""), c.value("mtime", std::int64_t{0}),
+                          c.value("reference", "")});
+  m.prior = j.value("prior", "");
+  m.references = j.value("references", std::vector<std::string>{});
   return m;
 }
 

@@ -44,17 +44,27 @@ struct StoredFile {
   std::string stored_sha256; // of the bytes on disk
 };
 
-// One member of a base backup's tar stream (a file of the data directory).
+// One regular file of the data directory as a physical backup saw it. Its bytes are in the
+// base.tar.zst of the backup that holds them: this backup when reference is empty, else the
+// (older) backup named by reference, whose manifest lists the same file with the same size and
+// SHA-256 and an empty reference.
 struct ContentFile {
   std::string path;
   std::uint64_t size = 0;
   std::string sha256;
+  std::int64_t mtime = 0; // seconds since the epoch, from the tar header
+  std::string reference;  // the backup holding the bytes; empty: this one
 };
+
+// True for the backups of a whole cluster (full, diff, incr), as opposed to logical and redis.
+bool is_physical(const std::string& type);
 
 // manifest.json of a backup set. A backup is valid only once this file is in place.
 struct Manifest {
   std::string id;
-  std::string type; // full | logical | redis
+  std::string type; // full | diff | incr | logical | redis
+  std::string prior; // diff/incr: the backup it was compared with (diff: the last full; incr: the last backup)
+  std::vector<std::string> references; // diff/incr: the older backups holding some of its files
   std::string start_time, stop_time; // format_time()
   std::string start_lsn, stop_lsn;   // full only
   std::string start_wal, stop_wal;   // first and last segment the backup needs
@@ -68,8 +78,11 @@ struct Manifest {
   int compress_level = 3;
   std::vector<StoredFile> files;
   std::vector<ContentFile> contents;
+  // Raw and stored bytes of this backup's own files (for a diff/incr: only what changed).
   std::uint64_t size() const;
   std::uint64_t stored_size() const;
+  // The raw bytes of the whole cluster the backup restores (every content file, wherever held).
+  std::uint64_t database_size() const;
 
   nlohmann::json to_json() const;
   static Manifest from_json(const nlohmann::json& j);

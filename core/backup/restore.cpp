@@ -21,7 +21,7 @@
 #include "core/backup/pg.h"
 #include "core/backup/repository.h"
 #include "core/backup/stream.h"
-#include "core/backup/tar.h"
+#include "core/backup/unpack.h"
 #include "core/backup/wal.h"
 #include "core/error.h"
 #include "core/util/fs.h"
@@ -99,7 +99,7 @@ static Manifest choose_backup(const Repository& repo, const RestoreOptions& o, s
 {
   std::vector<Manifest> full;
   for (const auto& e : repo.backups())
-    if (e.valid && e.manifest->type == "full") full.push_back(*e.manifest);
+    if (e.valid && is_physical(e.manifest->type)) full.push_back(*e.manifest);
   auto ends_before = [&](const Manifest& m) {
     if (t_us) return parse_time(m.stop_time).value_or(INT64_MAX) <= *t_us;
     if (lsn) return parse_lsn(m.stop_lsn).value_or(UINT64_MAX) <= *lsn;
@@ -109,7 +109,7 @@ static Manifest choose_backup(const Repository& repo, const RestoreOptions& o, s
   if (!o.backup_id.empty() && o.backup_id != "latest") {
     auto m = repo.manifest(o.backup_id);
     if (!m) throw Error(ExitCode::usage, fmt::format("no valid backup '{}'", o.backup_id), "", "run `statectl backup list` for the IDs");
-    if (m->type != "full")
+    if (!is_physical(m->type))
       throw Error(ExitCode::usage, fmt::format("backup {} is a {} backup", o.backup_id, m->type), "point-in-time restore needs a full backup",
                   m->type == "logical" ? "load it with pg_restore after `statectl restore --backup ID --to DIR` prints its path" : "");
     if (!ends_before(*m))
@@ -118,7 +118,7 @@ static Manifest choose_backup(const Repository& repo, const RestoreOptions& o, s
     return *m;
   }
   if (full.empty())
-    throw Error(ExitCode::usage, "nothing to restore", fmt::format("the repository {} has no valid full backup", repo.location()),
+    throw Error(ExitCode::usage, "nothing to restore", fmt::format("the repository {} has no valid physical (full, diff or incr) backup", repo.location()),
                 "run `statectl backup create` first");
   if (o.kind == TargetKind::name) return full.front();
   for (auto it = full.rbegin(); it != full.rend(); ++it)
@@ -165,76 +165,6 @@ static void check_wal(const Repository& repo, const Manifest& m, const RestoreOp
 }
 
 namespace {
-
-// Writes the tar stream of a base backup into dir, checking every member against the manifest.
-class Extractor {
-public:
-  Extractor(fs::path dir, const Manifest& m) : m_dir(std::move(dir))
-  {
-    for (const auto& c : m.contents) m_expected[c.path] = c.sha256;
-    tar.on_begin = [this](const TarEntry& e) { begin(e); };
-    tar.on_data = [this](std::string_view d) { data(d); };
-    tar.on_end = [this](const TarEntry& e) { end(e); };
-  }
-  ~Extractor()
-  {
-    if (m_fd >= 0) ::close(m_fd);
-  }
-  TarScanner tar;
-  std::vector<std::string> problems;
-
-private:
-  fs::path safe(const std::string& p)
-  {
-    fs::path rel = fs::path(p).lexically_normal();
-    if (rel.is_absolute() || util::starts_with(rel.string(), ".."))
-      throw Error(ExitCode::failed, "the backup archive is damaged", fmt::format("member '{}' escapes the data directory", p));
-    return m_dir / rel;
-  }
-  void begin(const TarEntry& e)
-  {
-    fs::path p = safe(e.path);
-    std::error_code ec;
-    if (e.type == '5') {
-      fs::create_directories(p, ec);
-      ::chmod(p.c_str(), 0700);
-    } else if (e.type == '0') {
-      fs::create_directories(p.parent_path(), ec);
-      m_fd = ::open(p.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-      if (m_fd < 0) throw Error(ExitCode::failed, fmt::format("cannot write {}", p.string()), std::strerror(errno));
-      m_hash.emplace();
-    } else if (e.type == '2') {
-      fs::create_directories(p.parent_path(), ec);
-      fs::create_symlink(e.link_target, p, ec);
-    }
-  }
-  void data(std::string_view d)
-  {
-    m_hash->update(d);
-    while (!d.empty()) {
-      ssize_t n = ::write(m_fd, d.data(), d.size());
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        throw Error(ExitCode::failed, "cannot write the restored data directory", std::strerror(errno), "check free space");
-      }
-      d.remove_prefix(static_cast<std::size_t>(n));
-    }
-  }
-  void end(const TarEntry& e)
-  {
-    if (e.type != '0') return;
-    ::close(m_fd);
-    m_fd = -1;
-    auto it = m_expected.find(e.path);
-    std::string got = m_hash->hex();
-    if (it != m_expected.end() && it->second != got) problems.push_back(fmt::format("{}: checksum mismatch", e.path));
-  }
-
-  fs::path m_dir;
-  std::map<std::string, std::string> m_expected;
-  int m_fd = -1;
-  std::optional<Sha256> m_hash;
-};
 
 void chown_tree(const fs::path& dir, const std::string& user)
 {
@@ -361,35 +291,10 @@ RestoreResult restore(const config::Config& cfg, exec::Runner& runner, output::P
       for (const auto& de : fs::directory_iterator(o.to, ec)) fs::remove_all(de.path(), ec);
   };
   try {
-    printer.info(fmt::format("restoring backup {} into {}", m.id, o.to.string()));
-    Extractor x(o.to, m);
-    const StoredFile* base = nullptr;
-    for (const auto& f : m.files)
-      if (f.name == "base.tar.zst") base = &f;
-    if (!base) throw Error(ExitCode::failed, fmt::format("backup {} is damaged", m.id), "its manifest lists no base.tar.zst");
-    output::Progress progress(printer, "restore " + m.id, base->size, o.tty);
-    std::uint64_t done = 0;
-    StreamStats st;
-    try {
-      LocalCopy copy = repo.storage().fetch(Repository::backup_key(m.id, base->name));
-      st = read_zstd_file(copy.path(), [&](std::string_view d) {
-        x.tar.feed(d);
-        done += d.size();
-        progress.update(done);
-      }, repo.cipher_key(), Repository::backup_key(m.id, base->name));
-    } catch (const Error& e) {
-      // Damage shows first as a zstd or tar error, before the whole-file checksum: name the file.
-      throw Error(ExitCode::failed, fmt::format("backup {} is damaged", m.id),
-                  fmt::format("backups/{}/{}: {}", m.id, base->name, e.why().empty() ? e.what_failed() : e.why()),
-                  "run `statectl backup verify` and restore another backup with --backup");
-    }
-    progress.finish();
-    if (st.stored_sha256 != base->stored_sha256 || st.raw_sha256 != base->sha256)
-      throw Error(ExitCode::failed, fmt::format("backup {} is damaged", m.id), fmt::format("backups/{}/{}: checksum mismatch", m.id, base->name),
-                  "run `statectl backup verify` and restore another backup with --backup");
-    if (!x.problems.empty())
-      throw Error(ExitCode::failed, fmt::format("backup {} is damaged", m.id), util::join(x.problems, "; "), "run `statectl backup verify`");
-    if (!x.tar.finished()) throw Error(ExitCode::failed, fmt::format("backup {} is damaged", m.id), "the archive ends early");
+    printer.info(m.type == "full" ? fmt::format("restoring backup {} into {}", m.id, o.to.string())
+                                  : fmt::format("restoring {} backup {} (with files from {}) into {}", m.type, m.id, util::join(m.references, ", "),
+                                                o.to.string()));
+    unpack_backup(repo, m, o.to, printer, o.tty);
 
     // Recovery settings, appended to postgresql.auto.conf (read last, so they win).
     std::string cmd = util::shell_quote(o.statectl_path);
@@ -429,6 +334,10 @@ RestoreResult restore(const config::Config& cfg, exec::Runner& runner, output::P
     fs::create_directories(o.to / "log", ec);
     fs::create_directories(o.to / "pg_wal" / "archive_status", ec);
     chown_tree(o.to, run_as);
+    // Durable before it is reported restored, as pgBackRest syncs each file: one syncfs() of
+    // the target's filesystem flushes every file and directory written above in one batch.
+    if (o.sync)
+      if (auto r = util::sync_filesystem(o.to); !r) throw Error(ExitCode::failed, "cannot sync the restored data directory", r.error(), "check the disk");
   } catch (...) {
     wipe();
     throw;

@@ -27,12 +27,15 @@ struct RestoreOptions {
   std::chrono::seconds timeout{300};
   bool tty = false;
   bool keep_archiving = false;    // keep archive_mode/synchronous_standby_names of the source
+  bool sync = true;               // flush the restored files to disk before returning (--no-sync: not)
 };
 
-// Restores a backup of cfg's repository into options.to. Preflight first (exit 2 for an empty
+// Restores a backup of cfg's repository into options.to (a full one, or a diff/incr with the
+// unchanged files taken from the backups it references). Preflight first (exit 2 for an empty
 // target directory violation, a target before the oldest backup or a bad target; exit 1 for a
 // WAL gap before the target or a target beyond the archive), then unpacks with checksum checks,
-// writes restore_command and the recovery target, and with start runs PostgreSQL until it
+// writes restore_command and the recovery target, syncs the directory's filesystem (unless
+// options.sync is false), and with start runs PostgreSQL until it
 // reaches the target (exit 1 when recovery ends before it). The restored copy never archives
 // into the source's repository nor waits for its synchronous standbys unless keep_archiving.
 // Returns what was restored and, with start, how far recovery got.

@@ -39,7 +39,7 @@ BackupRow backup_row(const BackupEntry& e)
     // An incomplete backup only has its objects: report what they take.
     r.stored_size = e.stored_bytes;
     char kind = e.id.empty() ? '?' : e.id.back();
-    r.type = kind == 'F' ? "full" : kind == 'L' ? "logical" : kind == 'R' ? "redis" : "unknown";
+    r.type = kind == 'F' ? "full" : kind == 'D' ? "diff" : kind == 'I' ? "incr" : kind == 'L' ? "logical" : kind == 'R' ? "redis" : "unknown";
     return r;
   }
   const auto& m = *e.manifest;
@@ -51,7 +51,12 @@ BackupRow backup_row(const BackupEntry& e)
   r.stored_size = m.stored_size();
   r.start_lsn = opt(m.start_lsn);
   r.stop_lsn = opt(m.stop_lsn);
-  if (m.type == "full") r.timeline = m.timeline;
+  if (is_physical(m.type)) {
+    r.timeline = m.timeline;
+    r.database_size = m.database_size();
+  }
+  if (!m.prior.empty()) r.depends_on = m.prior;
+  r.references = m.references;
   return r;
 }
 
@@ -66,7 +71,10 @@ void to_json(nlohmann::json& j, const BackupRow& r)
        {"stored_size", r.stored_size},
        {"start_lsn", or_null(r.start_lsn)},
        {"stop_lsn", or_null(r.stop_lsn)},
-       {"timeline", or_null(r.timeline)}};
+       {"timeline", or_null(r.timeline)},
+       {"depends_on", or_null(r.depends_on)},
+       {"references", r.references},
+       {"database_size", or_null(r.database_size)}};
 }
 
 void to_json(nlohmann::json& j, const BackupList& r)
@@ -78,11 +86,11 @@ std::string to_text(const BackupList& r)
 {
   if (r.backups.empty()) return fmt::format("no backups in {}\n", r.repository);
   output::Table t;
-  t.headers = {"ID", "TYPE", "STATUS", "START", "STOP", "SIZE", "STORED", "LSN RANGE"};
+  t.headers = {"ID", "TYPE", "STATUS", "START", "STOP", "SIZE", "STORED", "LSN RANGE", "DEPENDS ON"};
   for (const auto& b : r.backups) {
     std::string range = cell(b.start_lsn) == "-" ? "-" : cell(b.start_lsn) + " - " + cell(b.stop_lsn);
     t.rows.push_back({b.id, b.type, b.status, short_time(cell(b.start_time)), short_time(cell(b.stop_time)),
-                      b.size ? util::format_size(*b.size) : "-", util::format_size(b.stored_size), range});
+                      b.size ? util::format_size(*b.size) : "-", util::format_size(b.stored_size), range, cell(b.depends_on)});
   }
   return t.render();
 }
@@ -92,9 +100,12 @@ void to_json(nlohmann::json& j, const BackupCreated& r) { to_json(j, r.backup); 
 std::string to_text(const BackupCreated& r)
 {
   const auto& b = r.backup;
-  std::string range = b.type == "full" ? fmt::format(", WAL {} - {}", b.start_lsn.value_or(""), b.stop_lsn.value_or("")) : "";
-  return fmt::format("backup {} ({}) valid: {} stored as {}{}\n", b.id, b.type, util::format_size(b.size.value_or(0)),
-                     util::format_size(b.stored_size), range);
+  std::string range = b.timeline ? fmt::format(", WAL {} - {}", b.start_lsn.value_or(""), b.stop_lsn.value_or("")) : "";
+  std::string base = b.depends_on ? fmt::format(" of a {} cluster, unchanged files in {}", util::format_size(b.database_size.value_or(0)),
+                                                util::join(b.references, ", "))
+                                  : "";
+  return fmt::format("backup {} ({}) valid: {} stored as {}{}{}\n", b.id, b.type, util::format_size(b.size.value_or(0)),
+                     util::format_size(b.stored_size), base, range);
 }
 
 void to_json(nlohmann::json& j, const RepositoryInfo& r)

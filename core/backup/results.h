@@ -25,7 +25,10 @@ struct BackupRow {
   std::optional<std::uint64_t> size;
   std::uint64_t stored_size = 0;
   std::optional<std::string> start_lsn, stop_lsn;
-  std::optional<std::uint32_t> timeline; // full backups only
+  std::optional<std::uint32_t> timeline; // physical backups only
+  std::optional<std::string> depends_on;  // diff/incr: the prior backup it was taken against
+  std::vector<std::string> references;    // diff/incr: the backups holding its unchanged files
+  std::optional<std::uint64_t> database_size; // physical: raw bytes of the whole cluster it restores
 };
 
 // The row of one backup directory (reads the directory of an incomplete one for its size).

@@ -29,7 +29,72 @@ std::uint64_t octal(const char* p, std::size_t n)
 
 std::string field(const char* p, std::size_t n) { return std::string(p, strnlen(p, n)); }
 
+// Writes v as a zero-padded octal field of n bytes (n-1 digits and a NUL), or GNU base-256.
+void put_octal(char* p, std::size_t n, std::uint64_t v)
+{
+  if (v >> (3 * (n - 1))) {
+    for (std::size_t i = n; i-- > 1;) {
+      p[i] = static_cast<char>(v & 0xff);
+      v >>= 8;
+    }
+    p[0] = static_cast<char>(0x80);
+    return;
+  }
+  for (std::size_t i = n - 1; i-- > 0;) {
+    p[i] = static_cast<char>('0' + (v & 7));
+    v >>= 3;
+  }
+  p[n - 1] = 0;
+}
+
+// One "<len> key=value\n" pax record; len counts the whole record, its own digits included.
+std::string pax_record(const std::string& key, const std::string& value)
+{
+  std::size_t body = key.size() + value.size() + 3; // ' ', '=', '\n'
+  std::size_t len = body + 1;
+  while (std::to_string(len).size() + body != len) len = std::to_string(len).size() + body;
+  return std::to_string(len) + " " + key + "=" + value + "\n";
+}
+
+std::string header_block(const std::string& name, const std::string& link, char type, std::uint64_t size, unsigned mode, std::int64_t mtime)
+{
+  std::string b(512, '\0');
+  std::memcpy(b.data(), name.data(), std::min<std::size_t>(name.size(), 100));
+  put_octal(b.data() + 100, 8, mode & 07777);
+  put_octal(b.data() + 108, 8, 0);
+  put_octal(b.data() + 116, 8, 0);
+  put_octal(b.data() + 124, 12, size);
+  put_octal(b.data() + 136, 12, static_cast<std::uint64_t>(std::max<std::int64_t>(mtime, 0)));
+  b[156] = type;
+  std::memcpy(b.data() + 157, link.data(), std::min<std::size_t>(link.size(), 100));
+  std::memcpy(b.data() + 257, "ustar", 6);
+  std::memcpy(b.data() + 263, "00", 2);
+  std::memset(b.data() + 148, ' ', 8);
+  unsigned sum = 0;
+  for (unsigned char c : b) sum += c;
+  put_octal(b.data() + 148, 7, sum);
+  b[155] = ' ';
+  return b;
+}
+
 } // namespace
+
+std::string tar_header(const TarEntry& e)
+{
+  std::string out;
+  if (e.path.size() > 100 || e.link_target.size() > 100) {
+    std::string pax;
+    if (e.path.size() > 100) pax += pax_record("path", e.path);
+    if (e.link_target.size() > 100) pax += pax_record("linkpath", e.link_target);
+    out = header_block("././@PaxHeader", "", 'x', pax.size(), 0644, e.mtime) + pax + tar_padding(pax.size());
+  }
+  std::uint64_t size = e.type == '0' ? e.size : 0;
+  return out + header_block(e.path, e.link_target, e.type, size, e.mode, e.mtime);
+}
+
+std::string tar_padding(std::uint64_t size) { return std::string((512 - size % 512) % 512, '\0'); }
+
+std::string tar_end() { return std::string(1024, '\0'); }
 
 void TarScanner::header(const char* b)
 {
@@ -48,6 +113,7 @@ void TarScanner::header(const char* b)
   e.link_target = m_next_link.empty() ? field(b + 157, 100) : m_next_link;
   e.mode = static_cast<unsigned>(octal(b + 100, 8)) & 07777;
   e.size = octal(b + 124, 12);
+  e.mtime = static_cast<std::int64_t>(octal(b + 136, 12));
   e.type = b[156] == 0 ? '0' : b[156];
   m_left = e.size;
   m_pad = (512 - e.size % 512) % 512;

@@ -14,7 +14,16 @@ struct TarEntry {
   std::uint64_t size = 0;
   unsigned mode = 0644;
   std::string link_target;  // for symlinks
+  std::int64_t mtime = 0;   // seconds since the epoch
 };
+
+// The header block(s) of a ustar member for e, preceded by a pax extended header when the path
+// or link target does not fit ustar's 100-byte fields. Sizes above 8 GiB use GNU base-256.
+std::string tar_header(const TarEntry& e);
+// The zero bytes that pad a member of `size` bytes to the next 512-byte boundary.
+std::string tar_padding(std::uint64_t size);
+// The end-of-archive marker: two zero blocks.
+std::string tar_end();
 
 // A streaming reader of ustar archives (what pg_basebackup -Ft writes): feed it bytes in any
 // chunking and it calls on_begin for each member header, on_data with the member's content and

@@ -24,6 +24,17 @@ void fsync_dir(const fs::path& dir)
   }
 }
 
+Expected<bool> sync_filesystem(const fs::path& path)
+{
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return unexpected(fmt::format("cannot open {}: {}", path.string(), std::strerror(errno)));
+  int rc = ::syncfs(fd);
+  int err = errno;
+  ::close(fd);
+  if (rc != 0) return unexpected(fmt::format("syncfs of {} failed: {}", path.string(), std::strerror(err)));
+  return true;
+}
+
 Expected<bool> write_file_atomic(const fs::path& path, std::string_view data, mode_t mode)
 {
   fs::path dir = path.parent_path();

@@ -20,6 +20,10 @@ Expected<std::string> read_file(const std::filesystem::path& path);
 // fsyncs a directory so a rename inside it is durable.
 void fsync_dir(const std::filesystem::path& dir);
 
+// Flushes every written file and directory of the filesystem holding path to disk (syncfs(2)):
+// one call instead of an fsync per file. Returns an error string naming the path on failure.
+Expected<bool> sync_filesystem(const std::filesystem::path& path);
+
 // Creates dir (and parents) with mode for the last component; keeps an existing directory.
 Expected<bool> make_dirs(const std::filesystem::path& dir, mode_t mode = 0755);
 

@@ -42,6 +42,19 @@ expect_exit 0 statectl -o json backup verify
 assert_eq "$(json_get "$OUT" 'j["ok"]')" True "verify of the intact encrypted repository"
 pass "restore decrypts base backup and WAL to exactly 3000 rows; verify ok"
 
+sql "INSERT INTO t SELECT generate_series(3001, 3500)"
+sql "CHECKPOINT"
+expect_exit 0 statectl -o json backup create --type diff
+B2=$(json_get "$OUT" 'j["id"]')
+assert_eq "$(json_get "$OUT" '(j["type"], j["depends_on"])')" "('diff', '$B1')" "encrypted diff"
+[[ $(head -c 8 "$TEST_DIR/repo/backups/$B2/base.tar.zst") == "STCGCM1" ]] || fail "the diff's base.tar.zst is not sealed"
+if grep -rlF '"reference"' "$TEST_DIR/repo"; then fail "the diff's manifest is stored in plain"; fi
+expect_exit 0 statectl -o json restore --to "$TEST_DIR/r2" --backup "$B2" --target-immediate --start --port "$P"
+on_exit "stop_restored $TEST_DIR/r2"
+assert_eq "$(sql_at "$P" "SELECT count(*) FROM t")" 3500 "rows after restoring the encrypted diff"
+stop_restored "$TEST_DIR/r2"
+pass "an encrypted diff $B2 is sealed and restores from its chain to exactly 3500 rows"
+
 # flip FILE OFFSET: inverts one byte in place.
 flip() { python3 -c 'import sys; p, o = sys.argv[1], int(sys.argv[2]); b = bytearray(open(p, "rb").read()); b[min(o, len(b) - 1)] ^= 0xFF; open(p, "wb").write(b)' "$1" "$2"; }
 tamper() {

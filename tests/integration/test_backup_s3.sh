@@ -3,8 +3,8 @@
 # AWS Signature V4 against the configured key pair (tests/integration/s3/sigv4_server.js, its
 # own implementation of the algorithm). Full backup in multipart upload, the archiver (the server
 # user, without the AWS variables) pushing WAL with the 0600 credentials file, objects read back
-# with @aws-sdk/client-s3, point-in-time restore from S3 to the exact row count, a flipped byte
-# reported by verify, prune removing objects, and a wrong secret key refused with nothing listed.
+# with @aws-sdk/client-s3, point-in-time restore from S3 to the exact row count, an incr restored
+# from its chain, a flipped byte reported by verify (also for the incr depending on it), prune removing objects, and a wrong secret key refused with nothing listed.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/backup_lib.sh"
 command -v node >/dev/null || skip "node is not installed (packaging/install-deps.sh --test installs it)"
@@ -96,11 +96,26 @@ grep -q "wal fetch --repo s3://$BUCKET/cluster1 " "$TEST_DIR/r1/postgresql.auto.
 stop_restored "$TEST_DIR/r1"
 pass "restore of $B1 from S3 replays the archived WAL to exactly 4000 rows"
 
+# An incremental backup in S3: only what changed is uploaded; restored from the chain.
+sql "CHECKPOINT"
+expect_exit 0 statectl -o json backup create --type incr
+B3=$(json_get "$OUT" 'j["id"]')
+assert_eq "$(json_get "$OUT" '(j["type"], j["depends_on"])')" "('incr', '$B2')" "incr in S3"
+B2_SIZE=$(s3 list "cluster1/backups/$B2/base.tar.zst" | cut -f2)
+B3_SIZE=$(s3 list "cluster1/backups/$B3/base.tar.zst" | cut -f2)
+((B3_SIZE * 10 < B2_SIZE)) || fail "the incr uploaded $B3_SIZE bytes, the full $B2_SIZE"
+expect_exit 0 statectl -o json restore --to "$TEST_DIR/r3" --backup "$B3" --latest --start --port "$P"
+on_exit "stop_restored $TEST_DIR/r3"
+assert_eq "$(sql_at "$P" "SELECT count(*) FROM t")" 4000 "rows after restoring incr $B3 from S3"
+stop_restored "$TEST_DIR/r3"
+pass "incr $B3 uploads $B3_SIZE bytes (full $B2: $B2_SIZE) and restores from its chain in S3 to exactly 4000 rows"
+
 expect_exit 0 statectl -o json backup verify
 assert_eq "$(json_get "$OUT" 'j["ok"]')" True "verify of intact S3 backups"
 s3 flip "cluster1/backups/$B2/base.tar.zst" 5000
 expect_exit 1 statectl -o json backup verify
 assert_contains "$OUT" "backups/$B2/base.tar.zst"
+assert_contains "$OUT" "depends on backup $B2, which is damaged"
 pass "a byte flipped in an S3 object is reported by verify (exit 1)"
 
 # A wrong secret key: a clear error, exit 3, nothing new listed, the secret never printed.
@@ -111,14 +126,15 @@ assert_contains "$ERR" "SignatureDoesNotMatch"
 assert_not_contains "$ERR" "$SECRET"
 assert_eq "$(s3 list cluster1/backups/ | wc -l)" "$BEFORE" "objects after the refused backup"
 expect_exit 0 statectl -o json backup list
-assert_eq "$(json_get "$OUT" 'len(j["backups"])')" 2 "backups listed after the refused backup"
+assert_eq "$(json_get "$OUT" 'len(j["backups"])')" 3 "backups listed after the refused backup"
 pass "a wrong secret key is refused (exit 3, SignatureDoesNotMatch) and leaves nothing listed"
 
 # prune (retention_daily = 1) removes the older backup's objects and the WAL only it needed.
 expect_exit 0 statectl -o json backup prune
 s3 list cluster1/ >"$TEST_DIR/objects"
 if grep -q "backups/$B1/" "$TEST_DIR/objects"; then fail "prune left $B1's objects"; fi
-grep -q "backups/$B2/manifest.json" "$TEST_DIR/objects" || fail "prune removed the kept backup $B2"
+grep -q "backups/$B2/manifest.json" "$TEST_DIR/objects" || fail "prune removed $B2, which the kept incr $B3 needs"
+grep -q "backups/$B3/manifest.json" "$TEST_DIR/objects" || fail "prune removed the newest backup $B3"
 FIRST_WAL=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["start_wal"])' "$TEST_DIR/manifest.json")
 if grep -q "wal/00000001/$FIRST_WAL-" "$TEST_DIR/objects"; then fail "prune kept WAL $FIRST_WAL that only $B1 needed"; fi
-pass "prune removes $B1's objects and its WAL from S3, keeps $B2"
+pass "prune removes $B1's objects and its WAL from S3, keeps $B3 and the full $B2 it depends on"

@@ -1,5 +1,7 @@
 #include <doctest/doctest.h>
 
+#include <nlohmann/json.hpp>
+
 #include "core/backup/repository.h"
 #include "core/backup/retention.h"
 #include "core/backup/stream.h"
@@ -63,4 +65,30 @@ TEST_CASE("backup: retention keeps the newest backup of each of the last N days,
 TEST_CASE("backup: sha256 of a known string")
 {
   CHECK(sha256_hex("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+
+TEST_CASE("backup: a diff's manifest keeps its prior, references and each file's mtime and holder")
+{
+  Manifest m;
+  m.id = "20261122-043000D";
+  m.type = "diff";
+  m.prior = "20261122-033512F";
+  m.references = {"20261122-033512F"};
+  m.contents = {{"base/1/1259", 8192, "aa", 1764551234, ""}, {"base/1/2619", 16384, "bb", 1764550000, "20261122-033512F"}};
+  auto j = m.to_json();
+  CHECK(j["contents"][0].contains("reference") == false);
+  CHECK(j["contents"][1]["reference"] == "20261122-033512F");
+  Manifest back = Manifest::from_json(j);
+  CHECK(back.prior == m.prior);
+  CHECK(back.references == m.references);
+  REQUIRE(back.contents.size() == 2);
+  CHECK(back.contents[1].mtime == 1764550000);
+  CHECK(back.contents[1].reference == "20261122-033512F");
+  CHECK(back.database_size() == 24576);
+  CHECK(is_physical("incr"));
+  CHECK_FALSE(is_physical("logical"));
+  // A full's manifest has no prior: the keys are absent, not empty.
+  Manifest full;
+  full.type = "full";
+  CHECK_FALSE(full.to_json().contains("prior"));
 }

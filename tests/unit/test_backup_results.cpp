@@ -40,16 +40,32 @@ backup::BackupRow full_row()
 
 TEST_CASE("backup results: printer.result renders one JSON document or the text form")
 {
-  backup::BackupList list{"/repo", {full_row()}};
+  backup::BackupRow incr = full_row();
+  incr.id = "20261122T043000I";
+  incr.type = "incr";
+  incr.size = 4096;
+  incr.stored_size = 512;
+  incr.depends_on = "20261122T033527F";
+  incr.references = {"20261122T033527F"};
+  incr.database_size = 3u << 20;
+  backup::BackupList list{"/repo", {full_row(), incr}};
   auto j = nlohmann::json::parse(printed(list, Format::json));
   CHECK(j["repository"] == "/repo");
-  REQUIRE(j["backups"].size() == 1);
+  REQUIRE(j["backups"].size() == 2);
   CHECK(j["backups"][0] == nlohmann::json::parse(R"({"id": "20261122T033527F", "type": "full", "status": "valid",
         "start_time": "2026-11-22T03:35:27.123456Z", "stop_time": "2026-11-22T03:35:29.000001Z", "size": 2097152,
-        "stored_size": 1048576, "start_lsn": "0/2000028", "stop_lsn": "0/2000100", "timeline": 1})"));
+        "stored_size": 1048576, "start_lsn": "0/2000028", "stop_lsn": "0/2000100", "timeline": 1,
+        "depends_on": null, "references": [], "database_size": null})"));
+  CHECK(j["backups"][1]["depends_on"] == "20261122T033527F");
+  CHECK(j["backups"][1]["references"] == nlohmann::json::parse(R"(["20261122T033527F"])"));
+  CHECK(j["backups"][1]["database_size"] == 3145728);
   CHECK(printed(list, Format::text) ==
-        "ID                TYPE  STATUS  START                STOP                 SIZE     STORED   LSN RANGE\n"
-        "20261122T033527F  full  valid   2026-11-22 03:35:27  2026-11-22 03:35:29  2.0 MiB  1.0 MiB  0/2000028 - 0/2000100\n");
+        "ID                TYPE  STATUS  START                STOP                 SIZE     STORED   LSN RANGE              DEPENDS ON\n"
+        "20261122T033527F  full  valid   2026-11-22 03:35:27  2026-11-22 03:35:29  2.0 MiB  1.0 MiB  0/2000028 - 0/2000100  -\n"
+        "20261122T043000I  incr  valid   2026-11-22 03:35:27  2026-11-22 03:35:29  4.0 KiB  512 B    0/2000028 - 0/2000100  20261122T033527F\n");
+  CHECK(printed(backup::BackupCreated{incr}, Format::text) ==
+        "backup 20261122T043000I (incr) valid: 4.0 KiB stored as 512 B of a 3.0 MiB cluster, unchanged files in 20261122T033527F, "
+        "WAL 0/2000028 - 0/2000100\n");
   CHECK(printed(backup::BackupList{"/repo", {}}, Format::text) == "no backups in /repo\n");
 }
 
