@@ -10,7 +10,10 @@
 #     `statectl --version` vs `redis-cli --version` (process start-up).
 # The reference psql is PostgreSQL's own binary ([postgres] bin_dir), not Debian's Perl wrapper
 # in /usr/bin, whose start-up alone is ~35 ms.
-# Usage: bench/kv.sh [-c statectl.toml] [--keys N] [--rounds N]   (STATECTL=path/to/statectl)
+#   - with --cluster-config FILE (a second deployed stack with [redis] mode = "cluster"): put --batch
+#     of the N keys on that cluster vs the same command on this stack's single Sentinel master.
+# Usage: bench/kv.sh [-c statectl.toml] [--keys N] [--rounds N] [--cluster-config cluster.toml]
+#        (STATECTL=path/to/statectl)
 # Passwords, when the stack has them, come from the secret store into PGPASSWORD / REDISCLI_AUTH.
 set -euo pipefail
 
@@ -19,11 +22,13 @@ STATECTL=${STATECTL:-$(command -v statectl || true)}
 STATECTL=$(readlink -f "$STATECTL")
 KEYS=100000
 ROUNDS=7
+CLUSTER_CONFIG=
 while (($#)); do
   case $1 in
     -c) export STATECTL_CONFIG=$2; shift 2 ;;
     --keys) KEYS=$2; shift 2 ;;
     --rounds) ROUNDS=$2; shift 2 ;;
+    --cluster-config) CLUSTER_CONFIG=$(readlink -f "$2"); shift 2 ;;
     *) echo "bench/kv.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -71,10 +76,10 @@ PSQL="$(get_cfg postgres bin_dir)/psql"
 [[ -x $PSQL ]] || PSQL=/usr/lib/postgresql/15/bin/psql
 "$PSQL" -qX -c "SET client_min_messages = warning" -c "DROP TABLE IF EXISTS statectl_bench_plain" -c "CREATE TABLE statectl_bench_plain (LIKE $TABLE INCLUDING DEFAULTS INCLUDING INDEXES)" >/dev/null
 
-export WORK ROUNDS STATECTL REDIS_HOST REDIS_PORT PREFIX TABLE PSQL
+export WORK ROUNDS STATECTL REDIS_HOST REDIS_PORT PREFIX TABLE PSQL CLUSTER_CONFIG
 export PYTHONPATH="$(dirname "$(readlink -f "$0")")${PYTHONPATH:+:$PYTHONPATH}"
 python3 - <<'PY'
-import os, subprocess
+import json, os, subprocess
 from ab import Case, run_case
 W, ROUNDS, S, PSQL = os.environ["WORK"], int(os.environ["ROUNDS"]), os.environ["STATECTL"], os.environ["PSQL"]
 RH, RP, PREFIX, TABLE = os.environ["REDIS_HOST"], os.environ["REDIS_PORT"], os.environ["PREFIX"], os.environ["TABLE"]
@@ -98,6 +103,29 @@ print(f"{n} keys per batch; {ROUNDS} rounds, statectl and the reference alternat
       "ratio = statectl / reference, median [lowest-highest round]")
 run_case(Case("redis: put --batch", [S, "put", "--backend", "redis", "--batch", batch], REDIS + ["--pipe"],
               "redis-cli --pipe", stdin_b=resp, prep_a=clean_redis, prep_b=clean_redis), ROUNDS, 1.0)
+CC = os.environ["CLUSTER_CONFIG"]
+if CC:
+    cluster_env = dict(os.environ)
+    pw = subprocess.run([S, "-c", CC, "secrets", "get", "redis"], capture_output=True, text=True).stdout.strip()
+    if pw:
+        cluster_env["REDISCLI_AUTH"] = pw
+
+    def clean_cluster():
+        # Every master's bench keys (values and their hash-tagged metadata), one UNLINK each.
+        st = json.loads(subprocess.run([S, "-c", CC, "status", "-o", "json"], capture_output=True, check=False).stdout)
+        for c in st["components"]:
+            if c["kind"] != "redis" or c["role"] != "master":
+                continue
+            port = c["address"].rsplit(":", 1)[1]
+            names = []
+            for pattern in (PREFIX + "bench/*", "statectl#" + PREFIX + "meta:*bench/*"):
+                names += subprocess.run(["redis-cli", "-p", port, "--scan", "--pattern", pattern], capture_output=True,
+                                        check=True, env=cluster_env).stdout.split(b"\n")
+            resp = b"".join(b"*2\r\n$6\r\nUNLINK\r\n$%d\r\n%s\r\n" % (len(k), k) for k in names if k)
+            subprocess.run(["redis-cli", "-p", port, "--pipe"], input=resp, check=True, stdout=DEVNULL, env=cluster_env)
+    run_case(Case("redis cluster (3 masters) vs one master: put --batch",
+                  [S, "-c", CC, "put", "--backend", "redis", "--batch", batch], [S, "put", "--backend", "redis", "--batch", batch],
+                  "the same batch on the Sentinel master", prep_a=clean_cluster, prep_b=clean_redis), ROUNDS, 1.2)
 run_case(Case("postgres: put --batch", [S, "put", "--backend", "postgres", "--batch", batch],
               [PSQL, "-qX", "-c", f"\\copy statectl_bench_plain (key, value) from '{batch}'"], "psql \\copy",
               prep_a=clean_pg, prep_b=lambda: sql("TRUNCATE statectl_bench_plain")), ROUNDS, 1.1)

@@ -41,7 +41,8 @@ void setup_create(CLI::App& sub, Context& ctx)
                  "AWS_SECRET_ACCESS_KEY or the secret store; copied to the 0600 [backup] s3_credentials_file for the archiver).\n"
                  "--target compose: pg_basebackup through the primary's published port; the containers archive WAL\n"
                  "into <state dir>/wal-spool, which every backup command moves into the repository first; --backend redis\n"
-                 "fetches the snapshot with redis-cli --rdb from the master the Sentinels report.\n"
+                 "fetches the snapshot with redis-cli --rdb from the master the Sentinels report. On a local Redis Cluster\n"
+                 "([redis] mode = \"cluster\") one backup holds one RDB per master (dump-HOST-PORT.rdb).\n"
                  "Exit codes: 0 the backup is valid, 1 failed (nothing valid was recorded), 3 server unreachable or the S3\n"
                  "endpoint refused the credentials, 4 pg_basebackup/pg_dump/redis-cli failed, 75 another backup holds the\n"
                  "repository lock.");

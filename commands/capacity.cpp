@@ -130,7 +130,8 @@ void setup_check(CLI::App& parent, Context& ctx)
   sub->footer(
     "Checks: connections, database_size, replication_replicas, replication_lag (per standby), wraparound,\n"
     "archive_ready, archive_failure, longest_transaction, idle_in_transaction, pgbouncer_waiting, redis_memory,\n"
-    "redis_evictions, redis_replicas, sentinel_quorum, backup_age. Other thresholds come from [capacity] in the\n"
+    "redis_evictions, redis_replicas, sentinel_quorum, redis_cluster (cluster mode: every master's cluster_state\n"
+    "and slots; memory and evictions per master), backup_age. Other thresholds come from [capacity] in the\n"
     "config. A server that cannot be reached makes its checks UNKNOWN. Thresholds alert only when a value is\n"
     "beyond them (equal is OK); --warn/--crit also take Nagios ranges (10:, ~:90, @10:20).\n"
     "\n"

@@ -25,7 +25,7 @@ void setup_restore(CLI::App& sub, Context& ctx)
     std::string timeout = "5m";
   };
   auto o = std::make_shared<Opts>();
-  sub.add_option("--to", o->to, "New (absent or empty) data directory; with --backend redis, the directory for dump.rdb")->required();
+  sub.add_option("--to", o->to, "New (absent or empty) data directory; with --backend redis, the directory for dump.rdb (a cluster backup: one dump-HOST-PORT.rdb per master)")->required();
   sub.add_option("--backup", o->backup, "Backup ID or 'latest' (default: the newest valid backup that ends before the target)");
   auto t_time = sub.add_option("--target-time", o->time, "Recover to this time: 'YYYY-MM-DD HH:MM:SS[.ffffff][+HH:MM]' (no offset = UTC)");
   auto t_lsn = sub.add_option("--target-lsn", o->lsn, "Recover to this WAL location (e.g. 0/3000060)");

@@ -17,6 +17,7 @@
 #include "core/backup/wal.h"
 #include "core/clients/credentials.h"
 #include "core/clients/redis.h"
+#include "core/clients/redis_cluster.h"
 #include "core/error.h"
 #include "core/exec/redact.h"
 #include "core/secrets/store.h"
@@ -230,41 +231,19 @@ Manifest create_redis_remote(const config::Config& cfg, exec::Runner& runner, ou
   return m;
 }
 
-Manifest create_redis(const config::Config& cfg, exec::Runner& runner, output::Printer& printer, const Repository& repo)
+// BGSAVE on one server and its RDB file's bytes (statectl runs beside the server).
+std::string bgsave(const clients::RedisOptions& o)
 {
-  auto ep = stack::resolve(cfg);
-  if (!ep.redis_files_local && ep.redis_url.empty()) return create_redis_remote(cfg, runner, printer, repo, ep);
-  std::string host = ep.redis.host;
-  int port = ep.redis.port;
-  if (runner.dry_run() == exec::DryRun::plan) {
-    printer.plan(fmt::format("BGSAVE on redis {}:{}, then copy the RDB file into {}", host, port, repo.location()));
-    return {};
-  }
   Redis r;
-  clients::RedisOptions o;
-  o.host = host;
-  o.port = port;
-  o.connect_timeout = 5s;
-  o.command_timeout = 5s;
-  // An unreadable store is not fatal: a server without requirepass needs no password (and
-  // refuses AUTH, which the client tolerates); a wrong one fails the connect with a hint.
-  o.password = clients::stored_password(cfg, ep.redis_password_secret, true).value_or("");
   try {
     r.c = clients::RedisConnection::connect(o);
   } catch (const clients::RedisError& e) {
-    throw clients::to_error(e.failure(), fmt::format("cannot connect to Redis at {}:{}", host, port),
+    throw clients::to_error(e.failure(), fmt::format("cannot connect to Redis at {}", o.display()),
                             "start the stack (`statectl deploy`) or check [local] redis_port");
   }
-  Manifest m;
-  m.type = "redis";
-  m.id = new_backup_id(repo, 'R');
-  m.pg_version.clear();
-  m.compress_level = static_cast<int>(cfg.get_int("backup.compress_level"));
   std::string before = r.str({"LASTSAVE"});
   // LASTSAVE has one-second resolution; the rdb_saves counter (Redis 7) tells a new save apart.
   std::string saves_before = info_field(r.str({"INFO", "persistence"}), "rdb_saves");
-  m.start_time = format_time(now_us());
-  printer.info(fmt::format("backup {}: BGSAVE on Redis {}:{}", m.id, host, port));
   // A save may already run; BGSAVE SCHEDULE queues ours behind it.
   r.str({"BGSAVE", "SCHEDULE"});
   auto end = std::chrono::steady_clock::now() + 600s;
@@ -281,14 +260,60 @@ Manifest create_redis(const config::Config& cfg, exec::Runner& runner, output::P
     std::this_thread::sleep_for(100ms);
   }
   fs::path rdb = fs::path(r.config_get("dir")) / r.config_get("dbfilename");
-  m.stop_time = format_time(now_us());
-  Cleanup cleanup{repo, m.id};
-  StoredWriter stored(repo, m.id, "dump.rdb.zst", m.compress_level, static_cast<int>(cfg.get_int("backup.threads")));
-  ZstdFileWriter& out = stored.out;
   auto data = util::read_file(rdb);
   if (!data) throw Error(ExitCode::failed, "cannot read the Redis snapshot", data.error(), "statectl must run on the Redis host to copy its RDB file");
-  out.write(*data);
-  m.files.push_back(stored.finish());
+  return std::move(*data);
+}
+
+Manifest create_redis(const config::Config& cfg, exec::Runner& runner, output::Printer& printer, const Repository& repo)
+{
+  auto ep = stack::resolve(cfg);
+  if (!ep.redis_files_local && ep.redis_url.empty()) return create_redis_remote(cfg, runner, printer, repo, ep);
+  clients::RedisOptions o;
+  o.host = ep.redis.host;
+  o.port = ep.redis.port;
+  o.connect_timeout = 5s;
+  o.command_timeout = 5s;
+  // An unreadable store is not fatal: a server without requirepass needs no password (and
+  // refuses AUTH, which the client tolerates); a wrong one fails the connect with a hint.
+  o.password = clients::stored_password(cfg, ep.redis_password_secret, true).value_or("");
+  // A Redis Cluster is backed up as one RDB per master, named after it, in one backup.
+  std::vector<std::string> masters;
+  bool cluster = cfg.get_string("redis.mode") == "cluster" && !ep.redis_cluster.empty();
+  if (cluster) {
+    clients::RedisCluster c(ep.redis_cluster, o);
+    try {
+      c.refresh();
+    } catch (const clients::RedisError& e) {
+      throw clients::to_error(e.failure(), "cannot read the Redis Cluster's slot map", "start the stack (`statectl deploy`)");
+    }
+    masters = c.masters();
+  } else {
+    masters = {o.display()};
+  }
+  if (runner.dry_run() == exec::DryRun::plan) {
+    for (const auto& node : masters) printer.plan(fmt::format("BGSAVE on redis {}, then copy the RDB file into {}", node, repo.location()));
+    return {};
+  }
+  Manifest m;
+  m.type = "redis";
+  m.id = new_backup_id(repo, 'R');
+  m.pg_version.clear();
+  m.compress_level = static_cast<int>(cfg.get_int("backup.compress_level"));
+  m.start_time = format_time(now_us());
+  Cleanup cleanup{repo, m.id};
+  for (const auto& node : masters) {
+    auto colon = node.rfind(':');
+    o.host = node.substr(0, colon);
+    o.port = std::atoi(node.c_str() + colon + 1);
+    printer.info(fmt::format("backup {}: BGSAVE on Redis {}", m.id, node));
+    std::string data = bgsave(o);
+    std::string name = cluster ? fmt::format("dump-{}-{}.rdb.zst", o.host, o.port) : std::string("dump.rdb.zst");
+    StoredWriter stored(repo, m.id, name, m.compress_level, static_cast<int>(cfg.get_int("backup.threads")));
+    stored.out.write(data);
+    m.files.push_back(stored.finish());
+  }
+  m.stop_time = format_time(now_us());
   repo.write_manifest(m);
   cleanup.armed = false;
   return m;

@@ -447,24 +447,30 @@ RedisRestoreResult restore_redis(const config::Config& cfg, output::Printer& pri
     if (!m) throw Error(ExitCode::usage, "nothing to restore", "the repository has no valid Redis backup", "run `statectl backup create --backend redis`");
   }
   if (auto r = util::make_dirs(o.to, 0750); !r) throw Error(ExitCode::failed, "cannot create the target directory", r.error());
-  const auto& f = m->files.at(0);
-  fs::path tmp = o.to / ".dump.rdb.restore";
-  {
-    std::ofstream out(tmp, std::ios::binary);
-    LocalCopy copy = repo.storage().fetch(Repository::backup_key(m->id, f.name));
-    auto st = read_zstd_file(
-      copy.path(), [&](std::string_view d) { out.write(d.data(), static_cast<std::streamsize>(d.size())); }, repo.cipher_key(),
-      Repository::backup_key(m->id, f.name));
-    out.close();
-    if (st.raw_sha256 != f.sha256 || st.stored_sha256 != f.stored_sha256) {
-      fs::remove(tmp);
-      throw Error(ExitCode::failed, fmt::format("backup {} is damaged", m->id), fmt::format("backups/{}/{}: checksum mismatch", m->id, f.name));
+  // A Redis Cluster's backup holds one RDB per master (dump-HOST-PORT.rdb.zst): each is restored
+  // beside the others under its own name, the single server's as dump.rdb.
+  fs::path dest;
+  for (const auto& f : m->files) {
+    dest = o.to / (m->files.size() == 1 ? std::string("dump.rdb") : f.name.substr(0, f.name.size() - 4));
+    fs::path tmp = o.to / ".dump.rdb.restore";
+    {
+      std::ofstream out(tmp, std::ios::binary);
+      LocalCopy copy = repo.storage().fetch(Repository::backup_key(m->id, f.name));
+      auto st = read_zstd_file(
+        copy.path(), [&](std::string_view d) { out.write(d.data(), static_cast<std::streamsize>(d.size())); }, repo.cipher_key(),
+        Repository::backup_key(m->id, f.name));
+      out.close();
+      if (st.raw_sha256 != f.sha256 || st.stored_sha256 != f.stored_sha256) {
+        fs::remove(tmp);
+        throw Error(ExitCode::failed, fmt::format("backup {} is damaged", m->id), fmt::format("backups/{}/{}: checksum mismatch", m->id, f.name));
+      }
     }
+    fs::rename(tmp, dest);
+    printer.info(fmt::format("restored Redis snapshot {} as {}", m->id, dest.string()));
   }
-  fs::rename(tmp, o.to / "dump.rdb");
   chown_tree(o.to, exec::running_as_root() ? cfg.get_string("local.run_as") : "");
-  printer.info(fmt::format("restored Redis snapshot {} as {}", m->id, (o.to / "dump.rdb").string()));
-  return RedisRestoreResult{m->id, (o.to / "dump.rdb").string(), f.size, f.sha256};
+  const auto& first = m->files.at(0);
+  return RedisRestoreResult{m->id, m->files.size() == 1 ? dest.string() : o.to.string(), first.size, first.sha256};
 }
 
 } // namespace statectl::backup

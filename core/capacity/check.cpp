@@ -140,7 +140,7 @@ const std::vector<std::string>& check_names()
   static const std::vector<std::string> names = {
     "connections",     "database_size",      "replication_replicas", "replication_lag",  "wraparound",
     "archive_ready",   "archive_failure",    "longest_transaction",  "idle_in_transaction",
-    "pgbouncer_waiting", "redis_memory",     "redis_evictions",      "redis_replicas",   "sentinel_quorum",
+    "pgbouncer_waiting", "redis_memory",     "redis_evictions",      "redis_replicas",   "sentinel_quorum",   "redis_cluster",
     "backup_age",
   };
   return names;

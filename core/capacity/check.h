@@ -129,6 +129,9 @@ CheckReport run_checks(const config::Config& cfg, const Thresholds& t, const std
 void check_postgres(const config::Config& cfg, const Thresholds& t, std::vector<CheckResult>& out);
 void check_pgbouncer(const config::Config& cfg, const Thresholds& t, std::vector<CheckResult>& out);
 void check_redis(const config::Config& cfg, const Thresholds& t, std::vector<CheckResult>& out);
+// check_redis() on a Redis Cluster: redis_cluster (every master's cluster_state and slots ok),
+// redis_replicas (the master with the fewest), redis_memory and redis_evictions per master.
+void check_redis_cluster(const config::Config& cfg, const Thresholds& t, std::vector<CheckResult>& out);
 void check_backup(const config::Config& cfg, const Thresholds& t, std::vector<CheckResult>& out);
 
 // {"status": "WARNING", "exit_code": 1, "summary": {...}, "checks": [...]}.

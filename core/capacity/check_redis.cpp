@@ -91,6 +91,7 @@ CheckResult make(const std::string& name, const std::string& component, const st
 
 void check_redis(const config::Config& cfg, const Thresholds& t, std::vector<CheckResult>& out)
 {
+  if (cfg.get_string("redis.mode") == "cluster") return check_redis_cluster(cfg, t, out);
   auto ep = stack::resolve(cfg);
   auto password = stack_password(cfg, ep.redis_password_secret);
   std::string user; // the ACL user of [redis] url, for the master

@@ -68,7 +68,7 @@ inline constexpr KeyRow k_rows[] = {
 
   // [redis]
   {"redis.image", T::string, "redis:8.2.1-bookworm", {}, 0, 0, "container image (the official image's contract)"},
-  {"redis.mode", T::string, "sentinel", {"standalone", "sentinel", "cluster"}, 0, 0, "standalone, sentinel (master + replicas + 3 Sentinels) or cluster (k8s only)"},
+  {"redis.mode", T::string, "sentinel", {"standalone", "sentinel", "cluster"}, 0, 0, "standalone, sentinel (master + replicas + 3 Sentinels) or cluster (cluster_masters masters with cluster_replicas replicas each; local and k8s)"},
   {"redis.replicas", T::integer, "1", {}, 0, 15, "replicas of the master"},
   {"redis.sentinels", T::integer, "3", {}, 1, 9, "Sentinel processes"},
   {"redis.quorum", T::integer, "2", {}, 1, 9, "Sentinel quorum"},
@@ -80,6 +80,7 @@ inline constexpr KeyRow k_rows[] = {
   {"redis.min_replicas_to_write", T::integer, "0", {}, 0, 15, "min-replicas-to-write on the master"},
   {"redis.cluster_masters", T::integer, "3", {}, 3, 100, "masters in cluster mode"},
   {"redis.cluster_replicas", T::integer, "1", {}, 0, 5, "replicas per master in cluster mode"},
+  {"redis.cluster_node_timeout", T::duration, "5s", {}, 0, 0, "cluster-node-timeout: how long a master may be unreachable before its replica takes over (cluster mode)"},
   {"redis.url", T::url, "", {}, 0, 0, "external redis:// URL for state commands instead of the local stack"},
   {"redis.sentinel_addrs", T::list, "", {}, 0, 0, "external Sentinel host:port addresses"},
 
@@ -99,6 +100,7 @@ inline constexpr KeyRow k_rows[] = {
   {"local.postgres_port", T::integer, "15432", {}, 1024, 65535, "port of the primary; standbys take the following ports"},
   {"local.pgbouncer_port", T::integer, "16432", {}, 1024, 65535, "PgBouncer port (the address clients use)"},
   {"local.redis_port", T::integer, "16379", {}, 1024, 65535, "Redis master port; replicas take the following ports"},
+  {"local.redis_cluster_bus_port", T::integer, "26379", {}, 1024, 65535, "cluster bus port of the node on redis_port; node N uses this + N (cluster mode)"},
   {"local.sentinel_port", T::integer, "16389", {}, 1024, 65535, "first Sentinel port"},
   {"local.etcd_port", T::integer, "12379", {}, 1024, 65535, "etcd client port (peer port is +1), patroni mode"},
   {"local.patroni_port", T::integer, "18008", {}, 1024, 65535, "first Patroni REST port, patroni mode"},

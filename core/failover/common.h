@@ -8,6 +8,7 @@
 #include <string>
 
 #include "core/config/config.h"
+#include "core/failover/failover.h"
 #include "core/failover/probe.h"
 #include "core/local/stack.h"
 #include "core/output/printer.h"
@@ -36,6 +37,11 @@ std::string unhealthy_summary(local::Stack& stack);
 // After the primary moved: RELOAD PgBouncer on its admin console and set server_login_retry = 0,
 // so clients do not wait out the 15 s PgBouncer waits after a failed connect to the old primary.
 void pgbouncer_retry_now(const config::Config& cfg, int bouncer_port, output::Printer& printer);
+
+// The switchover of a local Redis Cluster: CLUSTER FAILOVER on --to (a replica) or on a replica
+// of the master of the probe's slot; returns when the replica is master and the old one follows.
+void redis_cluster_switchover(const config::Config& cfg, exec::Runner& runner, output::Printer& printer, const SwitchoverOptions& opts,
+                              SwitchoverReport& rep);
 
 // A run id unique enough for probe tables/keys: "<unix ms>-<pid>".
 std::string new_run_id();

@@ -5,12 +5,15 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <optional>
 #include <fmt/format.h>
 #include <thread>
 
 #include "core/error.h"
 #include "core/exec/redact.h"
 #include "core/clients/redis.h"
+#include "core/clients/redis_cluster.h"
 #include "core/util/strings.h"
 
 namespace statectl::failover {
@@ -141,12 +144,32 @@ RedisConnection redis_master_conn(const RedisTarget& t, milliseconds timeout, st
   }
 }
 
+clients::RedisOptions redis_options(const RedisTarget& t, milliseconds timeout)
+{
+  clients::RedisOptions o;
+  o.host = t.host;
+  o.port = t.port;
+  o.user = t.user;
+  o.password = t.password;
+  o.connect_timeout = timeout;
+  o.command_timeout = timeout;
+  return o;
+}
+
+clients::RedisCluster redis_cluster(const RedisTarget& t, milliseconds timeout)
+{
+  std::vector<clients::HostPort> seeds;
+  for (const auto& [host, port] : t.cluster) seeds.push_back({host, port});
+  return clients::RedisCluster(seeds, redis_options(t, timeout), t.nat);
+}
+
 class RedisWriter : public Writer {
 public:
   RedisWriter(RedisTarget t, std::string run) : m_target(std::move(t)), m_key(redis_probe_key(run)) {}
 
   void write(std::uint64_t seq, milliseconds timeout, WriteRecord& rec) override
   {
+    if (!m_target.cluster.empty()) return write_cluster(seq, timeout, rec);
     if (!m_conn) {
       m_conn = redis_master_conn(m_target, timeout, rec.error, m_server);
       if (!m_conn) {
@@ -173,16 +196,40 @@ public:
   }
 
 private:
+  // Routed by the key's slot; redirects and a promotion are followed by the cluster client. A
+  // failure to reach any master means not written; a broken call may have been written.
+  void write_cluster(std::uint64_t seq, milliseconds timeout, WriteRecord& rec)
+  {
+    int slot = clients::key_slot(m_key);
+    try {
+      if (!m_cluster) m_cluster.emplace(redis_cluster(m_target, timeout));
+      RedisValue r = m_cluster->command({"HSET", m_key, std::to_string(seq), "1"}, slot);
+      if (r.type == RedisValue::Type::integer) {
+        rec.outcome = Outcome::acked;
+        rec.server = m_cluster->master_of(slot);
+        return;
+      }
+      rec.outcome = Outcome::failed;
+      rec.error = first_line(r.is_error() ? r.str : "unexpected reply");
+    } catch (const clients::RedisError& e) {
+      rec.outcome = e.kind() == clients::RedisFailureKind::connect || e.kind() == clients::RedisFailureKind::auth ? Outcome::failed : Outcome::unknown;
+      rec.error = first_line(e.what());
+    }
+    m_cluster.reset();
+  }
+
   RedisTarget m_target;
   std::string m_key;
   RedisConnection m_conn;
+  std::optional<clients::RedisCluster> m_cluster;
   std::string m_server;
 };
 
 } // namespace
 
 std::string pg_probe_table() { return "statectl_failover_probe"; }
-std::string redis_probe_key(const std::string& run_id) { return "statectl:failover:" + run_id; }
+std::string redis_probe_key(const std::string& run_id) { return "statectl:failover:{failover}:" + run_id; }
+int redis_probe_slot() { return clients::key_slot(redis_probe_key("")); }
 
 void pg_prepare(const PgTarget& target, milliseconds timeout)
 {
@@ -249,6 +296,18 @@ void pg_cleanup(const PgTarget& target, const std::string& run_id)
 
 std::optional<std::pair<std::string, int>> redis_master(const RedisTarget& target, milliseconds timeout)
 {
+  if (!target.cluster.empty()) {
+    try {
+      auto c = redis_cluster(target, timeout);
+      c.refresh();
+      std::string node = c.master_of(redis_probe_slot());
+      auto colon = node.rfind(':');
+      if (colon == std::string::npos) return std::nullopt;
+      return std::make_pair(node.substr(0, colon), std::atoi(node.c_str() + colon + 1));
+    } catch (const clients::RedisError&) {
+      return std::nullopt;
+    }
+  }
   if (!target.sentinels.empty()) {
     if (auto m = clients::ask_sentinels(sentinel_options(target, timeout))) return std::make_pair(m->host, m->port);
     return std::nullopt;
@@ -271,12 +330,16 @@ std::vector<int> redis_sentinel_views(const RedisTarget& target, milliseconds ti
 
 std::set<std::uint64_t> redis_read_back(const RedisTarget& target, const std::string& run_id, milliseconds timeout)
 {
-  std::string error, server;
-  RedisConnection c = redis_master_conn(target, timeout, error, server);
-  if (!c) throw Error(ExitCode::unavailable, "cannot read back the probe writes", error);
   RedisValue r;
   try {
-    r = c.command({"HKEYS", redis_probe_key(run_id)});
+    if (!target.cluster.empty()) {
+      r = redis_cluster(target, timeout).command({"HKEYS", redis_probe_key(run_id)}, redis_probe_slot());
+    } else {
+      std::string error, server;
+      RedisConnection c = redis_master_conn(target, timeout, error, server);
+      if (!c) throw Error(ExitCode::unavailable, "cannot read back the probe writes", error);
+      r = c.command({"HKEYS", redis_probe_key(run_id)});
+    }
   } catch (const clients::RedisError& e) {
     throw Error(ExitCode::unavailable, "cannot read back the probe writes", first_line(e.what()));
   }
@@ -289,6 +352,14 @@ std::set<std::uint64_t> redis_read_back(const RedisTarget& target, const std::st
 
 void redis_cleanup(const RedisTarget& target, const std::string& run_id)
 {
+  if (!target.cluster.empty()) {
+    try {
+      redis_cluster(target, seconds(2)).command({"DEL", redis_probe_key(run_id)}, redis_probe_slot());
+    } catch (const clients::RedisError&) {
+      // Best effort: the key is the run's only.
+    }
+    return;
+  }
   std::string error, server;
   RedisConnection c = redis_master_conn(target, seconds(2), error, server);
   if (!c) return;

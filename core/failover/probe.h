@@ -56,11 +56,15 @@ struct RedisTarget {
   std::string user; // ACL user, empty = default
   std::string password;
   clients::AddressMap nat; // announced master addresses -> reachable ones (stack::Endpoints::redis_nat)
+  std::vector<std::pair<std::string, int>> cluster; // Redis Cluster nodes (seeds); non-empty = cluster mode
 };
 
 // The probe table and key: one per run, so trials never see each other's writes.
 std::string pg_probe_table();
 std::string redis_probe_key(const std::string& run_id);
+// The Redis Cluster slot of every run's probe key (its hash tag is {failover}): the master of this
+// slot is the one a cluster failover test kills.
+int redis_probe_slot();
 
 // Creates the probe table when missing (through the clients' path), then waits (within timeout)
 // until every streaming standby has replayed it, so a promoted standby has it too.
@@ -75,7 +79,8 @@ void pg_cleanup(const PgTarget& target, const std::string& run_id);
 
 std::set<std::uint64_t> redis_read_back(const RedisTarget& target, const std::string& run_id, std::chrono::milliseconds timeout);
 void redis_cleanup(const RedisTarget& target, const std::string& run_id);
-// The master Sentinels report now ("127.0.0.1", port): asks each Sentinel in turn.
+// The master Sentinels report now ("127.0.0.1", port): asks each Sentinel in turn; on a cluster,
+// the master of redis_probe_slot().
 std::optional<std::pair<std::string, int>> redis_master(const RedisTarget& target, std::chrono::milliseconds timeout);
 // What each Sentinel reports as the master (port, 0 when it does not answer).
 std::vector<int> redis_sentinel_views(const RedisTarget& target, std::chrono::milliseconds timeout);

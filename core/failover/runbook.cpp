@@ -80,6 +80,10 @@ RedisTarget redis_clients_path(const config::Config& cfg)
     return t;
   }
   for (const auto& s : e.sentinels) t.sentinels.emplace_back(s.host, s.port);
+  if (cfg.get_string("redis.mode") == "cluster") {
+    for (const auto& n : e.redis_cluster) t.cluster.emplace_back(n.host, n.port);
+    if (t.cluster.empty()) t.cluster.emplace_back(e.redis.host, e.redis.port);
+  }
   t.nat = stack::redis_address_map(e);
   t.host = e.redis.host;
   t.port = e.redis.port;

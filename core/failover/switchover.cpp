@@ -414,6 +414,7 @@ SwitchoverReport switchover(const config::Config& cfg, exec::Runner& runner, out
     if (runner.dry_run() == exec::DryRun::plan) {
       printer.plan(rep.mode == "bare" ? "PAUSE at PgBouncer, wait for replay, stop the primary, promote, repoint, RESUME, rejoin"
                    : rep.mode == "patroni" ? "POST /switchover to the Patroni leader, wait for the new leader"
+                   : rep.mode == "cluster" ? "CLUSTER FAILOVER on a replica, wait until it is master and the old master follows it"
                                            : "CLIENT PAUSE WRITE, wait for the replica, SENTINEL FAILOVER, wait for agreement");
       return rep;
     }
@@ -440,7 +441,8 @@ SwitchoverReport switchover(const config::Config& cfg, exec::Runner& runner, out
       targets::Switched sw = target->switchover(opts.backend, opts.to, opts.timeout);
       rep.old_primary = sw.old_primary;
       rep.new_primary = sw.new_primary;
-    } else if (opts.backend == "redis") redis_sentinel(cfg, runner, printer, opts, rep);
+    } else if (opts.backend == "redis" && rep.mode == "cluster") detail::redis_cluster_switchover(cfg, runner, printer, opts, rep);
+    else if (opts.backend == "redis") redis_sentinel(cfg, runner, printer, opts, rep);
     else if (rep.mode == "patroni") pg_patroni(cfg, runner, printer, opts, rep);
     else pg_bare(cfg, runner, printer, opts, rep);
   } catch (...) {

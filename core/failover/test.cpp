@@ -249,9 +249,11 @@ Trial run_trial(const config::Config& cfg, exec::Runner& runner, output::Printer
         if (!t.new_primary.empty()) t.heal = rejoin(cfg, runner, printer, v.victim);
       } else {
         local::Stack stack(cfg, runner, printer);
-        printer.info(fmt::format("restarting {}; {} makes it a replica", v.victim, opts.backend == "redis" ? "Sentinel" : "Patroni"));
+        bool cluster = opts.backend == "redis" && stack.state().redis_mode == "cluster";
+        printer.info(fmt::format("restarting {}; {} makes it a replica", v.victim,
+                                 cluster ? "the cluster" : opts.backend == "redis" ? "Sentinel" : "Patroni"));
         stack.start_member(v.victim);
-        t.heal = opts.backend == "redis" ? "sentinel" : "patroni (pg_rewind)";
+        t.heal = cluster ? "cluster" : opts.backend == "redis" ? "sentinel" : "patroni (pg_rewind)";
       }
       // Healthy, and the old primary is back as a replica (a restarted Redis master is briefly a
       // master of its own until Sentinel converts it, then resyncs).
@@ -379,8 +381,9 @@ TestReport run_test(const config::Config& cfg, exec::Runner& runner, output::Pri
     rep.lossless_how = rep.lossless ? (ha == "patroni" ? "Patroni synchronous_mode" : "synchronous replication (ANY 1 standby, remote flush)")
                                     : "asynchronous replication ([postgres] synchronous = false)";
   }
-  if (rep.mode == "cluster") throw Error(ExitCode::usage, "failover test does not support Redis Cluster yet", "", "use [redis] mode = \"sentinel\"");
-  if (local && opts.backend == "redis" && rep.mode != "sentinel")
+  if (!local && rep.mode == "cluster")
+    throw Error(ExitCode::usage, "failover test of a Redis Cluster is supported on the local target only", "", "use --target local");
+  if (local && opts.backend == "redis" && rep.mode != "sentinel" && rep.mode != "cluster")
     throw Error(ExitCode::usage, "failover test --backend redis needs Sentinel", fmt::format("[redis] mode is \"{}\"", rep.mode),
                 "set [redis] mode = \"sentinel\" and deploy");
   rep.max_lost = opts.max_lost.value_or(rep.lossless ? 0 : -1);

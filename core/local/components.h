@@ -4,6 +4,7 @@
 // through the Site; the Stack (stack.cpp) decides what to create, start and stop.
 
 #include <chrono>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <utility>
@@ -66,8 +67,8 @@ namespace redis {
 
 Member describe_server(const Site& site, int index, int port, const std::string& role);
 Member describe_sentinel(const Site& site, int index, int port);
-// Writes redis.conf: a master, or a replica of master_port.
-void configure_server(Site& site, const Member& m, std::optional<int> master_port);
+// Writes redis.conf: a master, or a replica of master_port; extra lines (cluster mode) at the end.
+void configure_server(Site& site, const Member& m, std::optional<int> master_port, const std::string& extra = {});
 // Writes sentinel.conf watching master_port; peers (name, port) are the Sentinels it knows
 // from the start.
 void configure_sentinel(Site& site, const Member& m, int master_port, const std::vector<std::pair<std::string, int>>& peers);
@@ -76,6 +77,42 @@ void start(Site& site, Member& m);
 void stop(Site& site, Member& m, StopMode mode, std::chrono::milliseconds timeout);
 
 } // namespace redis
+
+namespace redis_cluster {
+
+// The bus port of a cluster node: [local] redis_cluster_bus_port plus the node's offset from
+// [local] redis_port (Redis' own default, port + 10000, would land in someone else's range).
+int bus_port(const config::Config& cfg, const Member& m);
+// The redis.conf lines that make a server a cluster node: its nodes.conf in the member's
+// directory (so a restarted node is the same node of the same cluster), bus port, node timeout.
+std::string node_config(const config::Config& cfg, const Member& m);
+
+// What one cluster node says about itself (INFO, CLUSTER INFO, its CLUSTER NODES line).
+struct NodeProbe {
+  bool ok = false;
+  std::string error;
+  std::string id;
+  std::string role; // master / replica
+  std::string version;
+  std::string state; // cluster_state: ok / fail
+  int known_nodes = 0;
+  int slots_assigned = 0;
+  std::string slots; // the ranges it serves: "0-5460" (masters)
+  int master_port = 0; // replica: its master
+  bool link_up = false;
+  std::int64_t offset = 0; // master_repl_offset / slave_repl_offset
+};
+NodeProbe probe(int port, const std::string& password, std::chrono::milliseconds timeout);
+
+// Forms the cluster from the running nodes when they are all new (`redis-cli --cluster create
+// ... --cluster-replicas N`, the password in REDISCLI_AUTH), accepts them as they are when they
+// already form one complete cluster (a deploy after a stop), refuses anything in between; then
+// waits until every node reports cluster_state:ok and records each node's role.
+void form(Site& site, StackState& state, std::chrono::milliseconds timeout);
+// Records the role each running node reports now (a failover swaps master and replica).
+void record_roles(StackState& state, const std::string& password);
+
+} // namespace redis_cluster
 
 namespace patroni {
 

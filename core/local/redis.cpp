@@ -92,7 +92,7 @@ Member describe_sentinel(const Site& site, int index, int port)
   return m;
 }
 
-void configure_server(Site& site, const Member& m, std::optional<int> master_port)
+void configure_server(Site& site, const Member& m, std::optional<int> master_port, const std::string& extra)
 {
   const auto& cfg = site.cfg;
   std::string password = site.secret("redis");
@@ -114,6 +114,7 @@ void configure_server(Site& site, const Member& m, std::optional<int> master_por
                                  fmt::arg("policy", cfg.get_string("redis.maxmemory_policy")),
                                  fmt::arg("min_replicas", cfg.get_int("redis.min_replicas_to_write")));
   if (master_port) text += fmt::format("replicaof 127.0.0.1 {}\n", *master_port);
+  text += extra;
   site.write_file(m.config, text, 0600);
 }
 

@@ -200,8 +200,16 @@ Stack::Desired Stack::desired() const
 
   int redis_base = static_cast<int>(cfg.get_int("local.redis_port"));
   bool sentinel = m_state.redis_mode == "sentinel";
-  pick(m_state, "redis", sentinel ? count("redis", "redis.replicas") + 1 : 1, "master",
-       [&](int i, const std::string& role) { return redis::describe_server(m_site, i, redis_base + i, role); }, d.members);
+  if (m_state.redis_mode == "cluster") {
+    // Nodes are kept by index (port); the first cluster_masters are made masters when formed.
+    int masters = static_cast<int>(cfg.get_int("redis.cluster_masters"));
+    pick(m_state, "redis", masters * (1 + static_cast<int>(cfg.get_int("redis.cluster_replicas"))), "",
+         [&](int i, const std::string&) { return redis::describe_server(m_site, i, redis_base + i, i < masters ? "master" : "replica"); },
+         d.members);
+  } else {
+    pick(m_state, "redis", sentinel ? count("redis", "redis.replicas") + 1 : 1, "master",
+         [&](int i, const std::string& role) { return redis::describe_server(m_site, i, redis_base + i, role); }, d.members);
+  }
   if (sentinel) {
     int sentinel_base = static_cast<int>(cfg.get_int("local.sentinel_port"));
     pick(m_state, "sentinel", static_cast<int>(cfg.get_int("redis.sentinels")), "",
@@ -272,6 +280,9 @@ void Stack::create(Member& member)
     pgbouncer::configure(site, member, target);
     pgbouncer::start(site, member);
     m_state.pgbouncer_target = target;
+  } else if (member.kind == "redis" && m_state.redis_mode == "cluster") {
+    redis::configure_server(site, member, std::nullopt, redis_cluster::node_config(site.cfg, member));
+    redis::start(site, member);
   } else if (member.kind == "redis") {
     std::optional<int> master;
     if (member.role != "master") master = redis_master_port(m_state, site.cfg.get_string("redis.master_name"));
@@ -375,6 +386,7 @@ void Stack::preflight(const std::vector<Member>& to_start)
   }
   if (kinds.count("pgbouncer")) site.binary("pgbouncer", "pgbouncer");
   if (kinds.count("redis")) site.binary("redis-server", "redis-server");
+  if (kinds.count("redis") && m_state.redis_mode == "cluster") site.binary("redis-cli", "redis-tools");
   if (kinds.count("sentinel")) site.binary("redis-sentinel", "redis-sentinel");
   if (kinds.count("etcd")) site.binary("etcd", "etcd-server");
   if (kinds.count("patroni")) {
@@ -401,6 +413,7 @@ void Stack::preflight(const std::vector<Member>& to_start)
     if (m.rest_port) ports.emplace_back(m.rest_port, "[local] patroni_port");
     if (m.kind == "etcd") ports.emplace_back(m.port + 1, "[local] etcd_port (peer port = etcd_port + 1)");
     if (m.kind == "haproxy") ports.emplace_back(m.port + 1, "[local] haproxy_port (read-only port = haproxy_port + 1)");
+    if (m.kind == "redis" && m_state.redis_mode == "cluster") ports.emplace_back(redis_cluster::bus_port(site.cfg, m), "[local] redis_cluster_bus_port");
     for (const auto& [port, key] : ports) {
       if (port_in_use(port))
         throw Error(ExitCode::usage, fmt::format("port {} for {} is already in use", port, m.name),
@@ -471,6 +484,10 @@ DeployResult Stack::reconcile(const DeployOptions& opts)
       res.removed.push_back(name);
     }
     if (pg_changed) update_sync_standbys();
+    if (m_state.redis_mode == "cluster" && std::any_of(touched.begin(), touched.end(), [](const std::string& n) { return util::starts_with(n, "redis-"); })) {
+      redis_cluster::form(site, m_state, opts.timeout);
+      save();
+    }
     // Monitoring that already ran follows the new members (scrape targets, Redis passwords).
     if (!res.created.empty() || !res.removed.empty())
       for (auto& m : m_state.members)
@@ -529,9 +546,6 @@ void Stack::patroni_bootstrap_roles(milliseconds timeout)
 DeployResult Stack::deploy(const DeployOptions& opts)
 {
   const auto& cfg = m_site.cfg;
-  if (cfg.get_string("redis.mode") == "cluster")
-    throw Error(ExitCode::usage, "the local target does not run Redis Cluster", "[redis] mode = \"cluster\"",
-                "use mode = \"sentinel\" or \"standalone\" locally; cluster mode is rendered for k8s");
   if (cfg.get_string("postgres.ha") == "patroni") check_patroni_timings(cfg);
   lock();
   if (m_exists && !m_state.members.empty()) {
@@ -543,6 +557,12 @@ DeployResult Stack::deploy(const DeployOptions& opts)
       throw Error(ExitCode::usage, fmt::format("the local stack in {} runs Redis in {} mode", m_site.state_dir().string(), m_state.redis_mode),
                   fmt::format("the config now says [redis] mode = \"{}\"", cfg.get_string("redis.mode")),
                   "run 'statectl destroy --purge' first to switch (it deletes the data)");
+    auto nodes = static_cast<long long>(m_state.of_kind("redis").size());
+    long long want = cfg.get_int("redis.cluster_masters") * (1 + cfg.get_int("redis.cluster_replicas"));
+    if (m_state.redis_mode == "cluster" && nodes != want)
+      throw Error(ExitCode::usage, fmt::format("the local Redis Cluster in {} has {} nodes", m_site.state_dir().string(), nodes),
+                  fmt::format("the config asks for {} ([redis] cluster_masters x (1 + cluster_replicas))", want),
+                  "resizing a local cluster is not supported yet: restore the counts, or 'statectl destroy --purge' and deploy again");
   } else {
     m_state.ha = cfg.get_string("postgres.ha");
     m_state.redis_mode = cfg.get_string("redis.mode");

@@ -39,6 +39,8 @@ struct ComponentStatus {
   bool healthy = false;
   int pid = 0;         // 0 when not running
   std::optional<std::int64_t> lag_bytes; // replicas: bytes behind the primary/master
+  std::optional<std::int64_t> offset;    // Redis Cluster nodes: their replication offset
+  std::string slots;                     // Redis Cluster masters: the slot ranges they serve ("0-5460")
   std::string version;
   std::string error;   // why it is not healthy
 };

@@ -44,6 +44,8 @@ nlohmann::json StackStatus::to_json() const
     nlohmann::json j = {{"name", c.name},       {"kind", c.kind}, {"role", c.role},       {"address", c.address},
                         {"healthy", c.healthy}, {"pid", c.pid},   {"version", c.version}};
     if (c.lag_bytes) j["lag_bytes"] = *c.lag_bytes;
+    if (c.offset) j["offset"] = *c.offset;
+    if (c.kind == "redis" && c.offset) j["slots"] = c.slots;
     if (!c.error.empty()) j["error"] = c.error;
     comps.push_back(j);
   }
@@ -52,12 +54,16 @@ nlohmann::json StackStatus::to_json() const
 
 std::string StackStatus::to_text() const
 {
+  // Redis Cluster nodes add their slots and replication offsets.
+  bool cluster = std::any_of(components.begin(), components.end(), [](const ComponentStatus& c) { return c.offset.has_value(); });
   output::Table t{{"NAME", "KIND", "ROLE", "ADDRESS", "HEALTHY", "PID", "LAG", "VERSION"}, {}};
+  if (cluster) t.headers.insert(t.headers.end(), {"SLOTS", "OFFSET"});
   std::string problems;
   for (const auto& c : components) {
     t.rows.push_back({c.name, c.kind, c.role, c.address, c.healthy ? "yes" : "no", c.pid ? std::to_string(c.pid) : "-",
                       c.lag_bytes ? util::format_size(static_cast<std::uint64_t>(std::max<std::int64_t>(0, *c.lag_bytes))) : "",
                       c.version});
+    if (cluster) t.rows.back().insert(t.rows.back().end(), {c.slots, c.offset ? std::to_string(*c.offset) : ""});
     if (!c.error.empty()) problems += fmt::format("  {}: {}\n", c.name, c.error);
   }
   std::string out = t.render();
@@ -68,7 +74,10 @@ std::string StackStatus::to_text() const
   if (!endpoints.value("sentinels", nlohmann::json::array()).empty())
     out += fmt::format("sentinels:  {} (master name {})\n",
                        util::join(endpoints["sentinels"].get<std::vector<std::string>>(), ","), endpoints.value("master_name", ""));
-  out += fmt::format("redis:      {}\n", endpoints.value("redis", ""));
+  if (endpoints.contains("redis_cluster"))
+    out += fmt::format("redis:      cluster {}\n", util::join(endpoints["redis_cluster"].get<std::vector<std::string>>(), ","));
+  else
+    out += fmt::format("redis:      {}\n", endpoints.value("redis", ""));
   out += fmt::format("state dir:  {}\n", state_dir);
   return out;
 }
@@ -103,8 +112,14 @@ StackStatus Stack::status()
   // Redis: the master's INFO gives each replica's acknowledged offset.
   std::map<std::string, RedisProbe> rd;
   const RedisProbe* master_probe = nullptr;
+  std::map<std::string, redis_cluster::NodeProbe> nodes;
+  bool cluster_mode = m_state.redis_mode == "cluster";
   for (auto* m : m_state.of_kind("redis")) {
     if (!running(*m)) continue;
+    if (cluster_mode) {
+      nodes[m->name] = redis_cluster::probe(m->port, redis_pw, 2000ms);
+      continue;
+    }
     rd[m->name] = probe_redis(m->port, redis_pw);
     if (rd[m->name].ok && rd[m->name].role == "master") master_probe = &rd[m->name];
   }
@@ -157,6 +172,20 @@ StackStatus Stack::status()
       c.healthy = p.ok;
       if (!p.ok) c.error = p.error;
       else c.version = pgbouncer_version(m.port, su);
+    } else if (m.kind == "redis" && cluster_mode) {
+      const auto& p = nodes[m.name];
+      c.version = p.version;
+      if (!p.ok) {
+        c.error = p.error;
+      } else {
+        c.role = m.role = p.role;
+        c.slots = p.slots;
+        c.offset = p.offset;
+        if (p.state != "ok") c.error = "cluster_state " + p.state;
+        else if (p.role == "replica" && !p.link_up) c.error = fmt::format("link to its master 127.0.0.1:{} is down", p.master_port);
+        else if (p.role == "master" && p.slots.empty()) c.error = "a master without slots";
+        else c.healthy = true;
+      }
     } else if (m.kind == "redis") {
       const RedisProbe& p = rd[m.name];
       c.version = p.version;
@@ -242,6 +271,11 @@ StackStatus Stack::status()
                   {"redis", fmt::format("127.0.0.1:{}", ports.redis.value_or(static_cast<int>(cfg.get_int("local.redis_port"))))},
                   {"sentinels", sentinels},
                   {"master_name", cfg.get_string("redis.master_name")}};
+  if (cluster_mode) {
+    std::vector<std::string> cluster_nodes;
+    for (const Member* m : std::as_const(m_state).of_kind("redis")) cluster_nodes.push_back(fmt::format("127.0.0.1:{}", m->port));
+    st.endpoints["redis_cluster"] = cluster_nodes;
+  }
   return st;
 }
 

@@ -112,6 +112,8 @@ exec::Command redis_cli_command(const config::Config& cfg, bool replica, const s
     c.argv.insert(c.argv.end(), {"-h", host, "-p", std::to_string(port)});
   }
   if (!password.empty()) c.env["REDISCLI_AUTH"] = password;
+  // On a cluster any node will do: redis-cli -c follows the MOVED redirects.
+  if (cfg.get_string("redis.mode") == "cluster") c.argv.push_back("-c");
   c.argv.insert(c.argv.end(), args.begin(), args.end());
   return c;
 }

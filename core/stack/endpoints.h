@@ -27,6 +27,7 @@ struct Endpoints {
   // called: commands that do not talk to Redis never run it); unset = addresses as announced.
   std::function<clients::AddressMap()> redis_nat;
   HostPort redis;                    // the configured master (first guess; ask Sentinel when present)
+  std::vector<HostPort> redis_cluster; // [redis] mode = "cluster": the nodes (seeds of the slot map)
   std::string redis_url;             // [redis] url when configured
   std::string redis_password_secret; // "redis"
   bool redis_files_local = false;    // the Redis servers are processes of this machine whose files statectl reads (local)

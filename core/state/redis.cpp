@@ -686,6 +686,7 @@ private:
 
 std::unique_ptr<Backend> make_redis_backend(const config::Config& cfg)
 {
+  if (cfg.get_string("redis.mode") == "cluster") return make_redis_cluster_backend(cfg);
   return std::make_unique<RedisBackend>(cfg);
 }
 

@@ -2,6 +2,8 @@
 #include <csignal>
 #include <fmt/format.h>
 
+#include "core/clients/credentials.h"
+#include "core/clients/redis_cluster.h"
 #include "core/error.h"
 #include "core/local/probe.h"
 #include "core/local/process.h"
@@ -132,6 +134,7 @@ public:
       for (const auto& m : st->members) {
         if (m.kind == "sentinel") recorded.push_back({"127.0.0.1", m.port});
         if (m.kind == "redis" && m.role == "master") e.redis.port = m.port;
+        if (m.kind == "redis" && st->redis_mode == "cluster") e.redis_cluster.push_back({"127.0.0.1", m.port});
       }
       e.sentinels = recorded;
     }
@@ -150,12 +153,15 @@ public:
     if (backend == "redis") {
       stack::Endpoints e = endpoints();
       int master = 0;
+      if (st.redis_mode == "cluster") master = cluster_probe_master(e);
       for (const auto& s : e.sentinels)
         if (auto p = local::probe_sentinel(s.port, e.master_name, seconds(1)); p.master_port) {
           master = p.master_port;
           break;
         }
-      if (!master) throw Error(ExitCode::unavailable, "no Sentinel reports a Redis master", "", "run 'statectl status'");
+      if (!master)
+        throw Error(ExitCode::unavailable, st.redis_mode == "cluster" ? "no Redis Cluster node reports the master of the probe's slot" : "no Sentinel reports a Redis master", "",
+                    "run 'statectl status'");
       for (const local::Member* r : st.of_kind("redis"))
         if (r->port == master) {
           f.victim = r->name;
@@ -200,6 +206,24 @@ public:
   stack::PgEndpoint backup_source() override { return endpoints().primary; }
 
 private:
+  // The master of the slot the failover probe writes to (its key is tagged {failover}, see
+  // failover::redis_probe_key): the one master whose loss the probe can measure. 0 when unknown.
+  int cluster_probe_master(const stack::Endpoints& e) const
+  {
+    clients::RedisOptions o;
+    o.password = clients::stored_password(m_cfg, e.redis_password_secret, true).value_or("");
+    o.connect_timeout = o.command_timeout = seconds(1);
+    clients::RedisCluster c(e.redis_cluster, o);
+    try {
+      c.refresh();
+    } catch (const clients::RedisError&) {
+      return 0;
+    }
+    std::string node = c.master_of(clients::key_slot("failover"));
+    auto colon = node.rfind(':');
+    return colon == std::string::npos ? 0 : std::atoi(node.c_str() + colon + 1);
+  }
+
   const config::Config& m_cfg;
   exec::Runner& m_runner;
   output::Printer& m_printer;

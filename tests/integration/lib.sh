@@ -110,7 +110,8 @@ wait_until() {
 #   - writes $TEST_DIR/statectl.toml (write_stack_config below) with [local] dir =
 #     "$TEST_DIR/stack" and every [local] port from this test's range: postgres_port $(port 0)
 #     (standbys $(port 1)...), pgbouncer_port $(port 20), redis_port $(port 30) (replicas
-#     $(port 31)...), sentinel_port $(port 50)..., etcd_port $(port 60) (peer $(port 61)),
+#     $(port 31)...; in cluster mode every node from $(port 30) on, its cluster bus port
+#     redis_cluster_bus_port $(port 130)...), sentinel_port $(port 50)..., etcd_port $(port 60) (peer $(port 61)),
 #     patroni_port $(port 70)..., haproxy_port $(port 90) (read-only $(port 91)), prometheus_port
 #     $(port 100), postgres_exporter_port $(port 110)..., redis_exporter_port $(port 120); then appends
 #     EXTRA_TOML, e.g. $'[postgres]\nreplicas = 2' (EXTRA_TOML must not open [local] again: set
@@ -136,6 +137,7 @@ dir = "$TEST_DIR/stack"
 postgres_port = $(port 0)
 pgbouncer_port = $(port 20)
 redis_port = $(port 30)
+redis_cluster_bus_port = $(port 130)
 sentinel_port = $(port 50)
 etcd_port = $(port 60)
 patroni_port = $(port 70)

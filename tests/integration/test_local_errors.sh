@@ -32,9 +32,12 @@ assert_contains "$ERR" "cannot find PostgreSQL's 'initdb' in /nonexistent/bin"
 assert_contains "$ERR" "postgresql-15"
 pass "a missing program: exit 3 naming the package"
 
-STATECTL_REDIS_MODE=cluster expect_exit 2 statectl deploy
-assert_contains "$ERR" "the local target does not run Redis Cluster"
-pass "Redis Cluster is refused locally"
+STATECTL_REDIS_MODE=cluster expect_exit 0 statectl --dry-run deploy
+assert_contains "$OUT" "--cluster create 127.0.0.1:$(port 30) 127.0.0.1:$(port 31)"
+assert_contains "$OUT" "--cluster-replicas 1 --cluster-yes"
+assert_not_contains "$OUT" "redis-sentinel"
+[[ ! -e stack/stack.json ]] || fail "--dry-run of a cluster deploy changed something"
+pass "Redis Cluster --dry-run: the nodes and redis-cli --cluster create, nothing changed"
 
 expect_exit 0 statectl --dry-run deploy
 for word in initdb "pg_ctl" pg_basebackup pgbouncer redis-server redis-sentinel "write $TEST_DIR/stack/pgbouncer/userlist.txt"; do

@@ -1,0 +1,537 @@
+// The Redis backend on a Redis Cluster ([redis] mode = "cluster"). Keys and values are laid out
+// as on a single master (the value of KEY at <key_prefix>KEY), except that every internal key
+// that belongs to a user key carries a hash tag that puts it into the user key's slot: the
+// metadata at statectl#<prefix>meta:{T}KEY with T = slot_tag(slot of the value key), a lease and
+// its fencing-token counter at statectl#<prefix>lock:{T}NAME / token:{T}NAME, so every Lua script
+// touches one slot and stays atomic. `keys`, `locks` and checkpoints scan every master.
+#include <algorithm>
+#include <cstdlib>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include <fmt/format.h>
+
+#include "core/clients/credentials.h"
+#include "core/clients/redis.h"
+#include "core/clients/redis_cluster.h"
+#include "core/error.h"
+#include "core/exec/redact.h"
+#include "core/stack/endpoints.h"
+#include "core/state/common.h"
+#include "core/state/redis.h"
+#include "core/util/strings.h"
+
+namespace statectl::state {
+
+namespace {
+
+using clients::RedisError;
+using clients::RedisValue;
+using clients::RoutedCommand;
+using Type = RedisValue::Type;
+
+// The same scripts as on a single master (core/state/redis.cpp); here all their keys share a slot.
+const char* k_put_script = R"lua(
+if ARGV[4] == '1' and redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+local ttl = tonumber(ARGV[2])
+if ttl > 0 then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl)
+  redis.call('SET', KEYS[2], ARGV[3], 'PX', ttl)
+else
+  redis.call('SET', KEYS[1], ARGV[1])
+  redis.call('SET', KEYS[2], ARGV[3])
+end
+return 1
+)lua";
+
+const char* k_acquire_script = R"lua(
+if redis.call('EXISTS', KEYS[1]) == 1 then return false end
+local t = redis.call('INCR', KEYS[2])
+redis.call('HSET', KEYS[1], 'token', t, 'owner', ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return t
+)lua";
+
+const char* k_renew_script = R"lua(
+local h = redis.call('HMGET', KEYS[1], 'token', 'owner')
+if h[1] == ARGV[1] and h[2] == ARGV[3] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+)lua";
+
+const char* k_release_script = R"lua(
+local h = redis.call('HMGET', KEYS[1], 'token', 'owner')
+if h[1] == ARGV[1] and h[2] == ARGV[2] then return redis.call('DEL', KEYS[1]) end
+return 0
+)lua";
+
+// Field/value pairs per HSET while a checkpoint is written.
+constexpr std::size_t k_hset_pairs = 500;
+
+class RedisClusterBackend final : public Backend {
+public:
+  explicit RedisClusterBackend(const config::Config& cfg) : m_settings(Settings::from(cfg))
+  {
+    m_kp = m_settings.key_prefix;
+    m_ip = redis_internal_prefix(m_kp);
+    if (m_kp.find('{') != std::string::npos || m_kp.find('}') != std::string::npos)
+      throw Error(ExitCode::usage, "invalid [state] key_prefix for a Redis Cluster", fmt::format("'{}' contains a brace", m_kp),
+                  "braces are Redis Cluster hash tags; choose a prefix without { and }");
+    auto ep = stack::resolve(cfg);
+    clients::RedisOptions o;
+    std::vector<clients::HostPort> seeds = ep.redis_cluster;
+    if (!ep.redis_url.empty()) {
+      o = clients::parse_redis_url(ep.redis_url);
+      seeds = {{o.host, o.port}};
+    } else if (seeds.empty()) {
+      seeds = {ep.redis};
+    }
+    if (o.password.empty()) {
+      auto passwords = clients::login_passwords(cfg, ep.redis_password_secret);
+      if (!passwords.empty()) o.password = passwords.front();
+      else if (const char* env = std::getenv("REDISCLI_AUTH"); env && *env) {
+        o.password = env;
+        exec::register_secret(o.password);
+      }
+    }
+    o.connect_timeout = m_settings.timeout;
+    o.command_timeout = m_settings.timeout;
+    m_cluster.emplace(seeds, o, stack::redis_address_map(ep));
+    m_address = "cluster " + m_cluster->display();
+    connect_with_retry(m_settings, "redis", m_address, [&]() -> std::string {
+      try {
+        m_cluster->refresh();
+        return {};
+      } catch (const RedisError& e) {
+        if (e.kind() == clients::RedisFailureKind::auth) throw clients::to_error(e.failure(), "cannot connect to redis at " + m_address);
+        return e.what();
+      }
+    });
+  }
+
+  std::string kind() const override { return "redis"; }
+  std::string address() const override { return m_address; }
+
+  std::optional<std::string> get(const std::string& key) override
+  {
+    check_key(key);
+    auto r = call({"GET", m_kp + key}, slot(key), "GET");
+    if (r.is_nil()) return std::nullopt;
+    expect(r, Type::string, "GET");
+    return std::move(r.str);
+  }
+
+  bool put(const std::string& key, const std::string& value, const PutOptions& o) override
+  {
+    check_key(key);
+    check_value(m_settings, key, value.size());
+    std::string ttl = std::to_string(o.ttl ? o.ttl->count() : 0);
+    auto r = call({"EVAL", k_put_script, "2", m_kp + key, meta_key(key), value, ttl, std::to_string(now_ms()) + "\n" + o.metadata,
+                   o.if_absent ? "1" : "0"},
+                  slot(key), "put");
+    expect(r, Type::integer, "put");
+    return r.integer == 1;
+  }
+
+  std::uint64_t del(const std::vector<std::string>& keys) override
+  {
+    std::vector<RoutedCommand> cmds;
+    for (const auto& k : keys) {
+      check_key(k);
+      cmds.push_back({{"DEL", m_kp + k}, slot(k)});
+      cmds.push_back({{"DEL", meta_key(k)}, slot(k)});
+    }
+    auto replies = pipeline(cmds, "DEL");
+    std::uint64_t n = 0;
+    for (std::size_t i = 0; i < replies.size(); i += 2) n += static_cast<std::uint64_t>(replies[i].integer);
+    return n;
+  }
+
+  std::uint64_t keys(const std::string& prefix, std::uint64_t limit, const std::function<void(const KeyInfo&)>& sink) override
+  {
+    std::vector<std::string> names = scan_user_keys(prefix);
+    std::uint64_t n = 0;
+    constexpr std::size_t page = 10000;
+    for (std::size_t start = 0; start < names.size() && (limit == 0 || n < limit); start += page) {
+      std::size_t end = std::min(names.size(), start + page);
+      std::vector<RoutedCommand> cmds;
+      for (std::size_t i = start; i < end; ++i) {
+        int s = slot(names[i]);
+        cmds.push_back({{"STRLEN", m_kp + names[i]}, s});
+        cmds.push_back({{"PTTL", m_kp + names[i]}, s});
+        cmds.push_back({{"GET", meta_key(names[i])}, s});
+      }
+      auto replies = pipeline(cmds, "keys", true);
+      for (std::size_t i = start; i < end && (limit == 0 || n < limit); ++i) {
+        const auto& len = replies[3 * (i - start)];
+        const auto& pttl = replies[3 * (i - start) + 1];
+        const auto& meta = replies[3 * (i - start) + 2];
+        if (len.type != Type::integer || pttl.type != Type::integer || pttl.integer == -2) continue; // expired meanwhile
+        KeyInfo k;
+        k.key = std::move(names[i]);
+        k.size = static_cast<std::uint64_t>(len.integer);
+        if (pttl.integer >= 0) k.ttl = Millis(pttl.integer);
+        if (meta.type == Type::string) k.updated_at_ms = std::atoll(meta.str.c_str());
+        sink(k);
+        ++n;
+      }
+    }
+    return n;
+  }
+
+  TtlInfo ttl(const std::string& key) override
+  {
+    check_key(key);
+    auto r = call({"PTTL", m_kp + key}, slot(key), "PTTL");
+    expect(r, Type::integer, "PTTL");
+    TtlInfo t;
+    t.exists = r.integer != -2;
+    if (r.integer >= 0) t.remaining = Millis(r.integer);
+    return t;
+  }
+
+  std::uint64_t gc() override { return 0; }
+
+  std::uint64_t put_batch(const std::vector<BatchItem>& items) override
+  {
+    for (const auto& it : items) {
+      check_key(it.key);
+      check_value(m_settings, it.key, it.value.size());
+    }
+    // Two SETs per item (value and metadata share a slot), pipelined per node in input order,
+    // so a later line for the same key wins also when the slot moves in between.
+    std::string now_blob = std::to_string(now_ms()) + "\n";
+    constexpr std::size_t chunk = 20000;
+    for (std::size_t start = 0; start < items.size(); start += chunk) {
+      std::vector<RoutedCommand> cmds;
+      for (std::size_t i = start; i < std::min(items.size(), start + chunk); ++i) {
+        const auto& it = items[i];
+        int s = slot(it.key);
+        std::string blob = now_blob + it.metadata;
+        if (it.ttl) {
+          std::string px = std::to_string(it.ttl->count());
+          cmds.push_back({{"SET", m_kp + it.key, it.value, "PX", px}, s});
+          cmds.push_back({{"SET", meta_key(it.key), std::move(blob), "PX", px}, s});
+        } else {
+          cmds.push_back({{"SET", m_kp + it.key, it.value}, s});
+          cmds.push_back({{"SET", meta_key(it.key), std::move(blob)}, s});
+        }
+      }
+      pipeline(cmds, "batch");
+    }
+    return items.size();
+  }
+
+  std::optional<std::int64_t> lock_acquire(const std::string& name, const std::string& owner, Millis ttl) override
+  {
+    check_lock_name(name);
+    int s = clients::key_slot(lock_key(name));
+    auto r = call({"EVAL", k_acquire_script, "2", lock_key(name), token_key(name), owner, std::to_string(ttl.count())}, s, "lock");
+    if (r.is_nil()) return std::nullopt;
+    expect(r, Type::integer, "lock");
+    std::int64_t token = r.integer;
+    // As on Sentinel: the grant counts only once every replica of the slot's master has it,
+    // since the cluster may promote any of them.
+    if (auto why = replicate(s, ttl); !why.empty()) {
+      try {
+        lock_release(name, owner, token);
+      } catch (const Error&) {
+        // It expires after ttl; the token was never handed out.
+      }
+      throw Error(ExitCode::unavailable, fmt::format("lock '{}' not granted: {}", name, why),
+                  "a failover now could hand the same fencing token to another process",
+                  "check the replicas ('statectl status'); or use --backend postgres");
+    }
+    return token;
+  }
+
+  bool lock_renew(const std::string& name, const std::string& owner, std::int64_t token, Millis ttl) override
+  {
+    int s = clients::key_slot(lock_key(name));
+    auto r = call({"EVAL", k_renew_script, "1", lock_key(name), std::to_string(token), std::to_string(ttl.count()), owner}, s, "lock renew");
+    expect(r, Type::integer, "lock renew");
+    if (r.integer != 1) return false;
+    if (auto why = replicate(s, ttl); !why.empty())
+      throw Error(ExitCode::unavailable, fmt::format("renewal of lock '{}' not confirmed", name), why);
+    return true;
+  }
+
+  void lock_release(const std::string& name, const std::string& owner, std::int64_t token) override
+  {
+    auto r = call({"EVAL", k_release_script, "1", lock_key(name), std::to_string(token), owner}, clients::key_slot(lock_key(name)),
+                  "lock release");
+    expect(r, Type::integer, "lock release");
+  }
+
+  std::vector<LockInfo> locks() override
+  {
+    std::string lp = m_ip + "lock:";
+    std::vector<std::string> found = scan_all(redis_glob_escape(lp) + "*");
+    std::map<std::string, std::string> names; // name -> full key
+    for (const auto& k : found) {
+      auto close = k.find('}', lp.size());
+      if (close != std::string::npos) names[k.substr(close + 1)] = k;
+    }
+    std::vector<RoutedCommand> cmds;
+    for (const auto& [n, k] : names) {
+      cmds.push_back({{"HMGET", k, "token", "owner"}, clients::key_slot(k)});
+      cmds.push_back({{"PTTL", k}, clients::key_slot(k)});
+    }
+    auto replies = pipeline(cmds, "locks", true);
+    std::vector<LockInfo> out;
+    std::size_t i = 0;
+    for (const auto& [n, k] : names) {
+      const auto& h = replies[2 * i];
+      const auto& p = replies[2 * i + 1];
+      ++i;
+      if (h.type != Type::array || h.elements.size() != 2 || h.elements[0].type != Type::string) continue;
+      if (p.type != Type::integer || p.integer < 0) continue;
+      LockInfo l;
+      l.name = n;
+      l.token = std::atoll(h.elements[0].str.c_str());
+      if (h.elements[1].type == Type::string) l.owner = h.elements[1].str;
+      l.expires_in = Millis(p.integer);
+      out.push_back(std::move(l));
+    }
+    return out;
+  }
+
+  // A cluster has no one place that sees every key at one instant: the checkpoint is read master
+  // by master (each key's value, TTL and metadata together) and stored under one hash tag.
+  CheckpointInfo checkpoint_create(const std::string& name) override
+  {
+    std::string seq = m_ip + "checkpoint:seq";
+    auto id_reply = call({"INCR", seq}, clients::key_slot(seq), "checkpoint create");
+    expect(id_reply, Type::integer, "checkpoint create");
+    std::string id = std::to_string(id_reply.integer);
+    std::string base = checkpoint_base(id);
+    int bs = clients::key_slot(base);
+    std::vector<std::string> names = scan_user_keys("");
+    std::int64_t now = now_ms();
+    std::uint64_t count = 0, bytes = 0;
+    for (std::size_t start = 0; start < names.size(); start += k_hset_pairs) {
+      std::size_t end = std::min(names.size(), start + k_hset_pairs);
+      std::vector<RoutedCommand> reads;
+      for (std::size_t i = start; i < end; ++i) {
+        int s = slot(names[i]);
+        reads.push_back({{"GET", m_kp + names[i]}, s});
+        reads.push_back({{"PTTL", m_kp + names[i]}, s});
+        reads.push_back({{"GET", meta_key(names[i])}, s});
+      }
+      auto r = pipeline(reads, "checkpoint create", true);
+      std::vector<std::string> v{"HSET", base + ":v"}, m{"HSET", base + ":m"}, x{"HSET", base + ":x"};
+      for (std::size_t i = start; i < end; ++i) {
+        const auto& val = r[3 * (i - start)];
+        const auto& pttl = r[3 * (i - start) + 1];
+        const auto& meta = r[3 * (i - start) + 2];
+        if (val.type != Type::string || pttl.type != Type::integer || pttl.integer == -2) continue; // gone, or not a string
+        v.insert(v.end(), {names[i], val.str});
+        if (meta.type == Type::string) m.insert(m.end(), {names[i], meta.str});
+        if (pttl.integer > 0) x.insert(x.end(), {names[i], std::to_string(now + pttl.integer)});
+        ++count;
+        bytes += names[i].size() + val.str.size();
+      }
+      std::vector<RoutedCommand> writes;
+      for (auto* cmd : {&v, &m, &x})
+        if (cmd->size() > 2) writes.push_back({std::move(*cmd), bs});
+      pipeline(writes, "checkpoint create");
+    }
+    nlohmann::json info = {{"id", id}, {"name", name}, {"created", now}, {"keys", count}, {"bytes", bytes}};
+    std::string list = m_ip + "checkpoints";
+    expect(call({"HSET", list, id, info.dump()}, clients::key_slot(list), "checkpoint create"), Type::integer, "checkpoint create");
+    return parse_info(info.dump());
+  }
+
+  std::vector<CheckpointInfo> checkpoint_list() override
+  {
+    std::string list = m_ip + "checkpoints";
+    auto r = call({"HGETALL", list}, clients::key_slot(list), "HGETALL");
+    expect(r, Type::array, "HGETALL");
+    std::vector<CheckpointInfo> out;
+    for (std::size_t i = 0; i + 1 < r.elements.size(); i += 2) out.push_back(parse_info(r.elements[i + 1].str));
+    std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return std::stoll(a.id) < std::stoll(b.id); });
+    return out;
+  }
+
+  // Not one atomic step on a cluster: the keys are deleted master by master, then written back.
+  CheckpointInfo checkpoint_restore(const std::string& id) override
+  {
+    if (id.empty() || id.size() > 18 || !std::all_of(id.begin(), id.end(), [](char c) { return c >= '0' && c <= '9'; }))
+      throw Error(ExitCode::usage, fmt::format("invalid checkpoint id '{}'", id), "ids are numbers",
+                  "list checkpoints with: statectl checkpoint list");
+    std::string list = m_ip + "checkpoints";
+    auto info = call({"HGET", list, id}, clients::key_slot(list), "checkpoint restore");
+    if (info.is_nil())
+      throw Error(ExitCode::failed, fmt::format("checkpoint {} not found", id), {}, "list checkpoints with: statectl checkpoint list");
+    expect(info, Type::string, "checkpoint restore");
+    std::string base = checkpoint_base(id);
+    int bs = clients::key_slot(base);
+    auto hashes = pipeline({{{"HGETALL", base + ":v"}, bs}, {{"HGETALL", base + ":m"}, bs}, {{"HGETALL", base + ":x"}, bs}}, "checkpoint restore");
+    std::map<std::string, std::string> metas, expiries;
+    for (std::size_t i = 0; i + 1 < hashes[1].elements.size(); i += 2) metas[hashes[1].elements[i].str] = hashes[1].elements[i + 1].str;
+    for (std::size_t i = 0; i + 1 < hashes[2].elements.size(); i += 2) expiries[hashes[2].elements[i].str] = hashes[2].elements[i + 1].str;
+    del_all(scan_user_keys(""));
+    std::int64_t now = now_ms();
+    std::vector<RoutedCommand> writes;
+    const auto& vals = hashes[0].elements;
+    for (std::size_t i = 0; i + 1 < vals.size(); i += 2) {
+      const std::string& user = vals[i].str;
+      int s = slot(user);
+      std::vector<std::string> ex;
+      if (auto x = expiries.find(user); x != expiries.end()) {
+        std::int64_t left = std::atoll(x->second.c_str()) - now;
+        if (left <= 0) continue;
+        ex = {"PX", std::to_string(left)};
+      }
+      std::vector<std::string> set{"SET", m_kp + user, vals[i + 1].str};
+      set.insert(set.end(), ex.begin(), ex.end());
+      writes.push_back({std::move(set), s});
+      if (auto m = metas.find(user); m != metas.end()) {
+        std::vector<std::string> sm{"SET", meta_key(user), m->second};
+        sm.insert(sm.end(), ex.begin(), ex.end());
+        writes.push_back({std::move(sm), s});
+      }
+    }
+    pipeline(writes, "checkpoint restore");
+    return parse_info(info.str);
+  }
+
+private:
+  static CheckpointInfo parse_info(const std::string& text)
+  {
+    auto j = nlohmann::json::parse(text, nullptr, false);
+    CheckpointInfo i;
+    if (j.is_discarded() || !j.is_object()) return i;
+    i.id = j.value("id", std::string());
+    i.name = j.value("name", std::string());
+    i.created_ms = j.value("created", std::int64_t{0});
+    i.keys = j.value("keys", std::uint64_t{0});
+    i.bytes = j.value("bytes", std::uint64_t{0});
+    return i;
+  }
+
+  int slot(const std::string& user_key) const { return clients::key_slot(m_kp + user_key); }
+  std::string tag_of(const std::string& user_key) const { return "{" + clients::slot_tag(slot(user_key)) + "}"; }
+  std::string meta_key(const std::string& key) const { return m_ip + "meta:" + tag_of(key) + key; }
+  std::string lock_tag(const std::string& name) const { return "{" + clients::slot_tag(clients::key_slot(name)) + "}"; }
+  std::string lock_key(const std::string& name) const { return m_ip + "lock:" + lock_tag(name) + name; }
+  std::string token_key(const std::string& name) const { return m_ip + "token:" + lock_tag(name) + name; }
+  std::string checkpoint_base(const std::string& id) const { return m_ip + "checkpoint:{" + id + "}"; }
+
+  // Every key on every master matching pattern (SCAN, never KEYS), sorted and unique.
+  std::vector<std::string> scan_all(const std::string& pattern)
+  {
+    ensure_map();
+    std::set<std::string> out;
+    for (const auto& node : m_cluster->masters()) {
+      std::string cursor = "0";
+      do {
+        RedisValue r;
+        try {
+          r = m_cluster->command_at(node, {"SCAN", cursor, "MATCH", pattern, "COUNT", "1000"});
+        } catch (const RedisError& e) {
+          throw io_error("SCAN", e);
+        }
+        expect(r, Type::array, "SCAN");
+        cursor = r.elements.at(0).str;
+        for (auto& e : r.elements.at(1).elements) out.insert(std::move(e.str));
+      } while (cursor != "0");
+    }
+    return {out.begin(), out.end()};
+  }
+
+  // The user keys starting with prefix (without the key prefix), sorted.
+  std::vector<std::string> scan_user_keys(const std::string& prefix)
+  {
+    std::vector<std::string> names;
+    for (auto& k : scan_all(redis_glob_escape(m_kp + prefix) + "*"))
+      if (k.compare(0, m_ip.size(), m_ip) != 0) names.push_back(k.substr(m_kp.size()));
+    return names;
+  }
+
+  void del_all(const std::vector<std::string>& names)
+  {
+    std::vector<RoutedCommand> cmds;
+    for (const auto& n : names) {
+      cmds.push_back({{"DEL", m_kp + n}, slot(n)});
+      cmds.push_back({{"DEL", meta_key(n)}, slot(n)});
+    }
+    pipeline(cmds, "DEL");
+  }
+
+  void ensure_map()
+  {
+    if (!m_cluster->masters().empty()) return;
+    try {
+      m_cluster->refresh();
+    } catch (const RedisError& e) {
+      throw io_error("CLUSTER SLOTS", e);
+    }
+  }
+
+  // Waits (WAIT) until every replica of slot's master has the last write on that connection.
+  std::string replicate(int slot, Millis ttl)
+  {
+    int need = m_cluster->replicas_of(slot);
+    if (need == 0) return {};
+    Millis wait = std::max(Millis(1), std::min(m_settings.timeout / 2, ttl / 2));
+    RedisValue r;
+    try {
+      r = m_cluster->command_at(m_cluster->master_of(slot), {"WAIT", std::to_string(need), std::to_string(wait.count())});
+    } catch (const RedisError& e) {
+      return fmt::format("the master of its slot went away before the replicas confirmed the lease ({})", e.what());
+    }
+    expect(r, Type::integer, "WAIT");
+    if (r.integer >= need) return {};
+    return fmt::format("its lease reached {} of {} replica{} within {}", r.integer, need, need == 1 ? "" : "s",
+                       util::format_duration(wait));
+  }
+
+  Error io_error(const std::string& what, const RedisError& e) const
+  {
+    if (e.kind() == clients::RedisFailureKind::timeout) return timeout_error(m_settings, fmt::format("redis {} timed out at {}", what, m_address));
+    return clients::to_error(e.failure(), fmt::format("redis {} failed at {}", what, m_address));
+  }
+
+  void expect(const RedisValue& r, Type type, const std::string& what) const
+  {
+    if (r.type == type) return;
+    if (r.is_error()) throw Error(ExitCode::failed, fmt::format("redis {} failed at {}", what, m_address), r.str);
+    throw Error(ExitCode::failed, fmt::format("redis {} failed at {}", what, m_address), "unexpected reply type");
+  }
+
+  RedisValue call(const std::vector<std::string>& args, int s, const std::string& what)
+  {
+    try {
+      return m_cluster->command(args, s);
+    } catch (const RedisError& e) {
+      throw io_error(what, e);
+    }
+  }
+
+  std::vector<RedisValue> pipeline(const std::vector<RoutedCommand>& cmds, const std::string& what, bool allow_errors = false)
+  {
+    std::vector<RedisValue> out;
+    try {
+      out = m_cluster->pipeline(cmds);
+    } catch (const RedisError& e) {
+      throw io_error(what, e);
+    }
+    if (!allow_errors)
+      for (const auto& r : out)
+        if (r.is_error()) throw Error(ExitCode::failed, fmt::format("redis {} failed at {}", what, m_address), r.str);
+    return out;
+  }
+
+  Settings m_settings;
+  std::string m_kp;
+  std::string m_ip;
+  std::string m_address;
+  std::optional<clients::RedisCluster> m_cluster;
+};
+
+} // namespace
+
+std::unique_ptr<Backend> make_redis_cluster_backend(const config::Config& cfg) { return std::make_unique<RedisClusterBackend>(cfg); }
+
+} // namespace statectl::state

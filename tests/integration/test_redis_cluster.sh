@@ -1,0 +1,206 @@
+#!/usr/bin/env bash
+# [redis] mode = "cluster" on the local target: 3 masters x 1 replica as real redis-server
+# processes formed with redis-cli --cluster create, the state commands on it (slot routing,
+# MOVED/ASK), a reshard while a batch runs, a restart that brings the same cluster back, and
+# destroy. Ports: nodes $(port 30).., their cluster bus $(port 130).. (see lib.sh).
+source "$(dirname "$0")/lib.sh"
+for p in redis-server redis-cli; do command -v "$p" >/dev/null || skip "needs $p"; done
+
+start_stack $'[redis]\nmode = "cluster"\ncluster_masters = 3\ncluster_replicas = 1\ncluster_node_timeout = "2s"\n[state]\nbackend = "redis"'
+
+REDISCLI_AUTH=$(statectl secrets get redis)
+export REDISCLI_AUTH
+# node N ARGS...: redis-cli on the Nth node (no redirects followed).
+node() { redis-cli -p "$(port $((30 + $1)))" "${@:2}"; }
+
+# --- the cluster as deployed -------------------------------------------------------------------
+expect_exit 0 statectl status -o json
+assert_eq "$(json_get "$OUT" 'len([c for c in j["components"] if c["kind"] == "redis"])')" 6
+assert_eq "$(json_get "$OUT" 'sorted(c["role"] for c in j["components"] if c["kind"] == "redis")')" \
+  "['master', 'master', 'master', 'replica', 'replica', 'replica']"
+assert_eq "$(json_get "$OUT" 'all(c["healthy"] and "offset" in c for c in j["components"] if c["kind"] == "redis")')" True
+assert_eq "$(json_get "$OUT" 'len([c for c in j["components"] if c["kind"] == "sentinel"])')" 0
+# The masters' slot ranges cover the 16384 slots exactly once.
+json_get "$OUT" '[c["slots"] for c in j["components"] if c["role"] == "master"]' >slots.txt
+python3 - slots.txt <<'EOF' || fail "the masters' slots do not cover 0-16383: $(cat slots.txt)"
+import ast, sys
+covered = []
+for spec in ast.literal_eval(open(sys.argv[1]).read()):
+    for part in spec.split(","):
+        a, _, b = part.partition("-")
+        covered += range(int(a), int(b or a) + 1)
+sys.exit(0 if sorted(covered) == list(range(16384)) else 1)
+EOF
+for i in 0 1 2 3 4 5; do
+  ss -ltn | grep -q "127.0.0.1:$(port $((130 + i))) " || fail "node $i has no cluster bus on $(port $((130 + i)))"
+  ! ss -ltn | grep -q ":$(($(port $((30 + i))) + 10000)) " || fail "node $i listens on Redis' default bus port"
+done
+assert_eq "$(node 0 CLUSTER INFO | tr -d '\r' | grep cluster_state)" "cluster_state:ok"
+expect_exit 0 statectl status
+assert_contains "$OUT" "SLOTS"
+assert_contains "$OUT" "redis:      cluster 127.0.0.1:$(port 30)"
+pass "deploy: 3 masters covering every slot, 3 replicas, bus ports in the test's range, status shows slots and offsets"
+
+# --- single-key commands routed by slot --------------------------------------------------------
+for k in foo bar "{user1000}.following" "{user1000}.followers" k/1 k/2 k/3; do
+  expect_exit 0 statectl put "$k" "value of $k" --metadata '{"who":"test"}'
+done
+for k in foo bar "{user1000}.following" k/3; do
+  expect_exit 0 statectl get "$k"
+  assert_eq "$(cat "$OUT")" "value of $k"
+done
+assert_eq "$(redis-cli -c -p "$(port 30)" GET statectl:foo)" "value of foo"
+# The metadata lives in the value's slot (the put script writes both).
+meta=$(redis-cli -c -p "$(port 30)" --scan --pattern 'statectl#statectl:meta:*' | head -1)
+[[ -n $meta ]] || meta=$(for i in 0 1 2 3 4 5; do node "$i" --scan --pattern 'statectl#statectl:meta:*'; done | head -1)
+[[ -n $meta ]] || fail "no metadata key found"
+user=${meta#*\}}
+assert_eq "$(node 0 CLUSTER KEYSLOT "$meta")" "$(node 0 CLUSTER KEYSLOT "statectl:$user")"
+expect_exit 1 statectl put foo other --if-absent
+expect_exit 0 statectl put t/short v --ttl 60s
+expect_exit 0 statectl ttl t/short
+python3 -c "import sys; v=float(sys.argv[1]); sys.exit(0 if 0 < v <= 60 else 1)" "$(cat "$OUT")" || fail "ttl $(cat "$OUT")"
+expect_exit 0 statectl del foo bar absent
+assert_eq "$(cat "$OUT")" "deleted 2"
+expect_exit 1 statectl get foo
+expect_exit 1 statectl ttl foo
+pass "get/put/del/ttl/--if-absent round trips on keys of different slots (and a shared hash tag)"
+
+# --- 5000 keys spread over every master --------------------------------------------------------
+python3 -c 'for i in range(5000): print(f"spread/{i}\tv{i}")' >spread.tsv
+expect_exit 0 statectl put --batch spread.tsv
+expect_exit 0 statectl keys --prefix spread/ -o json
+assert_eq "$(json_get "$OUT" 'len(j["keys"])')" 5000
+total=0
+for i in 0 1 2 3 4 5; do
+  [[ $(node "$i" ROLE | head -1) == master ]] || continue
+  n=$(node "$i" --scan --pattern 'statectl:spread/*' | wc -l)
+  ((n > 1000)) || fail "master on $(port $((30 + i))) holds only $n of the 5000 keys"
+  total=$((total + n))
+done
+assert_eq "$total" 5000 "keys over the masters"
+for i in 0 1 2 3 4 5; do
+  if [[ $(node "$i" ROLE | head -1) == slave ]]; then
+    mp=$(node "$i" ROLE | sed -n 3p)
+    wait_for 10 "[[ \$(node $i DBSIZE) == \$(redis-cli -p $mp DBSIZE) ]]" || fail "replica $i did not catch up with its master $mp"
+  fi
+done
+for i in 0 1234 4999; do
+  expect_exit 0 statectl get "spread/$i"
+  assert_eq "$(cat "$OUT")" "v$i"
+done
+pass "put --batch of 5000 keys: every master holds over 1000, keys lists all 5000, replicas follow"
+
+# --- locks: lease and fencing token in one slot --------------------------------------------------
+expect_exit 0 statectl lock job -- sh -c 'echo "$STATECTL_LOCK_TOKEN"'
+t1=$(cat "$OUT")
+expect_exit 0 statectl lock job -- sh -c 'echo "$STATECTL_LOCK_TOKEN"'
+t2=$(cat "$OUT")
+((t2 > t1)) || fail "fencing tokens not increasing: $t1 then $t2"
+statectl lock held --ttl 30s -- sleep 30 >/dev/null 2>&1 &
+holder=$!
+on_exit "kill $holder"
+wait_for 10 "statectl locks | grep -q held" || fail "the held lock is not listed"
+expect_exit 75 statectl lock held --wait 200ms -- true
+expect_exit 0 statectl locks -o json
+assert_eq "$(json_get "$OUT" '[l["name"] for l in j["locks"]]')" "['held']"
+lease=$(redis-cli -c -p "$(port 30)" --scan --pattern 'statectl#statectl:lock:*' | head -1)
+[[ -n $lease ]] || lease=$(for i in 0 1 2 3 4 5; do node "$i" --scan --pattern 'statectl#statectl:lock:*'; done | head -1)
+token_key=${lease/:lock:/:token:}
+assert_eq "$(node 0 CLUSTER KEYSLOT "$lease")" "$(node 0 CLUSTER KEYSLOT "$token_key")"
+kill "$holder" 2>/dev/null || true
+wait "$holder" 2>/dev/null || true
+pass "lock: increasing tokens, exit 75 while held, locks lists it, lease and token share a slot"
+
+# --- checkpoint across the masters -------------------------------------------------------------
+expect_exit 0 statectl checkpoint create -o json
+cp_id=$(json_get "$OUT" 'j["id"]')
+assert_eq "$(json_get "$OUT" 'j["keys"]')" 5006
+expect_exit 0 statectl put spread/7 changed
+expect_exit 0 statectl put new/key added
+expect_exit 0 statectl del spread/8
+expect_exit 0 statectl checkpoint restore "$cp_id"
+expect_exit 0 statectl get spread/7
+assert_eq "$(cat "$OUT")" v7
+expect_exit 0 statectl get spread/8
+expect_exit 1 statectl get new/key
+expect_exit 0 statectl ttl t/short
+python3 -c "import sys; v=float(sys.argv[1]); sys.exit(0 if 0 < v <= 60 else 1)" "$(cat "$OUT")" || fail "ttl after restore $(cat "$OUT")"
+expect_exit 0 statectl keys -o json
+assert_eq "$(json_get "$OUT" 'len(j["keys"])')" 5006
+expect_exit 1 statectl checkpoint restore 999
+pass "checkpoint create/restore over every master (values, TTLs), unknown id exits 1"
+
+# --- a reshard while a batch runs --------------------------------------------------------------
+python3 -c 'for i in range(30000): print(f"moving/{i}\tm{i}")' >moving.tsv
+src=$(node 0 CLUSTER MYID)
+dst=$(node 1 CLUSTER MYID)
+[[ $(node 0 ROLE | head -1) == master && $(node 1 ROLE | head -1) == master ]] || fail "nodes 0 and 1 are expected to be masters"
+# The reshard (slot by slot: SETSLOT IMPORTING/MIGRATING, MIGRATE of its keys, SETSLOT NODE) runs
+# in the background while the batch writes into those slots, so the batch meets ASK and MOVED.
+redis-cli --cluster reshard "127.0.0.1:$(port 30)" --cluster-from "$src" --cluster-to "$dst" --cluster-slots 2000 \
+  --cluster-yes --cluster-pipeline 10 >reshard.log 2>&1 &
+reshard=$!
+on_exit "kill $reshard"
+wait_for 10 "grep -q 'Moving slot' reshard.log" || fail "the reshard did not start: $(tail -5 reshard.log)"
+statectl put --batch moving.tsv >batch.out 2>batch.err || fail "the batch failed during the reshard: $(cat batch.err)"
+kill -0 "$reshard" 2>/dev/null || echo "note: the reshard ended before the batch did" >&2
+wait "$reshard" || fail "reshard failed: $(tail -5 reshard.log)"
+# The nodes learn the new slot owners by gossip: agreement follows within moments.
+wait_for 30 "redis-cli --cluster check 127.0.0.1:$(port 30) >check.log 2>&1" || fail "cluster check after the reshard: $(tail -5 check.log)"
+expect_exit 0 statectl keys --prefix moving/ -o json
+assert_eq "$(json_get "$OUT" 'len(j["keys"])')" 30000
+python3 - "$(port 30)" <<'EOF' || fail "values lost or wrong after the reshard"
+# Every master's keys, read on the master itself: together exactly the 30000, each with its value.
+import subprocess, sys
+base = int(sys.argv[1])
+seen = {}
+for port in range(base, base + 6):
+    cli = ["redis-cli", "-p", str(port)]
+    if subprocess.run(cli + ["ROLE"], capture_output=True, text=True).stdout.split("\n")[0] != "master":
+        continue
+    keys = [k for k in subprocess.run(cli + ["--scan", "--pattern", "statectl:moving/*"], capture_output=True, text=True,
+                                      check=True).stdout.split("\n") if k]
+    vals = subprocess.run(cli, input="".join(f"GET {k}\n" for k in keys), capture_output=True, text=True,
+                          check=True).stdout.split("\n")
+    for k, v in zip(keys, vals):
+        seen[k] = v
+want = {f"statectl:moving/{i}": f"m{i}" for i in range(30000)}
+missing = [k for k in want if k not in seen]
+wrong = [k for k in want if k in seen and seen[k] != want[k]]
+print(f"{len(seen)} keys on the masters, {len(missing)} missing, {len(wrong)} wrong", file=sys.stderr)
+sys.exit(1 if missing or wrong or len(seen) != len(want) else 0)
+EOF
+expect_exit 0 statectl get spread/4999
+assert_eq "$(cat "$OUT")" v4999
+pass "reshard of 2000 slots while a 30000-key batch runs: nothing lost, every value right"
+
+# --- a restart brings the same cluster back -----------------------------------------------------
+ids_before=$(for i in 0 1 2 3 4 5; do node "$i" CLUSTER MYID; done)
+expect_exit 0 statectl destroy
+! pgrep -f "redis-server 127.0.0.1:$(port 30)" >/dev/null || fail "destroy left node 0 running"
+expect_exit 0 statectl deploy
+ids_after=$(for i in 0 1 2 3 4 5; do node "$i" CLUSTER MYID; done)
+assert_eq "$ids_after" "$ids_before" "node ids after the restart"
+assert_eq "$(node 0 CLUSTER INFO | tr -d '\r' | grep cluster_state)" "cluster_state:ok"
+expect_exit 0 statectl get spread/1234
+assert_eq "$(cat "$OUT")" v1234
+expect_exit 0 statectl deploy
+assert_not_contains "$ERR" "forming a Redis Cluster"
+pass "destroy then deploy: the same nodes, the same cluster, the data kept; a second deploy changes nothing"
+
+STATECTL_REDIS_CLUSTER_MASTERS=4 expect_exit 2 statectl deploy
+assert_contains "$ERR" "the local Redis Cluster in $TEST_DIR/stack has 6 nodes"
+[[ ! -e stack/redis-6 ]] || fail "a refused resize created a node"
+expect_exit 2 statectl scale redis --replicas 2
+assert_contains "$ERR" "cannot scale a Redis Cluster"
+pass "resizing the cluster (deploy with other counts, scale redis) is refused, exit 2, nothing changed"
+
+# --- destroy --purge --------------------------------------------------------------------------
+expect_exit 0 statectl destroy --purge
+for i in 0 1 2 3 4 5; do
+  ! redis-cli -p "$(port $((30 + i)))" PING >/dev/null 2>&1 || fail "node $i still answers after destroy --purge"
+done
+! pgrep -f "$TEST_DIR/stack" >/dev/null || fail "processes of the stack are left: $(pgrep -af "$TEST_DIR/stack")"
+[[ ! -e stack/redis-0 ]] || fail "destroy --purge left the node directories"
+pass "destroy --purge: nothing runs, nothing left"
