@@ -21,7 +21,7 @@ bool settling(const RedisValue& r)
 }
 
 // Pipelines are cut into windows so that neither side buffers an unbounded number of replies.
-constexpr std::size_t k_window = 10000;
+constexpr std::size_t k_window = 32768;
 // Rounds of redirects and TRYAGAIN/CLUSTERDOWN retries before a pipeline gives up (with the
 // back-off below, about 6 s: longer than a replica promotion with cluster-node-timeout 2 s).
 constexpr int k_rounds = 25;

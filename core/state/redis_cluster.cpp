@@ -198,24 +198,42 @@ public:
       check_key(it.key);
       check_value(m_settings, it.key, it.value.size());
     }
-    // Two SETs per item (value and metadata share a slot), pipelined per node in input order,
-    // so a later line for the same key wins also when the slot moves in between.
+    // Items are grouped by slot, in input order within each slot (a later line for the same key
+    // wins); a run of items without TTL becomes one MSET of their values and metadata (which
+    // share the slot), an item with a TTL two SETs with PX. Keys of different slots are
+    // different keys, so the order between slots does not matter. The commands go out pipelined
+    // per node.
     std::string now_blob = std::to_string(now_ms()) + "\n";
-    constexpr std::size_t chunk = 20000;
+    constexpr std::size_t chunk = 200000;
+    constexpr std::size_t mset_items = 250;
+    constexpr std::size_t mset_bytes = 4u << 20;
     for (std::size_t start = 0; start < items.size(); start += chunk) {
+      std::size_t end = std::min(items.size(), start + chunk);
+      std::vector<std::vector<std::size_t>> by_slot(clients::k_cluster_slots);
+      for (std::size_t i = start; i < end; ++i) by_slot[static_cast<std::size_t>(slot(items[i].key))].push_back(i);
       std::vector<RoutedCommand> cmds;
-      for (std::size_t i = start; i < std::min(items.size(), start + chunk); ++i) {
-        const auto& it = items[i];
-        int s = slot(it.key);
-        std::string blob = now_blob + it.metadata;
-        if (it.ttl) {
-          std::string px = std::to_string(it.ttl->count());
-          cmds.push_back({{"SET", m_kp + it.key, it.value, "PX", px}, s});
-          cmds.push_back({{"SET", meta_key(it.key), std::move(blob), "PX", px}, s});
-        } else {
-          cmds.push_back({{"SET", m_kp + it.key, it.value}, s});
-          cmds.push_back({{"SET", meta_key(it.key), std::move(blob)}, s});
+      for (int s = 0; s < clients::k_cluster_slots; ++s) {
+        std::vector<std::string> mset{"MSET"};
+        std::size_t bytes = 0;
+        auto flush = [&] {
+          if (mset.size() > 1) cmds.push_back({std::move(mset), s});
+          mset = {"MSET"};
+          bytes = 0;
+        };
+        for (std::size_t i : by_slot[static_cast<std::size_t>(s)]) {
+          const auto& it = items[i];
+          if (it.ttl) {
+            flush();
+            std::string px = std::to_string(it.ttl->count());
+            cmds.push_back({{"SET", m_kp + it.key, it.value, "PX", px}, s});
+            cmds.push_back({{"SET", meta_key(it.key), now_blob + it.metadata, "PX", px}, s});
+            continue;
+          }
+          mset.insert(mset.end(), {m_kp + it.key, it.value, meta_key(it.key), now_blob + it.metadata});
+          bytes += it.key.size() + it.value.size();
+          if (mset.size() >= 1 + 4 * mset_items || bytes >= mset_bytes) flush();
         }
+        flush();
       }
       pipeline(cmds, "batch");
     }

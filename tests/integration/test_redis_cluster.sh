@@ -91,6 +91,20 @@ for i in 0 1234 4999; do
 done
 pass "put --batch of 5000 keys: every master holds over 1000, keys lists all 5000, replicas follow"
 
+# A batch mixing TTL and plain lines for the same keys: the last line of each key wins, TTL and all.
+printf '%s\n' '{"key":"dup/a","value":"1"}' '{"key":"dup/a","value":"2","ttl":"1h"}' \
+  '{"key":"dup/b","value":"x","ttl":"1h"}' '{"key":"dup/b","value":"y","metadata":{"m":1}}' '{"key":"dup/c","value":"z"}' >dup.ndjson
+expect_exit 0 statectl put --batch dup.ndjson --format ndjson
+assert_eq "$(statectl get dup/a)" 2
+assert_eq "$(statectl get dup/b)" y
+assert_eq "$(statectl get dup/c)" z
+expect_exit 0 statectl ttl dup/a
+python3 -c "import sys; sys.exit(0 if 3500 < float(sys.argv[1]) <= 3600 else 1)" "$(cat "$OUT")" || fail "dup/a ttl $(cat "$OUT")"
+expect_exit 0 statectl ttl dup/b
+assert_eq "$(cat "$OUT")" none
+expect_exit 0 statectl del dup/a dup/b dup/c
+pass "batch: the last line of a key wins across TTL and plain lines"
+
 # --- locks: lease and fencing token in one slot --------------------------------------------------
 expect_exit 0 statectl lock job -- sh -c 'echo "$STATECTL_LOCK_TOKEN"'
 t1=$(cat "$OUT")
