@@ -65,7 +65,8 @@ void setup_test(CLI::App& sub, Context& ctx)
     "compose: the fault is `docker kill`; bare PostgreSQL: statectl promotes the standby that received the most WAL\n"
     "(docker exec ... pg_promote) and repoints PgBouncer, then brings the deployed roles back (the promoted standby\n"
     "stopped cleanly and copied into postgres-primary, which becomes the primary again; --no-heal leaves it down);\n"
-    "Redis: Sentinel recovers. k8s: the fault is `kubectl delete pod --grace-period=0 --force`, recovery and healing\n"
+    "Redis: Sentinel recovers; a local Redis Cluster ([redis] mode = \"cluster\"): the master of the probe's slot is\n"
+    "killed, its replica takes over, the killed node rejoins as its replica. k8s: the fault is `kubectl delete pod --grace-period=0 --force`, recovery and healing\n"
     "are left to the platform.");
   sub.callback([&ctx, o] {
     failover::TestOptions opts;
@@ -113,7 +114,8 @@ void setup_switchover(CLI::App& sub, Context& ctx)
   sub.footer(
     "bare PostgreSQL: PgBouncer PAUSE, wait for replay, stop the primary, promote, repoint, RESUME, rejoin the old\n"
     "primary as a standby. Patroni: POST /switchover. Redis: CLIENT PAUSE WRITE, wait for the replica, SENTINEL\n"
-    "FAILOVER, wait until every Sentinel agrees. --target k8s with [postgres] ha = \"patroni\": POST /switchover to\n"
+    "FAILOVER, wait until every Sentinel agrees; a local Redis Cluster: CLUSTER FAILOVER on a replica (--to names\n"
+    "it), wait until it is master and the old master follows it. --target k8s with [postgres] ha = \"patroni\": POST /switchover to\n"
     "the leader pod's REST API (kubectl exec ... curl), then wait until another pod is labelled role=master; --to\n"
     "names a member pod. A write probe runs throughout; exit 1 when a write was lost.");
   sub.callback([&ctx, o] {

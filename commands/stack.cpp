@@ -135,6 +135,7 @@ void setup_redis_cli(CLI::App& sub, Context& ctx)
   sub.add_option("args", o->args, "Arguments for redis-cli, after --");
   sub.footer("The password reaches redis-cli through REDISCLI_AUTH, never its command line. On the compose and k8s targets\n"
              "redis-cli runs inside the stack's containers and reads the password from the mounted secret file.\n"
+             "With [redis] mode = \"cluster\" it runs redis-cli -c, which follows the cluster's MOVED redirects.\n"
              "Exit code is redis-cli's.");
   sub.callback([&ctx, o] {
     o->tty = interactive();
