@@ -15,6 +15,7 @@
 #include "core/secrets/store.h"
 #include "core/stack/endpoints.h"
 #include "core/state/common.h"
+#include "core/state/redis_scripts.h"
 #include "core/util/strings.h"
 
 namespace statectl::state {
@@ -40,43 +41,7 @@ constexpr std::size_t k_window_commands = 10000;
 constexpr std::size_t k_mset_pairs = 1000;
 constexpr std::size_t k_mset_bytes = 4u << 20;
 
-// Sets a value and its metadata blob with the same TTL; with ARGV[4] = '1' only when absent.
-const char* k_put_script = R"lua(
-if ARGV[4] == '1' and redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-local ttl = tonumber(ARGV[2])
-if ttl > 0 then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl)
-  redis.call('SET', KEYS[2], ARGV[3], 'PX', ttl)
-else
-  redis.call('SET', KEYS[1], ARGV[1])
-  redis.call('SET', KEYS[2], ARGV[3])
-end
-return 1
-)lua";
-
-// The token comes from INCR in the same script as the NX write of the lease, so grants are
-// strictly ordered per name.
-const char* k_acquire_script = R"lua(
-if redis.call('EXISTS', KEYS[1]) == 1 then return false end
-local t = redis.call('INCR', KEYS[2])
-redis.call('HSET', KEYS[1], 'token', t, 'owner', ARGV[1])
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
-return t
-)lua";
-
-// Renew and release act only on our own lease: token and owner must both match, so a token
-// handed out again (by a server that lost the grant) never lets one holder touch another's lease.
-const char* k_renew_script = R"lua(
-local h = redis.call('HMGET', KEYS[1], 'token', 'owner')
-if h[1] == ARGV[1] and h[2] == ARGV[3] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return 0
-)lua";
-
-const char* k_release_script = R"lua(
-local h = redis.call('HMGET', KEYS[1], 'token', 'owner')
-if h[1] == ARGV[1] and h[2] == ARGV[2] then return redis.call('DEL', KEYS[1]) end
-return 0
-)lua";
+using namespace redis_scripts;
 
 // Checkpoints run as one script each, so Redis executes them atomically (no other command runs
 // in between); they block the server for their duration.

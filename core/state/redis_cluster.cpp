@@ -20,6 +20,7 @@
 #include "core/stack/endpoints.h"
 #include "core/state/common.h"
 #include "core/state/redis.h"
+#include "core/state/redis_scripts.h"
 #include "core/util/strings.h"
 
 namespace statectl::state {
@@ -31,39 +32,7 @@ using clients::RedisValue;
 using clients::RoutedCommand;
 using Type = RedisValue::Type;
 
-// The same scripts as on a single master (core/state/redis.cpp); here all their keys share a slot.
-const char* k_put_script = R"lua(
-if ARGV[4] == '1' and redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-local ttl = tonumber(ARGV[2])
-if ttl > 0 then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl)
-  redis.call('SET', KEYS[2], ARGV[3], 'PX', ttl)
-else
-  redis.call('SET', KEYS[1], ARGV[1])
-  redis.call('SET', KEYS[2], ARGV[3])
-end
-return 1
-)lua";
-
-const char* k_acquire_script = R"lua(
-if redis.call('EXISTS', KEYS[1]) == 1 then return false end
-local t = redis.call('INCR', KEYS[2])
-redis.call('HSET', KEYS[1], 'token', t, 'owner', ARGV[1])
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
-return t
-)lua";
-
-const char* k_renew_script = R"lua(
-local h = redis.call('HMGET', KEYS[1], 'token', 'owner')
-if h[1] == ARGV[1] and h[2] == ARGV[3] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return 0
-)lua";
-
-const char* k_release_script = R"lua(
-local h = redis.call('HMGET', KEYS[1], 'token', 'owner')
-if h[1] == ARGV[1] and h[2] == ARGV[2] then return redis.call('DEL', KEYS[1]) end
-return 0
-)lua";
+using namespace redis_scripts;
 
 // Field/value pairs per HSET while a checkpoint is written.
 constexpr std::size_t k_hset_pairs = 500;
