@@ -55,8 +55,9 @@ public:
     } else if (seeds.empty()) {
       seeds = {ep.redis};
     }
+    std::vector<std::string> passwords;
     if (o.password.empty()) {
-      auto passwords = clients::login_passwords(cfg, ep.redis_password_secret);
+      passwords = clients::login_passwords(cfg, ep.redis_password_secret);
       if (!passwords.empty()) o.password = passwords.front();
       else if (const char* env = std::getenv("REDISCLI_AUTH"); env && *env) {
         o.password = env;
@@ -65,15 +66,28 @@ public:
     }
     o.connect_timeout = m_settings.timeout;
     o.command_timeout = m_settings.timeout;
-    m_cluster.emplace(seeds, o, stack::redis_address_map(ep));
+    auto nat = stack::redis_address_map(ep);
+    m_cluster.emplace(seeds, o, nat);
     m_address = "cluster " + m_cluster->display();
     connect_with_retry(m_settings, "redis", m_address, [&]() -> std::string {
       try {
         m_cluster->refresh();
         return {};
       } catch (const RedisError& e) {
-        if (e.kind() == clients::RedisFailureKind::auth) throw clients::to_error(e.failure(), "cannot connect to redis at " + m_address);
-        return e.what();
+        if (e.kind() != clients::RedisFailureKind::auth) return e.what();
+        // During an interrupted rotation the nodes may hold the journal's other value.
+        if (passwords.size() > 1) {
+          clients::RedisOptions other = o;
+          other.password = passwords[1];
+          m_cluster.emplace(seeds, other, nat);
+          try {
+            m_cluster->refresh();
+            return {};
+          } catch (const RedisError&) {
+            m_cluster.emplace(seeds, o, nat);
+          }
+        }
+        throw clients::to_error(e.failure(), "cannot connect to redis at " + m_address);
       }
     });
   }

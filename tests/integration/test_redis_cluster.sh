@@ -145,6 +145,16 @@ assert_eq "$(json_get "$OUT" 'len(j["keys"])')" 5006
 expect_exit 1 statectl checkpoint restore 999
 pass "checkpoint create/restore over every master (values, TTLs), unknown id exits 1"
 
+old_pw=$REDISCLI_AUTH
+expect_exit 0 statectl secrets rotate redis --apply
+REDISCLI_AUTH=$(statectl secrets get redis)
+[[ $REDISCLI_AUTH != "$old_pw" ]] || fail "the redis password did not change"
+for i in 0 1 2 3 4 5; do assert_eq "$(node "$i" PING)" PONG "node $i with the new password"; done
+expect_exit 0 statectl get spread/7
+assert_eq "$(cat "$OUT")" v7
+assert_eq "$(node 3 INFO replication | tr -d '\r' | grep -c 'master_link_status:up')" 1 "replica link with the new masterauth"
+pass "secrets rotate redis --apply: every node takes the new password, state commands use it"
+
 # --- a reshard while a batch runs --------------------------------------------------------------
 python3 -c 'for i in range(30000): print(f"moving/{i}\tm{i}")' >moving.tsv
 src=$(node 0 CLUSTER MYID)
