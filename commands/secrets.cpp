@@ -12,6 +12,7 @@
 #include "core/secrets/store.h"
 #include "core/secrets/tls.h"
 #include "core/stack/secrets_apply.h"
+#include "core/stack/tls_apply.h"
 #include "core/targets/target.h"
 #include "core/util/fs.h"
 #include "core/util/strings.h"
@@ -52,6 +53,8 @@ void setup_tls(CLI::App& parent, Context& ctx)
     std::vector<std::string> sans;
     int days = 365;
     std::string key = "ec-p256";
+    bool rotate = false;
+    bool apply = false;
   };
   auto o = std::make_shared<Opts>();
   auto* cmd = parent.add_subcommand("tls", "Issue a server certificate signed by the store's CA (created when absent) with OpenSSL");
@@ -59,9 +62,17 @@ void setup_tls(CLI::App& parent, Context& ctx)
   cmd->add_option("--san", o->sans, "Extra DNS name or IP address (repeatable); the services' names on every target are always included");
   cmd->add_option("--days", o->days, "Validity of the server certificate in days (1-3650)")->capture_default_str();
   cmd->add_option("--key", o->key, "Key algorithm")->check(CLI::IsMember({"ec-p256", "rsa4096"}))->capture_default_str();
+  cmd->add_flag("--rotate", o->rotate, "Replace the existing server certificate (exit 2 when none was issued)");
+  cmd->add_flag("--apply", o->apply,
+                "Then make the running local stack ([tls] enabled) present it without a restart: PostgreSQL reload, PgBouncer\n"
+                "RELOAD, Redis CONFIG SET tls-cert-file; verified on a fresh handshake with every server");
+  cmd->footer("The CA (ca.crt, ca.key) is created once and reused; every run issues a new tls.crt/tls.key and keeps the\n"
+              "previous pair as dated backups. `secrets tls --rotate --apply` rolls a new certificate out to the local stack.");
   cmd->callback([&ctx, o] {
     auto& cfg = ctx.config();
     auto store = open_store(ctx);
+    if (o->rotate && !store.exists(secrets::k_tls_cert))
+      throw Error(ExitCode::usage, "nothing to rotate", fmt::format("{} has no tls.crt", store.dir().string()), "run 'statectl secrets tls' first");
     secrets::tls::Request req;
     req.cn = o->cn.empty() ? cfg.get_string("project.name") : o->cn;
     req.sans = secrets::tls::default_sans(cfg);
@@ -71,7 +82,9 @@ void setup_tls(CLI::App& parent, Context& ctx)
     req.key = *secrets::tls::parse_key_type(o->key);
     bool plan = ctx.globals().dry_run;
     auto r = secrets::issue_tls(store, req, plan);
-    ctx.printer().result(secrets::TlsReport{store.dir().string(), plan, r});
+    std::vector<std::string> applied;
+    if (o->apply) applied = stack::apply_tls_rotation(cfg, ctx.runner(), ctx.printer());
+    ctx.printer().result(secrets::TlsReport{store.dir().string(), plan, r, applied});
   });
 }
 

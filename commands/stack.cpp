@@ -120,6 +120,8 @@ void setup_psql(CLI::App& sub, Context& ctx)
   sub.add_option("args", o->args, "Arguments for psql, after --");
   sub.footer("The password reaches psql through its environment, never its command line. On the compose and k8s targets psql\n"
              "runs inside the primary's container (--replica: a standby's) with `docker compose exec` / `kubectl exec`.\n"
+             "With [tls] enabled (local target) psql verifies the server: PGSSLMODE=verify-full and PGSSLROOTCERT=<state dir>/tls/ca.crt\n"
+             "in its environment.\n"
              "Exit code is psql's.");
   sub.callback([&ctx, o] {
     o->tty = interactive();
@@ -136,6 +138,7 @@ void setup_redis_cli(CLI::App& sub, Context& ctx)
   sub.footer("The password reaches redis-cli through REDISCLI_AUTH, never its command line. On the compose and k8s targets\n"
              "redis-cli runs inside the stack's containers and reads the password from the mounted secret file.\n"
              "With [redis] mode = \"cluster\" it runs redis-cli -c, which follows the cluster's MOVED redirects.\n"
+             "With [tls] enabled (local target) redis-cli gets --tls --cacert <state dir>/tls/ca.crt (the servers speak TLS only).\n"
              "Exit code is redis-cli's.");
   sub.callback([&ctx, o] {
     o->tty = interactive();

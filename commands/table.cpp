@@ -29,7 +29,7 @@ const std::vector<CommandSpec>& command_table()
   static const std::vector<CommandSpec> table = {
     {"deploy", "Validate, start and verify the stack on a target (default: local processes)", "Stack", false, setup_deploy},
     {"destroy", "Tear down what deploy made on any target (--purge also deletes the data)", "Stack", false, setup_destroy},
-    {"status", "Every component: role, address, health, replication lag, version", "Stack", false, setup_status},
+    {"status", "Every component: role, address, health, replication lag, TLS, version", "Stack", false, setup_status},
     {"psql", "Run psql on the stack as its superuser (password never in argv)", "Stack", false, setup_psql},
     {"redis-cli", "Run redis-cli on the current Redis master (auth via REDISCLI_AUTH)", "Stack", false, setup_redis_cli},
     {"init", "Write a commented statectl.toml for a target", "Configuration", false, setup_init},

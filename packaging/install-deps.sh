@@ -6,7 +6,7 @@ set -euo pipefail
 
 build_deps=(cmake g++ make pkg-config git libcli11-dev libpq-dev libfmt-dev libtomlplusplus-dev
   doctest-dev libhiredis-dev nlohmann-json3-dev libzstd-dev libssl-dev libcurl4-openssl-dev libkainjow-mustache-dev)
-run_deps=(postgresql-15 postgresql-client-15 pgbouncer redis-server redis-sentinel redis-tools
+run_deps=(postgresql-15 postgresql-client-15 postgresql-15-pgaudit pgbouncer redis-server redis-sentinel redis-tools
   patroni etcd-server etcd-client haproxy zstd)
 test_deps=(docker-compose docker.io mmdebstrap yamllint bash-completion nodejs npm procps iproute2 python3 file dpkg-dev
   prometheus prometheus-postgres-exporter prometheus-redis-exporter python3-yaml curl

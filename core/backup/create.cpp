@@ -175,6 +175,7 @@ Manifest create_redis_remote(const config::Config& cfg, exec::Runner& runner, ou
     so.master_name = ep.master_name;
     so.password = password;
     so.nat = stack::redis_address_map(ep);
+    so.tls = clients::redis_tls(ep.redis_tls);
     auto m = clients::ask_sentinels(so);
     if (!m) throw Error(ExitCode::unavailable, "no Sentinel reports a reachable Redis master", m.error(), "run `statectl status`");
     host = m->host;
@@ -182,6 +183,7 @@ Manifest create_redis_remote(const config::Config& cfg, exec::Runner& runner, ou
   }
   exec::Command cmd;
   cmd.argv = {"redis-cli", "-h", host, "-p", std::to_string(port), "--rdb", ""};
+  if (ep.redis_tls.enabled) cmd.argv.insert(cmd.argv.begin() + 1, {"--tls", "--cacert", ep.redis_tls.ca_file});
   if (!password.empty()) cmd.env["REDISCLI_AUTH"] = password;
   cmd.timeout = 600s;
   if (runner.dry_run() == exec::DryRun::plan) {
@@ -274,6 +276,7 @@ Manifest create_redis(const config::Config& cfg, exec::Runner& runner, output::P
   o.port = ep.redis.port;
   o.connect_timeout = 5s;
   o.command_timeout = 5s;
+  o.tls = clients::redis_tls(ep.redis_tls);
   // An unreadable store is not fatal: a server without requirepass needs no password (and
   // refuses AUTH, which the client tolerates); a wrong one fails the connect with a hint.
   o.password = clients::stored_password(cfg, ep.redis_password_secret, true).value_or("");

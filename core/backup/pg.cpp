@@ -20,6 +20,10 @@ std::map<std::string, std::string> PgTarget::env() const
   std::map<std::string, std::string> e;
   if (!password.empty()) e["PGPASSWORD"] = password;
   e["PGCONNECT_TIMEOUT"] = "10";
+  if (tls.enabled) {
+    e["PGSSLMODE"] = "verify-full";
+    e["PGSSLROOTCERT"] = tls.ca_file;
+  }
   return e;
 }
 
@@ -38,6 +42,7 @@ PgTarget primary_target(const config::Config& cfg)
   t.user = ep.user;
   t.database = ep.database;
   t.url = ep.url;
+  t.tls = ep.tls;
   if (!t.url.empty()) {
     // The URL may carry a password; keep it out of every display.
     auto at = t.url.find('@');
@@ -65,6 +70,7 @@ PgSession::PgSession(const PgTarget& t, int connect_timeout_s)
   p.password = t.password;
   p.connect_timeout_s = connect_timeout_s;
   p.application_name = "statectl-backup";
+  if (t.tls.enabled) p.tls = clients::pg_tls(t.tls);
   m_where = t.display();
   try {
     m_conn = clients::PgConnection::connect(p);

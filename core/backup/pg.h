@@ -19,6 +19,7 @@ struct PgTarget {
   std::string database = "postgres";
   std::string password;
   std::string url; // [postgres] url instead of host/port
+  clients::ClientTls tls; // the target's TLS: verify-full with its CA (children: PGSSLMODE/PGSSLROOTCERT)
 
   // libpq connection arguments for child programs (-h -p -U or -d URL), without the password.
   std::vector<std::string> argv() const;

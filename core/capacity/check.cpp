@@ -141,7 +141,7 @@ const std::vector<std::string>& check_names()
     "connections",     "database_size",      "replication_replicas", "replication_lag",  "wraparound",
     "archive_ready",   "archive_failure",    "longest_transaction",  "idle_in_transaction",
     "pgbouncer_waiting", "redis_memory",     "redis_evictions",      "redis_replicas",   "sentinel_quorum",   "redis_cluster",
-    "backup_age",
+    "backup_age",      "certificate_expiry",
   };
   return names;
 }
@@ -240,6 +240,7 @@ CheckReport run_checks(const config::Config& cfg, const Thresholds& t, const std
   check_pgbouncer(cfg, t, all);
   check_redis(cfg, t, all);
   check_backup(cfg, t, all);
+  check_certificates(cfg, t, all);
   for (auto& c : all)
     if (!skip.count(c.name)) r.checks.push_back(std::move(c));
   return r;

@@ -94,6 +94,8 @@ struct Thresholds {
   double xact_crit_s = 3600;
   double pool_wait_crit_s = 5;
   std::chrono::milliseconds backup_max_age{26 * 3600 * 1000};
+  long cert_warn_days = 30; // certificate_expiry: days left that warn
+  long cert_crit_days = 7;  // ... and that are critical
   std::chrono::milliseconds connect_timeout{3000};
 
   // This check's percent ranges (its override, else the default).
@@ -133,6 +135,10 @@ void check_redis(const config::Config& cfg, const Thresholds& t, std::vector<Che
 // redis_replicas (the master with the fewest), redis_memory and redis_evictions per master.
 void check_redis_cluster(const config::Config& cfg, const Thresholds& t, std::vector<CheckResult>& out);
 void check_backup(const config::Config& cfg, const Thresholds& t, std::vector<CheckResult>& out);
+// certificate_expiry: the days left of the store's tls.crt and ca.crt, the sooner counting
+// (warning within Thresholds::cert_warn_days, critical within cert_crit_days). Left out when
+// the store has no certificate and [tls] is off; CRITICAL when [tls] enabled has none.
+void check_certificates(const config::Config& cfg, const Thresholds& t, std::vector<CheckResult>& out);
 
 // {"status": "WARNING", "exit_code": 1, "summary": {...}, "checks": [...]}.
 nlohmann::json to_json(const CheckReport& report);

@@ -20,10 +20,11 @@ using clients::RedisValue;
 
 // Connects and authenticates; on failure returns nothing and sets error. A server without a
 // password answers AUTH with an error that is ignored.
-std::optional<RedisConnection> connect(const stack::HostPort& hp, const std::optional<std::string>& password,
+std::optional<RedisConnection> connect(const stack::HostPort& hp, const clients::ClientTls& tls, const std::optional<std::string>& password,
                                        std::chrono::milliseconds timeout, std::string& error, const std::string& user = {})
 {
   clients::RedisOptions o;
+  o.tls = clients::redis_tls(tls);
   o.host = hp.host;
   o.port = hp.port;
   o.user = user;
@@ -111,7 +112,7 @@ void check_redis(const config::Config& cfg, const Thresholds& t, std::vector<Che
     bool answered = false;
     for (const auto& s : ep.sentinels) {
       std::string target = fmt::format("{}:{}", s.host, s.port), error;
-      auto c = connect(s, password, t.connect_timeout, error);
+      auto c = connect(s, ep.redis_tls, password, t.connect_timeout, error);
       if (!c) {
         errors.push_back(target + ": " + error);
         continue;
@@ -167,7 +168,7 @@ void check_redis(const config::Config& cfg, const Thresholds& t, std::vector<Che
 
   const std::string target = fmt::format("{}:{}", master.host, master.port);
   std::string error;
-  auto c = connect(master, password, t.connect_timeout, error, user);
+  auto c = connect(master, ep.redis_url.empty() ? ep.redis_tls : clients::ClientTls{}, password, t.connect_timeout, error, user);
   std::map<std::string, std::string> fields;
   if (c) fields = info(*c, error);
   auto unknown = [&](const std::string& name) {

@@ -6,6 +6,15 @@
 
 namespace statectl::clients {
 
+// How a client secures its link to a server of the stack: off (plain text), or TLS that
+// verifies the server's certificate against ca_file only (CA pinning) and its name (the host
+// connected to, or server_name when set). Filled by the target that knows how its servers run.
+struct ClientTls {
+  bool enabled = false;
+  std::string ca_file;     // PEM CA the server's certificate must chain to
+  std::string server_name; // name (or IP) to verify instead of the host; empty = the host
+};
+
 // One PostgreSQL address with the role and database to use. The password is never part of a
 // connection string that could be logged: callers pass it to libpq separately (PGPASSWORD in a
 // child's environment, or a 0600 passfile).
@@ -16,6 +25,7 @@ struct PgEndpoint {
   std::string database;
   std::string password_secret; // name in the secret store ("postgres"), empty = none
   std::string url;             // set instead of host/port when [postgres] url is configured
+  ClientTls tls;               // enabled: sslmode=verify-full with tls.ca_file as sslrootcert
 };
 
 // One host and port (a Redis server or Sentinel).

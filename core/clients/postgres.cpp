@@ -69,7 +69,17 @@ PgParams PgParams::from(const PgEndpoint& ep)
   p.user = ep.user;
   p.database = ep.database;
   p.url = ep.url;
+  // Without TLS set by the target, libpq's default (prefer) stays: a managed server may ask for it.
+  if (ep.tls.enabled) p.tls = pg_tls(ep.tls);
   return p;
+}
+
+PgTls pg_tls(const ClientTls& tls)
+{
+  PgTls t;
+  t.sslmode = tls.enabled ? "verify-full" : "disable";
+  if (tls.enabled) t.sslrootcert = tls.ca_file;
+  return t;
 }
 
 std::vector<std::pair<std::string, std::string>> PgParams::keywords() const
@@ -259,6 +269,13 @@ PgConnection PgConnection::connect_until(const PgParams& params, Clock::time_poi
 }
 
 bool PgConnection::ok() const { return m_conn && PQstatus(m_conn) == CONNECTION_OK; }
+
+std::string PgConnection::tls_protocol() const
+{
+  if (!m_conn || !PQsslInUse(m_conn)) return {};
+  const char* p = PQsslAttribute(m_conn, "protocol");
+  return p ? p : "";
+}
 
 void PgConnection::fail(pg_result* r)
 {

@@ -30,7 +30,7 @@ class Config;
 namespace statectl::clients {
 
 // TLS settings of a connection (libpq's ssl* keywords); empty fields are left to libpq's
-// defaults. Room for verify-full with statectl's own CA (issue 16).
+// defaults.
 struct PgTls {
   std::string sslmode;     // disable, prefer, require, verify-ca, verify-full; empty = libpq default
   std::string sslrootcert; // CA file for verify-ca / verify-full
@@ -52,7 +52,8 @@ struct PgParams {
   int connect_timeout_s = 0; // libpq's connect_timeout in whole seconds; 0 = not set
   PgTls tls;
 
-  // The parameters of an endpoint of the stack (no password: see with_stored_password).
+  // The parameters of an endpoint of the stack (no password: see with_stored_password); an
+  // endpoint with TLS gives sslmode=verify-full with its CA file as sslrootcert.
   static PgParams from(const PgEndpoint& ep);
 
   // The keyword/value pairs handed to PQconnectdbParams, password included; expand_dbname is
@@ -63,6 +64,9 @@ struct PgParams {
   // "host:port", or the URL with its password masked.
   std::string display() const;
 };
+
+// libpq's TLS keywords for a ClientTls: verify-full with the CA file when enabled, else disable.
+PgTls pg_tls(const ClientTls& tls);
 
 // libpq's connect_timeout for a call timeout: whole seconds rounded up, at least min_s.
 int timeout_seconds(std::chrono::milliseconds timeout, int min_s = 2);
@@ -282,6 +286,9 @@ public:
 
   // What the connection points at ("host:port" or the masked URL).
   const std::string& display() const { return m_display; }
+
+  // The TLS protocol of the connection ("TLSv1.3"), empty when it is plain text.
+  std::string tls_protocol() const;
 
 private:
   PgConnection(pg_conn* c, std::string display);

@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include "core/clients/redis_tls.h"
 #include "core/exec/redact.h"
 #include "core/util/strings.h"
 
@@ -176,18 +177,33 @@ std::optional<RedisRedirect> redirect_of(const RedisValue& v)
 
 // ---- connection ------------------------------------------------------------------------------
 
+RedisTls redis_tls(const ClientTls& tls)
+{
+  RedisTls t;
+  t.enabled = tls.enabled;
+  t.ca_file = tls.ca_file;
+  t.server_name = tls.server_name;
+  return t;
+}
+
+RedisConnection::RedisConnection() = default;
+
 RedisConnection::~RedisConnection()
 {
   if (m_ctx) redisFree(m_ctx);
 }
 
-RedisConnection::RedisConnection(RedisConnection&& o) noexcept : m_ctx(std::exchange(o.m_ctx, nullptr)), m_display(std::move(o.m_display)) {}
+RedisConnection::RedisConnection(RedisConnection&& o) noexcept
+  : m_ctx(std::exchange(o.m_ctx, nullptr)), m_tls(std::move(o.m_tls)), m_display(std::move(o.m_display))
+{
+}
 
 RedisConnection& RedisConnection::operator=(RedisConnection&& o) noexcept
 {
   if (this != &o) {
     if (m_ctx) redisFree(m_ctx);
     m_ctx = std::exchange(o.m_ctx, nullptr);
+    m_tls = std::move(o.m_tls);
     m_display = std::move(o.m_display);
   }
   return *this;
@@ -195,14 +211,19 @@ RedisConnection& RedisConnection::operator=(RedisConnection&& o) noexcept
 
 RedisConnection RedisConnection::connect(const RedisOptions& o)
 {
-  if (o.tls.enabled) throw RedisError({RedisFailureKind::unsupported, "TLS connections to Redis are not supported yet"});
-  redisContext* raw = redisConnectWithTimeout(o.host.c_str(), o.port, to_tv(o.connect_timeout));
-  if (!raw || raw->err) {
-    RedisFailure f = context_failure(raw, RedisFailureKind::connect);
-    if (raw) redisFree(raw);
-    throw RedisError(std::move(f));
+  RedisConnection c;
+  c.m_display = o.display();
+  if (o.tls.enabled) {
+    c.m_tls = RedisTlsTransport::connect(o.host, o.port, o.tls, o.connect_timeout);
+  } else {
+    redisContext* raw = redisConnectWithTimeout(o.host.c_str(), o.port, to_tv(o.connect_timeout));
+    if (!raw || raw->err) {
+      RedisFailure f = context_failure(raw, RedisFailureKind::connect);
+      if (raw) redisFree(raw);
+      throw RedisError(std::move(f));
+    }
+    c.m_ctx = raw;
   }
-  RedisConnection c(raw, o.display());
   c.set_timeout(o.command_timeout);
   if (!o.password.empty()) {
     RedisValue r = o.user.empty() ? c.command({"AUTH", o.password}) : c.command({"AUTH", o.user, o.password});
@@ -224,6 +245,11 @@ void RedisConnection::fail()
 
 RedisValue RedisConnection::command(const std::vector<std::string>& args)
 {
+  if (m_tls) {
+    m_tls->append(args);
+    ReplyPtr r(static_cast<redisReply*>(m_tls->read()));
+    return RedisValue::from(r.get());
+  }
   if (!m_ctx) throw RedisError({RedisFailureKind::io, "not connected"});
   Argv a(args);
   ReplyPtr r(static_cast<redisReply*>(redisCommandArgv(m_ctx, static_cast<int>(a.argv.size()), a.argv.data(), a.lens.data())));
@@ -233,6 +259,7 @@ RedisValue RedisConnection::command(const std::vector<std::string>& args)
 
 void RedisConnection::append(const std::vector<std::string>& args)
 {
+  if (m_tls) return m_tls->append(args);
   if (!m_ctx) throw RedisError({RedisFailureKind::io, "not connected"});
   Argv a(args);
   if (redisAppendCommandArgv(m_ctx, static_cast<int>(a.argv.size()), a.argv.data(), a.lens.data()) != REDIS_OK) fail();
@@ -240,6 +267,7 @@ void RedisConnection::append(const std::vector<std::string>& args)
 
 void RedisConnection::send()
 {
+  if (m_tls) return m_tls->send();
   if (!m_ctx) throw RedisError({RedisFailureKind::io, "not connected"});
   for (int done = 0; !done;)
     if (redisBufferWrite(m_ctx, &done) != REDIS_OK) fail();
@@ -247,6 +275,10 @@ void RedisConnection::send()
 
 RedisValue RedisConnection::read()
 {
+  if (m_tls) {
+    ReplyPtr r(static_cast<redisReply*>(m_tls->read()));
+    return RedisValue::from(r.get());
+  }
   if (!m_ctx) throw RedisError({RedisFailureKind::io, "not connected"});
   void* raw = nullptr;
   if (redisGetReply(m_ctx, &raw) != REDIS_OK || !raw) fail();
@@ -265,8 +297,11 @@ std::vector<RedisValue> RedisConnection::pipeline(const std::vector<std::vector<
 
 void RedisConnection::set_timeout(std::chrono::milliseconds timeout)
 {
+  if (m_tls) m_tls->set_timeout(timeout);
   if (m_ctx) redisSetTimeout(m_ctx, to_tv(timeout));
 }
+
+std::string RedisConnection::tls_protocol() const { return m_tls ? m_tls->protocol() : std::string(); }
 
 // ---- Sentinel --------------------------------------------------------------------------------
 
@@ -288,6 +323,7 @@ util::Expected<MasterAddress> ask_one(const HostPort& s, const SentinelOptions& 
   so.port = s.port;
   so.connect_timeout = o.timeout;
   so.command_timeout = o.timeout;
+  so.tls = o.tls;
   std::vector<std::string> cmd{"SENTINEL", "get-master-addr-by-name", o.master_name};
   try {
     RedisConnection c = RedisConnection::connect(so);

@@ -5,6 +5,7 @@
 // discovery, reply conversion and the mapping of failures to exit codes live here once.
 
 #include <chrono>
+#include <memory>
 #include <utility>
 #include <optional>
 #include <stdexcept>
@@ -21,15 +22,22 @@ struct redisReply;
 
 namespace statectl::clients {
 
-// TLS settings (room for issue 16: rediss:// with CA pinning). Not implemented yet: a connection
-// with enabled set is refused rather than silently made in plain text.
+class RedisTlsTransport;
+
+// TLS settings. hiredis 0.14 has no TLS, so an enabled connection is statectl's own transport
+// (OpenSSL over a TCP socket, RESP through hiredis's formatter and reader): TLS 1.2 or later,
+// the server's certificate must chain to ca_file alone (CA pinning, not the system's CAs) and
+// name server_name (or the host connected to; an IP address is matched against IP SANs).
 struct RedisTls {
   bool enabled = false;
   std::string ca_file;
-  std::string cert_file;
+  std::string cert_file; // client certificate (tls-auth-clients), optional
   std::string key_file;
   std::string server_name;
 };
+
+// The Redis TLS settings of a stack link: CA pinning with the link's CA file when enabled.
+RedisTls redis_tls(const ClientTls& tls);
 
 // Where and how to connect to one Redis server or Sentinel. Cluster routing (issue 19) belongs
 // in a slot-aware layer over several RedisConnections; redirect_of() reads MOVED/ASK replies.
@@ -60,7 +68,7 @@ enum class RedisFailureKind {
   timeout,     // no answer within the command timeout
   io,          // the connection broke during a call
   reply,       // the server answered with an error
-  unsupported, // asked for something this client cannot do yet (TLS)
+  unsupported, // asked for something this client cannot do
 };
 
 // One failure: its kind and the reason (secrets redacted).
@@ -118,7 +126,7 @@ std::optional<RedisRedirect> redirect_of(const RedisValue& v);
 // or a timeout throws RedisError.
 class RedisConnection {
 public:
-  RedisConnection() = default;
+  RedisConnection();
   ~RedisConnection();
   RedisConnection(RedisConnection&& o) noexcept;
   RedisConnection& operator=(RedisConnection&& o) noexcept;
@@ -129,7 +137,7 @@ public:
   // RedisError(connect|auth|timeout|reply|unsupported).
   static RedisConnection connect(const RedisOptions& options);
 
-  explicit operator bool() const { return m_ctx != nullptr; }
+  explicit operator bool() const { return connected(); }
   // What the connection points at ("host:port").
   const std::string& display() const { return m_display; }
 
@@ -146,13 +154,17 @@ public:
   // Changes the command timeout (read and write) of the connection.
   void set_timeout(std::chrono::milliseconds timeout);
 
-  // The hiredis context, for what this API does not cover yet.
+  // The TLS protocol of the connection ("TLSv1.3"), empty when it is plain text.
+  std::string tls_protocol() const;
+
+  // The hiredis context, for what this API does not cover yet (nullptr over TLS).
   redisContext* native() const { return m_ctx; }
 
 private:
-  RedisConnection(redisContext* c, std::string display) : m_ctx(c), m_display(std::move(display)) {}
   [[noreturn]] void fail();
+  bool connected() const { return m_ctx != nullptr || m_tls != nullptr; }
   redisContext* m_ctx = nullptr;
+  std::unique_ptr<RedisTlsTransport> m_tls; // set instead of m_ctx for a TLS connection
   std::string m_display;
 };
 
@@ -164,6 +176,8 @@ struct SentinelOptions {
   std::string user;
   std::string password;
   std::chrono::milliseconds timeout{2000};
+  // TLS of the Sentinels (the masters' is RedisOptions::tls of connect_master()).
+  RedisTls tls;
   // The announced addresses of the master set mapped to reachable ones (map_address()); a
   // master missing from a non-empty map is an error, never an unmapped connection.
   AddressMap nat;

@@ -56,6 +56,8 @@ inline constexpr KeyRow k_rows[] = {
   {"postgres.ttl", T::integer, "30", {}, 5, 3600, "Patroni leader lease ttl in seconds"},
   {"postgres.loop_wait", T::integer, "10", {}, 1, 3600, "Patroni loop_wait in seconds"},
   {"postgres.retry_timeout", T::integer, "10", {}, 1, 3600, "Patroni retry_timeout in seconds"},
+  {"postgres.audit", T::boolean, "false", {}, 0, 0,
+   "pgaudit session logging (DDL, roles, privileges) on the local stack's servers (Debian's postgresql-15-pgaudit)"},
   {"postgres.url", T::url, "", {}, 0, 0, "external postgresql:// URL for state commands instead of the local stack"},
 
   // [pgbouncer]
@@ -108,6 +110,10 @@ inline constexpr KeyRow k_rows[] = {
   {"local.prometheus_port", T::integer, "19090", {}, 1024, 65535, "Prometheus port, [monitoring] enabled"},
   {"local.postgres_exporter_port", T::integer, "19187", {}, 1024, 65535, "first postgres_exporter port (one per PostgreSQL member), [monitoring] enabled"},
   {"local.redis_exporter_port", T::integer, "19121", {}, 1024, 65535, "redis_exporter port (it scrapes every Redis and Sentinel), [monitoring] enabled"},
+
+  // [tls]
+  {"tls.enabled", T::boolean, "false", {}, 0, 0,
+   "TLS on every link of the local stack (certificates from statectl's CA; clients verify-full / CA pinning); compose, k8s and terraform are not TLS yet"},
 
   // [compose]
   {"compose.command", T::string, "auto", {"auto", "docker compose", "docker-compose"}, 0, 0, "Compose client"},

@@ -38,7 +38,7 @@ PgConnection pg_connect(const PgTarget& target, Clock::time_point deadline, std:
 {
   PgTarget t = target;
   t.application_name = "statectl-failover-probe";
-  t.tls.sslmode = "prefer";
+  if (t.tls.sslmode.empty()) t.tls.sslmode = "prefer";
   try {
     return PgConnection::connect_until(t, deadline);
   } catch (const PgError& e) {
@@ -111,6 +111,7 @@ clients::SentinelOptions sentinel_options(const RedisTarget& t, milliseconds tim
   so.password = t.password;
   so.timeout = timeout;
   so.nat = t.nat;
+  so.tls = t.tls;
   return so;
 }
 
@@ -125,6 +126,7 @@ RedisConnection redis_master_conn(const RedisTarget& t, milliseconds timeout, st
   o.password = t.password;
   o.connect_timeout = timeout;
   o.command_timeout = timeout;
+  o.tls = t.tls;
   try {
     if (!t.sentinels.empty()) {
       auto m = clients::connect_master(sentinel_options(t, std::min(timeout, milliseconds(500))), o);

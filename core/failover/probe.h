@@ -14,6 +14,7 @@
 
 #include "core/clients/endpoint.h"
 #include "core/clients/postgres.h"
+#include "core/clients/redis.h"
 
 namespace statectl::failover {
 
@@ -57,6 +58,7 @@ struct RedisTarget {
   std::string password;
   clients::AddressMap nat; // announced master addresses -> reachable ones (stack::Endpoints::redis_nat)
   std::vector<std::pair<std::string, int>> cluster; // Redis Cluster nodes (seeds); non-empty = cluster mode
+  clients::RedisTls tls;   // of the master and the Sentinels (stack::Endpoints::redis_tls)
 };
 
 // The probe table and key: one per run, so trials never see each other's writes.

@@ -13,6 +13,7 @@
 #include "core/failover/common.h"
 #include "core/failover/failover.h"
 #include "core/local/probe.h"
+#include "core/local/site.h"
 #include "core/secrets/store.h"
 #include "core/stack/clients.h"
 #include "core/stack/endpoints.h"
@@ -50,6 +51,7 @@ PgTarget pg_clients_path(const config::Config& cfg)
   t.user = e.pooler.user;
   t.database = e.pooler.database;
   t.password = stored_password(cfg, e.pooler.password_secret);
+  if (e.pooler.tls.enabled) t.tls = clients::pg_tls(e.pooler.tls);
   return t;
 }
 
@@ -71,6 +73,7 @@ RedisTarget redis_clients_path(const config::Config& cfg)
   RedisTarget t;
   t.master_name = e.master_name;
   t.password = stored_password(cfg, e.redis_password_secret);
+  t.tls = clients::redis_tls(e.redis_tls);
   if (!e.redis_url.empty()) {
     auto u = clients::parse_redis_url(e.redis_url);
     if (!u.password.empty()) t.password = u.password;
@@ -140,7 +143,6 @@ void pgbouncer_retry_now(const config::Config& cfg, int bouncer_port, output::Pr
   p.application_name = "statectl-failover";
   p.dbname_override = "pgbouncer";
   p.connect_timeout_s = 5;
-  p.tls.sslmode = "disable";
   clients::PgConnection c;
   try {
     c = clients::PgConnection::connect(p);
@@ -199,7 +201,7 @@ PromoteResult promote(const config::Config& cfg, exec::Runner& runner, output::P
   // needed, so it takes --force (a planned change is a switchover).
   if (old && !force) {
     auto t = detail::pg_direct(cfg, old->port);
-    auto p = local::probe_postgres(old->port, local::ProbeAuth{t.user, t.password, "postgres", 2000ms}, false);
+    auto p = local::probe_postgres(old->port, local::ProbeAuth{t.user, t.password, "postgres", 2000ms, local::client_tls(cfg)}, false);
     if (p.ok && !p.in_recovery)
       throw Error(ExitCode::usage, fmt::format("refusing to promote: the primary {} is healthy", old->name),
                   fmt::format("it answers at 127.0.0.1:{}; promoting would stop it (nothing was changed)", old->port),
@@ -214,7 +216,7 @@ PromoteResult promote(const config::Config& cfg, exec::Runner& runner, output::P
   for (const local::Member* m : stack.state().of_kind("postgres")) {
     if (m->role != "replica" || !m->initialized) continue;
     auto t = detail::pg_direct(cfg, m->port);
-    local::ProbeAuth auth{t.user, t.password, "postgres", 2000ms};
+    local::ProbeAuth auth{t.user, t.password, "postgres", 2000ms, local::client_tls(cfg)};
     auto p = local::probe_postgres(m->port, auth, false);
     if (!p.ok || !p.in_recovery) {
       why_not.push_back(fmt::format("{}: {}", m->name, p.ok ? "not in recovery" : p.error));

@@ -35,7 +35,6 @@ public:
     t.url.clear();
     t.connect_timeout_s = 5;
     t.application_name = "statectl-switchover";
-    t.tls.sslmode = "disable";
     try {
       m_conn = clients::PgConnection::connect(t);
     } catch (const clients::PgError& e) {
@@ -95,10 +94,12 @@ std::optional<local::HttpResponse> http_post(int port, const std::string& path, 
 }
 
 // A Redis command on 127.0.0.1:port (AUTH first when password is set); the reply as text.
-std::string redis_do(int port, const std::string& password, const std::vector<std::string>& args, const std::string& what)
+std::string redis_do(const clients::RedisTls& tls, int port, const std::string& password, const std::vector<std::string>& args,
+                     const std::string& what)
 {
   clients::RedisOptions o;
   o.port = port;
+  o.tls = tls;
   clients::RedisConnection c;
   try {
     // AUTH runs below as a command, so its failure reads "AUTH on <what> failed" as before.
@@ -121,9 +122,9 @@ std::string redis_do(int port, const std::string& password, const std::vector<st
   return run(args);
 }
 
-std::int64_t redis_offset(int port, const std::string& password, const std::string& key)
+std::int64_t redis_offset(const clients::RedisTls& tls, int port, const std::string& password, const std::string& key)
 {
-  std::string info = redis_do(port, password, {"INFO", "replication"}, "redis");
+  std::string info = redis_do(tls, port, password, {"INFO", "replication"}, "redis");
   for (auto& line : util::split(info, '\n')) {
     line = util::trim(line);
     if (util::starts_with(line, key + ":")) return std::stoll(line.substr(key.size() + 1));
@@ -160,7 +161,7 @@ std::string pick_standby(const config::Config& cfg, const local::Stack& stack, c
     if (m->role != "replica" || !m->initialized) continue;
     if (!to.empty() && m->name != to) continue;
     auto t = detail::pg_direct(cfg, m->port);
-    auto p = local::probe_postgres(m->port, {t.user, t.password, "postgres", 2000ms}, false);
+    auto p = local::probe_postgres(m->port, {t.user, t.password, "postgres", 2000ms, local::client_tls(cfg)}, false);
     if (!p.ok || !p.in_recovery) continue;
     auto lsn = detail::parse_lsn(p.receive_lsn).value_or(0);
     if (best.empty() || lsn > best_lsn) {
@@ -315,13 +316,13 @@ void redis_sentinel(const config::Config& cfg, exec::Runner& runner, output::Pri
   // first (CLIENT PAUSE WRITE) and wait until every replica has acknowledged its offset.
   printer.info(fmt::format("pausing writes on {} (CLIENT PAUSE WRITE)", old_name));
   auto pause = Clock::now();
-  redis_do(old_port, t.password, {"CLIENT", "PAUSE", std::to_string(opts.timeout.count()), "WRITE"}, old_name);
+  redis_do(t.tls, old_port, t.password, {"CLIENT", "PAUSE", std::to_string(opts.timeout.count()), "WRITE"}, old_name);
   try {
-    std::int64_t master_offset = redis_offset(old_port, t.password, "master_repl_offset");
-    if (!local::wait_for([&] { return redis_offset(replica_port, t.password, "slave_repl_offset") >= master_offset; }, opts.timeout, 20ms))
+    std::int64_t master_offset = redis_offset(t.tls, old_port, t.password, "master_repl_offset");
+    if (!local::wait_for([&] { return redis_offset(t.tls, replica_port, t.password, "slave_repl_offset") >= master_offset; }, opts.timeout, 20ms))
       throw Error(ExitCode::failed, "the replica did not catch up with the master", fmt::format("master offset {}", master_offset));
     printer.info("asking Sentinel to fail over (SENTINEL FAILOVER)");
-    redis_do(t.sentinels[0].second, "", {"SENTINEL", "FAILOVER", t.master_name}, "sentinel");
+    redis_do(t.tls, t.sentinels[0].second, "", {"SENTINEL", "FAILOVER", t.master_name}, "sentinel");
     if (!local::wait_for(
           [&] {
             auto views = redis_sentinel_views(t, 300ms);
@@ -333,11 +334,11 @@ void redis_sentinel(const config::Config& cfg, exec::Runner& runner, output::Pri
     // and be lost when Sentinel converts it (which it does only after ~8 s): demote it now, the
     // way Sentinel would, and wait for the conversion.
     if (auto nm = redis_master(t, 1s); nm && nm->second != old_port)
-      redis_do(old_port, t.password, {"REPLICAOF", nm->first, std::to_string(nm->second)}, old_name);
+      redis_do(t.tls, old_port, t.password, {"REPLICAOF", nm->first, std::to_string(nm->second)}, old_name);
     auto is_replica = [&] {
       try {
-        return redis_do(old_port, t.password, {"ROLE"}, old_name).find("slave") != std::string::npos ||
-               redis_offset(old_port, t.password, "slave_repl_offset") >= 0;
+        return redis_do(t.tls, old_port, t.password, {"ROLE"}, old_name).find("slave") != std::string::npos ||
+               redis_offset(t.tls, old_port, t.password, "slave_repl_offset") >= 0;
       } catch (const Error&) {
         return false;
       }
@@ -346,7 +347,7 @@ void redis_sentinel(const config::Config& cfg, exec::Runner& runner, output::Pri
       printer.warn(fmt::format("{} is still a master {} after the failover", old_name, util::format_duration(opts.timeout)));
   } catch (...) {
     try {
-      redis_do(old_port, t.password, {"CLIENT", "UNPAUSE"}, old_name);
+      redis_do(t.tls, old_port, t.password, {"CLIENT", "UNPAUSE"}, old_name);
     } catch (const Error&) {
     }
     throw;
@@ -354,7 +355,7 @@ void redis_sentinel(const config::Config& cfg, exec::Runner& runner, output::Pri
   // The old master is a replica now: release the paused clients (their writes get READONLY and
   // the probe re-resolves through Sentinel).
   try {
-    redis_do(old_port, t.password, {"CLIENT", "UNPAUSE"}, old_name);
+    redis_do(t.tls, old_port, t.password, {"CLIENT", "UNPAUSE"}, old_name);
   } catch (const Error&) {
   }
   rep.pause_ms = detail::ms_between(pause, Clock::now());

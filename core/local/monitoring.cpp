@@ -16,6 +16,9 @@ using namespace std::chrono;
 
 namespace {
 
+// redis_exporter's scheme for the stack's servers: rediss:// when they speak TLS only.
+std::string redis_scheme(const Site& site) { return site.tls() ? "rediss" : "redis"; }
+
 Member make(const Site& site, const std::string& name, const std::string& kind, int port)
 {
   Member m;
@@ -57,8 +60,8 @@ std::string prometheus_yml(const Site& site, const StackState& state)
   std::vector<std::string> pg, redis, sentinels, patroni;
   for (const auto& m : state.members) {
     if (m.kind == "postgres_exporter") pg.push_back(fmt::format("127.0.0.1:{}", m.port));
-    if (m.kind == "redis") redis.push_back(fmt::format("redis://127.0.0.1:{}", m.port));
-    if (m.kind == "sentinel") sentinels.push_back(fmt::format("redis://127.0.0.1:{}", m.port));
+    if (m.kind == "redis") redis.push_back(fmt::format("{}://127.0.0.1:{}", redis_scheme(site), m.port));
+    if (m.kind == "sentinel") sentinels.push_back(fmt::format("{}://127.0.0.1:{}", redis_scheme(site), m.port));
     if (m.kind == "patroni") patroni.push_back(fmt::format("127.0.0.1:{}", m.rest_port));
   }
   int exporter = static_cast<int>(cfg.get_int("local.redis_exporter_port"));
@@ -125,7 +128,7 @@ void configure(Site& site, const Member& m, const StackState& state)
     nlohmann::json map = nlohmann::json::object();
     std::string pw = site.secret("redis");
     for (const auto& r : state.members)
-      if (r.kind == "redis") map[fmt::format("redis://127.0.0.1:{}", r.port)] = pw;
+      if (r.kind == "redis") map[fmt::format("{}://127.0.0.1:{}", redis_scheme(site), r.port)] = pw;
     site.write_file(m.config, map.dump() + "\n", 0600);
   } else {
     site.make_dir(m.data_dir, 0700);
@@ -142,14 +145,17 @@ void start(Site& site, Member& m, const StackState& state)
   std::string listen = fmt::format("127.0.0.1:{}", m.port);
   if (m.kind == "postgres_exporter") {
     const auto& cfg = site.cfg;
-    std::string uri = fmt::format("127.0.0.1:{}/{}?sslmode=disable", watched_pg_port(site, m), cfg.get_string("postgres.database"));
+    std::string ssl = site.tls() ? "sslmode=verify-full&sslrootcert=" + tls_files(cfg).ca.string() : "sslmode=disable";
+    std::string uri = fmt::format("127.0.0.1:{}/{}?{}", watched_pg_port(site, m), cfg.get_string("postgres.database"), ssl);
     launch(site, m, site.binary("prometheus-postgres-exporter", "prometheus-postgres-exporter"),
            {"--web.listen-address=" + listen, "--extend.query-path=" + m.config},
            {{"DATA_SOURCE_URI", uri}, {"DATA_SOURCE_USER", cfg.get_string("postgres.superuser")},
             {"DATA_SOURCE_PASS", site.secret("postgres")}});
   } else if (m.kind == "redis_exporter") {
-    launch(site, m, site.binary("prometheus-redis-exporter", "prometheus-redis-exporter"),
-           {"-web.listen-address", listen, "-redis.password-file", m.config}, {});
+    std::vector<std::string> args = {"-web.listen-address", listen, "-redis.password-file", m.config};
+    // rediss:// targets verify the servers against the stack's CA.
+    if (site.tls()) args.insert(args.end(), {"-tls-ca-cert-file", tls_files(site.cfg).ca.string()});
+    launch(site, m, site.binary("prometheus-redis-exporter", "prometheus-redis-exporter"), args, {});
   } else {
     launch(site, m, site.binary("prometheus", "prometheus"),
            {"--config.file=" + m.config, "--storage.tsdb.path=" + m.data_dir, "--web.listen-address=" + listen,

@@ -68,11 +68,34 @@ void configure_member(Site& site, const Member& m, int etcd_port)
   const auto& cfg = site.cfg;
   site.make_dir(m.dir, 0700);
   std::string su = cfg.get_string("postgres.superuser");
-  nlohmann::json hba = {"host all all 127.0.0.1/32 scram-sha-256", "host all all ::1/128 scram-sha-256",
-                        "host replication replication 127.0.0.1/32 scram-sha-256",
-                        "host replication replication ::1/128 scram-sha-256",
+  // With TLS every TCP login must be hostssl; plain-text ones are rejected outright.
+  std::string host = site.tls() ? "hostssl" : "host";
+  nlohmann::json hba = {host + " all all 127.0.0.1/32 scram-sha-256", host + " all all ::1/128 scram-sha-256",
+                        host + " replication replication 127.0.0.1/32 scram-sha-256",
+                        host + " replication replication ::1/128 scram-sha-256",
                         // the superuser streams base backups (`statectl backup create`)
-                        "host replication " + su + " 127.0.0.1/32 scram-sha-256"};
+                        host + " replication " + su + " 127.0.0.1/32 scram-sha-256"};
+  if (site.tls())
+    for (const char* line : {"host all all 0.0.0.0/0 reject", "host all all ::/0 reject", "host replication all 0.0.0.0/0 reject",
+                             "host replication all ::/0 reject"})
+      hba.push_back(line);
+  nlohmann::json local_params = {{"unix_socket_directories", ""}};
+  if (cfg.get_bool("postgres.audit"))
+    local_params.update({{"shared_preload_libraries", "pgaudit"}, {"pgaudit.log", "ddl, role"}, {"pgaudit.log_catalog", "off"},
+                         {"pgaudit.log_parameter", "off"}, {"pgaudit.log_relation", "on"}, {"pgaudit.log_statement_once", "on"}});
+  // Patroni's own connections (replication, pg_rewind, its superuser) verify like every client.
+  nlohmann::json ssl = nlohmann::json::object();
+  if (site.tls()) {
+    TlsFiles tls = tls_files(cfg);
+    local_params.update({{"ssl", "on"}, {"ssl_cert_file", tls.cert.string()}, {"ssl_key_file", tls.key.string()},
+                         {"ssl_ca_file", tls.ca.string()}, {"ssl_min_protocol_version", "TLSv1.3"}});
+    ssl = {{"sslmode", "verify-full"}, {"sslrootcert", tls.ca.string()}};
+  }
+  auto login = [&](const std::string& user, const std::string& password) {
+    nlohmann::json j = {{"username", user}, {"password", password}};
+    j.update(ssl);
+    return j;
+  };
   nlohmann::json dcs_params = {
     {"max_connections", cfg.get_int("postgres.max_connections")},
     {"shared_buffers", fmt::format("{}kB", cfg.get_size("postgres.shared_buffers") / 1024)},
@@ -110,10 +133,10 @@ void configure_member(Site& site, const Member& m, int etcd_port)
       {"bin_dir", cfg.get_string("postgres.bin_dir")},
       {"pgpass", (fs::path(m.dir) / "pgpass").string()},
       {"authentication",
-       {{"superuser", {{"username", su}, {"password", site.secret("postgres")}}},
-        {"replication", {{"username", "replication"}, {"password", site.secret("replication")}}},
-        {"rewind", {{"username", su}, {"password", site.secret("postgres")}}}}},
-      {"parameters", {{"unix_socket_directories", ""}}},
+       {{"superuser", login(su, site.secret("postgres"))},
+        {"replication", login("replication", site.secret("replication"))},
+        {"rewind", login(su, site.secret("postgres"))}}},
+      {"parameters", local_params},
       {"pg_hba", hba}}},
     {"tags", {{"nofailover", false}, {"noloadbalance", false}, {"clonefrom", false}, {"nosync", false}}},
   };

@@ -81,6 +81,19 @@ void configure(Site& site, const Member& m, int target_port)
     fmt::arg("pool_mode", cfg.get_string("pgbouncer.pool_mode")), fmt::arg("max_client", cfg.get_int("pgbouncer.max_client_conn")),
     fmt::arg("pool_size", cfg.get_int("pgbouncer.default_pool_size")), fmt::arg("superuser", superuser),
     fmt::arg("log", m.log), fmt::arg("pid", pid_path(m).string()));
+  if (site.tls()) {
+    // Clients must speak TLS 1.3; PgBouncer verifies PostgreSQL (verify-full) like every client.
+    TlsFiles tls = tls_files(cfg);
+    ini += fmt::format("client_tls_sslmode = require\n"
+                       "client_tls_protocols = tlsv1.3\n"
+                       "client_tls_cert_file = {cert}\n"
+                       "client_tls_key_file = {key}\n"
+                       "client_tls_ca_file = {ca}\n"
+                       "server_tls_sslmode = verify-full\n"
+                       "server_tls_protocols = tlsv1.3\n"
+                       "server_tls_ca_file = {ca}\n",
+                       fmt::arg("cert", tls.cert.string()), fmt::arg("key", tls.key.string()), fmt::arg("ca", tls.ca.string()));
+  }
   site.write_file(m.config, ini, 0600);
 }
 

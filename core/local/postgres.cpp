@@ -46,6 +46,19 @@ std::string ident(const std::string& s)
 
 std::string literal(const std::string& s) { return conf_quote(s); }
 
+// pgaudit's session logging: DDL and role/privilege changes, no catalog noise and no statement
+// parameters (they can be application data). Needs a restart to take effect on a running server.
+std::string audit_settings()
+{
+  return "# [postgres] audit: pgaudit session logging.\n"
+         "shared_preload_libraries = 'pgaudit'\n"
+         "pgaudit.log = 'ddl, role'\n"
+         "pgaudit.log_catalog = off\n"
+         "pgaudit.log_parameter = off\n"
+         "pgaudit.log_relation = on\n"
+         "pgaudit.log_statement_once = on\n";
+}
+
 fs::path pgpass_path(const Member& m) { return fs::path(m.dir) / "pgpass"; }
 
 std::string superuser(const Site& site) { return site.cfg.get_string("postgres.superuser"); }
@@ -99,9 +112,17 @@ void write_conf(Site& site, const Member& m, int primary_port, const std::vector
     fmt::arg("maxconn", cfg.get_int("postgres.max_connections")), fmt::arg("sb", cfg.get_size("postgres.shared_buffers") / 1024),
     fmt::arg("archive", conf_quote(archive_command(cfg))));
   if (with_restore_command) text += fmt::format("restore_command = {}\n", conf_quote(restore_command(cfg)));
+  if (cfg.get_bool("postgres.audit")) text += audit_settings();
+  TlsFiles tls = tls_files(cfg);
+  if (site.tls())
+    text += fmt::format("# TLS only (pg_hba.conf rejects plain TCP); certificates from statectl's CA.\n"
+                        "ssl = on\nssl_cert_file = {}\nssl_key_file = {}\nssl_ca_file = {}\nssl_min_protocol_version = 'TLSv1.3'\n",
+                        conf_quote(tls.cert.string()), conf_quote(tls.key.string()), conf_quote(tls.ca.string()));
   if (standby) {
-    std::string conninfo = fmt::format("host=127.0.0.1 port={} user=replication passfile={} application_name={} sslmode=disable",
-                                       primary_port, conninfo_quote(pgpass_path(m).string()), m.name);
+    // Replication verifies the primary like every client: verify-full against the stack's CA.
+    std::string ssl = site.tls() ? fmt::format("sslmode=verify-full sslrootcert={}", conninfo_quote(tls.ca.string())) : "sslmode=disable";
+    std::string conninfo = fmt::format("host=127.0.0.1 port={} user=replication passfile={} application_name={} {}",
+                                       primary_port, conninfo_quote(pgpass_path(m).string()), m.name, ssl);
     text += fmt::format("primary_conninfo = {}\nprimary_slot_name = {}\nsynchronous_standby_names = ''\n", conf_quote(conninfo),
                         conf_quote(slot_name(m.name)));
   } else {
@@ -118,15 +139,23 @@ void write_conf(Site& site, const Member& m, int primary_port, const std::vector
 
 static void write_hba(Site& site, const Member& m)
 {
-  std::string text =
-    "# Written by statectl: password (SCRAM) logins over loopback TCP only.\n"
+  // With TLS every TCP login must be hostssl; a plain-text one is rejected outright.
+  std::string host = site.tls() ? "hostssl" : "host   ";
+  std::string text = fmt::format(
+    "# Written by statectl: password (SCRAM) logins over loopback TCP only{0}.\n"
     "# TYPE  DATABASE     USER         ADDRESS       METHOD\n"
-    "host    all          all          127.0.0.1/32  scram-sha-256\n"
-    "host    all          all          ::1/128       scram-sha-256\n"
-    "host    replication  replication  127.0.0.1/32  scram-sha-256\n"
-    "host    replication  replication  ::1/128       scram-sha-256\n";
+    "{1} all          all          127.0.0.1/32  scram-sha-256\n"
+    "{1} all          all          ::1/128       scram-sha-256\n"
+    "{1} replication  replication  127.0.0.1/32  scram-sha-256\n"
+    "{1} replication  replication  ::1/128       scram-sha-256\n",
+    site.tls() ? ", TLS only" : "", host);
   // The superuser streams base backups (`statectl backup create` runs pg_basebackup as it).
-  text += fmt::format("host    replication  {0}  127.0.0.1/32  scram-sha-256\n", site.cfg.get_string("postgres.superuser"));
+  text += fmt::format("{1} replication  {0}  127.0.0.1/32  scram-sha-256\n", site.cfg.get_string("postgres.superuser"), host);
+  if (site.tls())
+    text += "host    all          all          0.0.0.0/0     reject\n"
+            "host    all          all          ::/0          reject\n"
+            "host    replication  all          0.0.0.0/0     reject\n"
+            "host    replication  all          ::/0          reject\n";
   site.write_file(fs::path(m.data_dir) / "pg_hba.conf", text, 0600);
 }
 
@@ -148,7 +177,8 @@ void run_sql(Site& site, int port, const std::string& sql, const std::string& wh
   exec::Command c;
   c.argv = {site.pg_binary("psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", std::to_string(port),
             "-U", superuser(site), "-d", "postgres"};
-  c.env = {{"PGPASSWORD", site.secret("postgres")}, {"PGCONNECT_TIMEOUT", "10"}, {"PGAPPNAME", "statectl"}};
+  c.env = site.pg_tls_env();
+  c.env.insert({{"PGPASSWORD", site.secret("postgres")}, {"PGCONNECT_TIMEOUT", "10"}, {"PGAPPNAME", "statectl"}});
   c.unset_env = {"PGPASSFILE", "PGSERVICE", "PGHOST", "PGOPTIONS"};
   c.stdin_data = sql;
   c.mutating = true;
@@ -176,6 +206,7 @@ std::string roles_sql(Site& site)
   sql += fmt::format("ALTER ROLE replication WITH LOGIN REPLICATION PASSWORD {};\n", password("replication"));
   sql += fmt::format("ALTER ROLE pgbouncer WITH LOGIN PASSWORD {};\nGRANT pg_monitor TO pgbouncer;\n", password("pgbouncer"));
   if (app != superuser(site)) sql += fmt::format("ALTER ROLE {} WITH LOGIN PASSWORD {};\n", ident(app), password("app"));
+  if (cfg.get_bool("postgres.audit")) sql += "CREATE EXTENSION IF NOT EXISTS pgaudit;\n";
   if (db != "postgres")
     sql += fmt::format("SELECT 'CREATE DATABASE {}' WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = {})\\gexec\n", ident(db), literal(db));
   if (app != superuser(site)) {
@@ -232,7 +263,8 @@ void create_standby(Site& site, Member& m, const Member& primary)
   if (!site.planning() && fs::exists(m.data_dir)) site.remove_tree(m.data_dir); // a half-made copy
   auto c = site.server_command({site.pg_binary("pg_basebackup"), "-h", "127.0.0.1", "-p", std::to_string(primary.port), "-U",
                                 "replication", "-D", m.data_dir, "-X", "stream", "-c", "fast", "-S", slot_name(m.name), "-w", "--no-sync"});
-  c.env = {{"PGPASSFILE", pgpass_path(m).string()}, {"PGAPPNAME", m.name}};
+  c.env = site.pg_tls_env();
+  c.env.insert({{"PGPASSFILE", pgpass_path(m).string()}, {"PGAPPNAME", m.name}});
   c.timeout = 600s;
   site.run(c, m.name, fmt::format("pg_basebackup from {}", primary.name),
            fmt::format("check that {} is running and its log {}", primary.name, primary.log));
@@ -264,7 +296,8 @@ void rewind_standby(Site& site, Member& m, const Member& primary)
   auto c = site.server_command({site.pg_binary("pg_rewind"), "--target-pgdata", m.data_dir, "--source-server",
                                 fmt::format("host=127.0.0.1 port={} user={} dbname=postgres", primary.port, superuser(site)),
                                 "--restore-target-wal", "--no-sync"});
-  c.env = {{"PGPASSWORD", site.secret("postgres")}, {"PGCONNECT_TIMEOUT", "10"}, {"PGAPPNAME", m.name}};
+  c.env = site.pg_tls_env();
+  c.env.insert({{"PGPASSWORD", site.secret("postgres")}, {"PGCONNECT_TIMEOUT", "10"}, {"PGAPPNAME", m.name}});
   c.unset_env = {"PGPASSFILE", "PGSERVICE", "PGOPTIONS"};
   c.timeout = 600s;
   site.run(c, m.name, fmt::format("pg_rewind from {}", primary.name),

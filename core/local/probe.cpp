@@ -24,10 +24,12 @@ using clients::RedisValue;
 
 // Connects to 127.0.0.1:port (AUTH with password when set); an empty connection and error set
 // otherwise.
-RedisConnection redis_connect(int port, const std::string& password, std::chrono::milliseconds timeout, std::string& error)
+RedisConnection redis_connect(int port, const std::string& password, const clients::ClientTls& tls, std::chrono::milliseconds timeout,
+                              std::string& error)
 {
   clients::RedisOptions o;
   o.port = port;
+  o.tls = clients::redis_tls(tls);
   o.password = password;
   o.tolerate_no_password = false;
   o.connect_timeout = timeout;
@@ -86,7 +88,7 @@ PgProbe probe_postgres(int port, const ProbeAuth& auth, bool with_replication)
   params.database = auth.database;
   params.connect_timeout_s = clients::timeout_seconds(auth.timeout, 1);
   params.application_name = "statectl-status";
-  params.tls.sslmode = "disable";
+  params.tls = clients::pg_tls(auth.tls);
   clients::PgConnection conn;
   try {
     conn = clients::PgConnection::connect(params);
@@ -100,6 +102,7 @@ PgProbe probe_postgres(int port, const ProbeAuth& auth, bool with_replication)
     p.version = r[0][1].as<std::string>();
     p.version = p.version.substr(0, p.version.find(' ')); // "15.20 (Debian 15.20-0+deb12u1)" -> "15.20"
     p.receive_lsn = r[0][2].as<std::string>();
+    p.tls_protocol = conn.tls_protocol();
   } catch (const clients::PgError& e) {
     p.error = first_line(e.what());
     return p;
@@ -128,7 +131,7 @@ std::string pgbouncer_version(int port, const ProbeAuth& auth)
   params.database = "pgbouncer";
   params.connect_timeout_s = clients::timeout_seconds(auth.timeout, 1);
   params.application_name = "statectl-status";
-  params.tls.sslmode = "disable";
+  params.tls = clients::pg_tls(auth.tls);
   try {
     auto conn = clients::PgConnection::connect(params);
     // The admin console answers one row, "PgBouncer 1.18.0".
@@ -142,11 +145,12 @@ std::string pgbouncer_version(int port, const ProbeAuth& auth)
   }
 }
 
-RedisProbe probe_redis(int port, const std::string& password, std::chrono::milliseconds timeout)
+RedisProbe probe_redis(int port, const std::string& password, const clients::ClientTls& tls, std::chrono::milliseconds timeout)
 {
   RedisProbe p;
-  RedisConnection c = redis_connect(port, password, timeout, p.error);
+  RedisConnection c = redis_connect(port, password, tls, timeout, p.error);
   if (!c) return p;
+  p.tls_protocol = c.tls_protocol();
   auto info = redis_command(c, {"INFO"}, p.error);
   if (!info) return p;
   if (info->type != RedisValue::Type::string) {
@@ -178,11 +182,12 @@ RedisProbe probe_redis(int port, const std::string& password, std::chrono::milli
   return p;
 }
 
-RedisProbe probe_sentinel(int port, const std::string& master_name, std::chrono::milliseconds timeout)
+RedisProbe probe_sentinel(int port, const std::string& master_name, const clients::ClientTls& tls, std::chrono::milliseconds timeout)
 {
   RedisProbe p;
-  RedisConnection c = redis_connect(port, "", timeout, p.error);
+  RedisConnection c = redis_connect(port, "", tls, timeout, p.error);
   if (!c) return p;
+  p.tls_protocol = c.tls_protocol();
   auto addr = redis_command(c, {"SENTINEL", "get-master-addr-by-name", master_name}, p.error);
   if (!addr) return p;
   if (addr->type != RedisValue::Type::array || addr->elements.size() != 2) {

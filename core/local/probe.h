@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "core/clients/endpoint.h"
+
 namespace statectl::local {
 
 // Connection details for a probe; the password goes to libpq/hiredis directly, never to argv.
@@ -15,6 +17,7 @@ struct ProbeAuth {
   std::string password;
   std::string database = "postgres";
   std::chrono::milliseconds timeout{2000};
+  clients::ClientTls tls; // the stack's client_tls()
 };
 
 // One standby as the primary's pg_stat_replication sees it.
@@ -31,6 +34,7 @@ struct PgProbe {
   std::string error;
   bool in_recovery = false;
   std::string version;     // server_version
+  std::string tls_protocol; // "TLSv1.3", empty when the link is plain text
   std::string receive_lsn; // standby: last replayed LSN
   std::vector<PgReplica> replicas; // primary: pg_stat_replication
 };
@@ -54,12 +58,15 @@ struct RedisProbe {
   std::int64_t offset = 0; // master_repl_offset / slave_repl_offset
   std::map<int, std::int64_t> replica_offsets; // master: port -> offset acknowledged
   int sentinels_known = 0; // sentinel: other sentinels it knows of
+  std::string tls_protocol; // "TLSv1.3", empty when the link is plain text
 };
 
-// INFO server + replication of a Redis server (AUTH with password when non-empty).
-RedisProbe probe_redis(int port, const std::string& password, std::chrono::milliseconds timeout = std::chrono::milliseconds(2000));
+// INFO server + replication of a Redis server (AUTH with password when non-empty), over TLS
+// when tls says so.
+RedisProbe probe_redis(int port, const std::string& password, const clients::ClientTls& tls,
+                       std::chrono::milliseconds timeout = std::chrono::milliseconds(2000));
 // SENTINEL get-master-addr-by-name and the sentinel count of a Sentinel.
-RedisProbe probe_sentinel(int port, const std::string& master_name,
+RedisProbe probe_sentinel(int port, const std::string& master_name, const clients::ClientTls& tls,
                           std::chrono::milliseconds timeout = std::chrono::milliseconds(2000));
 
 } // namespace statectl::local

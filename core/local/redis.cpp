@@ -39,16 +39,27 @@ std::string quote(const std::string& s)
   return out + "\"";
 }
 
-std::string common(const Member& m)
+std::string common(const Site& site, const Member& m)
 {
-  return fmt::format("bind 127.0.0.1\n"
-                     "port {}\n"
-                     "protected-mode yes\n"
-                     "daemonize yes\n"
-                     "pidfile {}\n"
-                     "logfile {}\n"
-                     "dir {}\n",
-                     m.port, quote(pid_path(m).string()), quote(m.log), quote(m.dir));
+  std::string text = fmt::format("bind 127.0.0.1\n"
+                                 "protected-mode yes\n"
+                                 "daemonize yes\n"
+                                 "pidfile {}\n"
+                                 "logfile {}\n"
+                                 "dir {}\n",
+                                 quote(pid_path(m).string()), quote(m.log), quote(m.dir));
+  if (!site.tls()) return text + fmt::format("port {}\n", m.port);
+  // The member's port speaks TLS only; replication and Sentinel's own links use TLS too.
+  TlsFiles tls = tls_files(site.cfg);
+  return text + fmt::format("port 0\n"
+                            "tls-port {}\n"
+                            "tls-cert-file {}\n"
+                            "tls-key-file {}\n"
+                            "tls-ca-cert-file {}\n"
+                            "tls-auth-clients no\n"
+                            "tls-replication yes\n"
+                            "tls-protocols \"TLSv1.3\"\n",
+                            m.port, quote(tls.cert.string()), quote(tls.key.string()), quote(tls.ca.string()));
 }
 
 // A stable 40-hex Sentinel id per state directory and member, so every Sentinel can list the
@@ -98,7 +109,7 @@ void configure_server(Site& site, const Member& m, std::optional<int> master_por
   std::string password = site.secret("redis");
   site.make_dir(m.dir, 0700);
   std::string text = "# Written by statectl when it created " + m.name + "; Sentinel may rewrite it after a failover.\n" +
-                     common(m) +
+                     common(site, m) +
                      fmt::format("save \"\"\n"
                                  "appendonly yes\n"
                                  "appendfsync everysec\n"
@@ -123,7 +134,7 @@ void configure_sentinel(Site& site, const Member& m, int master_port, const std:
   const auto& cfg = site.cfg;
   std::string name = cfg.get_string("redis.master_name");
   site.make_dir(m.dir, 0700);
-  std::string text = "# Written by statectl when it created " + m.name + "; Sentinel rewrites it as it learns.\n" + common(m) +
+  std::string text = "# Written by statectl when it created " + m.name + "; Sentinel rewrites it as it learns.\n" + common(site, m) +
                      fmt::format("sentinel monitor {name} 127.0.0.1 {port} {quorum}\n"
                                  "sentinel auth-pass {name} {pw}\n"
                                  "sentinel down-after-milliseconds {name} {down}\n"

@@ -11,7 +11,9 @@
 #include "core/error.h"
 #include "core/exec/redact.h"
 #include "core/local/process.h"
+#include "core/secrets/manage.h"
 #include "core/secrets/store.h"
+#include "core/secrets/tls.h"
 #include "core/util/fs.h"
 #include "core/util/strings.h"
 
@@ -46,6 +48,51 @@ std::string Site::secret(const std::string& name)
     exec::register_secret(v);
   }
   return v;
+}
+
+TlsFiles tls_files(const config::Config& cfg)
+{
+  fs::path dir = cfg.state_dir() / "tls";
+  return {dir / "ca.crt", dir / "server.crt", dir / "server.key"};
+}
+
+clients::ClientTls client_tls(const config::Config& cfg)
+{
+  clients::ClientTls t;
+  t.enabled = cfg.get_bool("tls.enabled");
+  if (t.enabled) t.ca_file = tls_files(cfg).ca.string();
+  return t;
+}
+
+bool Site::tls() const { return cfg.get_bool("tls.enabled"); }
+
+void Site::install_tls()
+{
+  if (!tls()) return;
+  secrets::Store store(cfg);
+  using namespace secrets;
+  if (!store.exists(k_ca_cert) || !store.exists(k_tls_cert) || !store.exists(k_tls_key)) {
+    secrets::tls::Request req;
+    req.cn = cfg.get_string("project.name");
+    req.sans = secrets::tls::default_sans(cfg);
+    note(fmt::format("issue the stack's TLS certificate ({}) into the secret store", util::join(req.sans, ", ")));
+    issue_tls(store, req, planning());
+  }
+  TlsFiles f = tls_files(cfg);
+  make_dir(f.ca.parent_path(), 0755);
+  if (planning()) {
+    note(fmt::format("write {}, {} and {} (key 0600)", f.ca.string(), f.cert.string(), f.key.string()));
+    return;
+  }
+  write_file(f.ca, store.require(k_ca_cert), 0644);
+  write_file(f.cert, store.require(k_tls_cert), 0644);
+  write_file(f.key, store.require(k_tls_key), 0600);
+}
+
+std::map<std::string, std::string> Site::pg_tls_env() const
+{
+  if (!tls()) return {{"PGSSLMODE", "disable"}};
+  return {{"PGSSLMODE", "verify-full"}, {"PGSSLROOTCERT", tls_files(cfg).ca.string()}};
 }
 
 void Site::make_dir(const fs::path& dir, mode_t mode, bool server_owned)

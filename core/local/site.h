@@ -7,6 +7,7 @@
 #include <sys/types.h>
 #include <vector>
 
+#include "core/clients/endpoint.h"
 #include "core/config/config.h"
 #include "core/exec/runner.h"
 #include "core/local/state.h"
@@ -39,6 +40,16 @@ public:
   // secret is made up but not stored (it is redacted in the plan anyway).
   std::string secret(const std::string& name);
 
+  // True when the stack runs with TLS ([tls] enabled).
+  bool tls() const;
+  // Writes the TLS files (tls_files()) from the secret store, issuing the CA and the servers'
+  // certificate first when the store has none (secrets::issue_tls with the default names).
+  // No-op without TLS.
+  void install_tls();
+  // libpq's environment for a child that connects to the stack (psql, pg_basebackup,
+  // pg_rewind): PGSSLMODE=verify-full and PGSSLROOTCERT with TLS, PGSSLMODE=disable without.
+  std::map<std::string, std::string> pg_tls_env() const;
+
   // Creates a directory (and parents) with mode; owned by the server user when server_owned.
   void make_dir(const std::filesystem::path& dir, mode_t mode, bool server_owned = true);
   // Writes a file atomically with mode; owned by the server user when server_owned.
@@ -70,6 +81,19 @@ private:
   gid_t m_gid = 0;
   std::map<std::string, std::string> m_planned_secrets;
 };
+
+// The TLS files of the local stack, under <state dir>/tls: the CA certificate (0644) and the
+// servers' certificate (0644) and key (0600, owned by the server user).
+struct TlsFiles {
+  std::filesystem::path ca;
+  std::filesystem::path cert;
+  std::filesystem::path key;
+};
+TlsFiles tls_files(const config::Config& cfg);
+
+// How statectl's clients reach the local stack: with [tls] enabled, TLS verified against the
+// stack's CA file (libpq verify-full, Redis CA pinning) and the address's name (127.0.0.1).
+clients::ClientTls client_tls(const config::Config& cfg);
 
 // Sends sig to member.pid only when it is still the process statectl recorded.
 bool signal_member(const Member& member, int sig);

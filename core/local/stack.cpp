@@ -240,20 +240,21 @@ bool Stack::running(Member& member)
 
 // The master port a running Sentinel reports, 0 when none answers (then nobody knows better
 // than the servers' own config files).
-static int sentinel_master_port(const StackState& state, const std::string& master_name)
+static int sentinel_master_port(const StackState& state, const config::Config& cfg)
 {
+  std::string master_name = cfg.get_string("redis.master_name");
   for (const Member* s : state.of_kind("sentinel")) {
     if (!process_matches(s->pid, s->start_time)) continue;
-    auto p = probe_sentinel(s->port, master_name, 500ms);
+    auto p = probe_sentinel(s->port, master_name, client_tls(cfg), 500ms);
     if (p.master_port) return p.master_port;
   }
   return 0;
 }
 
 // The port of the Redis master now: what a running Sentinel says, else the recorded master.
-static int redis_master_port(const StackState& state, const std::string& master_name)
+static int redis_master_port(const StackState& state, const config::Config& cfg)
 {
-  if (int port = sentinel_master_port(state, master_name)) return port;
+  if (int port = sentinel_master_port(state, cfg)) return port;
   const Member* m = state.with_role("redis", "master");
   return m ? m->port : 0;
 }
@@ -285,7 +286,7 @@ void Stack::create(Member& member)
     redis::start(site, member);
   } else if (member.kind == "redis") {
     std::optional<int> master;
-    if (member.role != "master") master = redis_master_port(m_state, site.cfg.get_string("redis.master_name"));
+    if (member.role != "master") master = redis_master_port(m_state, site.cfg);
     redis::configure_server(site, member, master);
     redis::start(site, member);
   } else if (member.kind == "sentinel") {
@@ -295,7 +296,7 @@ void Stack::create(Member& member)
     for (int i = 0; i < site.cfg.get_int("redis.sentinels"); ++i) peers.emplace_back(fmt::format("sentinel-{}", i), base + i);
     for (const Member* s : std::as_const(m_state).of_kind("sentinel"))
       if (std::none_of(peers.begin(), peers.end(), [&](const auto& p) { return p.first == s->name; })) peers.emplace_back(s->name, s->port);
-    redis::configure_sentinel(site, member, redis_master_port(m_state, site.cfg.get_string("redis.master_name")), peers);
+    redis::configure_sentinel(site, member, redis_master_port(m_state, site.cfg), peers);
     redis::start(site, member);
   } else if (member.kind == "etcd") {
     patroni::configure_etcd(site, member);
@@ -320,7 +321,7 @@ void Stack::start(Member& member)
     // A server that was down (a killed master, say) may have been replaced: started from its
     // own config it would run as a second writable master until Sentinel demotes it. Ask the
     // Sentinels first and start it as a replica of the master they know.
-    int master = m_state.redis_mode == "sentinel" ? sentinel_master_port(m_state, m_site.cfg.get_string("redis.master_name")) : 0;
+    int master = m_state.redis_mode == "sentinel" ? sentinel_master_port(m_state, m_site.cfg) : 0;
     if (master && master != member.port) {
       m_site.printer.info(fmt::format("{} returns as a replica of the current master 127.0.0.1:{}", member.name, master));
       redis::configure_server(m_site, member, master);
@@ -394,6 +395,12 @@ void Stack::preflight(const std::vector<Member>& to_start)
     for (const char* b : {"initdb", "pg_ctl", "pg_basebackup", "psql"}) site.pg_binary(b);
   }
   if (kinds.count("haproxy")) site.binary("haproxy", "haproxy");
+  if ((kinds.count("postgres") || kinds.count("patroni")) && site.cfg.get_bool("postgres.audit")) {
+    fs::path lib = fs::path(site.cfg.get_string("postgres.bin_dir")).parent_path() / "lib" / "pgaudit.so";
+    if (!fs::exists(lib))
+      throw Error(ExitCode::unavailable, "[postgres] audit needs pgaudit", fmt::format("{} does not exist", lib.string()),
+                  "install Debian's postgresql-15-pgaudit (packaging/install-deps.sh does), or set [postgres] audit = false");
+  }
   if (kinds.count("etcd") || kinds.count("patroni")) site.binary("start-stop-daemon", "dpkg");
 
   if (!site.run_as().empty()) {
@@ -447,6 +454,7 @@ DeployResult Stack::reconcile(const DeployOptions& opts)
   preflight(to_start);
 
   site.make_dir(site.state_dir(), 0755, false);
+  site.install_tls();
   // The servers archive into the backup repository as the run_as user: create it owned by them.
   if (site.planning()) site.note(fmt::format("create the backup repository {}", backup::Repository::from_config(site.cfg).location()));
   else backup::Repository::from_config(site.cfg).ensure();
@@ -547,6 +555,9 @@ DeployResult Stack::deploy(const DeployOptions& opts)
 {
   const auto& cfg = m_site.cfg;
   if (cfg.get_string("postgres.ha") == "patroni") check_patroni_timings(cfg);
+  if (cfg.get_bool("tls.enabled") && cfg.get_string("redis.mode") == "cluster")
+    throw Error(ExitCode::usage, "the local Redis Cluster does not run with TLS yet", "[tls] enabled = true with [redis] mode = \"cluster\"",
+                "set [tls] enabled = false for a local cluster, or use mode = \"sentinel\" or \"standalone\" with TLS");
   lock();
   if (m_exists && !m_state.members.empty()) {
     if (m_state.ha != cfg.get_string("postgres.ha"))

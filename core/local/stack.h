@@ -43,6 +43,8 @@ struct ComponentStatus {
   std::string slots;                     // Redis Cluster masters: the slot ranges they serve ("0-5460")
   std::string version;
   std::string error;   // why it is not healthy
+  std::optional<bool> encrypted; // statectl's link to it is TLS; unset when not probed (HTTP, down)
+  std::string tls_protocol;      // "TLSv1.3" when encrypted
 };
 
 struct StackStatus {

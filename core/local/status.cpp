@@ -35,6 +35,13 @@ std::optional<nlohmann::json> rest_json(int port, const std::string& path)
   }
 }
 
+// Records how statectl's probe reached a component: TLS and its protocol, or plain text.
+void record_link(ComponentStatus& c, const std::string& tls_protocol)
+{
+  c.encrypted = !tls_protocol.empty();
+  c.tls_protocol = tls_protocol;
+}
+
 } // namespace
 
 nlohmann::json StackStatus::to_json() const
@@ -46,6 +53,10 @@ nlohmann::json StackStatus::to_json() const
     if (c.lag_bytes) j["lag_bytes"] = *c.lag_bytes;
     if (c.offset) j["offset"] = *c.offset;
     if (c.kind == "redis" && c.offset) j["slots"] = c.slots;
+    if (c.encrypted) {
+      j["encrypted"] = *c.encrypted;
+      j["tls_protocol"] = c.tls_protocol;
+    }
     if (!c.error.empty()) j["error"] = c.error;
     comps.push_back(j);
   }
@@ -56,13 +67,13 @@ std::string StackStatus::to_text() const
 {
   // Redis Cluster nodes add their slots and replication offsets.
   bool cluster = std::any_of(components.begin(), components.end(), [](const ComponentStatus& c) { return c.offset.has_value(); });
-  output::Table t{{"NAME", "KIND", "ROLE", "ADDRESS", "HEALTHY", "PID", "LAG", "VERSION"}, {}};
+  output::Table t{{"NAME", "KIND", "ROLE", "ADDRESS", "HEALTHY", "PID", "LAG", "TLS", "VERSION"}, {}};
   if (cluster) t.headers.insert(t.headers.end(), {"SLOTS", "OFFSET"});
   std::string problems;
   for (const auto& c : components) {
     t.rows.push_back({c.name, c.kind, c.role, c.address, c.healthy ? "yes" : "no", c.pid ? std::to_string(c.pid) : "-",
                       c.lag_bytes ? util::format_size(static_cast<std::uint64_t>(std::max<std::int64_t>(0, *c.lag_bytes))) : "",
-                      c.version});
+                      !c.encrypted ? "-" : *c.encrypted ? c.tls_protocol : "no", c.version});
     if (cluster) t.rows.back().insert(t.rows.back().end(), {c.slots, c.offset ? std::to_string(*c.offset) : ""});
     if (!c.error.empty()) problems += fmt::format("  {}: {}\n", c.name, c.error);
   }
@@ -98,7 +109,7 @@ StackStatus Stack::status()
       return "";
     }
   };
-  ProbeAuth su{cfg.get_string("postgres.superuser"), password("postgres"), "postgres", 2000ms};
+  ProbeAuth su{cfg.get_string("postgres.superuser"), password("postgres"), "postgres", 2000ms, client_tls(cfg)};
   std::string redis_pw = password("redis");
 
   // PostgreSQL first: the primary's pg_stat_replication gives every standby's state and lag.
@@ -120,7 +131,7 @@ StackStatus Stack::status()
       nodes[m->name] = redis_cluster::probe(m->port, redis_pw, 2000ms);
       continue;
     }
-    rd[m->name] = probe_redis(m->port, redis_pw);
+    rd[m->name] = probe_redis(m->port, redis_pw, su.tls);
     if (rd[m->name].ok && rd[m->name].role == "master") master_probe = &rd[m->name];
   }
   // Patroni: one member's /cluster describes them all.
@@ -147,6 +158,7 @@ StackStatus Stack::status()
     if (m.kind == "postgres") {
       const PgProbe& p = pg[m.name];
       c.version = p.version;
+      if (p.ok) record_link(c, p.tls_protocol);
       if (!p.ok) {
         c.error = p.error;
       } else if (!p.in_recovery) {
@@ -170,6 +182,7 @@ StackStatus Stack::status()
     } else if (m.kind == "pgbouncer") {
       auto p = probe_postgres(m.port, su, false);
       c.healthy = p.ok;
+      if (p.ok) record_link(c, p.tls_protocol);
       if (!p.ok) c.error = p.error;
       else c.version = pgbouncer_version(m.port, su);
     } else if (m.kind == "redis" && cluster_mode) {
@@ -189,6 +202,7 @@ StackStatus Stack::status()
     } else if (m.kind == "redis") {
       const RedisProbe& p = rd[m.name];
       c.version = p.version;
+      if (p.ok) record_link(c, p.tls_protocol);
       if (!p.ok) {
         c.error = p.error;
       } else if (p.role == "master") {
@@ -205,8 +219,9 @@ StackStatus Stack::status()
         else c.healthy = true;
       }
     } else if (m.kind == "sentinel") {
-      auto p = probe_sentinel(m.port, cfg.get_string("redis.master_name"), 1500ms);
+      auto p = probe_sentinel(m.port, cfg.get_string("redis.master_name"), su.tls, 1500ms);
       c.version = p.version;
+      if (p.ok || !p.version.empty()) record_link(c, p.tls_protocol);
       if (!p.ok) c.error = p.error;
       else if (p.sentinels_known < sentinel_count - 1)
         c.error = fmt::format("knows {} of the {} other sentinels", p.sentinels_known, sentinel_count - 1);
@@ -244,6 +259,7 @@ StackStatus Stack::status()
       m.role = c.role;
     } else if (m.kind == "haproxy") {
       auto p = probe_postgres(m.port, su, false);
+      if (p.ok) record_link(c, p.tls_protocol);
       c.healthy = p.ok && !p.in_recovery;
       if (!p.ok) c.error = p.error;
       else if (p.in_recovery) c.error = "routes writes to a standby";

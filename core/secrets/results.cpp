@@ -52,13 +52,16 @@ void to_json(nlohmann::json& j, const TlsReport& r)
        {"key", cert.key_type},
        {"expires", cert.not_after_iso},
        {"days_left", tls::days_left(cert)},
-       {"written", r.issued.written}};
+       {"written", r.issued.written},
+       {"applied", r.applied}};
 }
 
 std::string to_text(const TlsReport& r)
 {
   const auto& cert = r.issued.cert;
-  return fmt::format("{}{} certificate for {} ({}), signed by {} ({}), expires {} ({} days)\nnames: {}\n",
+  std::string applied;
+  for (const auto& a : r.applied) applied += "applied: " + a + "\n";
+  return applied + fmt::format("{}{} certificate for {} ({}), signed by {} ({}), expires {} ({} days)\nnames: {}\n",
                      r.dry_run ? "would issue an " : "issued an ", cert.key_type, cert.subject_cn, util::join(r.issued.written, ", "),
                      cert.issuer_cn, r.issued.ca_created ? "new CA" : "existing CA", cert.not_after_iso, tls::days_left(cert),
                      util::join(cert_names(cert), " "));

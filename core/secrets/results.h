@@ -26,6 +26,7 @@ struct TlsReport {
   std::string dir;
   bool dry_run = false;
   TlsResult issued;
+  std::vector<std::string> applied; // --apply: the steps on the running stack
 };
 
 // `secrets list`: names, kinds, dates and expiry of the stored secrets.

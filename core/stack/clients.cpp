@@ -63,6 +63,11 @@ exec::Command psql_command(const config::Config& cfg, const PsqlTarget& target, 
                                  "-d", ep.database.empty() ? cfg.get_string("postgres.database") : ep.database});
     secrets::Store store(cfg);
     c.env["PGPASSWORD"] = store.require(ep.password_secret.empty() ? "postgres" : ep.password_secret);
+    // verify-full against the stack's CA, through the environment (argv keeps the user's own).
+    if (ep.tls.enabled) {
+      c.env["PGSSLMODE"] = "verify-full";
+      c.env["PGSSLROOTCERT"] = ep.tls.ca_file;
+    }
   }
   c.argv.insert(c.argv.end(), args.begin(), args.end());
   return c;
@@ -89,7 +94,7 @@ exec::Command redis_cli_command(const config::Config& cfg, bool replica, const s
     password = store.get(e.redis_password_secret).value_or("");
     // The master is whoever the Sentinels say it is now.
     for (const auto& s : e.sentinels) {
-      auto p = local::probe_sentinel(s.port, e.master_name, 500ms);
+      auto p = local::probe_sentinel(s.port, e.master_name, e.redis_tls, 500ms);
       if (p.master_port) {
         port = p.master_port;
         break;
@@ -99,7 +104,7 @@ exec::Command redis_cli_command(const config::Config& cfg, bool replica, const s
       int found = 0;
       if (auto st = local::load_state(local::state_file(cfg))) {
         for (const auto* m : st->of_kind("redis")) {
-          auto p = local::probe_redis(m->port, password, 500ms);
+          auto p = local::probe_redis(m->port, password, e.redis_tls, 500ms);
           if (p.ok && p.role == "slave") {
             found = m->port;
             break;
@@ -111,6 +116,8 @@ exec::Command redis_cli_command(const config::Config& cfg, bool replica, const s
     }
     c.argv.insert(c.argv.end(), {"-h", host, "-p", std::to_string(port)});
   }
+  // The servers speak TLS only: redis-cli verifies them against the stack's CA.
+  if (e.redis_tls.enabled) c.argv.insert(c.argv.begin() + 1, {"--tls", "--cacert", e.redis_tls.ca_file});
   if (!password.empty()) c.env["REDISCLI_AUTH"] = password;
   // On a cluster any node will do: redis-cli -c follows the MOVED redirects.
   if (cfg.get_string("redis.mode") == "cluster") c.argv.push_back("-c");

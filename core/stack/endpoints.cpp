@@ -43,6 +43,8 @@ Endpoints resolve(const config::Config& cfg)
     }
   }
   e.redis_url = cfg.get_string("redis.url");
+  // External servers are not the target's: its TLS settings (CA file) do not apply to them.
+  if (!e.redis_url.empty() || !external.empty()) e.redis_tls = {};
   return e;
 }
 

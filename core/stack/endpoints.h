@@ -30,6 +30,7 @@ struct Endpoints {
   std::vector<HostPort> redis_cluster; // [redis] mode = "cluster": the nodes (seeds of the slot map)
   std::string redis_url;             // [redis] url when configured
   std::string redis_password_secret; // "redis"
+  clients::ClientTls redis_tls;      // how the Redis servers and Sentinels are reached (TLS or not)
   bool redis_files_local = false;    // the Redis servers are processes of this machine whose files statectl reads (local)
   std::string unavailable;           // why the target gave no addresses (only one server named by URL)
 };

@@ -30,7 +30,7 @@ using clients::PgConnection;
 using clients::RedisConnection;
 using clients::RedisValue;
 
-std::optional<PgConnection> pg_try(int port, const std::string& user, const std::string& password, const std::string& db,
+std::optional<PgConnection> pg_try(const clients::ClientTls& tls, int port, const std::string& user, const std::string& password, const std::string& db,
                                    std::string* error)
 {
   clients::PgParams p;
@@ -41,7 +41,7 @@ std::optional<PgConnection> pg_try(int port, const std::string& user, const std:
   p.database = db;
   p.connect_timeout_s = 5;
   p.application_name = "statectl-secrets";
-  p.tls.sslmode = "disable";
+  p.tls = clients::pg_tls(tls);
   try {
     return PgConnection::connect(p);
   } catch (const clients::PgError& e) {
@@ -50,10 +50,10 @@ std::optional<PgConnection> pg_try(int port, const std::string& user, const std:
   }
 }
 
-PgConnection pg_require(int port, const std::string& user, const std::string& password, const std::string& db)
+PgConnection pg_require(const clients::ClientTls& tls, int port, const std::string& user, const std::string& password, const std::string& db)
 {
   std::string err;
-  auto c = pg_try(port, user, password, db, &err);
+  auto c = pg_try(tls, port, user, password, db, &err);
   if (!c)
     throw Error(ExitCode::unavailable, fmt::format("cannot connect to PostgreSQL at 127.0.0.1:{} as {}", port, user), err,
                 "is the local stack running? ('statectl status')");
@@ -78,10 +78,11 @@ void alter_role_password(PgConnection& c, const std::string& role, const std::st
   }
 }
 
-RedisConnection redis_connect(int port, const std::string& what)
+RedisConnection redis_connect(const clients::ClientTls& tls, int port, const std::string& what)
 {
   clients::RedisOptions o;
   o.port = port;
+  o.tls = clients::redis_tls(tls);
   try {
     return RedisConnection::connect(o);
   } catch (const clients::RedisError& e) {
@@ -159,13 +160,15 @@ std::optional<std::string> accepted_value(const config::Config& cfg, const local
   if (std::string role = role_of(cfg, name); !role.empty()) {
     stack::Endpoints ep = stack::resolve(cfg);
     for (const auto& v : values)
-      if (pg_try(ep.primary.port, role, v, cfg.get_string("postgres.database"), nullptr)) return v;
+      if (pg_try(ep.primary.tls, ep.primary.port, role, v, cfg.get_string("postgres.database"), nullptr)) return v;
     return std::nullopt;
   }
   if (name != "redis") return std::nullopt;
+  stack::Endpoints ep = stack::resolve(cfg);
   for (const auto* m : st.of_kind("redis")) {
     clients::RedisOptions o;
     o.port = m->port;
+    o.tls = clients::redis_tls(ep.redis_tls);
     o.connect_timeout = o.command_timeout = std::chrono::milliseconds(2000);
     try {
       auto c = RedisConnection::connect(o);
@@ -249,7 +252,7 @@ ApplyFn local_stack_applier(const config::Config& cfg, const Store& store, exec:
       std::string su_password = name == "postgres" ? from : store.require("postgres");
       std::string db = cfg.get_string("postgres.database");
       {
-        PgConnection c = pg_require(ep.primary.port, cfg.get_string("postgres.superuser"), su_password, db);
+        PgConnection c = pg_require(ep.primary.tls, ep.primary.port, cfg.get_string("postgres.superuser"), su_password, db);
         alter_role_password(c, role, to);
       }
       step(fmt::format("primary 127.0.0.1:{}: ALTER ROLE {} PASSWORD (SCRAM verifier computed client-side)", ep.primary.port, role));
@@ -277,13 +280,13 @@ ApplyFn local_stack_applier(const config::Config& cfg, const Store& store, exec:
 
       // Verify: fresh connections with the new password, direct and through the pooler.
       std::string err;
-      if (!pg_try(ep.primary.port, role, to, db, &err))
+      if (!pg_try(ep.primary.tls, ep.primary.port, role, to, db, &err))
         throw Error(ExitCode::failed, fmt::format("verification failed: {} cannot log in to the primary with the new password", role), err);
       step(fmt::format("verified: new connection to the primary 127.0.0.1:{} as {}", ep.primary.port, role));
       if (pooled) {
         std::optional<PgConnection> ok;
         for (int i = 0; i < 25 && !ok; ++i) {
-          ok = pg_try(ep.pooler.port, role, to, db, &err);
+          ok = pg_try(ep.pooler.tls, ep.pooler.port, role, to, db, &err);
           if (!ok) std::this_thread::sleep_for(200ms);
         }
         if (!ok)
@@ -301,7 +304,7 @@ ApplyFn local_stack_applier(const config::Config& cfg, const Store& store, exec:
       // require; then requirepass. Authenticated connections stay open throughout.
       std::vector<std::pair<const local::Member*, RedisConnection>> conns;
       for (const auto* m : servers) {
-        RedisConnection c = redis_connect(m->port, m->name);
+        RedisConnection c = redis_connect(ep.redis_tls, m->port, m->name);
         redis_auth(c, from, to, m->name);
         conns.emplace_back(m, std::move(c));
       }
@@ -312,12 +315,12 @@ ApplyFn local_stack_applier(const config::Config& cfg, const Store& store, exec:
         step(fmt::format("{} 127.0.0.1:{}: CONFIG SET masterauth, requirepass; CONFIG REWRITE", m->name, m->port));
       }
       for (const auto* s : sentinels) {
-        RedisConnection c = redis_connect(s->port, s->name);
+        RedisConnection c = redis_connect(ep.redis_tls, s->port, s->name);
         redis_ok(c, {"SENTINEL", "SET", cfg.get_string("redis.master_name"), "auth-pass", to}, s->name);
         step(fmt::format("{} 127.0.0.1:{}: SENTINEL SET {} auth-pass", s->name, s->port, cfg.get_string("redis.master_name")));
       }
       for (const auto* m : servers) {
-        RedisConnection c = redis_connect(m->port, m->name);
+        RedisConnection c = redis_connect(ep.redis_tls, m->port, m->name);
         std::string e = redis_try(c, {"AUTH", to});
         if (e.empty()) e = redis_try(c, {"PING"});
         if (!e.empty()) throw Error(ExitCode::failed, fmt::format("verification failed: {} does not accept the new password", m->name), e);

@@ -121,6 +121,7 @@ public:
     } else {
       m_direct.host = ep.redis.host;
       m_direct.port = ep.redis.port;
+      m_direct.tls = clients::redis_tls(ep.redis_tls);
       m_sentinels = ep.sentinels;
       m_master_name = ep.master_name;
       m_nat = stack::redis_address_map(ep);
@@ -544,6 +545,7 @@ private:
       so.password = m_direct.password;
       so.timeout = m_settings.timeout;
       so.nat = m_nat;
+      so.tls = m_direct.tls;
       auto m = clients::connect_master(so, options_for(m_direct.host, m_direct.port));
       if (!m) return m.error();
       m_address = fmt::format("{}:{}", m->address.host, m->address.port);

@@ -98,6 +98,7 @@ public:
     const config::Config& cfg = m_cfg;
     stack::Endpoints e = base_endpoints(cfg);
     e.redis_files_local = true;
+    e.primary.tls = e.pooler.tls = e.redis_tls = local::client_tls(cfg);
     auto pg = [&](int port) {
       stack::PgEndpoint p = e.primary;
       p.port = port;
@@ -155,7 +156,7 @@ public:
       int master = 0;
       if (st.redis_mode == "cluster") master = cluster_probe_master(e);
       for (const auto& s : e.sentinels)
-        if (auto p = local::probe_sentinel(s.port, e.master_name, seconds(1)); p.master_port) {
+        if (auto p = local::probe_sentinel(s.port, e.master_name, e.redis_tls, seconds(1)); p.master_port) {
           master = p.master_port;
           break;
         }

@@ -47,6 +47,18 @@ TEST_CASE("clients postgres: parameters of an endpoint, the password only in the
                      "application_name=statectl;sslmode=verify-full;sslrootcert=/etc/ca.pem;");
 }
 
+TEST_CASE("clients postgres: an endpoint with TLS verifies the server (verify-full with its CA), one without keeps libpq's default")
+{
+  stack::PgEndpoint ep;
+  ep.port = 16432;
+  CHECK(clients::PgParams::from(ep).tls.sslmode.empty());
+  ep.tls = {true, "/state/tls/ca.crt", ""};
+  auto p = clients::PgParams::from(ep);
+  CHECK(p.tls.sslmode == "verify-full");
+  CHECK(p.tls.sslrootcert == "/state/tls/ca.crt");
+  CHECK(clients::pg_tls(clients::ClientTls{}).sslmode == "disable");
+}
+
 TEST_CASE("clients postgres: a URL is expanded by libpq, later keywords override it, its password never shows")
 {
   clients::PgParams p;

@@ -121,7 +121,7 @@ TEST_CASE("clients redis: Cluster redirects are recognised (room for slot routin
   CHECK_FALSE(clients::redirect_of(text));
 }
 
-TEST_CASE("clients redis: unreachable servers and Sentinels fail with the reason, TLS is refused for now")
+TEST_CASE("clients redis: unreachable servers and Sentinels fail with the reason, also over TLS")
 {
   clients::RedisOptions o;
   o.port = 1; // nothing listens on port 1 of the loopback
@@ -136,10 +136,21 @@ TEST_CASE("clients redis: unreachable servers and Sentinels fail with the reason
   o.tls.enabled = true;
   try {
     (void)clients::RedisConnection::connect(o);
-    FAIL("TLS accepted");
+    FAIL("TLS without a CA file accepted");
   } catch (const clients::RedisError& e) {
-    CHECK(e.kind() == RedisFailureKind::unsupported);
+    CHECK(e.kind() == RedisFailureKind::connect);
+    CHECK(std::string(e.what()) == "TLS needs a CA file to verify the server (CA pinning)");
   }
+  o.tls.ca_file = "/nonexistent/ca.crt";
+  try {
+    (void)clients::RedisConnection::connect(o);
+    FAIL("TLS with a missing CA file accepted");
+  } catch (const clients::RedisError& e) {
+    CHECK(e.kind() == RedisFailureKind::connect);
+    CHECK(std::string(e.what()).starts_with("cannot read the CA file /nonexistent/ca.crt: "));
+  }
+  CHECK(clients::redis_tls(clients::ClientTls{true, "/x/ca.crt", ""}).ca_file == "/x/ca.crt");
+  CHECK_FALSE(clients::redis_tls(clients::ClientTls{}).enabled);
 
   clients::SentinelOptions s;
   s.master_name = "mymaster";
