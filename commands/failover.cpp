@@ -65,7 +65,9 @@ void setup_test(CLI::App& sub, Context& ctx)
     "compose: the fault is `docker kill`; bare PostgreSQL: statectl promotes the standby that received the most WAL\n"
     "(docker exec ... pg_promote) and repoints PgBouncer, then brings the deployed roles back (the promoted standby\n"
     "stopped cleanly and copied into postgres-primary, which becomes the primary again; --no-heal leaves it down);\n"
-    "Redis: Sentinel recovers; a local Redis Cluster ([redis] mode = \"cluster\"): the master of the probe's slot is\n"
+    "[postgres] ha = \"patroni\" on compose: the leader's container is killed, Patroni elects a new leader, HAProxy\n"
+    "follows its REST health, then the killed container is started again and rejoins as a replica (--no-heal: left\n"
+    "down). Redis: Sentinel recovers; a local Redis Cluster ([redis] mode = \"cluster\"): the master of the probe's slot is\n"
     "killed, its replica takes over, the killed node rejoins as its replica. k8s: the fault is `kubectl delete pod --grace-period=0 --force`, recovery and healing\n"
     "are left to the platform.");
   sub.callback([&ctx, o] {
@@ -117,7 +119,9 @@ void setup_switchover(CLI::App& sub, Context& ctx)
     "FAILOVER, wait until every Sentinel agrees; a local Redis Cluster: CLUSTER FAILOVER on a replica (--to names\n"
     "it), wait until it is master and the old master follows it. --target k8s with [postgres] ha = \"patroni\": POST /switchover to\n"
     "the leader pod's REST API (kubectl exec ... curl), then wait until another pod is labelled role=master; --to\n"
-    "names a member pod. A write probe runs throughout; exit 1 when a write was lost.");
+    "names a member pod. --target compose with [postgres] ha = \"patroni\": POST /switchover to the leader's REST\n"
+    "API (docker exec ... curl), then wait until another member leads; --to names a member (patroni-N).\n"
+    "A write probe runs throughout; exit 1 when a write was lost.");
   sub.callback([&ctx, o] {
     failover::SwitchoverOptions opts;
     opts.backend = o->backend;

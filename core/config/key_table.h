@@ -40,11 +40,11 @@ inline constexpr KeyRow k_rows[] = {
 
   // [postgres]
   {"postgres.image", T::string, "postgres:16.10-bookworm", {}, 0, 0, "container image for the compose and k8s targets (the official image's contract)"},
-  {"postgres.patroni_image", T::string, "statectl/patroni:16.10-bookworm", {}, 0, 0, "k8s image with ha = \"patroni\": postgres.image plus Patroni (build it from the rendered patroni/Dockerfile)"},
+  {"postgres.patroni_image", T::string, "statectl/patroni:16.10-bookworm", {}, 0, 0, "image with ha = \"patroni\": postgres.image plus Patroni (compose builds it from the rendered patroni/Dockerfile; k8s: build and push it)"},
   {"postgres.bin_dir", T::string, "/usr/lib/postgresql/15/bin", {}, 0, 0, "PostgreSQL server binaries for the local target"},
   {"postgres.replicas", T::integer, "1", {}, 0, 15, "streaming standbys beside the primary (k8s renders 2 unless set)"},
   {"postgres.synchronous", T::boolean, "true", {}, 0, 0, "synchronous replication, so acknowledged writes survive a failover"},
-  {"postgres.ha", T::string, "none", {"none", "patroni"}, 0, 0, "high availability: none (primary/standby) or patroni (local: etcd + members + HAProxy; k8s: Kubernetes API as the store)"},
+  {"postgres.ha", T::string, "none", {"none", "patroni"}, 0, 0, "high availability: none (primary/standby) or patroni (local and compose: etcd + members + HAProxy; k8s: Kubernetes API as the store)"},
   {"postgres.database", T::string, "postgres", {}, 0, 0, "database holding the state table"},
   {"postgres.superuser", T::string, "postgres", {}, 0, 0, "superuser role"},
   {"postgres.app_user", T::string, "app", {}, 0, 0, "application role"},
@@ -118,6 +118,8 @@ inline constexpr KeyRow k_rows[] = {
   // [compose]
   {"compose.command", T::string, "auto", {"auto", "docker compose", "docker-compose"}, 0, 0, "Compose client"},
   {"compose.network_prefix", T::string, "statectl", {}, 0, 0, "prefix of the per-backend networks"},
+  {"compose.etcd_image", T::string, "quay.io/coreos/etcd:v3.5.17", {}, 0, 0, "etcd image of the consensus store with [postgres] ha = \"patroni\" (etcd and etcdctl on PATH)"},
+  {"compose.haproxy_image", T::string, "haproxy:3.0.5-bookworm", {}, 0, 0, "HAProxy image with [postgres] ha = \"patroni\" (the official image's contract)"},
 
   // [k8s]
   {"k8s.context", T::string, "", {}, 0, 0, "kubectl context (empty = current)"},

@@ -56,7 +56,8 @@ std::string compose_primary_sql(const config::Config& cfg, const render::Request
     sql += fmt::format("SELECT 'CREATE DATABASE {}' WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = {})\\gexec\n", ident(db),
                        literal(db));
   bool sync = cfg.get_bool("postgres.synchronous") && expectations(cfg, req).pg_replicas > 0;
-  sql += fmt::format("ALTER SYSTEM SET synchronous_standby_names = {};\nSELECT pg_reload_conf();\n", literal(sync ? "ANY 1 (*)" : ""));
+  if (cfg.get_string("postgres.ha") != "patroni")
+    sql += fmt::format("ALTER SYSTEM SET synchronous_standby_names = {};\nSELECT pg_reload_conf();\n", literal(sync ? "ANY 1 (*)" : ""));
   if (app != su) {
     sql += fmt::format("GRANT ALL ON DATABASE {} TO {};\n", ident(db), ident(app));
     sql += fmt::format("\\connect {}\nSET synchronous_commit = local;\nGRANT ALL ON SCHEMA public TO {};\n", ident(db), ident(app));
@@ -65,17 +66,17 @@ std::string compose_primary_sql(const config::Config& cfg, const render::Request
 }
 
 void init_compose_primary(const config::Config& cfg, exec::Runner& runner, const Compose& compose, const render::Request& req,
-                          std::chrono::milliseconds timeout)
+                          std::chrono::milliseconds timeout, const std::string& service)
 {
-  wait_compose_healthy(runner, compose, timeout, "postgres-primary");
-  exec::Command c = command(compose.argv({"exec", "-T", "postgres-primary", "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-U",
+  wait_compose_healthy(runner, compose, timeout, service);
+  exec::Command c = command(compose.argv({"exec", "-T", service, "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-U",
                                           cfg.get_string("postgres.superuser"), "-d", "postgres"}),
                             true, std::chrono::seconds(120));
   c.stdin_data = compose_primary_sql(cfg, req);
   exec::Result r = runner.run(c);
   if (!r.planned && !r.ok())
     throw Error(ExitCode::failed, "cannot set up the roles on the compose primary", tool_error(r),
-                "see the primary's log with: " + exec::display(compose.argv({"logs", "postgres-primary"})));
+                "see the primary's log with: " + exec::display(compose.argv({"logs", service})));
 }
 
 } // namespace statectl::deploy

@@ -111,10 +111,13 @@ void wait_compose_healthy(exec::Runner& runner, const Compose& compose, std::chr
   }
 }
 
-json verify_compose(const config::Config& cfg, exec::Runner& runner, const Compose& compose, const render::Request& req)
+json verify_compose(const config::Config& cfg, exec::Runner& runner, const Compose& compose, const render::Request& req,
+                    const std::string& primary)
 {
   auto prefix = [&](const std::string& service) { return compose.argv({"exec", "-T", service}); };
-  return verify(cfg, runner, expectations(cfg, req), prefix, "postgres-primary", "redis-sentinel", "");
+  const bool patroni = cfg.get_string("postgres.ha") == "patroni";
+  return verify(cfg, runner, expectations(cfg, req), prefix, primary, "redis-sentinel", "",
+                patroni ? std::chrono::seconds(60) : std::chrono::seconds(0));
 }
 
 json verify_k8s(const config::Config& cfg, exec::Runner& runner, const Kubectl& kubectl, const render::Request& req)

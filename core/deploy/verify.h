@@ -29,9 +29,11 @@ void wait_compose_healthy(exec::Runner& runner, const Compose& compose, std::chr
 // The post-deploy checks, through `compose exec -T` / `kubectl exec`: the primary accepts a
 // write, the expected number of standbys stream, Sentinel knows the master (sentinel mode) or
 // the cluster is formed (cluster mode). Returns {check: detail}; throws Error(failed) on the
-// first check that fails. k8s with [postgres] ha = "patroni" reads the streaming count again for
-// up to 60 s (a member is ready once PostgreSQL runs, shortly before it streams).
-nlohmann::json verify_compose(const config::Config& cfg, exec::Runner& runner, const Compose& compose, const render::Request& req);
+// first check that fails. With [postgres] ha = "patroni" the streaming count is read again for
+// up to 60 s (a member is ready once PostgreSQL runs, shortly before it streams); on compose the
+// primary's service is then the member that leads.
+nlohmann::json verify_compose(const config::Config& cfg, exec::Runner& runner, const Compose& compose, const render::Request& req,
+                              const std::string& primary = "postgres-primary");
 nlohmann::json verify_k8s(const config::Config& cfg, exec::Runner& runner, const Kubectl& kubectl, const render::Request& req);
 
 } // namespace statectl::deploy

@@ -239,6 +239,17 @@ Trial run_trial(const config::Config& cfg, exec::Runner& runner, output::Printer
     t.problems.push_back(fmt::format("--no-heal: {} stays down and {} is the primary; PgBouncer points at it. Run 'statectl deploy' only "
                                      "after making {} a standby (it would start as a second primary)",
                                      v.victim, t.new_primary, v.victim));
+  } else if (!local && opts.heal) {
+    // The platform recovered; where its failover manager does not bring the killed member back
+    // by itself (Patroni on compose: a killed container stays down), the target does.
+    try {
+      t.heal = target.restore_after(v, opts.timeout);
+      t.healthy_after = t.heal != "platform";
+    } catch (const Error& e) {
+      t.heal = "failed";
+      t.problems.push_back("bringing the killed member back failed: " + e.message());
+    }
+    t.heal_ms = t.heal == "platform" ? -1 : detail::ms_between(heal_start, Clock::now());
   } else if (!local) {
     t.heal = "platform";
   } else if (!opts.heal) {

@@ -104,6 +104,40 @@ void add_monitoring_values(const config::Config& cfg, const Request& req, json& 
   vals["monitoring_queries_k8s"] = indented;
 }
 
+// Compose: the etcd members, the Patroni members, the two HAProxies (read-write and read-only
+// loopback ports from [local] postgres_port on) and where the poolers and exporters connect.
+void add_compose_patroni_values(const config::Config& cfg, bool patroni, std::int64_t members, json& v)
+{
+  json etcd = numbered("etcd-", 3);
+  std::vector<std::string> names, peers, hosts;
+  for (const auto& e : etcd) {
+    std::string m = e["member"];
+    names.push_back(m);
+    peers.push_back(fmt::format("{}=http://{}:2380", m, m));
+    hosts.push_back(m + ":2379");
+  }
+  v["etcd_list"] = etcd;
+  v["etcd_services"] = util::join(names, ", ");
+  v["etcd_initial_cluster"] = util::join(peers, ",");
+  v["etcd_hosts"] = util::join(hosts, ", ");
+  v["pg_member_list"] = numbered("patroni-", members);
+  std::int64_t base = cfg.get_int("local.postgres_port");
+  json proxies = json::array();
+  std::vector<std::string> proxy_names;
+  for (std::int64_t i = 0; i < 2; ++i) {
+    std::string name = fmt::format("haproxy-{}", i + 1);
+    proxies.push_back({{"member", name}, {"rw_port", std::to_string(base + 2 * i)}, {"ro_port", std::to_string(base + 2 * i + 1)}});
+    proxy_names.push_back(name);
+  }
+  v["haproxy_list"] = proxies;
+  v["haproxy_services"] = util::join(proxy_names, ", ");
+  v["pg_pooler_host"] = patroni ? "haproxy" : "postgres-primary";
+  v["pg_pooler_port"] = patroni ? "5000" : "5432";
+  v["pg_rw_address"] = patroni ? "haproxy:5000" : "postgres-primary:5432";
+  v["pg_ro_address"] = patroni ? "haproxy:5001" : "postgres-replica:5432";
+  v["pg_client_network"] = patroni ? "clients" : "postgres";
+}
+
 } // namespace
 
 std::string template_dir(const Request& req)
@@ -145,9 +179,18 @@ json values(const config::Config& cfg, const Request& req)
   v["target"] = target_name(req.target);
   v["tf_deletion_protection"] = cfg.get_bool("terraform.deletion_protection") ? "true" : "false";
 
-  // PostgreSQL: the seed runs 1 primary + 2 replicas on Kubernetes unless the user says otherwise.
+  // [postgres] ha = "patroni" on k8s (templates/k8s/21-patroni.yaml: one StatefulSet of members on
+  // the Kubernetes API) and compose (etcd, Patroni members, HAProxy) instead of a primary and
+  // standbys.
+  const bool patroni = req.target != Target::terraform && cfg.get_string("postgres.ha") == "patroni";
+  const bool compose_patroni = patroni && req.target == Target::compose;
+  v["pg_patroni"] = patroni;
+  v["pg_not_patroni"] = !patroni; // a section: standalone {{^...}} lines leave blank lines
+
+  // PostgreSQL: the seed runs 1 primary + 2 replicas on Kubernetes and under Patroni on compose
+  // (three members) unless the user says otherwise.
   std::int64_t pg_replicas = count("postgres.replicas");
-  if (req.target == Target::k8s && !cfg.is_set("postgres.replicas") && !recorded.count("postgres.replicas")) pg_replicas = 2;
+  if ((req.target == Target::k8s || compose_patroni) && !cfg.is_set("postgres.replicas") && !recorded.count("postgres.replicas")) pg_replicas = 2;
   v["pg_replicas"] = std::to_string(pg_replicas);
   v["pg_members"] = std::to_string(pg_replicas + 1);
   v["pg_has_replicas"] = pg_replicas > 0;
@@ -159,6 +202,10 @@ json values(const config::Config& cfg, const Request& req)
   v["pg_pdb_min_available"] = std::to_string(pg_replicas > 0 ? pg_replicas : 1);
 
   std::int64_t bouncers = count("pgbouncer.replicas");
+  // Patroni on compose: two poolers behind the two HAProxies unless the user says otherwise.
+  if (compose_patroni && !cfg.is_set("pgbouncer.replicas") && !recorded.count("pgbouncer.replicas")) bouncers = 2;
+  add_compose_patroni_values(cfg, compose_patroni, pg_replicas + 1, v);
+
   std::int64_t bouncers_max = std::max(bouncers, cfg.get_int("pgbouncer.max_replicas"));
   v["pgbouncer_replicas"] = std::to_string(bouncers);
   v["pgbouncer_max_replicas"] = std::to_string(bouncers_max);
@@ -224,10 +271,6 @@ json values(const config::Config& cfg, const Request& req)
   v["app_label_key"] = eq == std::string::npos ? label : label.substr(0, eq);
   v["app_label_value"] = eq == std::string::npos ? "" : label.substr(eq + 1);
   v["namespace"] = cfg.get_string("k8s.namespace");
-  // [postgres] ha = "patroni" on k8s: one StatefulSet of pg_members Patroni members on the
-  // Kubernetes API (templates/k8s/21-patroni.yaml) instead of a primary and standbys.
-  v["pg_patroni"] = req.target == Target::k8s && cfg.get_string("postgres.ha") == "patroni";
-  v["pg_not_patroni"] = !v["pg_patroni"].get<bool>(); // a section: standalone {{^...}} lines leave blank lines
 
   // Terraform: the defaults of [terraform] are AWS names; other clouds get their own equivalents
   // unless the user set a value.

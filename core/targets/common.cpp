@@ -136,9 +136,6 @@ namespace {
 const char* k_replication_query = "SELECT application_name, state, coalesce(pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn), 0)::bigint "
                                   "FROM pg_stat_replication ORDER BY application_name";
 
-// A standby further behind than this is reported as lagging (unhealthy), as on the local target.
-constexpr std::int64_t k_max_lag_bytes = 16 * 1024 * 1024;
-
 // The replication and Sentinel probes; returns the problems found.
 std::vector<std::string> probe_servers(Remote& t, const deploy::Expect& p,
                                        const std::function<std::vector<std::string>(const std::string&)>& prefix,

@@ -32,6 +32,9 @@ std::filesystem::path previous_dir(const config::Config& cfg, const render::Requ
 // Whether dir holds a render that deploy applied (and destroy has not taken down).
 bool applied(const std::filesystem::path& dir);
 
+// A standby further behind than this is reported as lagging (unhealthy), as on the local target.
+inline constexpr std::int64_t k_max_lag_bytes = 16 * 1024 * 1024;
+
 // The state of a container or cloud target that its operations share.
 struct Remote {
   const config::Config& cfg;

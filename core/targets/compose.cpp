@@ -17,7 +17,9 @@
 #include "core/secrets/store.h"
 #include "core/stack/clients.h"
 #include "core/targets/common.h"
+#include "core/targets/compose_endpoints.h"
 #include "core/targets/compose_failover.h"
+#include "core/targets/compose_patroni.h"
 #include "core/targets/compose_secrets.h"
 #include "core/util/fs.h"
 #include "core/util/strings.h"
@@ -26,32 +28,6 @@ namespace statectl::targets::detail {
 
 namespace fs = std::filesystem;
 using namespace std::chrono;
-
-std::map<std::string, int> published_ports(const std::string& compose_file)
-{
-  std::map<std::string, int> out;
-  bool in_services = false;
-  std::string service;
-  for (const auto& line : util::split(compose_file, '\n')) {
-    if (line.empty() || line[0] == '#') continue;
-    if (line[0] != ' ') {
-      in_services = line == "services:";
-      continue;
-    }
-    if (!in_services) continue;
-    if (line.size() > 2 && line[1] == ' ' && line[2] != ' ' && line.back() == ':') {
-      service = util::trim(line.substr(0, line.size() - 1));
-      continue;
-    }
-    auto at = line.find("127.0.0.1:");
-    if (at == std::string::npos || service.empty() || out.count(service)) continue;
-    std::size_t i = at + 10;
-    int port = 0;
-    while (i < line.size() && line[i] >= '0' && line[i] <= '9') port = port * 10 + (line[i++] - '0');
-    if (port > 0 && port < 65536) out[service] = port;
-  }
-  return out;
-}
 
 namespace {
 
@@ -82,54 +58,6 @@ void make_wal_spool(const config::Config& cfg)
   if (::geteuid() == 0 && ::chown(spool.c_str(), secrets::k_compose_container_uid, secrets::k_compose_container_uid) != 0)
     throw Error(ExitCode::failed, fmt::format("cannot hand the WAL spool {} to uid {}", spool.string(), secrets::k_compose_container_uid),
                 std::strerror(errno));
-}
-
-// The Sentinels run in the project's network and name the master as they know it: the service
-// name redis-master, or the container address a promoted replica announced. Each Redis
-// container's address maps to the loopback port it publishes, so the state commands and the
-// probe reach whichever server is master; an address missing from the map is reported as not
-// published rather than tried (it would reach another server, or nothing).
-clients::AddressMap redis_nat(const config::Config& cfg, exec::Runner& runner, const fs::path& file, int master_port)
-{
-  clients::AddressMap nat;
-  nat["redis-master:6379"] = {"127.0.0.1", master_port};
-  try {
-    deploy::Compose compose = deploy::Compose::detect(cfg, runner, file);
-    std::vector<std::string> ids;
-    for (const char* service : {"redis-master", "redis-replica"}) {
-      auto some = deploy::compose_containers(runner, compose, service);
-      ids.insert(ids.end(), some.begin(), some.end());
-    }
-    if (ids.empty()) return nat;
-    for (const auto& line : deploy::docker_inspect(runner, ids,
-                                                   "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}|"
-                                                   "{{range $p, $b := .NetworkSettings.Ports}}{{if eq $p \"6379/tcp\"}}"
-                                                   "{{range $b}}{{.HostPort}} {{end}}{{end}}{{end}}")) {
-      auto f = util::split(line, '|');
-      if (f.size() < 2) continue;
-      auto host_ports = util::split(util::trim(f[1]), ' ');
-      if (host_ports.empty() || host_ports[0].empty() || host_ports[0].find_first_not_of("0123456789") != std::string::npos) continue;
-      int published = std::stoi(host_ports[0]);
-      for (const auto& ip : util::split(util::trim(f[0]), ' '))
-        if (!ip.empty()) nat[ip + ":6379"] = {"127.0.0.1", published};
-    }
-  } catch (const Error&) {
-    // The engine does not answer: only the master's service name is mapped; a promoted replica
-    // is then reported as not published.
-  }
-  return nat;
-}
-
-// compose service name -> kind, role.
-std::pair<std::string, std::string> compose_kind(const std::string& service)
-{
-  if (service == "postgres-primary") return {"postgres", "primary"};
-  if (service == "postgres-replica") return {"postgres", "replica"};
-  if (service == "pgbouncer") return {"pgbouncer", "pooler"};
-  if (service == "redis-master") return {"redis", "master"};
-  if (service == "redis-replica") return {"redis", "replica"};
-  if (service == "redis-sentinel") return {"sentinel", "sentinel"};
-  return {service, ""};
 }
 
 class ComposeTarget final : public Target, private Remote {
@@ -164,8 +92,9 @@ public:
       printer.plan(fmt::format("write the secret files {}", (dir / "secrets").string()));
       runner.run(deploy::command(compose.argv({"config", "-q"}), true));
       up();
-      printer.plan("once postgres-primary is healthy, set up its roles, passwords (SCRAM verifiers) and synchronous_standby_names");
-      runner.run(deploy::command(compose.argv({"exec", "-T", "postgres-primary", "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-U",
+      printer.plan(patroni() ? "once a Patroni member leads, set up its roles and passwords (SCRAM verifiers)"
+                             : "once postgres-primary is healthy, set up its roles, passwords (SCRAM verifiers) and synchronous_standby_names");
+      runner.run(deploy::command(compose.argv({"exec", "-T", patroni() ? "<patroni leader>" : "postgres-primary", "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-U",
                                                cfg.get_string("postgres.superuser"), "-d", "postgres"}),
                                  true));
       printer.plan(fmt::format("wait up to {} for every container to be healthy, then verify", util::format_duration(opts.timeout)));
@@ -186,18 +115,17 @@ public:
       up();
       run.result.applied = true;
       run.mark_applied();
-      printer.info("setting up the roles on postgres-primary");
-      deploy::init_compose_primary(cfg, runner, compose, req, opts.timeout);
+      std::string primary = init_primary(compose, opts.timeout);
       printer.info("waiting for the containers to become healthy");
       deploy::wait_compose_healthy(runner, compose, opts.timeout);
       printer.info("verifying the stack");
-      nlohmann::json checks = deploy::verify_compose(cfg, runner, compose, req);
+      nlohmann::json checks = deploy::verify_compose(cfg, runner, compose, req, primary);
       for (const auto& [k, v] : checks.items()) run.result.checks.emplace_back(k, v.get<std::string>());
       run.result.verified = true;
     } catch (const Error& e) {
       run.fail_with_rollback(e, [&] {
         up();
-        deploy::init_compose_primary(cfg, runner, compose, req, opts.timeout);
+        init_primary(compose, opts.timeout);
         deploy::wait_compose_healthy(runner, compose, opts.timeout);
       });
     }
@@ -246,6 +174,7 @@ public:
     bool primary_up = false;
     bool sentinel_up = false;
     std::set<std::string> with_container;
+    std::vector<std::string> services; // of each row
     if (!ids.empty()) {
       for (const auto& line : deploy::docker_inspect(runner, ids,
                                                      "{{index .Config.Labels \"com.docker.compose.service\"}}|{{.Name}}|{{.State.Status}}|"
@@ -262,6 +191,7 @@ public:
         if (f[0] == "postgres-primary" && c.healthy) primary_up = true;
         if (f[0] == "redis-sentinel" && c.healthy) sentinel_up = true;
         with_container.insert(f[0]);
+        services.push_back(f[0]);
         components.push_back(c);
       }
     }
@@ -274,16 +204,23 @@ public:
       std::tie(c.kind, c.role) = compose_kind(service);
       c.ready = "missing";
       c.error = "no container";
+      services.push_back(service);
       components.push_back(c);
     }
+    std::string primary = primary_up ? "postgres-primary" : "";
+    if (patroni()) primary = compose_patroni::annotate(compose_patroni::members(*this, compose), services, components);
     auto prefix = [&](const std::string& service) { return compose.argv({"exec", "-T", service}); };
-    return container_status(*this, components, prefix, primary_up ? "postgres-primary" : "", sentinel_up ? "redis-sentinel" : "");
+    return container_status(*this, components, prefix, primary, sentinel_up ? "redis-sentinel" : "");
   }
 
   void check_scale(const ScaleOptions& opts) const override
   {
     check_scale_common(cfg, opts);
     refuse_cluster_redis_scale(cfg, opts);
+    if (opts.component == "postgres" && patroni())
+      throw Error(ExitCode::usage, "scale postgres is not supported on compose with [postgres] ha = \"patroni\" yet",
+                  "the members are services of their own (patroni-1..N), not one scaled service",
+                  "set [postgres] replicas and run 'statectl deploy --target compose'");
   }
 
   ScaleResult scale(const ScaleOptions& opts) override
@@ -347,7 +284,15 @@ public:
     };
     stack::Endpoints e = base_endpoints(cfg);
     e.pooler.port = port_of("pgbouncer");
-    e.primary.port = port_of("postgres-primary");
+    if (patroni()) {
+      // HAProxy's read-write port, and its read-only port (+1) for the replicas.
+      e.primary.port = port_of("haproxy-1");
+      stack::PgEndpoint ro = e.primary;
+      ro.port = e.primary.port + 1;
+      e.replicas.push_back(ro);
+    } else {
+      e.primary.port = port_of("postgres-primary");
+    }
     e.redis.port = port_of("redis-master");
     if (cfg.get_string("redis.mode") == "sentinel") {
       int first = port_of("redis-sentinel");
@@ -363,7 +308,7 @@ public:
   {
     if (!cfg.get_string("postgres.url").empty() || !o.host.empty() || o.port != 0)
       return stack::psql_command(cfg, {o.direct, o.replica, o.host, o.port}, o.args);
-    std::vector<std::string> argv = exec_prefix(o.replica ? "postgres-replica" : "postgres-primary", o.tty);
+    std::vector<std::string> argv = exec_prefix(postgres_service(o.replica), o.tty);
     argv.insert(argv.end(), {"psql", "-U", cfg.get_string("postgres.superuser"), "-d", cfg.get_string("postgres.database")});
     argv.insert(argv.end(), o.args.begin(), o.args.end());
     return client_command(argv);
@@ -379,10 +324,18 @@ public:
   {
     // The project's containers are asked directly: an empty answer says nothing runs.
     deploy::Compose compose = deploy::Compose::detect(cfg, runner, dir / "docker-compose.yml");
+    Fault f;
+    if (backend == "postgres" && patroni()) {
+      // The container of the member Patroni names leader (asked before the fault, not timed).
+      f.victim = planning() ? "<patroni leader>" : compose_patroni::wait_leader(*this, compose, 30s).container;
+      m_patroni_victim = f.victim;
+      f.argv = deploy::compose_kill_argv(compose.base, f.victim);
+      f.description = exec::display(f.argv);
+      return f;
+    }
     std::string service = deploy::compose_primary_service(backend);
     auto r = deploy::run_checked(runner, deploy::command(compose.argv({"ps", "-q", service}), false, 30s), "finding the " + service + " container");
     auto lines = util::split(r.out, '\n');
-    Fault f;
     f.victim = lines.empty() ? "" : util::trim(lines[0]);
     if (f.victim.empty() && !r.planned)
       throw Error(ExitCode::failed, fmt::format("no running {} container in Compose project {}", service, compose.project), "",
@@ -415,16 +368,49 @@ public:
 
   std::string restore_after(const Fault& f, milliseconds timeout) override
   {
+    if (!m_patroni_victim.empty() && f.victim == m_patroni_victim) return compose_patroni::rejoin(*this, deployed(), f.victim, timeout);
     if (!m_postgres) return "platform";
     return m_postgres->restore_roles(f.victim, timeout);
   }
 
   stack::PgEndpoint backup_source() override { return endpoints().primary; }
 
+  Switched switchover(const std::string& backend, const std::string& to, milliseconds timeout) override
+  {
+    if (backend != "postgres" || !patroni()) return Target::switchover(backend, to, timeout);
+    return compose_patroni::switchover(*this, deployed(), to, timeout);
+  }
+
 private:
   std::unique_ptr<ComposePostgres> m_postgres; // kept from the promotion to the restore
+  std::string m_patroni_victim;                 // the leader's container find_fault chose (Patroni)
 
-  bool bare_postgres(const std::string& backend) const { return backend == "postgres" && cfg.get_string("postgres.ha") != "patroni"; }
+  bool patroni() const { return compose_patroni::enabled(cfg); }
+  bool bare_postgres(const std::string& backend) const { return backend == "postgres" && !patroni(); }
+
+  // After `up`: the roles and passwords on the primary (bare: postgres-primary once healthy;
+  // Patroni: the member that leads). Returns the primary's service.
+  std::string init_primary(const deploy::Compose& compose, milliseconds timeout)
+  {
+    std::string primary = "postgres-primary";
+    if (patroni()) {
+      printer.info("waiting for a Patroni member to lead");
+      primary = compose_patroni::wait_leader(*this, compose, timeout).name;
+    }
+    printer.info("setting up the roles on " + primary);
+    deploy::init_compose_primary(cfg, runner, compose, req, timeout, primary);
+    return primary;
+  }
+
+  // Where psql runs: the primary (Patroni: the leader) or a standby (Patroni: a running replica).
+  std::string postgres_service(bool replica)
+  {
+    if (!patroni()) return replica ? "postgres-replica" : "postgres-primary";
+    for (const auto& m : compose_patroni::members(*this, deployed()))
+      if (m.running && m.listed && (replica ? m.role != "leader" : m.role == "leader")) return m.name;
+    throw Error(ExitCode::failed, replica ? "no running Patroni replica" : "no Patroni leader", "",
+                "run 'statectl status --target compose'");
+  }
 
   ComposePostgres& postgres(const deploy::Compose& compose)
   {

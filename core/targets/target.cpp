@@ -23,7 +23,7 @@ Switched Target::switchover(const std::string& backend, const std::string& to, s
   (void)to;
   (void)timeout;
   throw Error(ExitCode::usage, fmt::format("failover switchover --backend {} is not supported on the {} target", backend, name()),
-              "the local target and k8s with [postgres] ha = \"patroni\" can switch over");
+              "the local target, and compose and k8s with [postgres] ha = \"patroni\", can switch over");
 }
 
 void check_name(const std::string& name)

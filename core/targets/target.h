@@ -119,9 +119,11 @@ public:
     (void)fault;
     return std::nullopt;
   }
-  // After promote_after and the measurement: brings the deployed roles back (the killed primary's
-  // container is the primary again, the promoted one its standby) within timeout; returns what
-  // was done. Throws Error(failed) naming the step that failed.
+  // After the measurement: brings the deployed roles back within timeout and returns what was
+  // done. Bare compose (after promote_after): the killed primary's container is the primary again,
+  // the promoted one its standby. Patroni on compose: the killed member's container is started
+  // again and rejoins as a replica. "platform" (the default): the platform heals by itself.
+  // Throws Error(failed) naming the step that failed.
   virtual std::string restore_after(const Fault& fault, std::chrono::milliseconds timeout)
   {
     (void)fault;

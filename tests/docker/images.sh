@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Builds the stand-in images the `docker` tests run (see tests/docker/README.md) into the engine
-# that DOCKER_HOST names, under the tags that statectl's default compose render uses. No registry
-# is reachable, so everything comes from Debian's packages:
+# that DOCKER_HOST names, under the tags that statectl's default compose render (and its render
+# with [postgres] ha = "patroni") uses. No registry is reachable, so everything comes from
+# Debian's packages:
 #   - a root filesystem made by mmdebstrap (PostgreSQL 15, Redis, gosu, ...) -> postgres, redis
-#   - a minimal one -> debian:bookworm-slim, from which the rendered pgbouncer/Dockerfile builds
+#   - a minimal one -> debian:bookworm-slim, from which the rendered pgbouncer/Dockerfile builds,
+#     and the etcd and haproxy stand-ins
+#   - the rendered patroni/Dockerfile, built FROM the postgres stand-in
 # Cached by a hash of every input: the tarballs and a `docker save` of the images live in
 # $STATECTL_TEST_CACHE (default /var/cache/statectl-test, else the build tree); the images are
 # labelled with the hash, so a second run builds nothing and a fresh data root only loads.
@@ -58,28 +61,35 @@ fi
 : "${STATECTL:?the statectl binary renders the tags and the PgBouncer Dockerfile}"
 # The tags the default render uses, and the rendered PgBouncer Dockerfile.
 : >"$work/statectl.toml"
+printf '[postgres]\nha = "patroni"\n' >"$work/patroni.toml"
 (cd "$work" && "$STATECTL" -c statectl.toml render --target compose --out render >/dev/null)
-image_of() { awk -v s="  $1:" '$0 == s {f = 1; next} f && /^    image:/ {print $2; exit}' "$work/render/docker-compose.yml"; }
+(cd "$work" && "$STATECTL" -c patroni.toml render --target compose --out render-patroni >/dev/null)
+image_of() { awk -v s="  $1:" '$0 == s {f = 1; next} f && /^    image:/ {print $2; exit}' "$work/${2:-render}/docker-compose.yml"; }
 PG_TAG=$(image_of postgres-primary)
 REDIS_TAG=$(image_of redis-master)
 PGB_TAG=$(image_of pgbouncer)
-[[ -n $PG_TAG && -n $REDIS_TAG && -n $PGB_TAG ]] || { log "cannot find the image tags in the default render"; exit 1; }
+PATRONI_TAG=$(image_of patroni-1 render-patroni)
+ETCD_TAG=$(image_of etcd-1 render-patroni)
+HAPROXY_TAG=$(image_of haproxy-1 render-patroni)
+[[ -n $PG_TAG && -n $REDIS_TAG && -n $PGB_TAG && -n $PATRONI_TAG && -n $ETCD_TAG && -n $HAPROXY_TAG ]] ||
+  { log "cannot find the image tags in the default and Patroni renders"; exit 1; }
+ALL_TAGS=("$PG_TAG" "$REDIS_TAG" "$PGB_TAG" "$PATRONI_TAG" "$ETCD_TAG" "$HAPROXY_TAG")
 SLIM_TAG=$(awk '/^FROM /{print $2; exit}' "$work/render/pgbouncer/Dockerfile")
 
 images_key=$( (
-  echo "$rootfs_key $slim_key $PG_TAG $REDIS_TAG $PGB_TAG $SLIM_TAG"
-  cat "$0" "$HERE"/images/*/* "$work/render/pgbouncer/"*
+  echo "$rootfs_key $slim_key ${ALL_TAGS[*]} $SLIM_TAG"
+  cat "$0" "$HERE"/images/*/* "$work/render/pgbouncer/"* "$work/render-patroni/patroni/Dockerfile"
 ) | sha256sum | cut -c1-16)
 
 have_images() {
   local t
-  for t in "$PG_TAG" "$REDIS_TAG" "$PGB_TAG"; do
+  for t in "${ALL_TAGS[@]}"; do
     [[ $(docker image inspect --format '{{index .Config.Labels "statectl.test.inputs"}}' "$t" 2>/dev/null) == "$images_key" ]] || return 1
   done
 }
 
 if have_images; then
-  log "cached: $PG_TAG $REDIS_TAG $PGB_TAG (inputs $images_key)"
+  log "cached: ${ALL_TAGS[*]} (inputs $images_key)"
   exit 0
 fi
 if [[ -f $CACHE/images-$images_key.tar ]]; then
@@ -105,9 +115,13 @@ build "$PG_TAG" "$HERE/images/postgres" --build-arg "BASE=$base"
 build "$REDIS_TAG" "$HERE/images/redis" --build-arg "BASE=$base"
 # The Dockerfile statectl renders, as `compose build` would run it (apt needs the host's network).
 build "$PGB_TAG" "$work/render/pgbouncer" --network host
+build "$ETCD_TAG" "$HERE/images/etcd" --build-arg "BASE=$SLIM_TAG" --network host
+build "$HAPROXY_TAG" "$HERE/images/haproxy" --build-arg "BASE=$SLIM_TAG" --network host
+# FROM the postgres stand-in under its tag, as compose builds it from the render.
+build "$PATRONI_TAG" "$work/render-patroni/patroni" --network host
 have_images || { log "the built images do not carry the inputs label"; exit 1; }
 
 rm -f "$CACHE"/images-*.tar
-docker save -o "$CACHE/images-$images_key.tar.part" "$PG_TAG" "$REDIS_TAG" "$PGB_TAG"
+docker save -o "$CACHE/images-$images_key.tar.part" "${ALL_TAGS[@]}"
 mv "$CACHE/images-$images_key.tar.part" "$CACHE/images-$images_key.tar"
-log "built and saved $PG_TAG $REDIS_TAG $PGB_TAG (inputs $images_key)"
+log "built and saved ${ALL_TAGS[*]} (inputs $images_key)"

@@ -127,6 +127,11 @@ TEST_CASE("render: golden k8s with Patroni on the Kubernetes API")
   check_golden("k8s-patroni", cfg_from("[project]\nname = \"orders\"\n[postgres]\nha = \"patroni\"\n"), {render::Target::k8s, ""});
 }
 
+TEST_CASE("render: golden compose with Patroni, etcd and HAProxy")
+{
+  check_golden("compose-patroni", cfg_from("[project]\nname = \"orders\"\n[postgres]\nha = \"patroni\"\n"), {render::Target::compose, ""});
+}
+
 TEST_CASE("render: golden terraform for every cloud")
 {
   for (std::string cloud : {"aws", "gcp", "azure"}) {

@@ -1,3 +1,4 @@
+{{#pg_not_patroni}}
 #!/bin/bash
 # Rendered by statectl: clones the primary on first start, then runs as a streaming standby.
 # The replication password reaches pg_basebackup and the WAL receiver through a private
@@ -19,3 +20,4 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
   chmod 0700 "$PGDATA"
 fi
 exec gosu postgres postgres -c config_file=/etc/postgresql/postgresql.conf
+{{/pg_not_patroni}}

@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# [postgres] ha = "patroni" on the compose target, real engine (stand-in images,
+# tests/docker/README.md): etcd ×3, Patroni ×3 (synchronous mode), HAProxy ×2, PgBouncer ×2.
+# deploy comes up healthy; status reads Patroni's cluster view; state commands go through the
+# published PgBouncer port; `failover test` kills the leader's container 3 times (lost 0 each,
+# the killed member rejoins as a replica); `failover switchover` goes through Patroni's REST
+# API; destroy --purge leaves nothing. RTOs and the switchover pause are printed, never asserted.
+source "$(dirname "$0")/../integration/lib.sh"
+source "$(dirname "$0")/docker_lib.sh"
+
+# ttl 10: Patroni's rule loop_wait + 2 × retry_timeout <= ttl.
+compose_stack '[postgres]
+ha = "patroni"
+ttl = 10
+loop_wait = 2
+retry_timeout = 4'
+STATE="$TEST_DIR/.statectl"
+F="$STATE/compose/docker-compose.yml"
+SECRETS="$STATE/compose/secrets"
+dc() { docker-compose -p "$PROJECT" -f "$F" "$@"; }
+bouncer_sql() {
+  PGPASSWORD=$(cat "$SECRETS/postgres") PGCONNECT_TIMEOUT=5 psql -X -h 127.0.0.1 -p "${2:-$(port 20)}" -U postgres -d postgres -qtAc "$1"
+}
+# The member Patroni names leader, asked of a member's REST API.
+leader() {
+  dc exec -T patroni-1 curl -s http://127.0.0.1:8008/cluster |
+    python3 -c 'import json,sys; print(*[m["name"] for m in json.load(sys.stdin)["members"] if m["role"] == "leader"])'
+}
+
+# 1. Deploy: every member, etcd, HAProxy and PgBouncer healthy; roles and passwords set.
+expect_exit 0 statectl deploy --wait --timeout 600s
+assert_contains "$OUT" "verified postgres_streaming: 2/2"
+assert_eq "$(dc config --services | sort | tr '\n' ' ')" \
+  "etcd-1 etcd-2 etcd-3 haproxy-1 haproxy-2 patroni-1 patroni-2 patroni-3 pgbouncer redis-master redis-replica redis-sentinel " "services"
+assert_eq "$(docker ps -q --filter "label=com.docker.compose.project=$PROJECT" --filter label=com.docker.compose.service=pgbouncer | wc -l)" 2 "poolers"
+assert_eq "$(bouncer_sql 'SELECT pg_is_in_recovery()')" f "PgBouncer reaches the leader through HAProxy"
+assert_eq "$(bouncer_sql 'SELECT 1' "$(port 21)")" 1 "the second PgBouncer"
+assert_eq "$(PGPASSWORD=$(cat "$SECRETS/app") psql -X -h 127.0.0.1 -p "$(port 20)" -U app -d postgres -tAc 'SELECT current_user')" app "application login"
+assert_eq "$(PGPASSWORD=$(cat "$SECRETS/postgres") psql -X -h 127.0.0.1 -p "$(port 1)" -U postgres -d postgres -tAc 'SELECT pg_is_in_recovery()')" t \
+  "HAProxy's read-only port reaches a replica"
+L=$(leader)
+assert_eq "$(dc exec -T "$L" psql -U postgres -tAc 'SHOW synchronous_standby_names' | tr -d '\r')" "\"$(dc exec -T "$L" psql -U postgres -tAc "SELECT application_name FROM pg_stat_replication WHERE sync_state = 'sync'" | tr -d '\r')\"" \
+  "Patroni's synchronous_mode names the synchronous standby"
+# The published ports are the clients' only: PgBouncer, HAProxy, Redis and the Sentinels; no
+# member, etcd or REST API port is published.
+published=$(docker ps --filter "label=com.docker.compose.project=$PROJECT" --format '{{.Names}} {{.Ports}}' | grep -E '_(patroni|etcd)-' | grep -c -- '->' || true)
+assert_eq "$published" 0 "ports published by the members or etcd"
+docker ps --filter "label=com.docker.compose.project=$PROJECT" --format '{{.Ports}}' | tr ',' '\n' | grep -- '->' | grep -v '127.0.0.1:' &&
+  fail "a port is published beyond 127.0.0.1"
+for c in $(docker ps -q --filter "label=com.docker.compose.project=$PROJECT"); do
+  ! docker inspect --format '{{.Args}} {{.Config.Env}}' "$c" | grep -qF -- "$(cat "$SECRETS/postgres")" || fail "the superuser password in a container's argv or config"
+done
+assert_eq "$(docker network ls --format '{{.Name}}' | grep -E -- "-$PROJECT-(dcs|postgres|clients|redis)\$" | sort | sed "s/.*-$PROJECT-//" | tr '\n' ' ')" \
+  "clients dcs postgres redis " "networks"
+docker inspect --format '{{range $n, $e := .NetworkSettings.Networks}}{{$n}} {{end}}' "${PROJECT}_etcd-1_1" | grep -q -- "-postgres" &&
+  fail "etcd joined the members' network"
+pass "deploy: etcd ×3, Patroni ×3 (leader $L), HAProxy ×2, PgBouncer ×2; only client ports on 127.0.0.1; separate networks"
+
+# 2. status: Patroni's cluster view.
+expect_exit 0 statectl status -o json
+assert_eq "$(json_get "$OUT" 'j["healthy"]')" True "healthy"
+assert_eq "$(json_get "$OUT" 'sorted(c["role"] for c in j["components"] if c["kind"] == "patroni")')" "['leader', 'replica', 'sync_standby']" "member roles"
+assert_eq "$(json_get "$OUT" 'sorted(c["kind"] for c in j["components"] if c["kind"] in ("etcd", "haproxy"))')" "['etcd', 'etcd', 'etcd', 'haproxy', 'haproxy']" "etcd and HAProxy rows"
+assert_eq "$(json_get "$OUT" 'j["replication"]["streaming"]')" 2 "standbys streaming"
+expect_exit 0 statectl status
+grep -qE "_${L}_1 +patroni +leader +running tl 1 " "$OUT" || fail "status table: $(cat "$OUT")"
+pass "status shows the leader, the synchronous standby and the replica with timeline and lag"
+
+# 3. State commands through the published PgBouncer port; psql on the leader and a replica.
+expect_exit 0 statectl put greeting "hello patroni"
+expect_exit 0 statectl get greeting
+assert_eq "$(cat "$OUT")" "hello patroni" "get"
+assert_eq "$(dc exec -T "$L" psql -U postgres -tAc "SELECT count(*) FROM statectl_kv" | tr -d '\r')" 1 "the row on the leader"
+expect_exit 0 statectl psql -- -tAc 'SELECT pg_is_in_recovery()'
+assert_eq "$(tr -d '\r' <"$OUT")" f "psql runs on the leader"
+expect_exit 0 statectl psql --replica -- -tAc 'SELECT pg_is_in_recovery()'
+assert_eq "$(tr -d '\r' <"$OUT")" t "psql --replica runs on a replica"
+pass "put/get through PgBouncer and HAProxy; psql on the leader and on a replica"
+
+# 4. failover test: 3 trials, each kills the leader's container; the killed member rejoins.
+expect_exit 0 statectl failover test --backend postgres --trials 3 --warmup 2s --settle 1s --timeout 180s -o json
+cp "$OUT" "$TEST_DIR/failover.json"
+echo "trials: $(json_get "$OUT" '[(t["old_primary"], t["new_primary"], t["detect_ms"], t["rto_ms"], t["acked"], t["lost"], t["unknown"], t["heal_ms"]) for t in j["trials"]]')" >&2
+assert_eq "$(json_get "$OUT" 'j["mode"]')" patroni "mode"
+assert_eq "$(json_get "$OUT" 'j["lossless"]')" True "synchronous mode reported as lossless"
+assert_eq "$(json_get "$OUT" 'len(j["trials"])')" 3 "trial count"
+assert_eq "$(json_get "$OUT" '[t["lost"] for t in j["trials"]]')" "[0, 0, 0]" "no acknowledged write lost"
+assert_eq "$(json_get "$OUT" 'all(t["read_back"] and t["acked"] > 50 and t["rto_ms"] is not None for t in j["trials"])')" True "every trial wrote, recovered and read back"
+assert_eq "$(json_get "$OUT" 'all(t["healthy_after"] and t["heal"].startswith("restarted ") for t in j["trials"])')" True "each killed member rejoined"
+assert_eq "$(json_get "$OUT" 'all("_patroni-" in t["old_primary"] for t in j["trials"])')" True "each trial killed a member"
+assert_eq "$(json_get "$OUT" 'j["passed"]')" True "passed"
+wait_for 60 '"$STATECTL" status >/dev/null 2>&1' || { statectl status || true; cat "$OUT" >&2; fail "status is not healthy after the trials"; }
+expect_exit 0 statectl get greeting
+assert_eq "$(cat "$OUT")" "hello patroni" "data of before the trials"
+pass "3 failovers: lost 0 each, RTO p50 $(json_get "$TEST_DIR/failover.json" 'j["rto_ms_p50"]') ms, max $(json_get "$TEST_DIR/failover.json" 'j["rto_ms_max"]') ms (ttl 10 s)"
+
+# 5. A planned switchover through Patroni's REST API, to a named member.
+before=$(leader)
+to=$(dc exec -T patroni-1 curl -s http://127.0.0.1:8008/cluster |
+  python3 -c 'import json,sys; print([m["name"] for m in json.load(sys.stdin)["members"] if m["role"] == "sync_standby"][0])')
+expect_exit 0 statectl failover switchover --to "$to" --timeout 120s -o json
+cp "$OUT" "$TEST_DIR/switchover.json"
+echo "switchover: $(json_get "$OUT" '(j["old_primary"], j["new_primary"], j["pause_ms"], j["took_ms"], j["acked"], j["lost"])')" >&2
+assert_eq "$(json_get "$OUT" 'j["old_primary"]')" "$before" "old leader"
+assert_eq "$(json_get "$OUT" 'j["new_primary"]')" "$to" "new leader"
+assert_eq "$(json_get "$OUT" 'j["lost"]')" 0 "lost"
+assert_eq "$(json_get "$OUT" 'j["healthy"]')" True "healthy afterwards"
+assert_eq "$(leader)" "$to" "Patroni's leader"
+expect_exit 2 statectl failover switchover --to patroni-9 --timeout 10s
+assert_contains "$ERR" "statectl: error: no Patroni member 'patroni-9'"
+pass "switchover $before -> $to: pause $(json_get "$TEST_DIR/switchover.json" 'j["pause_ms"]') ms, lost 0"
+
+# 6. destroy --purge leaves nothing of the project.
+expect_exit 0 statectl destroy --purge --timeout 20s
+assert_eq "$(project_objects)" "" "objects left by destroy --purge"
+pass "destroy --purge leaves no container, network or volume"
