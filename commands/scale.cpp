@@ -27,7 +27,9 @@ void setup_scale(CLI::App& sub, Context& ctx)
   add_cloud_option(sub, ctx);
   sub.add_option("--timeout", o->timeout, "How long to wait for the new members to be ready");
   sub.footer("local: adds or removes standbys / Redis replicas as processes. compose: `up -d --scale SERVICE=N\n"
-             "--no-recreate`. k8s: `kubectl scale` + `rollout status` (with [postgres] ha = \"patroni\": the members'\n"
+             "--no-recreate` (with [postgres] ha = \"patroni\": the members patroni-1..N+1 rendered, `up -d\n"
+             "--remove-orphans`, the HAProxies recreated one by one, the leader switched over to patroni-1 first when\n"
+             "its member would go). k8s: `kubectl scale` + `rollout status` (with [postgres] ha = \"patroni\": the members'\n"
              "StatefulSet gets N+1 pods, the leader switched over to member 0 first when its pod would go).\n"
              "terraform: re-plan and apply with the new count.\n"
              "The count is validated before anything runs (exit 2) and recorded so `render` and `deploy` reproduce it.");

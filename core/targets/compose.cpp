@@ -217,10 +217,6 @@ public:
   {
     check_scale_common(cfg, opts);
     refuse_cluster_redis_scale(cfg, opts);
-    if (opts.component == "postgres" && patroni())
-      throw Error(ExitCode::usage, "scale postgres is not supported on compose with [postgres] ha = \"patroni\" yet",
-                  "the members are services of their own (patroni-1..N), not one scaled service",
-                  "set [postgres] replicas and run 'statectl deploy --target compose'");
   }
 
   ScaleResult scale(const ScaleOptions& opts) override
@@ -236,6 +232,15 @@ public:
       {"postgres", "postgres-replica"}, {"redis", "redis-replica"}, {"pooler", "pgbouncer"}};
     res.service = services.at(opts.component);
     deploy::Compose compose = deploy::Compose::detect(cfg, runner, file);
+    if (opts.component == "postgres" && patroni()) {
+      // Patroni's members are services of their own: add or remove patroni-K services.
+      res.service = fmt::format("patroni-1..patroni-{}", opts.replicas + 1);
+      compose_patroni::scale(*this, compose, opts.replicas + 1, opts.timeout, [&] {
+        render::record_count(cfg, "compose", scale_key(opts.component), opts.replicas);
+        render::write_tree(dir, render::render(cfg, req), {"secrets", ".applied"});
+      });
+      return res;
+    }
     if (!planning()) {
       // Re-render with the new count first, so the file has the service and deploy.replicas
       // agrees with --scale (and host port ranges cover every pooler).

@@ -246,6 +246,48 @@ Switched switchover(Remote& t, const deploy::Compose& compose, const std::string
   }
 }
 
+void scale(Remote& t, const deploy::Compose& compose, std::int64_t count, milliseconds timeout, const std::function<void()>& rerender)
+{
+  std::vector<std::string> before = member_services(t);
+  if (!t.planning() && count < static_cast<std::int64_t>(before.size())) {
+    auto all = members(t, compose);
+    auto l = leader(all);
+    if (l && std::stoll(l->name.substr(l->name.rfind('-') + 1)) > count) {
+      t.printer.info(fmt::format("the leader {} is removed by the scale: switching over to patroni-1 first", l->name));
+      switchover(t, compose, "patroni-1", timeout);
+    }
+  }
+  if (t.planning()) t.printer.plan(fmt::format("record postgres.replicas = {} for compose and re-render the members patroni-1..{}", count - 1, count));
+  else rerender();
+  auto tool_timeout = timeout + minutes(5);
+  deploy::run_checked(t.runner, deploy::command(compose.argv({"up", "-d", "--remove-orphans"}), true, tool_timeout),
+                      "docker compose up failed");
+  // HAProxy reads its server list at start (the bind-mounted file is replaced, not edited): one
+  // proxy at a time, so the clients always have one.
+  for (const char* proxy : {"haproxy-1", "haproxy-2"})
+    deploy::run_checked(t.runner, deploy::command(compose.argv({"up", "-d", "--no-deps", "--force-recreate", proxy}), true, tool_timeout),
+                        fmt::format("recreating {} failed", proxy));
+  for (std::int64_t k = count + 1; k <= static_cast<std::int64_t>(before.size()); ++k) {
+    std::string volume = fmt::format("{}_patroni-{}-data", compose.project, k);
+    exec::Result r = t.runner.run(deploy::command({"docker", "volume", "rm", volume}, true, seconds(60)));
+    if (!r.ok() && !r.planned) t.printer.warn(fmt::format("cannot remove the volume {}: {}", volume, deploy::tool_error(r)));
+  }
+  if (t.planning()) return;
+  t.printer.info("waiting for every member to run in Patroni's view");
+  auto deadline = steady_clock::now() + timeout;
+  while (true) {
+    auto all = members(t, compose);
+    bool ok = leader(all).has_value() && std::all_of(all.begin(), all.end(), [](const Member& m) {
+      return m.running && m.listed && (m.state == "running" || m.state == "streaming");
+    });
+    if (ok) return;
+    if (steady_clock::now() >= deadline)
+      throw Error(ExitCode::failed, fmt::format("the Patroni members did not all run within {}", util::format_duration(timeout)),
+                  describe(all), "run 'statectl status --target compose'");
+    std::this_thread::sleep_for(seconds(2));
+  }
+}
+
 std::string rejoin(Remote& t, const deploy::Compose& compose, const std::string& container, milliseconds timeout)
 {
   deploy::run_checked(t.runner, deploy::command({"docker", "start", container}, true, seconds(60)), "starting " + container + " again");

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -58,6 +59,17 @@ Member wait_leader(Remote& t, const deploy::Compose& compose, std::chrono::milli
 // Throws Error(usage) for an unknown or leading `to`, Error(failed) when no member leads,
 // Patroni refuses, or no new leader appears within timeout.
 Switched switchover(Remote& t, const deploy::Compose& compose, const std::string& to, std::chrono::milliseconds timeout);
+
+// `scale postgres --replicas N` with Patroni: `members` members (N + 1). A scale-down that
+// removes the leader's member switches over to patroni-1 first; then rerender() records the
+// count and renders patroni-1..members, `up -d --remove-orphans` starts the new members (they
+// clone from the leader) and removes the dropped ones, the HAProxies are recreated one after the
+// other (their server list changed), the dropped members' volumes are removed, and it waits until
+// every member runs in Patroni's view. Under --dry-run plans the commands only. Throws
+// Error(failed) when the members do not come up within timeout, Error(external) when a command
+// fails.
+void scale(Remote& t, const deploy::Compose& compose, std::int64_t members, std::chrono::milliseconds timeout,
+           const std::function<void()>& rerender);
 
 // After `failover test` killed the leader's container: starts it again and waits until Patroni
 // lists its member as a running replica of the new leader (pg_rewind or a new clone is Patroni's

@@ -2,7 +2,7 @@
 # [postgres] ha = "patroni" on the compose target, real engine (stand-in images,
 # tests/docker/README.md): etcd ×3, Patroni ×3 (synchronous mode), HAProxy ×2, PgBouncer ×2.
 # deploy comes up healthy; status reads Patroni's cluster view; state commands go through the
-# published PgBouncer port; `failover test` kills the leader's container 3 times (lost 0 each,
+# published PgBouncer port; a backup from the leader; scale postgres down and up; `failover test` kills the leader's container 3 times (lost 0 each,
 # the killed member rejoins as a replica); `failover switchover` goes through Patroni's REST
 # API; destroy --purge leaves nothing. RTOs and the switchover pause are printed, never asserted.
 source "$(dirname "$0")/../integration/lib.sh"
@@ -77,7 +77,31 @@ expect_exit 0 statectl psql --replica -- -tAc 'SELECT pg_is_in_recovery()'
 assert_eq "$(tr -d '\r' <"$OUT")" t "psql --replica runs on a replica"
 pass "put/get through PgBouncer and HAProxy; psql on the leader and on a replica"
 
-# 4. failover test: 3 trials, each kills the leader's container; the killed member rejoins.
+# 4. A backup from the leader (through HAProxy's read-write port) with the WAL it archives into
+# the spool.
+expect_exit 0 statectl -o json backup create
+B=$(json_get "$OUT" 'j["id"]')
+expect_exit 0 statectl psql -- -tAc 'SELECT pg_walfile_name(pg_switch_wal())'
+SEG=$(tr -d '\r' <"$OUT")
+wait_for 60 '[[ -n $(ls "$STATE/wal-spool" "$STATE/backups/wal/${SEG:0:8}/" 2>/dev/null | grep "^$SEG") ]]' || fail "segment $SEG was neither spooled nor archived"
+expect_exit 0 statectl -o json backup verify
+assert_eq "$(json_get "$OUT" 'j["ok"]')" True "backup verify"
+pass "backup create ($B) and verify from the leader; its WAL reaches the repository through the spool"
+
+# 5. scale postgres: 2 members, then 3 again (the new member clones from the leader).
+expect_exit 0 statectl scale postgres --replicas 1 --timeout 300s
+expect_exit 0 statectl status -o json
+assert_eq "$(json_get "$OUT" 'sorted(c["role"] for c in j["components"] if c["kind"] == "patroni")')" "['leader', 'sync_standby']" "members after scaling to 1 replica"
+assert_eq "$(docker volume ls -q --filter "label=com.docker.compose.project=$PROJECT" | grep -c 'patroni-3-data' || true)" 0 "the dropped member's volume"
+expect_exit 0 statectl scale postgres --replicas 2 --timeout 300s
+wait_for 120 '"$STATECTL" status >/dev/null 2>&1' || { statectl status || true; cat "$OUT" >&2; fail "status is not healthy after scaling back to 3 members"; }
+expect_exit 0 statectl status -o json
+assert_eq "$(json_get "$OUT" 'sorted(c["role"] for c in j["components"] if c["kind"] == "patroni")')" "['leader', 'replica', 'sync_standby']" "members after scaling back"
+expect_exit 0 statectl get greeting
+assert_eq "$(cat "$OUT")" "hello patroni" "data after the scales"
+pass "scale postgres removes a member (and its volume) and adds one that clones from the leader"
+
+# 6. failover test: 3 trials, each kills the leader's container; the killed member rejoins.
 expect_exit 0 statectl failover test --backend postgres --trials 3 --warmup 2s --settle 1s --timeout 180s -o json
 cp "$OUT" "$TEST_DIR/failover.json"
 echo "trials: $(json_get "$OUT" '[(t["old_primary"], t["new_primary"], t["detect_ms"], t["rto_ms"], t["acked"], t["lost"], t["unknown"], t["heal_ms"]) for t in j["trials"]]')" >&2
@@ -94,7 +118,7 @@ expect_exit 0 statectl get greeting
 assert_eq "$(cat "$OUT")" "hello patroni" "data of before the trials"
 pass "3 failovers: lost 0 each, RTO p50 $(json_get "$TEST_DIR/failover.json" 'j["rto_ms_p50"]') ms, max $(json_get "$TEST_DIR/failover.json" 'j["rto_ms_max"]') ms (ttl 10 s)"
 
-# 5. A planned switchover through Patroni's REST API, to a named member.
+# 7. A planned switchover through Patroni's REST API, to a named member.
 before=$(leader)
 to=$(dc exec -T patroni-1 curl -s http://127.0.0.1:8008/cluster |
   python3 -c 'import json,sys; print([m["name"] for m in json.load(sys.stdin)["members"] if m["role"] == "sync_standby"][0])')
@@ -110,7 +134,7 @@ expect_exit 2 statectl failover switchover --to patroni-9 --timeout 10s
 assert_contains "$ERR" "statectl: error: no Patroni member 'patroni-9'"
 pass "switchover $before -> $to: pause $(json_get "$TEST_DIR/switchover.json" 'j["pause_ms"]') ms, lost 0"
 
-# 6. destroy --purge leaves nothing of the project.
+# 8. destroy --purge leaves nothing of the project.
 expect_exit 0 statectl destroy --purge --timeout 20s
 assert_eq "$(project_objects)" "" "objects left by destroy --purge"
 pass "destroy --purge leaves no container, network or volume"

@@ -83,7 +83,29 @@ assert_contains "$OUT" "docker exec '<leader container>' curl -sS -m 10 -X POST 
 pass "--dry-run failover test plans docker kill of the leader; switchover plans the POST /switchover"
 
 : >"$FAKE_LOG"
-expect_exit 2 statectl scale postgres --replicas 3
-assert_contains "$ERR" "statectl: error: scale postgres is not supported on compose with [postgres] ha = \"patroni\" yet"
+printf 'docker exec statectl_patroni-1_1 curl * http://127.0.0.1:8008/cluster\t0\t%s\\n200\n' "$CLUSTER" | cat - "$FAKE_SCENARIO" >scenario.new
+mv scenario.new "$FAKE_SCENARIO"
+expect_exit 2 statectl scale postgres --replicas 16
 [[ ! -s $FAKE_LOG ]] || fail "a refused scale ran $(fake_calls)"
-pass "scale postgres is refused (exit 2) before anything runs"
+expect_exit 0 statectl scale postgres --replicas 1 --timeout 20s
+CLUSTER_CALLS="docker ps -a -q --filter label=com.docker.compose.project=statectl
+docker inspect --format '$MEMBERS_FORMAT' c1 c2 c3
+docker exec statectl_patroni-1_1 $CURL"
+cat >expected <<EXP
+docker compose version
+$CLUSTER_CALLS
+docker compose $F up -d --remove-orphans
+docker compose $F up -d --no-deps --force-recreate haproxy-1
+docker compose $F up -d --no-deps --force-recreate haproxy-2
+docker volume rm statectl_patroni-3-data
+$CLUSTER_CALLS
+EXP
+fake_calls >actual
+diff -u expected actual >&2 || fail "unexpected command sequence for scale postgres with Patroni"
+assert_eq "$(grep -c '^  patroni-[0-9]*:$' "$STATE/compose/docker-compose.yml")" 2 "members after the scale"
+assert_eq "$(grep -c 'check port 8008' "$STATE/compose/haproxy/haproxy.cfg")" 4 "HAProxy servers after the scale"
+: >"$FAKE_LOG"
+expect_exit 0 statectl --dry-run scale postgres --replicas 2
+assert_contains "$OUT" "docker compose $F up -d --no-deps --force-recreate haproxy-1"
+assert_eq "$(grep -c '^  patroni-[0-9]*:$' "$STATE/compose/docker-compose.yml")" 2 "members after a --dry-run scale"
+pass "scale postgres re-renders the members, runs up --remove-orphans, recreates the HAProxies one by one and removes the dropped member's volume"
