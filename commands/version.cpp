@@ -2,22 +2,17 @@
 
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
-#include <hiredis/hiredis.h>
-#include <libpq-fe.h>
 #include <nlohmann/json.hpp>
-#include <openssl/crypto.h>
-#include <toml++/toml.h>
-#include <zstd.h>
 
 #include "core/build_info.h"
 #include "core/output/printer.h"
 #include "core/templating/engine.h"
+#include "core/util/libraries.h"
 
 namespace statectl::commands {
 
 VersionInfo version_info()
 {
-  int pq = PQlibVersion();
   std::string compiler =
 #if defined(__clang__)
     fmt::format("clang {}.{}.{}", __clang_major__, __clang_minor__, __clang_patchlevel__);
@@ -30,14 +25,7 @@ VersionInfo version_info()
           STATECTL_GIT_COMMIT,
           compiler,
           templating::builtin_template_dir().string(),
-          {
-            {"libpq", pq >= 100000 ? fmt::format("{}.{}", pq / 10000, pq % 10000) : std::to_string(pq)},
-            {"hiredis", fmt::format("{}.{}.{}", HIREDIS_MAJOR, HIREDIS_MINOR, HIREDIS_PATCH)},
-            {"openssl", OpenSSL_version(OPENSSL_VERSION)},
-            {"zstd", ZSTD_versionString()},
-            {"fmt", fmt::format("{}.{}.{}", FMT_VERSION / 10000, FMT_VERSION / 100 % 100, FMT_VERSION % 100)},
-            {"tomlplusplus", fmt::format("{}.{}.{}", TOML_LIB_MAJOR, TOML_LIB_MINOR, TOML_LIB_PATCH)},
-          }};
+          util::linked_library_versions()};
 }
 
 void to_json(nlohmann::json& j, const VersionInfo& v)

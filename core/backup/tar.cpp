@@ -1,6 +1,7 @@
 #include "core/backup/tar.h"
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <fmt/format.h>
 
@@ -145,7 +146,8 @@ void TarScanner::feed(std::string_view data)
       m_block.append(data.substr(0, take));
       data.remove_prefix(take);
       if (m_block.size() == 512) {
-        std::string b = std::move(m_block);
+        std::array<char, 512> b; // a copy: header() starts the next block in m_block
+        std::memcpy(b.data(), m_block.data(), b.size());
         m_block.clear();
         header(b.data());
       }

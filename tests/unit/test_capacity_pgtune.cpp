@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <fmt/format.h>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -27,7 +28,7 @@ struct Row {
 
 std::vector<Row> read_grid()
 {
-  std::ifstream in(std::string(STATECTL_TEST_SOURCE_DIR) + "/tests/data/pgtune_grid.tsv");
+  std::ifstream in(std::filesystem::path(STATECTL_TEST_SOURCE_DIR) / "tests/data/pgtune_grid.tsv");
   REQUIRE(in.good());
   std::vector<Row> rows;
   std::string line;

@@ -118,6 +118,6 @@ TEST_CASE("keys longer than k_max_key_size are refused on every backend")
   CHECK(error_of([] { state::check_key(std::string(state::k_max_key_size + 1, 'k')); }) ==
         "2 invalid key: a key is at most 1024 bytes, this one has 1025");
   state::Settings s;
-  CHECK(error_of([&] { state::parse_batch(std::string(3000, 'k') + "\tv\n", state::BatchFormat::tsv, s); }) ==
+  CHECK(error_of([&] { state::parse_batch(std::string(3000, 'k').append("\tv\n"), state::BatchFormat::tsv, s); }) ==
         "2 invalid batch input: line 1: a key is at most 1024 bytes, this one has 3000");
 }
