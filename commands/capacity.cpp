@@ -11,6 +11,7 @@
 #include "core/capacity/bench.h"
 #include "core/capacity/check.h"
 #include "core/capacity/plan.h"
+#include "core/config/config.h"
 #include "core/error.h"
 #include "core/util/strings.h"
 

@@ -3,6 +3,8 @@
 #include <CLI/CLI.hpp>
 #include <filesystem>
 
+#include "core/clients/endpoint.h"
+#include "core/config/config.h"
 #include "core/error.h"
 #include "core/targets/target.h"
 #include "core/util/strings.h"
@@ -13,6 +15,8 @@ Context::Context(GlobalOptions& globals, std::ostream& out, std::ostream& err, s
                  bool stderr_is_tty)
   : m_globals(globals), m_out(out), m_err(err), m_environment(std::move(environment)), m_stderr_tty(stderr_is_tty)
 {
+  // The operations in core/ reach the stack's addresses through the targets, which sit above them.
+  clients::set_endpoint_source(targets::endpoints_of);
 }
 
 Context::~Context() = default;
@@ -40,7 +44,7 @@ config::Config& Context::config()
       if (k.rfind("STATECTL_", 0) == 0) opts.environment[k] = v;
     opts.flags = m_flags;
     opts.cwd = std::filesystem::current_path();
-    m_config = config::Config::load(opts);
+    m_config = std::make_unique<config::Config>(config::Config::load(opts));
     m_binding = std::make_unique<targets::Binding>(*m_config, [this]() -> targets::Target& { return target(); });
   }
   return *m_config;

@@ -7,7 +7,8 @@
 #include <ostream>
 #include <string>
 
-#include "core/config/config.h"
+#include "core/config/config_fwd.h"
+#include "core/config/keys.h"
 #include "core/exec/runner.h"
 #include "core/output/printer.h"
 
@@ -83,7 +84,7 @@ private:
   std::map<std::string, std::string> m_environment;
   bool m_stderr_tty;
   std::map<std::string, std::string> m_flags;
-  std::optional<config::Config> m_config;
+  std::unique_ptr<config::Config> m_config;
   std::unique_ptr<output::Printer> m_printer;
   std::unique_ptr<exec::Runner> m_runner;
   RunnerFactory m_runner_factory;

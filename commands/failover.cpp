@@ -6,6 +6,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
+#include "core/config/config.h"
 #include "core/error.h"
 #include "core/failover/failover.h"
 #include "core/failover/metrics.h"

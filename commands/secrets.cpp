@@ -5,6 +5,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
+#include "core/config/config.h"
 #include "core/error.h"
 #include "core/secrets/manage.h"
 #include "core/secrets/push.h"

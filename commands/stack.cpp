@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <unistd.h>
 
+#include "core/config/config.h"
 #include "core/error.h"
 #include "core/secrets/store.h"
 #include "core/stack/secrets_apply.h"

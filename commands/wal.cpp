@@ -10,6 +10,7 @@
 #include "core/backup/results.h"
 #include "core/backup/s3.h"
 #include "core/backup/wal.h"
+#include "core/config/config.h"
 #include "core/error.h"
 #include "core/exec/runner.h"
 #include "core/util/fs.h"

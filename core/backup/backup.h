@@ -8,7 +8,7 @@
 
 #include "core/backup/repository.h"
 #include "core/backup/results.h"
-#include "core/config/config.h"
+#include "core/config/config_fwd.h"
 #include "core/exec/runner.h"
 #include "core/output/printer.h"
 

@@ -16,12 +16,13 @@
 #include "core/backup/tar.h"
 #include "core/backup/wal.h"
 #include "core/clients/credentials.h"
+#include "core/clients/endpoint.h"
 #include "core/clients/redis.h"
 #include "core/clients/redis_cluster.h"
+#include "core/config/config.h"
 #include "core/error.h"
 #include "core/exec/redact.h"
 #include "core/secrets/store.h"
-#include "core/stack/endpoints.h"
 #include "core/util/fs.h"
 #include "core/util/strings.h"
 
@@ -164,7 +165,7 @@ std::string info_field(const std::string& info, const std::string& key)
 // and stream it here, as a replica would receive it. The master is the one the Sentinels report
 // (mapped to a published address) when there are Sentinels.
 Manifest create_redis_remote(const config::Config& cfg, exec::Runner& runner, output::Printer& printer, const Repository& repo,
-                             const stack::Endpoints& ep)
+                             const clients::Endpoints& ep)
 {
   std::string password = clients::stored_password(cfg, ep.redis_password_secret, true).value_or("");
   std::string host = ep.redis.host;
@@ -174,7 +175,7 @@ Manifest create_redis_remote(const config::Config& cfg, exec::Runner& runner, ou
     so.sentinels = ep.sentinels;
     so.master_name = ep.master_name;
     so.password = password;
-    so.nat = stack::redis_address_map(ep);
+    so.nat = clients::redis_address_map(ep);
     so.tls = clients::redis_tls(ep.redis_tls);
     auto m = clients::ask_sentinels(so);
     if (!m) throw Error(ExitCode::unavailable, "no Sentinel reports a reachable Redis master", m.error(), "run `statectl status`");
@@ -269,7 +270,7 @@ std::string bgsave(const clients::RedisOptions& o)
 
 Manifest create_redis(const config::Config& cfg, exec::Runner& runner, output::Printer& printer, const Repository& repo)
 {
-  auto ep = stack::resolve(cfg);
+  auto ep = clients::resolve_endpoints(cfg);
   if (!ep.redis_files_local && ep.redis_url.empty()) return create_redis_remote(cfg, runner, printer, repo, ep);
   clients::RedisOptions o;
   o.host = ep.redis.host;

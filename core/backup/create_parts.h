@@ -10,7 +10,7 @@
 #include "core/backup/pg.h"
 #include "core/backup/repository.h"
 #include "core/backup/stream.h"
-#include "core/config/config.h"
+#include "core/config/config_fwd.h"
 
 namespace statectl::backup {
 

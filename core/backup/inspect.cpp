@@ -18,6 +18,7 @@
 #include "core/backup/tar.h"
 #include "core/backup/unpack.h"
 #include "core/backup/wal.h"
+#include "core/config/config.h"
 #include "core/error.h"
 #include "core/util/strings.h"
 

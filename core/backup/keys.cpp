@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "core/backup/cipher.h"
+#include "core/config/config.h"
 #include "core/error.h"
 #include "core/exec/redact.h"
 #include "core/exec/runner.h"

@@ -4,7 +4,7 @@
 
 #include "core/error.h"
 #include "core/exec/redact.h"
-#include "core/stack/endpoints.h"
+#include "core/clients/endpoint.h"
 #include "core/util/strings.h"
 
 namespace statectl::backup {
@@ -35,7 +35,7 @@ std::string PgTarget::display() const
 
 PgTarget primary_target(const config::Config& cfg)
 {
-  auto ep = stack::resolve(cfg).primary;
+  auto ep = clients::resolve_endpoints(cfg).primary;
   PgTarget t;
   t.host = ep.host;
   t.port = ep.port;

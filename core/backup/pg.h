@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "core/clients/postgres.h"
-#include "core/config/config.h"
+#include "core/config/config_fwd.h"
 
 namespace statectl::backup {
 
@@ -28,7 +28,7 @@ struct PgTarget {
   std::string display() const;
 };
 
-// The current primary of the config (core/stack/endpoints.h) with its password from the secret
+// The current primary of the config (core/clients/endpoint.h) with its password from the secret
 // store (registered for redaction); no password when the store has none.
 PgTarget primary_target(const config::Config& cfg);
 

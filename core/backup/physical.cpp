@@ -13,6 +13,7 @@
 #include "core/backup/backup.h"
 #include "core/backup/create_parts.h"
 #include "core/backup/pg.h"
+#include "core/config/config.h"
 #include "core/backup/stream.h"
 #include "core/backup/tar.h"
 #include "core/backup/wal.h"

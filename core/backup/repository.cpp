@@ -18,6 +18,7 @@
 #include "core/backup/keys.h"
 #include "core/backup/s3.h"
 #include "core/backup/stream.h"
+#include "core/config/config.h"
 #include "core/error.h"
 #include "core/exec/runner.h"
 #include "core/util/fs.h"

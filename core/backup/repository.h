@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "core/backup/storage.h"
-#include "core/config/config.h"
+#include "core/config/config_fwd.h"
 
 namespace statectl::backup {
 

@@ -23,6 +23,7 @@
 #include "core/backup/stream.h"
 #include "core/backup/unpack.h"
 #include "core/backup/wal.h"
+#include "core/config/config.h"
 #include "core/error.h"
 #include "core/util/fs.h"
 #include "core/util/strings.h"

@@ -6,7 +6,7 @@
 #include <string>
 
 #include "core/backup/results.h"
-#include "core/config/config.h"
+#include "core/config/config_fwd.h"
 #include "core/exec/runner.h"
 #include "core/output/printer.h"
 

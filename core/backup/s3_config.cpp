@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "core/backup/s3.h"
+#include "core/config/config.h"
 #include "core/error.h"
 #include "core/exec/redact.h"
 #include "core/exec/runner.h"

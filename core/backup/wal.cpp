@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/config/config.h"
 #include "core/error.h"
 #include "core/util/fs.h"
 #include "core/util/strings.h"

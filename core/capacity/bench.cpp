@@ -8,6 +8,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/config/config.h"
 #include "core/error.h"
 #include "core/util/interrupt.h"
 #include "core/exec/redact.h"

@@ -8,7 +8,7 @@
 #include <string>
 
 #include "core/capacity/histogram.h"
-#include "core/config/config.h"
+#include "core/config/config_fwd.h"
 
 namespace statectl::capacity {
 

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "core/config/config.h"
 #include "core/error.h"
 #include "core/output/printer.h"
 #include "core/output/prometheus.h"

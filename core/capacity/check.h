@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "core/config/config.h"
+#include "core/config/config_fwd.h"
 
 namespace statectl::capacity {
 

@@ -7,6 +7,7 @@
 #include "core/capacity/check.h"
 #include "core/capacity/connect.h"
 #include "core/clients/redis.h"
+#include "core/config/config.h"
 #include "core/exec/redact.h"
 #include "core/stack/endpoints.h"
 #include "core/util/strings.h"

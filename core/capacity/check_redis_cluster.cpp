@@ -6,6 +6,7 @@
 #include "core/capacity/check.h"
 #include "core/capacity/connect.h"
 #include "core/clients/redis.h"
+#include "core/config/config.h"
 #include "core/clients/redis_cluster.h"
 #include "core/stack/endpoints.h"
 #include "core/util/strings.h"

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "core/capacity/check.h"
+#include "core/config/config.h"
 #include "core/error.h"
 #include "core/secrets/store.h"
 #include "core/secrets/tls.h"

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "core/config/config.h"
 #include "core/exec/redact.h"
 #include "core/secrets/store.h"
 

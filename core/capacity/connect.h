@@ -5,7 +5,7 @@
 #include <string>
 
 #include "core/clients/postgres.h"
-#include "core/config/config.h"
+#include "core/config/config_fwd.h"
 #include "core/stack/endpoints.h"
 
 namespace statectl::capacity {

@@ -7,7 +7,7 @@
 #include <utility>
 #include <vector>
 
-#include "core/config/config.h"
+#include "core/config/config_fwd.h"
 
 namespace statectl::capacity {
 

@@ -1,8 +1,12 @@
 #pragma once
 
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
+
+#include "core/config/config_fwd.h"
 
 namespace statectl::clients {
 
@@ -43,5 +47,40 @@ using AddressMap = std::map<std::string, HostPort>;
 // the map is empty; nullopt when the map is not empty and has no entry (the server is not
 // published: connecting to the announced address would reach something else or nothing).
 std::optional<HostPort> map_address(const AddressMap& map, const std::string& host, int port);
+
+// The addresses statectl's commands use: those of the target the config names ([project]
+// target, which --target sets; see core/targets/target.h, Target::endpoints), overridden by the
+// external ones from [postgres] url / [redis] url / [redis] sentinel_addrs. A port of 0 means the
+// target has no such server (e.g. no standby).
+struct Endpoints {
+  PgEndpoint pooler;                 // the clients' path: PgBouncer (or postgres.url)
+  PgEndpoint primary;                // direct to the current primary (HAProxy rw port in patroni mode)
+  std::vector<PgEndpoint> replicas;  // direct to each standby
+  std::vector<HostPort> sentinels;   // empty in standalone mode
+  std::string master_name;           // Sentinel master name
+  // The announced Redis addresses -> the published ones (compose asks the engine, so only when
+  // called: commands that do not talk to Redis never run it); unset = addresses as announced.
+  std::function<AddressMap()> redis_nat;
+  HostPort redis;                    // the configured master (first guess; ask Sentinel when present)
+  std::vector<HostPort> redis_cluster; // [redis] mode = "cluster": the nodes (seeds of the slot map)
+  std::string redis_url;             // [redis] url when configured
+  std::string redis_password_secret; // "redis"
+  ClientTls redis_tls;               // how the Redis servers and Sentinels are reached (TLS or not)
+  bool redis_files_local = false;    // the Redis servers are processes of this machine whose files statectl reads (local)
+  std::string unavailable;           // why the target gave no addresses (only one server named by URL)
+};
+
+// The address map of e.redis_nat, or an empty one when the target announces reachable addresses.
+inline AddressMap redis_address_map(const Endpoints& e) { return e.redis_nat ? e.redis_nat() : AddressMap{}; }
+
+// Where the addresses of a config's target come from. The targets (core/targets/) sit above
+// every operation that connects, so they are handed down instead of included: the command layer
+// installs targets::endpoints_of once at start (commands/app.cpp).
+using EndpointSource = std::function<Endpoints(const config::Config&)>;
+void set_endpoint_source(EndpointSource source);
+
+// Resolves the endpoints of the current config through its target. Throws Error(usage) when that
+// target has nothing deployed to reach; never falls back to another target's addresses.
+Endpoints resolve_endpoints(const config::Config& cfg);
 
 } // namespace statectl::clients

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "core/config/config.h"
 #include "core/deploy/verify.h"
 #include "core/error.h"
 #include "core/exec/redact.h"

@@ -3,7 +3,7 @@
 #include <chrono>
 #include <string>
 
-#include "core/config/config.h"
+#include "core/config/config_fwd.h"
 #include "core/deploy/tools.h"
 #include "core/exec/runner.h"
 #include "core/render/render.h"

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <regex>
 
+#include "core/config/config.h"
 #include "core/error.h"
 #include "core/exec/redact.h"
 #include "core/secrets/store.h"

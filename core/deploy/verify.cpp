@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "core/config/config.h"
 #include "core/error.h"
 #include "core/util/strings.h"
 

@@ -7,7 +7,7 @@
 #include <optional>
 #include <string>
 
-#include "core/config/config.h"
+#include "core/config/config_fwd.h"
 #include "core/failover/failover.h"
 #include "core/failover/probe.h"
 #include "core/local/stack.h"

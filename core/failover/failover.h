@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "core/config/config.h"
+#include "core/config/config_fwd.h"
 #include "core/exec/runner.h"
 #include "core/output/printer.h"
 

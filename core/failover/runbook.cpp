@@ -9,6 +9,7 @@
 
 #include "core/clients/postgres.h"
 #include "core/clients/redis.h"
+#include "core/config/config.h"
 #include "core/error.h"
 #include "core/failover/common.h"
 #include "core/failover/failover.h"

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "core/clients/postgres.h"
+#include "core/config/config.h"
 #include "core/error.h"
 #include "core/exec/redact.h"
 #include "core/failover/common.h"

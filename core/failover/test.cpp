@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "core/error.h"
+#include "core/config/config.h"
 #include "core/failover/common.h"
 #include "core/failover/failover.h"
 #include "core/local/components.h"

@@ -4,6 +4,7 @@
 
 #include "core/backup/repository.h"
 #include "core/backup/s3.h"
+#include "core/config/config.h"
 #include "core/local/process.h"
 #include "core/util/strings.h"
 

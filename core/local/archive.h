@@ -4,7 +4,7 @@
 #include <optional>
 #include <string>
 
-#include "core/config/config.h"
+#include "core/config/config_fwd.h"
 
 namespace statectl::local {
 

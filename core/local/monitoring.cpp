@@ -5,6 +5,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "core/config/config.h"
 #include "core/error.h"
 #include "core/local/process.h"
 #include "core/monitoring/monitoring.h"

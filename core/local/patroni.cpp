@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/config/config.h"
 #include "core/local/archive.h"
 #include "core/local/components.h"
 #include "core/local/process.h"

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "core/local/components.h"
+#include "core/config/config.h"
 #include "core/local/process.h"
 
 namespace statectl::local::pgbouncer {

@@ -3,6 +3,7 @@
 #include <thread>
 
 #include "core/error.h"
+#include "core/config/config.h"
 #include "core/local/archive.h"
 #include "core/local/components.h"
 #include "core/local/process.h"

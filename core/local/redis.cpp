@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include "core/local/components.h"
+#include "core/config/config.h"
 #include "core/local/process.h"
 
 namespace statectl::local::redis {

@@ -9,6 +9,7 @@
 
 #include "core/clients/redis.h"
 #include "core/clients/redis_cluster.h"
+#include "core/config/config.h"
 #include "core/error.h"
 #include "core/local/components.h"
 #include "core/local/process.h"

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "core/clients/endpoint.h"
-#include "core/config/config.h"
+#include "core/config/config_fwd.h"
 #include "core/exec/runner.h"
 #include "core/local/state.h"
 #include "core/output/printer.h"

@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include <utility>
 
+#include "core/config/config.h"
 #include "core/error.h"
 #include "core/local/archive.h"
 #include "core/local/components.h"

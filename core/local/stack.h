@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "core/config/config.h"
+#include "core/config/config_fwd.h"
 #include "core/exec/runner.h"
 #include "core/local/site.h"
 #include "core/local/state.h"

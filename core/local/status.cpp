@@ -4,6 +4,7 @@
 #include <thread>
 
 #include "core/error.h"
+#include "core/config/config.h"
 #include "core/local/components.h"
 #include "core/local/monitoring.h"
 #include "core/local/probe.h"

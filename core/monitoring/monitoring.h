@@ -3,7 +3,7 @@
 #include <nlohmann/json_fwd.hpp>
 #include <string>
 
-#include "core/config/config.h"
+#include "core/config/config_fwd.h"
 
 namespace statectl::monitoring {
 

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 #include <system_error>
 
+#include "core/config/config.h"
 #include "core/error.h"
 #include "core/util/fs.h"
 

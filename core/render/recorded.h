@@ -5,7 +5,7 @@
 #include <map>
 #include <string>
 
-#include "core/config/config.h"
+#include "core/config/config_fwd.h"
 
 namespace statectl::render {
 

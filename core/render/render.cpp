@@ -11,6 +11,7 @@
 #include <system_error>
 #include <unistd.h>
 
+#include "core/config/config.h"
 #include "core/error.h"
 #include "core/monitoring/monitoring.h"
 #include "core/templating/engine.h"

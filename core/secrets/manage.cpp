@@ -8,6 +8,7 @@
 #include <ctime>
 #include <fmt/format.h>
 
+#include "core/config/config.h"
 #include "core/error.h"
 #include "core/util/strings.h"
 

@@ -12,6 +12,7 @@
 #include <regex>
 #include <sys/stat.h>
 
+#include "core/config/config.h"
 #include "core/error.h"
 #include "core/exec/redact.h"
 #include "core/secrets/tls.h"

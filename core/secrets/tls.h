@@ -6,7 +6,7 @@
 #include <string_view>
 #include <vector>
 
-#include "core/config/config.h"
+#include "core/config/config_fwd.h"
 #include "core/util/expected.h"
 
 namespace statectl::secrets::tls {

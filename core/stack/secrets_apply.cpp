@@ -9,6 +9,7 @@
 
 #include "core/clients/postgres.h"
 #include "core/clients/redis.h"
+#include "core/config/config.h"
 #include "core/error.h"
 #include "core/exec/redact.h"
 #include "core/local/components.h"

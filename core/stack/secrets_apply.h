@@ -3,7 +3,7 @@
 #include <string>
 #include <vector>
 
-#include "core/config/config.h"
+#include "core/config/config_fwd.h"
 #include "core/exec/runner.h"
 #include "core/output/printer.h"
 #include "core/secrets/manage.h"

@@ -10,6 +10,7 @@
 
 #include "core/clients/postgres.h"
 #include "core/clients/redis.h"
+#include "core/config/config.h"
 #include "core/error.h"
 #include "core/local/components.h"
 #include "core/local/process.h"

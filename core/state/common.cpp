@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 
+#include "core/config/config.h"
 #include "core/error.h"
 #include "core/util/strings.h"
 

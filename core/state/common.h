@@ -6,7 +6,7 @@
 #include <string>
 #include <string_view>
 
-#include "core/config/config.h"
+#include "core/config/config_fwd.h"
 #include "core/error.h"
 #include "core/state/backend.h"
 

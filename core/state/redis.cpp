@@ -10,6 +10,7 @@
 
 #include "core/clients/credentials.h"
 #include "core/clients/redis.h"
+#include "core/config/config.h"
 #include "core/error.h"
 #include "core/exec/redact.h"
 #include "core/secrets/store.h"

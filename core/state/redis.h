@@ -2,7 +2,7 @@
 
 #include <memory>
 
-#include "core/config/config.h"
+#include "core/config/config_fwd.h"
 #include "core/state/backend.h"
 
 namespace statectl::state {

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <system_error>
 
+#include "core/config/config.h"
 #include "core/config/keys.h"
 #include "core/error.h"
 #include "core/render/recorded.h"

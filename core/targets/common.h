@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "core/config/config.h"
+#include "core/config/config_fwd.h"
 #include "core/deploy/tools.h"
 #include "core/deploy/verify.h"
 #include "core/exec/runner.h"

@@ -10,6 +10,7 @@
 #include <set>
 
 #include "core/deploy/compose_init.h"
+#include "core/config/config.h"
 #include "core/error.h"
 #include "core/exec/redact.h"
 #include "core/secrets/push.h"

@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "core/clients/postgres.h"
+#include "core/config/config.h"
 #include "core/error.h"
 #include "core/secrets/store.h"
 #include "core/util/fs.h"

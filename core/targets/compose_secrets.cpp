@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "core/clients/postgres.h"
+#include "core/config/config.h"
 #include "core/deploy/compose_init.h"
 #include "core/error.h"
 #include "core/exec/redact.h"

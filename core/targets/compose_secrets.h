@@ -5,7 +5,7 @@
 #include <filesystem>
 #include <string>
 
-#include "core/config/config.h"
+#include "core/config/config_fwd.h"
 #include "core/deploy/tools.h"
 #include "core/exec/runner.h"
 #include "core/output/printer.h"

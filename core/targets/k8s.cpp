@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "core/error.h"
+#include "core/config/config.h"
 #include "core/exec/redact.h"
 #include "core/local/process.h"
 #include "core/render/recorded.h"

@@ -5,6 +5,7 @@
 #include "core/clients/credentials.h"
 #include "core/clients/redis_cluster.h"
 #include "core/error.h"
+#include "core/config/config.h"
 #include "core/local/probe.h"
 #include "core/local/process.h"
 #include "core/local/stack.h"

@@ -6,6 +6,7 @@
 #include <map>
 #include <mutex>
 
+#include "core/config/config.h"
 #include "core/error.h"
 #include "core/targets/common.h"
 #include "core/util/strings.h"

@@ -8,6 +8,7 @@
 #include <system_error>
 
 #include "core/error.h"
+#include "core/config/config.h"
 #include "core/render/recorded.h"
 #include "core/targets/common.h"
 #include "core/util/fs.h"

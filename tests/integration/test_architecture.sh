@@ -1,18 +1,13 @@
 #!/usr/bin/env bash
 # The architecture stays visible: `cli -> commands -> core`, arrows only downwards, and inside
-# core/ the rooms (targets, clients, backends, operations) form no include cycle except the one
-# listed below, which is known and must only shrink. No `__has_include` fallbacks (a renamed
-# header must break the build, not silently compile a "not available" path).
+# core/ the rooms (targets, clients, backends, operations) form no include cycle at all. No
+# `__has_include` fallbacks (a renamed header must break the build, not silently compile a "not
+# available" path). The command layer also keeps the server libraries out of its sources.
 source "$(dirname "$0")/lib.sh"
 
-# The one cycle left (README "Layout" says how it is to be cut): local configures WAL archiving
-# into the backup repository (core/backup/repository.h), backup resolves its endpoints through
-# stack::resolve, which asks the target, and the local target drives core/local.
-KNOWN_CYCLE="backup local stack targets"
-
-python3 - "$STATECTL_SOURCE_DIR" "$KNOWN_CYCLE" <<'EOF' || fail "architecture check failed (above)"
+python3 - "$STATECTL_SOURCE_DIR" <<'EOF' || fail "architecture check failed (above)"
 import os, re, sys
-src, known = sys.argv[1], sorted(sys.argv[2].split())
+src = sys.argv[1]
 problems = []
 include = re.compile(r'#\s*include\s+"((cli|commands|core)/[^"]+)"')
 
@@ -30,6 +25,9 @@ for top in ("cli", "commands", "core"):
             layer, room = layer_room(rel)
             text = open(os.path.join(src, rel), encoding="utf-8").read()
             if "__has_include" in text: problems.append(f"{rel}: uses __has_include")
+            if layer in ("cli", "commands"):
+                for lib in re.findall(r'#\s*include\s+<((?:libpq-fe|hiredis/|toml\+\+/|zstd|openssl/|curl/)[^>]*)>', text):
+                    problems.append(f"{rel}: includes <{lib}> (server and format libraries are private to core/)")
             for m in include.finditer(text):
                 to_layer, to_room = layer_room(m.group(1))
                 order = {"cli": 2, "commands": 1, "core": 0}
@@ -55,13 +53,10 @@ rooms = sorted(set(edges) | {w for v in edges for w in edges[v]})
 for v in rooms:
     if v not in index: visit(v)
 for comp in comps:
-    if comp == known: continue
     detail = "; ".join(f"{a} -> {b} ({edges[a][b]})" for a in comp for b in comp if b in edges.get(a, {}))
     problems.append(f"include cycle between core rooms {' '.join(comp)}: {detail}")
-if known not in comps:
-    problems.append(f"the known cycle {' '.join(known)} is gone or changed: update KNOWN_CYCLE in tests/integration/test_architecture.sh and README")
 for p in problems: print("FAIL: " + p, file=sys.stderr)
 print(f"core rooms: {' '.join(rooms)}; cycles: {comps}", file=sys.stderr)
 sys.exit(1 if problems else 0)
 EOF
-pass "cli -> commands -> core; core rooms acyclic but for: $KNOWN_CYCLE; no __has_include"
+pass "cli -> commands -> core; core rooms acyclic; no __has_include; no server library in commands/"

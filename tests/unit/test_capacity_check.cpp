@@ -4,8 +4,10 @@
 #include <nlohmann/json.hpp>
 
 #include "core/capacity/check.h"
+#include "core/clients/endpoint.h"
 #include "core/config/config.h"
 #include "core/error.h"
+#include "core/targets/target.h"
 
 using namespace statectl;
 using namespace statectl::capacity;
@@ -140,6 +142,8 @@ TEST_CASE("capacity check: unreachable servers make their checks UNKNOWN, never 
     "[local]\npostgres_port = 35901\npgbouncer_port = 35910\nredis_port = 35903\nsentinel_port = 35904\n"
     "dir = \"/nonexistent/statectl-capacity-test\"\n[capacity]\nconnect_timeout = \"1s\"\n",
     "t.toml");
+  // As the command line does: the checks reach the local target's addresses through it.
+  clients::set_endpoint_source(targets::endpoints_of);
   Thresholds t = thresholds_from_config(cfg);
   CheckReport r = run_checks(cfg, t, {"backup_age"});
   REQUIRE_FALSE(r.checks.empty());

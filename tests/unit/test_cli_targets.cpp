@@ -15,6 +15,7 @@
 
 #include "tests/support/cli.h"
 #include "tests/support/temp_dir.h"
+#include "core/config/config.h"
 
 using namespace statectl;
 using statectl::testing::run_cli;

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "core/clients/postgres.h"
+#include "core/config/config.h"
 #include "core/error.h"
 #include "core/stack/endpoints.h"
 

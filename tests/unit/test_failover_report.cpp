@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/failover/common.h"
+#include "core/config/config.h"
 #include "core/deploy/tools.h"
 #include "core/failover/failover.h"
 

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "core/error.h"
+#include "core/config/config.h"
 #include "core/exec/redact.h"
 #include "core/local/archive.h"
 #include "core/local/components.h"

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "core/error.h"
+#include "core/config/config.h"
 #include "core/exec/redact.h"
 #include "core/secrets/crypto.h"
 #include "core/secrets/manage.h"

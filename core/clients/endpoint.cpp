@@ -1,11 +1,39 @@
-#include "core/stack/endpoints.h"
+#include "core/clients/endpoint.h"
 
+#include <mutex>
+
+#include "core/config/config.h"
 #include "core/error.h"
-#include "core/targets/target.h"
 
-namespace statectl::stack {
+namespace statectl::clients {
 
-Endpoints resolve(const config::Config& cfg)
+namespace {
+
+std::mutex g_source_mutex;
+EndpointSource g_source;
+
+} // namespace
+
+void set_endpoint_source(EndpointSource source)
+{
+  std::lock_guard<std::mutex> lock(g_source_mutex);
+  g_source = std::move(source);
+}
+
+static Endpoints target_endpoints(const config::Config& cfg)
+{
+  EndpointSource source;
+  {
+    std::lock_guard<std::mutex> lock(g_source_mutex);
+    source = g_source;
+  }
+  if (!source)
+    throw Error(ExitCode::usage, "no deploy target is available to this command",
+                "set [postgres] url and [redis] url, or run it through the statectl command line");
+  return source(cfg);
+}
+
+Endpoints resolve_endpoints(const config::Config& cfg)
 {
   // A server named by URL does not need the target, which may have nothing deployed: then only
   // the other server's addresses are missing (port 0, with the reason in `unavailable`).
@@ -16,7 +44,7 @@ Endpoints resolve(const config::Config& cfg)
   e.redis_password_secret = "redis";
   if (!pg_url || !redis_url) {
     try {
-      e = targets::endpoints_of(cfg);
+      e = target_endpoints(cfg);
     } catch (const Error& err) {
       if (!pg_url && !redis_url) throw;
       e.unavailable = err.message();
@@ -48,4 +76,4 @@ Endpoints resolve(const config::Config& cfg)
   return e;
 }
 
-} // namespace statectl::stack
+} // namespace statectl::clients
