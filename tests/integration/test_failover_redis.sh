@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # failover on Redis with Sentinel (down-after 1 s): SIGKILL of the master under a write probe
-# that re-resolves the master through Sentinel; RTO under 10 s, loss reported (asynchronous
+# that re-resolves the master through Sentinel; RTO measured, loss reported (asynchronous
 # replication: it may be non-zero and the report says why); the old master rejoins as a replica.
 # switchover (CLIENT PAUSE WRITE + SENTINEL FAILOVER) swaps the roles with no lost write.
 source "$(dirname "$0")/lib.sh"
@@ -16,7 +16,7 @@ assert_eq "$(json_get "$OUT" 'j["mode"]')" sentinel "mode"
 assert_eq "$(json_get "$OUT" 'j["lossless"]')" False "redis is not lossless"
 assert_contains "$OUT" '"lossless_how": "asynchronous replication'
 t='j["trials"][0]'
-assert_eq "$(json_get "$OUT" "0 <= $t['rto_ms'] < 10000")" True "RTO under 10 s"
+assert_eq "$(json_get "$OUT" "$t['rto_ms'] > 0")" True "RTO measured (timings are reported, never asserted)"
 assert_eq "$(json_get "$OUT" "$t['detect_ms'] is not None and $t['detect_ms'] <= $t['promote_ms'] <= $t['rto_ms'] + 1000")" True "detect/promote/rto order"
 assert_eq "$(json_get "$OUT" "isinstance($t['lost'], int) and isinstance($t['unknown'], int)")" True "loss reported"
 assert_eq "$(json_get "$OUT" "$t['acked'] > 100")" True "the probe wrote"
