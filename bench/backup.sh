@@ -1,31 +1,62 @@
 #!/usr/bin/env bash
-# Benchmark (not a test): `statectl backup create` against `pg_basebackup -Ft -z` (gzip) and
-# `pg_basebackup -Ft | zstd -T2` on a pgbench database of about 1 GB (scale 70). Prints wall
-# time and stored size of each, and the ratios against pg_basebackup -z.
-# Target: statectl at least 2x faster than pg_basebackup -z at no more than 1.2x its size.
-#   STATECTL=build/statectl bench/backup.sh [SCALE] [PORT]
+# Benchmark (not a test): statectl's backups against pgBackRest (Debian's 2.45, installed here
+# when missing) on the same pgbench database, same zstd level (3) and 2 processes/threads. The
+# two tools alternate over ROUNDS rounds (bench/ab.py) and each line prints the median ratio
+# statectl / pgBackRest with its spread:
+#   verify        backup verify            vs pgbackrest verify
+#   restore       restore (durable: syncfs) vs pgbackrest restore (durable: fsync per file)
+#   restore --no-sync                       vs pgbackrest restore
+#   create full   backup create            vs pgbackrest backup --type=full
+#   create diff   backup create --type diff vs pgbackrest backup --type=diff, after adding a
+#                 table of 1% of the database (file-level diffs store whole changed files)
+# and the stored sizes of a full and a diff of each.
+#   STATECTL=build/statectl bench/backup.sh [SCALE] [PORT]     (ROUNDS=5 by default)
 set -euo pipefail
 STATECTL=${STATECTL:-$(dirname "$0")/../build/statectl}
 STATECTL=$(readlink -f "$STATECTL")
+BENCH=$(cd "$(dirname "$0")" && pwd)
 SCALE=${1:-70}
 PORT=${2:-34500}
+ROUNDS=${ROUNDS:-5}
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
+command -v pgbackrest >/dev/null || apt-get install -y pgbackrest >/dev/null
 DIR=$(mktemp -d /tmp/statectl-bench-backup.XXXXXX)
 chmod 0755 "$DIR"
 as_pg() { if [[ $(id -u) == 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 cleanup() { as_pg "$PG_BIN/pg_ctl" -D "$DIR/pg" -m immediate stop >/dev/null 2>&1 || true; rm -rf "$DIR"; }
 trap cleanup EXIT
-mkdir -p "$DIR/repo" "$DIR/out"
-# As root the server runs as postgres, which needs the folder for its data, log and socket.
-if [[ $(id -u) == 0 ]]; then chown postgres: "$DIR" "$DIR/repo" "$DIR/out"; fi
+mkdir -p "$DIR/repo" "$DIR/pgbr" "$DIR/pgbr-log" "$DIR/pgbr-lock" "$DIR/state"
+if [[ $(id -u) == 0 ]]; then chown postgres: "$DIR" "$DIR/repo" "$DIR/pgbr" "$DIR/pgbr-log" "$DIR/pgbr-lock"; fi
 cat >"$DIR/statectl.toml" <<TOML
 [local]
 postgres_port = $PORT
 dir = "$DIR/state"
 [backup]
 repo = "$DIR/repo"
+compress_level = 3
+threads = 2
 TOML
-chmod 0644 "$DIR/statectl.toml"
+cat >"$DIR/pgbackrest.conf" <<CONF
+[global]
+repo1-path=$DIR/pgbr
+repo1-retention-full=2
+compress-type=zst
+compress-level=3
+process-max=2
+start-fast=y
+log-level-console=warn
+log-level-file=off
+log-path=$DIR/pgbr-log
+lock-path=$DIR/pgbr-lock
+
+[bench]
+pg1-path=$DIR/pg
+pg1-port=$PORT
+pg1-socket-path=$DIR
+CONF
+chmod 0644 "$DIR/statectl.toml" "$DIR/pgbackrest.conf"
+PGBR=(runuser -u postgres -- pgbackrest "--config=$DIR/pgbackrest.conf" --stanza=bench)
+[[ $(id -u) == 0 ]] || PGBR=("${PGBR[@]:3}")
 as_pg "$PG_BIN/initdb" -D "$DIR/pg" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
 cat >>"$DIR/pg/postgresql.conf" <<CONF
 listen_addresses = '127.0.0.1'
@@ -33,27 +64,61 @@ port = $PORT
 unix_socket_directories = '$DIR'
 wal_level = replica
 archive_mode = on
-archive_command = '$STATECTL -c $DIR/statectl.toml wal push %p'
+archive_command = '$STATECTL -c $DIR/statectl.toml wal push %p && pgbackrest --config=$DIR/pgbackrest.conf --stanza=bench archive-push %p'
 max_wal_size = 4GB
 CONF
 as_pg "$PG_BIN/pg_ctl" -D "$DIR/pg" -l "$DIR/pg.log" -w start >/dev/null
 echo "initializing pgbench scale $SCALE ..." >&2
 "$PG_BIN/pgbench" -h 127.0.0.1 -p "$PORT" -U postgres -i -s "$SCALE" -q postgres >/dev/null 2>&1
-DB_SIZE=$(psql -XAtq -h 127.0.0.1 -p "$PORT" -U postgres -c "SELECT sum(pg_database_size(oid)) FROM pg_database")
-psql -XAtq -h 127.0.0.1 -p "$PORT" -U postgres -c "CHECKPOINT" >/dev/null
+psql() { command psql -XAtq -h 127.0.0.1 -p "$PORT" -U postgres -d postgres "$@"; }
+DB_SIZE=$(psql -c "SELECT sum(pg_database_size(oid)) FROM pg_database")
+psql -c "CHECKPOINT" >/dev/null
+"${PGBR[@]}" stanza-create >/dev/null
+"$STATECTL" -c "$DIR/statectl.toml" -q backup create
+"${PGBR[@]}" backup --type=full >/dev/null
+ST_ID=$("$STATECTL" -c "$DIR/statectl.toml" -o json backup list | python3 -c 'import json,sys; print(json.load(sys.stdin)["backups"][-1]["id"])')
+BR_FULL=$(du -sb "$DIR"/pgbr/backup/bench/*F | tail -1 | cut -f1)
+ST_FULL=$(du -sb "$DIR/repo/backups/$ST_ID" | cut -f1)
+printf 'database size: %s bytes (pgbench scale %s), %s rounds, pgBackRest %s\n' "$DB_SIZE" "$SCALE" "$ROUNDS" "$(pgbackrest version | cut -d' ' -f2)"
 
-now() { date +%s.%N; }
-t0=$(now); "$PG_BIN/pg_basebackup" -h 127.0.0.1 -p "$PORT" -U postgres -D "$DIR/out/gz" -Ft -z -X none -c fast 2>/dev/null; t1=$(now)
-GZ_T=$(echo "$t1 - $t0" | bc); GZ_S=$(du -sb "$DIR/out/gz" | cut -f1); rm -rf "$DIR/out/gz"
-t0=$(now); "$PG_BIN/pg_basebackup" -h 127.0.0.1 -p "$PORT" -U postgres -D - -Ft -X none -c fast 2>/dev/null | zstd -q -T2 >"$DIR/out/base.tar.zst"; t1=$(now)
-ZS_T=$(echo "$t1 - $t0" | bc); ZS_S=$(stat -c %s "$DIR/out/base.tar.zst"); rm -f "$DIR/out/base.tar.zst"
-t0=$(now); "$STATECTL" -c "$DIR/statectl.toml" -q backup create; t1=$(now)
-ST_T=$(echo "$t1 - $t0" | bc); ST_S=$(du -sb "$DIR/repo/backups" | cut -f1)
-
-printf 'database size: %s bytes (pgbench scale %s)\n' "$DB_SIZE" "$SCALE"
-printf '%-34s %10s %14s\n' method seconds stored_bytes
-printf '%-34s %10.2f %14s\n' "pg_basebackup -Ft -z (gzip)" "$GZ_T" "$GZ_S"
-printf '%-34s %10.2f %14s\n' "pg_basebackup -Ft | zstd -T2" "$ZS_T" "$ZS_S"
-printf '%-34s %10.2f %14s\n' "statectl backup create" "$ST_T" "$ST_S"
-printf 'speed-up vs pg_basebackup -z: %.2fx (target >= 2x)\n' "$(echo "$GZ_T / $ST_T" | bc -l)"
-printf 'size vs pg_basebackup -z:     %.2fx (target <= 1.2x)\n' "$(echo "$ST_S / $GZ_S" | bc -l)"
+export STATECTL DIR ROUNDS ST_ID
+BENCH_DIR=$BENCH python3 - "${PGBR[@]}" <<'PY'
+import os, shutil, subprocess, sys
+sys.path.insert(0, os.environ["BENCH_DIR"])
+from ab import Case, run_case
+S, D, rounds, sid = os.environ["STATECTL"], os.environ["DIR"], int(os.environ["ROUNDS"]), os.environ["ST_ID"]
+br = sys.argv[1:]
+st = [S, "-c", f"{D}/statectl.toml", "-q"]
+def fresh(path, owner=None):
+    shutil.rmtree(path, ignore_errors=True)
+    if owner:
+        os.makedirs(path, mode=0o700)
+        shutil.chown(path, owner, owner)
+run_case(Case("backup verify", a=st + ["backup", "verify"], b=br + ["verify"], ref_name="pgbackrest verify"), rounds, goal=1.5)
+run_case(Case("restore (durable)", a=st + ["restore", "--to", f"{D}/rs", "--backup", sid, "--target-immediate"],
+              b=br + [f"--pg1-path={D}/rb", "restore", "--type=immediate"], ref_name="pgbackrest restore",
+              prep_a=lambda: fresh(f"{D}/rs"), prep_b=lambda: fresh(f"{D}/rb", "postgres")), rounds, goal=1.0)
+run_case(Case("restore --no-sync", a=st + ["restore", "--to", f"{D}/rs", "--backup", sid, "--target-immediate", "--no-sync"],
+              b=br + [f"--pg1-path={D}/rb", "restore", "--type=immediate"], ref_name="pgbackrest restore",
+              prep_a=lambda: fresh(f"{D}/rs"), prep_b=lambda: fresh(f"{D}/rb", "postgres")), rounds)
+fresh(f"{D}/rs"); fresh(f"{D}/rb")
+run_case(Case("backup create (full)", a=st + ["backup", "create"], b=br + ["backup", "--type=full"],
+              ref_name="pgbackrest backup full"), rounds, goal=1.0)
+PY
+# 1% of the database in a new table, then diffs of each against its last full.
+psql -c "CREATE TABLE extra AS SELECT * FROM pgbench_accounts WHERE aid % 100 = 0" >/dev/null
+psql -c "CHECKPOINT" >/dev/null
+BENCH_DIR=$BENCH python3 - "${PGBR[@]}" <<'PY'
+import os, sys
+sys.path.insert(0, os.environ["BENCH_DIR"])
+from ab import Case, run_case
+S, D, rounds = os.environ["STATECTL"], os.environ["DIR"], int(os.environ["ROUNDS"])
+run_case(Case("backup create --type diff", a=[S, "-c", f"{D}/statectl.toml", "-q", "backup", "create", "--type", "diff"],
+              b=sys.argv[1:] + ["backup", "--type=diff"], ref_name="pgbackrest backup diff"), rounds, goal=1.0)
+PY
+ST_DIFF=$(du -sb "$(ls -d "$DIR"/repo/backups/*D | tail -1)" | cut -f1)
+BR_DIFF=$(du -sb "$(ls -d "$DIR"/pgbr/backup/bench/*D | tail -1)" | cut -f1)
+printf '%-26s %14s %14s %8s\n' stored statectl pgbackrest ratio
+printf '%-26s %14s %14s %8.2f\n' "full backup (bytes)" "$ST_FULL" "$BR_FULL" "$(echo "$ST_FULL / $BR_FULL" | bc -l)"
+printf '%-26s %14s %14s %8.2f\n' "diff after +1% (bytes)" "$ST_DIFF" "$BR_DIFF" "$(echo "$ST_DIFF / $BR_DIFF" | bc -l)"
+printf 'statectl diff stores %.1f%% of its full\n' "$(echo "100 * $ST_DIFF / $ST_FULL" | bc -l)"

@@ -109,7 +109,8 @@ void setup_prune(CLI::App& sub, Context& ctx)
   auto prune = sub.add_subcommand("prune", "Apply [backup] retention_daily/weekly/monthly: remove other and incomplete backups and WAL no kept backup needs");
   prune->footer("The rules pick among full, diff and incr backups together; a kept diff or incr also keeps the backups it\n"
                  "depends on (\"needed by ID\"), so removing a full removes the diffs and incrs built on it. Archived WAL older\n"
-                 "than the start of the oldest kept full, diff or incr is removed.\n"
+                 "than the start of the oldest kept full, diff or incr is removed; with [backup] wal_retention (e.g. \"30d\"),\n"
+                 "kept backups that stopped before that window keep only the WAL from their start to their stop.\n"
                  "With --dry-run: show what each rule keeps and what would be removed; change nothing.");
   prune->callback([&ctx] {
     bool dry = ctx.globals().dry_run;

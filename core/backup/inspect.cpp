@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <fmt/format.h>
 #include <algorithm>
+#include <chrono>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -162,6 +163,19 @@ VerifyReport verify_repository(const config::Config& cfg, exec::Runner& runner, 
   int incomplete = 0;
   std::set<std::string> wal_checked;
   std::optional<Manifest> newest_full;
+  // [backup] wal_retention: the backups before wal_anchor() keep only the WAL up to their stop.
+  std::vector<std::pair<std::string, std::int64_t>> physical;
+  for (const auto& e : all)
+    if (e.valid && is_physical(e.manifest->type)) physical.emplace_back(e.id, parse_time(e.manifest->stop_time).value_or(0));
+  auto window_us = std::chrono::duration_cast<std::chrono::microseconds>(cfg.get_duration("backup.wal_retention")).count();
+  auto anchor = wal_anchor(physical, window_us, now_us());
+  std::int64_t anchor_stop = INT64_MIN;
+  for (const auto& [pid, stop] : physical)
+    if (anchor && pid == *anchor) anchor_stop = stop;
+  auto consistency_only = [&](const Manifest& bm) {
+    std::int64_t stop = parse_time(bm.stop_time).value_or(0);
+    return anchor && (stop < anchor_stop || (stop == anchor_stop && bm.id < *anchor));
+  };
   // Each backup's own files are re-hashed once, also when several backups depend on it.
   std::map<std::string, std::vector<std::string>> checked;
   auto own_problems = [&](const std::string& bid, const Manifest& bm) -> const std::vector<std::string>& {
@@ -206,9 +220,15 @@ VerifyReport verify_repository(const config::Config& cfg, exec::Runner& runner, 
       }
       if (is_physical(m.type)) {
         std::uint64_t start = parse_lsn(m.start_lsn).value_or(0) / m.wal_segment_size;
-        auto chain = check_wal_chain(repo, m.timeline, start, m.wal_segment_size);
-        if (chain.missing) problems.push_back(fmt::format("WAL gap: segment {} is missing (backup {} needs WAL from {} to the newest archived {})",
-                                                          *chain.missing, m.id, m.start_wal, chain.newest_name));
+        // Before the wal_retention window a backup needs only the WAL up to its stop.
+        std::optional<std::uint64_t> until;
+        if (consistency_only(m)) until = parse_wal_name(m.stop_wal, m.wal_segment_size)->segment;
+        auto chain = check_wal_chain(repo, m.timeline, start, m.wal_segment_size, until);
+        if (until && chain.missing && parse_wal_name(*chain.missing, m.wal_segment_size)->segment > *until) chain.missing.reset();
+        if (until && chain.last_contiguous > *until) chain.last_contiguous = *until;
+        if (chain.missing)
+          problems.push_back(fmt::format("WAL gap: segment {} is missing (backup {} needs WAL from {} to {})", *chain.missing, m.id, m.start_wal,
+                                         until ? m.stop_wal : "the newest archived " + chain.newest_name));
         // Re-hash the WAL this backup needs (each segment once across backups).
         for (std::uint64_t s = start; s <= chain.last_contiguous && !chain.last_contiguous_name.empty(); ++s) {
           std::string name;
@@ -331,7 +351,7 @@ PruneReport prune_repository(const config::Config& cfg, bool dry_run)
   doc.daily = rules.daily;
   doc.weekly = rules.weekly;
   doc.monthly = rules.monthly;
-  std::optional<std::pair<std::uint32_t, std::uint64_t>> oldest_needed; // (timeline, segment)
+  std::vector<std::pair<std::string, std::int64_t>> kept_physical; // (id, stop time)
   for (const auto& e : all) {
     PruneDecision b{e.id, e.valid ? e.manifest->type : "unknown", "", "", {}};
     auto it = kept.find(e.id);
@@ -339,11 +359,7 @@ PruneReport prune_repository(const config::Config& cfg, bool dry_run)
       b.action = "keep";
       b.reason = util::join(it->second, ", ");
       b.kept_by = it->second;
-      const auto& m = *e.manifest;
-      if (is_physical(m.type)) {
-        std::uint64_t seg = parse_lsn(m.start_lsn).value_or(0) / m.wal_segment_size;
-        if (!oldest_needed || seg < oldest_needed->second) oldest_needed = std::make_pair(m.timeline, seg);
-      }
+      if (is_physical(e.manifest->type)) kept_physical.emplace_back(e.id, parse_time(e.manifest->stop_time).value_or(0));
     } else {
       b.action = "remove";
       b.reason = e.valid ? "not kept by any retention rule" : "incomplete";
@@ -351,6 +367,31 @@ PruneReport prune_repository(const config::Config& cfg, bool dry_run)
     }
     doc.backups.push_back(std::move(b));
   }
+  // The WAL kept: every segment from the start of the oldest kept full, diff or incr backup or,
+  // with [backup] wal_retention, of wal_anchor(); the kept backups before the anchor keep only
+  // the segments from their start to their stop (what makes them consistent), as pgBackRest's
+  // archive retention does.
+  std::optional<std::pair<std::uint32_t, std::uint64_t>> oldest_needed; // (timeline, segment)
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> ranges;         // consistency-only backups
+  auto window_us = std::chrono::duration_cast<std::chrono::microseconds>(cfg.get_duration("backup.wal_retention")).count();
+  auto anchor = wal_anchor(kept_physical, window_us, now_us());
+  std::int64_t anchor_stop = INT64_MIN;
+  for (const auto& [id, stop] : kept_physical)
+    if (anchor && id == *anchor) anchor_stop = stop;
+  for (const auto& [id, stop] : kept_physical) {
+    const Manifest& m = *valid.at(id);
+    std::uint64_t start = parse_lsn(m.start_lsn).value_or(0), end = parse_lsn(m.stop_lsn).value_or(0);
+    std::uint64_t first = start / m.wal_segment_size, last = (end > start ? end - 1 : end) / m.wal_segment_size;
+    if (anchor && (stop < anchor_stop || (stop == anchor_stop && id < *anchor))) {
+      ranges.emplace_back(first, last);
+      doc.wal_consistency_only.push_back(id);
+    } else if (!oldest_needed || first < oldest_needed->second) {
+      oldest_needed = std::make_pair(m.timeline, first);
+    }
+  }
+  auto in_range = [&](std::uint64_t seg) {
+    return std::any_of(ranges.begin(), ranges.end(), [&](const auto& r) { return seg >= r.first && seg <= r.second; });
+  };
   if (oldest_needed) {
     for (auto tl : repo.timelines()) {
       for (const auto& o : repo.wal_objects(tl)) {
@@ -359,7 +400,7 @@ PruneReport prune_repository(const config::Config& cfg, bool dry_run)
         if (dash == std::string::npos) continue;
         auto w = parse_wal_name(f.substr(0, dash));
         if (!w || w->kind == WalName::Kind::history) continue;
-        if (w->segment >= oldest_needed->second) continue;
+        if (w->segment >= oldest_needed->second || in_range(w->segment)) continue;
         doc.wal_removed_bytes += o.size;
         doc.wal_removed_names.push_back(f.substr(0, dash));
         if (!dry_run) repo.storage().remove(o.key);

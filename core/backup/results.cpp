@@ -192,6 +192,7 @@ void to_json(nlohmann::json& j, const PruneReport& r)
        {"rules", {{"daily", r.daily}, {"weekly", r.weekly}, {"monthly", r.monthly}}},
        {"backups", backups},
        {"wal_kept_from", or_null(r.wal_kept_from)},
+       {"wal_consistency_only", r.wal_consistency_only},
        {"wal_removed", r.wal_removed_names.size()},
        {"wal_removed_bytes", r.wal_removed_bytes},
        {"wal_removed_names", r.wal_removed_names}};
@@ -202,8 +203,11 @@ std::string to_text(const PruneReport& r)
   output::Table t;
   t.headers = {"ID", "TYPE", "ACTION", "WHY"};
   for (const auto& b : r.backups) t.rows.push_back({b.id, b.type.empty() ? "-" : b.type, b.action, b.reason.empty() ? "-" : b.reason});
-  return t.render() + fmt::format("{}{} WAL files ({}) {}\n", r.dry_run ? "dry run: " : "", r.wal_removed_names.size(),
-                                  util::format_size(r.wal_removed_bytes), r.dry_run ? "would be removed" : "removed");
+  std::string out = t.render() + fmt::format("{}{} WAL files ({}) {}\n", r.dry_run ? "dry run: " : "", r.wal_removed_names.size(),
+                                              util::format_size(r.wal_removed_bytes), r.dry_run ? "would be removed" : "removed");
+  if (!r.wal_consistency_only.empty())
+    out += fmt::format("before the wal_retention window only the WAL that makes them consistent is kept for {}\n", util::join(r.wal_consistency_only, ", "));
+  return out;
 }
 
 void to_json(nlohmann::json& j, const RestoreResult& r)

@@ -121,6 +121,7 @@ struct PruneReport {
   int daily = 0, weekly = 0, monthly = 0;
   std::vector<PruneDecision> backups;
   std::optional<std::string> wal_kept_from;
+  std::vector<std::string> wal_consistency_only; // kept backups before the wal_retention window: only their own WAL
   std::vector<std::string> wal_removed_names;
   std::uint64_t wal_removed_bytes = 0;
 };

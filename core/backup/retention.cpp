@@ -44,4 +44,16 @@ std::map<std::string, std::vector<std::string>> select_kept(const std::vector<st
   return kept;
 }
 
+std::optional<std::string> wal_anchor(const std::vector<std::pair<std::string, std::int64_t>>& backups, std::int64_t window_us,
+                                      std::int64_t now_us)
+{
+  if (window_us <= 0 || backups.empty()) return std::nullopt;
+  auto sorted = backups;
+  std::sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) { return a.second != b.second ? a.second < b.second : a.first < b.first; });
+  std::string anchor = sorted.front().first;
+  for (const auto& [id, stop] : sorted)
+    if (stop <= now_us - window_us) anchor = id;
+  return anchor;
+}
+
 } // namespace statectl::backup

@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -21,5 +22,14 @@ struct RetentionRules {
 // "newest"). The newest backup is always kept.
 std::map<std::string, std::vector<std::string>> select_kept(const std::vector<std::pair<std::string, std::int64_t>>& backups,
                                                             const RetentionRules& rules);
+
+// [backup] wal_retention: the point-in-time window. Of the physical backups given as (id, stop
+// time in microseconds), returns the one from whose start every archived WAL segment is kept:
+// the newest that stopped before now - window (so that any point in the window can be
+// reached), else the oldest. The backups older than it keep only the WAL from their start to
+// their stop. nullopt when window_us is 0 (every WAL segment from the oldest backup is kept)
+// or no backup is given.
+std::optional<std::string> wal_anchor(const std::vector<std::pair<std::string, std::int64_t>>& backups, std::int64_t window_us,
+                                      std::int64_t now_us);
 
 } // namespace statectl::backup

@@ -156,6 +156,8 @@ inline constexpr KeyRow k_rows[] = {
   {"backup.retention_daily", T::integer, "7", {}, 0, 10000, "daily backups kept"},
   {"backup.retention_weekly", T::integer, "4", {}, 0, 10000, "weekly backups kept"},
   {"backup.retention_monthly", T::integer, "12", {}, 0, 10000, "monthly backups kept"},
+  {"backup.wal_retention", T::duration, "0s", {}, 0, 0,
+   "point-in-time window: kept backups that stopped before it keep only the WAL that makes them consistent (0s: all WAL from the oldest kept backup)"},
   {"backup.compress_level", T::integer, "3", {}, 1, 19, "zstd level"},
   {"backup.threads", T::integer, "2", {}, 1, 64, "zstd worker threads"},
   {"backup.max_age", T::duration, "26h", {}, 0, 0, "age of the newest valid backup that capacity check tolerates"},

@@ -6,7 +6,8 @@
 # land on the exact rows, every file checked against its SHA-256; a byte flipped in the full makes
 # verify of the incr fail and its restore refuse; an interrupted incr is never listed valid;
 # prune keeps what a kept incr depends on, and a newer full expires the whole old chain and the
-# WAL only it needed.
+# WAL only it needed; [backup] wal_retention keeps only the WAL that makes backups before its window
+# consistent.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/backup_lib.sh"
 cd "$TEST_DIR"
@@ -149,3 +150,47 @@ assert_eq "$(ls "$TEST_DIR/repo/wal/00000001/" | head -1 | cut -c1-24)" "$F2_STA
 ls "$TEST_DIR/repo/wal/00000001/" | grep -q "^$OLD_START-" && fail "WAL $OLD_START of the expired chain is still archived"
 expect_exit 0 statectl backup verify
 pass "a new full $F2 expires the old chain ($F, $D, $I, $I2) and the WAL before $F2_START"
+
+# [backup] wal_retention: kept backups that stopped before the window keep only the WAL that
+# makes them consistent; the window is covered from the start of the newest backup before it.
+sql "INSERT INTO t SELECT generate_series(5001, 6000)"
+expect_exit 0 statectl -o json backup create --type incr
+I3=$(json_get "$OUT" 'j["id"]')
+sql "INSERT INTO t SELECT generate_series(6001, 7000)"
+expect_exit 0 statectl -o json backup create --type full
+F3=$(json_get "$OUT" 'j["id"]')
+backdate() {
+  python3 - "$TEST_DIR/repo/backups/$1/manifest.json" "$2" <<'PY'
+import json, sys, datetime
+p, days = sys.argv[1], int(sys.argv[2])
+m = json.load(open(p))
+for k in ("start_time", "stop_time"):
+    t = datetime.datetime.strptime(m[k], "%Y-%m-%dT%H:%M:%S.%fZ") - datetime.timedelta(days=days)
+    m[k] = t.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+json.dump(m, open(p, "w"))
+PY
+}
+backdate "$F2" 4
+backdate "$I3" 3
+sed -i 's/^retention_daily = 1$/retention_daily = 2/' "$TEST_DIR/statectl.toml"
+echo 'wal_retention = "2d"' >>"$TEST_DIR/statectl.toml"
+F2_STOP=$(json_get "$TEST_DIR/repo/backups/$F2/manifest.json" 'j["stop_wal"]')
+I3_START=$(json_get "$TEST_DIR/repo/backups/$I3/manifest.json" 'j["start_wal"]')
+mapfile -t BETWEEN < <(ls "$TEST_DIR/repo/wal/00000001/" | cut -c1-24 | awk -v a="$F2_STOP" -v b="$I3_START" '$0 > a && $0 < b')
+((${#BETWEEN[@]} > 0)) || fail "no archived WAL between $F2_STOP and $I3_START"
+expect_exit 0 statectl -o json backup prune
+assert_eq "$(json_get "$OUT" '[(b["id"], b["action"]) for b in j["backups"]]')" "[('$F2', 'keep'), ('$I3', 'keep'), ('$F3', 'keep')]" "prune with daily 2"
+assert_eq "$(json_get "$OUT" '(j["wal_consistency_only"], j["wal_kept_from"])')" "(['$F2'], '$I3_START')" "WAL kept"
+for seg in "${BETWEEN[@]}"; do
+  ls "$TEST_DIR/repo/wal/00000001/" | grep -q "^$seg-" && fail "WAL $seg outside the window and after $F2's stop is still archived"
+done
+ls "$TEST_DIR/repo/wal/00000001/" | grep -q "^$F2_STOP-" || fail "WAL $F2_STOP that makes $F2 consistent was removed"
+expect_exit 0 statectl -o json backup verify
+assert_eq "$(json_get "$OUT" 'j["ok"]')" True "verify after WAL expiry"
+expect_exit 0 statectl restore --to "$TEST_DIR/r-old" --backup "$F2" --target-immediate --start --port "$P"
+on_exit "stop_restored $TEST_DIR/r-old"
+assert_eq "$(sql_at "$P" "SELECT count(*) FROM t")" 5000 "rows of the old full restored to its consistent point"
+stop_restored "$TEST_DIR/r-old"
+expect_exit 1 statectl restore --to "$TEST_DIR/r-old2" --backup "$F2" --latest
+assert_contains "$ERR" "there is a WAL gap before it"
+pass "wal_retention 2d: $F2 (before the window) keeps only WAL to $F2_STOP, ${#BETWEEN[@]} segments after it removed, the window kept from $I3_START; verify ok"

@@ -93,3 +93,14 @@ TEST_CASE("backup: a diff's manifest keeps its prior, references and each file's
   full.type = "full";
   CHECK_FALSE(full.to_json().contains("prior"));
 }
+
+TEST_CASE("backup: wal_retention keeps the WAL stream from the newest backup before the window")
+{
+  const std::int64_t day = 86400LL * 1000000;
+  std::int64_t now = 100 * day;
+  std::vector<std::pair<std::string, std::int64_t>> b = {{"F1", now - 40 * day}, {"I1", now - 35 * day}, {"F2", now - 20 * day}, {"I2", now - day}};
+  CHECK(wal_anchor(b, 30 * day, now) == std::optional<std::string>("I1"));
+  CHECK(wal_anchor(b, 50 * day, now) == std::optional<std::string>("F1")); // nothing before the window: the oldest
+  CHECK(wal_anchor(b, 0, now) == std::nullopt);                           // off: every WAL from the oldest backup
+  CHECK(wal_anchor({}, 30 * day, now) == std::nullopt);
+}
