@@ -2,6 +2,7 @@
 #include <doctest/doctest.h>
 
 #include "core/capacity/check.h"
+#include "core/config/config.h"
 #include "core/secrets/manage.h"
 #include "core/secrets/store.h"
 #include "core/secrets/tls.h"
