@@ -8,7 +8,7 @@
 #include <utility>
 
 #include "core/clients/endpoint.h"
-#include "core/config/config.h"
+#include "core/config/config_fwd.h"
 #include "core/exec/runner.h"
 
 namespace statectl::targets::detail {

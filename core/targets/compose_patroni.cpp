@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "core/config/config.h"
 #include "core/deploy/verify.h"
 #include "core/error.h"
 #include "core/exec/redact.h"
