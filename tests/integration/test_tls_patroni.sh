@@ -29,6 +29,12 @@ timeout 10 openssl s_client -connect "127.0.0.1:$(port 90)" -starttls postgres -
 assert_contains s_client.out "Protocol version: TLSv1.3"
 pass "plain text refused on a member, HAProxy and PgBouncer; TLS 1.3 through HAProxy"
 
+# A replica may still be connecting right after deploy: wait for both streams.
+tls_streams() {
+  statectl psql --direct -- -tAc "SELECT count(*) FROM pg_stat_replication r JOIN pg_stat_ssl s ON s.pid = r.pid WHERE s.ssl" >streams.out 2>&1 &&
+    [[ "$(cat streams.out)" == 2 ]]
+}
+wait_until 60 tls_streams || true
 expect_exit 0 statectl psql --direct -- -tAc "SELECT count(*) FROM pg_stat_replication r JOIN pg_stat_ssl s ON s.pid = r.pid WHERE s.ssl"
 assert_eq "$(cat "$OUT")" 2 "both Patroni replicas stream over TLS"
 expect_exit 0 statectl put tls-patroni yes
