@@ -313,7 +313,11 @@ std::vector<File> render(const config::Config& cfg, const Request& req_in)
     auto text = util::read_file(t.source);
     if (!text) throw Error(ExitCode::usage, "cannot read template", text.error());
     std::string out = templating::render_string(*text, t.source.string(), vals);
-    if (util::trim(out).empty()) continue;
+    // A template whose sections all rendered empty is not written. A script keeps its "#!" line
+    // outside its section (the packaged template must start with one), so that line alone counts
+    // as empty too.
+    std::string body = util::starts_with(out, "#!") ? out.substr(std::min(out.find('\n'), out.size())) : out;
+    if (util::trim(body).empty()) continue;
     File f;
     f.path = t.relative.substr(dir.size() + 1);
     f.content = std::move(out);

@@ -1,5 +1,5 @@
-{{#pg_patroni}}
 #!/bin/sh
+{{#pg_patroni}}
 # Rendered by statectl for project "{{name}}": starts one Patroni member. The passwords go from
 # the secret files into Patroni's own environment (never argv, never the compose file); the
 # member's name and addresses come from docker-compose.yml.

@@ -1,5 +1,5 @@
-{{#pg_not_patroni}}
 #!/bin/bash
+{{#pg_not_patroni}}
 # Rendered by statectl: clones the primary on first start, then runs as a streaming standby.
 # The replication password reaches pg_basebackup and the WAL receiver through a private
 # password file next to the data directory, rewritten from the secret at every start (so a
