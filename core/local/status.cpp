@@ -142,6 +142,21 @@ StackStatus Stack::status()
     if ((cluster = rest_json(m->rest_port, "/cluster"))) break;
   }
   int sentinel_count = static_cast<int>(m_state.of_kind("sentinel").size());
+  // Sentinel: the master the Sentinels agree on (most votes). A Redis server that runs as a
+  // master beside it is a split brain (a restarted old master, or a failover that was abandoned
+  // after its SLAVEOF NO ONE) until the Sentinels convert it back.
+  std::map<std::string, RedisProbe> sp;
+  std::map<int, int> master_votes;
+  for (auto* m : m_state.of_kind("sentinel")) {
+    if (!running(*m)) continue;
+    sp[m->name] = probe_sentinel(m->port, cfg.get_string("redis.master_name"), su.tls, 1500ms);
+    if (sp[m->name].ok && sp[m->name].master_port) ++master_votes[sp[m->name].master_port];
+  }
+  int sentinel_master = 0;
+  for (const auto& [port, votes] : master_votes)
+    if (!sentinel_master || votes > master_votes[sentinel_master]) sentinel_master = port;
+  for (auto* m : m_state.of_kind("redis"))
+    if (m->port == sentinel_master && rd.count(m->name) && rd[m->name].ok && rd[m->name].role == "master") master_probe = &rd[m->name];
 
   for (auto& m : m_state.members) {
     ComponentStatus c;
@@ -208,7 +223,9 @@ StackStatus Stack::status()
         c.error = p.error;
       } else if (p.role == "master") {
         c.role = "master";
-        c.healthy = true;
+        if (sentinel_master && sentinel_master != m.port)
+          c.error = fmt::format("a second master: the Sentinels' master is 127.0.0.1:{} (they convert this one to a replica)", sentinel_master);
+        else c.healthy = true;
       } else {
         c.role = "replica";
         if (master_probe) {
@@ -220,7 +237,7 @@ StackStatus Stack::status()
         else c.healthy = true;
       }
     } else if (m.kind == "sentinel") {
-      auto p = probe_sentinel(m.port, cfg.get_string("redis.master_name"), su.tls, 1500ms);
+      const RedisProbe& p = sp[m.name];
       c.version = p.version;
       if (p.ok || !p.version.empty()) record_link(c, p.tls_protocol);
       if (!p.ok) c.error = p.error;

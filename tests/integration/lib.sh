@@ -22,6 +22,11 @@ on_exit() { _cleanups+=("$*"); }
 _run_cleanups() {
   local rc=$?
   local i
+  # A failed test keeps its servers' logs (the cleanups below destroy the stack with its data).
+  if [[ $rc != 0 && $rc != 77 && -d $TEST_DIR/stack ]]; then
+    mkdir -p "$TEST_DIR/logs"
+    (cd "$TEST_DIR/stack" && find . -name '*.log' -exec cp --parents {} "$TEST_DIR/logs/" \;) 2>/dev/null || true
+  fi
   for ((i = ${#_cleanups[@]} - 1; i >= 0; i--)); do eval "${_cleanups[i]}" >/dev/null 2>&1 || true; done
   # A server still shutting down may write one more file while the folder is removed: try again.
   if [[ $rc == 0 || $rc == 77 ]]; then rm -rf "$TEST_DIR" 2>/dev/null || { sleep 1; rm -rf "$TEST_DIR" || true; }
