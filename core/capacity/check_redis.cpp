@@ -6,6 +6,7 @@
 
 #include "core/capacity/check.h"
 #include "core/capacity/connect.h"
+#include "core/capacity/redis_node.h"
 #include "core/clients/redis.h"
 #include "core/config/config.h"
 #include "core/exec/redact.h"
@@ -61,24 +62,9 @@ std::map<std::string, std::string> info(RedisConnection& c, std::string& error)
     error = r && r->is_error() ? "INFO failed: " + r->str : fmt::format("INFO failed: {}", why);
     return out;
   }
-  for (const auto& line : util::split(r->str, '\n')) {
-    auto colon = line.find(':');
-    if (colon == std::string::npos || line.empty() || line[0] == '#') continue;
-    out[line.substr(0, colon)] = util::trim(line.substr(colon + 1));
-  }
-  return out;
+  return clients::info_fields(r->str);
 }
 
-std::uint64_t num(const std::map<std::string, std::string>& m, const std::string& key)
-{
-  auto it = m.find(key);
-  if (it == m.end()) return 0;
-  try {
-    return std::stoull(it->second);
-  } catch (...) {
-    return 0;
-  }
-}
 
 CheckResult make(const std::string& name, const std::string& component, const std::string& target)
 {
@@ -183,52 +169,12 @@ void check_redis(const config::Config& cfg, const Thresholds& t, std::vector<Che
     return;
   }
 
-  CheckResult mem = make("redis_memory", "redis", target);
-  std::uint64_t used = num(fields, "used_memory"), max = num(fields, "maxmemory");
-  if (max == 0) {
-    // Without maxmemory Redis grows until the kernel kills it; measure against the machine.
-    std::uint64_t total = num(fields, "total_system_memory");
-    double pct = total ? 100.0 * static_cast<double>(used) / static_cast<double>(total) : 0;
-    mem.status = Status::warning;
-    mem.value = fmt::format("{} used, no maxmemory ({:.1f}% of system memory)", util::format_size(used), pct);
-    mem.message = "set maxmemory (see `capacity plan`) so a full instance evicts or refuses writes instead of being OOM-killed";
-    mem.metrics = {{"used_bytes", used}, {"max_bytes", 0}, {"percent", pct}};
-    mem.perf.push_back({.label = "redis_memory", .value = static_cast<double>(used), .uom = "B", .min = 0,
-                        .metric = "redis_memory_used_bytes", .help = "Memory Redis has allocated (used_memory)."});
-  } else {
-    double pct = 100.0 * static_cast<double>(used) / static_cast<double>(max);
-    mem.status = t.by_percent("redis_memory", pct);
-    mem.value = fmt::format("{} of {} ({})", util::format_size(used), util::format_size(max),
-                            pct < 0.1 && pct > 0 ? fmt::format("{:.3f}%", pct) : fmt::format("{:.1f}%", pct));
-    if (mem.status != Status::ok) mem.message = "raise maxmemory or shed keys before evictions start";
-    mem.metrics = {{"used_bytes", used}, {"max_bytes", max}, {"percent", pct}};
-    const double share = static_cast<double>(max) / 100.0;
-    mem.perf.push_back({.label = "redis_memory", .value = static_cast<double>(used), .uom = "B",
-                        .warn = t.warn_for("redis_memory").scaled(share), .crit = t.crit_for("redis_memory").scaled(share),
-                        .min = 0, .max = static_cast<double>(max), .metric = "redis_memory_used_bytes",
-                        .help = "Memory Redis has allocated (used_memory)."});
-    mem.perf.push_back({.label = "redis_memory_pct", .value = pct, .uom = "%", .warn = t.warn_for("redis_memory"),
-                        .crit = t.crit_for("redis_memory"), .min = 0, .max = 100});
-  }
-  mem.perf.push_back({.label = "redis_maxmemory", .value = static_cast<double>(max), .uom = "B", .min = 0,
-                      .metric = "redis_memory_max_bytes", .help = "Redis maxmemory (0: no limit)."});
-  out.push_back(std::move(mem));
-
-  CheckResult ev = make("redis_evictions", "redis", target);
-  std::uint64_t evicted = num(fields, "evicted_keys");
-  ev.status = evicted > 0 ? Status::warning : Status::ok;
-  ev.value = fmt::format("{} key(s) evicted since start, policy {}", evicted,
-                         fields.count("maxmemory_policy") ? fields["maxmemory_policy"] : "unknown");
-  if (evicted > 0) ev.message = "state keys are being dropped for memory: raise maxmemory";
-  ev.metrics = {{"evicted_keys", evicted}};
-  ev.perf.push_back({.label = "redis_evicted_keys", .value = static_cast<double>(evicted), .uom = "c", .warn = Range::above(0),
-                     .min = 0, .metric = "redis_evicted_keys_total", .help = "Keys Redis evicted for memory since it started."});
-  out.push_back(std::move(ev));
+  redis_node::memory_checks(fields, t, target, out);
 
   CheckResult rep = make("redis_replicas", "redis", target);
   // An external Redis without Sentinels has no configured replica count to hold it to.
   long long expected = !ep.redis_url.empty() && ep.sentinels.empty() ? 0 : cfg.get_int("redis.replicas");
-  auto connected = static_cast<long long>(num(fields, "connected_slaves"));
+  auto connected = static_cast<long long>(redis_node::number(fields, "connected_slaves"));
   std::string role = fields.count("role") ? fields["role"] : "unknown";
   rep.metrics = {{"connected", connected}, {"expected", expected}, {"role", role}};
   if (role != "master") {

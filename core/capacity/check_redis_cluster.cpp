@@ -5,6 +5,7 @@
 
 #include "core/capacity/check.h"
 #include "core/capacity/connect.h"
+#include "core/capacity/redis_node.h"
 #include "core/clients/redis.h"
 #include "core/config/config.h"
 #include "core/clients/redis_cluster.h"
@@ -29,26 +30,10 @@ CheckResult make(const std::string& name, const std::string& target)
 // INFO-style "field:value" lines of a reply.
 std::map<std::string, std::string> fields_of(const RedisValue& r)
 {
-  std::map<std::string, std::string> out;
-  if (r.type != RedisValue::Type::string) return out;
-  for (const auto& line : util::split(r.str, '\n')) {
-    auto colon = line.find(':');
-    if (colon == std::string::npos || line.empty() || line[0] == '#') continue;
-    out[line.substr(0, colon)] = util::trim(line.substr(colon + 1));
-  }
-  return out;
+  if (r.type != RedisValue::Type::string) return {};
+  return clients::info_fields(r.str);
 }
 
-std::uint64_t num(const std::map<std::string, std::string>& m, const std::string& key)
-{
-  auto it = m.find(key);
-  if (it == m.end()) return 0;
-  try {
-    return std::stoull(it->second);
-  } catch (...) {
-    return 0;
-  }
-}
 
 } // namespace
 
@@ -90,7 +75,7 @@ void check_redis_cluster(const config::Config& cfg, const Thresholds& t, std::ve
     try {
       auto info = fields_of(cluster.command_at(node, {"CLUSTER", "INFO"}));
       if (info["cluster_state"] != "ok") bad.push_back(fmt::format("{} reports cluster_state {}", node, info["cluster_state"]));
-      min_slots_ok = std::min(min_slots_ok, num(info, "cluster_slots_ok"));
+      min_slots_ok = std::min(min_slots_ok, redis_node::number(info, "cluster_slots_ok"));
     } catch (const clients::RedisError& e) {
       bad.push_back(fmt::format("{}: {}", node, e.what()));
       min_slots_ok = 0;
@@ -143,24 +128,7 @@ void check_redis_cluster(const config::Config& cfg, const Thresholds& t, std::ve
       out.push_back(std::move(ev));
       continue;
     }
-    std::uint64_t used = num(f, "used_memory"), max = num(f, "maxmemory");
-    double pct = max ? 100.0 * static_cast<double>(used) / static_cast<double>(max) : 0;
-    mem.status = max ? t.by_percent("redis_memory", pct) : Status::warning;
-    mem.value = max ? fmt::format("{} of {} ({:.1f}%)", util::format_size(used), util::format_size(max), pct)
-                    : fmt::format("{} used, no maxmemory", util::format_size(used));
-    if (mem.status != Status::ok) mem.message = max ? "raise maxmemory, add masters or shed keys" : "set maxmemory on every node";
-    mem.metrics = {{"used_bytes", used}, {"max_bytes", max}, {"percent", pct}};
-    mem.perf.push_back({.label = "redis_memory", .value = static_cast<double>(used), .uom = "B", .min = 0,
-                        .metric = "redis_memory_used_bytes", .help = "Memory Redis has allocated (used_memory)."});
-    out.push_back(std::move(mem));
-    std::uint64_t evicted = num(f, "evicted_keys");
-    ev.status = evicted > 0 ? Status::warning : Status::ok;
-    ev.value = fmt::format("{} key(s) evicted since start", evicted);
-    if (evicted > 0) ev.message = "state keys are being dropped for memory: raise maxmemory";
-    ev.metrics = {{"evicted_keys", evicted}};
-    ev.perf.push_back({.label = "redis_evicted_keys", .value = static_cast<double>(evicted), .uom = "c", .warn = Range::above(0),
-                       .min = 0, .metric = "redis_evicted_keys_total", .help = "Keys Redis evicted for memory since it started."});
-    out.push_back(std::move(ev));
+    redis_node::memory_checks(f, t, node, out);
   }
 }
 

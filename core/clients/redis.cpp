@@ -156,6 +156,18 @@ std::string RedisValue::text() const
   }
 }
 
+std::map<std::string, std::string> info_fields(std::string_view info)
+{
+  std::map<std::string, std::string> out;
+  for (auto line : util::split(std::string(info), '\n')) {
+    line = util::trim(line);
+    auto colon = line.find(':');
+    if (line.empty() || line[0] == '#' || colon == std::string::npos) continue;
+    out[line.substr(0, colon)] = line.substr(colon + 1);
+  }
+  return out;
+}
+
 std::optional<RedisRedirect> redirect_of(const RedisValue& v)
 {
   if (!v.is_error()) return std::nullopt;

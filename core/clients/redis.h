@@ -5,6 +5,7 @@
 // discovery, reply conversion and the mapping of failures to exit codes live here once.
 
 #include <chrono>
+#include <map>
 #include <memory>
 #include <utility>
 #include <optional>
@@ -121,6 +122,10 @@ struct RedisRedirect {
 };
 // The redirect an error reply carries, nullopt for any other reply.
 std::optional<RedisRedirect> redirect_of(const RedisValue& v);
+
+// The "field:value" lines of an INFO reply's text, trimmed (section headers and blank lines
+// skipped).
+std::map<std::string, std::string> info_fields(std::string_view info);
 
 // One connection (RAII, move-only). Error replies are returned as values; a broken connection
 // or a timeout throws RedisError.

@@ -53,18 +53,6 @@ std::optional<RedisValue> redis_command(RedisConnection& c, const std::vector<st
   }
 }
 
-// "key:value" lines of INFO.
-std::map<std::string, std::string> parse_info(const std::string& text)
-{
-  std::map<std::string, std::string> out;
-  for (auto& line : util::split(text, '\n')) {
-    line = util::trim(line);
-    auto colon = line.find(':');
-    if (line.empty() || line[0] == '#' || colon == std::string::npos) continue;
-    out[line.substr(0, colon)] = line.substr(colon + 1);
-  }
-  return out;
-}
 
 std::int64_t to_i64(const std::string& s)
 {
@@ -157,7 +145,7 @@ RedisProbe probe_redis(int port, const std::string& password, const clients::Cli
     p.error = first_line(info->is_error() ? info->str : "unexpected reply");
     return p;
   }
-  auto kv = parse_info(info->str);
+  auto kv = clients::info_fields(info->str);
   p.ok = true;
   p.role = kv["role"];
   p.version = kv["redis_version"];
@@ -206,7 +194,7 @@ RedisProbe probe_sentinel(int port, const std::string& master_name, const client
     }
   }
   auto info = redis_command(c, {"INFO", "server"}, ignored);
-  if (info && info->type == RedisValue::Type::string) p.version = parse_info(info->str)["redis_version"];
+  if (info && info->type == RedisValue::Type::string) p.version = clients::info_fields(info->str)["redis_version"];
   p.role = "sentinel";
   p.ok = p.error.empty();
   return p;

@@ -24,17 +24,6 @@ using clients::RedisValue;
 
 namespace {
 
-std::map<std::string, std::string> info_fields(const std::string& text)
-{
-  std::map<std::string, std::string> out;
-  for (auto line : util::split(text, '\n')) {
-    line = util::trim(line);
-    auto colon = line.find(':');
-    if (line.empty() || line[0] == '#' || colon == std::string::npos) continue;
-    out[line.substr(0, colon)] = line.substr(colon + 1);
-  }
-  return out;
-}
 
 long long to_ll(const std::string& s)
 {
@@ -93,9 +82,9 @@ NodeProbe probe(int port, const std::string& password, milliseconds timeout)
     p.error = e.what();
     return p;
   }
-  auto info = info_fields(text_of(c, {"INFO"}, p.error));
+  auto info = clients::info_fields(text_of(c, {"INFO"}, p.error));
   if (!p.error.empty()) return p;
-  auto cluster = info_fields(text_of(c, {"CLUSTER", "INFO"}, p.error));
+  auto cluster = clients::info_fields(text_of(c, {"CLUSTER", "INFO"}, p.error));
   std::string nodes = text_of(c, {"CLUSTER", "NODES"}, p.error);
   if (!p.error.empty()) return p;
   p.ok = true;

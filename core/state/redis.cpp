@@ -16,6 +16,7 @@
 #include "core/secrets/store.h"
 #include "core/stack/endpoints.h"
 #include "core/state/common.h"
+#include "core/state/redis_replies.h"
 #include "core/state/redis_scripts.h"
 #include "core/util/strings.h"
 
@@ -171,10 +172,7 @@ public:
       cmds.push_back({"DEL", m_kp + k});
       cmds.push_back({"DEL", meta_key(k)});
     }
-    auto replies = pipeline(cmds);
-    std::uint64_t n = 0;
-    for (std::size_t i = 0; i < replies.size(); i += 2) n += static_cast<std::uint64_t>(replies[i].integer);
-    return n;
+    return redis_replies::deleted(pipeline(cmds), 2);
   }
 
   std::uint64_t keys(const std::string& prefix, std::uint64_t limit, const std::function<void(const KeyInfo&)>& sink) override
@@ -209,17 +207,11 @@ public:
       }
       auto replies = pipeline(cmds, true);
       for (std::size_t i = start; i < end && (limit == 0 || n < limit); ++i) {
-        const auto& len = replies[3 * (i - start)];
-        const auto& pttl = replies[3 * (i - start) + 1];
-        const auto& meta = replies[3 * (i - start) + 2];
-        if (len.type != Type::integer || pttl.type != Type::integer || pttl.integer == -2) continue; // expired meanwhile
-        KeyInfo k;
-        k.key = std::move(names[i]);
-        k.size = static_cast<std::uint64_t>(len.integer);
-        if (pttl.integer >= 0) k.ttl = Millis(pttl.integer);
-        if (meta.type == Type::string) k.updated_at_ms = std::atoll(meta.str.c_str());
-        sink(k);
-        ++n;
+        std::size_t at = 3 * (i - start);
+        if (auto k = redis_replies::key_info(std::move(names[i]), replies[at], replies[at + 1], replies[at + 2])) {
+          sink(*k);
+          ++n;
+        }
       }
     }
     return n;
@@ -230,10 +222,7 @@ public:
     check_key(key);
     auto r = command({"PTTL", m_kp + key});
     expect(r, Type::integer, "PTTL");
-    TtlInfo t;
-    t.exists = r.integer != -2;
-    if (r.integer >= 0) t.remaining = Millis(r.integer);
-    return t;
+    return redis_replies::ttl_info(r);
   }
 
   std::uint64_t gc() override { return 0; }
@@ -340,10 +329,9 @@ public:
       } catch (const Error&) {
         // It expires after ttl; the token was never handed out.
       }
-      throw Error(ExitCode::unavailable, fmt::format("lock '{}' not granted: {}", name, why),
-                  "a failover now could hand the same fencing token to another process",
-                  "check the replicas ('statectl status'): Redis locks work again once every replica follows the master; "
-                  "or use --backend postgres");
+      throw redis_replies::lock_not_granted(name, why,
+                                            "check the replicas ('statectl status'): Redis locks work again once every replica "
+                                            "follows the master; or use --backend postgres");
     }
     return token;
   }
@@ -385,17 +373,8 @@ public:
     std::vector<LockInfo> out;
     std::size_t i = 0;
     for (const auto& n : names) {
-      const auto& h = replies[2 * i];
-      const auto& p = replies[2 * i + 1];
+      if (auto l = redis_replies::lock_info(n, replies[2 * i], replies[2 * i + 1])) out.push_back(std::move(*l));
       ++i;
-      if (h.type != Type::array || h.elements.size() != 2 || h.elements[0].type != Type::string) continue;
-      if (p.type != Type::integer || p.integer < 0) continue;
-      LockInfo l;
-      l.name = n;
-      l.token = std::atoll(h.elements[0].str.c_str());
-      if (h.elements[1].type == Type::string) l.owner = h.elements[1].str;
-      l.expires_in = Millis(p.integer);
-      out.push_back(std::move(l));
     }
     return out;
   }
@@ -404,44 +383,27 @@ public:
   {
     auto r = command({"EVAL", k_checkpoint_create_script, "0", redis_glob_escape(m_kp) + "*", m_kp, m_ip, name});
     expect(r, Type::string, "checkpoint create");
-    return parse_info(r.str);
+    return redis_replies::checkpoint_info(r.str);
   }
 
   std::vector<CheckpointInfo> checkpoint_list() override
   {
     auto r = command({"HGETALL", m_ip + "checkpoints"});
     expect(r, Type::array, "HGETALL");
-    std::vector<CheckpointInfo> out;
-    for (std::size_t i = 0; i + 1 < r.elements.size(); i += 2) out.push_back(parse_info(r.elements[i + 1].str));
-    std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return std::stoll(a.id) < std::stoll(b.id); });
-    return out;
+    return redis_replies::checkpoint_infos(r);
   }
 
   CheckpointInfo checkpoint_restore(const std::string& id) override
   {
-    if (id.empty() || id.size() > 18 || !std::all_of(id.begin(), id.end(), [](char c) { return c >= '0' && c <= '9'; }))
-      throw Error(ExitCode::usage, fmt::format("invalid checkpoint id '{}'", id), "ids are numbers",
-                  "list checkpoints with: statectl checkpoint list");
+    redis_replies::check_checkpoint_id(id);
     auto r = command({"EVAL", k_checkpoint_restore_script, "0", redis_glob_escape(m_kp) + "*", m_kp, m_ip, id});
     if (r.is_nil())
       throw Error(ExitCode::failed, fmt::format("checkpoint {} not found", id), {}, "list checkpoints with: statectl checkpoint list");
     expect(r, Type::string, "checkpoint restore");
-    return parse_info(r.str);
+    return redis_replies::checkpoint_info(r.str);
   }
 
 private:
-  static CheckpointInfo parse_info(const std::string& text)
-  {
-    auto j = nlohmann::json::parse(text, nullptr, false);
-    CheckpointInfo i;
-    if (j.is_discarded() || !j.is_object()) return i;
-    i.id = j.value("id", std::string());
-    i.name = j.value("name", std::string());
-    i.created_ms = static_cast<std::int64_t>(j.value("created", 0.0));
-    i.keys = static_cast<std::uint64_t>(j.value("keys", 0.0));
-    i.bytes = static_cast<std::uint64_t>(j.value("bytes", 0.0));
-    return i;
-  }
 
   std::string meta_key(const std::string& key) const { return m_ip + "meta:" + key; }
 
@@ -580,12 +542,7 @@ private:
     throw clients::to_error(e.failure(), fmt::format("redis {} failed at {}", what, m_address));
   }
 
-  void expect(const Reply& r, Type type, const std::string& what)
-  {
-    if (r.type == type) return;
-    if (r.is_error()) throw Error(ExitCode::failed, fmt::format("redis {} failed at {}", what, m_address), r.str);
-    throw Error(ExitCode::failed, fmt::format("redis {} failed at {}", what, m_address), "unexpected reply type");
-  }
+  void expect(const Reply& r, Type type, const std::string& what) const { redis_replies::expect(r, type, what, m_address); }
 
   // One command; reconnects once when the connection was lost (e.g. after a failover).
   Reply command(const std::vector<std::string>& args)

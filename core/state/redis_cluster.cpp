@@ -20,6 +20,7 @@
 #include "core/stack/endpoints.h"
 #include "core/state/common.h"
 #include "core/state/redis.h"
+#include "core/state/redis_replies.h"
 #include "core/state/redis_scripts.h"
 #include "core/util/strings.h"
 
@@ -124,10 +125,7 @@ public:
       cmds.push_back({{"DEL", m_kp + k}, slot(k)});
       cmds.push_back({{"DEL", meta_key(k)}, slot(k)});
     }
-    auto replies = pipeline(cmds, "DEL");
-    std::uint64_t n = 0;
-    for (std::size_t i = 0; i < replies.size(); i += 2) n += static_cast<std::uint64_t>(replies[i].integer);
-    return n;
+    return redis_replies::deleted(pipeline(cmds, "DEL"), 2);
   }
 
   std::uint64_t keys(const std::string& prefix, std::uint64_t limit, const std::function<void(const KeyInfo&)>& sink) override
@@ -146,17 +144,11 @@ public:
       }
       auto replies = pipeline(cmds, "keys", true);
       for (std::size_t i = start; i < end && (limit == 0 || n < limit); ++i) {
-        const auto& len = replies[3 * (i - start)];
-        const auto& pttl = replies[3 * (i - start) + 1];
-        const auto& meta = replies[3 * (i - start) + 2];
-        if (len.type != Type::integer || pttl.type != Type::integer || pttl.integer == -2) continue; // expired meanwhile
-        KeyInfo k;
-        k.key = std::move(names[i]);
-        k.size = static_cast<std::uint64_t>(len.integer);
-        if (pttl.integer >= 0) k.ttl = Millis(pttl.integer);
-        if (meta.type == Type::string) k.updated_at_ms = std::atoll(meta.str.c_str());
-        sink(k);
-        ++n;
+        std::size_t at = 3 * (i - start);
+        if (auto k = redis_replies::key_info(std::move(names[i]), replies[at], replies[at + 1], replies[at + 2])) {
+          sink(*k);
+          ++n;
+        }
       }
     }
     return n;
@@ -167,10 +159,7 @@ public:
     check_key(key);
     auto r = call({"PTTL", m_kp + key}, slot(key), "PTTL");
     expect(r, Type::integer, "PTTL");
-    TtlInfo t;
-    t.exists = r.integer != -2;
-    if (r.integer >= 0) t.remaining = Millis(r.integer);
-    return t;
+    return redis_replies::ttl_info(r);
   }
 
   std::uint64_t gc() override { return 0; }
@@ -239,9 +228,7 @@ public:
       } catch (const Error&) {
         // It expires after ttl; the token was never handed out.
       }
-      throw Error(ExitCode::unavailable, fmt::format("lock '{}' not granted: {}", name, why),
-                  "a failover now could hand the same fencing token to another process",
-                  "check the replicas ('statectl status'); or use --backend postgres");
+      throw redis_replies::lock_not_granted(name, why, "check the replicas ('statectl status'); or use --backend postgres");
     }
     return token;
   }
@@ -282,17 +269,8 @@ public:
     std::vector<LockInfo> out;
     std::size_t i = 0;
     for (const auto& [n, k] : names) {
-      const auto& h = replies[2 * i];
-      const auto& p = replies[2 * i + 1];
+      if (auto l = redis_replies::lock_info(n, replies[2 * i], replies[2 * i + 1])) out.push_back(std::move(*l));
       ++i;
-      if (h.type != Type::array || h.elements.size() != 2 || h.elements[0].type != Type::string) continue;
-      if (p.type != Type::integer || p.integer < 0) continue;
-      LockInfo l;
-      l.name = n;
-      l.token = std::atoll(h.elements[0].str.c_str());
-      if (h.elements[1].type == Type::string) l.owner = h.elements[1].str;
-      l.expires_in = Millis(p.integer);
-      out.push_back(std::move(l));
     }
     return out;
   }
@@ -340,7 +318,7 @@ public:
     nlohmann::json info = {{"id", id}, {"name", name}, {"created", now}, {"keys", count}, {"bytes", bytes}};
     std::string list = m_ip + "checkpoints";
     expect(call({"HSET", list, id, info.dump()}, clients::key_slot(list), "checkpoint create"), Type::integer, "checkpoint create");
-    return parse_info(info.dump());
+    return redis_replies::checkpoint_info(info.dump());
   }
 
   std::vector<CheckpointInfo> checkpoint_list() override
@@ -348,18 +326,13 @@ public:
     std::string list = m_ip + "checkpoints";
     auto r = call({"HGETALL", list}, clients::key_slot(list), "HGETALL");
     expect(r, Type::array, "HGETALL");
-    std::vector<CheckpointInfo> out;
-    for (std::size_t i = 0; i + 1 < r.elements.size(); i += 2) out.push_back(parse_info(r.elements[i + 1].str));
-    std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return std::stoll(a.id) < std::stoll(b.id); });
-    return out;
+    return redis_replies::checkpoint_infos(r);
   }
 
   // Not one atomic step on a cluster: the keys are deleted master by master, then written back.
   CheckpointInfo checkpoint_restore(const std::string& id) override
   {
-    if (id.empty() || id.size() > 18 || !std::all_of(id.begin(), id.end(), [](char c) { return c >= '0' && c <= '9'; }))
-      throw Error(ExitCode::usage, fmt::format("invalid checkpoint id '{}'", id), "ids are numbers",
-                  "list checkpoints with: statectl checkpoint list");
+    redis_replies::check_checkpoint_id(id);
     std::string list = m_ip + "checkpoints";
     auto info = call({"HGET", list, id}, clients::key_slot(list), "checkpoint restore");
     if (info.is_nil())
@@ -394,22 +367,10 @@ public:
       }
     }
     pipeline(writes, "checkpoint restore");
-    return parse_info(info.str);
+    return redis_replies::checkpoint_info(info.str);
   }
 
 private:
-  static CheckpointInfo parse_info(const std::string& text)
-  {
-    auto j = nlohmann::json::parse(text, nullptr, false);
-    CheckpointInfo i;
-    if (j.is_discarded() || !j.is_object()) return i;
-    i.id = j.value("id", std::string());
-    i.name = j.value("name", std::string());
-    i.created_ms = j.value("created", std::int64_t{0});
-    i.keys = j.value("keys", std::uint64_t{0});
-    i.bytes = j.value("bytes", std::uint64_t{0});
-    return i;
-  }
 
   int slot(const std::string& user_key) const { return clients::key_slot(m_kp + user_key); }
   std::string tag_of(const std::string& user_key) const { return "{" + clients::slot_tag(slot(user_key)) + "}"; }
@@ -494,12 +455,7 @@ private:
     return clients::to_error(e.failure(), fmt::format("redis {} failed at {}", what, m_address));
   }
 
-  void expect(const RedisValue& r, Type type, const std::string& what) const
-  {
-    if (r.type == type) return;
-    if (r.is_error()) throw Error(ExitCode::failed, fmt::format("redis {} failed at {}", what, m_address), r.str);
-    throw Error(ExitCode::failed, fmt::format("redis {} failed at {}", what, m_address), "unexpected reply type");
-  }
+  void expect(const RedisValue& r, Type type, const std::string& what) const { redis_replies::expect(r, type, what, m_address); }
 
   RedisValue call(const std::vector<std::string>& args, int s, const std::string& what)
   {
