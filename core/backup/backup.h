@@ -33,13 +33,14 @@ std::optional<Manifest> create_backup(const config::Config& cfg, exec::Runner& r
 // `backup info`: oldest and newest recovery point, newest archived WAL, archive lag, last failure.
 RepositoryInfo repository_info(const config::Config& cfg);
 
-// `backup verify`: re-hashes every stored file (and every member of a base backup) against the
-// manifest, re-hashes the WAL each backup needs and checks its continuity up to the newest
-// archived segment; with restore_test also restores the newest checked backup into a
+// `backup verify`: re-hashes every stored file's bytes against the manifest (with deep also
+// decompresses it and checks its content and every member of a base backup), decompresses and
+// re-hashes the WAL each backup needs and checks its continuity up to the newest archived
+// segment, on every CPU; with restore_test also restores the newest checked backup into a
 // temporary directory, starts PostgreSQL on a free port and runs a query. "ok" is false when
 // anything is damaged; "problems" names each damaged file or missing segment.
 VerifyReport verify_repository(const config::Config& cfg, exec::Runner& runner, output::Printer& printer,
-                               const std::optional<std::string>& id, bool restore_test, const std::string& statectl_path);
+                               const std::optional<std::string>& id, bool restore_test, bool deep, const std::string& statectl_path);
 
 // `backup prune`: which backups the retention rules keep (and why), which are removed
 // (including incomplete ones) and which WAL no kept backup needs. Changes nothing when dry_run.

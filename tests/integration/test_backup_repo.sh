@@ -90,8 +90,29 @@ assert_contains "$OUT" "damaged: backups/$ID/base.tar.zst: checksum mismatch"
 expect_exit 1 statectl restore --to "$TEST_DIR/r-damaged" --backup "$ID" --latest
 assert_contains "$ERR" "backup $ID is damaged: backups/$ID/base.tar.zst: "
 [[ ! -e $TEST_DIR/r-damaged ]] || fail "damaged restore left a directory"
+expect_exit 1 statectl backup verify --deep
+assert_contains "$OUT" "damaged: backups/$ID/base.tar.zst: checksum mismatch"
 cp "$TEST_DIR/good.zst" "$F"
-pass "verify exits 1 naming the damaged file; restore refuses it and leaves nothing"
+pass "verify (and verify --deep) exit 1 naming the damaged file; restore refuses it and leaves nothing"
+
+# --deep also checks each data file inside: a member checksum that does not match the manifest
+# (here the manifest is edited, the stored file intact) passes the stored-bytes check only.
+M="$TEST_DIR/repo/backups/$ID/manifest.json"
+cp "$M" "$TEST_DIR/good-manifest.json"
+python3 - "$M" <<'PY'
+import json, sys
+p = sys.argv[1]
+m = json.load(open(p))
+c = next(c for c in m["contents"] if c["path"].endswith("PG_VERSION") and not c.get("reference"))
+c["sha256"] = "0" * 64
+open(p, "w").write(json.dumps(m))
+PY
+expect_exit 0 statectl backup verify "$ID"
+expect_exit 1 statectl backup verify --deep "$ID"
+assert_contains "$OUT" "PG_VERSION checksum mismatch"
+cp "$TEST_DIR/good-manifest.json" "$M"
+expect_exit 0 statectl backup verify --deep
+pass "verify --deep checks every data file in the archive; the default checks the stored bytes"
 
 expect_exit 0 statectl -o json backup verify --restore-test
 assert_eq "$(json_get "$OUT" 'j["restore_test"]["ok"]')" True "restore test"
