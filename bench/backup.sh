@@ -28,6 +28,9 @@ trap cleanup EXIT
 mkdir -p "$DIR/repo" "$DIR/pgbr" "$DIR/pgbr-log" "$DIR/pgbr-lock" "$DIR/state"
 if [[ $(id -u) == 0 ]]; then chown postgres: "$DIR" "$DIR/repo" "$DIR/pgbr" "$DIR/pgbr-log" "$DIR/pgbr-lock"; fi
 cat >"$DIR/statectl.toml" <<TOML
+# This hand-started server speaks plain text.
+[tls]
+enabled = false
 [local]
 postgres_port = $PORT
 dir = "$DIR/state"

@@ -15,6 +15,9 @@ start_backup_pg() {
   chmod 0700 "$TEST_DIR/pg"
   if [[ $(id -u) == 0 ]]; then chown postgres: "$TEST_DIR/repo" "$TEST_DIR/pg" "$TEST_DIR/pgrun"; fi
   cat >"$TEST_DIR/statectl.toml" <<TOML
+# These hand-started servers speak plain text.
+[tls]
+enabled = false
 [local]
 postgres_port = $PGPORT
 redis_port = $(port 10)

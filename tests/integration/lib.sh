@@ -110,6 +110,35 @@ wait_until() {
   done
 }
 
+# stack_tls_ca: prints the CA file of this test's local stack and succeeds when its servers speak
+# TLS (deploy wrote the CA into <[local] dir>/tls), fails when they speak plain text. The stack's
+# directory is $STACK_DIR, $TEST_DIR/stack (start_stack's) unless a test sets it.
+stack_tls_ca() {
+  local ca="${STACK_DIR:-$TEST_DIR/stack}/tls/ca.crt"
+  [[ -s $ca ]] || return 1
+  echo "$ca"
+}
+
+# rcli PORT ARGS...: redis-cli on 127.0.0.1:PORT of this test's stack, TLS or not: with TLS it
+# verifies the server against the stack's CA (--tls --cacert). A password, if the caller needs one,
+# goes in REDISCLI_AUTH (never argv); rcli_auth does that with the stack's Redis password.
+rcli() {
+  local p=$1 ca
+  shift
+  local -a tls=()
+  if ca=$(stack_tls_ca); then tls=(--tls --cacert "$ca"); fi
+  redis-cli "${tls[@]}" -h 127.0.0.1 -p "$p" "$@"
+}
+rcli_auth() { REDISCLI_AUTH=$(cat "${STACK_DIR:-$TEST_DIR/stack}/secrets/redis") rcli "$1" --no-auth-warning "${@:2}"; }
+
+# pgsql ARGS...: psql against this test's stack, TLS or not: with TLS it connects with
+# sslmode=verify-full against the stack's CA (through PGSSLMODE/PGSSLROOTCERT, not argv). The
+# caller passes the password in PGPASSWORD.
+pgsql() {
+  local ca
+  if ca=$(stack_tls_ca); then PGSSLMODE=verify-full PGSSLROOTCERT=$ca psql "$@"; else psql "$@"; fi
+}
+
 # start_stack [EXTRA_TOML]: brings up the local stack (real PostgreSQL, PgBouncer, Redis,
 # Sentinels; Patroni/etcd/HAProxy with ha = "patroni") for this test and tears it down at exit.
 #   - writes $TEST_DIR/statectl.toml (write_stack_config below) with [local] dir =

@@ -58,6 +58,9 @@ CONF
   redis-sentinel "$s/sentinel.conf" --daemonize yes --pidfile "$s/sentinel.pid" --logfile "$s/sentinel.log"
   on_exit "kill_wait \$(cat $s/sentinel.pid)"
   cat >"$TEST_DIR/statectl.toml" <<CONF
+# These hand-started servers speak plain text.
+[tls]
+enabled = false
 [local]
 dir = "$TEST_DIR/state"
 postgres_port = $pg_port

@@ -29,6 +29,9 @@ wait_for 10 "bash -c 'exec 3<>/dev/tcp/127.0.0.1/$rport'" || fail "redis-server 
 
 write_conf() {
   cat >statectl.toml <<CONF
+# This hand-started server speaks plain text.
+[tls]
+enabled = false
 [local]
 dir = "$TEST_DIR/state"
 [redis]

@@ -15,6 +15,9 @@ on_exit "kill_wait \$(cat '$TEST_DIR/redis.pid')"
 wait_until 10 redis-cli -h 127.0.0.1 -p "$rport" ping || fail "redis did not start"
 
 cat >statectl.toml <<TOML
+# This hand-started server speaks plain text.
+[tls]
+enabled = false
 [local]
 dir = "$TEST_DIR/state"
 [redis]

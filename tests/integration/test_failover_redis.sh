@@ -41,7 +41,7 @@ assert_eq "$(json_get "$OUT" 'j["old_primary"]')" "$new" "switchover old master"
 assert_eq "$(json_get "$OUT" 'j["new_primary"]')" "$old" "switchover new master"
 assert_eq "$(json_get "$OUT" 'j["lost"]')" 0 "switchover lost"
 assert_eq "$(json_get "$OUT" 'j["healthy"]')" True "healthy after switchover"
-views=$(for i in 0 1 2; do redis-cli -h 127.0.0.1 -p "$(port $((50 + i)))" SENTINEL get-master-addr-by-name mymaster 2>/dev/null | tail -1; done | sort -u)
+views=$(for i in 0 1 2; do rcli "$(port $((50 + i)))" SENTINEL get-master-addr-by-name mymaster 2>/dev/null | tail -1; done | sort -u)
 assert_eq "$views" "$(port 30)" "every Sentinel agrees on redis-0"
 assert_eq "$(member_role "$new")" replica "old master is a replica after switchover"
 pass "redis switchover $new -> $old: 0 lost, all Sentinels agree"

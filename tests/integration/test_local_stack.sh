@@ -74,9 +74,9 @@ expect_exit 0 statectl psql --direct -- -tAc "SELECT count(*) FROM pg_replicatio
 assert_eq "$(cat "$OUT")" 1 "active replication slot"
 pass "synchronous replication through a physical slot"
 
-master=$(redis-cli -p "$(port 50)" SENTINEL get-master-addr-by-name mymaster | tail -1)
+master=$(rcli "$(port 50)" SENTINEL get-master-addr-by-name mymaster | tail -1)
 assert_eq "$master" "$(port 30)" "Sentinel's master port"
-REDISCLI_AUTH=$(cat stack/secrets/redis) redis-cli -p "$master" SET greeting hello >/dev/null
+rcli_auth "$master" SET greeting hello >/dev/null
 replica_has_key() { [[ $(statectl redis-cli --replica -- GET greeting 2>/dev/null) == hello ]]; }
 wait_until 10 replica_has_key || fail "the key written on the master did not reach the replica"
 expect_exit 0 statectl redis-cli -- INCR counter
@@ -85,9 +85,9 @@ expect_exit 0 statectl redis-cli --replica -- ROLE
 assert_contains "$OUT" "slave"
 pass "redis-cli on the master Sentinel reports writes a key that the replica serves"
 
-run redis-cli -p "$(port 30)" GET greeting
+run rcli "$(port 30)" GET greeting
 assert_contains "$OUT" "NOAUTH"
-expect_exit 2 psql -w -h 127.0.0.1 -p "$(port 0)" -U postgres -d postgres -c "SELECT 1"
+expect_exit 2 pgsql -w -h 127.0.0.1 -p "$(port 0)" -U postgres -d postgres -c "SELECT 1"
 assert_contains "$ERR" "password"
 pass "servers require passwords"
 

@@ -9,7 +9,7 @@ source "$(dirname "$0")/lib.sh"
 start_stack
 pass "deploy brings the stack up"
 psql_as() { # USER PASSWORD SQL
-  PGPASSWORD=$2 PGCONNECT_TIMEOUT=5 psql -X -h 127.0.0.1 -p "$(port 0)" -U "$1" -d postgres -tAc "$3" 2>&1
+  PGPASSWORD=$2 PGCONNECT_TIMEOUT=5 pgsql -X -h 127.0.0.1 -p "$(port 0)" -U "$1" -d postgres -tAc "$3" 2>&1
 }
 journal() { ls -A stack/secrets/.journal 2>/dev/null | tr '\n' ' '; }
 expect_exit 0 statectl put --backend postgres k/1 v1
@@ -64,7 +64,7 @@ expect_exit 0 statectl destroy
 expect_exit 3 statectl secrets rotate app --apply
 assert_eq "$(statectl secrets get app)" "$app" "app password after a rotation against a stopped stack"
 expect_exit 0 statectl deploy
-[[ $(PGPASSWORD=$app psql -X -h 127.0.0.1 -p "$(port 20)" -U app -d postgres -tAc "SELECT current_user" 2>&1) == app ]] ||
+[[ $(PGPASSWORD=$app pgsql -X -h 127.0.0.1 -p "$(port 20)" -U app -d postgres -tAc "SELECT current_user" 2>&1) == app ]] ||
   fail "app cannot log in with the stored password after the stack came back"
 assert_eq "$(journal)" "" "journal after the stack came back"
 pass "a rotation against a stopped stack exits 3 and keeps the value the servers have"

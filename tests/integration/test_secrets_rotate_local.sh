@@ -29,9 +29,10 @@ replicas = 1
 TOML
 on_exit "'$STATECTL' -c '$TEST_DIR/statectl.toml' destroy --purge"
 expect_exit 0 statectl deploy --timeout 90s
+STACK_DIR="$TEST_DIR/state" # for pgsql and rcli (lib.sh)
 
 psql_as() { # USER PASSWORD PORT SQL
-  PGPASSWORD=$2 PGCONNECT_TIMEOUT=5 psql -X -h 127.0.0.1 -p "$3" -U "$1" -d postgres -tAc "$4" 2>&1
+  PGPASSWORD=$2 PGCONNECT_TIMEOUT=5 pgsql -X -h 127.0.0.1 -p "$3" -U "$1" -d postgres -tAc "$4" 2>&1
 }
 pids() { python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print(" ".join("%s=%s" % (m["name"], m["pid"]) for m in j["members"]))' "$TEST_DIR/state/stack.json"; }
 streaming() { psql_as postgres "$(statectl secrets get postgres)" "$pg_port" "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'" | tr -d '[:space:]'; }
@@ -79,12 +80,12 @@ applied=$(json_get "$OUT" '"\n".join(j["applied"])')
 [[ $applied == *"SENTINEL SET mymaster auth-pass"* ]] || fail "no sentinel step"
 rnew=$(statectl secrets get redis)
 [[ $rnew != "$rold" ]] || fail "redis password unchanged"
-[[ $(REDISCLI_AUTH=$rnew redis-cli -p "$redis_port" --no-auth-warning ping) == PONG ]] || fail "new redis password refused"
-[[ $(REDISCLI_AUTH=$rold redis-cli -p "$redis_port" --no-auth-warning ping 2>&1) != PONG ]] || fail "old redis password still works"
-[[ $(REDISCLI_AUTH=$rnew redis-cli -p $((redis_port + 1)) --no-auth-warning ping) == PONG ]] || fail "replica refuses the new password"
-wait_until 15 bash -c "REDISCLI_AUTH='$rnew' redis-cli -p $((redis_port + 1)) --no-auth-warning info replication | grep -q 'master_link_status:up'" ||
+[[ $(REDISCLI_AUTH=$rnew rcli "$redis_port" --no-auth-warning ping) == PONG ]] || fail "new redis password refused"
+[[ $(REDISCLI_AUTH=$rold rcli "$redis_port" --no-auth-warning ping 2>&1) != PONG ]] || fail "old redis password still works"
+[[ $(REDISCLI_AUTH=$rnew rcli $((redis_port + 1)) --no-auth-warning ping) == PONG ]] || fail "replica refuses the new password"
+wait_for 15 'REDISCLI_AUTH=$rnew rcli $((redis_port + 1)) --no-auth-warning info replication | grep -q master_link_status:up' ||
   fail "the replica lost its link to the master"
-redis-cli -p "$sentinel_port" sentinel master mymaster | grep -qx "s_down,master\|o_down,master" && fail "sentinel sees the master down"
+rcli "$sentinel_port" sentinel master mymaster | grep -qx "s_down,master\|o_down,master" && fail "sentinel sees the master down"
 expect_exit 0 statectl redis-cli -- ping
 assert_contains "$OUT" "PONG"
 pass "redis: servers and sentinels take the new password; the replica stays linked"

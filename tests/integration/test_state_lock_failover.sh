@@ -10,10 +10,8 @@ source "$(dirname "$0")/lib.sh"
 
 start_stack $'[redis]\ndown_after = "1s"\nfailover_timeout = "5s"'
 pass "deploy brings the stack up"
-redis_auth=$(cat stack/secrets/redis)
-rcli() { REDISCLI_AUTH=$redis_auth redis-cli --no-auth-warning -p "$@"; }
 member_pid() { json_get stack/stack.json "[m['pid'] for m in j['members'] if m['name'] == '$1'][0]"; }
-sentinel_master() { redis-cli -p "$(port 50)" SENTINEL get-master-addr-by-name mymaster | tail -1; }
+sentinel_master() { rcli "$(port 50)" SENTINEL get-master-addr-by-name mymaster | tail -1; }
 
 # Renew compares the owner too: a lease whose owner field changed under the same token is lost.
 for b in postgres redis; do
@@ -24,7 +22,7 @@ for b in postgres redis; do
   if [[ $b == postgres ]]; then
     statectl psql --direct -- -tAc "UPDATE statectl_kv_locks SET owner = 'intruder:1' WHERE name = 'owned'" >/dev/null
   else
-    rcli "$(sentinel_master)" HSET 'statectl#statectl:lock:owned' owner intruder:1 >/dev/null
+    rcli_auth "$(sentinel_master)" HSET 'statectl#statectl:lock:owned' owner intruder:1 >/dev/null
   fi
   set +e; wait "$holder"; rc=$?; set -e
   assert_eq "$rc" 76 "$b: exit code when the lease's owner is not ours any more"
@@ -58,7 +56,7 @@ kill -CONT "$replica_pid"
 wait_for 60 '[[ $(sentinel_master) == $(port 31) ]]' || fail "Sentinel did not promote redis-1"
 # The old master comes back (as a replica of the new one), so the lease can be replicated again.
 expect_exit 0 statectl deploy
-wait_for 30 '[[ $(rcli $(port 30) ROLE | head -1) == slave ]]' || fail "redis-0 did not rejoin as a replica"
+wait_for 30 '[[ $(rcli_auth $(port 30) ROLE | head -1) == slave ]]' || fail "redis-0 did not rejoin as a replica"
 
 expect_exit 0 statectl lock --backend redis fence --wait 60s -- sh -c 'echo "$STATECTL_LOCK_TOKEN" >t3'
 t3=$(cat t3)
