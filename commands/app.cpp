@@ -3,11 +3,14 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <fmt/format.h>
+#include <mutex>
 
 #include "commands/context.h"
 #include "commands/table.h"
+#include "core/clients/endpoint.h"
 #include "core/error.h"
 #include "core/output/printer.h"
+#include "core/targets/target.h"
 #include "core/util/strings.h"
 
 namespace statectl::commands {
@@ -130,6 +133,11 @@ int run_app(const std::vector<std::string>& args, std::ostream& out, std::ostrea
             const std::map<std::string, std::string>& environment, bool stderr_is_tty,
             const RunnerFactory& make_runner)
 {
+  // The operations in core/ reach the stack's addresses through the targets, which sit above
+  // them; one installation serves every run of the process.
+  static std::once_flag endpoint_source_installed;
+  std::call_once(endpoint_source_installed, [] { clients::set_endpoint_source(targets::endpoints_of); });
+
   GlobalOptions globals;
   globals.output = prescan_output(args);
   Context ctx(globals, out, err, environment, stderr_is_tty);

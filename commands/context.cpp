@@ -3,7 +3,6 @@
 #include <CLI/CLI.hpp>
 #include <filesystem>
 
-#include "core/clients/endpoint.h"
 #include "core/config/config.h"
 #include "core/error.h"
 #include "core/targets/target.h"
@@ -15,8 +14,6 @@ Context::Context(GlobalOptions& globals, std::ostream& out, std::ostream& err, s
                  bool stderr_is_tty)
   : m_globals(globals), m_out(out), m_err(err), m_environment(std::move(environment)), m_stderr_tty(stderr_is_tty)
 {
-  // The operations in core/ reach the stack's addresses through the targets, which sit above them.
-  clients::set_endpoint_source(targets::endpoints_of);
 }
 
 Context::~Context() = default;

@@ -37,24 +37,24 @@ Endpoints resolve_endpoints(const config::Config& cfg)
 {
   // A server named by URL does not need the target, which may have nothing deployed: then only
   // the other server's addresses are missing (port 0, with the reason in `unavailable`).
-  bool pg_url = !cfg.get_string("postgres.url").empty();
-  bool redis_url = !cfg.get_string("redis.url").empty();
+  const std::string pg_url = cfg.get_string("postgres.url");
+  const std::string redis_url = cfg.get_string("redis.url");
   Endpoints e;
   e.master_name = cfg.get_string("redis.master_name");
   e.redis_password_secret = "redis";
-  if (!pg_url || !redis_url) {
+  if (pg_url.empty() || redis_url.empty()) {
     try {
       e = target_endpoints(cfg);
     } catch (const Error& err) {
-      if (!pg_url && !redis_url) throw;
+      if (pg_url.empty() && redis_url.empty()) throw;
       e.unavailable = err.message();
     }
   }
 
   // Addresses the config names explicitly win on every target.
-  if (!cfg.get_string("postgres.url").empty()) {
+  if (!pg_url.empty()) {
     e.pooler = PgEndpoint{};
-    e.pooler.url = cfg.get_string("postgres.url");
+    e.pooler.url = pg_url;
     e.pooler.user = cfg.get_string("postgres.superuser");
     e.pooler.database = cfg.get_string("postgres.database");
     e.primary = e.pooler;
@@ -70,7 +70,7 @@ Endpoints resolve_endpoints(const config::Config& cfg)
       e.sentinels.push_back(hp);
     }
   }
-  e.redis_url = cfg.get_string("redis.url");
+  e.redis_url = redis_url;
   // External servers are not the target's: its TLS settings (CA file) do not apply to them.
   if (!e.redis_url.empty() || !external.empty()) e.redis_tls = {};
   return e;
