@@ -2,7 +2,7 @@
 
 #include <fmt/format.h>
 
-#include "core/config/config.h"
+#include "core/config/url.h"
 #include "core/exec/redact.h"
 #include "core/secrets/store.h"
 

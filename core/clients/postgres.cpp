@@ -7,7 +7,7 @@
 
 #include <fmt/format.h>
 
-#include "core/config/config.h"
+#include "core/config/url.h"
 #include "core/exec/redact.h"
 #include "core/util/strings.h"
 

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/config/keys.h"
+#include "core/config/url.h"
 
 namespace statectl::config {
 
@@ -100,9 +101,6 @@ private:
 // Validates a textual value against a key's type, bounds and allowed values; returns an error
 // message without location ("must be an integer between 0 and 15, got 99"), empty when valid.
 std::string validate_value(const KeySpec& spec, const std::string& text);
-
-// Redacts the password of a URL: postgresql://u:secret@h/db -> postgresql://u:****@h/db.
-std::string redact_url(const std::string& url);
 
 // The commented statectl.toml that `init --target T` writes.
 std::string init_template(const std::string& target);

@@ -10,7 +10,6 @@
 #include <thread>
 #include <unistd.h>
 
-#include "core/config/config.h"
 #include "core/exec/runner.h"
 #include "core/util/fs.h"
 #include "core/util/strings.h"

@@ -10,7 +10,7 @@
 #include <fmt/format.h>
 
 #include "core/clients/postgres.h"
-#include "core/config/config.h"
+#include "core/config/url.h"
 #include "core/error.h"
 #include "core/exec/redact.h"
 #include "core/stack/endpoints.h"

@@ -5,7 +5,6 @@
 #include "core/backup/repository.h"
 #include "core/backup/retention.h"
 #include "core/backup/stream.h"
-#include "core/config/config.h"
 
 using namespace statectl::backup;
 

@@ -8,7 +8,6 @@
 #include "core/backup/repository.h"
 #include "core/backup/s3.h"
 #include "core/backup/storage.h"
-#include "core/config/config.h"
 #include "tests/support/temp_dir.h"
 
 using namespace statectl;

@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <netinet/in.h>
 #include <nlohmann/json.hpp>
 #include <sys/socket.h>
@@ -15,7 +16,6 @@
 
 #include "tests/support/cli.h"
 #include "tests/support/temp_dir.h"
-#include "core/config/config.h"
 
 using namespace statectl;
 using statectl::testing::run_cli;

@@ -4,7 +4,6 @@
 #include <string>
 
 #include "core/clients/postgres.h"
-#include "core/config/config.h"
 #include "core/error.h"
 #include "core/stack/endpoints.h"
 

@@ -7,7 +7,6 @@
 
 #include "tests/support/cli.h"
 #include "tests/support/temp_dir.h"
-#include "core/config/config.h"
 
 using statectl::testing::CliResult;
 using statectl::testing::run_cli;

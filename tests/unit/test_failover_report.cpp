@@ -4,7 +4,6 @@
 #include <nlohmann/json.hpp>
 
 #include "core/failover/common.h"
-#include "core/config/config.h"
 #include "core/deploy/tools.h"
 #include "core/failover/failover.h"
 
