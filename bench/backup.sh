@@ -11,6 +11,7 @@
 #                 table of 1% of the database (file-level diffs store whole changed files)
 # and the stored sizes of a full and a diff of each.
 #   STATECTL=build/statectl bench/backup.sh [SCALE] [PORT]     (ROUNDS=5 by default)
+#   BENCH_ONLY=verify,restore,create,diff runs only those lines (default: all)
 set -euo pipefail
 STATECTL=${STATECTL:-$(dirname "$0")/../build/statectl}
 STATECTL=$(readlink -f "$STATECTL")
@@ -97,17 +98,24 @@ def fresh(path, owner=None):
     if owner:
         os.makedirs(path, mode=0o700)
         shutil.chown(path, owner, owner)
-run_case(Case("backup verify", a=st + ["backup", "verify"], b=br + ["verify"], ref_name="pgbackrest verify"), rounds, goal=1.5)
-run_case(Case("restore (durable)", a=st + ["restore", "--to", f"{D}/rs", "--backup", sid, "--target-immediate"],
+only = set(filter(None, os.environ.get("BENCH_ONLY", "").split(",")))
+want = lambda name: not only or name in only
+if want("verify"):
+    run_case(Case("backup verify", a=st + ["backup", "verify"], b=br + ["verify"], ref_name="pgbackrest verify"), rounds, goal=1.5)
+    run_case(Case("backup verify --deep", a=st + ["backup", "verify", "--deep"], b=br + ["verify"], ref_name="pgbackrest verify"), rounds, goal=1.5)
+if want("restore"):
+  run_case(Case("restore (durable)", a=st + ["restore", "--to", f"{D}/rs", "--backup", sid, "--target-immediate"],
               b=br + [f"--pg1-path={D}/rb", "restore", "--type=immediate"], ref_name="pgbackrest restore",
               prep_a=lambda: fresh(f"{D}/rs"), prep_b=lambda: fresh(f"{D}/rb", "postgres")), rounds, goal=1.0)
-run_case(Case("restore --no-sync", a=st + ["restore", "--to", f"{D}/rs", "--backup", sid, "--target-immediate", "--no-sync"],
+  run_case(Case("restore --no-sync", a=st + ["restore", "--to", f"{D}/rs", "--backup", sid, "--target-immediate", "--no-sync"],
               b=br + [f"--pg1-path={D}/rb", "restore", "--type=immediate"], ref_name="pgbackrest restore",
               prep_a=lambda: fresh(f"{D}/rs"), prep_b=lambda: fresh(f"{D}/rb", "postgres")), rounds)
-fresh(f"{D}/rs"); fresh(f"{D}/rb")
-run_case(Case("backup create (full)", a=st + ["backup", "create"], b=br + ["backup", "--type=full"],
-              ref_name="pgbackrest backup full"), rounds, goal=1.0)
+  fresh(f"{D}/rs"); fresh(f"{D}/rb")
+if want("create"):
+    run_case(Case("backup create (full)", a=st + ["backup", "create"], b=br + ["backup", "--type=full"],
+                  ref_name="pgbackrest backup full"), rounds, goal=1.0)
 PY
+[[ -z ${BENCH_ONLY:-} || ,$BENCH_ONLY, == *,diff,* ]] || exit 0
 # 1% of the database in a new table, then diffs of each against its last full.
 psql -c "CREATE TABLE extra AS SELECT * FROM pgbench_accounts WHERE aid % 100 = 0" >/dev/null
 psql -c "CHECKPOINT" >/dev/null

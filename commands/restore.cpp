@@ -42,7 +42,7 @@ void setup_restore(CLI::App& sub, Context& ctx)
   sub.add_option("--port", o->port, "Port for --start (default: a free port)")->check(CLI::Range(1024, 65535));
   sub.add_option("--timeout", o->timeout, "How long --start waits for recovery");
   sub.add_flag("--keep-archiving", o->keep_archiving, "Keep the source's archive_mode and synchronous_standby_names (default: off, so the copy never archives into the source's repository)");
-  sub.add_flag("--no-sync", o->no_sync, "Do not flush the restored files to disk before returning (default: one syncfs of the target's filesystem)");
+  sub.add_flag("--no-sync", o->no_sync, "Do not flush the restored files to disk before returning (default: fsync every restored file and directory)");
   sub.footer("A diff or incr backup is restored from its chain: its own files, and the unchanged ones from the backups it\n"
              "references, each checked against its SHA-256.\n"
              "Every target, compose included, restores from the repository into a new directory on this machine (as\n"

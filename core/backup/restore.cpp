@@ -335,10 +335,11 @@ RestoreResult restore(const config::Config& cfg, exec::Runner& runner, output::P
     fs::create_directories(o.to / "log", ec);
     fs::create_directories(o.to / "pg_wal" / "archive_status", ec);
     chown_tree(o.to, run_as);
-    // Durable before it is reported restored, as pgBackRest syncs each file: one syncfs() of
-    // the target's filesystem flushes every file and directory written above in one batch.
+    // Durable before it is reported restored, as pgBackRest syncs each file: every file and
+    // directory of the restored tree (not the whole filesystem: other processes' writes are
+    // not waited for).
     if (o.sync)
-      if (auto r = util::sync_filesystem(o.to); !r) throw Error(ExitCode::failed, "cannot sync the restored data directory", r.error(), "check the disk");
+      if (auto r = util::sync_tree(o.to); !r) throw Error(ExitCode::failed, "cannot sync the restored data directory", r.error(), "check the disk");
   } catch (...) {
     wipe();
     throw;

@@ -14,6 +14,7 @@
 #include "core/backup/stream.h"
 #include "core/backup/tar.h"
 #include "core/error.h"
+#include "core/util/parallel.h"
 #include "core/util/strings.h"
 
 namespace statectl::backup {
@@ -178,11 +179,15 @@ UnpackStats unpack_backup(const Repository& repo, const Manifest& m, const fs::p
     StreamStats st;
     try {
       LocalCopy copy = repo.storage().fetch(key);
-      st = read_zstd_file(copy.path(), [&](std::string_view d) {
-        x.tar.feed(d);
-        done += d.size();
-        progress.update(done);
-      }, repo.cipher_key(), key);
+      const std::string& cipher_key = repo.cipher_key();
+      // Reading, decrypting and decompressing on one thread, unpacking, hashing and writing
+      // the files on this one.
+      util::pipeline_chunks([&](const std::function<void(std::string_view)>& emit) { st = read_zstd_file(copy.path(), emit, cipher_key, key); },
+                            [&](std::string_view d) {
+                              x.tar.feed(d);
+                              done += d.size();
+                              progress.update(done);
+                            });
     } catch (const Error& e) {
       // Damage shows first as a zstd or tar error, before the whole-file checksum: name the file.
       throw damaged(fmt::format("{}: {}", key, e.why().empty() ? e.what_failed() : e.why()));

@@ -25,7 +25,7 @@ struct UnpackStats {
 // (every directory, symlink and file it holds), then from each backup of backup_chain() the files
 // m's manifest takes from there. Each stored file's checksums and each restored file's size and
 // SHA-256 are checked against the manifests; throws Error(failed, "backup M is damaged", ...)
-// naming the first damaged object or file. Files are written, not synced (see util::sync_filesystem).
+// naming the first damaged object or file. Files are written, not synced (see util::sync_tree).
 UnpackStats unpack_backup(const Repository& repo, const Manifest& m, const std::filesystem::path& dir, output::Printer& printer, bool tty);
 
 } // namespace statectl::backup

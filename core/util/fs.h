@@ -20,9 +20,12 @@ Expected<std::string> read_file(const std::filesystem::path& path);
 // fsyncs a directory so a rename inside it is durable.
 void fsync_dir(const std::filesystem::path& dir);
 
-// Flushes every written file and directory of the filesystem holding path to disk (syncfs(2)):
-// one call instead of an fsync per file. Returns an error string naming the path on failure.
-Expected<bool> sync_filesystem(const std::filesystem::path& path);
+// Flushes every file and directory under path (path included) to disk, as PostgreSQL's
+// fsync_pgdata does: first starts the writeback of every file (sync_file_range), then fsyncs each
+// one and each directory, on several threads. Only this tree is waited for, not what other
+// processes wrote to the same filesystem (syncfs(2) would wait for all of it). Symbolic links are
+// not followed. Returns an error string naming the first path that failed.
+Expected<bool> sync_tree(const std::filesystem::path& path);
 
 // Creates dir (and parents) with mode for the last component; keeps an existing directory.
 Expected<bool> make_dirs(const std::filesystem::path& dir, mode_t mode = 0755);

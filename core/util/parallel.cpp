@@ -2,9 +2,12 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
+#include <deque>
 #include <exception>
 #include <mutex>
 #include <sched.h>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -43,6 +46,67 @@ void parallel_for(std::size_t n, unsigned workers, const std::function<void(std:
   work();
   for (auto& t : threads) t.join();
   if (first) std::rethrow_exception(first);
+}
+
+namespace {
+
+// Thrown inside the producer when the consumer gave up.
+struct Stopped {};
+
+} // namespace
+
+void pipeline_chunks(const std::function<void(const std::function<void(std::string_view)>& emit)>& produce,
+                     const std::function<void(std::string_view)>& consume, std::size_t max_buffered)
+{
+  std::mutex mutex;
+  std::condition_variable changed;
+  std::deque<std::string> queue;
+  std::size_t buffered = 0;
+  bool done = false, stop = false;
+  std::exception_ptr produced_error;
+  std::thread producer([&] {
+    try {
+      produce([&](std::string_view chunk) {
+        std::unique_lock<std::mutex> lock(mutex);
+        changed.wait(lock, [&] { return stop || buffered < max_buffered || queue.empty(); });
+        if (stop) throw Stopped{};
+        queue.emplace_back(chunk);
+        buffered += chunk.size();
+        changed.notify_all();
+      });
+    } catch (const Stopped&) {
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(mutex);
+      produced_error = std::current_exception();
+    }
+    std::lock_guard<std::mutex> lock(mutex);
+    done = true;
+    changed.notify_all();
+  });
+  std::exception_ptr consumed_error;
+  try {
+    while (true) {
+      std::string chunk;
+      {
+        std::unique_lock<std::mutex> lock(mutex);
+        changed.wait(lock, [&] { return done || !queue.empty(); });
+        if (queue.empty()) break; // done, and everything consumed
+        chunk = std::move(queue.front());
+        queue.pop_front();
+        buffered -= chunk.size();
+        changed.notify_all();
+      }
+      consume(chunk);
+    }
+  } catch (...) {
+    consumed_error = std::current_exception();
+    std::lock_guard<std::mutex> lock(mutex);
+    stop = true;
+    changed.notify_all();
+  }
+  producer.join();
+  if (produced_error) std::rethrow_exception(produced_error);
+  if (consumed_error) std::rethrow_exception(consumed_error);
 }
 
 } // namespace statectl::util

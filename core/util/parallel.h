@@ -2,6 +2,7 @@
 
 #include <cstddef>
 #include <functional>
+#include <string_view>
 
 namespace statectl::util {
 
@@ -14,5 +15,13 @@ unsigned worker_count(unsigned cap = 8);
 // exception thrown by fn is rethrown here after the others finished (the remaining indexes are
 // skipped).
 void parallel_for(std::size_t n, unsigned workers, const std::function<void(std::size_t)>& fn);
+
+// Runs produce on a second thread and hands every chunk it emits, in order, to consume on the
+// calling thread, so that producing (reading, decrypting, decompressing) and consuming
+// (parsing, hashing, writing) run at the same time. A chunk is copied when emitted; at most
+// about max_buffered bytes wait between the two. When either side throws, the other stops at its
+// next chunk and the exception is rethrown here (the producer's when both threw).
+void pipeline_chunks(const std::function<void(const std::function<void(std::string_view)>& emit)>& produce,
+                     const std::function<void(std::string_view)>& consume, std::size_t max_buffered = 8u << 20);
 
 } // namespace statectl::util
