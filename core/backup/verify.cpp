@@ -88,7 +88,11 @@ void verify_file(SerialStorage& store, const std::string& cipher_key, const std:
   }
   StreamStats st;
   try {
-    st = read_zstd_file(p, [&](std::string_view d) { if (is_tar) tar.feed(d); }, cipher_key, rel);
+    // Decompressing on one thread, the members' checksums on another.
+    if (is_tar)
+      util::pipeline_chunks([&](const std::function<void(std::string_view)>& emit) { st = read_zstd_file(p, emit, cipher_key, rel); },
+                            [&](std::string_view d) { tar.feed(d); });
+    else st = read_zstd_file(p, {}, cipher_key, rel);
   } catch (const Error& e) {
     // Damaged on disk (the checksum says so) or damaged when it was written.
     StreamStats plain = hash_file(p);
