@@ -18,14 +18,7 @@ namespace {
 
 using clients::RedisValue;
 
-CheckResult make(const std::string& name, const std::string& target)
-{
-  CheckResult c;
-  c.name = name;
-  c.component = "redis";
-  c.target = target;
-  return c;
-}
+CheckResult make(const std::string& name, const std::string& target) { return redis_node::result(name, target); }
 
 // INFO-style "field:value" lines of a reply.
 std::map<std::string, std::string> fields_of(const RedisValue& r)

@@ -6,9 +6,7 @@
 
 namespace statectl::capacity::redis_node {
 
-namespace {
-
-CheckResult make(const std::string& name, const std::string& target)
+CheckResult result(const std::string& name, const std::string& target)
 {
   CheckResult c;
   c.name = name;
@@ -16,8 +14,6 @@ CheckResult make(const std::string& name, const std::string& target)
   c.target = target;
   return c;
 }
-
-} // namespace
 
 std::uint64_t number(const std::map<std::string, std::string>& info, const std::string& field)
 {
@@ -33,7 +29,7 @@ std::uint64_t number(const std::map<std::string, std::string>& info, const std::
 void memory_checks(const std::map<std::string, std::string>& info, const Thresholds& t, const std::string& target,
                    std::vector<CheckResult>& out)
 {
-  CheckResult mem = make("redis_memory", target);
+  CheckResult mem = result("redis_memory", target);
   std::uint64_t used = number(info, "used_memory"), max = number(info, "maxmemory");
   if (max == 0) {
     // Without maxmemory Redis grows until the kernel kills it; measure against the machine.
@@ -64,7 +60,7 @@ void memory_checks(const std::map<std::string, std::string>& info, const Thresho
                       .metric = "redis_memory_max_bytes", .help = "Redis maxmemory (0: no limit)."});
   out.push_back(std::move(mem));
 
-  CheckResult ev = make("redis_evictions", target);
+  CheckResult ev = result("redis_evictions", target);
   std::uint64_t evicted = number(info, "evicted_keys");
   ev.status = evicted > 0 ? Status::warning : Status::ok;
   ev.value = fmt::format("{} key(s) evicted since start, policy {}", evicted,

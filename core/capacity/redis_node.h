@@ -11,6 +11,9 @@
 // each master of a Cluster.
 namespace statectl::capacity::redis_node {
 
+// An empty result of check `name` on the Redis server at target (component "redis").
+CheckResult result(const std::string& name, const std::string& target);
+
 // The unsigned number of an INFO field; 0 when it is missing or not a number.
 std::uint64_t number(const std::map<std::string, std::string>& info, const std::string& field);
 
