@@ -172,7 +172,7 @@ struct Fd {
 } // namespace
 
 StreamStats read_zstd_file(const fs::path& path, const std::function<void(std::string_view)>& sink, const std::string& key,
-                           const std::string& what_arg)
+                           const std::string& what_arg, bool hash_raw)
 {
   std::string what = what_arg.empty() ? path.string() : what_arg;
   std::optional<Opener> opener;
@@ -192,7 +192,7 @@ StreamStats read_zstd_file(const fs::path& path, const std::function<void(std::s
       last = ZSTD_decompressStream(dctx.get(), &out, &in);
       if (ZSTD_isError(last)) throw Error(ExitCode::failed, fmt::format("{} is damaged", what), ZSTD_getErrorName(last));
       std::string_view chunk(outbuf.data(), out.pos);
-      raw.update(chunk);
+      if (hash_raw) raw.update(chunk);
       st.raw_size += out.pos;
       if (sink && !chunk.empty()) sink(chunk);
     }
@@ -219,12 +219,12 @@ StreamStats read_zstd_file(const fs::path& path, const std::function<void(std::s
     if (ZSTD_isError(last)) throw Error(ExitCode::failed, fmt::format("{} is damaged", what), ZSTD_getErrorName(last));
     if (out.pos == 0) break;
     std::string_view chunk(outbuf.data(), out.pos);
-    raw.update(chunk);
+    if (hash_raw) raw.update(chunk);
     st.raw_size += out.pos;
     if (sink) sink(chunk);
   }
   if (last != 0) throw Error(ExitCode::failed, fmt::format("{} is damaged", what), "truncated zstd frame");
-  st.raw_sha256 = raw.hex();
+  if (hash_raw) st.raw_sha256 = raw.hex();
   st.stored_sha256 = stored.hex();
   return st;
 }

@@ -72,12 +72,14 @@ private:
   std::string m_pending;
 };
 
-// Decompresses a zstd file, handing raw chunks to sink, and hashes both sides. With a key, the
-// file is a sealed one and is authenticated record by record. Throws statectl::Error(failed)
-// naming the file (as `what`, default its path) when it is unreadable, truncated, corrupt or
-// fails authentication.
+// Decompresses a zstd file, handing raw chunks to sink, and hashes both sides (the raw side
+// only with hash_raw: a caller that checks the stored bytes' hash and hashes every member of
+// the content itself need not hash it twice; raw_sha256 is then empty). With a key, the file is
+// a sealed one and is authenticated record by record. Throws statectl::Error(failed) naming the
+// file (as `what`, default its path) when it is unreadable, truncated, corrupt or fails
+// authentication.
 StreamStats read_zstd_file(const std::filesystem::path& path, const std::function<void(std::string_view)>& sink,
-                           const std::string& key = {}, const std::string& what = {});
+                           const std::string& key = {}, const std::string& what = {}, bool hash_raw = true);
 
 // Hashes a plain file (SHA-256 of its bytes); throws Error(failed) when unreadable.
 StreamStats hash_file(const std::filesystem::path& path);
