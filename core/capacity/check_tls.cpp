@@ -34,8 +34,10 @@ void check_certificates(const config::Config& cfg, const Thresholds& t, std::vec
       }
     }
     if (!soonest) {
-      // Without TLS and without certificates there is nothing to watch: no check at all.
-      if (!cfg.get_bool("tls.enabled")) return;
+      // Without TLS and without certificates there is nothing to watch: no check at all. Only the
+      // local stack uses statectl's certificates (compose and k8s have no TLS yet; the cloud
+      // services of terraform bring their own).
+      if (!cfg.get_bool("tls.enabled") || cfg.get_string("project.target") != "local") return;
       r.status = Status::critical;
       r.value = "no certificate";
       r.message = "[tls] enabled but the secret store has no tls.crt: run `statectl secrets tls` (or `statectl deploy`)";

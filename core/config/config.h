@@ -91,6 +91,8 @@ private:
   void apply_table(const void* table, Origin origin, const std::string& display_name, const std::string& prefix);
   void set_value(const KeySpec& spec, const std::string& text, std::vector<std::string> list,
                  Origin origin, const std::string& location);
+  // Recomputes the built-in defaults that depend on other keys ([tls] enabled on [redis] mode).
+  void derive_defaults();
 
   std::vector<Value> m_values; // indexed by Key::index()
   std::optional<std::filesystem::path> m_file;

@@ -112,8 +112,8 @@ inline constexpr KeyRow k_rows[] = {
   {"local.redis_exporter_port", T::integer, "19121", {}, 1024, 65535, "redis_exporter port (it scrapes every Redis and Sentinel), [monitoring] enabled"},
 
   // [tls]
-  {"tls.enabled", T::boolean, "false", {}, 0, 0,
-   "TLS on every link of the local stack (certificates from statectl's CA; clients verify-full / CA pinning); compose, k8s and terraform are not TLS yet"},
+  {"tls.enabled", T::boolean, "true", {}, 0, 0,
+   "TLS 1.3 only on every link of the local stack (certificates from statectl's CA; clients verify-full / CA pinning); the default is false with [redis] mode = \"cluster\" (no local cluster TLS yet); compose and k8s renders are plain text (deploy warns; an explicit true is refused); terraform renders always enforce TLS"},
 
   // [compose]
   {"compose.command", T::string, "auto", {"auto", "docker compose", "docker-compose"}, 0, 0, "Compose client"},

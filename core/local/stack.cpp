@@ -575,6 +575,14 @@ DeployResult Stack::deploy(const DeployOptions& opts)
       throw Error(ExitCode::usage, fmt::format("the local Redis Cluster in {} has {} nodes", m_site.state_dir().string(), nodes),
                   fmt::format("the config asks for {} ([redis] cluster_masters x (1 + cluster_replicas))", want),
                   "resizing a local cluster is not supported yet: restore the counts, or 'statectl destroy --purge' and deploy again");
+    // A stack speaks TLS when its deploy installed the CA; a stack deployed as plain text (by a
+    // statectl whose default was off) does not turn TLS on under its running clients.
+    bool running_tls = fs::exists(tls_files(cfg).ca);
+    if (running_tls != cfg.get_bool("tls.enabled"))
+      throw Error(ExitCode::usage, fmt::format("the local stack in {} runs {} TLS", m_site.state_dir().string(), running_tls ? "with" : "without"),
+                  fmt::format("the config says [tls] enabled = {}{}", cfg.get_bool("tls.enabled") ? "true" : "false", cfg.is_set("tls.enabled") ? "" : " (the default)"),
+                  fmt::format("set [tls] enabled = {} to keep it as it is, or run 'statectl destroy --purge' first to switch (it deletes the data)",
+                              running_tls ? "true" : "false"));
   } else {
     m_state.ha = cfg.get_string("postgres.ha");
     m_state.redis_mode = cfg.get_string("redis.mode");

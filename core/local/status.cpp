@@ -207,6 +207,7 @@ StackStatus Stack::status()
       if (!p.ok) {
         c.error = p.error;
       } else {
+        record_link(c, {}); // the cluster client and nodes have no TLS yet
         c.role = m.role = p.role;
         c.slots = p.slots;
         c.offset = p.offset;

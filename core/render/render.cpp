@@ -244,6 +244,12 @@ json values(const config::Config& cfg, const Request& req)
   v["redis_memory_limit"] = mebibytes(maxmemory + maxmemory / 4);
   v["redis_memory_request"] = mebibytes(maxmemory);
   v["redis_storage"] = mebibytes(2 * maxmemory); // room for the RDB snapshot and the AOF rewrite
+  // The compose and k8s renders have no TLS yet: an explicit request for it is refused rather
+  // than deployed as plain text (the built-in default only makes deploy warn).
+  if ((req.target == Target::compose || req.target == Target::k8s) && cfg.is_set("tls.enabled") && cfg.get_bool("tls.enabled"))
+    throw Error(ExitCode::usage, fmt::format("[tls] enabled = true is not rendered for {} yet", target_name(req.target)),
+                fmt::format("the {} renders speak plain text inside the stack's network; TLS is on the local stack only", target_name(req.target)),
+                fmt::format("set [tls] enabled = false for {} (an [env.NAME] profile, or STATECTL_TLS_ENABLED=false)", target_name(req.target)));
   if (mode == "cluster" && req.target == Target::compose)
     throw Error(ExitCode::usage, "redis.mode 'cluster' is not rendered for compose",
                 "a Redis Cluster needs stable per-node addresses that scaled Compose services do not have",

@@ -68,6 +68,11 @@ StatusResult Remote::status_result() const { return headed<StatusResult>(); }
 RenderRun::RenderRun(Remote& target, const DeployOptions& o) : t(target), opts(o), prev(previous_dir(target.cfg, target.req))
 {
   result = t.deploy_result();
+  // TLS is on by default, but these renders have none yet: say so rather than imply it (an
+  // explicit [tls] enabled = true is refused by render).
+  if (t.cfg.get_bool("tls.enabled") && !t.cfg.is_set("tls.enabled"))
+    t.printer.warn(fmt::format("the {} stack speaks plain text inside its network: its renders have no TLS yet ([tls] enabled is for the local stack)",
+                               render::target_name(t.req.target)));
 }
 
 void RenderRun::install_render()

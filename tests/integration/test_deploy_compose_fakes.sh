@@ -42,6 +42,7 @@ docker compose $F exec -T postgres-primary psql -U postgres -d postgres -tAc 'SE
 docker compose $F exec -T redis-sentinel redis-cli -p 26379 sentinel get-master-addr-by-name mymaster
 EXP
 fake_calls >actual
+cp "$ERR" deploy.err
 diff -u expected actual >&2 || fail "unexpected command sequence for a successful compose deploy"
 assert_contains "$OUT" "verified postgres_streaming: 1/1"
 assert_contains "$OUT" "verified sentinel_master: 172.18.0.3:6379"
@@ -62,6 +63,15 @@ sql=$(cat "$FAKE_LOG".stdin.*)
 assert_eq "$(grep -c "PASSWORD 'SCRAM-SHA-256\$4096:" <<<"$sql")" 4 "roles given SCRAM verifiers"
 grep -qF "ALTER SYSTEM SET synchronous_standby_names = 'ANY 1 (*)';" <<<"$sql" || fail "synchronous_standby_names not set after the roles"
 pass "secret files are 0400 for uid 999 in a 0700 directory; roles get SCRAM verifiers on stdin; no secret value in the rendered tree, argv or output"
+
+# TLS: the default deploys plain text with a warning (checked on the deploy above); an explicit
+# [tls] enabled = true is refused before anything runs.
+assert_contains deploy.err "statectl: warning: the compose stack speaks plain text inside its network: its renders have no TLS yet"
+: >"$FAKE_LOG"
+STATECTL_TLS_ENABLED=true expect_exit 2 statectl deploy --timeout 20s
+assert_contains "$ERR" "statectl: error: [tls] enabled = true is not rendered for compose yet"
+[[ ! -s $FAKE_LOG ]] || fail "a refused TLS deploy ran: $(cat "$FAKE_LOG")"
+pass "with the default TLS setting compose deploys plain text and warns; an explicit [tls] enabled = true is refused (exit 2), nothing run"
 
 # status: the containers of the project, replication on the primary, Sentinel's master.
 status_scenario() {

@@ -24,11 +24,13 @@ for name, (kind, role) in want.items():
     assert roles[name][2], name
 for c in j["components"]:
     assert c["pid"] > 0 and c["address"].startswith("127.0.0.1:"), c
+    # TLS is the default: statectl reached every server over TLS 1.3.
+    assert c.get("encrypted") is True and c.get("tls_protocol") == "TLSv1.3", c
     if c["role"] == "replica":
         assert isinstance(c["lag_bytes"], int), c
 assert set(roles) == set(want), roles
 PY
-pass "status -o json: every component healthy with its role, address and pid"
+pass "status -o json: every component healthy with its role, address and pid, reached over TLS 1.3 (the default)"
 
 expect_exit 0 statectl status
 assert_contains "$OUT" "postgres-0"

@@ -20,6 +20,11 @@ assert_eq "$(json_get "$OUT" 'sorted(c["role"] for c in j["components"] if c["ki
   "['master', 'master', 'master', 'replica', 'replica', 'replica']"
 assert_eq "$(json_get "$OUT" 'all(c["healthy"] and "offset" in c for c in j["components"] if c["kind"] == "redis")')" True
 assert_eq "$(json_get "$OUT" 'len([c for c in j["components"] if c["kind"] == "sentinel"])')" 0
+# No local cluster TLS yet: without a [tls] table a cluster config defaults to plain text, and
+# status says so on every link.
+assert_eq "$(json_get "$OUT" 'sorted(set(c.get("encrypted") for c in j["components"] if c["kind"] == "redis"))')" "[False]" "cluster links encrypted"
+statectl -o json config show >cfg.json
+assert_eq "$(json_get cfg.json 'j["tls"]["enabled"]')" False "tls.enabled of a cluster config"
 # The masters' slot ranges cover the 16384 slots exactly once.
 json_get "$OUT" '[c["slots"] for c in j["components"] if c["role"] == "master"]' >slots.txt
 python3 - slots.txt <<'EOF' || fail "the masters' slots do not cover 0-16383: $(cat slots.txt)"

@@ -135,3 +135,10 @@ PY
 expect_exit 0 statectl get tls:postgres
 expect_exit 0 statectl get tls:redis --backend redis
 pass "secrets tls --rotate --apply: every server presents the new certificate, PostgreSQL, PgBouncer and Redis without a restart"
+
+# The TLS mode of a running stack does not switch under it.
+STATECTL_TLS_ENABLED=false expect_exit 2 statectl deploy
+assert_contains "$ERR" "statectl: error: the local stack in $TEST_DIR/stack runs with TLS"
+assert_contains "$ERR" "hint: set [tls] enabled = true to keep it as it is, or run 'statectl destroy --purge' first to switch"
+expect_exit 0 statectl status
+pass "deploy refuses to turn TLS off on a running TLS stack (exit 2) and leaves it healthy"

@@ -93,7 +93,9 @@ TEST_CASE("cli targets: --dry-run -o json deploy on compose is one JSON document
   exec::FakeRunner runner;
   auto r = run_cli({"--dry-run", "-o", "json", "deploy"}, p.env(), &runner);
   CHECK(r.code == 0);
-  CHECK(r.err == "dry run: nothing was changed\n");
+  CHECK(r.err == "statectl: warning: the compose stack speaks plain text inside its network: its renders have no TLS yet ([tls] enabled is for "
+                 "the local stack)\n"
+                 "dry run: nothing was changed\n");
   auto doc = plan_of(r.out);
   std::string dir = (p.state / "compose").string();
   std::string compose = "docker compose -p statectl -f " + dir + "/docker-compose.yml";
@@ -117,7 +119,9 @@ TEST_CASE("cli targets: --dry-run -o json deploy on k8s is one JSON document wit
   exec::FakeRunner runner;
   auto r = run_cli({"--dry-run", "-o", "json", "deploy"}, p.env(), &runner);
   CHECK(r.code == 0);
-  CHECK(r.err == "dry run: nothing was changed\n");
+  CHECK(r.err == "statectl: warning: the k8s stack speaks plain text inside its network: its renders have no TLS yet ([tls] enabled is for "
+                 "the local stack)\n"
+                 "dry run: nothing was changed\n");
   auto doc = plan_of(r.out);
   std::string dir = (p.state / "k8s").string();
   CHECK(doc["target"] == "k8s");

@@ -230,6 +230,24 @@ TEST_CASE("render: compose refuses redis cluster mode")
   }
 }
 
+TEST_CASE("render: compose and k8s refuse an explicit [tls] enabled = true, and render plain text with the default")
+{
+  for (auto target : {render::Target::compose, render::Target::k8s}) {
+    std::string name = render::target_name(target);
+    try {
+      render::render(cfg_from("[tls]\nenabled = true\n"), {target, ""});
+      FAIL("no error");
+    } catch (const Error& e) {
+      CHECK(e.code() == ExitCode::usage);
+      CHECK(e.what_failed() == "[tls] enabled = true is not rendered for " + name + " yet");
+      CHECK(e.hint() == "set [tls] enabled = false for " + name + " (an [env.NAME] profile, or STATECTL_TLS_ENABLED=false)");
+    }
+    CHECK_FALSE(render::render(cfg_from(""), {target, ""}).empty());
+    CHECK_FALSE(render::render(cfg_from("[tls]\nenabled = false\n"), {target, ""}).empty());
+  }
+  CHECK_FALSE(render::render(cfg_from("[tls]\nenabled = true\n"), {render::Target::terraform, "aws"}).empty());
+}
+
 TEST_CASE("render: --templates overrides one file by relative path and a bad override names the file")
 {
   fs::path dir = fs::temp_directory_path() / ("statectl-render-override-" + std::to_string(::getpid()));
