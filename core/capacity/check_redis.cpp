@@ -110,6 +110,7 @@ void check_redis(const config::Config& cfg, const Thresholds& t, std::vector<Che
       one.password = password.value_or("");
       one.timeout = t.connect_timeout;
       one.nat = stack::redis_address_map(ep);
+      one.tls = clients::redis_tls(ep.redis_tls); // the Sentinels speak TLS when the stack does
       if (auto m = clients::ask_sentinels(one)) {
         master.host = m->host;
         master.port = m->port;
