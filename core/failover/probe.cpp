@@ -233,18 +233,46 @@ std::string pg_probe_table() { return "statectl_failover_probe"; }
 std::string redis_probe_key(const std::string& run_id) { return "statectl:failover:{failover}:" + run_id; }
 int redis_probe_slot() { return clients::key_slot(redis_probe_key("")); }
 
+namespace {
+
+// A passing answer of the clients' path, not a verdict on the stack: PgBouncer refuses logins
+// for server_login_retry after one server login failed (a member restarting, HAProxy recreated by
+// `scale`, a failover just done), and a server that starts up or shuts down refuses briefly too.
+bool pg_transient(const std::string& error)
+{
+  for (const char* s : {"server_login_retry", "server login has been failing", "pgbouncer cannot connect to server",
+                        "the database system is starting up", "the database system is shutting down",
+                        "the database system is not yet accepting connections", "no more connections allowed"})
+    if (error.find(s) != std::string::npos) return true;
+  return false;
+}
+
+} // namespace
+
 void pg_prepare(const PgTarget& target, milliseconds timeout)
 {
   std::string error;
   auto deadline = Clock::now() + timeout;
-  PgConnection c = pg_connect(target, deadline, error);
-  if (!c) throw Error(ExitCode::unavailable, "cannot connect to PostgreSQL through the clients' path", error, "run 'statectl status'");
+  // Connect and create, again while the answer is a passing one (see pg_transient) and the
+  // timeout allows; any other failure is reported at once.
+  PgConnection c;
+  for (;;) {
+    error.clear();
+    c = pg_connect(target, deadline, error);
+    bool timed_out = false;
+    if (c && pg_exec(c,
+                     "CREATE TABLE IF NOT EXISTS " + pg_probe_table() +
+                       " (run_id text NOT NULL, seq bigint NOT NULL, at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (run_id, seq))",
+                     {}, deadline, error, timed_out))
+      break;
+    if (!pg_transient(error) || Clock::now() + milliseconds(250) >= deadline) {
+      if (!c) throw Error(ExitCode::unavailable, "cannot connect to PostgreSQL through the clients' path", error, "run 'statectl status'");
+      throw Error(ExitCode::failed, "cannot create the probe table " + pg_probe_table(), error);
+    }
+    c = PgConnection();
+    std::this_thread::sleep_for(milliseconds(250));
+  }
   bool timed_out = false;
-  if (!pg_exec(c,
-               "CREATE TABLE IF NOT EXISTS " + pg_probe_table() +
-                 " (run_id text NOT NULL, seq bigint NOT NULL, at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (run_id, seq))",
-               {}, deadline, error, timed_out))
-    throw Error(ExitCode::failed, "cannot create the probe table " + pg_probe_table(), error);
   // The table must exist on every standby before the fault: with asynchronous replication (and
   // Patroni's default) a standby that had not replayed the CREATE yet can be promoted, and then
   // no write could succeed after the failover. Wait (within the timeout) until every streaming

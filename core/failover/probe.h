@@ -69,7 +69,10 @@ std::string redis_probe_key(const std::string& run_id);
 int redis_probe_slot();
 
 // Creates the probe table when missing (through the clients' path), then waits (within timeout)
-// until every streaming standby has replayed it, so a promoted standby has it too.
+// until every streaming standby has replayed it, so a promoted standby has it too. Passing answers
+// (PgBouncer's "server login has been failing ... (server_login_retry)", a server starting up)
+// are retried within the timeout; throws Error(unavailable) when it cannot connect, Error(failed)
+// when the table cannot be created.
 void pg_prepare(const PgTarget& target, std::chrono::milliseconds timeout);
 // True when the server at target (a standby too) has the probe table.
 bool pg_has_probe_table(const PgTarget& target, std::chrono::milliseconds timeout);

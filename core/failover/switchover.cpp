@@ -433,7 +433,7 @@ SwitchoverReport switchover(const config::Config& cfg, exec::Runner& runner, out
     probe = std::make_unique<Probe>([t, run_id] { return make_redis_writer(t, run_id); }, opts.rate, 2, opts.timeout);
   } else {
     auto t = detail::pg_clients_path(cfg);
-    pg_prepare(t, 10s);
+    pg_prepare(t, 30s);
     probe = std::make_unique<Probe>([t, run_id] { return make_pg_writer(t, run_id); }, opts.rate, 2, opts.timeout);
   }
   probe->start();

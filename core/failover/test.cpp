@@ -28,7 +28,7 @@ std::unique_ptr<Probe> make_probe(const config::Config& cfg, const TestOptions& 
     return std::make_unique<Probe>([t, run_id] { return make_redis_writer(t, run_id); }, rate, threads, opts.write_timeout);
   }
   auto t = detail::pg_clients_path(cfg);
-  pg_prepare(t, 10s);
+  pg_prepare(t, 30s);
   return std::make_unique<Probe>([t, run_id] { return make_pg_writer(t, run_id); }, rate, threads, opts.write_timeout);
 }
 
