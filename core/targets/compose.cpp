@@ -369,7 +369,14 @@ public:
   {
     if (!cfg.get_string("postgres.url").empty() || !cfg.get_string("redis.url").empty())
       throw Error(ExitCode::usage, "--apply works on the deployed stack only", "[postgres] url or [redis] url points elsewhere");
-    return compose_secrets_applier(cfg, store, runner, printer, deployed(), dir, secret_name, endpoints());
+    PatroniMembers members;
+    // Its own Remote: the function outlives this target (the rotation runs after make() returned it).
+    if (patroni())
+      members = [&c = cfg, &r = runner, &p = printer, compose = deployed()] {
+        Remote remote(c, r, p, render::Target::compose);
+        return compose_patroni::members(remote, compose);
+      };
+    return compose_secrets_applier(cfg, store, runner, printer, deployed(), dir, secret_name, endpoints(), members);
   }
 
   std::string restore_after(const Fault& f, milliseconds timeout) override

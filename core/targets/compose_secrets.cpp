@@ -3,6 +3,7 @@
 #include "core/targets/compose_secrets.h"
 
 #include <fmt/format.h>
+#include <optional>
 #include <thread>
 
 #include "core/clients/postgres.h"
@@ -14,6 +15,7 @@
 #include "core/secrets/push.h"
 #include "core/secrets/store.h"
 #include "core/targets/compose_failover.h"
+#include "core/targets/compose_secrets_patroni.h"
 #include "core/util/strings.h"
 
 namespace statectl::targets::detail {
@@ -86,8 +88,9 @@ bool pg_login(int port, const std::string& user, const std::string& password, co
 class Applier {
 public:
   Applier(const config::Config& cfg, const secrets::Store& store, exec::Runner& runner, output::Printer& printer, deploy::Compose compose,
-          fs::path dir, stack::Endpoints ep)
-    : m_cfg(cfg), m_store(store), m_runner(runner), m_printer(printer), m_compose(std::move(compose)), m_dir(std::move(dir)), m_ep(std::move(ep))
+          fs::path dir, stack::Endpoints ep, PatroniMembers patroni)
+    : m_cfg(cfg), m_store(store), m_runner(runner), m_printer(printer), m_compose(std::move(compose)), m_dir(std::move(dir)), m_ep(std::move(ep)),
+      m_patroni(std::move(patroni))
   {
   }
 
@@ -141,12 +144,44 @@ private:
     exec_in(c, {"mv", "-f", tmp, path}, "", "writing " + path, user);
   }
 
-  void postgres(const std::string& name, const std::string& to)
+  // The primary's container: postgres-primary, or with Patroni the member that leads.
+  PgContainer primary(const std::vector<compose_patroni::Member>& members)
   {
-    std::string role = role_of(m_cfg, name);
+    if (m_patroni) {
+      auto l = compose_patroni::leader(members);
+      if (!l) throw Error(ExitCode::unavailable, "no Patroni member leads", "", "run 'statectl status --target compose'");
+      PgContainer c;
+      c.id = c.name = l->container;
+      c.service = l->name;
+      c.running = true;
+      return c;
+    }
     auto primaries = running("postgres-primary");
     if (primaries.empty())
       throw Error(ExitCode::unavailable, "postgres-primary is not running", "", "run 'statectl status --target compose'");
+    return primaries[0];
+  }
+
+  void postgres(const std::string& name, const std::string& to)
+  {
+    std::string role = role_of(m_cfg, name);
+    std::vector<compose_patroni::Member> members;
+    if (m_patroni) members = m_patroni();
+    std::vector<PgContainer> primaries = {primary(members)};
+    // Patroni's own credentials (superuser and rewind, or replication) first: its open
+    // connections stay, the ones it opens after the ALTER ROLE use the new value.
+    std::optional<PatroniCredentials> patroni;
+    if (m_patroni && (name == "postgres" || name == "replication")) {
+      patroni.emplace(
+        m_cfg, m_runner,
+        [this](const std::string& container, const std::vector<std::string>& argv, const std::string& input, const std::string& what) {
+          PgContainer c;
+          c.id = c.name = container;
+          return exec_in(c, argv, input, what);
+        },
+        [this](std::string line) { step(std::move(line)); });
+      patroni->update(members, name, to);
+    }
     // Only the verifier reaches the server; a password that is not plain ASCII goes as itself
     // (over the container's socket) so the server applies SASLprep.
     auto verifier = secrets::scram_sha256_verifier(to);
@@ -158,7 +193,7 @@ private:
             "ALTER ROLE " + role);
     step(fmt::format("{}: ALTER ROLE {} PASSWORD (SCRAM verifier computed by statectl)", primaries[0].name, role));
 
-    if (name == "replication") {
+    if (name == "replication" && !m_patroni) {
       std::string escaped;
       for (char c : to) {
         if (c == ':' || c == '\\') escaped += '\\';
@@ -201,8 +236,8 @@ private:
     // Verify: fresh connections with the new value, direct and through the pooler.
     std::string err;
     if (!pg_login(m_ep.primary.port, role, to, db, &err))
-      throw Error(ExitCode::failed, fmt::format("verification failed: {} cannot log in to postgres-primary with the new password", role), err);
-    step(fmt::format("verified: new connection to postgres-primary 127.0.0.1:{} as {}", m_ep.primary.port, role));
+      throw Error(ExitCode::failed, fmt::format("verification failed: {} cannot log in to {} with the new password", role, primaries[0].service), err);
+    step(fmt::format("verified: new connection to {} 127.0.0.1:{} as {}", m_patroni ? "the leader through HAProxy" : "postgres-primary", m_ep.primary.port, role));
     if (pooled) {
       bool ok = false;
       for (int i = 0; i < 25 && !ok; ++i) {
@@ -213,6 +248,7 @@ private:
         throw Error(ExitCode::failed, fmt::format("verification failed: {} cannot log in through PgBouncer with the new password", role), err);
       step(fmt::format("verified: new connection through PgBouncer 127.0.0.1:{} as {}", m_ep.pooler.port, role));
     }
+    if (patroni) patroni->verify(members, name, 60s);
   }
 
   // redis-cli inside the container with the commands on stdin, logged in with `from` or else
@@ -271,6 +307,7 @@ private:
   deploy::Compose m_compose;
   fs::path m_dir;
   stack::Endpoints m_ep;
+  PatroniMembers m_patroni; // empty in bare mode
   std::vector<std::string> m_steps;
 };
 
@@ -278,15 +315,12 @@ private:
 
 secrets::ApplyFn compose_secrets_applier(const config::Config& cfg, const secrets::Store& store, exec::Runner& runner,
                                          output::Printer& printer, const deploy::Compose& compose, const fs::path& dir,
-                                         const std::string& name, const stack::Endpoints& endpoints)
+                                         const std::string& name, const stack::Endpoints& endpoints, PatroniMembers patroni)
 {
   if (role_of(cfg, name).empty() && name != "redis")
     throw Error(ExitCode::usage, fmt::format("--apply does not know secret '{}'", name),
                 "it is not one of the compose stack's passwords (postgres, replication, app, pgbouncer, redis)", "rotate without --apply");
-  if (cfg.get_string("postgres.ha") == "patroni" && (name == "postgres" || name == "replication"))
-    throw Error(ExitCode::usage, fmt::format("--apply of '{}' is not supported with [postgres] ha = patroni", name),
-                "Patroni keeps that password in its own configuration", "rotate without --apply, then run 'statectl deploy'");
-  auto applier = std::make_shared<Applier>(cfg, store, runner, printer, compose, dir, endpoints);
+  auto applier = std::make_shared<Applier>(cfg, store, runner, printer, compose, dir, endpoints, std::move(patroni));
   return [applier](const std::string& n, const std::string& from, const std::string& to) { return (*applier)(n, from, to); };
 }
 

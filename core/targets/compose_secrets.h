@@ -3,7 +3,9 @@
 // `secrets rotate --apply` on a compose project (not a public API).
 
 #include <filesystem>
+#include <functional>
 #include <string>
+#include <vector>
 
 #include "core/config/config_fwd.h"
 #include "core/deploy/tools.h"
@@ -11,8 +13,12 @@
 #include "core/output/printer.h"
 #include "core/secrets/manage.h"
 #include "core/stack/endpoints.h"
+#include "core/targets/compose_patroni.h"
 
 namespace statectl::targets::detail {
+
+// The Patroni members of the project as Patroni and the engine report them (ha = "patroni").
+using PatroniMembers = std::function<std::vector<compose_patroni::Member>()>;
 
 // The ApplyFn of `secrets rotate NAME --apply` on the running containers of a compose project,
 // with the guarantees of the local stack: no container restarts, and a fresh login with the new
@@ -21,6 +27,10 @@ namespace statectl::targets::detail {
 //     by statectl, over postgres-primary's own socket (`docker exec -i ... psql`, SQL on stdin);
 //     every PgBouncer gets a new auth file in its container and a RELOAD (SIGHUP); replication:
 //     every standby's passfile; then logins through the published primary and PgBouncer ports.
+//     With Patroni (`patroni` not empty) the primary is the member that leads, reached the same
+//     way; for postgres and replication Patroni's own credentials file is rewritten in every
+//     member and Patroni reloaded before the ALTER ROLE, and Patroni's own fresh logins verify it
+//     afterwards (PatroniCredentials).
 //   redis: CONFIG SET masterauth, then requirepass (+ CONFIG REWRITE) on every Redis container,
 //     SENTINEL SET auth-pass on every Sentinel, the password file the health checks read; then
 //     AUTH with the new value on every server.
@@ -29,6 +39,6 @@ namespace statectl::targets::detail {
 // use; the returned function throws Error when a step fails (rotate then undoes it).
 secrets::ApplyFn compose_secrets_applier(const config::Config& cfg, const secrets::Store& store, exec::Runner& runner,
                                          output::Printer& printer, const deploy::Compose& compose, const std::filesystem::path& dir,
-                                         const std::string& name, const stack::Endpoints& endpoints);
+                                         const std::string& name, const stack::Endpoints& endpoints, PatroniMembers patroni);
 
 } // namespace statectl::targets::detail

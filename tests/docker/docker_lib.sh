@@ -69,3 +69,15 @@ TOML
   on_exit _remove_project_objects
   on_exit "cd '$TEST_DIR' && '$STATECTL' -c '$STACK_CONFIG' destroy --purge --timeout 10s"
 }
+
+# failover_trials BACKEND N TIMEOUT MODE LOSSLESS: `failover test` with N trials (-o json, kept in
+# $TEST_DIR/BACKEND-trials.json); prints each trial's numbers to stderr (never asserted) and
+# checks the report's mode, its lossless flag (True/False) and the trial count.
+failover_trials() {
+  expect_exit 0 statectl failover test --backend "$1" --trials "$2" --warmup 2s --settle 1s --timeout "$3" -o json
+  cp "$OUT" "$TEST_DIR/$1-trials.json"
+  echo "$1 trials: $(json_get "$OUT" '[(t["old_primary"], t["new_primary"], t["detect_ms"], t["rto_ms"], t["acked"], t["lost"], t["unknown"], t["heal_ms"]) for t in j["trials"]]')" >&2
+  assert_eq "$(json_get "$OUT" 'j["mode"]')" "$4" "mode"
+  assert_eq "$(json_get "$OUT" 'j["lossless"]')" "$5" "lossless"
+  assert_eq "$(json_get "$OUT" 'len(j["trials"])')" "$2" "trial count"
+}

@@ -2,8 +2,10 @@
 # [postgres] ha = "patroni" on the compose target, real engine (stand-in images,
 # tests/docker/README.md): etcd ×3, Patroni ×3 (synchronous mode), HAProxy ×2, PgBouncer ×2.
 # deploy comes up healthy; status reads Patroni's cluster view; state commands go through the
-# published PgBouncer port; a backup from the leader; scale postgres down and up; `failover test` kills the leader's container 3 times (lost 0 each,
-# the killed member rejoins as a replica); `failover switchover` goes through Patroni's REST
+# published PgBouncer port; a backup from the leader; scale postgres down and up; `secrets rotate
+# --apply` of the superuser and replication passwords (Patroni's own credentials too, no member
+# restarted); `failover test` kills the leader's container 3 times (lost 0 each, the killed member
+# rejoins as a replica, on the rotated passwords); `failover switchover` goes through Patroni's REST
 # API; destroy --purge leaves nothing. RTOs and the switchover pause are printed, never asserted.
 source "$(dirname "$0")/../integration/lib.sh"
 source "$(dirname "$0")/docker_lib.sh"
@@ -101,13 +103,40 @@ expect_exit 0 statectl get greeting
 assert_eq "$(cat "$OUT")" "hello patroni" "data after the scales"
 pass "scale postgres removes a member (and its volume) and adds one that clones from the leader"
 
-# 6. failover test: 3 trials, each kills the leader's container; the killed member rejoins.
-expect_exit 0 statectl failover test --backend postgres --trials 3 --warmup 2s --settle 1s --timeout 180s -o json
-cp "$OUT" "$TEST_DIR/failover.json"
-echo "trials: $(json_get "$OUT" '[(t["old_primary"], t["new_primary"], t["detect_ms"], t["rto_ms"], t["acked"], t["lost"], t["unknown"], t["heal_ms"]) for t in j["trials"]]')" >&2
-assert_eq "$(json_get "$OUT" 'j["mode"]')" patroni "mode"
-assert_eq "$(json_get "$OUT" 'j["lossless"]')" True "synchronous mode reported as lossless"
-assert_eq "$(json_get "$OUT" 'len(j["trials"])')" 3 "trial count"
+# 6. secrets rotate --apply of the superuser and the replication password: ALTER ROLE on the
+# leader, Patroni's own credentials file in every member (reloaded, not restarted), PgBouncer;
+# Patroni's fresh logins verify it. The failovers below run on the new values (a restarted member
+# reads them from the secret files, pg_rewind logs in with them). Passwords are compared, never printed.
+members_started() { docker inspect --format '{{.Name}} {{.State.StartedAt}}' $(docker ps -q --filter "label=com.docker.compose.project=$PROJECT") | grep _patroni- | sort; }
+login() { PGPASSWORD=$3 PGCONNECT_TIMEOUT=5 psql -X -h 127.0.0.1 -p "$1" -U "$2" -d postgres -qtAc 'SELECT 1' >/dev/null 2>&1; }
+before=$(members_started)
+L=$(leader)
+for s in postgres replication; do
+  old=$(cat "$SECRETS/$s")
+  expect_exit 0 statectl secrets rotate "$s" --apply
+  new=$(cat "$SECRETS/$s")
+  [[ $new != "$old" ]] || fail "secrets/$s did not change"
+  ! grep -qF -- "$new" "$OUT" "$ERR" || fail "the new $s password in the output"
+  ! grep -qF -- "$old" "$OUT" "$ERR" || fail "the old $s password in the output"
+  role=postgres; [[ $s == replication ]] && role=replicator
+  assert_contains "$ERR" "${PROJECT}_${L}_1: ALTER ROLE $role PASSWORD (SCRAM verifier computed by statectl)"
+  [[ $s == replication ]] || assert_eq "$(grep -c 'verified: Patroni on .* logged in again' "$ERR")" 3 "members whose Patroni logged in again"
+  login "$(port 0)" "$role" "$new" || fail "$role: the new password is refused through HAProxy"
+  ! login "$(port 0)" "$role" "$old" || fail "$role: the old password still works through HAProxy"
+done
+assert_eq "$(grep -c "Patroni's replication password rewritten in its credentials file; Patroni reloaded (SIGHUP)" "$ERR")" 3 "members whose Patroni got the replication password"
+assert_contains "$ERR" "verified: 2 replica(s) stream from ${PROJECT}_${L}_1 again"
+login "$(port 20)" postgres "$(cat "$SECRETS/postgres")" || fail "PgBouncer refuses the new superuser password"
+assert_eq "$(bouncer_sql 'SELECT pg_is_in_recovery()')" f "PgBouncer still reaches the leader"
+assert_eq "$(members_started)" "$before" "member start times (none restarted)"
+assert_eq "$(leader)" "$L" "the leader"
+expect_exit 0 statectl status -o json
+assert_eq "$(json_get "$OUT" 'j["replication"]["streaming"]')" 2 "standbys streaming after the rotations"
+pass "secrets rotate --apply postgres and replication: Patroni's credentials in every member, verified by its own new logins; no restart, no leader change"
+
+# 7. failover test: 3 trials, each kills the leader's container; the killed member rejoins.
+# Synchronous mode: reported as lossless.
+failover_trials postgres 3 180s patroni True
 assert_eq "$(json_get "$OUT" '[t["lost"] for t in j["trials"]]')" "[0, 0, 0]" "no acknowledged write lost"
 assert_eq "$(json_get "$OUT" 'all(t["read_back"] and t["acked"] > 50 and t["rto_ms"] is not None for t in j["trials"])')" True "every trial wrote, recovered and read back"
 assert_eq "$(json_get "$OUT" 'all(t["healthy_after"] and t["heal"].startswith("restarted ") for t in j["trials"])')" True "each killed member rejoined"
@@ -116,9 +145,9 @@ assert_eq "$(json_get "$OUT" 'j["passed"]')" True "passed"
 wait_for 60 '"$STATECTL" status >/dev/null 2>&1' || { statectl status || true; cat "$OUT" >&2; fail "status is not healthy after the trials"; }
 expect_exit 0 statectl get greeting
 assert_eq "$(cat "$OUT")" "hello patroni" "data of before the trials"
-pass "3 failovers: lost 0 each, RTO p50 $(json_get "$TEST_DIR/failover.json" 'j["rto_ms_p50"]') ms, max $(json_get "$TEST_DIR/failover.json" 'j["rto_ms_max"]') ms (ttl 10 s)"
+pass "3 failovers: lost 0 each, RTO p50 $(json_get "$TEST_DIR/postgres-trials.json" 'j["rto_ms_p50"]') ms, max $(json_get "$TEST_DIR/postgres-trials.json" 'j["rto_ms_max"]') ms (ttl 10 s)"
 
-# 7. A planned switchover through Patroni's REST API, to a named member.
+# 8. A planned switchover through Patroni's REST API, to a named member.
 before=$(leader)
 to=$(dc exec -T patroni-1 curl -s http://127.0.0.1:8008/cluster |
   python3 -c 'import json,sys; print([m["name"] for m in json.load(sys.stdin)["members"] if m["role"] == "sync_standby"][0])')
@@ -134,7 +163,7 @@ expect_exit 2 statectl failover switchover --to patroni-9 --timeout 10s
 assert_contains "$ERR" "statectl: error: no Patroni member 'patroni-9'"
 pass "switchover $before -> $to: pause $(json_get "$TEST_DIR/switchover.json" 'j["pause_ms"]') ms, lost 0"
 
-# 8. destroy --purge leaves nothing of the project.
+# 9. destroy --purge leaves nothing of the project.
 expect_exit 0 statectl destroy --purge --timeout 20s
 assert_eq "$(project_objects)" "" "objects left by destroy --purge"
 pass "destroy --purge leaves no container, network or volume"
