@@ -1,4 +1,5 @@
 #include "core/local/site.h"
+#include "core/local/state.h"
 
 #include <cerrno>
 #include <csignal>
@@ -61,7 +62,15 @@ clients::ClientTls client_tls(const config::Config& cfg)
 {
   clients::ClientTls t;
   t.enabled = cfg.get_bool("tls.enabled");
-  if (t.enabled) t.ca_file = tls_files(cfg).ca.string();
+  if (!t.enabled) return t;
+  t.ca_file = tls_files(cfg).ca.string();
+  // A stack deployed without TLS (an older statectl's default) has no CA: say so, instead of
+  // failing every connection with a handshake error (and never fall back to plain text).
+  std::error_code ec;
+  if (!fs::exists(t.ca_file, ec) && fs::exists(state_file(cfg), ec))
+    throw Error(ExitCode::usage, fmt::format("the local stack in {} runs without TLS", cfg.state_dir().string()),
+                fmt::format("the config says [tls] enabled = true{}", cfg.is_set("tls.enabled") ? "" : " (the default)"),
+                "set [tls] enabled = false to use it as it is, or run 'statectl destroy --purge' and deploy again with TLS (it deletes the data)");
   return t;
 }
 

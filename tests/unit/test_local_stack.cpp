@@ -11,6 +11,7 @@
 #include "core/local/archive.h"
 #include "core/local/components.h"
 #include "core/local/process.h"
+#include "core/local/site.h"
 #include "core/local/stack.h"
 #include "core/local/state.h"
 #include "core/util/strings.h"
@@ -169,4 +170,23 @@ TEST_CASE("local: patroni mode plans etcd, three members and HAProxy")
   CHECK(haproxy);
   CHECK_FALSE(find_command(cmds, "initdb"));
   CHECK_FALSE(find_command(cmds, "redis-sentinel"));
+}
+
+TEST_CASE("local: clients of a stack deployed without TLS are told so when the config asks for TLS")
+{
+  testing::TempDir t("statectl-unit-local");
+  auto cfg = local_config(t.path());
+  CHECK(local::client_tls(cfg).enabled); // nothing deployed yet: TLS, the default
+  fs::create_directories(t.path() / "stack");
+  local::save_state(local::state_file(cfg), local::StackState{});
+  try {
+    local::client_tls(cfg);
+    FAIL("no error for a plain-text stack");
+  } catch (const Error& e) {
+    CHECK(e.code() == ExitCode::usage);
+    CHECK(e.message().find("runs without TLS") != std::string::npos);
+    CHECK(e.hint().find("[tls] enabled = false") != std::string::npos);
+  }
+  auto plain = local_config(t.path(), "[tls]\nenabled = false\n");
+  CHECK_FALSE(local::client_tls(plain).enabled);
 }
