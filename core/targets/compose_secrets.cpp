@@ -248,7 +248,7 @@ private:
         throw Error(ExitCode::failed, fmt::format("verification failed: {} cannot log in through PgBouncer with the new password", role), err);
       step(fmt::format("verified: new connection through PgBouncer 127.0.0.1:{} as {}", m_ep.pooler.port, role));
     }
-    if (patroni) patroni->verify(members, name, 60s);
+    if (patroni) patroni->verify(members, name, 120s);
   }
 
   // redis-cli inside the container with the commands on stdin, logged in with `from` or else

@@ -108,11 +108,32 @@ void PatroniCredentials::verify(const std::vector<compose_patroni::Member>& memb
   if (secret == "postgres") {
     // Patroni connects to its own PostgreSQL over TCP as the superuser (patroni.yml has no
     // use_unix_socket): ended, it logs in again with the password it now has.
+    // A replica checks a login against its replayed pg_authid: first every replica replays the
+    // leader's WAL as of now (the ALTER ROLE included).
+    for (const auto& l : members) {
+      if (!l.running || l.container.empty() || l.role != "leader") continue;
+      std::string lsn = sql(l.container, "SELECT pg_current_wal_lsn()");
+      for (const auto* m : running_members(members, false)) {
+        while (count(m->container, fmt::format("SELECT count(*) WHERE pg_last_wal_replay_lsn() >= '{}'::pg_lsn", lsn)) < 1) {
+          if (steady_clock::now() >= deadline)
+            throw Error(ExitCode::failed, fmt::format("verification failed: {} did not replay the ALTER ROLE", m->container),
+                        fmt::format("its replay stayed behind {} for {} s", lsn, duration_cast<seconds>(timeout).count()),
+                        "run 'statectl status --target compose'");
+          std::this_thread::sleep_for(250ms);
+        }
+      }
+    }
     const std::string patroni = "application_name LIKE 'Patroni%' AND client_addr IS NOT NULL";
     for (const auto* m : running_members(members, true)) {
       std::string since = end_connections(m->container, "pg_stat_activity", patroni);
       std::string query = fmt::format("SELECT count(*) FROM pg_stat_activity WHERE {} AND backend_start > '{}'", patroni, since);
+      auto nudge = steady_clock::now() + 10s;
       while (count(m->container, query) < 1) {
+        // A connection Patroni held on to without noticing the end: ended again every 10 s.
+        if (steady_clock::now() >= nudge) {
+          end_connections(m->container, "pg_stat_activity", patroni);
+          nudge = steady_clock::now() + 10s;
+        }
         if (steady_clock::now() >= deadline)
           throw Error(ExitCode::failed, fmt::format("verification failed: Patroni on {} did not log in again with the new superuser password", m->container),
                       fmt::format("no new Patroni connection within {} s", duration_cast<seconds>(timeout).count()),

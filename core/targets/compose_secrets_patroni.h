@@ -33,9 +33,10 @@ public:
   // credentials file included (started by an older render: its stderr says to restart it).
   void update(const std::vector<compose_patroni::Member>& members, const std::string& secret, const std::string& value);
 
-  // Proves that Patroni logs in with the new value after ALTER ROLE: "postgres" ends every
-  // member's Patroni connection and waits until each has connected again (a fresh password login
-  // over TCP); "replication" ends the leader's WAL senders and waits until every running replica
+  // Proves that Patroni logs in with the new value after ALTER ROLE: "postgres" waits until every
+  // replica replayed the leader's WAL (the ALTER ROLE), then ends every member's Patroni
+  // connection (again every 10 s while none comes back) and waits until each has connected again
+  // (a fresh password login over TCP); "replication" ends the leader's WAL senders and waits until every running replica
   // streams again over a fresh replication login (the passfile Patroni rewrote on its reload).
   // Throws Error(failed) when that does not happen within timeout.
   void verify(const std::vector<compose_patroni::Member>& members, const std::string& secret, std::chrono::milliseconds timeout);
