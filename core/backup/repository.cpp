@@ -367,14 +367,29 @@ std::optional<ObjectInfo> Repository::find_wal(const std::string& name) const
   return std::nullopt;
 }
 
+// The segment name an archived object holds ("<name>-<sha>.zst"), or nothing for another object.
+static std::optional<std::string> segment_of(const ObjectInfo& o)
+{
+  std::string f = o.key.substr(o.key.rfind('/') + 1);
+  if (f.size() == 24 + 1 + 64 + 4 && f[24] == '-' && util::ends_with(f, ".zst")) return f.substr(0, 24);
+  return std::nullopt;
+}
+
 std::vector<std::string> Repository::wal_segments(std::uint32_t tl) const
 {
   std::vector<std::string> out;
-  for (const auto& o : wal_objects(tl)) {
-    std::string f = o.key.substr(o.key.rfind('/') + 1);
-    if (f.size() == 24 + 1 + 64 + 4 && f[24] == '-' && util::ends_with(f, ".zst")) out.push_back(f.substr(0, 24));
-  }
+  for (const auto& o : wal_objects(tl))
+    if (auto name = segment_of(o)) out.push_back(*name);
   std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::map<std::string, ObjectInfo> Repository::archived_segments() const
+{
+  std::map<std::string, ObjectInfo> out;
+  for (auto tl : timelines())
+    for (auto& o : wal_objects(tl))
+      if (auto name = segment_of(o)) out.emplace(*name, std::move(o));
   return out;
 }
 

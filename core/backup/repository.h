@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <nlohmann/json_fwd.hpp>
 #include <optional>
@@ -147,6 +148,9 @@ public:
   std::vector<ObjectInfo> wal_objects(std::uint32_t tl) const;
   // Every archived WAL name of a timeline (segments only), sorted.
   std::vector<std::string> wal_segments(std::uint32_t tl) const;
+  // Every archived WAL segment of every timeline, by name, with its object: one listing per
+  // timeline instead of one find_wal() per segment.
+  std::map<std::string, ObjectInfo> archived_segments() const;
   std::vector<std::uint32_t> timelines() const;
 
   void record_failure(const std::string& what) const;

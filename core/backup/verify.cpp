@@ -53,18 +53,22 @@ private:
 
 std::string reason(const Error& e) { return e.why().empty() ? e.what_failed() : e.why(); }
 
-// Checks one stored file of a base backup, base.tar.zst, in one read: the stored bytes' checksum,
-// and with deep also the content's and every member's against the manifest.
+// Checks one stored file of a backup in one read: the stored bytes' checksum, and with deep also
+// the content's (a base.tar.zst: every member's) against the manifest.
 void verify_file(SerialStorage& store, const std::string& cipher_key, const std::string& rel, const StoredFile& f,
                  const std::map<std::string, const ContentFile*>& expected, bool deep, std::vector<std::string>& problems)
 {
   LocalCopy copy = store.fetch(rel);
   const fs::path& p = copy.path();
+  // Whether the stored bytes are the ones the manifest recorded; names the mismatch when not.
+  auto stored_intact = [&](const StreamStats& got) {
+    if (got.stored_sha256 == f.stored_sha256 && (!f.stored_size || got.stored_size == f.stored_size)) return true;
+    problems.push_back(fmt::format("{}: checksum mismatch (sha256 {} on disk, {} in the manifest)", rel, got.stored_sha256.substr(0, 12),
+                                   f.stored_sha256.substr(0, 12)));
+    return false;
+  };
   if (!deep) {
-    StreamStats plain = hash_file(p);
-    if (plain.stored_sha256 != f.stored_sha256 || (f.stored_size && plain.stored_size != f.stored_size))
-      problems.push_back(fmt::format("{}: checksum mismatch (sha256 {} on disk, {} in the manifest)", rel, plain.stored_sha256.substr(0, 12),
-                                     f.stored_sha256.substr(0, 12)));
+    stored_intact(hash_file(p));
     return;
   }
   TarScanner tar;
@@ -95,18 +99,10 @@ void verify_file(SerialStorage& store, const std::string& cipher_key, const std:
     else st = read_zstd_file(p, {}, cipher_key, rel);
   } catch (const Error& e) {
     // Damaged on disk (the checksum says so) or damaged when it was written.
-    StreamStats plain = hash_file(p);
-    if (plain.stored_sha256 != f.stored_sha256)
-      problems.push_back(fmt::format("{}: checksum mismatch (sha256 {} on disk, {} in the manifest)", rel, plain.stored_sha256.substr(0, 12),
-                                     f.stored_sha256.substr(0, 12)));
-    else problems.push_back(fmt::format("{}: {}", rel, reason(e)));
+    if (stored_intact(hash_file(p))) problems.push_back(fmt::format("{}: {}", rel, reason(e)));
     return;
   }
-  if (st.stored_sha256 != f.stored_sha256) {
-    problems.push_back(fmt::format("{}: checksum mismatch (sha256 {} on disk, {} in the manifest)", rel, st.stored_sha256.substr(0, 12),
-                                   f.stored_sha256.substr(0, 12)));
-    return;
-  }
+  if (!stored_intact(st)) return;
   problems.insert(problems.end(), members.begin(), members.end());
   // A base backup's content is checked member by member (and its stored bytes as a whole).
   if (!is_tar && st.raw_sha256 != f.sha256) problems.push_back(rel + ": content checksum mismatch");
@@ -220,6 +216,8 @@ VerifyReport verify_repository(const config::Config& cfg, exec::Runner& runner, 
   std::vector<Pending> pending;
   std::vector<std::string> wal_keys;
   std::set<std::string> wal_seen;
+  const auto timelines = repo.timelines();
+  const auto archived = repo.archived_segments();
   for (const auto& e : chosen) {
     Pending p{VerifiedBackup{e.id, e.valid ? "valid" : "incomplete", true, {}}, {}, {}, nullptr};
     VerifiedBackup& b = p.b;
@@ -268,14 +266,20 @@ VerifyReport verify_repository(const config::Config& cfg, exec::Runner& runner, 
           p.problems.push_back(fmt::format("WAL gap: segment {} is missing (backup {} needs WAL from {} to {})", *chain.missing, m.id, m.start_wal,
                                            until ? m.stop_wal : "the newest archived " + chain.newest_name));
         for (std::uint64_t s = start; s <= chain.last_contiguous && !chain.last_contiguous_name.empty(); ++s) {
+          // The segment of the newest timeline up to the chain's that holds it.
+          const ObjectInfo* held = nullptr;
           std::string name;
-          for (auto tl : repo.timelines()) {
+          for (auto tl : timelines) {
+            if (tl > chain.timeline) continue;
             std::string n = segment_name(tl, s, m.wal_segment_size);
-            if (repo.find_wal(n) && tl <= chain.timeline) name = n;
+            if (auto it = archived.find(n); it != archived.end()) {
+              held = &it->second;
+              name = n;
+            }
           }
-          if (name.empty() || !wal_seen.insert(name).second) continue;
+          if (!held || !wal_seen.insert(name).second) continue;
           p.wal.push_back(wal_keys.size());
-          wal_keys.push_back(repo.find_wal(name)->key);
+          wal_keys.push_back(held->key);
         }
       }
     }
