@@ -332,8 +332,9 @@ public:
     deploy::Compose compose = deploy::Compose::detect(cfg, runner, dir / "docker-compose.yml");
     Fault f;
     if (backend == "postgres" && patroni()) {
-      // The container of the member Patroni names leader (asked before the fault, not timed).
-      f.victim = planning() ? "<patroni leader>" : compose_patroni::wait_leader(*this, compose, 30s).container;
+      // The container of the member Patroni names leader (asked before the fault, not timed), once
+      // a standby Patroni may promote streams from it: a fault before that measures no failover.
+      f.victim = planning() ? "<patroni leader>" : compose_patroni::wait_failover_ready(*this, compose, 120s).container;
       m_patroni_victim = f.victim;
       f.argv = deploy::compose_kill_argv(compose.base, f.victim);
       f.description = exec::display(f.argv);

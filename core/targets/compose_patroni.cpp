@@ -191,6 +191,36 @@ Member wait_leader(Remote& t, const deploy::Compose& compose, milliseconds timeo
   }
 }
 
+bool failover_ready(const std::vector<Member>& members, bool synchronous)
+{
+  auto l = leader(members);
+  if (!l) return false;
+  return std::any_of(members.begin(), members.end(), [&](const Member& m) {
+    bool streams = m.running && m.listed && m.name != l->name && (m.state == "streaming" || m.state == "running");
+    return streams && (!synchronous || m.role == "sync_standby");
+  });
+}
+
+bool synchronous(Remote& t) { return t.cfg.get_bool("postgres.synchronous") && deploy::expectations(t.cfg, t.req).pg_replicas > 0; }
+
+Member wait_failover_ready(Remote& t, const deploy::Compose& compose, milliseconds timeout)
+{
+  const bool sync = synchronous(t);
+  auto deadline = steady_clock::now() + timeout;
+  while (true) {
+    auto all = members(t, compose);
+    if (failover_ready(all, sync)) return *leader(all);
+    if (steady_clock::now() >= deadline)
+      throw Error(ExitCode::failed,
+                  sync ? fmt::format("Patroni named no synchronous standby within {}: with synchronous_mode it promotes no other member, so "
+                                     "losing the leader now stops writes until it returns",
+                                     util::format_duration(timeout))
+                       : fmt::format("no Patroni replica streams from the leader within {}", util::format_duration(timeout)),
+                  describe(all), "run 'statectl status --target compose'");
+    std::this_thread::sleep_for(seconds(1));
+  }
+}
+
 Switched switchover(Remote& t, const deploy::Compose& compose, const std::string& to, milliseconds timeout)
 {
   const bool planning = t.planning();
@@ -292,12 +322,13 @@ void scale(Remote& t, const deploy::Compose& compose, std::int64_t count, millis
 std::string rejoin(Remote& t, const deploy::Compose& compose, const std::string& container, milliseconds timeout)
 {
   deploy::run_checked(t.runner, deploy::command({"docker", "start", container}, true, seconds(60)), "starting " + container + " again");
+  const bool sync = synchronous(t);
   auto deadline = steady_clock::now() + timeout;
   while (true) {
     auto all = members(t, compose);
     auto it = std::find_if(all.begin(), all.end(), [&](const Member& m) { return m.container == container; });
     bool back = it != all.end() && it->running && it->listed && it->role != "leader" && (it->state == "running" || it->state == "streaming");
-    if (back && leader(all)) return fmt::format("restarted {}; Patroni rejoined it as a replica", it->name);
+    if (back && failover_ready(all, sync)) return fmt::format("restarted {}; Patroni rejoined it as a replica", it->name);
     if (steady_clock::now() >= deadline)
       throw Error(ExitCode::failed, fmt::format("{} did not rejoin as a replica within {}", container, util::format_duration(timeout)),
                   describe(all), fmt::format("see its log with: docker logs {}", container));

@@ -53,6 +53,19 @@ std::string annotate(const std::vector<Member>& members, const std::vector<std::
 // states when none does in time.
 Member wait_leader(Remote& t, const deploy::Compose& compose, std::chrono::milliseconds timeout);
 
+// Whether killing the leader now can be survived without losing acknowledged writes: a member
+// leads and another streams from it; with `synchronous` (Patroni's synchronous_mode) that one must be
+// the member Patroni names sync_standby, since Patroni promotes no other (right after a failover or
+// a rejoin it has not named one yet, and a fault then stops writes until the old leader returns).
+bool failover_ready(const std::vector<Member>& members, bool synchronous);
+
+// Whether the render runs Patroni in synchronous_mode ([postgres] synchronous with standbys).
+bool synchronous(Remote& t);
+
+// Waits up to timeout until failover_ready(); returns the leader. Throws Error(failed) naming the
+// members' roles and states when the cluster is not ready in time.
+Member wait_failover_ready(Remote& t, const deploy::Compose& compose, std::chrono::milliseconds timeout);
+
 // A planned switchover: POST /switchover {"leader": L[, "candidate": to]} to the leader's REST
 // API (`docker exec LEADER curl`), asked again while Patroni answers 412 or 503 (no synchronous
 // standby named yet), then waits until another member leads. Under --dry-run plans the POST only.
@@ -73,7 +86,7 @@ void scale(Remote& t, const deploy::Compose& compose, std::int64_t members, std:
 
 // After `failover test` killed the leader's container: starts it again and waits until Patroni
 // lists its member as a running replica of the new leader (pg_rewind or a new clone is Patroni's
-// job). Returns what was done. Throws Error(failed) when it does not rejoin within timeout.
+// job) and the cluster is failover_ready() again, so the next trial measures a redundant cluster. Returns what was done. Throws Error(failed) when it does not rejoin within timeout.
 std::string rejoin(Remote& t, const deploy::Compose& compose, const std::string& container, std::chrono::milliseconds timeout);
 
 } // namespace statectl::targets::detail::compose_patroni
