@@ -104,11 +104,31 @@ struct NodeProbe {
 };
 NodeProbe probe(int port, const std::string& password, std::chrono::milliseconds timeout);
 
+// The cluster's size: masters, and replicas of each. `scale redis` records it in the state
+// (scaled["redis_masters"], scaled["redis"]); else [redis] cluster_masters / cluster_replicas.
+struct Shape {
+  int masters = 0;
+  int replicas = 0;
+};
+Shape shape(const config::Config& cfg, const StackState& state);
+
 // Forms the cluster from the running nodes when they are all new (`redis-cli --cluster create
 // ... --cluster-replicas N`, the password in REDISCLI_AUTH), accepts them as they are when they
-// already form one complete cluster (a deploy after a stop), refuses anything in between; then
-// waits until every node reports cluster_state:ok and records each node's role.
+// already form one complete cluster (a deploy after a stop), and grows a complete cluster by its
+// new, empty nodes (`scale redis`): new masters first (`--cluster add-node`, then `--cluster
+// rebalance --cluster-use-empty-masters` moves slots to them), then replicas for every master
+// short of shape().replicas (`--cluster add-node --cluster-slave --cluster-master-id`). Refuses
+// anything else; then waits until every node reports cluster_state:ok and knows every other, and
+// records each node's role.
 void form(Site& site, StackState& state, std::chrono::milliseconds timeout);
+
+// The cluster side of shrinking a running, complete cluster to `want`: the masters beyond
+// want.masters (highest index first) give their slots to the others (`--cluster rebalance
+// --cluster-weight ID=0`), masters short of replicas adopt spare ones (CLUSTER REPLICATE), and the
+// spare replicas, then the emptied masters, leave the cluster (`--cluster del-node`). Returns the
+// members that left, for the caller to stop and delete. Throws Error(failed) when the cluster is
+// not complete and ok, Error(external) when a step fails.
+std::vector<std::string> shrink(Site& site, StackState& state, Shape want, std::chrono::milliseconds timeout);
 // Records the role each running node reports now (a failover swaps master and replica).
 void record_roles(StackState& state, const std::string& password);
 

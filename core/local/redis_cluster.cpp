@@ -109,57 +109,57 @@ NodeProbe probe(int port, const std::string& password, milliseconds timeout)
   return p;
 }
 
-void form(Site& site, StackState& state, milliseconds timeout)
+Shape shape(const config::Config& cfg, const StackState& state)
 {
-  std::vector<Member*> nodes = state.of_kind("redis");
-  std::sort(nodes.begin(), nodes.end(), [](auto* a, auto* b) { return a->port < b->port; });
-  int masters = static_cast<int>(site.cfg.get_int("redis.cluster_masters"));
-  int replicas = static_cast<int>(site.cfg.get_int("redis.cluster_replicas"));
-  std::string password = site.secret("redis");
-  exec::Command create;
-  create.argv = {site.binary("redis-cli", "redis-tools"), "--cluster", "create"};
-  // Masters first: redis-cli makes the first `masters` addresses of one host the masters.
-  for (auto* n : nodes) create.argv.push_back(fmt::format("127.0.0.1:{}", n->port));
-  create.argv.insert(create.argv.end(), {"--cluster-replicas", std::to_string(replicas), "--cluster-yes"});
-  create.env["REDISCLI_AUTH"] = password; // never argv
-  create.mutating = true;
-  create.timeout = timeout;
-  if (site.planning()) {
-    site.runner.run(create);
-    return;
-  }
-  if (static_cast<int>(nodes.size()) != masters * (1 + replicas))
-    throw Error(ExitCode::failed, "the local Redis Cluster has another size than the config asks for",
-                fmt::format("{} nodes recorded, [redis] cluster_masters = {} with cluster_replicas = {} needs {}", nodes.size(), masters,
-                            replicas, masters * (1 + replicas)),
-                "resizing a cluster is not supported yet: run 'statectl destroy --purge' and deploy again");
+  auto recorded = [&](const std::string& key, config::IntKey fallback) {
+    auto it = state.scaled.find(key);
+    return it != state.scaled.end() ? it->second : static_cast<int>(cfg.get_int(fallback));
+  };
+  return {recorded("redis_masters", "redis.cluster_masters"), recorded("redis", "redis.cluster_replicas")};
+}
 
-  // Fresh nodes know only themselves and serve no slot; formed ones know every node. Anything
-  // else (a node whose nodes.conf was lost, a half-made cluster) is not repaired by guessing.
-  std::vector<NodeProbe> seen;
-  bool fresh = true, formed = true;
-  for (auto* n : nodes) {
-    // A restarted node answers LOADING while it reads its AOF back.
-    NodeProbe p;
-    wait_for([&] { return (p = probe(n->port, password, 2000ms)).ok; }, timeout, 200ms);
-    if (!p.ok) throw Error(ExitCode::external, fmt::format("{} does not answer", n->name), p.error, "see " + n->log);
-    fresh = fresh && p.known_nodes <= 1 && p.slots_assigned == 0;
-    formed = formed && p.known_nodes == static_cast<int>(nodes.size()) && p.slots_assigned == clients::k_cluster_slots;
-    seen.push_back(p);
-  }
-  if (fresh) {
-    site.printer.info(fmt::format("forming a Redis Cluster of {} masters with {} replica{} each (redis-cli --cluster create)", masters,
-                                  replicas, replicas == 1 ? "" : "s"));
-    site.run(create, "redis-cluster", "creating the cluster", "see the nodes' logs under " + site.state_dir().string());
-  } else if (!formed) {
-    std::vector<std::string> what;
-    for (std::size_t i = 0; i < nodes.size(); ++i)
-      what.push_back(fmt::format("{} knows {} node(s), {} slots assigned", nodes[i]->name, seen[i].known_nodes, seen[i].slots_assigned));
-    throw Error(ExitCode::failed, "the local Redis Cluster is neither new nor complete", util::join(what, "; "),
-                "run 'statectl destroy --purge' and deploy again (it deletes the data)");
-  }
+namespace {
 
-  // Every node must agree that the cluster is up before state commands can use it.
+// One node of the cluster and what it says about itself.
+struct Node {
+  Member* member = nullptr;
+  NodeProbe probe;
+  bool fresh() const { return probe.known_nodes <= 1 && probe.slots_assigned == 0; }
+  bool serves_slots() const { return probe.role == "master" && !probe.slots.empty(); }
+};
+
+// Every recorded node by port, each asked until it answers (a restarted node answers LOADING
+// while it reads its AOF back).
+std::vector<Node> ask_nodes(StackState& state, const std::string& password, milliseconds timeout)
+{
+  std::vector<Node> out;
+  for (auto* n : state.of_kind("redis")) {
+    Node node{n, {}};
+    wait_for([&] { return (node.probe = probe(n->port, password, 2000ms)).ok; }, timeout, 200ms);
+    if (!node.probe.ok) throw Error(ExitCode::external, fmt::format("{} does not answer", n->name), node.probe.error, "see " + n->log);
+    out.push_back(node);
+  }
+  std::sort(out.begin(), out.end(), [](const Node& a, const Node& b) { return a.member->port < b.member->port; });
+  return out;
+}
+
+// `redis-cli --cluster ARGS...` with the password in its environment, never in argv.
+void cluster_tool(Site& site, const std::string& password, std::vector<std::string> args, const std::string& what, milliseconds timeout)
+{
+  exec::Command c;
+  c.argv = {site.binary("redis-cli", "redis-tools"), "--cluster"};
+  c.argv.insert(c.argv.end(), args.begin(), args.end());
+  c.env["REDISCLI_AUTH"] = password;
+  c.mutating = true;
+  c.timeout = timeout;
+  site.run(c, "redis-cluster", what, "see the nodes' logs under " + site.state_dir().string());
+}
+
+std::string address(const Member& m) { return fmt::format("127.0.0.1:{}", m.port); }
+
+// Waits until every one of `nodes` reports cluster_state ok and knows all of them.
+void wait_agreed(const std::vector<Member*>& nodes, const std::string& password, milliseconds timeout)
+{
   std::string last;
   bool ok = wait_for(
     [&] {
@@ -175,8 +175,212 @@ void form(Site& site, StackState& state, milliseconds timeout)
     timeout, 200ms);
   if (!ok)
     throw Error(ExitCode::external, fmt::format("the Redis Cluster did not become ok within {}", util::format_duration(timeout)), last,
-                "see the nodes' logs under " + site.state_dir().string());
+                "see the nodes' logs under the local state directory");
+}
+
+// The replicas of each master (by the master's port), from the replicas' own INFO.
+std::map<int, std::vector<Node*>> replicas_by_master(std::vector<Node>& nodes)
+{
+  std::map<int, std::vector<Node*>> out;
+  for (auto& n : nodes)
+    if (n.serves_slots()) out[n.member->port];
+  for (auto& n : nodes)
+    if (n.probe.role == "replica") out[n.probe.master_port].push_back(&n);
+  return out;
+}
+
+// Adds the fresh nodes to the complete cluster of the others (see form()).
+void grow(Site& site, const std::string& password, std::vector<Node>& nodes, Shape want, milliseconds timeout)
+{
+  std::vector<Node*> fresh, formed;
+  for (auto& n : nodes) (n.fresh() ? fresh : formed).push_back(&n);
+  for (auto* n : formed)
+    if (n->probe.known_nodes != static_cast<int>(formed.size()) || n->probe.slots_assigned != clients::k_cluster_slots)
+      throw Error(ExitCode::failed, "the local Redis Cluster is not complete, so it cannot grow",
+                  fmt::format("{} knows {} of {} formed node(s), {} slots assigned", n->member->name, n->probe.known_nodes, formed.size(),
+                              n->probe.slots_assigned),
+                  "run 'statectl status'; after a failed scale run 'statectl destroy --purge' and deploy again (it deletes the data)");
+  std::string entry = address(*formed.front()->member);
+  int masters_now = static_cast<int>(std::count_if(formed.begin(), formed.end(), [](Node* n) { return n->serves_slots(); }));
+  std::size_t next = 0;
+  std::vector<Member*> new_masters;
+  for (int i = masters_now; i < want.masters && next < fresh.size(); ++i) {
+    Member* m = fresh[next++]->member;
+    site.printer.info(fmt::format("adding {} as a new master (redis-cli --cluster add-node)", m->name));
+    cluster_tool(site, password, {"add-node", address(*m), entry}, "adding " + m->name, timeout);
+    new_masters.push_back(m);
+  }
+  if (!new_masters.empty()) {
+    std::vector<Member*> all;
+    for (auto* n : formed) all.push_back(n->member);
+    all.insert(all.end(), new_masters.begin(), new_masters.end());
+    wait_agreed(all, password, timeout);
+    site.printer.info("moving slots to the new masters (redis-cli --cluster rebalance --cluster-use-empty-masters)");
+    cluster_tool(site, password, {"rebalance", entry, "--cluster-use-empty-masters"}, "rebalancing the slots", timeout);
+  }
+  // Replicas for every master short of them, the new masters included.
+  std::vector<Node> now;
+  for (auto& n : nodes)
+    if (!n.fresh() || std::find(new_masters.begin(), new_masters.end(), n.member) != new_masters.end())
+      now.push_back({n.member, probe(n.member->port, password, 2000ms)});
+  for (auto& [master_port, replicas] : replicas_by_master(now)) {
+    auto master = std::find_if(now.begin(), now.end(), [&, port = master_port](const Node& n) { return n.member->port == port; });
+    if (master == now.end() || master->probe.id.empty()) continue;
+    for (auto have = static_cast<int>(replicas.size()); have < want.replicas && next < fresh.size(); ++have) {
+      Member* m = fresh[next++]->member;
+      site.printer.info(fmt::format("adding {} as a replica of {}", m->name, master->member->name));
+      cluster_tool(site, password, {"add-node", address(*m), entry, "--cluster-slave", "--cluster-master-id", master->probe.id},
+                   "adding " + m->name, timeout);
+    }
+  }
+  if (next < fresh.size())
+    throw Error(ExitCode::failed, fmt::format("{} new node(s) have no place in the cluster", fresh.size() - next),
+                fmt::format("{} masters with {} replicas each are asked for", want.masters, want.replicas),
+                "run 'statectl status' and 'statectl scale redis' again with the counts you want");
+}
+
+} // namespace
+
+void form(Site& site, StackState& state, milliseconds timeout)
+{
+  std::vector<Member*> members = state.of_kind("redis");
+  std::sort(members.begin(), members.end(), [](auto* a, auto* b) { return a->port < b->port; });
+  Shape want = shape(site.cfg, state);
+  std::string password = site.secret("redis");
+  exec::Command create;
+  create.argv = {site.binary("redis-cli", "redis-tools"), "--cluster", "create"};
+  // Masters first: redis-cli makes the first `masters` addresses of one host the masters.
+  for (auto* n : members) create.argv.push_back(address(*n));
+  create.argv.insert(create.argv.end(), {"--cluster-replicas", std::to_string(want.replicas), "--cluster-yes"});
+  create.env["REDISCLI_AUTH"] = password; // never argv
+  create.mutating = true;
+  create.timeout = timeout;
+  if (site.planning()) {
+    site.runner.run(create);
+    return;
+  }
+  if (static_cast<int>(members.size()) != want.masters * (1 + want.replicas))
+    throw Error(ExitCode::failed, "the local Redis Cluster has another size than it should",
+                fmt::format("{} nodes recorded, {} masters with {} replicas each need {}", members.size(), want.masters, want.replicas,
+                            want.masters * (1 + want.replicas)),
+                "run 'statectl scale redis --masters M --replicas N' to resize it");
+
+  // Fresh nodes know only themselves and serve no slot; formed ones know every formed node. All
+  // fresh: a new cluster; some fresh beside a complete cluster: `scale` grows it; anything else (a
+  // node whose nodes.conf was lost, a half-made cluster) is not repaired by guessing.
+  std::vector<Node> nodes = ask_nodes(state, password, timeout);
+  bool all_fresh = std::all_of(nodes.begin(), nodes.end(), [](const Node& n) { return n.fresh(); });
+  bool some_fresh = std::any_of(nodes.begin(), nodes.end(), [](const Node& n) { return n.fresh(); });
+  bool formed = std::all_of(nodes.begin(), nodes.end(), [&](const Node& n) {
+    return n.probe.known_nodes == static_cast<int>(nodes.size()) && n.probe.slots_assigned == clients::k_cluster_slots;
+  });
+  if (all_fresh) {
+    site.printer.info(fmt::format("forming a Redis Cluster of {} masters with {} replica{} each (redis-cli --cluster create)", want.masters,
+                                  want.replicas, want.replicas == 1 ? "" : "s"));
+    site.run(create, "redis-cluster", "creating the cluster", "see the nodes' logs under " + site.state_dir().string());
+  } else if (some_fresh) {
+    grow(site, password, nodes, want, timeout);
+  } else if (!formed) {
+    std::vector<std::string> what;
+    for (const auto& n : nodes)
+      what.push_back(fmt::format("{} knows {} node(s), {} slots assigned", n.member->name, n.probe.known_nodes, n.probe.slots_assigned));
+    throw Error(ExitCode::failed, "the local Redis Cluster is neither new nor complete", util::join(what, "; "),
+                "run 'statectl destroy --purge' and deploy again (it deletes the data)");
+  }
+  // Every node must agree that the cluster is up before state commands can use it.
+  wait_agreed(members, password, timeout);
   record_roles(state, password);
+}
+
+std::vector<std::string> shrink(Site& site, StackState& state, Shape want, milliseconds timeout)
+{
+  std::string password = site.secret("redis");
+  if (site.planning()) {
+    site.note(fmt::format("move the slots of the masters beyond {} to the others (redis-cli --cluster rebalance --cluster-weight ID=0), "
+                          "then remove the spare nodes (redis-cli --cluster del-node)",
+                          want.masters));
+    return {};
+  }
+  std::vector<Node> nodes = ask_nodes(state, password, timeout);
+  for (const auto& n : nodes)
+    if (n.probe.state != "ok" || n.probe.known_nodes != static_cast<int>(nodes.size()) || n.fresh())
+      throw Error(ExitCode::failed, "the local Redis Cluster is not complete and ok, so it is not resized",
+                  fmt::format("{}: cluster_state {}, {} of {} nodes known", n.member->name, n.probe.state, n.probe.known_nodes, nodes.size()),
+                  "run 'statectl status' and 'statectl deploy' to repair it first");
+  std::vector<Node*> masters;
+  for (auto& n : nodes)
+    if (n.serves_slots()) masters.push_back(&n);
+  std::sort(masters.begin(), masters.end(), [](Node* a, Node* b) { return a->member->port > b->member->port; });
+  std::vector<Node*> leaving_masters;
+  for (std::size_t i = 0; static_cast<int>(masters.size() - leaving_masters.size()) > want.masters && i < masters.size(); ++i)
+    leaving_masters.push_back(masters[i]);
+  std::string entry = address(*masters.back()->member); // a master that stays: the lowest index
+  if (!leaving_masters.empty()) {
+    std::vector<std::string> args = {"rebalance", entry, "--cluster-weight"};
+    std::vector<std::string> names;
+    for (auto* m : leaving_masters) {
+      args.push_back(m->probe.id + "=0");
+      names.push_back(m->member->name);
+    }
+    site.printer.info(fmt::format("moving the slots of {} to the other masters (redis-cli --cluster rebalance)", util::join(names, ", ")));
+    cluster_tool(site, password, args, "moving the slots away", timeout);
+    std::vector<Member*> all;
+    for (auto& n : nodes) all.push_back(n.member);
+    wait_agreed(all, password, timeout);
+    // An emptied master's replicas may have migrated to the master that took its last slots.
+    nodes = ask_nodes(state, password, timeout);
+  }
+  auto leaving = [&](const Node& n) {
+    return std::any_of(leaving_masters.begin(), leaving_masters.end(), [&](Node* m) { return m->member == n.member; });
+  };
+  // Spare replicas: those of leaving masters and those beyond want.replicas (highest port first).
+  std::vector<Node*> spare;
+  std::vector<std::pair<Node*, int>> short_of; // staying master, replicas missing
+  auto groups = replicas_by_master(nodes);
+  for (auto& [master_port, replicas] : groups) {
+    auto master = std::find_if(nodes.begin(), nodes.end(), [&, port = master_port](const Node& n) { return n.member->port == port; });
+    std::sort(replicas.begin(), replicas.end(), [](Node* a, Node* b) { return a->member->port < b->member->port; });
+    bool master_leaves = master == nodes.end() || leaving(*master) || !master->serves_slots();
+    int keep = master_leaves ? 0 : want.replicas;
+    for (std::size_t i = keep; i < replicas.size(); ++i) spare.push_back(replicas[i]);
+    if (!master_leaves && static_cast<int>(replicas.size()) < keep) short_of.emplace_back(&*master, keep - static_cast<int>(replicas.size()));
+  }
+  for (auto& [master, missing] : short_of)
+    for (; missing > 0 && !spare.empty(); --missing) {
+      Node* r = spare.back();
+      spare.pop_back();
+      site.printer.info(fmt::format("{} becomes a replica of {} (CLUSTER REPLICATE)", r->member->name, master->member->name));
+      clients::RedisOptions o;
+      o.port = r->member->port;
+      o.password = password;
+      o.connect_timeout = o.command_timeout = 5s;
+      std::string error;
+      try {
+        auto c = RedisConnection::connect(o);
+        text_of(c, {"CLUSTER", "REPLICATE", master->probe.id}, error);
+      } catch (const clients::RedisError& e) {
+        error = e.what();
+      }
+      if (!error.empty())
+        throw Error(ExitCode::external, fmt::format("redis-cluster: making {} a replica of {} failed", r->member->name, master->member->name),
+                    error);
+    }
+  std::vector<std::string> gone;
+  auto remove_node = [&](Node* n) {
+    site.printer.info(fmt::format("removing {} from the cluster (redis-cli --cluster del-node)", n->member->name));
+    cluster_tool(site, password, {"del-node", entry, n->probe.id}, "removing " + n->member->name, timeout);
+    gone.push_back(n->member->name);
+  };
+  for (auto* r : spare) remove_node(r);
+  for (auto* m : leaving_masters) {
+    auto it = std::find_if(nodes.begin(), nodes.end(), [&](const Node& n) { return n.member == m->member; });
+    if (it != nodes.end()) remove_node(&*it);
+  }
+  std::vector<Member*> staying;
+  for (auto& n : nodes)
+    if (std::find(gone.begin(), gone.end(), n.member->name) == gone.end()) staying.push_back(n.member);
+  wait_agreed(staying, password, timeout);
+  return gone;
 }
 
 void record_roles(StackState& state, const std::string& password)

@@ -203,8 +203,9 @@ Stack::Desired Stack::desired() const
   bool sentinel = m_state.redis_mode == "sentinel";
   if (m_state.redis_mode == "cluster") {
     // Nodes are kept by index (port); the first cluster_masters are made masters when formed.
-    int masters = static_cast<int>(cfg.get_int("redis.cluster_masters"));
-    pick(m_state, "redis", masters * (1 + static_cast<int>(cfg.get_int("redis.cluster_replicas"))), "",
+    auto shape = redis_cluster::shape(cfg, m_state);
+    int masters = shape.masters;
+    pick(m_state, "redis", masters * (1 + shape.replicas), "",
          [&](int i, const std::string&) { return redis::describe_server(m_site, i, redis_base + i, i < masters ? "master" : "replica"); },
          d.members);
   } else {
@@ -570,11 +571,13 @@ DeployResult Stack::deploy(const DeployOptions& opts)
                   fmt::format("the config now says [redis] mode = \"{}\"", cfg.get_string("redis.mode")),
                   "run 'statectl destroy --purge' first to switch (it deletes the data)");
     auto nodes = static_cast<long long>(m_state.of_kind("redis").size());
-    long long want = cfg.get_int("redis.cluster_masters") * (1 + cfg.get_int("redis.cluster_replicas"));
+    auto shape = redis_cluster::shape(cfg, m_state); // what `scale redis` recorded, else the config
+    long long want = static_cast<long long>(shape.masters) * (1 + shape.replicas);
     if (m_state.redis_mode == "cluster" && nodes != want)
       throw Error(ExitCode::usage, fmt::format("the local Redis Cluster in {} has {} nodes", m_site.state_dir().string(), nodes),
                   fmt::format("the config asks for {} ([redis] cluster_masters x (1 + cluster_replicas))", want),
-                  "resizing a local cluster is not supported yet: restore the counts, or 'statectl destroy --purge' and deploy again");
+                  fmt::format("resize the running cluster with 'statectl scale redis --masters {} --replicas {}', or restore the counts",
+                              shape.masters, shape.replicas));
     // A stack speaks TLS when its deploy installed the CA; a stack deployed as plain text (by a
     // statectl whose default was off) does not turn TLS on under its running clients.
     bool running_tls = fs::exists(tls_files(cfg).ca);
@@ -766,15 +769,34 @@ std::string Stack::rejoin_standby(const std::string& name)
   return how;
 }
 
-DeployResult Stack::scale(const std::string& component, int count)
+DeployResult Stack::scale(const std::string& component, int count, std::optional<int> masters)
 {
   if (component != "postgres" && component != "redis")
     throw Error(ExitCode::usage, fmt::format("cannot scale '{}' on the local target", component), "", "scale postgres or redis");
-  if (count < 0 || count > 15) throw Error(ExitCode::usage, "invalid replica count", fmt::format("must be between 0 and 15, got {}", count));
+  bool cluster = component == "redis" && m_state.redis_mode == "cluster";
+  if (masters && !cluster) throw Error(ExitCode::usage, "--masters applies to a Redis Cluster only", "", "scale redis --replicas N");
+  if (!cluster && (count < 0 || count > 15))
+    throw Error(ExitCode::usage, "invalid replica count", fmt::format("must be between 0 and 15, got {}", count));
   lock();
-  m_state.scaled[component] = count;
   DeployOptions opts;
-  return reconcile(opts);
+  if (!cluster) {
+    m_state.scaled[component] = count;
+    return reconcile(opts);
+  }
+  redis_cluster::Shape want = redis_cluster::shape(m_site.cfg, m_state);
+  if (count >= 0) want.replicas = count;
+  if (masters) want.masters = *masters;
+  if (want.replicas > 5 || want.masters < 3 || want.masters > 100)
+    throw Error(ExitCode::usage, "invalid Redis Cluster size",
+                fmt::format("{} masters with {} replicas each; masters must be 3-100, replicas 0-5", want.masters, want.replicas));
+  std::vector<std::string> gone = redis_cluster::shrink(m_site, m_state, want, opts.timeout);
+  for (const auto& name : gone) remove(name);
+  m_state.scaled["redis"] = want.replicas;
+  m_state.scaled["redis_masters"] = want.masters;
+  save();
+  DeployResult res = reconcile(opts);
+  res.removed.insert(res.removed.begin(), gone.begin(), gone.end());
+  return res;
 }
 
 } // namespace statectl::local

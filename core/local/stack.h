@@ -107,8 +107,10 @@ public:
   std::string rejoin_standby(const std::string& name);
   // Sets the number of PostgreSQL standbys ("postgres") or Redis replicas ("redis") and
   // reconciles; the count is recorded in the state file and overrides the config's count until
-  // the next `destroy --purge`.
-  DeployResult scale(const std::string& component, int count);
+  // the next `destroy --purge`. A Redis Cluster: `count` replicas per master (-1 keeps them) and,
+  // with `masters`, that many masters; nodes leave the cluster (redis_cluster::shrink) before they
+  // stop, and new ones join it (redis_cluster::form).
+  DeployResult scale(const std::string& component, int count, std::optional<int> masters = std::nullopt);
 
   // The member statectl would direct writes to: the bare primary, or the Patroni leader.
   const Member* primary() const;

@@ -294,19 +294,32 @@ std::string scale_key(const std::string& component)
   throw Error(ExitCode::usage, fmt::format("cannot scale '{}'", component), "", "scale postgres, redis or pooler");
 }
 
-void refuse_cluster_redis_scale(const config::Config& cfg, const ScaleOptions& opts)
+void refuse_cluster_redis_scale(const config::Config& cfg, const ScaleOptions& opts, const std::string& target)
 {
   if (opts.component == "redis" && cfg.get_string("redis.mode") == "cluster")
-    throw Error(ExitCode::usage, "cannot scale a Redis Cluster with --replicas",
-                "cluster nodes are set by [redis] cluster_masters and cluster_replicas", "change those and deploy again");
+    throw Error(ExitCode::usage, fmt::format("cannot resize a Redis Cluster on the {} target yet", target),
+                "its nodes are set by [redis] cluster_masters and cluster_replicas (the local target resizes a running cluster)",
+                "change those and deploy again");
 }
 
 std::string check_scale_common(const config::Config& cfg, const ScaleOptions& opts)
 {
   std::string key = scale_key(opts.component);
+  bool cluster = opts.component == "redis" && cfg.get_string("redis.mode") == "cluster";
+  if (opts.masters && !cluster)
+    throw Error(ExitCode::usage, "--masters applies to a Redis Cluster only", fmt::format("{} is not one", opts.component),
+                "scale it with --replicas N");
+  if (cluster) {
+    key = "redis.cluster_replicas";
+    if (opts.masters)
+      if (std::string why = config::validate_value(*config::find_key("redis.cluster_masters"), std::to_string(*opts.masters)); !why.empty())
+        throw Error(ExitCode::usage, fmt::format("invalid --masters {}", *opts.masters), why);
+  }
+  if (opts.replicas < 0 && !opts.masters) throw Error(ExitCode::usage, "--replicas is required", "", fmt::format("scale {} --replicas N", opts.component));
   const config::KeySpec* spec = config::find_key(key);
-  if (std::string why = config::validate_value(*spec, std::to_string(opts.replicas)); !why.empty())
-    throw Error(ExitCode::usage, fmt::format("invalid --replicas {} for {}", opts.replicas, opts.component), why);
+  if (opts.replicas >= 0)
+    if (std::string why = config::validate_value(*spec, std::to_string(opts.replicas)); !why.empty())
+      throw Error(ExitCode::usage, fmt::format("invalid --replicas {} for {}", opts.replicas, cluster ? "a Redis Cluster (per master)" : opts.component), why);
   if (opts.component == "redis" && cfg.get_string("redis.mode") == "standalone")
     throw Error(ExitCode::usage, "cannot scale redis in standalone mode", "a standalone Redis has no replicas",
                 "set [redis] mode = \"sentinel\" and deploy again");

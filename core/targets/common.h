@@ -112,9 +112,9 @@ std::string image_tag(const std::string& image);
 // key's bounds; Redis in standalone mode has nothing to scale. Returns the config key.
 std::string check_scale_common(const config::Config& cfg, const ScaleOptions& opts);
 
-// Refuses `scale redis` in cluster mode, whose node counts come from [redis] cluster_masters and
-// cluster_replicas (local, compose and k8s run the cluster nodes themselves).
-void refuse_cluster_redis_scale(const config::Config& cfg, const ScaleOptions& opts);
+// Refuses `scale redis` in cluster mode on `target` (compose, k8s), whose node counts come from
+// [redis] cluster_masters and cluster_replicas there; the local target resizes a running cluster.
+void refuse_cluster_redis_scale(const config::Config& cfg, const ScaleOptions& opts, const std::string& target);
 
 // The config key a component's count lives in ("pooler" -> "pgbouncer.replicas").
 std::string scale_key(const std::string& component);

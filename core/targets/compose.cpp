@@ -217,13 +217,13 @@ public:
   void check_scale(const ScaleOptions& opts) const override
   {
     check_scale_common(cfg, opts);
-    refuse_cluster_redis_scale(cfg, opts);
+    refuse_cluster_redis_scale(cfg, opts, "compose");
   }
 
   ScaleResult scale(const ScaleOptions& opts) override
   {
     check_scale(opts);
-    ScaleResult res{opts.component, opts.replicas, "compose", planning(), !planning()};
+    ScaleResult res{opts.component, opts.replicas, std::nullopt, "compose", planning(), !planning()};
     fs::path file = dir / "docker-compose.yml";
     std::error_code ec;
     if (!fs::exists(file, ec))

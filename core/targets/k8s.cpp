@@ -219,13 +219,13 @@ public:
   void check_scale(const ScaleOptions& opts) const override
   {
     check_scale_common(cfg, opts);
-    refuse_cluster_redis_scale(cfg, opts);
+    refuse_cluster_redis_scale(cfg, opts, "k8s");
   }
 
   ScaleResult scale(const ScaleOptions& opts) override
   {
     check_scale(opts);
-    ScaleResult res{opts.component, opts.replicas, "k8s", planning(), !planning()};
+    ScaleResult res{opts.component, opts.replicas, std::nullopt, "k8s", planning(), !planning()};
     deploy::Kubectl kubectl = deploy::Kubectl::detect(cfg);
     std::string project = cfg.get_string("project.name");
     const bool patroni = opts.component == "postgres" && k8s_patroni::enabled(cfg);

@@ -74,7 +74,6 @@ public:
   void check_scale(const ScaleOptions& opts) const override
   {
     check_scale_common(m_cfg, opts);
-    refuse_cluster_redis_scale(m_cfg, opts);
     if (opts.component == "pooler")
       throw Error(ExitCode::usage, "cannot scale the pooler on the local target", "the local stack runs one PgBouncer",
                   "scale the pooler on compose or k8s");
@@ -85,8 +84,10 @@ public:
     check_scale(opts);
     local::Stack stack(m_cfg, m_runner, m_printer);
     if (!stack.deployed()) throw Error(ExitCode::usage, "nothing deployed on the local target", "", "run `statectl deploy` first");
-    auto r = stack.scale(opts.component, static_cast<int>(opts.replicas));
-    ScaleResult res{opts.component, opts.replicas, "local", planning(), !planning()};
+    std::optional<int> masters;
+    if (opts.masters) masters = static_cast<int>(*opts.masters);
+    auto r = stack.scale(opts.component, static_cast<int>(opts.replicas), masters);
+    ScaleResult res{opts.component, opts.replicas, opts.masters, "local", planning(), !planning()};
     res.created = r.created;
     res.removed = r.removed;
     return res;

@@ -141,6 +141,7 @@ std::string StatusResult::to_text() const
 json ScaleResult::to_json() const
 {
   json doc = {{"component", component}, {"replicas", replicas}, {"target", target}, {"dry_run", dry_run}, {"recorded", recorded}};
+  if (masters) doc["masters"] = *masters;
   if (!service.empty()) doc["service"] = service;
   if (!workload.empty()) doc["workload"] = workload;
   if (target == "local") {
@@ -154,6 +155,8 @@ json ScaleResult::to_json() const
 std::string ScaleResult::to_text() const
 {
   if (dry_run) return "";
+  if (masters && replicas < 0) return fmt::format("{} scaled to {} masters on {}\n", component, *masters, target);
+  if (masters) return fmt::format("{} scaled to {} masters with {} replicas each on {}\n", component, *masters, replicas, target);
   return fmt::format("{} scaled to {} on {}\n", component, replicas, target);
 }
 

@@ -100,7 +100,8 @@ struct StatusResult {
 
 struct ScaleResult {
   std::string component;
-  std::int64_t replicas = 0;
+  std::int64_t replicas = 0;             // a Redis Cluster: replicas per master, -1 when kept
+  std::optional<std::int64_t> masters; // a Redis Cluster resized with --masters
   std::string target;
   bool dry_run = false;
   bool recorded = false;

@@ -33,7 +33,8 @@ struct DestroyOptions {
 // instances), to replicas.
 struct ScaleOptions {
   std::string component;
-  std::int64_t replicas = 0;
+  std::int64_t replicas = 0;                 // -1: not given (a Redis Cluster resized by --masters only)
+  std::optional<std::int64_t> masters;       // a Redis Cluster's masters (--masters)
   std::chrono::milliseconds timeout{std::chrono::minutes(5)};
 };
 

@@ -182,6 +182,9 @@ public:
   void check_scale(const ScaleOptions& opts) const override
   {
     check_scale_common(cfg, opts);
+    if (opts.masters)
+      throw Error(ExitCode::usage, "cannot change the masters of a Redis Cluster on the terraform target", "",
+                  "change [redis] cluster_masters and deploy again");
     if (opts.component == "pooler")
       throw Error(ExitCode::usage, "cannot scale the pooler on the terraform target", "the managed databases have no PgBouncer of statectl's",
                   "scale the pooler on compose or k8s");
@@ -195,7 +198,7 @@ public:
   ScaleResult scale(const ScaleOptions& opts) override
   {
     check_scale(opts);
-    ScaleResult res{opts.component, opts.replicas, "terraform", planning(), !planning()};
+    ScaleResult res{opts.component, opts.replicas, std::nullopt, "terraform", planning(), !planning()};
     std::string key = scale_key(opts.component);
     std::optional<std::int64_t> before;
     auto recorded = render::recorded_counts(cfg, "terraform");

@@ -51,6 +51,18 @@ _remove_project_objects() {
   docker volume ls -q --filter dangling=true | xargs -r docker volume rm -f
 }
 
+# On a failed test (called from lib.sh's exit handler, whose `rc` it sees): every container of the
+# project leaves its log in $TEST_DIR/logs/NAME.log before the teardown removes it.
+_save_container_logs() {
+  [[ ${rc:-0} != 0 && ${rc:-0} != 77 ]] || return 0
+  mkdir -p "$TEST_DIR/logs"
+  local c name
+  for c in $(docker ps -a -q --filter "label=com.docker.compose.project=$PROJECT"); do
+    name=$(docker inspect -f '{{.Name}}' "$c" 2>/dev/null) || continue
+    docker logs --timestamps "$c" >"$TEST_DIR/logs/${name#/}.log" 2>&1 || true
+  done
+}
+
 compose_stack() {
   STACK_CONFIG="$TEST_DIR/statectl.toml"
   cat >"$STACK_CONFIG" <<TOML
@@ -68,6 +80,7 @@ TOML
   cd "$TEST_DIR"
   on_exit _remove_project_objects
   on_exit "cd '$TEST_DIR' && '$STATECTL' -c '$STACK_CONFIG' destroy --purge --timeout 10s"
+  on_exit _save_container_logs
 }
 
 # failover_trials BACKEND N TIMEOUT MODE LOSSLESS: `failover test` with N trials (-o json, kept in

@@ -220,10 +220,72 @@ pass "destroy then deploy: the same nodes, the same cluster, the data kept; a se
 
 STATECTL_REDIS_CLUSTER_MASTERS=4 expect_exit 2 statectl deploy
 assert_contains "$ERR" "the local Redis Cluster in $TEST_DIR/stack has 6 nodes"
+assert_contains "$ERR" "statectl scale redis --masters"
 [[ ! -e stack/redis-6 ]] || fail "a refused resize created a node"
-expect_exit 2 statectl scale redis --replicas 2
-assert_contains "$ERR" "cannot scale a Redis Cluster"
-pass "resizing the cluster (deploy with other counts, scale redis) is refused, exit 2, nothing changed"
+expect_exit 2 statectl scale redis --masters 2
+assert_contains "$ERR" "invalid --masters 2"
+expect_exit 2 statectl scale redis --replicas 6
+assert_contains "$ERR" "per master"
+expect_exit 2 statectl scale redis
+assert_contains "$ERR" "--replicas is required"
+expect_exit 2 statectl scale postgres --masters 4
+assert_contains "$ERR" "--masters applies to a Redis Cluster only"
+[[ ! -e stack/redis-6 ]] || fail "a refused scale created a node"
+pass "a deploy with other counts and bad scale counts are refused, exit 2, nothing changed"
+
+# --- resizing the running cluster --------------------------------------------------------------
+# cluster_shape: "masters replicas-of-each..." as status reports it, every node healthy and the
+# masters' slots covering 0-16383 exactly once; every spread/ key still there with its value.
+cluster_shape() {
+  expect_exit 0 statectl status -o json
+  python3 - "$OUT" <<'PY' || fail "the cluster after the resize: $(cat "$OUT")"
+import json, sys
+j = json.load(open(sys.argv[1]))
+nodes = [c for c in j["components"] if c["kind"] == "redis"]
+bad = [c["name"] for c in nodes if not c["healthy"]]
+covered = []
+for c in nodes:
+    if c["role"] == "master":
+        for part in (c.get("slots") or "").split(","):
+            if part:
+                a, _, b = part.partition("-")
+                covered += range(int(a), int(b or a) + 1)
+if bad or sorted(covered) != list(range(16384)):
+    print(f"unhealthy {bad}, {len(covered)} slots covered", file=sys.stderr)
+    sys.exit(1)
+print(sum(c["role"] == "master" for c in nodes), sum(c["role"] == "replica" for c in nodes))
+PY
+}
+spread_intact() {
+  expect_exit 0 statectl keys --prefix spread/ -o json
+  assert_eq "$(json_get "$OUT" 'len(j["keys"])')" 5000 "spread/ keys after $1"
+  for k in 0 777 2500 4999; do
+    expect_exit 0 statectl get "spread/$k"
+    assert_eq "$(cat "$OUT")" "v$k" "spread/$k after $1"
+  done
+}
+expect_exit 0 statectl scale redis --masters 4 -o json
+assert_eq "$(json_get "$OUT" 'j["masters"]')" 4
+assert_eq "$(json_get "$OUT" 'sorted(j["created"])')" "['redis-6', 'redis-7']"
+assert_eq "$(cluster_shape)" "4 4" "masters and replicas after --masters 4"
+[[ -n $(node 6 CLUSTER NODES | grep myself | awk '{print $9}') || -n $(node 7 CLUSTER NODES | grep myself | awk '{print $9}') ]] ||
+  fail "no new node serves slots after the rebalance"
+spread_intact "--masters 4"
+pass "scale redis --masters 4: two nodes join, the new master gets slots by a rebalance, the other is its replica; no key lost"
+
+expect_exit 0 statectl scale redis --replicas 0
+assert_eq "$(cluster_shape)" "4 0" "after --replicas 0"
+[[ $(node 0 CLUSTER INFO | tr -d '\r' | grep cluster_known_nodes) == cluster_known_nodes:4 ]] || fail "the removed nodes are still known: $(node 0 CLUSTER NODES)"
+spread_intact "--replicas 0"
+pass "scale redis --replicas 0: the replicas leave the cluster (del-node) and stop; no key lost"
+
+expect_exit 0 statectl scale redis --masters 3 --replicas 1
+assert_eq "$(cluster_shape)" "3 3" "after --masters 3 --replicas 1"
+spread_intact "--masters 3 --replicas 1"
+expect_exit 0 statectl deploy
+assert_not_contains "$ERR" "adding"
+assert_eq "$(cluster_shape)" "3 3" "after a deploy of the scaled cluster"
+pass "scale redis --masters 3 --replicas 1: a master gives its slots away and leaves, replicas join; deploy keeps the shape"
 
 # --- destroy --purge --------------------------------------------------------------------------
 expect_exit 0 statectl destroy --purge

@@ -234,3 +234,35 @@ TEST_CASE("cli targets: an unknown --target is a usage error that lists the targ
   CHECK(doc["error"]["code"] == 2);
   CHECK(runner.commands().empty());
 }
+
+TEST_CASE("cli targets: resizing a Redis Cluster is checked before anything runs, on every target")
+{
+  exec::FakeRunner runner;
+  Project cluster("[project]\ntarget = \"compose\"\n[redis]\nmode = \"cluster\"\n[tls]\nenabled = false\n");
+  auto r = run_cli({"scale", "redis", "--masters", "4"}, cluster.env(), &runner);
+  CHECK(r.code == 2);
+  CHECK(r.err.find("statectl: error: cannot resize a Redis Cluster on the compose target yet") == 0);
+  r = run_cli({"scale", "redis", "--masters", "4", "--target", "k8s"}, cluster.env(), &runner);
+  CHECK(r.code == 2);
+  CHECK(r.err.find("statectl: error: cannot resize a Redis Cluster on the k8s target yet") == 0);
+  for (const auto& args : std::vector<std::vector<std::string>>{{"scale", "redis", "--masters", "2", "--target", "local"},
+                                                                {"scale", "redis", "--replicas", "6", "--target", "local"},
+                                                                {"scale", "redis", "--target", "local"}}) {
+    CAPTURE(args);
+    r = run_cli(args, cluster.env(), &runner);
+    CHECK(r.code == 2);
+  }
+  CHECK(run_cli({"scale", "redis", "--masters", "2", "--target", "local"}, cluster.env(), &runner).err.find("invalid --masters 2") !=
+        std::string::npos);
+  CHECK(run_cli({"scale", "redis", "--replicas", "6", "--target", "local"}, cluster.env(), &runner).err.find("per master") !=
+        std::string::npos);
+
+  Project sentinel("[project]\ntarget = \"local\"\n");
+  r = run_cli({"scale", "redis", "--masters", "4"}, sentinel.env(), &runner);
+  CHECK(r.code == 2);
+  CHECK(r.err.find("statectl: error: --masters applies to a Redis Cluster only") == 0);
+  r = run_cli({"scale", "postgres", "--replicas", "-1"}, sentinel.env(), &runner);
+  CHECK(r.code == 2);
+  CHECK(r.err.find("statectl: error: invalid --replicas -1") == 0);
+  CHECK(runner.commands().empty());
+}
