@@ -16,16 +16,20 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <thread>
+#include <unordered_set>
 #include <unistd.h>
 
+#include "core/backup/delta.h"
 #include "core/backup/pg.h"
 #include "core/backup/repository.h"
+#include "core/backup/restore_parts.h"
 #include "core/backup/stream.h"
 #include "core/backup/unpack.h"
 #include "core/backup/wal.h"
 #include "core/config/config.h"
 #include "core/error.h"
 #include "core/util/fs.h"
+#include "core/util/parallel.h"
 #include "core/util/strings.h"
 
 namespace statectl::backup {
@@ -34,19 +38,6 @@ namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
 namespace {
-
-const char* kind_flag(TargetKind k)
-{
-  switch (k) {
-  case TargetKind::latest: return "--latest";
-  case TargetKind::immediate: return "--target-immediate";
-  case TargetKind::time: return "--target-time";
-  case TargetKind::lsn: return "--target-lsn";
-  case TargetKind::xid: return "--target-xid";
-  case TargetKind::name: return "--target-name";
-  }
-  return "";
-}
 
 int free_port()
 {
@@ -70,8 +61,16 @@ void check_target_dir(const fs::path& dir)
   if (!fs::is_directory(dir, ec))
     throw Error(ExitCode::usage, fmt::format("cannot restore into {}", dir.string()), "it exists and is not a directory", "pass a new directory to --to");
   if (!fs::is_empty(dir, ec))
-    throw Error(ExitCode::usage, fmt::format("cannot restore into {}", dir.string()), "the directory is not empty",
-                "pass a new or empty directory to --to; statectl never overwrites a data directory");
+    throw Error(ExitCode::usage, fmt::format("cannot restore into {}", dir.string()),
+                restore_incomplete(dir) ? "the directory is not empty: it holds an unfinished restore" : "the directory is not empty",
+                restore_incomplete(dir) ? "finish it with --delta (the same restore again), or pass a new or empty directory to --to"
+                                        : "pass a new or empty directory to --to, or --delta to restore into the data directory of a stopped server");
+}
+
+bool absent_or_empty(const fs::path& dir)
+{
+  std::error_code ec;
+  return !fs::exists(dir, ec) || (fs::is_directory(dir, ec) && fs::is_empty(dir, ec));
 }
 
 // A PostgreSQL string literal.
@@ -83,87 +82,6 @@ std::string quote(const std::string& s)
 }
 
 } // namespace
-
-static std::string describe_target(const RestoreOptions& o)
-{
-  switch (o.kind) {
-  case TargetKind::latest: return "latest";
-  case TargetKind::immediate: return "immediate";
-  default: return fmt::format("{} {}", kind_flag(o.kind), o.value);
-  }
-}
-
-// Picks the backup: the given one, else the newest that ends before the target (the oldest for
-// a restore point name, whose position is unknown until replay finds it).
-static Manifest choose_backup(const Repository& repo, const RestoreOptions& o, std::optional<std::int64_t> t_us, std::optional<std::uint64_t> lsn,
-                              std::optional<std::uint64_t> xid)
-{
-  std::vector<Manifest> full;
-  for (const auto& e : repo.backups())
-    if (e.valid && is_physical(e.manifest->type)) full.push_back(*e.manifest);
-  auto ends_before = [&](const Manifest& m) {
-    if (t_us) return parse_time(m.stop_time).value_or(INT64_MAX) <= *t_us;
-    if (lsn) return parse_lsn(m.stop_lsn).value_or(UINT64_MAX) <= *lsn;
-    if (xid) return m.stop_xid <= *xid;
-    return true;
-  };
-  if (!o.backup_id.empty() && o.backup_id != "latest") {
-    auto m = repo.manifest(o.backup_id);
-    if (!m) throw Error(ExitCode::usage, fmt::format("no valid backup '{}'", o.backup_id), "", "run `statectl backup list` for the IDs");
-    if (!is_physical(m->type))
-      throw Error(ExitCode::usage, fmt::format("backup {} is a {} backup", o.backup_id, m->type), "point-in-time restore needs a full backup",
-                  m->type == "logical" ? "load it with pg_restore after `statectl restore --backup ID --to DIR` prints its path" : "");
-    if (!ends_before(*m))
-      throw Error(ExitCode::usage, fmt::format("backup {} ends after the target {}", m->id, describe_target(o)),
-                  fmt::format("it ends at {} (LSN {})", m->stop_time, m->stop_lsn), "pick an older backup or a later target");
-    return *m;
-  }
-  if (full.empty())
-    throw Error(ExitCode::usage, "nothing to restore", fmt::format("the repository {} has no valid physical (full, diff or incr) backup", repo.location()),
-                "run `statectl backup create` first");
-  if (o.kind == TargetKind::name) return full.front();
-  for (auto it = full.rbegin(); it != full.rend(); ++it)
-    if (ends_before(*it)) return *it;
-  const auto& oldest = full.front();
-  std::string earliest = t_us ? oldest.stop_time : lsn ? "LSN " + oldest.stop_lsn : fmt::format("xid {}", oldest.stop_xid);
-  throw Error(ExitCode::usage, fmt::format("target {} is before the end of the oldest backup", describe_target(o)),
-              fmt::format("the oldest backup {} ends at {} (LSN {})", oldest.id, oldest.stop_time, oldest.stop_lsn),
-              fmt::format("the earliest point you can restore to is {}; pick a later target, or --latest", earliest));
-}
-
-static void check_wal(const Repository& repo, const Manifest& m, const RestoreOptions& o, std::optional<std::int64_t> t_us, std::optional<std::uint64_t> lsn)
-{
-  std::uint64_t seg = m.wal_segment_size;
-  std::uint64_t start = parse_lsn(m.start_lsn).value_or(0), stop = parse_lsn(m.stop_lsn).value_or(0);
-  std::uint64_t stop_seg = (stop > start ? stop - 1 : stop) / seg;
-  // Walk to the newest archived segment only: a target beyond it is "beyond the archive", not a gap.
-  auto chain = check_wal_chain(repo, m.timeline, start / seg, seg);
-  std::uint64_t reach_lsn = (chain.last_contiguous + 1) * seg;
-  if (chain.missing) {
-    std::uint64_t miss = parse_wal_name(*chain.missing, seg)->segment;
-    if (miss <= stop_seg)
-      throw Error(ExitCode::failed, fmt::format("backup {} cannot be restored", m.id),
-                  fmt::format("WAL segment {} that it needs is missing from the archive", *chain.missing),
-                  "run `statectl backup verify`, or pick another backup with --backup");
-    bool before_target = o.kind == TargetKind::latest || o.kind == TargetKind::xid || o.kind == TargetKind::name ||
-                         (lsn && *lsn >= miss * seg) || (t_us && *t_us > chain.last_contiguous_time_us);
-    if (before_target && o.kind != TargetKind::immediate)
-      throw Error(ExitCode::failed, fmt::format("cannot reach the target {}: there is a WAL gap before it", describe_target(o)),
-                  fmt::format("segment {} is missing from the archive, so recovery from backup {} stops at LSN {} (WAL archived by {})",
-                              *chain.missing, m.id, format_lsn(reach_lsn), format_time(chain.last_contiguous_time_us)),
-                  fmt::format("restore to --target-lsn {} or an earlier --target-time, or use a backup taken after the gap", format_lsn(reach_lsn)));
-    return;
-  }
-  if (lsn && *lsn >= reach_lsn)
-    throw Error(ExitCode::failed, fmt::format("cannot reach the target LSN {}", o.value),
-                fmt::format("the archive ends at LSN {} (segment {})", format_lsn(reach_lsn), chain.last_contiguous_name),
-                "use --latest, or switch WAL on the source (SELECT pg_switch_wal()) and retry");
-  if (t_us && *t_us > chain.last_contiguous_time_us)
-    throw Error(ExitCode::failed, fmt::format("cannot reach the target time {}", o.value),
-                fmt::format("the newest archived WAL ({}) was archived at {}, before the target", chain.last_contiguous_name,
-                            format_time(chain.last_contiguous_time_us)),
-                "use --latest, or switch WAL on the source (SELECT pg_switch_wal()) and retry");
-}
 
 namespace {
 
@@ -210,8 +128,26 @@ std::string source_limits(const config::Config& cfg, exec::Runner& runner, outpu
     {"max_prepared_xacts setting", "max_prepared_transactions"},
     {"max_locks_per_xact setting", "max_locks_per_transaction"},
   };
+  // pg_control is still staged (it goes into place last): pg_controldata reads a copy of it.
+  char tmpl[] = "/tmp/statectl-pgcontrol.XXXXXX";
+  if (!::mkdtemp(tmpl)) {
+    printer.warn(fmt::format("cannot read pg_control of {}: {}", dir.string(), std::strerror(errno)));
+    return "";
+  }
+  fs::path copy_dir = tmpl;
+  struct Remove {
+    fs::path p;
+    ~Remove()
+    {
+      std::error_code ec;
+      fs::remove_all(p, ec);
+    }
+  } remove_copy{copy_dir};
+  std::error_code ec;
+  fs::create_directories(copy_dir / "global", ec);
+  fs::copy_file(dir / k_pg_control_staged, copy_dir / "global" / "pg_control", ec);
   exec::Command c;
-  c.argv = {tool(cfg, "pg_controldata"), "-D", dir.string()};
+  c.argv = {tool(cfg, "pg_controldata"), "-D", copy_dir.string()};
   c.timeout = std::chrono::seconds(30);
   // Best effort: without pg_controldata (or an answer from it) the server's own check of these
   // settings still applies, and a missing pg_ctl is reported by the step that needs it.
@@ -242,8 +178,11 @@ std::string source_limits(const config::Config& cfg, exec::Runner& runner, outpu
 
 RestoreResult restore(const config::Config& cfg, exec::Runner& runner, output::Printer& printer, const RestoreOptions& o)
 {
-  // Preflight: nothing is written until every check passed.
-  check_target_dir(o.to);
+  // Preflight: nothing is written until every check passed. --delta into an absent or empty
+  // directory is a plain restore (as pgBackRest's).
+  bool delta = o.delta && !absent_or_empty(o.to);
+  if (delta) check_delta_target(o.to);
+  else check_target_dir(o.to);
   std::optional<std::int64_t> t_us;
   std::optional<std::uint64_t> lsn, xid;
   if (o.kind == TargetKind::time) {
@@ -278,6 +217,9 @@ RestoreResult restore(const config::Config& cfg, exec::Runner& runner, output::P
   if (port) doc.port = port;
   if (runner.dry_run() == exec::DryRun::plan) {
     printer.plan(fmt::format("restore backup {} into {} with target {}", m.id, o.to.string(), describe_target(o)));
+    if (delta)
+      printer.plan(fmt::format("keep the files of {} whose size and SHA-256 match the backup, write the others and remove what the backup "
+                               "does not hold (--delta)", o.to.string()));
     return doc;
   }
 
@@ -287,6 +229,7 @@ RestoreResult restore(const config::Config& cfg, exec::Runner& runner, output::P
   ::chmod(o.to.c_str(), 0700);
   auto wipe = [&] {
     std::error_code ec;
+    if (delta) return; // the marker stays: the directory is an unfinished restore
     if (created) fs::remove_all(o.to, ec);
     else
       for (const auto& de : fs::directory_iterator(o.to, ec)) fs::remove_all(de.path(), ec);
@@ -295,7 +238,19 @@ RestoreResult restore(const config::Config& cfg, exec::Runner& runner, output::P
     printer.info(m.type == "full" ? fmt::format("restoring backup {} into {}", m.id, o.to.string())
                                   : fmt::format("restoring {} backup {} (with files from {}) into {}", m.type, m.id, util::join(m.references, ", "),
                                                 o.to.string()));
-    unpack_backup(repo, m, o.to, printer, o.tty);
+    begin_restore(o.to, m.id);
+    std::unordered_set<std::string> keep;
+    std::size_t removed = 0;
+    if (delta) {
+      auto plan = apply_delta_plan(o.to, m, util::worker_count(4), printer);
+      keep.insert(plan.keep.begin(), plan.keep.end());
+      removed = plan.remove.size();
+    }
+    auto unpacked = unpack_backup(repo, m, o.to, printer, o.tty, keep);
+    if (delta) {
+      removed += remove_strays(o.to, m, unpacked.links_and_dirs);
+      doc.delta = DeltaSummary{keep.size(), unpacked.files, removed, unpacked.archives_skipped};
+    }
 
     // Recovery settings, appended to postgresql.auto.conf (read last, so they win).
     std::string cmd = util::shell_quote(o.statectl_path);
@@ -337,9 +292,15 @@ RestoreResult restore(const config::Config& cfg, exec::Runner& runner, output::P
     chown_tree(o.to, run_as);
     // Durable before it is reported restored, as pgBackRest syncs each file: every file and
     // directory of the restored tree (not the whole filesystem: other processes' writes are
-    // not waited for).
-    if (o.sync)
-      if (auto r = util::sync_tree(o.to); !r) throw Error(ExitCode::failed, "cannot sync the restored data directory", r.error(), "check the disk");
+    // not waited for); then pg_control goes into place and the marker goes.
+    finish_restore(o.to, o.sync);
+  } catch (const Error& e) {
+    wipe();
+    if (!delta) throw;
+    throw Error(e.code(), e.what_failed(), e.why(),
+                fmt::format("{}{} is left marked as an unfinished restore, which neither statectl nor PostgreSQL starts; fix the cause and run the "
+                            "same `statectl restore --delta` again",
+                            e.hint().empty() ? "" : e.hint() + "; ", o.to.string()));
   } catch (...) {
     wipe();
     throw;

@@ -28,6 +28,7 @@ struct RestoreOptions {
   bool tty = false;
   bool keep_archiving = false;    // keep archive_mode/synchronous_standby_names of the source
   bool sync = true;               // flush the restored files to disk before returning (--no-sync: not)
+  bool delta = false;             // into an existing data directory, keeping the files that match (--delta)
 };
 
 // Restores a backup of cfg's repository into options.to (a full one, or a diff/incr with the
@@ -38,6 +39,11 @@ struct RestoreOptions {
 // options.sync is false), and with start runs PostgreSQL until it
 // reaches the target (exit 1 when recovery ends before it). The restored copy never archives
 // into the source's repository nor waits for its synchronous standbys unless keep_archiving.
+// With delta, `to` may be the data directory of a stopped server (exit 2 while a postmaster.pid
+// is there): files whose size and SHA-256 are the backup's stay untouched, the others are
+// written, what the backup does not hold is removed, and the result is the one a restore into an
+// empty directory gives. Every restore marks the directory as unfinished first (k_restore_marker,
+// no global/pg_control) and clears that last; a failed delta restore leaves the mark.
 // Returns what was restored and, with start, how far recovery got.
 RestoreResult restore(const config::Config& cfg, exec::Runner& runner, output::Printer& printer, const RestoreOptions& options);
 

@@ -219,6 +219,9 @@ void to_json(nlohmann::json& j, const RestoreResult& r)
        {"port", or_null(r.port)},
        {"started", r.started}};
   if (r.restore_command) j["restore_command"] = *r.restore_command;
+  if (const auto& d = r.delta)
+    j["delta"] = {{"files_kept", d->files_kept}, {"files_written", d->files_written}, {"entries_removed", d->entries_removed},
+                  {"archives_skipped", d->archives_skipped}};
   if (const auto& o = r.recovery) {
     j["state"] = o->state;
     j["reached_lsn"] = or_null(o->reached_lsn);
@@ -233,6 +236,8 @@ void to_json(nlohmann::json& j, const RestoreResult& r)
 std::string to_text(const RestoreResult& r)
 {
   std::string text = fmt::format("restored backup {} into {} (target {})\n", r.backup, r.data_directory, r.target);
+  if (const auto& d = r.delta)
+    text += fmt::format("delta: {} files kept, {} written, {} removed\n", d->files_kept, d->files_written, d->entries_removed);
   if (!r.recovery) return text + fmt::format("start it with: pg_ctl -D {} start\n", r.data_directory);
   const auto& o = *r.recovery;
   text += o.state;

@@ -137,6 +137,14 @@ struct RecoveryOutcome {
 
 // `restore` of a PostgreSQL backup: what was restored where, and with --start how far
 // recovery got.
+// What `restore --delta` did to the existing data directory.
+struct DeltaSummary {
+  std::uint64_t files_kept = 0;       // size and SHA-256 matched the backup: not written
+  std::uint64_t files_written = 0;    // absent or different: written from the backup
+  std::uint64_t entries_removed = 0;  // files that differed, and what the backup does not hold
+  std::uint64_t archives_skipped = 0; // referenced backups not read: every file taken from them was kept
+};
+
 struct RestoreResult {
   std::string backup;
   std::string target;        // "latest", "time 2026-...", ...
@@ -146,6 +154,7 @@ struct RestoreResult {
   bool started = false;
   std::optional<std::string> restore_command; // set once the files are in place (not under --dry-run)
   std::optional<RecoveryOutcome> recovery;    // with --start
+  std::optional<DeltaSummary> delta;          // with --delta into an existing data directory
 };
 
 // `restore --backend redis`: the snapshot written as <to>/dump.rdb.

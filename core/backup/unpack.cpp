@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include <unordered_map>
 
+#include "core/backup/delta.h"
 #include "core/backup/stream.h"
 #include "core/backup/tar.h"
 #include "core/error.h"
@@ -54,6 +55,7 @@ struct Wanted {
   const ContentFile* file = nullptr;
   std::string holder;
   bool written = false;
+  bool keep = false; // a delta restore found it in place
 };
 
 // Writes the members of one backup's tar stream that the restored backup takes from it.
@@ -75,6 +77,7 @@ public:
 
   TarScanner tar;
   std::vector<std::string> problems;
+  std::set<std::string> links_and_dirs;
   std::uint64_t files = 0, bytes = 0;
 
 private:
@@ -98,9 +101,12 @@ private:
         if (m_own) problems.push_back(fmt::format("{}: not in the manifest", e.path));
         return;
       }
-      if (it->second.holder != m_holder) return;
+      if (it->second.holder != m_holder || it->second.keep) return;
       m_current = &it->second;
       fs::create_directories(p.parent_path(), ec);
+      // pg_control goes into place last, so that PostgreSQL never starts a half-written directory.
+      if (e.path == "global/pg_control") p = m_dir / k_pg_control_staged;
+      clear_unless(p, fs::file_type::regular);
       m_fd = ::open(p.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
       if (m_fd < 0) throw Error(ExitCode::failed, fmt::format("cannot write {}", p.string()), std::strerror(errno));
       m_hash.emplace();
@@ -108,12 +114,33 @@ private:
     } else if (!m_own) {
       return; // directories and symlinks come from the restored backup's own archive
     } else if (e.type == '5') {
+      links_and_dirs.insert(entry_name(e.path));
+      clear_unless(p, fs::file_type::directory);
       fs::create_directories(p, ec);
       ::chmod(p.c_str(), 0700);
     } else if (e.type == '2') {
+      links_and_dirs.insert(entry_name(e.path));
       fs::create_directories(p.parent_path(), ec);
+      if (fs::symlink_status(p, ec).type() == fs::file_type::symlink && fs::read_symlink(p, ec) == fs::path(e.link_target)) return;
+      clear_unless(p, fs::file_type::none);
       fs::create_symlink(e.link_target, p, ec);
     }
+  }
+  // A member's path as scan_data_dir() names it ("base/1/" -> "base/1").
+  static std::string entry_name(const std::string& p)
+  {
+    std::string s = fs::path(p).lexically_normal().generic_string();
+    while (s.size() > 1 && s.back() == '/') s.pop_back();
+    return s;
+  }
+  // Removes what is at p unless it is of type `keep` (a symbolic link is never followed).
+  static void clear_unless(const fs::path& p, fs::file_type keep)
+  {
+    std::error_code ec;
+    auto type = fs::symlink_status(p, ec).type();
+    if (type == fs::file_type::not_found || type == fs::file_type::none || type == keep) return;
+    fs::remove_all(p, ec);
+    if (ec) throw Error(ExitCode::failed, fmt::format("cannot replace {}", p.string()), ec.message());
   }
   void data(std::string_view d)
   {
@@ -154,22 +181,32 @@ private:
 
 } // namespace
 
-UnpackStats unpack_backup(const Repository& repo, const Manifest& m, const fs::path& dir, output::Printer& printer, bool tty)
+UnpackStats unpack_backup(const Repository& repo, const Manifest& m, const fs::path& dir, output::Printer& printer, bool tty,
+                          const std::unordered_set<std::string>& keep)
 {
   auto chain = backup_chain(repo, m);
   std::unordered_map<std::string, Wanted> wanted;
-  for (const auto& c : m.contents) wanted[c.path] = Wanted{&c, c.reference.empty() ? m.id : c.reference, false};
+  std::unordered_set<std::string> needed; // the backups holding a file that is written
+  for (const auto& c : m.contents) {
+    bool kept = keep.count(c.path) > 0;
+    wanted[c.path] = Wanted{&c, c.reference.empty() ? m.id : c.reference, kept, kept};
+    if (!kept) needed.insert(wanted[c.path].holder);
+  }
+  UnpackStats stats;
   std::uint64_t total = 0;
   for (const auto& h : chain)
     for (const auto& f : h.files)
-      if (f.name == "base.tar.zst") total += f.size;
+      if (f.name == "base.tar.zst" && (&h == &chain.front() || needed.count(h.id))) total += f.size;
   output::Progress progress(printer, "restore " + m.id, total, tty);
   std::uint64_t done = 0;
-  UnpackStats stats;
   auto damaged = [&](const std::string& why) {
     return Error(ExitCode::failed, fmt::format("backup {} is damaged", m.id), why, "run `statectl backup verify` and restore another backup with --backup");
   };
   for (const auto& h : chain) {
+    if (&h != &chain.front() && !needed.count(h.id)) {
+      ++stats.archives_skipped;
+      continue;
+    }
     const StoredFile* base = nullptr;
     for (const auto& f : h.files)
       if (f.name == "base.tar.zst") base = &f;
@@ -198,6 +235,7 @@ UnpackStats unpack_backup(const Repository& repo, const Manifest& m, const fs::p
     if (!x.tar.finished()) throw damaged(key + ": the archive ends early");
     stats.files += x.files;
     stats.bytes += x.bytes;
+    if (&h == &chain.front()) stats.links_and_dirs = std::move(x.links_and_dirs);
   }
   progress.finish();
   for (const auto& [path, w] : wanted)

@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 #include <thread>
 
+#include "core/backup/delta.h"
 #include "core/error.h"
 #include "core/config/config.h"
 #include "core/local/archive.h"
@@ -331,6 +332,11 @@ void start(Site& site, Member& m)
   }
   if (!site.planning()) {
     if (auto stale = read_pidfile(fs::path(m.data_dir) / "postmaster.pid")) wait_reaped(*stale, 10s);
+    // A restore (--delta) that was interrupted left the directory half old, half restored.
+    if (backup::restore_incomplete(m.data_dir))
+      throw Error(ExitCode::failed, fmt::format("{}: cannot start PostgreSQL on {}", m.name, m.data_dir),
+                  fmt::format("it holds an unfinished restore ({} is there)", backup::k_restore_marker),
+                  fmt::format("finish it with `statectl restore --delta --to {}` and the options of the interrupted one", m.data_dir));
   }
   auto c = site.server_command({site.pg_binary("pg_ctl"), "-D", m.data_dir, "-l", m.log, "-w", "-t", "60", "-s", "start"});
   c.timeout = 90s;
