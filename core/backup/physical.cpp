@@ -2,6 +2,8 @@
 // the tar stream as it comes; a diff or incr rewrites it keeping only the files changed since its
 // prior backup (the last full for a diff, the last backup of any type for an incr) and lists the
 // others in its manifest with a reference to the backup holding their bytes, as pgBackRest does.
+// A diff or incr of a server whose data directory this process can read (core/backup/local_files)
+// reads only the changed files from there instead of streaming the whole cluster.
 #include <algorithm>
 #include <filesystem>
 #include <fmt/format.h>
@@ -12,6 +14,7 @@
 
 #include "core/backup/backup.h"
 #include "core/backup/create_parts.h"
+#include "core/backup/local_files.h"
 #include "core/backup/pg.h"
 #include "core/config/config.h"
 #include "core/backup/stream.h"
@@ -161,9 +164,13 @@ Manifest create_physical(const config::Config& cfg, exec::Runner& runner, output
   std::uint64_t estimate = std::stoull(s.scalar("SELECT coalesce(sum(pg_database_size(oid)), 0) FROM pg_database"));
 
   Cleanup cleanup{repo, m.id};
-  printer.info(prior ? fmt::format("backup {}: streaming a base backup of {} (about {}), storing what changed since {}", m.id, t.display(),
-                                   util::format_size(estimate), prior->id)
-                     : fmt::format("backup {}: streaming a base backup of {} (about {})", m.id, t.display(), util::format_size(estimate)));
+  // A diff or incr of a server on this machine reads the changed files from its data directory.
+  std::optional<fs::path> local_dir = prior ? local_data_directory(s) : std::nullopt;
+  printer.info(local_dir ? fmt::format("backup {}: reading the files of {} changed since {} from {} (about {} in all)", m.id, t.display(), prior->id,
+                                       local_dir->string(), util::format_size(estimate))
+               : prior   ? fmt::format("backup {}: streaming a base backup of {} (about {}), storing what changed since {}", m.id, t.display(),
+                                       util::format_size(estimate), prior->id)
+                         : fmt::format("backup {}: streaming a base backup of {} (about {})", m.id, t.display(), util::format_size(estimate)));
 
   // A diff/incr writes its own tar: every directory and symlink, and the regular files that changed.
   std::unordered_map<std::string, const ContentFile*> before;
@@ -215,23 +222,58 @@ Manifest create_physical(const config::Config& cfg, exec::Runner& runner, output
   };
   output::Progress progress(printer, "backup " + m.id, estimate, o.tty);
   std::uint64_t done = 0;
-  cmd.io = exec::Io::stream;
-  cmd.on_stdout = [&](std::string_view chunk) {
-    tar.feed(chunk);
-    if (!rewrite) out.write(chunk);
-    done += chunk.size();
-    progress.update(done);
-  };
-  auto res = runner.run(cmd);
+  std::string info; // pg_basebackup -v's report, or the start and end points of a local copy
+  if (local_dir) {
+    // pgBackRest's way: a non-exclusive backup on this session, the data directory read
+    // directly (unchanged files are only stat'ed), the backup label from pg_backup_stop.
+    s.scalar(fmt::format("SELECT pg_backup_start('statectl backup {}', true)", m.id));
+    bool stopped = false;
+    try {
+      walk_data_directory(
+        *local_dir,
+        [&](const TarEntry& e) {
+          tar.on_begin(e);
+          done += e.size;
+          progress.update(done);
+          return e.type == '0' && !skip;
+        },
+        tar.on_data, tar.on_end);
+      auto rows = s.query("SELECT lsn::text, labelfile, coalesce(spcmapfile, '') FROM pg_backup_stop(false)");
+      stopped = true;
+      if (rows.empty() || !rows[0][0] || !rows[0][1]) throw Error(ExitCode::failed, "pg_backup_stop returned no backup label");
+      const std::string& backup_label = *rows[0][1];
+      TarEntry le{"backup_label", '0', backup_label.size(), 0600, "", db_now_us(s) / 1000000};
+      tar.on_begin(le);
+      tar.on_data(backup_label);
+      tar.on_end(le);
+      info = fmt::format("write-ahead log end point: {}\n", *rows[0][0]);
+    } catch (...) {
+      if (!stopped) try {
+          s.query("SELECT pg_backup_stop(false)");
+        } catch (const Error&) {
+        }
+      throw;
+    }
+  } else {
+    cmd.io = exec::Io::stream;
+    cmd.on_stdout = [&](std::string_view chunk) {
+      tar.feed(chunk);
+      if (!rewrite) out.write(chunk);
+      done += chunk.size();
+      progress.update(done);
+    };
+    auto res = runner.run(cmd);
+    if (!res.ok())
+      throw Error(ExitCode::external, "pg_basebackup failed", exec::redact(util::trim(res.err)), "check the server log and `statectl backup info`");
+    if (!tar.finished()) throw Error(ExitCode::failed, "the base backup stream ended early", "pg_basebackup output has no end-of-archive marker");
+    info = res.err;
+  }
   progress.finish();
-  if (!res.ok())
-    throw Error(ExitCode::external, "pg_basebackup failed", exec::redact(util::trim(res.err)), "check the server log and `statectl backup info`");
-  if (!tar.finished()) throw Error(ExitCode::failed, "the base backup stream ended early", "pg_basebackup output has no end-of-archive marker");
   if (rewrite) out.write(tar_end());
   std::smatch mt;
   std::regex start_re(R"(write-ahead log start point: ([0-9A-F]+/[0-9A-F]+) on timeline (\d+))");
   std::regex end_re(R"(write-ahead log end point: ([0-9A-F]+/[0-9A-F]+))");
-  std::string info = res.err + "\n" + label + "\n" + bmanifest;
+  info += "\n" + label + "\n" + bmanifest;
   std::regex label_re(R"(START WAL LOCATION: ([0-9A-F]+/[0-9A-F]+)[^\n]*\n(?:[^\n]*\n)*?START TIMELINE: (\d+))");
   std::regex wr_re(R"re("End-LSN": "([0-9A-F]+/[0-9A-F]+)")re");
   if (std::regex_search(label, mt, label_re)) info += fmt::format("\nwrite-ahead log start point: {} on timeline {}\n", mt[1].str(), mt[2].str());

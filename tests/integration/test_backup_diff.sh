@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Differential and incremental backups (backup create --type diff|incr), the pgBackRest model:
 # a diff without a full is promoted to a full; after changing a small table, the diff and the
-# incr store only the changed files (sizes compared) and list every other one with a reference to
+# incr (read from this local server's data directory) store only the changed files (sizes compared) and list every other one with a reference to
 # the backup holding it; restore of the diff (to its consistent point) and of the incr (latest)
 # land on the exact rows, every file checked against its SHA-256; a byte flipped in the full makes
-# verify of the incr fail and its restore refuse; an interrupted incr is never listed valid;
+# verify of the incr fail and its restore refuse; an interrupted backup is never listed valid;
 # prune keeps what a kept incr depends on, and a newer full expires the whole old chain and the
 # WAL only it needed; [backup] wal_retention keeps only the WAL that makes backups before its window
 # consistent.
@@ -43,6 +43,8 @@ D_DB=$(json_get "$OUT" 'j["database_size"]')
 ((D_STORED * 10 < F_STORED)) || fail "the diff stored $D_STORED bytes, the full $F_STORED: unchanged files were stored again"
 ((D_DB > 40000000)) || fail "the diff's database_size $D_DB is not the whole cluster"
 assert_contains "$ERR" "unchanged since $F, referenced from $F"
+# This server runs here: the diff reads only the changed files from its data directory.
+assert_contains "$ERR" "changed since $F from $TEST_DIR/pg"
 # Its manifest lists the big table's file with a reference to the full, which holds it.
 BIG_FILE=$(sql "SELECT pg_relation_filepath('big')")
 assert_eq "$(json_get "$TEST_DIR/repo/backups/$D/manifest.json" "[c.get('reference') for c in j['contents'] if c['path'] == '$BIG_FILE']")" "['$F']" "reference of $BIG_FILE"
@@ -102,25 +104,26 @@ cp -p "$TEST_DIR/saved" "$TEST_DIR/repo/backups/$F/base.tar.zst"
 expect_exit 0 statectl backup verify "$I"
 pass "a byte flipped in full $F fails verify of incr $I (exit 1) and its restore, which leaves nothing"
 
-# An incr killed half-way is listed incomplete, never valid, and the next incr is not based on it.
+# A backup killed half-way is listed incomplete, never valid, and the next incr is not based on it
+# (a full, slowed down: an incr of this local server reads only its changed files, too fast to kill).
 mkdir -p "$TEST_DIR/slowbin"
 for f in "$PG_BIN"/*; do ln -s "$f" "$TEST_DIR/slowbin/"; done
 rm "$TEST_DIR/slowbin/pg_basebackup"
 printf '#!/bin/sh\nexec %s/pg_basebackup --max-rate=64k "$@"\n' "$PG_BIN" >"$TEST_DIR/slowbin/pg_basebackup"
 chmod +x "$TEST_DIR/slowbin/pg_basebackup"
-STATECTL_POSTGRES_BIN_DIR="$TEST_DIR/slowbin" "$STATECTL" backup create --type incr >"$TEST_DIR/slow.out" 2>&1 &
+STATECTL_POSTGRES_BIN_DIR="$TEST_DIR/slowbin" "$STATECTL" backup create --type full >"$TEST_DIR/slow.out" 2>&1 &
 SLOW=$!
-wait_for 60 '[[ $(ls "$TEST_DIR/repo/backups" | wc -l) -ge 4 ]]' || fail "the slow incr did not start"
+wait_for 60 '[[ $(ls "$TEST_DIR/repo/backups" | wc -l) -ge 4 ]]' || fail "the slow full did not start"
 sleep 1
 kill -9 "$SLOW"
 wait "$SLOW" 2>/dev/null || true
 pkill -f "pg_basebackup.*-p $PGPORT" || true
 expect_exit 0 statectl -o json backup list
-assert_eq "$(json_get "$OUT" '[(b["type"], b["status"]) for b in j["backups"]][3]')" "('incr', 'incomplete')" "the killed incr"
+assert_eq "$(json_get "$OUT" '[(b["type"], b["status"]) for b in j["backups"]][3]')" "('full', 'incomplete')" "the killed full"
 expect_exit 0 statectl -o json backup create --type incr
 I2=$(json_get "$OUT" 'j["id"]')
 assert_eq "$(json_get "$OUT" 'j["depends_on"]')" "$I" "the incr after the killed one is based on"
-pass "an incr killed half-way is incomplete; the next incr $I2 depends on $I"
+pass "a backup killed half-way is incomplete; the next incr $I2 depends on $I"
 
 # Retention of one daily backup: the newest (the incr) keeps its whole chain.
 cat >>"$TEST_DIR/statectl.toml" <<'TOML'
