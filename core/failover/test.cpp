@@ -128,6 +128,17 @@ Trial run_trial(const config::Config& cfg, exec::Runner& runner, output::Printer
     if (!detail::wait_stack_healthy(stack, 30s))
       throw Error(ExitCode::failed, "the local stack is not healthy, so a failover test would measure the wrong thing",
                   detail::unhealthy_summary(stack), "run 'statectl deploy' to repair it, then 'statectl status'");
+    // Patroni: a standby it may promote streams (with synchronous_mode, the one it names).
+    if (opts.backend == "postgres" && stack.state().ha == "patroni") {
+      bool sync = cfg.get_bool("postgres.synchronous");
+      auto members = stack.state().of_kind("patroni");
+      if (!local::wait_for([&] { return local::patroni::failover_ready(members, sync); }, 60s, 500ms))
+        throw Error(ExitCode::failed,
+                    sync ? "Patroni named no synchronous standby within 1m: with synchronous_mode it promotes no other member, so losing "
+                           "the leader now stops writes until it returns"
+                         : "no Patroni replica streams from the leader within 1m",
+                    "", "run 'statectl status'");
+    }
   }
   targets::Fault v = target.find_fault(opts.backend);
   t.old_primary = v.victim;

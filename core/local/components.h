@@ -146,6 +146,11 @@ void start(Site& site, Member& m, int etcd_port);
 void stop(Site& site, Member& m, StopMode mode, std::chrono::milliseconds timeout);
 // The member whose REST /primary answers 200, if any.
 const Member* leader(const std::vector<const Member*>& members);
+// Whether losing the leader now can be survived without losing acknowledged writes, from one
+// member's /cluster: a member leads and another streams from it; with `synchronous` (Patroni's
+// synchronous_mode) that one must be the member Patroni names sync_standby, as Patroni promotes
+// no other (right after a failover it has not named one yet).
+bool failover_ready(const std::vector<const Member*>& members, bool synchronous);
 
 } // namespace patroni
 

@@ -226,4 +226,25 @@ const Member* leader(const std::vector<const Member*>& members)
   return nullptr;
 }
 
+bool failover_ready(const std::vector<const Member*>& members, bool synchronous)
+{
+  for (const Member* m : members) {
+    if (m->pid <= 0 || !process_matches(m->pid, m->start_time)) continue;
+    auto r = http_request(m->rest_port, "GET", "/cluster", 1000ms);
+    if (!r || r->status != 200) continue;
+    auto cluster = nlohmann::json::parse(r->body, nullptr, false);
+    if (!cluster.is_object()) continue;
+    bool leads = false, standby = false;
+    for (const auto& c : cluster.value("members", nlohmann::json::array())) {
+      if (!c.is_object()) continue;
+      std::string role = c.value("role", ""), state = c.value("state", "");
+      bool runs = state == "running" || state == "streaming";
+      if (role == "leader" && state == "running") leads = true;
+      else if (runs && (!synchronous || role == "sync_standby")) standby = true;
+    }
+    return leads && standby;
+  }
+  return false;
+}
+
 } // namespace statectl::local::patroni

@@ -79,9 +79,34 @@ void PatroniCredentials::update(const std::vector<compose_patroni::Member>& memb
   auto targets = running_members(members, true);
   if (targets.empty()) throw Error(ExitCode::unavailable, "no Patroni member is running", "", "run 'statectl status --target compose'");
   for (const auto* m : targets) {
+    // Patroni handles SIGHUP in its main loop, and its reload ends by reloading PostgreSQL: a newer
+    // pg_conf_load_time() says the reload ran to its end (its new connection settings included).
+    // Until then no password changes under it: a reload that meets a refused login on the way
+    // (its connection ended, the role's password already new) stops half-way and leaves Patroni
+    // on the old password for good; such a reload is asked for again.
+    std::string before = sql(m->container, "SELECT pg_conf_load_time()");
     m_exec(m->container, {"python3", "-c", k_update_credentials}, input, "rewriting Patroni's credentials");
-    deploy::run_checked(m_runner, deploy::command({"docker", "kill", "--signal", "HUP", m->container}, true, 30s),
-                        m->container + ": reloading Patroni (SIGHUP)");
+    auto deadline = steady_clock::now() + 60s;
+    auto resend = steady_clock::now();
+    while (true) {
+      if (steady_clock::now() >= resend) {
+        deploy::run_checked(m_runner, deploy::command({"docker", "kill", "--signal", "HUP", m->container}, true, 30s),
+                            m->container + ": reloading Patroni (SIGHUP)");
+        resend = steady_clock::now() + 5s;
+      }
+      std::this_thread::sleep_for(250ms);
+      std::string reloaded;
+      try {
+        reloaded = sql(m->container, fmt::format("SELECT pg_conf_load_time() > '{}'::timestamptz", before));
+      } catch (const Error&) {
+        // PostgreSQL restarting under Patroni: asked again.
+      }
+      if (reloaded == "t") break;
+      if (steady_clock::now() >= deadline)
+        throw Error(ExitCode::failed, fmt::format("Patroni on {} did not reload its configuration", m->container),
+                    "PostgreSQL's configuration was not reloaded within 60 s of the SIGHUP (Patroni reloads it last)",
+                    "see the member's log: docker logs " + m->container);
+    }
     m_step(fmt::format("{}: Patroni's {} password rewritten in its credentials file; Patroni reloaded (SIGHUP)", m->container,
                        secret == "postgres" ? "superuser and rewind" : "replication"));
   }

@@ -29,8 +29,10 @@ public:
 
   // Rewrites the secret's password in the credentials file of every running member (replicas
   // first, the leader last; a new file renamed over the old one) and reloads that member's
-  // Patroni (SIGHUP). Throws Error(external) when a command fails, a member without a
-  // credentials file included (started by an older render: its stderr says to restart it).
+  // Patroni (SIGHUP, sent again every 5 s until PostgreSQL's pg_conf_load_time() moves, which
+  // Patroni's reload does last). Throws Error(external) when a command fails, a member without a
+  // credentials file included (started by an older render: its stderr says to restart it), and
+  // Error(failed) when a member's Patroni has not reloaded within 60 s.
   void update(const std::vector<compose_patroni::Member>& members, const std::string& secret, const std::string& value);
 
   // Proves that Patroni logs in with the new value after ALTER ROLE: "postgres" waits until every
