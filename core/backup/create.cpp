@@ -285,7 +285,7 @@ Manifest create_redis(const config::Config& cfg, exec::Runner& runner, output::P
   std::vector<std::string> masters;
   bool cluster = cfg.get_string("redis.mode") == "cluster" && !ep.redis_cluster.empty();
   if (cluster) {
-    clients::RedisCluster c(ep.redis_cluster, o);
+    clients::RedisCluster c(ep.redis_cluster, o, clients::redis_address_map(ep));
     try {
       c.refresh();
     } catch (const clients::RedisError& e) {

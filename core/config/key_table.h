@@ -70,7 +70,7 @@ inline constexpr KeyRow k_rows[] = {
 
   // [redis]
   {"redis.image", T::string, "redis:8.2.1-bookworm", {}, 0, 0, "container image (the official image's contract)"},
-  {"redis.mode", T::string, "sentinel", {"standalone", "sentinel", "cluster"}, 0, 0, "standalone, sentinel (master + replicas + 3 Sentinels) or cluster (cluster_masters masters with cluster_replicas replicas each; local and k8s)"},
+  {"redis.mode", T::string, "sentinel", {"standalone", "sentinel", "cluster"}, 0, 0, "standalone, sentinel (master + replicas + 3 Sentinels) or cluster (cluster_masters masters with cluster_replicas replicas each; local, compose and k8s)"},
   {"redis.replicas", T::integer, "1", {}, 0, 15, "replicas of the master"},
   {"redis.sentinels", T::integer, "3", {}, 1, 9, "Sentinel processes"},
   {"redis.quorum", T::integer, "2", {}, 1, 9, "Sentinel quorum"},

@@ -23,7 +23,7 @@ const char* k_streaming_query = "SELECT count(*) FROM pg_stat_replication WHERE 
 // Runs the checks with `exec_prefix(container) + command`.
 template <typename Prefix>
 json verify(const config::Config& cfg, exec::Runner& runner, const Expect& e, Prefix prefix, const std::string& primary,
-            const std::string& sentinel, const std::string& cluster_node,
+            const std::string& sentinel, const std::string& cluster_node, const std::string& secrets_dir,
             std::chrono::milliseconds streaming_wait = std::chrono::milliseconds(0))
 {
   json checks = json::object();
@@ -61,7 +61,7 @@ json verify(const config::Config& cfg, exec::Runner& runner, const Expect& e, Pr
                   fmt::format("sentinel get-master-addr-by-name {} returned nothing", e.master_name));
     checks["sentinel_master"] = util::join(util::split(addr, '\n'), ":");
   } else if (e.redis_mode == "cluster") {
-    std::string info = exec_in(cluster_node, {"sh", "-c", "REDISCLI_AUTH=\"$(cat /secrets/redis)\" redis-cli cluster info"}, false,
+    std::string info = exec_in(cluster_node, {"sh", "-c", fmt::format("REDISCLI_AUTH=\"$(cat {}/redis)\" redis-cli cluster info", secrets_dir)}, false,
                                "cannot read cluster info");
     if (info.find("cluster_state:ok") == std::string::npos)
       throw Error(ExitCode::failed, "verify failed: the Redis Cluster is not formed", "cluster_state is not ok");
@@ -117,7 +117,7 @@ json verify_compose(const config::Config& cfg, exec::Runner& runner, const Compo
 {
   auto prefix = [&](const std::string& service) { return compose.argv({"exec", "-T", service}); };
   const bool patroni = cfg.get_string("postgres.ha") == "patroni";
-  return verify(cfg, runner, expectations(cfg, req), prefix, primary, "redis-sentinel", "",
+  return verify(cfg, runner, expectations(cfg, req), prefix, primary, "redis-sentinel", "redis-node-0", "/run/secrets",
                 patroni ? std::chrono::seconds(60) : std::chrono::seconds(0));
 }
 
@@ -129,7 +129,7 @@ json verify_k8s(const config::Config& cfg, exec::Runner& runner, const Kubectl& 
   const bool patroni = cfg.get_string("postgres.ha") == "patroni";
   std::string primary = patroni ? fmt::format("svc/{}-postgres-primary", name) : fmt::format("statefulset/{}-postgres-primary", name);
   return verify(cfg, runner, expectations(cfg, req), prefix, primary, fmt::format("statefulset/{}-redis-sentinel", name),
-                fmt::format("statefulset/{}-redis-cluster", name), patroni ? std::chrono::seconds(60) : std::chrono::seconds(0));
+                fmt::format("statefulset/{}-redis-cluster", name), "/secrets", patroni ? std::chrono::seconds(60) : std::chrono::seconds(0));
 }
 
 } // namespace statectl::deploy

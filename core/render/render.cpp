@@ -250,10 +250,10 @@ json values(const config::Config& cfg, const Request& req)
     throw Error(ExitCode::usage, fmt::format("[tls] enabled = true is not rendered for {} yet", target_name(req.target)),
                 fmt::format("the {} renders speak plain text inside the stack's network; TLS is on the local stack only", target_name(req.target)),
                 fmt::format("set [tls] enabled = false for {} (an [env.NAME] profile, or STATECTL_TLS_ENABLED=false)", target_name(req.target)));
-  if (mode == "cluster" && req.target == Target::compose)
-    throw Error(ExitCode::usage, "redis.mode 'cluster' is not rendered for compose",
-                "a Redis Cluster needs stable per-node addresses that scaled Compose services do not have",
-                "use redis.mode = \"sentinel\" for compose, or deploy cluster mode with --target k8s");
+  if (mode == "cluster" && req.target == Target::compose && cfg.get_bool("monitoring.enabled"))
+    throw Error(ExitCode::usage, "[monitoring] enabled is not rendered for a Redis Cluster on compose yet",
+                "the compose exporter and Prometheus scrape a Sentinel master and its replicas",
+                "set [monitoring] enabled = false with [redis] mode = \"cluster\" on compose, or use the local or k8s target");
   // Compose memory limits take docker's units (m), not Kubernetes quantities (Mi).
   auto compose_mem = [](std::uint64_t bytes) { return fmt::format("{}m", (bytes + (1u << 20) - 1) >> 20); };
   v["compose_redis_memory"] = compose_mem(maxmemory + maxmemory / 4);
@@ -267,6 +267,13 @@ json values(const config::Config& cfg, const Request& req)
   std::int64_t nodes = masters * (1 + per_master);
   v["redis_cluster_nodes"] = std::to_string(nodes);
   v["redis_cluster_node_list"] = numbered("redis-node-", nodes, 0);
+  // Compose: one service per node (a node is an identity with its own slots and volume), each
+  // publishing its own loopback port from [local] redis_port on.
+  json compose_nodes = json::array();
+  for (std::int64_t i = 0; i < nodes; ++i)
+    compose_nodes.push_back({{"node", fmt::format("redis-node-{}", i)}, {"port", std::to_string(redis_port + i)}});
+  v["redis_cluster_compose_nodes"] = compose_nodes;
+  v["redis_cluster_node_timeout_ms"] = std::to_string(cfg.get_duration("redis.cluster_node_timeout").count());
   v["redis_cluster_pdb_max_unavailable"] = "1";
 
   // Kubernetes.

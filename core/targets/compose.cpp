@@ -20,6 +20,7 @@
 #include "core/targets/common.h"
 #include "core/targets/compose_endpoints.h"
 #include "core/targets/compose_failover.h"
+#include "core/targets/compose_cluster.h"
 #include "core/targets/compose_patroni.h"
 #include "core/targets/compose_secrets.h"
 #include "core/util/fs.h"
@@ -99,6 +100,7 @@ public:
                                                cfg.get_string("postgres.superuser"), "-d", "postgres"}),
                                  true));
       printer.plan(fmt::format("wait up to {} for every container to be healthy, then verify", util::format_duration(opts.timeout)));
+      if (compose_cluster::enabled(cfg)) compose_cluster::form(*this, compose, opts.timeout);
       return run.result;
     }
     run.install_render();
@@ -119,6 +121,7 @@ public:
       std::string primary = init_primary(compose, opts.timeout);
       printer.info("waiting for the containers to become healthy");
       deploy::wait_compose_healthy(runner, compose, opts.timeout);
+      if (compose_cluster::enabled(cfg)) compose_cluster::form(*this, compose, opts.timeout);
       printer.info("verifying the stack");
       nlohmann::json checks = deploy::verify_compose(cfg, runner, compose, req, primary);
       for (const auto& [k, v] : checks.items()) run.result.checks.emplace_back(k, v.get<std::string>());
@@ -128,6 +131,7 @@ public:
         up();
         init_primary(compose, opts.timeout);
         deploy::wait_compose_healthy(runner, compose, opts.timeout);
+        if (compose_cluster::enabled(cfg)) compose_cluster::form(*this, compose, opts.timeout);
       });
     }
     return run.result;
@@ -210,8 +214,13 @@ public:
     }
     std::string primary = primary_up ? "postgres-primary" : "";
     if (patroni()) primary = compose_patroni::annotate(compose_patroni::members(*this, compose), services, components);
+    std::vector<std::string> cluster_problems;
+    if (compose_cluster::enabled(cfg)) cluster_problems = compose_cluster::annotate(*this, compose, services, components);
     auto prefix = [&](const std::string& service) { return compose.argv({"exec", "-T", service}); };
-    return container_status(*this, components, prefix, primary, sentinel_up ? "redis-sentinel" : "");
+    StatusResult s = container_status(*this, components, prefix, primary, sentinel_up ? "redis-sentinel" : "");
+    s.problems.insert(s.problems.end(), cluster_problems.begin(), cluster_problems.end());
+    s.healthy = s.healthy && cluster_problems.empty();
+    return s;
   }
 
   void check_scale(const ScaleOptions& opts) const override
@@ -299,6 +308,14 @@ public:
     } else {
       e.primary.port = port_of("postgres-primary");
     }
+    if (compose_cluster::enabled(cfg)) {
+      // Every node is a seed of the slot map; a node's announced name maps to its port.
+      auto services = compose_cluster::node_services(cfg);
+      for (const auto& s : services) e.redis_cluster.push_back({"127.0.0.1", port_of(s)});
+      e.redis.port = e.redis_cluster.front().port;
+      e.redis_nat = [nat = compose_cluster::address_map(services, ports)] { return nat; };
+      return e;
+    }
     e.redis.port = port_of("redis-master");
     if (cfg.get_string("redis.mode") == "sentinel") {
       int first = port_of("redis-sentinel");
@@ -323,7 +340,9 @@ public:
   exec::Command redis_cli(const ClientOptions& o) override
   {
     if (!cfg.get_string("redis.url").empty()) return stack::redis_cli_command(cfg, o.replica, o.args);
-    return redis_cli_in(cfg, req, o, [&](const std::string& service) { return exec_prefix(service, o.tty); }, "/run/secrets");
+    // A cluster's redis-cli -c starts at redis-node-0 and follows the redirects.
+    return redis_cli_in(cfg, req, o, [&](const std::string& service) { return exec_prefix(service == "redis-cluster" ? "redis-node-0" : service, o.tty); },
+                        "/run/secrets");
   }
 
   Fault find_fault(const std::string& backend) override

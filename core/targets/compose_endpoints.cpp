@@ -83,6 +83,7 @@ std::pair<std::string, std::string> compose_kind(const std::string& service)
   if (service == "redis-master") return {"redis", "master"};
   if (service == "redis-replica") return {"redis", "replica"};
   if (service == "redis-sentinel") return {"sentinel", "sentinel"};
+  if (util::starts_with(service, "redis-node-")) return {"redis", "node"};
   if (util::starts_with(service, "patroni-")) return {"patroni", "member"};
   if (util::starts_with(service, "etcd-")) return {"etcd", "dcs"};
   if (util::starts_with(service, "haproxy-")) return {"haproxy", "proxy"};

@@ -1,5 +1,6 @@
 // `secrets rotate --apply` on a compose project: every change goes into the running containers
 // (`docker exec -i`, values on stdin), then fresh logins through the published ports verify it.
+#include "core/targets/compose_cluster.h"
 #include "core/targets/compose_secrets.h"
 
 #include <fmt/format.h>
@@ -278,6 +279,9 @@ private:
   {
     std::vector<PgContainer> servers = running("redis-master");
     for (auto& c : running("redis-replica")) servers.push_back(c);
+    if (compose_cluster::enabled(m_cfg))
+      for (const auto& node : compose_cluster::node_services(m_cfg))
+        for (auto& c : running(node)) servers.push_back(c);
     if (servers.empty()) throw Error(ExitCode::unavailable, "no Redis container is running", "", "run 'statectl status --target compose'");
     // masterauth first everywhere, so replicas that reconnect use the password the master will
     // require; then requirepass.

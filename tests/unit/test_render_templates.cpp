@@ -4,6 +4,7 @@
 //   STATECTL_UPDATE_GOLDEN=1 build-X/statectl_unit_tests -tc='render: golden*'
 // and review the diff.
 #include <doctest/doctest.h>
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -219,14 +220,30 @@ TEST_CASE("render: a project name that is not a DNS label is refused")
   }
 }
 
-TEST_CASE("render: compose refuses redis cluster mode")
+TEST_CASE("render: compose renders a Redis Cluster as one service per node")
 {
+  auto files = render::render(cfg_from("[redis]\nmode = \"cluster\"\n[local]\nredis_port = 7100\n"), {render::Target::compose, ""});
+  std::string compose;
+  for (const auto& f : files)
+    if (f.path == "docker-compose.yml") compose = f.content;
+  REQUIRE(!compose.empty());
+  for (int i = 0; i < 6; ++i) {
+    CAPTURE(i);
+    CHECK(compose.find(fmt::format("\n  redis-node-{}:\n", i)) != std::string::npos);
+    CHECK(compose.find(fmt::format("\"127.0.0.1:{}:6379\"", 7100 + i)) != std::string::npos);
+    CHECK(compose.find(fmt::format("\"cluster\", \"redis-node-{}\"]", i)) != std::string::npos);
+    CHECK(compose.find(fmt::format("\n  redis-node-{}-data: {{}}\n", i)) != std::string::npos);
+  }
+  CHECK(compose.find("redis-node-6") == std::string::npos);
+  CHECK(compose.find("redis-master") == std::string::npos);
+  CHECK(compose.find("redis-sentinel") == std::string::npos);
+
   try {
-    render::render(cfg_from("[redis]\nmode = \"cluster\"\n"), {render::Target::compose, ""});
+    render::render(cfg_from("[redis]\nmode = \"cluster\"\n[monitoring]\nenabled = true\n"), {render::Target::compose, ""});
     FAIL("no error");
   } catch (const Error& e) {
     CHECK(e.code() == ExitCode::usage);
-    CHECK(e.what_failed() == "redis.mode 'cluster' is not rendered for compose");
+    CHECK(e.what_failed() == "[monitoring] enabled is not rendered for a Redis Cluster on compose yet");
   }
 }
 
