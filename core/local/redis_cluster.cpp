@@ -178,6 +178,50 @@ void wait_agreed(const std::vector<Member*>& nodes, const std::string& password,
                 "see the nodes' logs under the local state directory");
 }
 
+// One node's view of who serves which slots: its CLUSTER NODES lines of masters with slots, as
+// "id slots...", sorted; "" when it does not answer.
+std::string slot_view(int port, const std::string& password)
+{
+  clients::RedisOptions o;
+  o.port = port;
+  o.password = password;
+  o.connect_timeout = o.command_timeout = 2s;
+  std::string error, nodes;
+  try {
+    auto c = RedisConnection::connect(o);
+    nodes = text_of(c, {"CLUSTER", "NODES"}, error);
+  } catch (const clients::RedisError&) {
+    return {};
+  }
+  std::vector<std::string> view;
+  for (const auto& line : util::split(nodes, '\n')) {
+    auto f = util::split(util::trim(line), ' ');
+    if (f.size() < 9) continue;
+    std::vector<std::string> slots;
+    for (std::size_t i = 8; i < f.size(); ++i)
+      if (!f[i].empty() && f[i][0] != '[') slots.push_back(f[i]);
+    if (!slots.empty()) view.push_back(f[0] + " " + util::join(slots, " "));
+  }
+  std::sort(view.begin(), view.end());
+  return util::join(view, "\n");
+}
+
+// Waits until every node has the same slot view (after a rebalance the new owners spread by
+// gossip; redis-cli refuses to add a node while "nodes don't agree about configuration").
+void wait_same_slots(const std::vector<Member*>& nodes, const std::string& password, milliseconds timeout)
+{
+  bool ok = wait_for(
+    [&] {
+      std::string first = slot_view(nodes.front()->port, password);
+      if (first.empty()) return false;
+      return std::all_of(nodes.begin(), nodes.end(), [&](Member* n) { return slot_view(n->port, password) == first; });
+    },
+    timeout, 250ms);
+  if (!ok)
+    throw Error(ExitCode::external, fmt::format("the Redis Cluster nodes did not agree on the slots within {}", util::format_duration(timeout)),
+                "after moving slots, the nodes still name different owners", "run 'statectl status' and 'redis-cli --cluster check'");
+}
+
 // The replicas of each master (by the master's port), from the replicas' own INFO.
 std::map<int, std::vector<Node*>> replicas_by_master(std::vector<Node>& nodes)
 {
@@ -200,6 +244,11 @@ void grow(Site& site, const std::string& password, std::vector<Node>& nodes, Sha
                   fmt::format("{} knows {} of {} formed node(s), {} slots assigned", n->member->name, n->probe.known_nodes, formed.size(),
                               n->probe.slots_assigned),
                   "run 'statectl status'; after a failed scale run 'statectl destroy --purge' and deploy again (it deletes the data)");
+  // redis-cli refuses to add a node while the nodes disagree about the slots (after a failover
+  // or a reshard the news spreads by gossip).
+  std::vector<Member*> formed_members;
+  for (auto* n : formed) formed_members.push_back(n->member);
+  wait_same_slots(formed_members, password, timeout);
   std::string entry = address(*formed.front()->member);
   int masters_now = static_cast<int>(std::count_if(formed.begin(), formed.end(), [](Node* n) { return n->serves_slots(); }));
   std::size_t next = 0;
@@ -217,6 +266,7 @@ void grow(Site& site, const std::string& password, std::vector<Node>& nodes, Sha
     wait_agreed(all, password, timeout);
     site.printer.info("moving slots to the new masters (redis-cli --cluster rebalance --cluster-use-empty-masters)");
     cluster_tool(site, password, {"rebalance", entry, "--cluster-use-empty-masters"}, "rebalancing the slots", timeout);
+    wait_same_slots(all, password, timeout);
   }
   // Replicas for every master short of them, the new masters included.
   std::vector<Node> now;
@@ -256,7 +306,12 @@ void form(Site& site, StackState& state, milliseconds timeout)
   create.mutating = true;
   create.timeout = timeout;
   if (site.planning()) {
-    site.runner.run(create);
+    // A cluster that already ran (its nodes initialized) grows; a new one is created.
+    if (std::any_of(members.begin(), members.end(), [](const Member* m) { return m->initialized; }))
+      site.note(fmt::format("add the new nodes to the cluster (redis-cli --cluster add-node; masters first, then `--cluster rebalance "
+                            "--cluster-use-empty-masters`, then replicas up to {} per master)",
+                            want.replicas));
+    else site.runner.run(create);
     return;
   }
   if (static_cast<int>(members.size()) != want.masters * (1 + want.replicas))
@@ -296,6 +351,8 @@ std::vector<std::string> shrink(Site& site, StackState& state, Shape want, milli
 {
   std::string password = site.secret("redis");
   if (site.planning()) {
+    Shape now = shape(site.cfg, state);
+    if (want.masters >= now.masters && want.replicas >= now.replicas) return {};
     site.note(fmt::format("move the slots of the masters beyond {} to the others (redis-cli --cluster rebalance --cluster-weight ID=0), "
                           "then remove the spare nodes (redis-cli --cluster del-node)",
                           want.masters));
@@ -327,6 +384,7 @@ std::vector<std::string> shrink(Site& site, StackState& state, Shape want, milli
     std::vector<Member*> all;
     for (auto& n : nodes) all.push_back(n.member);
     wait_agreed(all, password, timeout);
+    wait_same_slots(all, password, timeout);
     // An emptied master's replicas may have migrated to the master that took its last slots.
     nodes = ask_nodes(state, password, timeout);
   }

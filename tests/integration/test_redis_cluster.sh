@@ -264,6 +264,12 @@ spread_intact() {
     assert_eq "$(cat "$OUT")" "v$k" "spread/$k after $1"
   done
 }
+expect_exit 0 statectl --dry-run scale redis --masters 4
+assert_contains "$OUT" "redis-cli --cluster add-node"
+assert_not_contains "$OUT" "--cluster create"
+assert_not_contains "$OUT" "del-node"
+[[ ! -e stack/redis-6 ]] || fail "a dry-run scale created a node"
+assert_eq "$(node 0 CLUSTER INFO | tr -d '\r' | grep cluster_known_nodes)" "cluster_known_nodes:6" "nodes after a dry-run scale"
 expect_exit 0 statectl scale redis --masters 4 -o json
 assert_eq "$(json_get "$OUT" 'j["masters"]')" 4
 assert_eq "$(json_get "$OUT" 'sorted(j["created"])')" "['redis-6', 'redis-7']"
