@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
 #include <fmt/format.h>
@@ -12,24 +13,46 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/util/fs.h"
 #include "core/util/strings.h"
 
 namespace statectl::backup {
 
 namespace fs = std::filesystem;
 
+namespace {
+bool all_digits(std::string_view s) { return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; }); }
+} // namespace
+
 std::optional<fs::path> local_data_directory(PgSession& s)
 {
   try {
     auto rows = s.query("SELECT current_setting('data_directory'), pg_backend_pid()::text, "
-                        "(SELECT count(*) FROM pg_tablespace WHERE spcname NOT IN ('pg_default', 'pg_global'))::text");
-    if (rows.empty() || !rows[0][0] || !rows[0][1] || rows[0][2].value_or("1") != "0") return std::nullopt;
+                        "(SELECT count(*) FROM pg_tablespace WHERE spcname NOT IN ('pg_default', 'pg_global'))::text, "
+                        "(SELECT system_identifier FROM pg_control_system())::text, "
+                        "floor(extract(epoch FROM pg_postmaster_start_time()))::bigint::text");
+    if (rows.empty() || rows[0].size() < 5) return std::nullopt;
+    for (const auto& v : rows[0])
+      if (!v) return std::nullopt;
+    if (*rows[0][2] != "0") return std::nullopt;
     fs::path dir = *rows[0][0];
     std::error_code ec;
     fs::path cwd = fs::read_symlink(fs::path("/proc") / *rows[0][1] / "cwd", ec);
-    if (ec || cwd.empty()) return std::nullopt;
-    if (!fs::equivalent(cwd, dir, ec) || ec) return std::nullopt;
-    if (::access((dir / "global" / "pg_control").c_str(), R_OK) != 0) return std::nullopt;
+    if (ec || cwd.empty() || !fs::equivalent(cwd, dir, ec) || ec) return std::nullopt;
+    // The same cluster (pg_control starts with the system identifier) and the same running
+    // postmaster (postmaster.pid's third line is its start time): a process of another PID
+    // namespace (a container) that happens to have this PID here is not taken for it.
+    auto control = util::read_file(dir / "global" / "pg_control");
+    std::uint64_t sysid = 0;
+    if (!control || control->size() < sizeof sysid) return std::nullopt;
+    std::memcpy(&sysid, control->data(), sizeof sysid);
+    if (std::to_string(sysid) != *rows[0][3]) return std::nullopt;
+    auto pid_file = util::read_file(dir / "postmaster.pid");
+    if (!pid_file) return std::nullopt;
+    auto lines = util::split(*pid_file, '\n');
+    // Its start time is taken a moment before pg_postmaster_start_time(): allow a few seconds.
+    std::string started = lines.size() < 3 ? "" : util::trim(lines[2]);
+    if (!all_digits(started) || !all_digits(*rows[0][4]) || std::llabs(std::stoll(started) - std::stoll(*rows[0][4])) > 5) return std::nullopt;
     return dir;
   } catch (const Error&) {
     return std::nullopt;
@@ -37,8 +60,6 @@ std::optional<fs::path> local_data_directory(PgSession& s)
 }
 
 namespace {
-
-bool all_digits(std::string_view s) { return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; }); }
 
 // "16384", "16384_fsm", "16384.1", "16384_vm.2": the relfilenode and the fork ("" for main).
 bool parse_relation_file(std::string_view name, std::string& node, std::string& fork)

@@ -18,8 +18,10 @@ namespace statectl::backup {
 
 // The data directory of the server session s is connected to, when this process can read it:
 // the server's data_directory, which must be the working directory of the session's own backend
-// (/proc/PID/cwd), so that a container's or another machine's path is never taken for a local
-// one; and it must have no tablespaces. nullopt otherwise (then the backup is streamed).
+// (/proc/PID/cwd), its pg_control must hold the server's system identifier and its
+// postmaster.pid the server's start time, so that a container's or another machine's path is
+// never taken for a local one; and it must have no tablespaces. nullopt otherwise (then the
+// backup is streamed).
 std::optional<std::filesystem::path> local_data_directory(PgSession& s);
 
 // What a base backup leaves out of a data directory, by pg_basebackup's rules (PostgreSQL 15).
