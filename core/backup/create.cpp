@@ -45,8 +45,11 @@ std::string new_backup_id(const Repository& repo, char kind)
     ::gmtime_r(&now, &tm);
     char buf[32];
     std::strftime(buf, sizeof buf, "%Y%m%d-%H%M%S", &tm);
-    std::string id = std::string(buf) + kind;
-    if (!repo.has_backup(id)) return id;
+    // Taken when any backup has this second, whatever its kind: IDs must sort in the order the
+    // backups were made (a fast incr and the full after it can start within one second).
+    bool taken = false;
+    for (char k : std::string("FDILR")) taken = taken || repo.has_backup(std::string(buf) + k);
+    if (!taken) return std::string(buf) + kind;
     std::this_thread::sleep_for(200ms);
   }
   throw Error(ExitCode::failed, "cannot name the backup", "a backup with the same second already exists");

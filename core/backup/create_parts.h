@@ -18,7 +18,8 @@ namespace statectl::backup {
 std::string pg_tool(const config::Config& cfg, const std::string& name);
 
 // A new backup ID that sorts by time: 20261122-033512 and a kind letter (F full, D diff,
-// I incr, L logical, R redis). Waits for the next second when the ID is taken.
+// I incr, L logical, R redis). Waits for the next second while a backup of any kind has this
+// second, so that IDs sort in the order the backups were made.
 std::string new_backup_id(const Repository& repo, char kind);
 
 // The server's clock in microseconds since the epoch (the repository's times are the server's).
