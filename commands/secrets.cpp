@@ -129,7 +129,9 @@ void setup_rotate(CLI::App& parent, Context& ctx)
   cmd->add_option("name", o->name, "Secret name (a password, or tls.crt/tls.key, or ca.crt/ca.key for a new CA)")->required();
   cmd->add_flag("--apply", o->apply,
                 "Local and compose stacks: have the running servers take the new password without downtime (PostgreSQL ALTER "
-                "ROLE with a SCRAM verifier, PgBouncer auth file + RELOAD, Redis requirepass and the Sentinels' auth-pass; "
+                "ROLE with a SCRAM verifier, PgBouncer auth file + RELOAD, Redis ACL SETUSER of the user whose password it is "
+                "(redis: statectl-admin, redis-app, redis-replication with masterauth, redis-sentinel with the Sentinels' "
+                "auth-pass; requirepass on a stack without ACL users); "
                 "compose: inside the running containers, and the secret files), then verify a fresh connection");
   cmd->add_flag("--store-only", o->store_only,
                 "Change only the store, even though the deployed local stack uses the password (you roll it out yourself)");

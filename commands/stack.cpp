@@ -136,7 +136,8 @@ void setup_redis_cli(CLI::App& sub, Context& ctx)
   add_target_option(sub, ctx);
   sub.add_flag("--replica", o->replica, "Connect to a replica instead of the current master");
   sub.add_option("args", o->args, "Arguments for redis-cli, after --");
-  sub.footer("The password reaches redis-cli through REDISCLI_AUTH, never its command line. On the compose and k8s targets\n"
+  sub.footer("The password reaches redis-cli through REDISCLI_AUTH, never its command line. On a local stack with Redis ACL\n"
+             "users ([redis] acl, the default) redis-cli logs in as statectl-admin (--user statectl-admin). On the compose and k8s targets\n"
              "redis-cli runs inside the stack's containers and reads the password from the mounted secret file.\n"
              "With [redis] mode = \"cluster\" it runs redis-cli -c, which follows the cluster's MOVED redirects.\n"
              "With [tls] enabled (local target) redis-cli gets --tls --cacert <state dir>/tls/ca.crt (the servers speak TLS only).\n"

@@ -177,6 +177,7 @@ Manifest create_redis_remote(const config::Config& cfg, exec::Runner& runner, ou
     clients::SentinelOptions so;
     so.sentinels = ep.sentinels;
     so.master_name = ep.master_name;
+    so.user = ep.redis_user;
     so.password = password;
     so.nat = clients::redis_address_map(ep);
     so.tls = clients::redis_tls(ep.redis_tls);
@@ -188,6 +189,7 @@ Manifest create_redis_remote(const config::Config& cfg, exec::Runner& runner, ou
   exec::Command cmd;
   cmd.argv = {"redis-cli", "-h", host, "-p", std::to_string(port), "--rdb", ""};
   if (ep.redis_tls.enabled) cmd.argv.insert(cmd.argv.begin() + 1, {"--tls", "--cacert", ep.redis_tls.ca_file});
+  if (!ep.redis_user.empty()) cmd.argv.insert(cmd.argv.end() - 2, {"--user", ep.redis_user});
   if (!password.empty()) cmd.env["REDISCLI_AUTH"] = password;
   cmd.timeout = 600s;
   if (runner.dry_run() == exec::DryRun::plan) {
@@ -284,6 +286,7 @@ Manifest create_redis(const config::Config& cfg, exec::Runner& runner, output::P
   // An unreadable store is not fatal: a server without requirepass needs no password (and
   // refuses AUTH, which the client tolerates); a wrong one fails the connect with a hint.
   o.password = clients::stored_password(cfg, ep.redis_password_secret, true).value_or("");
+  o.user = ep.redis_user; // the admin user on a stack with ACL users (BGSAVE, CONFIG GET dir)
   // A Redis Cluster is backed up as one RDB per master, named after it, in one backup.
   std::vector<std::string> masters;
   bool cluster = cfg.get_string("redis.mode") == "cluster" && !ep.redis_cluster.empty();

@@ -82,7 +82,7 @@ void check_redis(const config::Config& cfg, const Thresholds& t, std::vector<Che
   if (cfg.get_string("redis.mode") == "cluster") return check_redis_cluster(cfg, t, out);
   auto ep = stack::resolve(cfg);
   auto password = stack_password(cfg, ep.redis_password_secret);
-  std::string user; // the ACL user of [redis] url, for the master
+  std::string user = ep.redis_user; // the ACL user of [redis] url or the stack's admin, for the master
   stack::HostPort master = ep.redis;
   if (!ep.redis_url.empty()) {
     auto u = clients::parse_redis_url(ep.redis_url);

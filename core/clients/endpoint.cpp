@@ -72,7 +72,13 @@ Endpoints resolve_endpoints(const config::Config& cfg)
   }
   e.redis_url = redis_url;
   // External servers are not the target's: its TLS settings (CA file) do not apply to them.
-  if (!e.redis_url.empty() || !external.empty()) e.redis_tls = {};
+  // Nor its ACL users.
+  if (!e.redis_url.empty() || !external.empty()) {
+    e.redis_tls = {};
+    e.redis_user.clear();
+    e.redis_app_user.clear();
+    e.redis_app_password_secret.clear();
+  }
   return e;
 }
 

@@ -64,7 +64,14 @@ struct Endpoints {
   HostPort redis;                    // the configured master (first guess; ask Sentinel when present)
   std::vector<HostPort> redis_cluster; // [redis] mode = "cluster": the nodes (seeds of the slot map)
   std::string redis_url;             // [redis] url when configured
-  std::string redis_password_secret; // "redis"
+  std::string redis_password_secret; // "redis": the operational (admin) login
+  // The ACL user operational commands log in as with redis_password_secret (status, capacity,
+  // failover, backup, redis-cli, rotation); empty = the default user (AUTH <password>).
+  std::string redis_user;
+  // The state commands' login (get/put/del/keys/ttl/lock/checkpoint): an ACL user limited to
+  // [state] key_prefix and its password's secret; empty = the operational login above.
+  std::string redis_app_user;
+  std::string redis_app_password_secret;
   ClientTls redis_tls;               // how the Redis servers and Sentinels are reached (TLS or not)
   bool redis_files_local = false;    // the Redis servers are processes of this machine whose files statectl reads (local)
   std::string unavailable;           // why the target gave no addresses (only one server named by URL)

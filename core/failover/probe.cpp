@@ -108,6 +108,7 @@ clients::SentinelOptions sentinel_options(const RedisTarget& t, milliseconds tim
   clients::SentinelOptions so;
   for (const auto& [host, port] : t.sentinels) so.sentinels.push_back({host, port});
   so.master_name = t.master_name;
+  so.user = t.user;
   so.password = t.password;
   so.timeout = timeout;
   so.nat = t.nat;

@@ -73,6 +73,7 @@ RedisTarget redis_clients_path(const config::Config& cfg)
   auto e = stack::resolve(cfg);
   RedisTarget t;
   t.master_name = e.master_name;
+  t.user = e.redis_user; // the operational login (an ACL stack's admin user)
   t.password = stored_password(cfg, e.redis_password_secret);
   t.tls = clients::redis_tls(e.redis_tls);
   if (!e.redis_url.empty()) {

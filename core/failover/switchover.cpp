@@ -94,8 +94,14 @@ std::optional<local::HttpResponse> http_post(int port, const std::string& path, 
   return r;
 }
 
-// A Redis command on 127.0.0.1:port (AUTH first when password is set); the reply as text.
-std::string redis_do(const clients::RedisTls& tls, int port, const std::string& password, const std::vector<std::string>& args,
+// A login for redis_do: an ACL user (empty = the default user) and its password (empty = none).
+struct RedisAuth {
+  std::string user;
+  std::string password;
+};
+
+// A Redis command on 127.0.0.1:port (AUTH first when a password is set); the reply as text.
+std::string redis_do(const clients::RedisTls& tls, int port, const RedisAuth& auth, const std::vector<std::string>& args,
                      const std::string& what)
 {
   clients::RedisOptions o;
@@ -119,13 +125,13 @@ std::string redis_do(const clients::RedisTls& tls, int port, const std::string& 
     if (r.is_error()) throw Error(ExitCode::failed, fmt::format("{} on {} failed", where, what), exec::redact(r.str));
     return r.type == clients::RedisValue::Type::array ? std::string() : r.text();
   };
-  if (!password.empty()) run({"AUTH", password});
+  if (!auth.password.empty()) run(auth.user.empty() ? std::vector<std::string>{"AUTH", auth.password} : std::vector<std::string>{"AUTH", auth.user, auth.password});
   return run(args);
 }
 
-std::int64_t redis_offset(const clients::RedisTls& tls, int port, const std::string& password, const std::string& key)
+std::int64_t redis_offset(const clients::RedisTls& tls, int port, const RedisAuth& auth, const std::string& key)
 {
-  std::string info = redis_do(tls, port, password, {"INFO", "replication"}, "redis");
+  std::string info = redis_do(tls, port, auth, {"INFO", "replication"}, "redis");
   for (auto& line : util::split(info, '\n')) {
     line = util::trim(line);
     if (util::starts_with(line, key + ":")) return std::stoll(line.substr(key.size() + 1));
@@ -317,13 +323,13 @@ void redis_sentinel(const config::Config& cfg, exec::Runner& runner, output::Pri
   // first (CLIENT PAUSE WRITE) and wait until every replica has acknowledged its offset.
   printer.info(fmt::format("pausing writes on {} (CLIENT PAUSE WRITE)", old_name));
   auto pause = Clock::now();
-  redis_do(t.tls, old_port, t.password, {"CLIENT", "PAUSE", std::to_string(opts.timeout.count()), "WRITE"}, old_name);
+  redis_do(t.tls, old_port, {t.user, t.password}, {"CLIENT", "PAUSE", std::to_string(opts.timeout.count()), "WRITE"}, old_name);
   try {
-    std::int64_t master_offset = redis_offset(t.tls, old_port, t.password, "master_repl_offset");
-    if (!local::wait_for([&] { return redis_offset(t.tls, replica_port, t.password, "slave_repl_offset") >= master_offset; }, opts.timeout, 20ms))
+    std::int64_t master_offset = redis_offset(t.tls, old_port, {t.user, t.password}, "master_repl_offset");
+    if (!local::wait_for([&] { return redis_offset(t.tls, replica_port, {t.user, t.password}, "slave_repl_offset") >= master_offset; }, opts.timeout, 20ms))
       throw Error(ExitCode::failed, "the replica did not catch up with the master", fmt::format("master offset {}", master_offset));
     printer.info("asking Sentinel to fail over (SENTINEL FAILOVER)");
-    redis_do(t.tls, t.sentinels[0].second, "", {"SENTINEL", "FAILOVER", t.master_name}, "sentinel");
+    redis_do(t.tls, t.sentinels[0].second, {}, {"SENTINEL", "FAILOVER", t.master_name}, "sentinel");
     if (!local::wait_for(
           [&] {
             auto views = redis_sentinel_views(t, 300ms);
@@ -335,11 +341,11 @@ void redis_sentinel(const config::Config& cfg, exec::Runner& runner, output::Pri
     // and be lost when Sentinel converts it (which it does only after ~8 s): demote it now, the
     // way Sentinel would, and wait for the conversion.
     if (auto nm = redis_master(t, 1s); nm && nm->second != old_port)
-      redis_do(t.tls, old_port, t.password, {"REPLICAOF", nm->first, std::to_string(nm->second)}, old_name);
+      redis_do(t.tls, old_port, {t.user, t.password}, {"REPLICAOF", nm->first, std::to_string(nm->second)}, old_name);
     auto is_replica = [&] {
       try {
-        return redis_do(t.tls, old_port, t.password, {"ROLE"}, old_name).find("slave") != std::string::npos ||
-               redis_offset(t.tls, old_port, t.password, "slave_repl_offset") >= 0;
+        return redis_do(t.tls, old_port, {t.user, t.password}, {"ROLE"}, old_name).find("slave") != std::string::npos ||
+               redis_offset(t.tls, old_port, {t.user, t.password}, "slave_repl_offset") >= 0;
       } catch (const Error&) {
         return false;
       }
@@ -348,7 +354,7 @@ void redis_sentinel(const config::Config& cfg, exec::Runner& runner, output::Pri
       printer.warn(fmt::format("{} is still a master {} after the failover", old_name, util::format_duration(opts.timeout)));
   } catch (...) {
     try {
-      redis_do(t.tls, old_port, t.password, {"CLIENT", "UNPAUSE"}, old_name);
+      redis_do(t.tls, old_port, {t.user, t.password}, {"CLIENT", "UNPAUSE"}, old_name);
     } catch (const Error&) {
     }
     throw;
@@ -356,7 +362,7 @@ void redis_sentinel(const config::Config& cfg, exec::Runner& runner, output::Pri
   // The old master is a replica now: release the paused clients (their writes get READONLY and
   // the probe re-resolves through Sentinel).
   try {
-    redis_do(t.tls, old_port, t.password, {"CLIENT", "UNPAUSE"}, old_name);
+    redis_do(t.tls, old_port, {t.user, t.password}, {"CLIENT", "UNPAUSE"}, old_name);
   } catch (const Error&) {
   }
   rep.pause_ms = detail::ms_between(pause, Clock::now());

@@ -67,11 +67,17 @@ namespace redis {
 
 Member describe_server(const Site& site, int index, int port, const std::string& role);
 Member describe_sentinel(const Site& site, int index, int port);
-// Writes redis.conf: a master, or a replica of master_port; extra lines (cluster mode) at the end.
-void configure_server(Site& site, const Member& m, std::optional<int> master_port, const std::string& extra = {});
-// Writes sentinel.conf watching master_port; peers (name, port) are the Sentinels it knows
-// from the start.
-void configure_sentinel(Site& site, const Member& m, int master_port, const std::vector<std::pair<std::string, int>>& peers);
+// Writes redis.conf (0600): a master, or a replica of master_port; extra lines (cluster mode) at
+// the end. With acl (StackState::redis_acl) the servers have the ACL users of redis_acl.h (their
+// passwords as SHA-256 only), the default user off, and replicas log in to their master as the
+// replication user; without, requirepass/masterauth of the "redis" secret (default user).
+void configure_server(Site& site, const Member& m, bool acl, std::optional<int> master_port, const std::string& extra = {});
+// Writes sentinel.conf (0600) watching master_port, logging in to the servers as the Sentinel
+// user with acl; peers (name, port) are the Sentinels it knows from the start.
+void configure_sentinel(Site& site, const Member& m, bool acl, int master_port, const std::vector<std::pair<std::string, int>>& peers);
+// The ACL lines of redis.conf: every user of redis_acl::users() with its stored password
+// (generated on first use), and the default user off.
+std::string acl_config(Site& site);
 // Starts redis-server / redis-sentinel with the member's config (which they may rewrite).
 void start(Site& site, Member& m);
 void stop(Site& site, Member& m, StopMode mode, std::chrono::milliseconds timeout);

@@ -8,6 +8,7 @@
 #include "core/config/config.h"
 #include "core/error.h"
 #include "core/local/process.h"
+#include "core/local/redis_acl.h"
 #include "core/monitoring/monitoring.h"
 
 namespace statectl::local::monitoring {
@@ -156,6 +157,8 @@ void start(Site& site, Member& m, const StackState& state)
     std::vector<std::string> args = {"-web.listen-address", listen, "-redis.password-file", m.config};
     // rediss:// targets verify the servers against the stack's CA.
     if (site.tls()) args.insert(args.end(), {"-tls-ca-cert-file", tls_files(site.cfg).ca.string()});
+    // With ACL users it logs in as the admin user (the name only; the password is in the file).
+    if (state.redis_acl) args.insert(args.end(), {"-redis.user", redis_acl::k_admin_user});
     launch(site, m, site.binary("prometheus-redis-exporter", "prometheus-redis-exporter"), args, {});
   } else {
     launch(site, m, site.binary("prometheus", "prometheus"),

@@ -22,14 +22,15 @@ std::string first_line(std::string s)
 using clients::RedisConnection;
 using clients::RedisValue;
 
-// Connects to 127.0.0.1:port (AUTH with password when set); an empty connection and error set
-// otherwise.
-RedisConnection redis_connect(int port, const std::string& password, const clients::ClientTls& tls, std::chrono::milliseconds timeout,
+// Connects to 127.0.0.1:port (AUTH as user, or the default user, with password when set); an
+// empty connection and error set otherwise.
+RedisConnection redis_connect(int port, const std::string& user, const std::string& password, const clients::ClientTls& tls, std::chrono::milliseconds timeout,
                               std::string& error)
 {
   clients::RedisOptions o;
   o.port = port;
   o.tls = clients::redis_tls(tls);
+  o.user = user;
   o.password = password;
   o.tolerate_no_password = false;
   o.connect_timeout = timeout;
@@ -133,10 +134,11 @@ std::string pgbouncer_version(int port, const ProbeAuth& auth)
   }
 }
 
-RedisProbe probe_redis(int port, const std::string& password, const clients::ClientTls& tls, std::chrono::milliseconds timeout)
+RedisProbe probe_redis(int port, const std::string& user, const std::string& password, const clients::ClientTls& tls,
+                       std::chrono::milliseconds timeout)
 {
   RedisProbe p;
-  RedisConnection c = redis_connect(port, password, tls, timeout, p.error);
+  RedisConnection c = redis_connect(port, user, password, tls, timeout, p.error);
   if (!c) return p;
   p.tls_protocol = c.tls_protocol();
   auto info = redis_command(c, {"INFO"}, p.error);
@@ -173,7 +175,7 @@ RedisProbe probe_redis(int port, const std::string& password, const clients::Cli
 RedisProbe probe_sentinel(int port, const std::string& master_name, const clients::ClientTls& tls, std::chrono::milliseconds timeout)
 {
   RedisProbe p;
-  RedisConnection c = redis_connect(port, "", tls, timeout, p.error);
+  RedisConnection c = redis_connect(port, "", "", tls, timeout, p.error);
   if (!c) return p;
   p.tls_protocol = c.tls_protocol();
   auto addr = redis_command(c, {"SENTINEL", "get-master-addr-by-name", master_name}, p.error);

@@ -61,9 +61,9 @@ struct RedisProbe {
   std::string tls_protocol; // "TLSv1.3", empty when the link is plain text
 };
 
-// INFO server + replication of a Redis server (AUTH with password when non-empty), over TLS
-// when tls says so.
-RedisProbe probe_redis(int port, const std::string& password, const clients::ClientTls& tls,
+// INFO server + replication of a Redis server (AUTH as user, or the default user when empty,
+// with password when non-empty), over TLS when tls says so.
+RedisProbe probe_redis(int port, const std::string& user, const std::string& password, const clients::ClientTls& tls,
                        std::chrono::milliseconds timeout = std::chrono::milliseconds(2000));
 // SENTINEL get-master-addr-by-name and the sentinel count of a Sentinel.
 RedisProbe probe_sentinel(int port, const std::string& master_name, const clients::ClientTls& tls,

@@ -7,6 +7,7 @@
 #include "core/local/components.h"
 #include "core/config/config.h"
 #include "core/local/process.h"
+#include "core/local/redis_acl.h"
 
 namespace statectl::local::redis {
 
@@ -104,47 +105,63 @@ Member describe_sentinel(const Site& site, int index, int port)
   return m;
 }
 
-void configure_server(Site& site, const Member& m, std::optional<int> master_port, const std::string& extra)
+std::string acl_config(Site& site)
+{
+  std::string text;
+  for (const auto& u : redis_acl::users(site.cfg.get_string("state.key_prefix")))
+    text += redis_acl::conf_line(u.name, redis_acl::user_rules(u, site.secret(u.secret)));
+  return text + redis_acl::conf_line("default", redis_acl::default_user_rules());
+}
+
+void configure_server(Site& site, const Member& m, bool acl, std::optional<int> master_port, const std::string& extra)
 {
   const auto& cfg = site.cfg;
-  std::string password = site.secret("redis");
   site.make_dir(m.dir, 0700);
   std::string text = "# Written by statectl when it created " + m.name + "; Sentinel may rewrite it after a failover.\n" +
                      common(site, m) +
                      fmt::format("save \"\"\n"
                                  "appendonly yes\n"
                                  "appendfsync everysec\n"
-                                 "requirepass {pw}\n"
-                                 "masterauth {pw}\n"
                                  "maxmemory {maxmem}\n"
                                  "maxmemory-policy {policy}\n"
                                  "min-replicas-to-write {min_replicas}\n"
                                  "min-replicas-max-lag 10\n"
                                  "replica-read-only yes\n"
                                  "repl-diskless-sync-delay 0\n",
-                                 fmt::arg("pw", quote(password)), fmt::arg("maxmem", cfg.get_size("redis.maxmemory")),
+                                 fmt::arg("maxmem", cfg.get_size("redis.maxmemory")),
                                  fmt::arg("policy", cfg.get_string("redis.maxmemory_policy")),
                                  fmt::arg("min_replicas", cfg.get_int("redis.min_replicas_to_write")));
+  if (acl) {
+    // Every server gets masteruser/masterauth: Sentinel may make any of them a replica.
+    text += acl_config(site) + fmt::format("masteruser {}\nmasterauth {}\n", redis_acl::k_replication_user,
+                                           quote(site.secret(redis_acl::k_replication_secret)));
+  } else {
+    std::string password = site.secret("redis");
+    text += fmt::format("requirepass {pw}\nmasterauth {pw}\n", fmt::arg("pw", quote(password)));
+  }
   if (master_port) text += fmt::format("replicaof 127.0.0.1 {}\n", *master_port);
   text += extra;
   site.write_file(m.config, text, 0600);
 }
 
-void configure_sentinel(Site& site, const Member& m, int master_port, const std::vector<std::pair<std::string, int>>& peers)
+void configure_sentinel(Site& site, const Member& m, bool acl, int master_port, const std::vector<std::pair<std::string, int>>& peers)
 {
   const auto& cfg = site.cfg;
   std::string name = cfg.get_string("redis.master_name");
   site.make_dir(m.dir, 0700);
   std::string text = "# Written by statectl when it created " + m.name + "; Sentinel rewrites it as it learns.\n" + common(site, m) +
                      fmt::format("sentinel monitor {name} 127.0.0.1 {port} {quorum}\n"
-                                 "sentinel auth-pass {name} {pw}\n"
                                  "sentinel down-after-milliseconds {name} {down}\n"
                                  "sentinel failover-timeout {name} {failover}\n"
                                  "sentinel parallel-syncs {name} 1\n",
                                  fmt::arg("name", name), fmt::arg("port", master_port), fmt::arg("quorum", cfg.get_int("redis.quorum")),
-                                 fmt::arg("pw", quote(site.secret("redis"))),
                                  fmt::arg("down", cfg.get_duration("redis.down_after").count()),
                                  fmt::arg("failover", cfg.get_duration("redis.failover_timeout").count()));
+  if (acl)
+    text += fmt::format("sentinel auth-user {} {}\nsentinel auth-pass {} {}\n", name, redis_acl::k_sentinel_user, name,
+                        quote(site.secret(redis_acl::k_sentinel_secret)));
+  else
+    text += fmt::format("sentinel auth-pass {} {}\n", name, quote(site.secret("redis")));
   text += fmt::format("sentinel myid {}\n", sentinel_id(site, m.name));
   for (const auto& [peer, port] : peers)
     if (peer != m.name) text += fmt::format("sentinel known-sentinel {} 127.0.0.1 {} {}\n", name, port, sentinel_id(site, peer));

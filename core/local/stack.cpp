@@ -21,6 +21,7 @@
 #include "core/local/components.h"
 #include "core/local/monitoring.h"
 #include "core/local/process.h"
+#include "core/local/redis_acl.h"
 #include "core/local/probe.h"
 #include "core/secrets/store.h"
 #include "core/util/fs.h"
@@ -284,12 +285,12 @@ void Stack::create(Member& member)
     pgbouncer::start(site, member);
     m_state.pgbouncer_target = target;
   } else if (member.kind == "redis" && m_state.redis_mode == "cluster") {
-    redis::configure_server(site, member, std::nullopt, redis_cluster::node_config(site.cfg, member));
+    redis::configure_server(site, member, false, std::nullopt, redis_cluster::node_config(site.cfg, member));
     redis::start(site, member);
   } else if (member.kind == "redis") {
     std::optional<int> master;
     if (member.role != "master") master = redis_master_port(m_state, site.cfg);
-    redis::configure_server(site, member, master);
+    redis::configure_server(site, member, m_state.redis_acl, master);
     redis::start(site, member);
   } else if (member.kind == "sentinel") {
     // The Sentinels this config asks for, plus any recorded on other ports.
@@ -298,7 +299,7 @@ void Stack::create(Member& member)
     for (int i = 0; i < site.cfg.get_int("redis.sentinels"); ++i) peers.emplace_back(fmt::format("sentinel-{}", i), base + i);
     for (const Member* s : std::as_const(m_state).of_kind("sentinel"))
       if (std::none_of(peers.begin(), peers.end(), [&](const auto& p) { return p.first == s->name; })) peers.emplace_back(s->name, s->port);
-    redis::configure_sentinel(site, member, redis_master_port(m_state, site.cfg), peers);
+    redis::configure_sentinel(site, member, m_state.redis_acl, redis_master_port(m_state, site.cfg), peers);
     redis::start(site, member);
   } else if (member.kind == "etcd") {
     patroni::configure_etcd(site, member);
@@ -326,7 +327,7 @@ void Stack::start(Member& member)
     int master = m_state.redis_mode == "sentinel" ? sentinel_master_port(m_state, m_site.cfg) : 0;
     if (master && master != member.port) {
       m_site.printer.info(fmt::format("{} returns as a replica of the current master 127.0.0.1:{}", member.name, master));
-      redis::configure_server(m_site, member, master);
+      redis::configure_server(m_site, member, m_state.redis_acl, master);
       for (auto& m : m_state.members)
         if (m.kind == "redis") m.role = m.port == master ? "master" : "replica";
     }
@@ -560,6 +561,9 @@ DeployResult Stack::deploy(const DeployOptions& opts)
   if (cfg.get_bool("tls.enabled") && cfg.get_string("redis.mode") == "cluster")
     throw Error(ExitCode::usage, "the local Redis Cluster does not run with TLS yet", "[tls] enabled = true with [redis] mode = \"cluster\"",
                 "set [tls] enabled = false for a local cluster, or use mode = \"sentinel\" or \"standalone\" with TLS");
+  if (cfg.get_bool("redis.acl") && cfg.is_set("redis.acl") && cfg.get_string("redis.mode") == "cluster")
+    throw Error(ExitCode::usage, "the local Redis Cluster does not run with ACL users yet", "[redis] acl = true with [redis] mode = \"cluster\"",
+                "remove [redis] acl (or set it to false) for a local cluster, or use mode = \"sentinel\" or \"standalone\" with ACL users");
   lock();
   if (m_exists && !m_state.members.empty()) {
     if (m_state.ha != cfg.get_string("postgres.ha"))
@@ -586,9 +590,18 @@ DeployResult Stack::deploy(const DeployOptions& opts)
                   fmt::format("the config says [tls] enabled = {}{}", cfg.get_bool("tls.enabled") ? "true" : "false", cfg.is_set("tls.enabled") ? "" : " (the default)"),
                   fmt::format("set [tls] enabled = {} to keep it as it is, or run 'statectl destroy --purge' first to switch (it deletes the data)",
                               running_tls ? "true" : "false"));
+    // ACL users the same way: a stack whose servers still let the default user in (deployed
+    // before ACLs) is not switched under its running clients and replicas.
+    if (!m_state.of_kind("redis").empty() && m_state.redis_acl != redis_acl::enabled(cfg))
+      throw Error(ExitCode::usage,
+                  fmt::format("the local stack in {} runs Redis {} ACL users", m_site.state_dir().string(), m_state.redis_acl ? "with" : "without"),
+                  fmt::format("the config says [redis] acl = {}{}", cfg.get_bool("redis.acl") ? "true" : "false", cfg.is_set("redis.acl") ? "" : " (the default)"),
+                  fmt::format("set [redis] acl = {} to keep it as it is, or run 'statectl destroy --purge' first to switch (it deletes the data)",
+                              m_state.redis_acl ? "true" : "false"));
   } else {
     m_state.ha = cfg.get_string("postgres.ha");
     m_state.redis_mode = cfg.get_string("redis.mode");
+    m_state.redis_acl = redis_acl::enabled(cfg);
   }
   return reconcile(opts);
 }

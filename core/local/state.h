@@ -48,6 +48,9 @@ struct StackState {
   int version = 1;
   std::string ha = "none";          // [postgres] ha at creation: none | patroni
   std::string redis_mode = "sentinel";
+  // The Redis servers run with ACL users (local/redis_acl.h) and the default user off; false
+  // for a stack deployed before ACLs, whose clients log in as the default user.
+  bool redis_acl = false;
   std::string run_as;               // user the servers run as; empty = the invoking user
   int pgbouncer_target = 0;         // port PgBouncer forwards to (primary, or HAProxy rw)
   // Counts set by `scale` ("postgres" standbys, "redis" replicas); they win over the config.

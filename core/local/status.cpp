@@ -8,6 +8,7 @@
 #include "core/local/components.h"
 #include "core/local/monitoring.h"
 #include "core/local/probe.h"
+#include "core/local/redis_acl.h"
 #include "core/local/process.h"
 #include "core/local/stack.h"
 #include "core/secrets/store.h"
@@ -132,7 +133,8 @@ StackStatus Stack::status()
       nodes[m->name] = redis_cluster::probe(m->port, redis_pw, 2000ms);
       continue;
     }
-    rd[m->name] = probe_redis(m->port, redis_pw, su.tls);
+    // As the admin user on a stack with ACL users (the default user is off there).
+    rd[m->name] = probe_redis(m->port, m_state.redis_acl ? redis_acl::k_admin_user : "", redis_pw, su.tls);
     if (rd[m->name].ok && rd[m->name].role == "master") master_probe = &rd[m->name];
   }
   // Patroni: one member's /cluster describes them all.

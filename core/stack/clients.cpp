@@ -105,7 +105,7 @@ exec::Command redis_cli_command(const config::Config& cfg, bool replica, const s
       int found = 0;
       if (auto st = local::load_state(local::state_file(cfg))) {
         for (const auto* m : st->of_kind("redis")) {
-          auto p = local::probe_redis(m->port, password, e.redis_tls, 500ms);
+          auto p = local::probe_redis(m->port, e.redis_user, password, e.redis_tls, 500ms);
           if (p.ok && p.role == "slave") {
             found = m->port;
             break;
@@ -116,6 +116,9 @@ exec::Command redis_cli_command(const config::Config& cfg, bool replica, const s
       port = found;
     }
     c.argv.insert(c.argv.end(), {"-h", host, "-p", std::to_string(port)});
+    // The admin user of a stack with ACL users (its name only; the password stays in the
+    // environment).
+    if (!e.redis_user.empty()) c.argv.insert(c.argv.end(), {"--user", e.redis_user});
   }
   // The servers speak TLS only: redis-cli verifies them against the stack's CA.
   if (e.redis_tls.enabled) c.argv.insert(c.argv.begin() + 1, {"--tls", "--cacert", e.redis_tls.ca_file});

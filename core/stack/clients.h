@@ -22,7 +22,8 @@ struct PsqlTarget {
 exec::Command psql_command(const config::Config& cfg, const PsqlTarget& target, const std::vector<std::string>& args);
 
 // The redis-cli command for the current Redis master (what a Sentinel reports, else the
-// recorded master) or, with replica, a replica; password in REDISCLI_AUTH; stdio inherited.
+// recorded master) or, with replica, a replica; as the admin user (--user) on a stack with ACL
+// users; password in REDISCLI_AUTH; stdio inherited.
 exec::Command redis_cli_command(const config::Config& cfg, bool replica, const std::vector<std::string>& args);
 
 // Splits the password out of a URL: postgresql://u:pw@h/db -> (postgresql://u@h/db, pw).

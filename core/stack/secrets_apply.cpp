@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstring>
+#include <functional>
 #include <csignal>
 #include <fmt/format.h>
 #include <memory>
@@ -13,6 +14,7 @@
 #include "core/error.h"
 #include "core/exec/redact.h"
 #include "core/local/components.h"
+#include "core/local/redis_acl.h"
 #include "core/local/site.h"
 #include "core/local/state.h"
 #include "core/stack/endpoints.h"
@@ -109,18 +111,77 @@ void redis_ok(RedisConnection& c, const std::vector<std::string>& args, const st
   if (!err.empty()) throw Error(ExitCode::external, fmt::format("{}: {} failed", where, args[0] + (args.size() > 1 ? " " + args[1] : "")), err);
 }
 
-// Tries the new password first (a retried or undone apply), then the old one.
-void redis_auth(RedisConnection& c, const std::string& from, const std::string& to, const std::string& where)
+// AUTH as user (the default user when empty) with the first of passwords the server accepts.
+void redis_auth(RedisConnection& c, const std::string& user, const std::vector<std::string>& passwords, const std::string& where)
 {
-  for (const auto* pw : {&from, &to}) {
+  for (const auto& pw : passwords) {
     try {
-      if (!c.command({"AUTH", *pw}).is_error()) return;
+      if (!c.command(user.empty() ? std::vector<std::string>{"AUTH", pw} : std::vector<std::string>{"AUTH", user, pw}).is_error()) return;
     } catch (const clients::RedisError&) {
       break;
     }
   }
-  throw Error(ExitCode::external, fmt::format("{}: AUTH failed", where), "neither the stored nor the new password is accepted",
-              "check 'statectl redis-cli' works; the server's requirepass may have been changed by hand");
+  throw Error(ExitCode::external, fmt::format("{}: AUTH{} failed", where, user.empty() ? "" : " as " + user),
+              "neither the stored nor the new password is accepted",
+              "check 'statectl redis-cli' works; the server's password may have been changed by hand");
+}
+
+// The ACL user whose password a secret is on a stack with ACL users ("redis" is the admin's);
+// empty for a name that is none of them.
+std::string acl_user_of(const std::string& name)
+{
+  for (const auto& u : local::redis_acl::users(""))
+    if (u.secret == name) return u.name;
+  return {};
+}
+
+// A Redis password of the local stack: "redis", or one of the ACL users' secrets.
+bool is_redis_secret(const std::string& name) { return !acl_user_of(name).empty(); }
+
+// Rotates the password of one ACL user on every server without a moment in which neither works:
+// the new password is added (ACL SETUSER >new), then what logs in with it is told (masterauth
+// for the replication user, SENTINEL SET auth-pass for the Sentinel user; statectl's own clients
+// read the store), then the user is left with the new password only and the servers' config
+// files rewritten (CONFIG REWRITE writes the users, hashed).
+void rotate_acl_password(const config::Config& cfg, const Store& store, const local::StackState& st,
+                         const stack::Endpoints& ep, const std::string& name, const std::string& from, const std::string& to,
+                         const std::function<void(std::string)>& step)
+{
+  namespace acl = local::redis_acl;
+  std::string user = acl_user_of(name);
+  std::vector<const local::Member*> servers = st.of_kind("redis");
+  std::vector<std::pair<const local::Member*, RedisConnection>> conns;
+  // The admin's own password may be the one changing: then either value may be in force.
+  std::vector<std::string> admin = name == acl::k_admin_secret ? std::vector<std::string>{from, to} : store.login_candidates(acl::k_admin_secret);
+  for (const auto* m : servers) {
+    RedisConnection c = redis_connect(ep.redis_tls, m->port, m->name);
+    redis_auth(c, acl::k_admin_user, admin, m->name);
+    conns.emplace_back(m, std::move(c));
+  }
+  for (auto& [m, c] : conns) redis_ok(c, {"ACL", "SETUSER", user, ">" + to}, m->name);
+  step(fmt::format("{} Redis server(s): ACL SETUSER {} (new password added)", conns.size(), user));
+  if (name == acl::k_replication_secret) {
+    for (auto& [m, c] : conns) redis_ok(c, {"CONFIG", "SET", "masterauth", to}, m->name);
+    step(fmt::format("{} Redis server(s): CONFIG SET masterauth", conns.size()));
+  }
+  if (name == acl::k_sentinel_secret) {
+    for (const auto* s : st.of_kind("sentinel")) {
+      RedisConnection c = redis_connect(ep.redis_tls, s->port, s->name);
+      redis_ok(c, {"SENTINEL", "SET", cfg.get_string("redis.master_name"), "auth-pass", to}, s->name);
+      step(fmt::format("{} 127.0.0.1:{}: SENTINEL SET {} auth-pass", s->name, s->port, cfg.get_string("redis.master_name")));
+    }
+  }
+  for (auto& [m, c] : conns) {
+    redis_ok(c, {"ACL", "SETUSER", user, "resetpass", "#" + acl::password_hash(to)}, m->name);
+    redis_ok(c, {"CONFIG", "REWRITE"}, m->name);
+    step(fmt::format("{} 127.0.0.1:{}: ACL SETUSER {} (old password removed); CONFIG REWRITE", m->name, m->port, user));
+  }
+  for (const auto* m : servers) {
+    RedisConnection c = redis_connect(ep.redis_tls, m->port, m->name);
+    std::string e = redis_try(c, {"AUTH", user, to});
+    if (e.empty()) e = redis_try(c, {"PING"});
+    if (!e.empty()) throw Error(ExitCode::failed, fmt::format("verification failed: {} does not accept the new password of {}", m->name, user), e);
+  }
 }
 
 std::string role_of(const config::Config& cfg, const std::string& name)
@@ -136,11 +197,12 @@ std::string role_of(const config::Config& cfg, const std::string& name)
 
 void refuse_store_only_rotation(const config::Config& cfg, const std::string& secret_name)
 {
-  if (role_of(cfg, secret_name).empty() && secret_name != "redis") return;
+  if (role_of(cfg, secret_name).empty() && !is_redis_secret(secret_name)) return;
   if (cfg.get_string("project.target") != "local") return;
   auto state = local::load_state(local::state_file(cfg));
   if (!state || state->members.empty()) return;
-  bool used = secret_name == "redis" ? !state->of_kind("redis").empty() : !state->of_kind("postgres").empty();
+  bool used = is_redis_secret(secret_name) ? !state->of_kind("redis").empty() && (secret_name == "redis" || state->redis_acl)
+                                           : !state->of_kind("postgres").empty();
   if (!used) return;
   throw Error(ExitCode::usage, fmt::format("refusing to rotate '{}' in the store only", secret_name),
               fmt::format("the local stack in {} is deployed and uses it; its servers would keep the old value and statectl "
@@ -164,7 +226,8 @@ std::optional<std::string> accepted_value(const config::Config& cfg, const local
       if (pg_try(ep.primary.tls, ep.primary.port, role, v, cfg.get_string("postgres.database"), nullptr)) return v;
     return std::nullopt;
   }
-  if (name != "redis") return std::nullopt;
+  if (!is_redis_secret(name) || (name != "redis" && !st.redis_acl)) return std::nullopt;
+  std::string user = st.redis_acl ? acl_user_of(name) : "";
   stack::Endpoints ep = stack::resolve(cfg);
   for (const auto* m : st.of_kind("redis")) {
     clients::RedisOptions o;
@@ -174,7 +237,7 @@ std::optional<std::string> accepted_value(const config::Config& cfg, const local
     try {
       auto c = RedisConnection::connect(o);
       for (const auto& v : values)
-        if (!c.command({"AUTH", v}).is_error()) return v;
+        if (!c.command(user.empty() ? std::vector<std::string>{"AUTH", v} : std::vector<std::string>{"AUTH", user, v}).is_error()) return v;
     } catch (const clients::RedisError&) {
       // Not running: ask the next server.
     }
@@ -210,7 +273,7 @@ std::vector<std::string> settle_rotations(const config::Config& cfg, Store& stor
     // Applied again from whatever each server holds: Redis tries both values to log in; the
     // PostgreSQL primary already accepts this one.
     auto apply = local_stack_applier(cfg, store, runner, printer, name);
-    apply(name, name == "redis" ? other : *accepted, *accepted);
+    apply(name, is_redis_secret(name) ? other : *accepted, *accepted);
     store.end_rotation(name);
     settled.push_back(fmt::format("{} the interrupted rotation of '{}'", finished ? "finished" : "rolled back", name));
   }
@@ -220,9 +283,11 @@ std::vector<std::string> settle_rotations(const config::Config& cfg, Store& stor
 ApplyFn local_stack_applier(const config::Config& cfg, const Store& store, exec::Runner& runner, output::Printer& printer,
                             const std::string& secret_name)
 {
-  if (role_of(cfg, secret_name).empty() && secret_name != "redis")
+  if (role_of(cfg, secret_name).empty() && !is_redis_secret(secret_name))
     throw Error(ExitCode::usage, fmt::format("--apply does not know secret '{}'", secret_name),
-                "it is not one of the local stack's passwords (postgres, replication, app, pgbouncer, redis)", "rotate without --apply");
+                "it is not one of the local stack's passwords (postgres, replication, app, pgbouncer, redis, redis-app, "
+                "redis-replication, redis-sentinel)",
+                "rotate without --apply");
   if (cfg.get_string("project.target") != "local")
     throw Error(ExitCode::usage, "--apply works on the local and compose stacks only", fmt::format("the target is '{}'", cfg.get_string("project.target")),
                 "run 'statectl secrets push' and redeploy to roll the new value out");
@@ -234,8 +299,12 @@ ApplyFn local_stack_applier(const config::Config& cfg, const Store& store, exec:
     throw Error(ExitCode::usage, fmt::format("--apply of '{}' is not supported with [postgres] ha = patroni", secret_name),
                 "Patroni keeps that password in its own configuration",
                 "rotate without --apply, then run 'statectl deploy' to rewrite Patroni's configuration");
-  if (secret_name == "redis" && state->of_kind("redis").empty())
-    throw Error(ExitCode::usage, "--apply of 'redis' needs Redis in the local stack", "none is deployed");
+  if (is_redis_secret(secret_name) && state->of_kind("redis").empty())
+    throw Error(ExitCode::usage, fmt::format("--apply of '{}' needs Redis in the local stack", secret_name), "none is deployed");
+  if (is_redis_secret(secret_name) && secret_name != "redis" && !state->redis_acl)
+    throw Error(ExitCode::usage, fmt::format("--apply of '{}' needs a local stack with Redis ACL users", secret_name),
+                fmt::format("the local stack in {} runs Redis without them (deployed before [redis] acl)", cfg.state_dir().string()),
+                "rotate 'redis' instead: it is the only Redis password of this stack");
   if (!cfg.get_string("postgres.url").empty() || !cfg.get_string("redis.url").empty())
     throw Error(ExitCode::usage, "--apply works on the local stack only", "[postgres] url or [redis] url points elsewhere");
   return [&cfg, &store, &runner, &printer, st = *state](const std::string& name, const std::string& from,
@@ -297,6 +366,11 @@ ApplyFn local_stack_applier(const config::Config& cfg, const Store& store, exec:
       return steps;
     }
 
+    if (is_redis_secret(name) && st.redis_acl) {
+      rotate_acl_password(cfg, store, st, ep, name, from, to, step);
+      step(fmt::format("verified: new connections to {} Redis server(s) as {} with the new password", st.of_kind("redis").size(), acl_user_of(name)));
+      return steps;
+    }
     if (name == "redis") {
       std::vector<const local::Member*> servers = st.of_kind("redis");
       std::vector<const local::Member*> sentinels = st.of_kind("sentinel");
@@ -306,7 +380,7 @@ ApplyFn local_stack_applier(const config::Config& cfg, const Store& store, exec:
       std::vector<std::pair<const local::Member*, RedisConnection>> conns;
       for (const auto* m : servers) {
         RedisConnection c = redis_connect(ep.redis_tls, m->port, m->name);
-        redis_auth(c, from, to, m->name);
+        redis_auth(c, "", {from, to}, m->name);
         conns.emplace_back(m, std::move(c));
       }
       for (auto& [m, c] : conns) redis_ok(c, {"CONFIG", "SET", "masterauth", to}, m->name);

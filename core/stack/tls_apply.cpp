@@ -14,6 +14,7 @@
 #include "core/error.h"
 #include "core/local/components.h"
 #include "core/local/process.h"
+#include "core/local/redis_acl.h"
 #include "core/local/site.h"
 #include "core/local/stack.h"
 #include "core/secrets/store.h"
@@ -128,6 +129,7 @@ std::vector<std::string> apply_tls_rotation(const config::Config& cfg, exec::Run
     } else if (m.kind == "redis") {
       clients::RedisOptions o;
       o.port = m.port;
+      if (stack.state().redis_acl) o.user = local::redis_acl::k_admin_user;
       o.password = redis_password;
       o.tls = clients::redis_tls(tls);
       try {

@@ -47,14 +47,32 @@ using namespace redis_scripts;
 
 // Checkpoints run as one script each, so Redis executes them atomically (no other command runs
 // in between); they block the server for their duration.
-const char* k_checkpoint_create_script = R"lua(
+// The key names under the prefix come from a SCAN loop, not KEYS: the application's ACL user
+// (local/redis_acl.h) may not run KEYS, which ACL key patterns cannot limit. Inside the script
+// nothing else runs, so the loop sees exactly the keys of that moment; all names are read before
+// anything is written.
+const char* k_scan_keys_lua = R"lua(
+local function scan_keys(pattern)
+  local seen, cursor = {}, '0'
+  repeat
+    local r = redis.call('SCAN', cursor, 'MATCH', pattern, 'COUNT', 1000)
+    cursor = r[1]
+    for _, k in ipairs(r[2]) do seen[k] = true end
+  until cursor == '0'
+  local keys = {}
+  for k in pairs(seen) do keys[#keys + 1] = k end
+  return keys
+end
+)lua";
+
+const std::string k_checkpoint_create_script = std::string(k_scan_keys_lua) + R"lua(
 local kp, ip = ARGV[2], ARGV[3]
 local id = redis.call('INCR', ip .. 'checkpoint:seq')
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local base = ip .. 'checkpoint:' .. id
 local n, bytes = 0, 0
-for _, k in ipairs(redis.call('KEYS', ARGV[1])) do
+for _, k in ipairs(scan_keys(ARGV[1])) do
   if string.sub(k, 1, #ip) ~= ip and redis.call('TYPE', k).ok == 'string' then
     local user = string.sub(k, #kp + 1)
     local v = redis.call('GET', k)
@@ -74,12 +92,12 @@ redis.call('HSET', ip .. 'checkpoints', id, info)
 return info
 )lua";
 
-const char* k_checkpoint_restore_script = R"lua(
+const std::string k_checkpoint_restore_script = std::string(k_scan_keys_lua) + R"lua(
 local kp, ip = ARGV[2], ARGV[3]
 local info = redis.call('HGET', ip .. 'checkpoints', ARGV[4])
 if not info then return false end
 local base = ip .. 'checkpoint:' .. ARGV[4]
-for _, k in ipairs(redis.call('KEYS', ARGV[1])) do
+for _, k in ipairs(scan_keys(ARGV[1])) do
   if string.sub(k, 1, #ip) ~= ip then
     redis.call('DEL', k, ip .. 'meta:' .. string.sub(k, #kp + 1))
   end
@@ -129,7 +147,10 @@ public:
       m_nat = stack::redis_address_map(ep);
     }
     if (m_direct.password.empty()) {
-      m_passwords = clients::login_passwords(cfg, ep.redis_password_secret);
+      // The stack's application user when it has ACL users (limited to the state keys and
+      // commands), else the one stack password.
+      if (!ep.redis_app_user.empty()) m_direct.user = ep.redis_app_user;
+      m_passwords = clients::login_passwords(cfg, ep.redis_app_user.empty() ? ep.redis_password_secret : ep.redis_app_password_secret);
       if (!m_passwords.empty()) m_direct.password = m_passwords.front();
       else if (const char* env = std::getenv("REDISCLI_AUTH"); env && *env) {
         m_direct.password = env;

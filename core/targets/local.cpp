@@ -8,6 +8,7 @@
 #include "core/config/config.h"
 #include "core/local/probe.h"
 #include "core/local/process.h"
+#include "core/local/redis_acl.h"
 #include "core/local/stack.h"
 #include "core/local/state.h"
 #include "core/stack/clients.h"
@@ -140,6 +141,11 @@ public:
         if (m.kind == "redis" && st->redis_mode == "cluster") e.redis_cluster.push_back({"127.0.0.1", m.port});
       }
       e.sentinels = recorded;
+      if (st->redis_acl) {
+        e.redis_user = local::redis_acl::k_admin_user;
+        e.redis_app_user = local::redis_acl::k_app_user;
+        e.redis_app_password_secret = local::redis_acl::k_app_secret;
+      }
     }
     return e;
   }

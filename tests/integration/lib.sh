@@ -129,7 +129,16 @@ rcli() {
   if ca=$(stack_tls_ca); then tls=(--tls --cacert "$ca"); fi
   redis-cli "${tls[@]}" -h 127.0.0.1 -p "$p" "$@"
 }
-rcli_auth() { REDISCLI_AUTH=$(cat "${STACK_DIR:-$TEST_DIR/stack}/secrets/redis") rcli "$1" --no-auth-warning "${@:2}"; }
+# On a stack with ACL users (stack.json "redis_acl": true) it logs in as statectl-admin, whose
+# password is the "redis" secret; rcli_user USER SECRET PORT ARGS... logs in as any user.
+rcli_auth() {
+  local -a user=()
+  if stack_redis_acl; then user=(--user statectl-admin); fi
+  REDISCLI_AUTH=$(cat "${STACK_DIR:-$TEST_DIR/stack}/secrets/redis") rcli "$1" "${user[@]}" --no-auth-warning "${@:2}"
+}
+rcli_user() { REDISCLI_AUTH=$(cat "${STACK_DIR:-$TEST_DIR/stack}/secrets/$2") rcli "$3" --user "$1" --no-auth-warning "${@:4}"; }
+# stack_redis_acl: succeeds when this test's local stack runs Redis with ACL users.
+stack_redis_acl() { grep -q '"redis_acl": *true' "${STACK_DIR:-$TEST_DIR/stack}/stack.json" 2>/dev/null; }
 
 # pgsql ARGS...: psql against this test's stack, TLS or not: with TLS it connects with
 # sslmode=verify-full against the stack's CA (through PGSSLMODE/PGSSLROOTCERT, not argv). The

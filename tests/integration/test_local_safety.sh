@@ -9,7 +9,9 @@ source "$(dirname "$0")/lib.sh"
 
 start_stack $'[redis]\ndown_after = "1s"\nfailover_timeout = "5s"'
 pass "deploy brings the stack up"
-redis_auth=$(cat stack/secrets/redis)
+# The plaintext a rewritten redis.conf holds: with ACL users only masterauth's (the users'
+# passwords are SHA-256 hashes), else requirepass.
+if stack_redis_acl; then redis_auth=$(cat stack/secrets/redis-replication); else redis_auth=$(cat stack/secrets/redis); fi
 mode() { stat -c %a "$1"; }
 
 # --- item 7 ---------------------------------------------------------------------------------

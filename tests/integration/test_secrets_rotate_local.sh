@@ -77,18 +77,46 @@ rold=$(statectl secrets get redis)
 expect_exit 0 statectl secrets rotate redis --apply -o json
 assert_eq "$(json_get "$OUT" 'j["verified"]')" True "redis verified"
 applied=$(json_get "$OUT" '"\n".join(j["applied"])')
-[[ $applied == *"SENTINEL SET mymaster auth-pass"* ]] || fail "no sentinel step"
+# With ACL users "redis" is statectl-admin's password only (Sentinel has its own user).
+[[ $applied == *"ACL SETUSER statectl-admin (old password removed); CONFIG REWRITE"* ]] || fail "no ACL SETUSER step"
 rnew=$(statectl secrets get redis)
 [[ $rnew != "$rold" ]] || fail "redis password unchanged"
-[[ $(REDISCLI_AUTH=$rnew rcli "$redis_port" --no-auth-warning ping) == PONG ]] || fail "new redis password refused"
-[[ $(REDISCLI_AUTH=$rold rcli "$redis_port" --no-auth-warning ping 2>&1) != PONG ]] || fail "old redis password still works"
-[[ $(REDISCLI_AUTH=$rnew rcli $((redis_port + 1)) --no-auth-warning ping) == PONG ]] || fail "replica refuses the new password"
-wait_for 15 'REDISCLI_AUTH=$rnew rcli $((redis_port + 1)) --no-auth-warning info replication | grep -q master_link_status:up' ||
-  fail "the replica lost its link to the master"
+# The stack has ACL users by default: "redis" is the password of statectl-admin.
+stack_redis_acl || fail "the stack runs without Redis ACL users"
+as_admin=(--user statectl-admin)
+[[ $(REDISCLI_AUTH=$rnew rcli "$redis_port" "${as_admin[@]}" --no-auth-warning ping) == PONG ]] || fail "new redis password refused"
+[[ $(REDISCLI_AUTH=$rold rcli "$redis_port" "${as_admin[@]}" --no-auth-warning ping 2>&1) != PONG ]] || fail "old redis password still works"
+[[ $(REDISCLI_AUTH=$rnew rcli $((redis_port + 1)) "${as_admin[@]}" --no-auth-warning ping) == PONG ]] || fail "replica refuses the new password"
+replica_linked() { REDISCLI_AUTH=$(statectl secrets get redis) rcli $((redis_port + 1)) "${as_admin[@]}" --no-auth-warning info replication | grep -q master_link_status:up; }
+wait_until 15 replica_linked || fail "the replica lost its link to the master"
 rcli "$sentinel_port" sentinel master mymaster | grep -qx "s_down,master\|o_down,master" && fail "sentinel sees the master down"
 expect_exit 0 statectl redis-cli -- ping
 assert_contains "$OUT" "PONG"
 pass "redis: servers and sentinels take the new password; the replica stays linked"
+
+# The other ACL users: the application's (state commands), replication's (masterauth) and
+# Sentinel's (auth-pass), each live.
+expect_exit 0 statectl put --backend redis rotate/key before
+declare -A acl_old acl_new
+for s in redis-app redis-replication redis-sentinel; do
+  acl_old[$s]=$(statectl secrets get "$s")
+  expect_exit 0 statectl secrets rotate "$s" --apply -o json
+  assert_eq "$(json_get "$OUT" 'j["verified"]')" True "$s verified"
+  acl_new[$s]=$(statectl secrets get "$s")
+  [[ ${acl_new[$s]} != "${acl_old[$s]}" ]] || fail "$s unchanged"
+done
+applied=$(json_get "$OUT" '"\n".join(j["applied"])')
+[[ $applied == *"SENTINEL SET mymaster auth-pass"* ]] || fail "no sentinel step for redis-sentinel"
+[[ $(REDISCLI_AUTH=${acl_old[redis-app]} rcli "$redis_port" --user statectl-app --no-auth-warning ping 2>&1) != PONG ]] || fail "the old app password still works"
+[[ $(REDISCLI_AUTH=${acl_new[redis-app]} rcli "$redis_port" --user statectl-app --no-auth-warning ping) == PONG ]] || fail "the new app password is refused"
+expect_exit 0 statectl get --backend redis rotate/key
+assert_eq "$(cat "$OUT")" before "state get after the app user's rotation"
+# A replica that reconnects now must log in with the new replication password.
+REDISCLI_AUTH=$(statectl secrets get redis) rcli $((redis_port + 1)) "${as_admin[@]}" --no-auth-warning client kill type master >/dev/null || true
+wait_until 15 replica_linked || fail "the replica did not re-link with the new replication password"
+grep -qF -- "${acl_new[redis-replication]}" "$TEST_DIR/state/redis-1/redis.conf" || fail "masterauth was not rewritten into redis.conf"
+rcli "$sentinel_port" sentinel master mymaster | grep -qx "s_down,master\|o_down,master" && fail "sentinel sees the master down after its rotation"
+pass "redis-app, redis-replication and redis-sentinel rotated live: state commands, the replica link and Sentinel work"
 
 after=$(pids)
 assert_eq "$after" "$before" "no server was restarted (pids)"
@@ -98,7 +126,7 @@ pass "no downtime: every server kept its pid"
 # No server log (nor anything statectl printed) contains any plaintext, old or new.
 leaks=0
 while IFS= read -r f; do
-  for v in "$old" "$new" "$app" "$rold" "$rnew"; do
+  for v in "$old" "$new" "$app" "$rold" "$rnew" "${acl_old[@]}" "${acl_new[@]}"; do
     grep -qF -- "$v" "$f" && { echo "LEAK in $f" >&2; leaks=$((leaks + 1)); }
   done
 done < <(find "$TEST_DIR/state" -type f \( -name '*.log' -o -path '*/log/*' \); echo "$OUT"; echo "$ERR")
