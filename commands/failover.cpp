@@ -68,7 +68,9 @@ void setup_test(CLI::App& sub, Context& ctx)
     "stopped cleanly and copied into postgres-primary, which becomes the primary again; --no-heal leaves it down);\n"
     "[postgres] ha = \"patroni\" on compose: the leader's container is killed, Patroni elects a new leader, HAProxy\n"
     "follows its REST health, then the killed container is started again and rejoins as a replica (--no-heal: left\n"
-    "down). Redis: Sentinel recovers; a local Redis Cluster ([redis] mode = \"cluster\"): the master of the probe's slot is\n"
+    "down). Redis: Sentinel recovers (compose: the container of the master the Sentinels name is killed and stays\n"
+    "down, as restart: unless-stopped leaves a killed container; then it is started again and follows the new\n"
+    "master as a replica); a local Redis Cluster ([redis] mode = \"cluster\"): the master of the probe's slot is\n"
     "killed, its replica takes over, the killed node rejoins as its replica. k8s: the fault is `kubectl delete pod --grace-period=0 --force`, recovery and healing\n"
     "are left to the platform.");
   sub.callback([&ctx, o] {
@@ -122,6 +124,8 @@ void setup_switchover(CLI::App& sub, Context& ctx)
     "the leader pod's REST API (kubectl exec ... curl), then wait until another pod is labelled role=master; --to\n"
     "names a member pod. --target compose with [postgres] ha = \"patroni\": POST /switchover to the leader's REST\n"
     "API (docker exec ... curl), then wait until another member leads; --to names a member (patroni-N).\n"
+    "--target compose --backend redis: the Sentinel switchover above through the published ports (--to names a\n"
+    "Redis container); bare PostgreSQL on compose has fixed roles per service and no switchover.\n"
     "A write probe runs throughout; exit 1 when a write was lost.");
   sub.callback([&ctx, o] {
     failover::SwitchoverOptions opts;

@@ -174,14 +174,7 @@ Manifest create_redis_remote(const config::Config& cfg, exec::Runner& runner, ou
   std::string host = ep.redis.host;
   int port = ep.redis.port;
   if (!ep.sentinels.empty()) {
-    clients::SentinelOptions so;
-    so.sentinels = ep.sentinels;
-    so.master_name = ep.master_name;
-    so.user = ep.redis_user;
-    so.password = password;
-    so.nat = clients::redis_address_map(ep);
-    so.tls = clients::redis_tls(ep.redis_tls);
-    auto m = clients::ask_sentinels(so);
+    auto m = clients::ask_sentinels(clients::sentinel_options(ep, password));
     if (!m) throw Error(ExitCode::unavailable, "no Sentinel reports a reachable Redis master", m.error(), "run `statectl status`");
     host = m->host;
     port = m->port;

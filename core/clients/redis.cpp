@@ -369,6 +369,18 @@ util::Expected<MasterAddress> ask_one(const HostPort& s, const SentinelOptions& 
 
 } // namespace
 
+SentinelOptions sentinel_options(const Endpoints& endpoints, const std::string& password)
+{
+  SentinelOptions so;
+  so.sentinels = endpoints.sentinels;
+  so.master_name = endpoints.master_name;
+  so.user = endpoints.redis_user;
+  so.password = password;
+  so.nat = redis_address_map(endpoints);
+  so.tls = redis_tls(endpoints.redis_tls);
+  return so;
+}
+
 util::Expected<MasterAddress> ask_sentinels(const SentinelOptions& o)
 {
   std::string why;

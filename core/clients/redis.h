@@ -188,6 +188,11 @@ struct SentinelOptions {
   AddressMap nat;
 };
 
+// The Sentinels of a stack's endpoints: their addresses, the master set's name, the map of the
+// addresses they announce (Endpoints::redis_nat, asked now) and their TLS; `password` is the
+// Sentinels' own (empty: none).
+SentinelOptions sentinel_options(const Endpoints& endpoints, const std::string& password = "");
+
 // A master as a Sentinel reports it.
 struct MasterAddress {
   std::string host; // where this machine reaches it (after SentinelOptions::nat)

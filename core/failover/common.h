@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "core/config/config_fwd.h"
 #include "core/failover/failover.h"
@@ -37,6 +39,13 @@ std::string unhealthy_summary(local::Stack& stack);
 // After the primary moved: RELOAD PgBouncer on its admin console and set server_login_retry = 0,
 // so clients do not wait out the 15 s PgBouncer waits after a failed connect to the old primary.
 void pgbouncer_retry_now(const config::Config& cfg, int bouncer_port, output::Printer& printer);
+
+// The switchover of Redis with Sentinel: CLIENT PAUSE WRITE on the master, wait until a replica
+// (--to, one of servers) has its offset, SENTINEL FAILOVER, wait until every Sentinel names the new
+// master and the old one follows it, unpause. servers: the Redis servers by name with the loopback
+// port this machine reaches each on; `where` names the stack in errors ("local", "compose").
+void redis_sentinel_switchover(const config::Config& cfg, const std::vector<std::pair<std::string, int>>& servers, const std::string& where,
+                               output::Printer& printer, const SwitchoverOptions& opts, SwitchoverReport& rep);
 
 // The switchover of a local Redis Cluster: CLUSTER FAILOVER on --to (a replica) or on a replica
 // of the master of the probe's slot; returns when the replica is master and the old one follows.

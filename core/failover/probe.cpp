@@ -347,6 +347,16 @@ std::optional<std::pair<std::string, int>> redis_master(const RedisTarget& targe
   return std::nullopt;
 }
 
+std::optional<std::pair<std::string, int>> redis_master_announced(const RedisTarget& target, milliseconds timeout)
+{
+  if (target.sentinels.empty()) return std::nullopt;
+  auto m = clients::ask_sentinels(sentinel_options(target, timeout));
+  if (!m) return std::nullopt;
+  auto colon = m->announced.rfind(':');
+  if (colon == std::string::npos) return std::nullopt;
+  return std::make_pair(m->announced.substr(0, colon), std::atoi(m->announced.c_str() + colon + 1));
+}
+
 std::vector<int> redis_sentinel_views(const RedisTarget& target, milliseconds timeout)
 {
   std::vector<int> out;

@@ -87,6 +87,9 @@ void redis_cleanup(const RedisTarget& target, const std::string& run_id);
 // The master Sentinels report now ("127.0.0.1", port): asks each Sentinel in turn; on a cluster,
 // the master of redis_probe_slot().
 std::optional<std::pair<std::string, int>> redis_master(const RedisTarget& target, std::chrono::milliseconds timeout);
+// The master's host and port as the Sentinels announce them (before the NAT: the address the
+// other servers reach it on); nullopt without Sentinels or an answer.
+std::optional<std::pair<std::string, int>> redis_master_announced(const RedisTarget& target, std::chrono::milliseconds timeout);
 // What each Sentinel reports as the master (port, 0 when it does not answer).
 std::vector<int> redis_sentinel_views(const RedisTarget& target, std::chrono::milliseconds timeout);
 

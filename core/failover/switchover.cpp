@@ -94,51 +94,6 @@ std::optional<local::HttpResponse> http_post(int port, const std::string& path, 
   return r;
 }
 
-// A login for redis_do: an ACL user (empty = the default user) and its password (empty = none).
-struct RedisAuth {
-  std::string user;
-  std::string password;
-};
-
-// A Redis command on 127.0.0.1:port (AUTH first when a password is set); the reply as text.
-std::string redis_do(const clients::RedisTls& tls, int port, const RedisAuth& auth, const std::vector<std::string>& args,
-                     const std::string& what)
-{
-  clients::RedisOptions o;
-  o.port = port;
-  o.tls = tls;
-  clients::RedisConnection c;
-  try {
-    // AUTH runs below as a command, so its failure reads "AUTH on <what> failed" as before.
-    c = clients::RedisConnection::connect(o);
-  } catch (const clients::RedisError& e) {
-    throw Error(ExitCode::unavailable, fmt::format("cannot connect to {} (127.0.0.1:{})", what, port), e.what());
-  }
-  auto run = [&](const std::vector<std::string>& a) {
-    std::string where = a[0] + (a.size() > 1 ? " " + a[1] : "");
-    clients::RedisValue r;
-    try {
-      r = c.command(a);
-    } catch (const clients::RedisError& e) {
-      throw Error(ExitCode::failed, fmt::format("{} on {} failed", where, what), exec::redact(e.what()));
-    }
-    if (r.is_error()) throw Error(ExitCode::failed, fmt::format("{} on {} failed", where, what), exec::redact(r.str));
-    return r.type == clients::RedisValue::Type::array ? std::string() : r.text();
-  };
-  if (!auth.password.empty()) run(auth.user.empty() ? std::vector<std::string>{"AUTH", auth.password} : std::vector<std::string>{"AUTH", auth.user, auth.password});
-  return run(args);
-}
-
-std::int64_t redis_offset(const clients::RedisTls& tls, int port, const RedisAuth& auth, const std::string& key)
-{
-  std::string info = redis_do(tls, port, auth, {"INFO", "replication"}, "redis");
-  for (auto& line : util::split(info, '\n')) {
-    line = util::trim(line);
-    if (util::starts_with(line, key + ":")) return std::stoll(line.substr(key.size() + 1));
-  }
-  return -1;
-}
-
 // The longest interval without an acknowledged write, from the probe's records.
 std::int64_t longest_gap_ms(const std::vector<WriteRecord>& records)
 {
@@ -298,81 +253,6 @@ void pg_patroni(const config::Config& cfg, exec::Runner& runner, output::Printer
   if (const local::Member* b = stack.state().find("pgbouncer")) detail::pgbouncer_retry_now(cfg, b->port, printer);
 }
 
-void redis_sentinel(const config::Config& cfg, exec::Runner& runner, output::Printer& printer, const SwitchoverOptions& opts, SwitchoverReport& rep)
-{
-  auto t = detail::redis_clients_path(cfg);
-  if (t.sentinels.empty()) throw Error(ExitCode::usage, "failover switchover --backend redis needs Sentinel", "", "set [redis] mode = \"sentinel\"");
-  auto m = redis_master(t, 1s);
-  if (!m) throw Error(ExitCode::unavailable, "no Sentinel reports a Redis master");
-  int old_port = m->second;
-  local::Stack stack(cfg, runner, printer);
-  std::string old_name = fmt::format("127.0.0.1:{}", old_port);
-  int replica_port = 0;
-  bool named = false;
-  for (const local::Member* r : stack.state().of_kind("redis")) {
-    named = named || r->name == opts.to;
-    if (r->port == old_port) old_name = r->name;
-    else if (!replica_port && (opts.to.empty() || opts.to == r->name)) replica_port = r->port;
-  }
-  if (!opts.to.empty() && !named)
-    throw Error(ExitCode::usage, fmt::format("no Redis member '{}' in the local stack", opts.to), "", "'statectl status' lists them");
-  if (!opts.to.empty() && opts.to == old_name) throw Error(ExitCode::usage, fmt::format("{} is already the master", opts.to));
-  if (!replica_port) throw Error(ExitCode::failed, "no Redis replica to switch over to");
-  rep.old_primary = old_name;
-  // Sentinel promotes without waiting for the replica to catch up: hold writes on the master
-  // first (CLIENT PAUSE WRITE) and wait until every replica has acknowledged its offset.
-  printer.info(fmt::format("pausing writes on {} (CLIENT PAUSE WRITE)", old_name));
-  auto pause = Clock::now();
-  redis_do(t.tls, old_port, {t.user, t.password}, {"CLIENT", "PAUSE", std::to_string(opts.timeout.count()), "WRITE"}, old_name);
-  try {
-    std::int64_t master_offset = redis_offset(t.tls, old_port, {t.user, t.password}, "master_repl_offset");
-    if (!local::wait_for([&] { return redis_offset(t.tls, replica_port, {t.user, t.password}, "slave_repl_offset") >= master_offset; }, opts.timeout, 20ms))
-      throw Error(ExitCode::failed, "the replica did not catch up with the master", fmt::format("master offset {}", master_offset));
-    printer.info("asking Sentinel to fail over (SENTINEL FAILOVER)");
-    redis_do(t.tls, t.sentinels[0].second, {}, {"SENTINEL", "FAILOVER", t.master_name}, "sentinel");
-    if (!local::wait_for(
-          [&] {
-            auto views = redis_sentinel_views(t, 300ms);
-            return !views.empty() && std::all_of(views.begin(), views.end(), [&](int p) { return p != 0 && p != old_port && p == views[0]; });
-          },
-          opts.timeout, 50ms))
-      throw Error(ExitCode::failed, fmt::format("the Sentinels did not agree on a new master within {}", util::format_duration(opts.timeout)));
-    // Unpausing while the old master still is a master would let the held writes land there
-    // and be lost when Sentinel converts it (which it does only after ~8 s): demote it now, the
-    // way Sentinel would, and wait for the conversion.
-    if (auto nm = redis_master(t, 1s); nm && nm->second != old_port)
-      redis_do(t.tls, old_port, {t.user, t.password}, {"REPLICAOF", nm->first, std::to_string(nm->second)}, old_name);
-    auto is_replica = [&] {
-      try {
-        return redis_do(t.tls, old_port, {t.user, t.password}, {"ROLE"}, old_name).find("slave") != std::string::npos ||
-               redis_offset(t.tls, old_port, {t.user, t.password}, "slave_repl_offset") >= 0;
-      } catch (const Error&) {
-        return false;
-      }
-    };
-    if (!local::wait_for(is_replica, opts.timeout, 50ms))
-      printer.warn(fmt::format("{} is still a master {} after the failover", old_name, util::format_duration(opts.timeout)));
-  } catch (...) {
-    try {
-      redis_do(t.tls, old_port, {t.user, t.password}, {"CLIENT", "UNPAUSE"}, old_name);
-    } catch (const Error&) {
-    }
-    throw;
-  }
-  // The old master is a replica now: release the paused clients (their writes get READONLY and
-  // the probe re-resolves through Sentinel).
-  try {
-    redis_do(t.tls, old_port, {t.user, t.password}, {"CLIENT", "UNPAUSE"}, old_name);
-  } catch (const Error&) {
-  }
-  rep.pause_ms = detail::ms_between(pause, Clock::now());
-  auto nm = redis_master(t, 1s);
-  rep.new_primary = nm ? fmt::format("127.0.0.1:{}", nm->second) : "?";
-  for (const local::Member* r : stack.state().of_kind("redis"))
-    if (nm && r->port == nm->second) rep.new_primary = r->name;
-  rep.rejoin = "sentinel";
-}
-
 } // namespace
 
 nlohmann::json SwitchoverReport::to_json() const
@@ -403,14 +283,20 @@ SwitchoverReport switchover(const config::Config& cfg, exec::Runner& runner, out
   // On the local target statectl runs the change itself; elsewhere the platform's failover
   // manager does (k8s: Patroni) and statectl asks it and measures.
   const bool local = target->statectl_heals();
+  // Redis with Sentinel on a target that names its servers (compose): statectl's own Sentinel
+  // switchover, through the published ports.
+  std::vector<std::pair<std::string, int>> redis_servers;
+  if (!local && opts.backend == "redis" && cfg.get_string("redis.mode") == "sentinel") redis_servers = target->redis_servers();
+  const bool sentinel = !redis_servers.empty();
   if (!local) {
-    rep.mode = cfg.get_string("postgres.ha") == "patroni" ? "patroni" : "bare";
-    if (opts.backend != "postgres" || rep.mode != "patroni")
+    rep.mode = sentinel ? "sentinel" : cfg.get_string("postgres.ha") == "patroni" ? "patroni" : "bare";
+    if (!sentinel && (opts.backend != "postgres" || rep.mode != "patroni"))
       throw Error(ExitCode::usage, fmt::format("failover switchover --backend {} on the {} target needs Patroni", opts.backend, target->name()),
-                  "a planned switchover there is Patroni's: PostgreSQL with [postgres] ha = \"patroni\"",
+                  "a planned switchover there is Patroni's (PostgreSQL with [postgres] ha = \"patroni\") or, on compose, Sentinel's",
                   "use 'statectl failover test' to measure a failover instead");
     if (runner.dry_run() == exec::DryRun::plan) {
-      target->switchover(opts.backend, opts.to, opts.timeout);
+      if (sentinel) printer.plan("CLIENT PAUSE WRITE, wait for the replica, SENTINEL FAILOVER, wait for agreement");
+      else target->switchover(opts.backend, opts.to, opts.timeout);
       return rep;
     }
   }
@@ -445,12 +331,18 @@ SwitchoverReport switchover(const config::Config& cfg, exec::Runner& runner, out
   probe->start();
   std::this_thread::sleep_for(500ms);
   try {
-    if (!local) {
+    if (sentinel) {
+      detail::redis_sentinel_switchover(cfg, redis_servers, target->name(), printer, opts, rep);
+    } else if (!local) {
       targets::Switched sw = target->switchover(opts.backend, opts.to, opts.timeout);
       rep.old_primary = sw.old_primary;
       rep.new_primary = sw.new_primary;
     } else if (opts.backend == "redis" && rep.mode == "cluster") detail::redis_cluster_switchover(cfg, runner, printer, opts, rep);
-    else if (opts.backend == "redis") redis_sentinel(cfg, runner, printer, opts, rep);
+    else if (opts.backend == "redis") {
+      local::Stack stack(cfg, runner, printer);
+      for (const local::Member* r : stack.state().of_kind("redis")) redis_servers.emplace_back(r->name, r->port);
+      detail::redis_sentinel_switchover(cfg, redis_servers, "local", printer, opts, rep);
+    }
     else if (rep.mode == "patroni") pg_patroni(cfg, runner, printer, opts, rep);
     else pg_bare(cfg, runner, printer, opts, rep);
   } catch (...) {
@@ -481,8 +373,9 @@ SwitchoverReport switchover(const config::Config& cfg, exec::Runner& runner, out
   rep.took_ms = detail::ms_between(started, Clock::now());
 
   if (!local) {
-    // The old leader rejoins by itself (Patroni, pg_rewind); the platform's status says when.
-    rep.rejoin = "patroni";
+    // The old primary rejoins by itself (Patroni with pg_rewind; Sentinel's conversion, which
+    // redis_sentinel_switchover already waited for); the platform's status says when.
+    if (!sentinel) rep.rejoin = "patroni";
     targets::StatusResult st = target->status();
     auto deadline = Clock::now() + opts.timeout;
     while (!st.healthy && Clock::now() < deadline) {

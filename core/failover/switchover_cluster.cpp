@@ -1,9 +1,13 @@
-// `failover switchover --backend redis` on a local Redis Cluster: CLUSTER FAILOVER on a replica,
+// `failover switchover --backend redis`: Sentinel's (local and compose: CLIENT PAUSE WRITE, wait for
+// the replica, SENTINEL FAILOVER) and, on a local Redis Cluster, CLUSTER FAILOVER on a replica,
 // the coordinated (lossless) manual failover of Redis Cluster: the master stops its clients, the
 // replica catches up with its replication offset, then takes the slots over; the old master
 // follows it as a replica.
+#include <algorithm>
 #include <fmt/format.h>
 #include <map>
+#include <utility>
+#include <vector>
 
 #include "core/clients/redis.h"
 #include "core/error.h"
@@ -17,6 +21,133 @@
 namespace statectl::failover::detail {
 
 using namespace std::chrono;
+
+namespace {
+
+// A login for redis_do: an ACL user (empty = the default user) and its password (empty = none).
+struct RedisAuth {
+  std::string user;
+  std::string password;
+};
+
+// A Redis command on 127.0.0.1:port (AUTH first when a password is set); the reply as text.
+std::string redis_do(const clients::RedisTls& tls, int port, const RedisAuth& auth, const std::vector<std::string>& args,
+                     const std::string& what)
+{
+  clients::RedisOptions o;
+  o.port = port;
+  o.tls = tls;
+  clients::RedisConnection c;
+  try {
+    // AUTH runs below as a command, so its failure reads "AUTH on <what> failed" as before.
+    c = clients::RedisConnection::connect(o);
+  } catch (const clients::RedisError& e) {
+    throw Error(ExitCode::unavailable, fmt::format("cannot connect to {} (127.0.0.1:{})", what, port), e.what());
+  }
+  auto run = [&](const std::vector<std::string>& a) {
+    std::string where = a[0] + (a.size() > 1 ? " " + a[1] : "");
+    clients::RedisValue r;
+    try {
+      r = c.command(a);
+    } catch (const clients::RedisError& e) {
+      throw Error(ExitCode::failed, fmt::format("{} on {} failed", where, what), exec::redact(e.what()));
+    }
+    if (r.is_error()) throw Error(ExitCode::failed, fmt::format("{} on {} failed", where, what), exec::redact(r.str));
+    return r.type == clients::RedisValue::Type::array ? std::string() : r.text();
+  };
+  if (!auth.password.empty())
+    run(auth.user.empty() ? std::vector<std::string>{"AUTH", auth.password} : std::vector<std::string>{"AUTH", auth.user, auth.password});
+  return run(args);
+}
+
+std::int64_t redis_offset(const clients::RedisTls& tls, int port, const RedisAuth& auth, const std::string& key)
+{
+  std::string info = redis_do(tls, port, auth, {"INFO", "replication"}, "redis");
+  for (auto& line : util::split(info, '\n')) {
+    line = util::trim(line);
+    if (util::starts_with(line, key + ":")) return std::stoll(line.substr(key.size() + 1));
+  }
+  return -1;
+}
+
+} // namespace
+
+void redis_sentinel_switchover(const config::Config& cfg, const std::vector<std::pair<std::string, int>>& servers, const std::string& where,
+                    output::Printer& printer, const SwitchoverOptions& opts, SwitchoverReport& rep)
+{
+  auto t = redis_clients_path(cfg);
+  if (t.sentinels.empty()) throw Error(ExitCode::usage, "failover switchover --backend redis needs Sentinel", "", "set [redis] mode = \"sentinel\"");
+  auto m = redis_master(t, 1s);
+  if (!m) throw Error(ExitCode::unavailable, "no Sentinel reports a Redis master");
+  int old_port = m->second;
+  std::string old_name = fmt::format("127.0.0.1:{}", old_port);
+  int replica_port = 0;
+  bool named = false;
+  for (const auto& [name, port] : servers) {
+    named = named || name == opts.to;
+    if (port == old_port) old_name = name;
+    else if (!replica_port && (opts.to.empty() || opts.to == name)) replica_port = port;
+  }
+  if (!opts.to.empty() && !named)
+    throw Error(ExitCode::usage, fmt::format("no Redis member '{}' in the {} stack", opts.to, where), "", "'statectl status' lists them");
+  if (!opts.to.empty() && opts.to == old_name) throw Error(ExitCode::usage, fmt::format("{} is already the master", opts.to));
+  if (!replica_port) throw Error(ExitCode::failed, "no Redis replica to switch over to");
+  rep.old_primary = old_name;
+  // Sentinel promotes without waiting for the replica to catch up: hold writes on the master
+  // first (CLIENT PAUSE WRITE) and wait until every replica has acknowledged its offset.
+  printer.info(fmt::format("pausing writes on {} (CLIENT PAUSE WRITE)", old_name));
+  auto pause = Clock::now();
+  redis_do(t.tls, old_port, {t.user, t.password}, {"CLIENT", "PAUSE", std::to_string(opts.timeout.count()), "WRITE"}, old_name);
+  try {
+    std::int64_t master_offset = redis_offset(t.tls, old_port, {t.user, t.password}, "master_repl_offset");
+    if (!local::wait_for([&] { return redis_offset(t.tls, replica_port, {t.user, t.password}, "slave_repl_offset") >= master_offset; }, opts.timeout, 20ms))
+      throw Error(ExitCode::failed, "the replica did not catch up with the master", fmt::format("master offset {}", master_offset));
+    printer.info("asking Sentinel to fail over (SENTINEL FAILOVER)");
+    redis_do(t.tls, t.sentinels[0].second, {}, {"SENTINEL", "FAILOVER", t.master_name}, "sentinel");
+    if (!local::wait_for(
+          [&] {
+            auto views = redis_sentinel_views(t, 300ms);
+            return !views.empty() && std::all_of(views.begin(), views.end(), [&](int p) { return p != 0 && p != old_port && p == views[0]; });
+          },
+          opts.timeout, 50ms))
+      throw Error(ExitCode::failed, fmt::format("the Sentinels did not agree on a new master within {}", util::format_duration(opts.timeout)));
+    // Unpausing while the old master still is a master would let the held writes land there
+    // and be lost when Sentinel converts it (which it does only after ~8 s): demote it now, the
+    // way Sentinel would, and wait for the conversion.
+    // The new master's address as the Sentinels announce it: the one the old master reaches.
+    if (auto nm = redis_master(t, 1s); nm && nm->second != old_port)
+      if (auto a = redis_master_announced(t, 1s)) redis_do(t.tls, old_port, {t.user, t.password}, {"REPLICAOF", a->first, std::to_string(a->second)}, old_name);
+    auto is_replica = [&] {
+      try {
+        return redis_do(t.tls, old_port, {t.user, t.password}, {"ROLE"}, old_name).find("slave") != std::string::npos ||
+               redis_offset(t.tls, old_port, {t.user, t.password}, "slave_repl_offset") >= 0;
+      } catch (const Error&) {
+        return false;
+      }
+    };
+    if (!local::wait_for(is_replica, opts.timeout, 50ms))
+      printer.warn(fmt::format("{} is still a master {} after the failover", old_name, util::format_duration(opts.timeout)));
+  } catch (...) {
+    try {
+      redis_do(t.tls, old_port, {t.user, t.password}, {"CLIENT", "UNPAUSE"}, old_name);
+    } catch (const Error&) {
+    }
+    throw;
+  }
+  // The old master is a replica now: release the paused clients (their writes get READONLY and
+  // the probe re-resolves through Sentinel).
+  try {
+    redis_do(t.tls, old_port, {t.user, t.password}, {"CLIENT", "UNPAUSE"}, old_name);
+  } catch (const Error&) {
+  }
+  rep.pause_ms = ms_between(pause, Clock::now());
+  auto nm = redis_master(t, 1s);
+  rep.new_primary = nm ? fmt::format("127.0.0.1:{}", nm->second) : "?";
+  for (const auto& [name, port] : servers)
+    if (nm && port == nm->second) rep.new_primary = name;
+  rep.rejoin = "sentinel";
+}
+
 
 void redis_cluster_switchover(const config::Config& cfg, exec::Runner& runner, output::Printer& printer, const SwitchoverOptions& opts,
                               SwitchoverReport& rep)

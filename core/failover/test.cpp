@@ -209,7 +209,7 @@ Trial run_trial(const config::Config& cfg, exec::Runner& runner, output::Printer
   }
   if (first_ack) {
     t.rto_ms = detail::ms_between(fault, first_ack->finished);
-    if (t.new_primary.empty()) t.new_primary = first_ack->server;
+    if (t.new_primary.empty()) t.new_primary = target.server_name(first_ack->server);
     std::this_thread::sleep_for(opts.settle);
   } else if (v.server.empty() && !probe->first_error_after(fault)) {
     t.problems.push_back(fmt::format("no write failed within {} after the fault: the fault had no visible effect", util::format_duration(opts.timeout)));
@@ -406,7 +406,7 @@ TestReport run_test(const config::Config& cfg, exec::Runner& runner, output::Pri
   }
   if (!local && rep.mode == "cluster")
     throw Error(ExitCode::usage, "failover test of a Redis Cluster is supported on the local target only", "", "use --target local");
-  if (local && opts.backend == "redis" && rep.mode != "sentinel" && rep.mode != "cluster")
+  if (opts.backend == "redis" && rep.mode != "sentinel" && rep.mode != "cluster")
     throw Error(ExitCode::usage, "failover test --backend redis needs Sentinel", fmt::format("[redis] mode is \"{}\"", rep.mode),
                 "set [redis] mode = \"sentinel\" and deploy");
   rep.max_lost = opts.max_lost.value_or(rep.lossless ? 0 : -1);

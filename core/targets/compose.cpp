@@ -22,6 +22,7 @@
 #include "core/targets/compose_failover.h"
 #include "core/targets/compose_cluster.h"
 #include "core/targets/compose_patroni.h"
+#include "core/targets/compose_redis.h"
 #include "core/targets/compose_secrets.h"
 #include "core/util/fs.h"
 #include "core/util/strings.h"
@@ -262,7 +263,7 @@ public:
     // Compose removes the highest-numbered containers on a scale-down but leaves their anonymous
     // volumes (a standby's full copy): note them first, remove them after.
     std::vector<std::string> orphans;
-    if (!planning()) orphans = volumes_beyond(compose, res.service, opts.replicas);
+    if (!planning()) orphans = volumes_beyond(runner, compose, res.service, opts.replicas);
     deploy::run_checked(runner,
                         deploy::command(compose.argv({"up", "-d", "--no-recreate", "--scale", fmt::format("{}={}", res.service, opts.replicas)}),
                                         true, opts.timeout + minutes(5)),
@@ -359,6 +360,17 @@ public:
       f.description = exec::display(f.argv);
       return f;
     }
+    if (backend == "redis" && cfg.get_string("redis.mode") == "sentinel" && cfg.get_string("redis.url").empty() && !planning()) {
+      // The master's container as the Sentinels name it now (after a trial, a former replica).
+      compose_redis::Server m = compose_redis::master(runner, compose, endpoints());
+      f.victim = m_redis_victim = m.name;
+      f.server = fmt::format("127.0.0.1:{}", m.published);
+      f.argv = deploy::compose_kill_argv(compose.base, f.victim);
+      // A lost master, not a restart: the engine counts a killed container as stopped by hand,
+      // so `restart: unless-stopped` leaves it down until the heal starts it.
+      f.description = exec::display(f.argv) + " (the container stays down: restart: unless-stopped does not start a killed container)";
+      return f;
+    }
     std::string service = deploy::compose_primary_service(backend);
     auto r = deploy::run_checked(runner, deploy::command(compose.argv({"ps", "-q", service}), false, 30s), "finding the " + service + " container");
     auto lines = util::split(r.out, '\n');
@@ -402,11 +414,27 @@ public:
   std::string restore_after(const Fault& f, milliseconds timeout) override
   {
     if (!m_patroni_victim.empty() && f.victim == m_patroni_victim) return compose_patroni::rejoin(*this, deployed(), f.victim, timeout);
+    if (!m_redis_victim.empty() && f.victim == m_redis_victim) return compose_redis::rejoin(runner, deployed(), endpoints(), f.victim, timeout);
     if (!m_postgres) return "platform";
     return m_postgres->restore_roles(f.victim, timeout);
   }
 
   stack::PgEndpoint backup_source() override { return endpoints().primary; }
+
+  std::vector<std::pair<std::string, int>> redis_servers() override
+  {
+    std::vector<std::pair<std::string, int>> out;
+    for (const auto& s : compose_redis::servers(runner, deployed()))
+      if (s.running && s.published) out.emplace_back(s.name, s.published);
+    return out;
+  }
+
+  std::string server_name(const std::string& server) override
+  {
+    for (const auto& [name, port] : redis_servers())
+      if (server == fmt::format("127.0.0.1:{}", port)) return name;
+    return server;
+  }
 
   Switched switchover(const std::string& backend, const std::string& to, milliseconds timeout) override
   {
@@ -417,6 +445,7 @@ public:
 private:
   std::unique_ptr<ComposePostgres> m_postgres; // kept from the promotion to the restore
   std::string m_patroni_victim;                 // the leader's container find_fault chose (Patroni)
+  std::string m_redis_victim;                   // the Redis master's container find_fault chose (Sentinel)
 
   bool patroni() const { return compose_patroni::enabled(cfg); }
   bool bare_postgres(const std::string& backend) const { return backend == "postgres" && !patroni(); }
@@ -449,23 +478,6 @@ private:
   {
     if (!m_postgres) m_postgres = std::make_unique<ComposePostgres>(cfg, runner, printer, compose, dir);
     return *m_postgres;
-  }
-
-  // The volumes mounted by the service's containers numbered above `keep`.
-  std::vector<std::string> volumes_beyond(const deploy::Compose& compose, const std::string& service, std::int64_t keep)
-  {
-    std::vector<std::string> ids = deploy::compose_containers(runner, compose, service);
-    std::vector<std::string> out;
-    if (ids.empty()) return out;
-    for (const auto& line : deploy::docker_inspect(runner, ids,
-                                                   "{{index .Config.Labels \"com.docker.compose.container-number\"}}|"
-                                                   "{{range .Mounts}}{{if eq .Type \"volume\"}}{{.Name}} {{end}}{{end}}")) {
-      auto f = util::split(line, '|');
-      if (f.size() < 2 || f[0].empty() || f[0].find_first_not_of("0123456789") != std::string::npos || std::stoll(f[0]) <= keep) continue;
-      for (const auto& v : util::split(util::trim(f[1]), ' '))
-        if (!v.empty()) out.push_back(v);
-    }
-    return out;
   }
 
   std::vector<std::string> exec_prefix(const std::string& service, bool tty) const

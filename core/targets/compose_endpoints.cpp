@@ -6,6 +6,7 @@
 #include "core/deploy/tools.h"
 #include "core/error.h"
 #include "core/targets/common.h"
+#include "core/targets/compose_redis.h"
 #include "core/util/strings.h"
 
 namespace statectl::targets::detail {
@@ -49,24 +50,9 @@ clients::AddressMap redis_nat(const config::Config& cfg, exec::Runner& runner, c
   nat["redis-master:6379"] = {"127.0.0.1", master_port};
   try {
     deploy::Compose compose = deploy::Compose::detect(cfg, runner, file);
-    std::vector<std::string> ids;
-    for (const char* service : {"redis-master", "redis-replica"}) {
-      auto some = deploy::compose_containers(runner, compose, service);
-      ids.insert(ids.end(), some.begin(), some.end());
-    }
-    if (ids.empty()) return nat;
-    for (const auto& line : deploy::docker_inspect(runner, ids,
-                                                   "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}|"
-                                                   "{{range $p, $b := .NetworkSettings.Ports}}{{if eq $p \"6379/tcp\"}}"
-                                                   "{{range $b}}{{.HostPort}} {{end}}{{end}}{{end}}")) {
-      auto f = util::split(line, '|');
-      if (f.size() < 2) continue;
-      auto host_ports = util::split(util::trim(f[1]), ' ');
-      if (host_ports.empty() || host_ports[0].empty() || host_ports[0].find_first_not_of("0123456789") != std::string::npos) continue;
-      int published = std::stoi(host_ports[0]);
-      for (const auto& ip : util::split(util::trim(f[0]), ' '))
-        if (!ip.empty()) nat[ip + ":6379"] = {"127.0.0.1", published};
-    }
+    for (const auto& s : compose_redis::servers(runner, compose))
+      if (s.published)
+        for (const auto& ip : s.ips) nat[ip + ":6379"] = {"127.0.0.1", s.published};
   } catch (const Error&) {
     // The engine does not answer: only the master's service name is mapped; a promoted replica
     // is then reported as not published.

@@ -70,6 +70,22 @@ std::vector<PgContainer> service_containers(exec::Runner& runner, const std::str
   return out;
 }
 
+std::vector<std::string> volumes_beyond(exec::Runner& runner, const deploy::Compose& compose, const std::string& service, std::int64_t keep)
+{
+  std::vector<std::string> ids = deploy::compose_containers(runner, compose, service);
+  std::vector<std::string> out;
+  if (ids.empty()) return out;
+  for (const auto& line : deploy::docker_inspect(runner, ids,
+                                                 "{{index .Config.Labels \"com.docker.compose.container-number\"}}|"
+                                                 "{{range .Mounts}}{{if eq .Type \"volume\"}}{{.Name}} {{end}}{{end}}")) {
+    auto f = util::split(line, '|');
+    if (f.size() < 2 || f[0].empty() || f[0].find_first_not_of("0123456789") != std::string::npos || std::stoll(f[0]) <= keep) continue;
+    for (const auto& v : util::split(util::trim(f[1]), ' '))
+      if (!v.empty()) out.push_back(v);
+  }
+  return out;
+}
+
 std::string ComposePostgres::sql(const std::string& container, const std::string& statements, milliseconds timeout)
 {
   // Over the container's own socket (trusted by the rendered pg_hba.conf): no password at all.

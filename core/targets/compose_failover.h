@@ -4,6 +4,7 @@
 // API): statectl is the failover manager there, as on the local target.
 
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -27,6 +28,10 @@ struct PgContainer {
 // The containers of one service of the project, running or not, asked of the engine directly
 // (`docker ps` answers in milliseconds, `compose ps` in a second). Throws Error(external).
 std::vector<PgContainer> service_containers(exec::Runner& runner, const std::string& project, const std::string& service);
+
+// The volumes mounted by the service's containers numbered above `keep` (what a scale-down
+// leaves behind). Throws Error(external).
+std::vector<std::string> volumes_beyond(exec::Runner& runner, const deploy::Compose& compose, const std::string& service, std::int64_t keep);
 
 // The PostgreSQL side of a deployed compose stack in bare mode: the primary is the
 // postgres-primary container, the standbys stream from it, every PgBouncer points at it.

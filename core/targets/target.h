@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/config/config_fwd.h"
@@ -150,6 +151,15 @@ public:
   // manager (the default; the local target's switchover is statectl's own runbook), Error(failed)
   // when the manager refuses or no new holder appears in time.
   virtual Switched switchover(const std::string& backend, const std::string& to, std::chrono::milliseconds timeout);
+
+  // The Redis servers of the deployed stack by name, each with the loopback port this machine
+  // reaches it on (compose: the containers and their published ports). Empty (the default) where
+  // the target has none of its own (the local target's members come from its state).
+  virtual std::vector<std::pair<std::string, int>> redis_servers() { return {}; }
+
+  // The name a report gives the server a probe write reached ("127.0.0.1:PORT"): compose names a
+  // published Redis port's container. The address itself by default.
+  virtual std::string server_name(const std::string& server) { return server; }
 
   // Where a physical backup is taken from (pg_basebackup / BASE_BACKUP): the primary as this
   // machine reaches it. Throws Error(usage) on targets whose databases are backed up by their

@@ -4,7 +4,13 @@
 # under a write probe through the published PgBouncer port. statectl promotes the standby that
 # received the most WAL through the engine and repoints PgBouncer; every trial loses no
 # acknowledged write and ends with the deployed roles back (postgres-primary the primary,
-# postgres-replica its synchronous standby). RTOs are printed, never asserted.
+# postgres-replica its synchronous standby). Redis with Sentinel: 3 trials kill the container of
+# the master the Sentinels name (docker kill: the engine does not restart a killed container) under
+# a probe that finds the master through the Sentinels' published ports (their container addresses
+# mapped to the published loopback ports); the Sentinels, which monitor by IP, promote the replica;
+# the killed container is started again and follows the new master; then a planned switchover
+# (CLIENT PAUSE WRITE, SENTINEL FAILOVER) loses nothing. RTOs and losses are printed; Redis
+# replication is asynchronous, so a failover's loss is reported, not asserted.
 source "$(dirname "$0")/../integration/lib.sh"
 source "$(dirname "$0")/docker_lib.sh"
 
@@ -60,7 +66,42 @@ expect_exit 0 statectl deploy --wait --timeout 300s
 assert_contains "$OUT" "verified postgres_streaming: 1/1"
 pass "deploy after the failovers verifies"
 
-# 4. --no-heal: the killed primary stays down and the report says so; the read-back still
+# 4. Redis with Sentinel: each trial kills the master the previous one left (a former replica).
+redis_role() { dc exec -T "$1" sh -c 'REDISCLI_AUTH="$(cat /tmp/redis.pass)" redis-cli --no-auth-warning info replication' | tr -d '\r' | sed -n 's/^role://p'; }
+M="${PROJECT}_redis-master_1"
+R="${PROJECT}_redis-replica_1"
+failover_trials redis 3 120s sentinel False
+assert_eq "$(json_get "$OUT" '[(t["old_primary"], t["new_primary"]) for t in j["trials"]]')" "[('$M', '$R'), ('$R', '$M'), ('$M', '$R')]" \
+  "each trial killed the master the Sentinels named and they promoted the other server"
+assert_eq "$(json_get "$OUT" 'all(t["fault"].startswith("docker kill --signal KILL ") for t in j["trials"])')" True "the fault is docker kill"
+assert_eq "$(json_get "$OUT" 'all(t["read_back"] and isinstance(t["lost"], int) and t["acked"] > 50 and t["rto_ms"] is not None for t in j["trials"])')" True \
+  "every trial wrote, recovered and read back"
+assert_eq "$(json_get "$OUT" 'all(t["healthy_after"] and t["heal"].startswith("restarted ") for t in j["trials"])')" True "each killed container came back"
+assert_eq "$(json_get "$OUT" 'j["passed"]')" True "passed"
+assert_eq "$(redis_role redis-replica)" master "redis-replica is the master after the third trial"
+assert_eq "$(redis_role redis-master)" slave "redis-master follows it"
+wait_for 60 '"$STATECTL" status >/dev/null 2>&1' || { statectl status || true; cat "$OUT" >&2; fail "status is not healthy after the Redis trials"; }
+pass "redis: 3 failovers through Sentinel, RTO $(json_get "$TEST_DIR/redis-trials.json" '[t["rto_ms"] for t in j["trials"]]') ms, lost $(json_get "$TEST_DIR/redis-trials.json" '[t["lost"] for t in j["trials"]]'); each killed container back as a replica"
+
+expect_exit 0 statectl failover switchover --backend redis --timeout 60s -o json
+cp "$OUT" "$TEST_DIR/redis-switchover.json"
+echo "redis switchover: $(json_get "$OUT" '(j["old_primary"], j["new_primary"], j["pause_ms"], j["acked"], j["lost"])')" >&2
+assert_eq "$(json_get "$OUT" 'j["old_primary"]')" "$R" "old master"
+assert_eq "$(json_get "$OUT" 'j["new_primary"]')" "$M" "new master"
+assert_eq "$(json_get "$OUT" 'j["lost"]')" 0 "lost"
+assert_eq "$(json_get "$OUT" 'j["acked"] > 0')" True "the probe wrote during the switchover"
+assert_eq "$(json_get "$OUT" 'j["healthy"] and j["passed"]')" True "healthy and passed"
+assert_eq "$(redis_role redis-master)" master "redis-master is the master again"
+assert_eq "$(redis_role redis-replica)" slave "redis-replica follows it"
+views=$(for i in 0 1 2; do redis-cli -p "$(port $((50 + i)))" --raw SENTINEL get-master-addr-by-name mymaster | head -1; done | sort -u)
+assert_eq "$views" "$(docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "$M")" "every Sentinel names redis-master by its address"
+expect_exit 2 statectl failover switchover --backend redis --to nosuch
+assert_contains "$ERR" "statectl: error: no Redis member 'nosuch' in the compose stack"
+expect_exit 2 statectl failover switchover --backend postgres
+assert_contains "$ERR" "statectl: error: failover switchover --backend postgres on the compose target needs Patroni"
+pass "redis switchover $R -> $M: pause $(json_get "$TEST_DIR/redis-switchover.json" 'j["pause_ms"]') ms, lost 0; all Sentinels agree"
+
+# 5. --no-heal: the killed primary stays down and the report says so; the read-back still
 # answers (PgBouncer points at the promoted standby), so lost is a count.
 expect_exit 1 statectl failover test --backend postgres --no-heal --warmup 1s --settle 500ms --timeout 60s -o json
 assert_eq "$(json_get "$OUT" 'j["trials"][0]["lost"]')" 0 "lost with --no-heal"
@@ -70,7 +111,7 @@ assert_eq "$(docker inspect --format '{{.State.Running}}' "${PROJECT}_postgres-p
 assert_eq "$(bouncer_sql 'SELECT v FROM kept ORDER BY v LIMIT 1')" after "PgBouncer reaches the promoted standby"
 pass "--no-heal leaves the killed primary down, reports it, and exits 1"
 
-# 5. destroy --purge leaves nothing of the project: no container (the killed one included), no
+# 6. destroy --purge leaves nothing of the project: no container (the killed one included), no
 # network, no volume (the one-off containers of the restores were --rm and mounted no new one).
 expect_exit 0 statectl destroy --purge --timeout 20s
 assert_eq "$(project_objects)" "" "objects left by destroy --purge after the failovers"

@@ -1,19 +1,48 @@
 #!/bin/sh
 # Rendered by statectl: starts a Redis master, replica, cluster node or Sentinel with the password read from
 # the secret file into a private config copy (never into argv or the environment).
+#
+# Everything is addressed by IP, resolved here at start: Sentinel and a replica resolve a host
+# name on every reconnect, blocking their event loop, and the name of a stopped container is
+# asked of the host's resolvers (seconds each): the Sentinels would all enter TILT mode just when
+# the master is gone, and none would fail over.
 set -eu
 role=$1
 umask 077
 pw=$(cat /run/secrets/redis)
+me=$(hostname -i | cut -d' ' -f1)
+
+# The master the Sentinels name now, "IP PORT", when one of them answers and it is not this
+# container (a former master started again follows the master Sentinel promoted meanwhile).
+sentinels_master() {
+  a=$(timeout 3 redis-cli -h redis-sentinel -p 26379 --raw SENTINEL get-master-addr-by-name mymaster 2>/dev/null | tr -d '\r' | tr '\n' ' ') || return 0
+  set -- $a
+  [ $# -eq 2 ] && [ "$1" != "$me" ] && echo "$1 $2"
+  return 0
+}
+
+# The address of redis-master now, "IP 6379".
+deployed_master() {
+  ip=$(getent hosts redis-master | awk '{print $1; exit}')
+  [ -n "$ip" ] && echo "$ip 6379"
+  return 0
+}
+
 case "$role" in
 master | replica)
   cp /opt/statectl/redis.conf /tmp/redis.conf
   # The health check's password: `secrets rotate --apply` replaces it with the server's.
   printf '%s' "$pw" >/tmp/redis.pass
-  printf 'requirepass "%s"\nmasterauth "%s"\n' "$pw" "$pw" >>/tmp/redis.conf
-  if [ "$role" = replica ]; then
-    printf 'replicaof redis-master 6379\nreplica-announce-ip %s\n' "$(hostname -i | cut -d' ' -f1)" >>/tmp/redis.conf
+  printf 'requirepass "%s"\nmasterauth "%s"\nreplica-announce-ip %s\n' "$pw" "$pw" "$me" >>/tmp/redis.conf
+  upstream=$(sentinels_master)
+  if [ -n "$upstream" ]; then
+    # Only a master that answers as one: a stale answer must not make this server a replica of
+    # nothing.
+    set -- $upstream
+    REDISCLI_AUTH="$pw" timeout 3 redis-cli --no-auth-warning -h "$1" -p "$2" ROLE 2>/dev/null | head -1 | grep -qx master || upstream=
   fi
+  if [ -z "$upstream" ] && [ "$role" = replica ]; then upstream=$(deployed_master); fi
+  if [ -n "$upstream" ]; then printf 'replicaof %s\n' "$upstream" >>/tmp/redis.conf; fi
   exec redis-server /tmp/redis.conf
   ;;
 cluster)
@@ -28,6 +57,13 @@ cluster)
   ;;
 sentinel)
   cp /opt/statectl/sentinel.conf /tmp/sentinel.conf
+  master=$(sentinels_master)
+  [ -n "$master" ] || master=$(deployed_master)
+  if [ -z "$master" ]; then
+    echo "no Sentinel names a master and redis-master does not resolve" >&2
+    exit 1
+  fi
+  sed -i "s/^sentinel monitor mymaster redis-master 6379 /sentinel monitor mymaster $master /" /tmp/sentinel.conf
   printf 'sentinel auth-pass mymaster "%s"\n' "$pw" >>/tmp/sentinel.conf
   exec redis-sentinel /tmp/sentinel.conf
   ;;
