@@ -306,8 +306,8 @@ void form(Site& site, StackState& state, milliseconds timeout)
   create.mutating = true;
   create.timeout = timeout;
   if (site.planning()) {
-    // A cluster that already ran (its nodes initialized) grows; a new one is created.
-    if (std::any_of(members.begin(), members.end(), [](const Member* m) { return m->initialized; }))
+    // A cluster that runs grows; a new one is created.
+    if (std::any_of(members.begin(), members.end(), [](const Member* m) { return process_matches(m->pid, m->start_time); }))
       site.note(fmt::format("add the new nodes to the cluster (redis-cli --cluster add-node; masters first, then `--cluster rebalance "
                             "--cluster-use-empty-masters`, then replicas up to {} per master)",
                             want.replicas));
