@@ -31,8 +31,8 @@ void setup_scale(CLI::App& sub, Context& ctx)
   sub.add_option("--timeout", o->timeout, "How long to wait for the new members to be ready");
   sub.footer("local: adds or removes standbys / Redis replicas as processes. compose: `up -d --scale SERVICE=N\n"
              "--no-recreate` (with [postgres] ha = \"patroni\": the members patroni-1..N+1 rendered, `up -d\n"
-             "--remove-orphans`, the HAProxies recreated one by one, the leader switched over to patroni-1 first when\n"
-             "its member would go). k8s: `kubectl scale` + `rollout status` (with [postgres] ha = \"patroni\": the members'\n"
+             "--remove-orphans`, the HAProxies recreated one by one, the leader switched over first when its member\n"
+             "would go, to the synchronous standby when it stays, else to patroni-1). k8s: `kubectl scale` + `rollout status` (with [postgres] ha = \"patroni\": the members'\n"
              "StatefulSet gets N+1 pods, the leader switched over to member 0 first when its pod would go).\n"
              "terraform: re-plan and apply with the new count.\n"
              "A local Redis Cluster ([redis] mode = \"cluster\") is resized while it serves: new nodes join with `redis-cli --cluster\n"

@@ -277,6 +277,13 @@ Switched switchover(Remote& t, const deploy::Compose& compose, const std::string
   }
 }
 
+std::string staying_candidate(const std::vector<Member>& members, std::int64_t count)
+{
+  for (const auto& m : members)
+    if (m.running && m.role == "sync_standby" && std::stoll(m.name.substr(m.name.rfind('-') + 1)) <= count) return m.name;
+  return "patroni-1";
+}
+
 void scale(Remote& t, const deploy::Compose& compose, std::int64_t count, milliseconds timeout, const std::function<void()>& rerender)
 {
   std::vector<std::string> before = member_services(t);
@@ -284,8 +291,9 @@ void scale(Remote& t, const deploy::Compose& compose, std::int64_t count, millis
     auto all = members(t, compose);
     auto l = leader(all);
     if (l && std::stoll(l->name.substr(l->name.rfind('-') + 1)) > count) {
-      t.printer.info(fmt::format("the leader {} is removed by the scale: switching over to patroni-1 first", l->name));
-      switchover(t, compose, "patroni-1", timeout);
+      std::string to = staying_candidate(all, count);
+      t.printer.info(fmt::format("the leader {} is removed by the scale: switching over to {} first", l->name, to));
+      switchover(t, compose, to, timeout);
     }
   }
   if (t.planning()) t.printer.plan(fmt::format("record postgres.replicas = {} for compose and re-render the members patroni-1..{}", count - 1, count));

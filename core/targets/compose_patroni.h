@@ -73,8 +73,13 @@ Member wait_failover_ready(Remote& t, const deploy::Compose& compose, std::chron
 // Patroni refuses, or no new leader appears within timeout.
 Switched switchover(Remote& t, const deploy::Compose& compose, const std::string& to, std::chrono::milliseconds timeout);
 
+// The member a scale to `count` members hands the leadership to when the leader's member goes:
+// Patroni's sync_standby when it stays (in synchronous mode Patroni refuses any other candidate,
+// HTTP 412), else patroni-1.
+std::string staying_candidate(const std::vector<Member>& members, std::int64_t count);
+
 // `scale postgres --replicas N` with Patroni: `members` members (N + 1). A scale-down that
-// removes the leader's member switches over to patroni-1 first; then rerender() records the
+// removes the leader's member switches over to staying_candidate() first; then rerender() records the
 // count and renders patroni-1..members, `up -d --remove-orphans` starts the new members (they
 // clone from the leader) and removes the dropped ones, the HAProxies are recreated one after the
 // other (their server list changed), the dropped members' volumes are removed, and it waits until

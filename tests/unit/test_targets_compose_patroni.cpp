@@ -50,3 +50,15 @@ TEST_CASE("no Patroni cluster is ready for a failover without a running leader")
   std::vector<Member> alone = {member("patroni-1", "leader", "running"), member("patroni-2", "", "", false)};
   CHECK_FALSE(failover_ready(alone, false));
 }
+
+TEST_CASE("a scale that drops the Patroni leader hands over to the synchronous standby when it stays")
+{
+  using statectl::targets::detail::compose_patroni::staying_candidate;
+  std::vector<Member> members = {member("patroni-1", "replica", "streaming"), member("patroni-2", "sync_standby", "streaming"),
+                                 member("patroni-3", "leader", "running")};
+  CHECK(staying_candidate(members, 2) == "patroni-2");
+  CHECK(staying_candidate(members, 1) == "patroni-1"); // the sync standby goes too
+  members[1].role = "replica";
+  members[0].role = "sync_standby";
+  CHECK(staying_candidate(members, 2) == "patroni-1");
+}
