@@ -50,6 +50,16 @@ std::string text_of(RedisConnection& c, const std::vector<std::string>& args, st
   }
 }
 
+// The slot ranges a CLUSTER NODES line's node serves (fields 8 on), without the [slot->-id]
+// entries of slots being migrated.
+std::vector<std::string> served_slots(const std::vector<std::string>& fields)
+{
+  std::vector<std::string> slots;
+  for (std::size_t i = 8; i < fields.size(); ++i)
+    if (!fields[i].empty() && fields[i][0] != '[') slots.push_back(fields[i]);
+  return slots;
+}
+
 } // namespace
 
 int bus_port(const config::Config& cfg, const Member& m)
@@ -101,10 +111,7 @@ NodeProbe probe(int port, const std::string& password, milliseconds timeout)
     auto f = util::split(util::trim(line), ' ');
     if (f.size() < 8 || f[2].find("myself") == std::string::npos) continue;
     p.id = f[0];
-    std::vector<std::string> slots;
-    for (std::size_t i = 8; i < f.size(); ++i)
-      if (!f[i].empty() && f[i][0] != '[') slots.push_back(f[i]);
-    p.slots = util::join(slots, ",");
+    p.slots = util::join(served_slots(f), ",");
   }
   return p;
 }
@@ -197,10 +204,7 @@ std::string slot_view(int port, const std::string& password)
   for (const auto& line : util::split(nodes, '\n')) {
     auto f = util::split(util::trim(line), ' ');
     if (f.size() < 9) continue;
-    std::vector<std::string> slots;
-    for (std::size_t i = 8; i < f.size(); ++i)
-      if (!f[i].empty() && f[i][0] != '[') slots.push_back(f[i]);
-    if (!slots.empty()) view.push_back(f[0] + " " + util::join(slots, " "));
+    if (auto slots = served_slots(f); !slots.empty()) view.push_back(f[0] + " " + util::join(slots, " "));
   }
   std::sort(view.begin(), view.end());
   return util::join(view, "\n");
