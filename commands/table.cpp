@@ -125,6 +125,27 @@ void add_examples(CLI::App& app, const std::string& path)
     add_examples(*sub, path.empty() ? sub->get_name() : path + " " + sub->get_name());
 }
 
+// One command per invocation: once a leaf command starts parsing, every other command of the
+// tree is disabled, so a later word that happens to be a command name ("put KEY status",
+// "lock NAME -- failover") is that command's argument (or an unexpected one), never a second
+// command run after the first (CLI11 otherwise matches the names of the parents' subcommands).
+void pin_leaf_commands(CLI::App& app)
+{
+  auto subs = app.get_subcommands([](CLI::App*) { return true; });
+  if (subs.empty() && app.get_parent() != nullptr) {
+    app.preparse_callback([&app](std::size_t) {
+      std::vector<CLI::App*> chain;
+      for (CLI::App* at = &app; at != nullptr; at = at->get_parent()) chain.push_back(at);
+      auto on_chain = [&chain](CLI::App* a) { return std::find(chain.begin(), chain.end(), a) != chain.end(); };
+      for (CLI::App* at : chain)
+        for (CLI::App* other : at->get_subcommands([](CLI::App*) { return true; }))
+          if (!on_chain(other)) other->disabled();
+    });
+    return;
+  }
+  for (CLI::App* sub : subs) pin_leaf_commands(*sub);
+}
+
 } // namespace
 
 void build_app(CLI::App& app, Context& ctx, const std::string& only)
@@ -168,6 +189,7 @@ void build_app(CLI::App& app, Context& ctx, const std::string& only)
   }
   app.footer(root_footer);
   reject_empty_values(app);
+  pin_leaf_commands(app);
   add_examples(app, "");
 }
 

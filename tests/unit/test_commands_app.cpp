@@ -70,3 +70,28 @@ TEST_CASE("cli: config validate of a good file says valid, and STATECTL_CONFIG n
   CHECK(r.out == file + ": valid\n");
   CHECK(r.err == "");
 }
+
+TEST_CASE("cli: a value that is a command name is the value, never a second command")
+{
+  // CLI11 matches later words against the parents' subcommands: `put KEY status` used to write
+  // an empty value and then run `status`.
+  for (std::string word : {"failover", "status", "put", "deploy"}) {
+    CAPTURE(word);
+    CliResult r = run_cli({"--dry-run", "put", "some/key", word});
+    CHECK(r.code == 0);
+    CHECK(r.out == "# would put key 'some/key' (" + std::to_string(word.size()) + " bytes) on postgres\n");
+    CHECK(r.err == "dry run: nothing was changed\n");
+  }
+}
+
+TEST_CASE("cli: a command name after a command without arguments is an unexpected argument")
+{
+  CliResult r = run_cli({"version", "status"});
+  CHECK(r.code == 2);
+  CHECK(r.out == "");
+  CHECK(r.err.starts_with("statectl: error: unexpected argument 'status' for 'version'\n"));
+  r = run_cli({"backup", "list", "create"});
+  CHECK(r.code == 2);
+  CHECK(r.out == "");
+  CHECK(r.err.starts_with("statectl: error: unexpected argument 'create' for 'backup list'\n"));
+}
