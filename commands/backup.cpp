@@ -58,7 +58,7 @@ void setup_create(CLI::App& sub, Context& ctx)
   });
 }
 
-void setup_list(CLI::App& sub, Context& ctx)
+void setup_backup_list(CLI::App& sub, Context& ctx)
 {
   auto list = sub.add_subcommand("list", "List backups: ID, type, status (valid|incomplete), start/stop, size, stored size, LSN range, the backup a diff/incr depends on");
   auto format = std::make_shared<std::string>("text");
@@ -132,7 +132,7 @@ void setup_backup(CLI::App& sub, Context& ctx)
 {
   sub.require_subcommand(1);
   setup_create(sub, ctx);
-  setup_list(sub, ctx);
+  setup_backup_list(sub, ctx);
   setup_info(sub, ctx);
   setup_verify(sub, ctx);
   setup_prune(sub, ctx);

@@ -89,7 +89,7 @@ void setup_tls(CLI::App& parent, Context& ctx)
   });
 }
 
-void setup_list(CLI::App& parent, Context& ctx)
+void setup_secrets_list(CLI::App& parent, Context& ctx)
 {
   auto* cmd = parent.add_subcommand("list", "Names, kinds, dates and certificate expiry of stored secrets (never a value)");
   cmd->callback([&ctx] {
@@ -101,7 +101,7 @@ void setup_list(CLI::App& parent, Context& ctx)
   });
 }
 
-void setup_get(CLI::App& parent, Context& ctx)
+void setup_secrets_get(CLI::App& parent, Context& ctx)
 {
   auto name = std::make_shared<std::string>();
   auto* cmd = parent.add_subcommand("get", "Print a secret's value on stdout (raw; exit 1 when absent)");
@@ -220,8 +220,8 @@ void setup_secrets(CLI::App& sub, Context& ctx)
     "with STATECTL_MASTER_KEY or [secrets] key_file set, values are encrypted at rest with AES-256-GCM.");
   setup_generate(sub, ctx);
   setup_tls(sub, ctx);
-  setup_list(sub, ctx);
-  setup_get(sub, ctx);
+  setup_secrets_list(sub, ctx);
+  setup_secrets_get(sub, ctx);
   setup_rotate(sub, ctx);
   setup_push(sub, ctx);
   setup_keygen(sub, ctx);

@@ -76,6 +76,16 @@ struct CheckResult {
   std::vector<Perf> perf; // every value the check measured (none when it could not measure)
 };
 
+// A result not yet measured (status unknown), named and placed.
+inline CheckResult new_check(const std::string& name, const std::string& component, const std::string& target)
+{
+  CheckResult c;
+  c.name = name;
+  c.component = component;
+  c.target = target;
+  return c;
+}
+
 // The thresholds of every check. Percent thresholds apply to the ratio checks (connections,
 // database_size, wraparound, redis_memory); the overrides hold per-check `NAME=RANGE` values.
 // Every threshold alerts only when the value is beyond it (Nagios), never when equal.

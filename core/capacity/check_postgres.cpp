@@ -27,15 +27,6 @@ std::string first_line(const std::string& text)
   return exec::redact(nl == std::string::npos ? s : s.substr(0, nl));
 }
 
-CheckResult make(const std::string& name, const std::string& component, const std::string& target)
-{
-  CheckResult c;
-  c.name = name;
-  c.component = component;
-  c.target = target;
-  return c;
-}
-
 std::string pct_text(double pct) { return pct < 0.1 && pct > 0 ? fmt::format("{:.3f}%", pct) : fmt::format("{:.1f}%", pct); }
 
 // Runs fill(result) against the connection; an SQL error makes the check UNKNOWN with its text.
@@ -112,7 +103,7 @@ void check_postgres(const config::Config& cfg, const Thresholds& t, std::vector<
   auto conn = connect(cfg, ep.primary, t, error);
   clients::PgConnection* c = conn.get();
 
-  run_query_check(c, error, make("connections", "postgres", target), [&](clients::PgConnection& tx, CheckResult& r) {
+  run_query_check(c, error, new_check("connections", "postgres", target), [&](clients::PgConnection& tx, CheckResult& r) {
     auto row = tx.exec("SELECT count(*) FILTER (WHERE backend_type = 'client backend'), "
                        "current_setting('max_connections')::int, current_setting('superuser_reserved_connections')::int "
                        "FROM pg_stat_activity")[0];
@@ -136,7 +127,7 @@ void check_postgres(const config::Config& cfg, const Thresholds& t, std::vector<
                       .metric = "postgres_max_connections", .help = "PostgreSQL's max_connections setting."});
   }, out);
 
-  run_query_check(c, error, make("database_size", "postgres", target), [&](clients::PgConnection& tx, CheckResult& r) {
+  run_query_check(c, error, new_check("database_size", "postgres", target), [&](clients::PgConnection& tx, CheckResult& r) {
     auto row = tx.exec("SELECT (SELECT sum(pg_database_size(datname))::bigint FROM pg_database), "
                        "current_setting('data_directory')")[0];
     auto size = row[0].as<std::uint64_t>();
@@ -175,7 +166,7 @@ void check_postgres(const config::Config& cfg, const Thresholds& t, std::vector<
   // Replication: what the primary sees, then each configured standby from its own side.
   std::optional<std::uint64_t> primary_lsn;
   long long streaming = -1;
-  run_query_check(c, error, make("replication_replicas", "postgres", target), [&](clients::PgConnection& tx, CheckResult& r) {
+  run_query_check(c, error, new_check("replication_replicas", "postgres", target), [&](clients::PgConnection& tx, CheckResult& r) {
     auto row = tx.exec("SELECT pg_is_in_recovery(), "
                        "(SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'), "
                        "CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_lsn()::text END")[0];
@@ -210,7 +201,7 @@ void check_postgres(const config::Config& cfg, const Thresholds& t, std::vector<
   }, out);
 
   for (const auto& replica : ep.replicas) {
-    CheckResult r = make("replication_lag", "postgres", pg_target(replica));
+    CheckResult r = new_check("replication_lag", "postgres", pg_target(replica));
     ReplicaState s = probe_replica(cfg, replica, t);
     if (!s.reachable) {
       // Unreachable and absent from the primary's senders is a known-dead standby, not an
@@ -251,7 +242,7 @@ void check_postgres(const config::Config& cfg, const Thresholds& t, std::vector<
     out.push_back(std::move(r));
   }
 
-  run_query_check(c, error, make("wraparound", "postgres", target), [&](clients::PgConnection& tx, CheckResult& r) {
+  run_query_check(c, error, new_check("wraparound", "postgres", target), [&](clients::PgConnection& tx, CheckResult& r) {
     auto row = tx.exec("SELECT datname, age(datfrozenxid)::bigint FROM pg_database ORDER BY 2 DESC LIMIT 1")[0];
     auto age = row[1].as<long long>();
     double pct = 100.0 * static_cast<double>(age) / k_wraparound_limit;
@@ -267,7 +258,7 @@ void check_postgres(const config::Config& cfg, const Thresholds& t, std::vector<
                       .crit = t.crit_for("wraparound"), .min = 0, .max = 100});
   }, out);
 
-  run_query_check(c, error, make("archive_ready", "postgres", target), [&](clients::PgConnection& tx, CheckResult& r) {
+  run_query_check(c, error, new_check("archive_ready", "postgres", target), [&](clients::PgConnection& tx, CheckResult& r) {
     auto row = tx.exec("SELECT current_setting('archive_mode'), "
                        "(SELECT count(*) FROM pg_ls_dir('pg_wal/archive_status') f WHERE f LIKE '%.ready')")[0];
     auto ready = row[1].as<long long>();
@@ -282,7 +273,7 @@ void check_postgres(const config::Config& cfg, const Thresholds& t, std::vector<
     if (r.status != Status::ok) r.message = "archive_command falls behind: pg_wal grows until the disk fills";
   }, out);
 
-  run_query_check(c, error, make("archive_failure", "postgres", target), [&](clients::PgConnection& tx, CheckResult& r) {
+  run_query_check(c, error, new_check("archive_failure", "postgres", target), [&](clients::PgConnection& tx, CheckResult& r) {
     auto row = tx.exec("SELECT failed_count, coalesce(last_failed_wal, ''), coalesce(last_failed_time::text, ''), "
                        "last_failed_time IS NOT NULL AND (last_archived_time IS NULL OR last_failed_time > last_archived_time), "
                        "archived_count, coalesce(last_archived_time::text, '') FROM pg_stat_archiver")[0];
@@ -312,7 +303,7 @@ void check_postgres(const config::Config& cfg, const Thresholds& t, std::vector<
   auto xact_status = [&](double age) {
     return age > t.xact_crit_s ? Status::critical : age > t.xact_warn_s ? Status::warning : Status::ok;
   };
-  run_query_check(c, error, make("longest_transaction", "postgres", target), [&](clients::PgConnection& tx, CheckResult& r) {
+  run_query_check(c, error, new_check("longest_transaction", "postgres", target), [&](clients::PgConnection& tx, CheckResult& r) {
     auto row = tx.exec("SELECT coalesce(max(extract(epoch FROM now() - xact_start)), 0)::float8, count(*) "
                        "FROM pg_stat_activity WHERE xact_start IS NOT NULL AND pid <> pg_backend_pid() "
                        "AND backend_type = 'client backend'")[0];
@@ -328,7 +319,7 @@ void check_postgres(const config::Config& cfg, const Thresholds& t, std::vector<
                       .metric = "postgres_open_transactions", .help = "Client transactions open right now."});
   }, out);
 
-  run_query_check(c, error, make("idle_in_transaction", "postgres", target), [&](clients::PgConnection& tx, CheckResult& r) {
+  run_query_check(c, error, new_check("idle_in_transaction", "postgres", target), [&](clients::PgConnection& tx, CheckResult& r) {
     auto row = tx.exec("SELECT count(*), coalesce(max(extract(epoch FROM now() - state_change)), 0)::float8 "
                        "FROM pg_stat_activity WHERE state LIKE 'idle in transaction%'")[0];
     auto count = row[0].as<long long>();
@@ -348,7 +339,7 @@ void check_postgres(const config::Config& cfg, const Thresholds& t, std::vector<
 void check_pgbouncer(const config::Config& cfg, const Thresholds& t, std::vector<CheckResult>& out)
 {
   auto ep = stack::resolve(cfg);
-  CheckResult r = make("pgbouncer_waiting", "pgbouncer", pg_target(ep.pooler));
+  CheckResult r = new_check("pgbouncer_waiting", "pgbouncer", pg_target(ep.pooler));
   if (!ep.pooler.url.empty()) {
     r.status = Status::ok;
     r.value = "not checked";

@@ -65,16 +65,6 @@ std::map<std::string, std::string> info(RedisConnection& c, std::string& error)
   return clients::info_fields(r->str);
 }
 
-
-CheckResult make(const std::string& name, const std::string& component, const std::string& target)
-{
-  CheckResult c;
-  c.name = name;
-  c.component = component;
-  c.target = target;
-  return c;
-}
-
 } // namespace
 
 void check_redis(const config::Config& cfg, const Thresholds& t, std::vector<CheckResult>& out)
@@ -94,7 +84,7 @@ void check_redis(const config::Config& cfg, const Thresholds& t, std::vector<Che
 
   // Sentinels: the first that answers names the current master and checks the quorum.
   if (!ep.sentinels.empty()) {
-    CheckResult q = make("sentinel_quorum", "sentinel", "");
+    CheckResult q = new_check("sentinel_quorum", "sentinel", "");
     std::vector<std::string> errors;
     bool answered = false;
     for (const auto& s : ep.sentinels) {
@@ -160,7 +150,7 @@ void check_redis(const config::Config& cfg, const Thresholds& t, std::vector<Che
   std::map<std::string, std::string> fields;
   if (c) fields = info(*c, error);
   auto unknown = [&](const std::string& name) {
-    CheckResult r = make(name, "redis", target);
+    CheckResult r = new_check(name, "redis", target);
     r.status = Status::unknown;
     r.message = error;
     out.push_back(std::move(r));
@@ -172,7 +162,7 @@ void check_redis(const config::Config& cfg, const Thresholds& t, std::vector<Che
 
   redis_node::memory_checks(fields, t, target, out);
 
-  CheckResult rep = make("redis_replicas", "redis", target);
+  CheckResult rep = new_check("redis_replicas", "redis", target);
   // An external Redis without Sentinels has no configured replica count to hold it to.
   long long expected = !ep.redis_url.empty() && ep.sentinels.empty() ? 0 : cfg.get_int("redis.replicas");
   auto connected = static_cast<long long>(redis_node::number(fields, "connected_slaves"));

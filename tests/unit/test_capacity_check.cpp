@@ -126,11 +126,11 @@ TEST_CASE("capacity check: text and JSON rendering")
 
 TEST_CASE("capacity check: LSNs and durations")
 {
-  CHECK(parse_lsn("0/3000060") == 0x3000060ULL);
-  CHECK(parse_lsn("16/B374D848") == 0x16B374D848ULL);
-  CHECK(parse_lsn("16B374D848") == std::nullopt);
-  CHECK(parse_lsn("x/1") == std::nullopt);
-  CHECK(parse_lsn("1/") == std::nullopt);
+  CHECK(capacity::parse_lsn("0/3000060") == 0x3000060ULL);
+  CHECK(capacity::parse_lsn("16/B374D848") == 0x16B374D848ULL);
+  CHECK(capacity::parse_lsn("16B374D848") == std::nullopt);
+  CHECK(capacity::parse_lsn("x/1") == std::nullopt);
+  CHECK(capacity::parse_lsn("1/") == std::nullopt);
   CHECK(format_seconds(42.4) == "42 s");
   CHECK(format_seconds(3725) == "1h2m5s");
 }

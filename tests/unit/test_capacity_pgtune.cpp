@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "core/capacity/plan.h"
+#include "tests/support/units.h"
 #include "core/util/strings.h"
 
 using namespace statectl;
@@ -17,7 +18,7 @@ using namespace statectl::capacity;
 
 namespace {
 
-constexpr std::uint64_t GiB = 1024ULL * 1024 * 1024;
+using statectl::test::GiB;
 
 struct Row {
   int line = 0;

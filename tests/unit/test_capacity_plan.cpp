@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/capacity/plan.h"
+#include "tests/support/units.h"
 #include "core/config/config.h"
 #include "core/error.h"
 
@@ -12,7 +13,7 @@ using namespace statectl::capacity;
 
 namespace {
 
-constexpr std::uint64_t GiB = 1024ULL * 1024 * 1024;
+using statectl::test::GiB;
 
 std::string setting(const Plan& p, const std::string& name)
 {
