@@ -11,6 +11,16 @@ namespace statectl::local {
 
 namespace fs = std::filesystem;
 
+int member_index(const std::string& name)
+{
+  auto dash = name.rfind('-');
+  try {
+    return dash == std::string::npos ? 0 : std::stoi(name.substr(dash + 1));
+  } catch (...) {
+    return 0;
+  }
+}
+
 nlohmann::json Member::to_json() const
 {
   nlohmann::json j = {{"name", name},     {"kind", kind},         {"role", role},         {"port", port},

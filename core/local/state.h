@@ -43,6 +43,9 @@ struct ClientPorts {
   std::vector<int> sentinels;
 };
 
+// The index in a member's name: "postgres-3" -> 3; 0 when the name has none.
+int member_index(const std::string& name);
+
 // What the local target recorded: the members and how they were configured.
 struct StackState {
   int version = 1;
