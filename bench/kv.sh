@@ -13,7 +13,8 @@
 #   - with --cluster-config FILE (a second deployed stack with [redis] mode = "cluster"): put --batch
 #     of the N keys on that cluster vs the same command on this stack's single Sentinel master.
 # Usage: bench/kv.sh [-c statectl.toml] [--keys N] [--rounds N] [--cluster-config cluster.toml]
-#        (STATECTL=path/to/statectl)
+#        [--only REGEX] (STATECTL=path/to/statectl; --only: just the lines whose label matches,
+#        e.g. --only 'lock|start-up')
 # Passwords, when the stack has them, come from the secret store into PGPASSWORD / REDISCLI_AUTH.
 set -euo pipefail
 
@@ -23,12 +24,14 @@ STATECTL=$(readlink -f "$STATECTL")
 KEYS=100000
 ROUNDS=7
 CLUSTER_CONFIG=
+ONLY=
 while (($#)); do
   case $1 in
     -c) export STATECTL_CONFIG=$2; shift 2 ;;
     --keys) KEYS=$2; shift 2 ;;
     --rounds) ROUNDS=$2; shift 2 ;;
     --cluster-config) CLUSTER_CONFIG=$(readlink -f "$2"); shift 2 ;;
+    --only) ONLY=$2; shift 2 ;;
     *) echo "bench/kv.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -47,6 +50,10 @@ TABLE=$(get_cfg state table)
 export PGHOST=127.0.0.1 PGPORT PGUSER PGDATABASE
 if pw=$("$STATECTL" secrets get postgres 2>/dev/null) && [[ -n $pw ]]; then export PGPASSWORD=$pw; fi
 if pw=$("$STATECTL" secrets get redis 2>/dev/null) && [[ -n $pw ]]; then export REDISCLI_AUTH=$pw; fi
+# With Redis ACL users (the default) the 'redis' secret is the password of statectl-admin, and
+# the default user cannot log in.
+REDIS_USER=
+if [[ $(get_cfg redis acl) == True && $(get_cfg redis mode) != cluster ]]; then REDIS_USER=statectl-admin; fi
 # The Redis master as Sentinel reports it, else the configured port.
 REDIS_HOST=127.0.0.1
 REDIS_PORT=$(get_cfg local redis_port)
@@ -76,15 +83,15 @@ PSQL="$(get_cfg postgres bin_dir)/psql"
 [[ -x $PSQL ]] || PSQL=/usr/lib/postgresql/15/bin/psql
 "$PSQL" -qX -c "SET client_min_messages = warning" -c "DROP TABLE IF EXISTS statectl_bench_plain" -c "CREATE TABLE statectl_bench_plain (LIKE $TABLE INCLUDING DEFAULTS INCLUDING INDEXES)" >/dev/null
 
-export WORK ROUNDS STATECTL REDIS_HOST REDIS_PORT PREFIX TABLE PSQL CLUSTER_CONFIG
+export WORK ROUNDS STATECTL REDIS_HOST REDIS_PORT REDIS_USER PREFIX TABLE PSQL CLUSTER_CONFIG ONLY
 export PYTHONPATH="$(dirname "$(readlink -f "$0")")${PYTHONPATH:+:$PYTHONPATH}"
 python3 - <<'PY'
-import json, os, subprocess
-from ab import Case, run_case
+import json, os, re, subprocess
+import ab
 W, ROUNDS, S, PSQL = os.environ["WORK"], int(os.environ["ROUNDS"]), os.environ["STATECTL"], os.environ["PSQL"]
 RH, RP, PREFIX, TABLE = os.environ["REDIS_HOST"], os.environ["REDIS_PORT"], os.environ["PREFIX"], os.environ["TABLE"]
 DEVNULL = subprocess.DEVNULL
-REDIS = ["redis-cli", "-h", RH, "-p", RP]
+REDIS = ["redis-cli", "-h", RH, "-p", RP] + (["--user", os.environ["REDIS_USER"]] if os.environ["REDIS_USER"] else [])
 
 def sql(text):
     subprocess.run([PSQL, "-qX", "-c", text], check=True, stdout=DEVNULL)
@@ -97,6 +104,14 @@ def clean_redis():
     with open(f"{W}/unlink.resp", "rb") as f:
         subprocess.run(REDIS + ["--pipe"], stdin=f, check=True, stdout=DEVNULL)
 
+def want(label):
+    return re.search(os.environ["ONLY"], label) is not None
+
+def run_case(case, rounds, goal=None):
+    if want(case.label):
+        ab.run_case(case, rounds, goal)
+
+Case = ab.Case
 batch, resp = f"{W}/batch.tsv", f"{W}/batch.resp"
 n = sum(1 for _ in open(batch))
 print(f"{n} keys per batch; {ROUNDS} rounds, statectl and the reference alternating; "
@@ -130,9 +145,10 @@ run_case(Case("postgres: put --batch", [S, "put", "--backend", "postgres", "--ba
               [PSQL, "-qX", "-c", f"\\copy statectl_bench_plain (key, value) from '{batch}'"], "psql \\copy",
               prep_a=clean_pg, prep_b=lambda: sql("TRUNCATE statectl_bench_plain")), ROUNDS, 1.1)
 
-# keys: the batch stays loaded on both backends from here on.
-subprocess.run([S, "put", "--backend", "postgres", "--batch", batch], check=True, stdout=DEVNULL)
-subprocess.run([S, "put", "--backend", "redis", "--batch", batch], check=True, stdout=DEVNULL)
+# keys and get: the batch stays loaded on both backends from here on.
+if want("keys") or want("get"):
+    subprocess.run([S, "put", "--backend", "postgres", "--batch", batch], check=True, stdout=DEVNULL)
+    subprocess.run([S, "put", "--backend", "redis", "--batch", batch], check=True, stdout=DEVNULL)
 run_case(Case("postgres: keys", [S, "keys", "--backend", "postgres", "--prefix", "bench/"],
               [PSQL, "-qXtA", "-c", f"SELECT convert_from(key, 'UTF8'), octet_length(value), expires_at - now(), updated_at "
                f"FROM {TABLE} WHERE key >= 'bench/'::bytea AND key < 'bench0'::bytea "

@@ -354,8 +354,15 @@ public:
 
   void lock_release(const std::string& name, const std::string& owner, std::int64_t token) override
   {
+    // The release commits asynchronously (synchronous_commit off for this one transaction, set
+    // inside the statement: through PgBouncer's transaction pooling a separate SET could land on
+    // another server connection). Losing it in a crash or failover only leaves the lease to
+    // expire within its ttl, as after a SIGKILL of the holder; fencing rests on the grant, whose
+    // commit stays synchronous and is flushed before any later grant's.
     call<bool>([&](PgConnection& c) {
-      c.exec("UPDATE " + m_locks + " SET expires_at = '-infinity', owner = '' WHERE name = $1 AND token = $2 AND owner = $3",
+      c.exec("UPDATE " + m_locks +
+               " SET expires_at = '-infinity', owner = '' WHERE name = $1 AND token = $2 AND owner = $3"
+               " AND set_config('synchronous_commit', 'off', true) IS NOT NULL",
              {name, static_cast<long long>(token), owner});
       return true;
     });
