@@ -16,6 +16,8 @@ set(CPACK_STRIP_FILES ON)
 set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
+# libpq and libcurl are loaded with dlopen when first used, so dpkg-shlibdeps does not see them.
+set(CPACK_DEBIAN_PACKAGE_DEPENDS "libpq5 (>= 15), libcurl4 (>= 7.75)")
 set(CPACK_DEBIAN_PACKAGE_SECTION admin)
 set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "postgresql-15, pgbouncer, redis-server, redis-sentinel, redis-tools")
 set(CPACK_DEBIAN_PACKAGE_SUGGESTS "patroni, etcd-server, haproxy, docker-compose, kubectl, terraform, prometheus, prometheus-postgres-exporter, prometheus-redis-exporter")
