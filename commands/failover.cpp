@@ -125,7 +125,13 @@ void setup_switchover(CLI::App& sub, Context& ctx)
     "names a member pod. --target compose with [postgres] ha = \"patroni\": POST /switchover to the leader's REST\n"
     "API (docker exec ... curl), then wait until another member leads; --to names a member (patroni-N).\n"
     "--target compose --backend redis: the Sentinel switchover above through the published ports (--to names a\n"
-    "Redis container); bare PostgreSQL on compose has fixed roles per service and no switchover.\n"
+    "Redis container). --target compose, bare PostgreSQL: statectl drives the engine: PAUSE every PgBouncer, wait\n"
+    "until the standby replayed the primary's last LSN, stop the primary's container cleanly, promote the standby\n"
+    "(docker exec ... pg_promote), point PgBouncer (and its applied pgbouncer.ini) at it, RESUME once the old primary\n"
+    "streams from it as a standby (no rewind: its shutdown checkpoint reached the standby); --to names a container or\n"
+    "a service with one container (postgres-primary to switch back). The new primary is recorded in\n"
+    "<state dir>/compose-primary: status, psql and the next switchover follow it; deploy, scale postgres, failover\n"
+    "test and destroy without --purge are refused (exit 2) until a switchover back to postgres-primary.\n"
     "A write probe runs throughout; exit 1 when a write was lost.");
   sub.callback([&ctx, o] {
     failover::SwitchoverOptions opts;

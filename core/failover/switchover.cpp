@@ -290,10 +290,8 @@ SwitchoverReport switchover(const config::Config& cfg, exec::Runner& runner, out
   const bool sentinel = !redis_servers.empty();
   if (!local) {
     rep.mode = sentinel ? "sentinel" : cfg.get_string("postgres.ha") == "patroni" ? "patroni" : "bare";
-    if (!sentinel && (opts.backend != "postgres" || rep.mode != "patroni"))
-      throw Error(ExitCode::usage, fmt::format("failover switchover --backend {} on the {} target needs Patroni", opts.backend, target->name()),
-                  "a planned switchover there is Patroni's (PostgreSQL with [postgres] ha = \"patroni\") or, on compose, Sentinel's",
-                  "use 'statectl failover test' to measure a failover instead");
+    // Refused (exit 2) before the probe writes anything.
+    if (!sentinel) target->check_switchover(opts.backend, opts.to);
     if (runner.dry_run() == exec::DryRun::plan) {
       if (sentinel) printer.plan("CLIENT PAUSE WRITE, wait for the replica, SENTINEL FAILOVER, wait for agreement");
       else target->switchover(opts.backend, opts.to, opts.timeout);
@@ -337,6 +335,8 @@ SwitchoverReport switchover(const config::Config& cfg, exec::Runner& runner, out
       targets::Switched sw = target->switchover(opts.backend, opts.to, opts.timeout);
       rep.old_primary = sw.old_primary;
       rep.new_primary = sw.new_primary;
+      rep.pause_ms = sw.pause_ms;
+      rep.rejoin = sw.rejoin;
     } else if (opts.backend == "redis" && rep.mode == "cluster") detail::redis_cluster_switchover(cfg, runner, printer, opts, rep);
     else if (opts.backend == "redis") {
       local::Stack stack(cfg, runner, printer);
@@ -374,8 +374,9 @@ SwitchoverReport switchover(const config::Config& cfg, exec::Runner& runner, out
 
   if (!local) {
     // The old primary rejoins by itself (Patroni with pg_rewind; Sentinel's conversion, which
-    // redis_sentinel_switchover already waited for); the platform's status says when.
-    if (!sentinel) rep.rejoin = "patroni";
+    // redis_sentinel_switchover already waited for) or the target's switchover made it a standby
+    // (bare compose); the platform's status says when.
+    if (!sentinel && rep.rejoin.empty()) rep.rejoin = "patroni";
     targets::StatusResult st = target->status();
     auto deadline = Clock::now() + opts.timeout;
     while (!st.healthy && Clock::now() < deadline) {

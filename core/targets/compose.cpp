@@ -23,6 +23,7 @@
 #include "core/targets/compose_cluster.h"
 #include "core/targets/compose_patroni.h"
 #include "core/targets/compose_redis.h"
+#include "core/targets/compose_roles.h"
 #include "core/targets/compose_secrets.h"
 #include "core/util/fs.h"
 #include "core/util/strings.h"
@@ -81,6 +82,7 @@ public:
 
   DeployResult deploy(const DeployOptions& opts) override
   {
+    compose_roles::refuse_while_switched(cfg, "deploy", "it sets up the roles and passwords on postgres-primary, which is a standby now");
     RenderRun run(*this, opts);
     run.files = render::render(cfg, req); // validates the config before anything runs
     fs::path file = dir / "docker-compose.yml";
@@ -144,6 +146,11 @@ public:
     fs::path file = dir / "docker-compose.yml";
     std::error_code ec;
     if (!fs::exists(file, ec)) return nothing_to_destroy(res, "compose render");
+    // The primary's data lives in a postgres-replica container's anonymous volume, which only
+    // --purge may take; postgres-primary's kept volume would come back as a standby of nothing.
+    if (!opts.purge)
+      compose_roles::refuse_while_switched(cfg, "destroy without --purge",
+                                           "the primary's data is in a postgres-replica container's volume, which destroy removes");
     deploy::Compose compose = deploy::Compose::detect(cfg, runner, file);
     res.compose = util::join(compose.base, " ");
     std::string secs = std::to_string(std::max<long long>(1, opts.timeout.count() / 1000));
@@ -169,6 +176,7 @@ public:
     }
     res.deleted = {"containers", "networks", "anonymous volumes"};
     if (opts.purge) res.deleted.push_back("volumes");
+    if (opts.purge) compose_roles::forget(cfg);
     return forget_render(res, opts.purge);
   }
 
@@ -181,6 +189,8 @@ public:
     bool sentinel_up = false;
     std::set<std::string> with_container;
     std::vector<std::string> services; // of each row
+    // After a switchover the primary is the recorded container, whichever service it belongs to.
+    std::string recorded = patroni() ? "" : compose_roles::recorded_primary(cfg);
     if (!ids.empty()) {
       for (const auto& line : deploy::docker_inspect(runner, ids,
                                                      "{{index .Config.Labels \"com.docker.compose.service\"}}|{{.Name}}|{{.State.Status}}|"
@@ -190,11 +200,12 @@ public:
         ComponentRow c;
         c.name = f[1].substr(f[1].rfind('/') == std::string::npos ? 0 : f[1].rfind('/') + 1);
         std::tie(c.kind, c.role) = compose_kind(f[0]);
+        if (!recorded.empty() && c.kind == "postgres") c.role = c.name == recorded ? "primary" : "replica";
         c.ready = f[3] == "none" ? f[2] : f[3];
         c.healthy = f[2] == "running" && (f[3] == "healthy" || f[3] == "none");
         if (!c.healthy) c.error = f[2] != "running" ? fmt::format("container is {}", f[2]) : fmt::format("health check says {}", f[3]);
         c.version = image_tag(f[4]);
-        if (f[0] == "postgres-primary" && c.healthy) primary_up = true;
+        if ((recorded.empty() ? f[0] == "postgres-primary" : c.name == recorded) && c.healthy) primary_up = true;
         if (f[0] == "redis-sentinel" && c.healthy) sentinel_up = true;
         with_container.insert(f[0]);
         services.push_back(f[0]);
@@ -213,11 +224,15 @@ public:
       services.push_back(service);
       components.push_back(c);
     }
-    std::string primary = primary_up ? "postgres-primary" : "";
+    std::string primary = !primary_up ? "" : recorded.empty() ? "postgres-primary" : recorded;
     if (patroni()) primary = compose_patroni::annotate(compose_patroni::members(*this, compose), services, components);
     std::vector<std::string> cluster_problems;
     if (compose_cluster::enabled(cfg)) cluster_problems = compose_cluster::annotate(*this, compose, services, components);
-    auto prefix = [&](const std::string& service) { return compose.argv({"exec", "-T", service}); };
+    auto prefix = [&](const std::string& where) {
+      // The recorded primary is a container (of a scaled service): the engine's exec reaches it.
+      if (!recorded.empty() && where == recorded) return std::vector<std::string>{"docker", "exec", where};
+      return compose.argv({"exec", "-T", where});
+    };
     StatusResult s = container_status(*this, components, prefix, primary, sentinel_up ? "redis-sentinel" : "");
     s.problems.insert(s.problems.end(), cluster_problems.begin(), cluster_problems.end());
     s.healthy = s.healthy && cluster_problems.empty();
@@ -228,6 +243,9 @@ public:
   {
     check_scale_common(cfg, opts);
     refuse_cluster_redis_scale(cfg, opts, "compose");
+    if (opts.component == "postgres" && !patroni())
+      compose_roles::refuse_while_switched(cfg, "scale postgres",
+                                           "compose removes the highest-numbered postgres-replica containers, which may hold the primary");
   }
 
   ScaleResult scale(const ScaleOptions& opts) override
@@ -257,6 +275,7 @@ public:
       // agrees with --scale (and host port ranges cover every pooler).
       render::record_count(cfg, "compose", scale_key(opts.component), opts.replicas);
       render::write_tree(dir, render::render(cfg, req), {"secrets", ".applied"});
+      if (!patroni()) compose_roles::keep_pooler_host(cfg, dir);
     } else {
       printer.plan(fmt::format("record {} = {} for compose and re-render {}", scale_key(opts.component), opts.replicas, dir.string()));
     }
@@ -332,7 +351,22 @@ public:
   {
     if (!cfg.get_string("postgres.url").empty() || !o.host.empty() || o.port != 0)
       return stack::psql_command(cfg, {o.direct, o.replica, o.host, o.port}, o.args);
-    std::vector<std::string> argv = exec_prefix(postgres_service(o.replica), o.tty);
+    std::string recorded = patroni() ? "" : compose_roles::recorded_primary(cfg);
+    std::vector<std::string> argv;
+    if (recorded.empty()) {
+      argv = exec_prefix(postgres_service(o.replica), o.tty);
+    } else {
+      // After a switchover: the recorded primary, or postgres-primary's container, its standby now.
+      std::string where = recorded;
+      if (o.replica) {
+        auto ps = service_containers(runner, deployed().project, "postgres-primary");
+        if (ps.empty() || !ps[0].running) throw Error(ExitCode::failed, "postgres-primary, a standby since the switchover, is not running");
+        where = ps[0].name;
+      }
+      argv = {"docker", "exec", "-i"};
+      if (o.tty) argv.push_back("-t");
+      argv.push_back(where);
+    }
     argv.insert(argv.end(), {"psql", "-U", cfg.get_string("postgres.superuser"), "-d", cfg.get_string("postgres.database")});
     argv.insert(argv.end(), o.args.begin(), o.args.end());
     return client_command(argv);
@@ -438,8 +472,16 @@ public:
 
   Switched switchover(const std::string& backend, const std::string& to, milliseconds timeout) override
   {
-    if (backend != "postgres" || !patroni()) return Target::switchover(backend, to, timeout);
+    if (backend != "postgres") return Target::switchover(backend, to, timeout);
+    if (!patroni()) return postgres(deployed()).switchover(to, timeout);
     return compose_patroni::switchover(*this, deployed(), to, timeout);
+  }
+
+  void check_switchover(const std::string& backend, const std::string& to) override
+  {
+    if (backend != "postgres") return Target::check_switchover(backend, to);
+    // Bare mode: an unknown --to, or the primary itself, is refused before anything runs.
+    if (!patroni() && !planning()) postgres(deployed()).switchover_members(to);
   }
 
 private:

@@ -9,6 +9,7 @@
 #include "core/config/config.h"
 #include "core/error.h"
 #include "core/secrets/store.h"
+#include "core/targets/compose_roles.h"
 #include "core/util/fs.h"
 #include "core/util/strings.h"
 
@@ -23,8 +24,6 @@ namespace {
 // volume mount above it.
 constexpr const char* k_data_mount = "/var/lib/postgresql/data";
 constexpr const char* k_pgdata = "/var/lib/postgresql/data/pgdata";
-// The host name the rendered pgbouncer.ini points at.
-constexpr const char* k_rendered_host = "host=postgres-primary ";
 
 bool wait_until(const std::function<bool()>& ok, milliseconds timeout, milliseconds every = 250ms)
 {
@@ -115,6 +114,8 @@ std::string ComposePostgres::data_volume(const std::string& container)
 
 PgContainer ComposePostgres::ready_primary()
 {
+  compose_roles::refuse_while_switched(m_cfg, "failover test --backend postgres",
+                                       "each trial kills postgres-primary and its heal puts the deployed roles back");
   auto primaries = containers("postgres-primary");
   if (primaries.empty() || !primaries[0].running)
     throw Error(ExitCode::failed, fmt::format("postgres-primary is not running in Compose project {}", m_compose.project), "",
@@ -213,17 +214,33 @@ std::string ComposePostgres::promote_after_kill(const std::string& killed)
   return best;
 }
 
-void ComposePostgres::repoint_poolers(const std::string& host)
+clients::PgParams pooler_admin(const config::Config& cfg, int port)
 {
-  auto rendered = util::read_file(m_dir / "pgbouncer" / "pgbouncer.ini");
-  if (!rendered) throw Error(ExitCode::failed, "cannot read the rendered pgbouncer.ini", rendered.error());
-  std::string ini = *rendered;
-  auto at = ini.find(k_rendered_host);
-  if (at == std::string::npos) throw Error(ExitCode::failed, "the rendered pgbouncer.ini does not point at postgres-primary", "", "deploy again");
-  ini.replace(at, std::string(k_rendered_host).size(), "host=" + host + " ");
+  secrets::Store store(cfg);
+  clients::PgParams p;
+  p.port = port;
+  p.user = "pgbouncer";
+  p.password = store.get("pgbouncer").value_or("");
+  p.dbname_override = "pgbouncer";
+  p.database = "pgbouncer";
+  p.application_name = "statectl-failover";
+  p.connect_timeout_s = 5;
+  p.tls.sslmode = "disable";
+  return p;
+}
 
-  secrets::Store store(m_cfg);
-  std::string password = store.get("pgbouncer").value_or("");
+void ComposePostgres::repoint_poolers(const std::string& host, bool persist)
+{
+  fs::path applied = m_dir / "pgbouncer" / "pgbouncer.ini";
+  auto rendered = util::read_file(applied);
+  if (!rendered) throw Error(ExitCode::failed, "cannot read the rendered pgbouncer.ini", rendered.error());
+  if (rendered->find("\n* = host=") == std::string::npos)
+    throw Error(ExitCode::failed, "the rendered pgbouncer.ini names no server host", applied.string(), "deploy again");
+  std::string ini = compose_roles::pgbouncer_ini_for(*rendered, host);
+  // The applied file is what a restarted or added PgBouncer copies at start (bind-mounted).
+  if (persist && ini != *rendered)
+    if (auto r = util::write_file_atomic(applied, ini, 0644); !r) throw Error(ExitCode::failed, "cannot repoint the applied pgbouncer.ini", r.error());
+
   std::vector<std::string> problems;
   for (const auto& [id, port] : m_poolers) {
     // PgBouncer runs from its private copy of the configuration (pgbouncer-entrypoint.sh).
@@ -236,17 +253,8 @@ void ComposePostgres::repoint_poolers(const std::string& host)
     }
     // RELOAD on the admin console through the published port; and PgBouncer stops trying a server
     // for server_login_retry (15 s) after a failed connect, which the dead primary caused.
-    clients::PgParams p;
-    p.port = port;
-    p.user = "pgbouncer";
-    p.password = password;
-    p.dbname_override = "pgbouncer";
-    p.database = "pgbouncer";
-    p.application_name = "statectl-failover";
-    p.connect_timeout_s = 5;
-    p.tls.sslmode = "disable";
     try {
-      auto conn = clients::PgConnection::connect(p);
+      auto conn = clients::PgConnection::connect(pooler_admin(m_cfg, port));
       conn.exec("RELOAD");
       conn.exec("SET server_login_retry = 0");
     } catch (const clients::PgError& e) {

@@ -9,10 +9,12 @@
 #include <string>
 #include <vector>
 
+#include "core/clients/postgres.h"
 #include "core/config/config_fwd.h"
 #include "core/deploy/tools.h"
 #include "core/exec/runner.h"
 #include "core/output/printer.h"
+#include "core/targets/target.h"
 
 namespace statectl::targets::detail {
 
@@ -32,6 +34,9 @@ std::vector<PgContainer> service_containers(exec::Runner& runner, const std::str
 // The volumes mounted by the service's containers numbered above `keep` (what a scale-down
 // leaves behind). Throws Error(external).
 std::vector<std::string> volumes_beyond(exec::Runner& runner, const deploy::Compose& compose, const std::string& service, std::int64_t keep);
+
+// How statectl logs in to the admin console of the PgBouncer published on 127.0.0.1:port.
+clients::PgParams pooler_admin(const config::Config& cfg, int port);
 
 // The PostgreSQL side of a deployed compose stack in bare mode: the primary is the
 // postgres-primary container, the standbys stream from it, every PgBouncer points at it.
@@ -59,11 +64,33 @@ public:
   // Error(failed) naming the step that failed.
   std::string restore_roles(const std::string& killed, std::chrono::milliseconds timeout);
 
+  // The container `failover switchover --to to` hands the primary role to (empty: the standby
+  // that replayed the most WAL is chosen later) and the one that holds it now (recorded by the
+  // last switchover, else postgres-primary's). Throws Error(usage) for a name that is no
+  // PostgreSQL container of the project, or names the primary; Error(failed) when the primary's
+  // container does not run.
+  std::pair<PgContainer, std::string> switchover_members(const std::string& to);
+
+  // `failover switchover` in bare mode, statectl driving the engine (compose_switchover.cpp):
+  // the old primary gets primary_conninfo and standby.signal for the new one; every PgBouncer
+  // PAUSEs; the chosen standby replays the old primary's last LSN; the old primary stops cleanly
+  // (its shutdown checkpoint reaches the streaming standbys); the standby is promoted with
+  // synchronous_standby_names as configured; the poolers (their running copy and the applied
+  // pgbouncer.ini they start from) point at it; it is recorded as the primary
+  // (compose_roles); the other standbys follow it; the old primary starts again as its standby;
+  // RESUME once it streams (with synchronous replication, else right after the repoint). A
+  // failure before the promotion puts the old primary back as it was. Under --dry-run plans only.
+  Switched switchover(const std::string& to, std::chrono::milliseconds timeout);
+
 private:
   std::vector<PgContainer> containers(const std::string& service) { return service_containers(m_runner, m_compose.project, service); }
   std::string sql(const std::string& container, const std::string& statements, std::chrono::milliseconds timeout);
   void find_poolers();
-  void repoint_poolers(const std::string& host);
+  // Points every PgBouncer (m_poolers) at host: its running copy of pgbouncer.ini and RELOAD;
+  // persist: the applied pgbouncer.ini too, which a restarted or added PgBouncer starts from.
+  void repoint_poolers(const std::string& host, bool persist = false);
+  void pause_poolers(const std::string& command);
+  void wait_streaming(const PgContainer& primary, const std::string& standby, std::chrono::milliseconds timeout);
   void docker(std::vector<std::string> args, const std::string& what, std::chrono::milliseconds timeout);
   std::string data_volume(const std::string& container);
 

@@ -2,6 +2,7 @@
 // (`docker exec -i`, values on stdin), then fresh logins through the published ports verify it.
 #include "core/targets/compose_cluster.h"
 #include "core/targets/compose_secrets.h"
+#include "core/targets/compose_roles.h"
 
 #include <fmt/format.h>
 #include <optional>
@@ -157,9 +158,14 @@ private:
       c.running = true;
       return c;
     }
-    auto primaries = running("postgres-primary");
+    // After a switchover the recorded container holds the role, whichever service it belongs to.
+    std::string recorded = compose_roles::recorded_primary(m_cfg);
+    std::vector<PgContainer> primaries;
+    for (const auto& c : running(recorded.empty() ? "postgres-primary" : "postgres-replica"))
+      if (recorded.empty() || c.name == recorded) primaries.push_back(c);
     if (primaries.empty())
-      throw Error(ExitCode::unavailable, "postgres-primary is not running", "", "run 'statectl status --target compose'");
+      throw Error(ExitCode::unavailable, fmt::format("{} is not running", recorded.empty() ? "postgres-primary" : recorded), "",
+                  "run 'statectl status --target compose'");
     return primaries[0];
   }
 
@@ -200,7 +206,13 @@ private:
         if (c == ':' || c == '\\') escaped += '\\';
         escaped += c;
       }
-      for (const auto& c : running("postgres-replica")) {
+      // Every standby: the postgres-replica containers, and postgres-primary's after a switchover
+      // made it one (its passfile is written by the switchover, not by an entrypoint).
+      std::vector<PgContainer> standbys;
+      for (const auto& service : {"postgres-primary", "postgres-replica"})
+        for (const auto& c : running(service))
+          if (c.name != primaries[0].name) standbys.push_back(c);
+      for (const auto& c : standbys) {
         write_in(c, k_replication_passfile, fmt::format("*:*:*:{}:{}\n", role, escaped), "999:999");
         step(fmt::format("{}: passfile updated (used at the next reconnect)", c.name));
       }

@@ -333,6 +333,11 @@ public:
     return k8s_patroni::switchover(*this, deploy::Kubectl::detect(cfg), to, timeout);
   }
 
+  void check_switchover(const std::string& backend, const std::string& to) override
+  {
+    if (backend != "postgres" || !k8s_patroni::enabled(cfg)) Target::check_switchover(backend, to);
+  }
+
   stack::PgEndpoint backup_source() override { return endpoints().primary; }
 
 private:

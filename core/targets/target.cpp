@@ -27,6 +27,15 @@ Switched Target::switchover(const std::string& backend, const std::string& to, s
               "the local target, and compose and k8s with [postgres] ha = \"patroni\", can switch over");
 }
 
+void Target::check_switchover(const std::string& backend, const std::string& to)
+{
+  (void)to;
+  throw Error(ExitCode::usage, fmt::format("failover switchover --backend {} on the {} target needs Patroni", backend, name()),
+              "a planned switchover there is Patroni's (PostgreSQL with [postgres] ha = \"patroni\"); on compose also bare PostgreSQL's "
+              "and Sentinel's",
+              "use 'statectl failover test' to measure a failover instead");
+}
+
 void check_name(const std::string& name)
 {
   if (std::find(names().begin(), names().end(), name) == names().end())

@@ -61,8 +61,10 @@ struct Fault {
 
 // A planned change of the writable role done by the platform's failover manager.
 struct Switched {
-  std::string old_primary; // member, pod
+  std::string old_primary; // member, pod, container
   std::string new_primary;
+  std::int64_t pause_ms = -1; // writes held by statectl (PgBouncer PAUSE -> RESUME); -1: none held
+  std::string rejoin;         // how the old primary came back; empty: the platform's manager rejoins it
 };
 
 // One deploy target (local processes, Docker Compose, Kubernetes, Terraform-managed cloud
@@ -151,6 +153,11 @@ public:
   // manager (the default; the local target's switchover is statectl's own runbook), Error(failed)
   // when the manager refuses or no new holder appears in time.
   virtual Switched switchover(const std::string& backend, const std::string& to, std::chrono::milliseconds timeout);
+  // Asked before a switchover changes anything: throws Error(usage) when switchover() (or, for
+  // Redis with Sentinel, redis_servers()) cannot hand over backend's role here, or `to` names no
+  // member that could take it. The default refuses every backend (the local target's switchover
+  // is statectl's own runbook and does not come here).
+  virtual void check_switchover(const std::string& backend, const std::string& to);
 
   // The Redis servers of the deployed stack by name, each with the loopback port this machine
   // reaches it on (compose: the containers and their published ports). Empty (the default) where

@@ -20,6 +20,8 @@ F="$STATE/compose/docker-compose.yml"
 SECRETS="$STATE/compose/secrets"
 dc() { docker-compose -p "$PROJECT" -f "$F" "$@"; }
 primary_sql() { dc exec -T postgres-primary psql -X -U postgres -d postgres -tAc "$1" | tr -d '\r'; }
+# role_of FILE NAME: the role `status -o json` (in FILE) gives the component NAME.
+role_of() { json_get "$1" "[c['role'] for c in j['components'] if c['name'] == '$2'][0]"; }
 bouncer_sql() {
   PGPASSWORD=$(cat "$SECRETS/postgres") PGCONNECT_TIMEOUT=5 psql -X -h 127.0.0.1 -p "$(port 20)" -U postgres -d postgres -qtAc "$1"
 }
@@ -97,9 +99,66 @@ views=$(for i in 0 1 2; do redis-cli -p "$(port $((50 + i)))" --raw SENTINEL get
 assert_eq "$views" "$(docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "$M")" "every Sentinel names redis-master by its address"
 expect_exit 2 statectl failover switchover --backend redis --to nosuch
 assert_contains "$ERR" "statectl: error: no Redis member 'nosuch' in the compose stack"
-expect_exit 2 statectl failover switchover --backend postgres
-assert_contains "$ERR" "statectl: error: failover switchover --backend postgres on the compose target needs Patroni"
 pass "redis switchover $R -> $M: pause $(json_get "$TEST_DIR/redis-switchover.json" 'j["pause_ms"]') ms, lost 0; all Sentinels agree"
+
+# 4b. Bare PostgreSQL switchover: PgBouncer PAUSE, postgres-replica_1 replays everything and is
+# promoted, PgBouncer points at it, postgres-primary_1 comes back as its standby (no rewind); the
+# role is recorded, so status, psql, state commands and a restarted PgBouncer follow it; then the
+# same switchover back to postgres-primary.
+P="${PROJECT}_postgres-primary_1"
+S="${PROJECT}_postgres-replica_1"
+in_recovery() { docker exec "$1" psql -X -U postgres -d postgres -tAc 'SELECT pg_is_in_recovery()' | tr -d '\r'; }
+expect_exit 0 statectl put switchover-key "written before the switchover"
+expect_exit 2 statectl failover switchover --backend postgres --to nosuch
+assert_contains "$ERR" "statectl: error: no PostgreSQL container 'nosuch' in the compose stack"
+expect_exit 2 statectl failover switchover --backend postgres --to "$P"
+assert_contains "$ERR" "statectl: error: $P is already the primary"
+expect_exit 0 statectl failover switchover --backend postgres --timeout 120s -o json
+cp "$OUT" "$TEST_DIR/pg-switchover-1.json"
+echo "postgres switchover: $(json_get "$OUT" '(j["old_primary"], j["new_primary"], j["pause_ms"], j["took_ms"], j["acked"], j["lost"], j["unknown"], j["rejoin"])')" >&2
+assert_eq "$(json_get "$OUT" '(j["mode"], j["old_primary"], j["new_primary"])')" "('bare', '$P', '$S')" "mode, old and new primary"
+assert_eq "$(json_get "$OUT" '(j["lost"], j["acked"] > 0, j["healthy"], j["passed"])')" "(0, True, True, True)" "lost, probe wrote, healthy, passed"
+assert_contains "$OUT" "$P restarted as a standby of $S"
+assert_eq "$(in_recovery "$S")" f "$S is the primary"
+assert_eq "$(in_recovery "$P")" t "$P is a standby"
+assert_eq "$(cat "$STATE/compose-primary")" "$S" "the new primary is recorded"
+wait_for 60 '"$STATECTL" status -o json >"$TEST_DIR/status.json" 2>/dev/null' || { statectl status || true; fail "status is not healthy after the switchover"; }
+assert_eq "$(role_of "$TEST_DIR/status.json" "$S")/$(role_of "$TEST_DIR/status.json" "$P")" primary/replica "status shows the new roles"
+assert_eq "$(json_get "$TEST_DIR/status.json" 'j["replication"]["streaming"]')" 1 "status: one standby streams from the new primary"
+wait_for 30 '[[ $(docker exec "$S" psql -X -U postgres -tAc "SELECT count(*) FROM pg_stat_replication WHERE sync_state IN ('"'sync'"', '"'quorum'"')" | tr -d "\r") == 1 ]]' ||
+  fail "$P does not stream synchronously from $S"
+expect_exit 0 statectl get switchover-key
+assert_eq "$(cat "$OUT")" "written before the switchover" "a key written before is readable after"
+expect_exit 0 statectl put switchover-after "written after"
+assert_eq "$(bouncer_sql 'SELECT v FROM kept WHERE v = $$before the failovers$$')" "before the failovers" "older data through PgBouncer"
+expect_exit 0 statectl psql -- -X -tAc 'SELECT pg_is_in_recovery()'
+assert_eq "$(tr -d '\r' <"$OUT")" f "statectl psql reaches the new primary"
+expect_exit 0 statectl psql --replica -- -X -tAc 'SELECT pg_is_in_recovery()'
+assert_eq "$(tr -d '\r' <"$OUT")" t "statectl psql --replica reaches the old primary, a standby now"
+expect_exit 2 statectl deploy --wait --timeout 300s
+assert_contains "$ERR" "statectl: error: deploy needs postgres-primary to be the primary, but $S holds the role since a switchover"
+expect_exit 2 statectl failover test --backend postgres --warmup 1s
+assert_contains "$ERR" "failover test --backend postgres needs postgres-primary to be the primary"
+expect_exit 2 statectl destroy
+assert_contains "$ERR" "destroy without --purge needs postgres-primary to be the primary"
+# A restarted PgBouncer starts from the applied pgbouncer.ini, which names the new primary.
+docker restart "$(dc ps -q pgbouncer)" >/dev/null
+wait_for 30 '[[ $(bouncer_sql "SELECT pg_is_in_recovery()" 2>/dev/null) == f ]]' || fail "a restarted PgBouncer does not reach the new primary"
+pass "postgres switchover $P -> $S: pause $(json_get "$TEST_DIR/pg-switchover-1.json" 'j["pause_ms"]') ms, lost 0; status, psql, state commands and a restarted PgBouncer follow the new primary"
+
+expect_exit 0 statectl failover switchover --backend postgres --to postgres-primary --timeout 120s -o json
+cp "$OUT" "$TEST_DIR/pg-switchover-2.json"
+echo "postgres switchover back: $(json_get "$OUT" '(j["old_primary"], j["new_primary"], j["pause_ms"], j["took_ms"], j["acked"], j["lost"], j["unknown"])')" >&2
+assert_eq "$(json_get "$OUT" '(j["old_primary"], j["new_primary"], j["lost"], j["acked"] > 0, j["healthy"], j["passed"])')" "('$S', '$P', 0, True, True, True)" \
+  "the switchover back"
+assert_eq "$(in_recovery "$P")/$(in_recovery "$S")" f/t "$P is the primary again, $S its standby"
+assert_eq "$([[ -e $STATE/compose-primary ]] && echo recorded || echo none)" none "nothing recorded once postgres-primary is the primary again"
+expect_exit 0 statectl get switchover-after
+assert_eq "$(cat "$OUT")" "written after" "the key written between the switchovers"
+wait_for 60 '"$STATECTL" status -o json >"$TEST_DIR/status.json" 2>/dev/null' || { statectl status || true; fail "status is not healthy after the switchover back"; }
+assert_eq "$(role_of "$TEST_DIR/status.json" "$P")/$(role_of "$TEST_DIR/status.json" "$S")" primary/replica "status shows the deployed roles"
+assert_eq "$(primary_sql 'SHOW synchronous_standby_names')" "ANY 1 (*)" "synchronous_standby_names on postgres-primary"
+pass "postgres switchover back $S -> $P: pause $(json_get "$TEST_DIR/pg-switchover-2.json" 'j["pause_ms"]') ms, lost 0; the deployed roles again"
 
 # 5. --no-heal: the killed primary stays down and the report says so; the read-back still
 # answers (PgBouncer points at the promoted standby), so lost is a count.

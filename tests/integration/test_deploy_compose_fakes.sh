@@ -138,6 +138,14 @@ assert_eq "$(fake_calls)" "docker compose version" "--dry-run psql runs only the
 assert_contains "$OUT" "exec -T postgres-primary psql -U postgres -d postgres -c 'DROP TABLE t'"
 pass "psql and redis-cli run inside the containers (compose exec), exit with the client's code, no password in argv"
 
+# A bare-PostgreSQL switchover under --dry-run: the plan only, nothing but the detection run.
+: >"$FAKE_LOG"
+expect_exit 0 statectl --dry-run failover switchover
+assert_eq "$(fake_calls)" "docker compose version" "--dry-run switchover runs only the detection"
+assert_contains "$OUT" "PAUSE every PgBouncer; wait until the standby replayed the primary's last LSN"
+[[ ! -e $STATE/compose-primary ]] || fail "--dry-run switchover recorded a primary"
+pass "--dry-run failover switchover on bare compose plans the handover and runs nothing"
+
 # A second deploy with 2 standbys whose verify sees only 1 streaming: roll back to the first render.
 cp "$STATE/compose/docker-compose.yml" first.yml
 : >"$FAKE_LOG"
