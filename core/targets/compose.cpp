@@ -1,4 +1,5 @@
 // The compose target: a Docker Compose project from the rendered docker-compose.yml.
+#include <algorithm>
 #include <fmt/format.h>
 #include <map>
 #include <cerrno>
@@ -223,6 +224,19 @@ public:
       c.error = "no container";
       services.push_back(service);
       components.push_back(c);
+    }
+    bool redis_rows = std::find(services.begin(), services.end(), "redis-master") != services.end() ||
+                      std::find(services.begin(), services.end(), "redis-replica") != services.end();
+    if (redis_rows && !compose_cluster::enabled(cfg)) {
+      // The Redis servers' roles as they report them (after a Sentinel failover redis-replica's
+      // container is the master), not their services'.
+      std::map<std::string, std::string> live;
+      try {
+        live = compose_redis::roles(runner, compose, endpoints(), secrets::Store(cfg).get("redis").value_or(""));
+      } catch (const Error&) {
+        // Nothing applied to reach, or the engine does not answer: every server is "unknown".
+      }
+      compose_redis::annotate(live, services, components);
     }
     std::string primary = !primary_up ? "" : recorded.empty() ? "postgres-primary" : recorded;
     if (patroni()) primary = compose_patroni::annotate(compose_patroni::members(*this, compose), services, components);

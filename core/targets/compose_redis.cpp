@@ -93,6 +93,40 @@ std::vector<Server> servers(exec::Runner& runner, const deploy::Compose& compose
   return out;
 }
 
+std::map<std::string, std::string> roles(exec::Runner& runner, const deploy::Compose& compose, const stack::Endpoints& endpoints,
+                                         const std::string& password)
+{
+  std::map<std::string, std::string> out;
+  for (const auto& s : servers(runner, compose)) {
+    if (!s.running || !s.published) continue;
+    clients::RedisOptions o;
+    o.port = s.published;
+    o.user = endpoints.redis_user;
+    o.password = password;
+    o.tls = clients::redis_tls(endpoints.redis_tls);
+    o.connect_timeout = o.command_timeout = 2s;
+    try {
+      auto c = clients::RedisConnection::connect(o);
+      clients::RedisValue r = c.command({"ROLE"});
+      std::string role = r.elements.empty() ? "" : r.elements[0].text();
+      if (role == "master") out[s.name] = "master";
+      else if (role == "slave") out[s.name] = "replica";
+    } catch (const clients::RedisError&) {
+      // Not answering: no role to report.
+    }
+  }
+  return out;
+}
+
+void annotate(const std::map<std::string, std::string>& live, const std::vector<std::string>& services, std::vector<ComponentRow>& components)
+{
+  for (std::size_t i = 0; i < components.size() && i < services.size(); ++i) {
+    if (services[i] != "redis-master" && services[i] != "redis-replica") continue;
+    auto it = live.find(components[i].name);
+    components[i].role = it == live.end() ? "unknown" : it->second;
+  }
+}
+
 Server master(exec::Runner& runner, const deploy::Compose& compose, const stack::Endpoints& endpoints)
 {
   std::string error;

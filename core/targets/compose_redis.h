@@ -5,12 +5,14 @@
 // announce container addresses; the published loopback ports (Endpoints::redis_nat) reach them.
 
 #include <chrono>
+#include <map>
 #include <string>
 #include <vector>
 
 #include "core/deploy/tools.h"
 #include "core/exec/runner.h"
 #include "core/stack/endpoints.h"
+#include "core/targets/results.h"
 
 namespace statectl::targets::detail::compose_redis {
 
@@ -32,6 +34,16 @@ std::vector<Server> servers(exec::Runner& runner, const deploy::Compose& compose
 // announced address mapped to its published port). Throws Error(unavailable) when no Sentinel
 // answers, Error(failed) when no container publishes that address.
 Server master(exec::Runner& runner, const deploy::Compose& compose, const stack::Endpoints& endpoints);
+
+// The replication role each running Redis server reports (ROLE through its published loopback
+// port, logged in with endpoints' user and password): container name -> "master" or "replica". A
+// server that does not answer is left out.
+std::map<std::string, std::string> roles(exec::Runner& runner, const deploy::Compose& compose, const stack::Endpoints& endpoints,
+                                         const std::string& password);
+
+// Sets the role of each redis-master / redis-replica row (services[i] is row i's service) to
+// the one its server reported in live, or "unknown" when it did not answer.
+void annotate(const std::map<std::string, std::string>& live, const std::vector<std::string>& services, std::vector<ComponentRow>& components);
 
 // After `failover test` killed the master's container: starts it again and waits until it is a
 // replica with its link to the master up (its entrypoint follows the master the Sentinels name;

@@ -82,7 +82,8 @@ assert_eq "$(json_get "$OUT" 'all(t["healthy_after"] and t["heal"].startswith("r
 assert_eq "$(json_get "$OUT" 'j["passed"]')" True "passed"
 assert_eq "$(redis_role redis-replica)" master "redis-replica is the master after the third trial"
 assert_eq "$(redis_role redis-master)" slave "redis-master follows it"
-wait_for 60 '"$STATECTL" status >/dev/null 2>&1' || { statectl status || true; cat "$OUT" >&2; fail "status is not healthy after the Redis trials"; }
+wait_for 60 '"$STATECTL" status -o json >"$TEST_DIR/status.json" 2>/dev/null' || { statectl status || true; cat "$OUT" >&2; fail "status is not healthy after the Redis trials"; }
+assert_eq "$(role_of "$TEST_DIR/status.json" "$R")/$(role_of "$TEST_DIR/status.json" "$M")" master/replica "status shows the roles the Redis servers report"
 pass "redis: 3 failovers through Sentinel, RTO $(json_get "$TEST_DIR/redis-trials.json" '[t["rto_ms"] for t in j["trials"]]') ms, lost $(json_get "$TEST_DIR/redis-trials.json" '[t["lost"] for t in j["trials"]]'); each killed container back as a replica"
 
 expect_exit 0 statectl failover switchover --backend redis --timeout 60s -o json
@@ -95,6 +96,8 @@ assert_eq "$(json_get "$OUT" 'j["acked"] > 0')" True "the probe wrote during the
 assert_eq "$(json_get "$OUT" 'j["healthy"] and j["passed"]')" True "healthy and passed"
 assert_eq "$(redis_role redis-master)" master "redis-master is the master again"
 assert_eq "$(redis_role redis-replica)" slave "redis-replica follows it"
+"$STATECTL" status -o json >"$TEST_DIR/status.json" 2>/dev/null || true
+assert_eq "$(role_of "$TEST_DIR/status.json" "$M")/$(role_of "$TEST_DIR/status.json" "$R")" master/replica "status after the Redis switchover"
 views=$(for i in 0 1 2; do redis-cli -p "$(port $((50 + i)))" --raw SENTINEL get-master-addr-by-name mymaster | head -1; done | sort -u)
 assert_eq "$views" "$(docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "$M")" "every Sentinel names redis-master by its address"
 expect_exit 2 statectl failover switchover --backend redis --to nosuch
