@@ -54,7 +54,7 @@ void setup_test(CLI::App& sub, Context& ctx)
   sub.add_option("--max-rto", o->max_rto, "Exit 1 when a trial's RTO is longer (e.g. 5s)");
   sub.add_option("--max-lost", o->max_lost, "Exit 1 when a trial loses more acknowledged writes (default 0 for PostgreSQL with synchronous replication, else no limit)")
     ->check(CLI::Range(static_cast<std::int64_t>(0), static_cast<std::int64_t>(1) << 40));
-  sub.add_flag("--no-heal", o->no_heal, "Leave the old primary down after the trial (local and compose)");
+  sub.add_flag("--no-heal", o->no_heal, "Leave the old primary down after the trial (local and compose: heal says skipped; k8s recreates the pod anyway: heal says platform)");
   sub.add_option("--format", o->format, "text, json (same as -o json) or prometheus (the last RTO and loss, for the node "
                                         "exporter's textfile collector; the exit status is unchanged)")
     ->check(CLI::IsMember({"text", "json", "prometheus"}))

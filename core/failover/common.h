@@ -52,6 +52,17 @@ void redis_sentinel_switchover(const config::Config& cfg, const std::vector<std:
 void redis_cluster_switchover(const config::Config& cfg, exec::Runner& runner, output::Printer& printer, const SwitchoverOptions& opts,
                               SwitchoverReport& rep);
 
+// How a trial ends when --no-heal told statectl to leave the fault in place: heal "platform"
+// where the platform brings the killed member back by itself anyway (platform_restarts: k8s),
+// else "skipped" (the killed process or container stays down). promoted: statectl promoted
+// new_primary itself (bare PostgreSQL on compose), which leaves a stack no deploy may touch yet:
+// that is a problem of the trial, naming victim and new_primary.
+struct Unhealed {
+  std::string heal;
+  std::optional<std::string> problem;
+};
+Unhealed unhealed(bool platform_restarts, bool promoted, const std::string& victim, const std::string& new_primary);
+
 // A run id unique enough for probe tables/keys: "<unix ms>-<pid>".
 std::string new_run_id();
 

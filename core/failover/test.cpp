@@ -246,12 +246,11 @@ Trial run_trial(const config::Config& cfg, exec::Runner& runner, output::Printer
       t.problems.push_back("restoring the deployed roles failed: " + e.message());
     }
     t.heal_ms = detail::ms_between(heal_start, Clock::now());
-  } else if (!local && promoted) {
-    t.heal = "skipped";
-    t.problems.push_back(fmt::format("--no-heal: {} stays down and {} is the primary; PgBouncer points at it. Run 'statectl deploy' only "
-                                     "after making {} a standby (it would start as a second primary)",
-                                     v.victim, t.new_primary, v.victim));
-  } else if (!local && opts.heal) {
+  } else if (!opts.heal) {
+    detail::Unhealed u = detail::unhealed(target.platform_restarts_killed(), promoted, v.victim, t.new_primary);
+    t.heal = u.heal;
+    if (u.problem) t.problems.push_back(*u.problem);
+  } else if (!local) {
     // The platform recovered; where its failover manager does not bring the killed member back
     // by itself (Patroni on compose: a killed container stays down), the target does.
     try {
@@ -262,10 +261,6 @@ Trial run_trial(const config::Config& cfg, exec::Runner& runner, output::Printer
       t.problems.push_back("bringing the killed member back failed: " + e.message());
     }
     t.heal_ms = t.heal == "platform" ? -1 : detail::ms_between(heal_start, Clock::now());
-  } else if (!local) {
-    t.heal = "platform";
-  } else if (!opts.heal) {
-    t.heal = "skipped";
   } else {
     try {
       if (opts.backend == "postgres" && report.mode == "bare") {
@@ -299,6 +294,24 @@ Trial run_trial(const config::Config& cfg, exec::Runner& runner, output::Printer
   }
   return t;
 }
+
+} // namespace
+
+namespace detail {
+
+Unhealed unhealed(bool platform_restarts, bool promoted, const std::string& victim, const std::string& new_primary)
+{
+  if (promoted)
+    return {"skipped", fmt::format("--no-heal: {} stays down and {} is the primary; PgBouncer points at it. Run 'statectl deploy' only "
+                                   "after making {} a standby (it would start as a second primary)",
+                                   victim, new_primary, victim)};
+  if (platform_restarts) return {"platform", std::nullopt};
+  return {"skipped", std::nullopt};
+}
+
+} // namespace detail
+
+namespace {
 
 std::string ms_text(std::int64_t ms) { return ms < 0 ? "-" : fmt::format("{}", ms); }
 

@@ -437,6 +437,9 @@ public:
 
   bool statectl_heals() const override { return false; }
 
+  // A killed container stays down: the engine counts it as stopped by hand.
+  bool platform_restarts_killed() const override { return false; }
+
   // In bare mode nothing in a compose project promotes a standby: statectl does, through the
   // engine, and puts the deployed roles back afterwards.
   std::optional<std::string> promote_after(const Fault& f) override

@@ -211,6 +211,7 @@ public:
   }
 
   bool statectl_heals() const override { return true; }
+  bool platform_restarts_killed() const override { return false; }
 
   stack::PgEndpoint backup_source() override { return endpoints().primary; }
 

@@ -114,6 +114,11 @@ public:
   // Whether the target's own failover test heals and measures promotion itself (local), or the
   // platform does (containers: recovery and healing are the orchestrator's).
   virtual bool statectl_heals() const = 0;
+  // Whether the platform brings a killed member back by itself, whatever statectl does (k8s: the
+  // StatefulSet recreates a deleted pod), which `failover test --no-heal` cannot prevent. false:
+  // a killed process or container stays down until healed (local; compose, where restart:
+  // unless-stopped does not start a killed container).
+  virtual bool platform_restarts_killed() const { return true; }
   // Bare-mode PostgreSQL recovery right after inject(fault) where statectl is the failover
   // manager of a platform that does not recover by itself (compose): promotes the standby that
   // received the most WAL and repoints the poolers; returns its name. nullopt (the default): the

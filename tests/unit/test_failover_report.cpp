@@ -132,3 +132,22 @@ TEST_CASE("failover: fault commands of the container targets")
   CHECK(compose_primary_service("postgres") == "postgres-primary");
   CHECK(compose_primary_service("redis") == "redis-master");
 }
+
+TEST_CASE("failover: --no-heal reports what stays down, and 'platform' only where the platform restarts the member")
+{
+  using statectl::failover::detail::unhealed;
+  // Compose with Sentinel or Patroni: the killed container stays down; nothing else is wrong.
+  auto compose = unhealed(false, false, "p_redis-master_1", "p_redis-replica_1");
+  CHECK(compose.heal == "skipped");
+  CHECK_FALSE(compose.problem.has_value());
+  // k8s: the StatefulSet recreates the deleted pod whatever statectl does.
+  auto k8s = unhealed(true, false, "statectl-postgres-primary-0", "");
+  CHECK(k8s.heal == "platform");
+  CHECK_FALSE(k8s.problem.has_value());
+  // Bare compose: statectl promoted the standby; the stack must not be redeployed yet.
+  auto bare = unhealed(false, true, "p_postgres-primary_1", "p_postgres-replica_1");
+  CHECK(bare.heal == "skipped");
+  CHECK(bare.problem.value() ==
+        "--no-heal: p_postgres-primary_1 stays down and p_postgres-replica_1 is the primary; PgBouncer points at it. Run 'statectl deploy' "
+        "only after making p_postgres-primary_1 a standby (it would start as a second primary)");
+}
