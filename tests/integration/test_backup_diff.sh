@@ -179,7 +179,9 @@ sed -i 's/^retention_daily = 1$/retention_daily = 2/' "$TEST_DIR/statectl.toml"
 echo 'wal_retention = "2d"' >>"$TEST_DIR/statectl.toml"
 F2_STOP=$(json_get "$TEST_DIR/repo/backups/$F2/manifest.json" 'j["stop_wal"]')
 I3_START=$(json_get "$TEST_DIR/repo/backups/$I3/manifest.json" 'j["start_wal"]')
-mapfile -t BETWEEN < <(ls "$TEST_DIR/repo/wal/00000001/" | cut -c1-24 | awk -v a="$F2_STOP" -v b="$I3_START" '$0 > a && $0 < b')
+# WAL names compare as strings: an all-digit name such as 000000010000000000000011 would otherwise
+# compare as a number, beyond a double's precision (it rounds to ...12).
+mapfile -t BETWEEN < <(ls "$TEST_DIR/repo/wal/00000001/" | cut -c1-24 | awk -v a="$F2_STOP" -v b="$I3_START" '($0 "") > (a "") && ($0 "") < (b "")')
 ((${#BETWEEN[@]} > 0)) || fail "no archived WAL between $F2_STOP and $I3_START"
 expect_exit 0 statectl -o json backup prune
 assert_eq "$(json_get "$OUT" '[(b["id"], b["action"]) for b in j["backups"]]')" "[('$F2', 'keep'), ('$I3', 'keep'), ('$F3', 'keep')]" "prune with daily 2"
