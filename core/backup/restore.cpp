@@ -74,13 +74,6 @@ bool absent_or_empty(const fs::path& dir)
 }
 
 // A PostgreSQL string literal.
-std::string quote(const std::string& s)
-{
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("''") : std::string(1, c);
-  return out + "'";
-}
-
 } // namespace
 
 namespace {
@@ -257,7 +250,7 @@ RestoreResult restore(const config::Config& cfg, exec::Runner& runner, output::P
     if (cfg.file()) cmd += " -c " + util::shell_quote(fs::absolute(*cfg.file()).string());
     cmd += " wal fetch --repo " + util::shell_quote(repo.location()) + " %f %p";
     std::string conf = fmt::format("\n# written by statectl restore of backup {} ({})\nrestore_command = {}\nrecovery_target_timeline = 'latest'\n", m.id,
-                                   describe_target(o), quote(cmd));
+                                   describe_target(o), util::sql_quote(cmd));
     switch (o.kind) {
     case TargetKind::latest: break;
     case TargetKind::immediate: conf += "recovery_target = 'immediate'\n"; break;
@@ -266,20 +259,20 @@ RestoreResult restore(const config::Config& cfg, exec::Runner& runner, output::P
       std::string t = format_time(*t_us);
       t[10] = ' ';
       t.back() = '+';
-      conf += fmt::format("recovery_target_time = {}\n", quote(t + "00"));
+      conf += fmt::format("recovery_target_time = {}\n", util::sql_quote(t + "00"));
       break;
     }
-    case TargetKind::lsn: conf += fmt::format("recovery_target_lsn = {}\n", quote(o.value)); break;
-    case TargetKind::xid: conf += fmt::format("recovery_target_xid = {}\n", quote(o.value)); break;
-    case TargetKind::name: conf += fmt::format("recovery_target_name = {}\n", quote(o.value)); break;
+    case TargetKind::lsn: conf += fmt::format("recovery_target_lsn = {}\n", util::sql_quote(o.value)); break;
+    case TargetKind::xid: conf += fmt::format("recovery_target_xid = {}\n", util::sql_quote(o.value)); break;
+    case TargetKind::name: conf += fmt::format("recovery_target_name = {}\n", util::sql_quote(o.value)); break;
     }
-    if (o.kind != TargetKind::latest) conf += fmt::format("recovery_target_action = {}\n", quote(o.action));
+    if (o.kind != TargetKind::latest) conf += fmt::format("recovery_target_action = {}\n", util::sql_quote(o.action));
     if (!o.keep_archiving) {
       // A copy must never archive into the source's repository nor wait for its standbys.
       conf += "archive_mode = 'off'\nsynchronous_standby_names = ''\nprimary_conninfo = ''\n";
     }
     conf += "logging_collector = 'off'\nhot_standby = 'on'\nlisten_addresses = '127.0.0.1'\n";
-    conf += fmt::format("unix_socket_directories = {}\n", quote(o.to.string()));
+    conf += fmt::format("unix_socket_directories = {}\n", util::sql_quote(o.to.string()));
     if (port) conf += fmt::format("port = {}\n", port);
     conf += source_limits(cfg, runner, printer, o.to);
     std::ofstream(o.to / "postgresql.auto.conf", std::ios::app) << conf;

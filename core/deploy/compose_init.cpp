@@ -5,6 +5,7 @@
 #include "core/config/config.h"
 #include "core/deploy/verify.h"
 #include "core/error.h"
+#include "core/util/strings.h"
 #include "core/exec/redact.h"
 #include "core/secrets/crypto.h"
 #include "core/secrets/store.h"
@@ -18,13 +19,6 @@ std::string ident(const std::string& s)
   std::string out = "\"";
   for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
   return out + "\"";
-}
-
-std::string literal(const std::string& s)
-{
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("''") : std::string(1, c);
-  return out + "'";
 }
 
 } // namespace
@@ -42,23 +36,23 @@ std::string compose_primary_sql(const config::Config& cfg, const render::Request
     exec::register_secret(value);
     auto verifier = secrets::scram_sha256_verifier(value);
     if (verifier) exec::register_secret(*verifier);
-    return literal(verifier ? *verifier : value);
+    return util::sql_quote(verifier ? *verifier : value);
   };
   std::string sql = "SET synchronous_commit = local;\nSET password_encryption = 'scram-sha-256';\n";
   std::vector<std::string> roles = {k_compose_replication_role, "pgbouncer"};
   if (app != su) roles.push_back(app);
   for (const auto& r : roles)
-    sql += fmt::format("SELECT 'CREATE ROLE {}' WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = {})\\gexec\n", ident(r), literal(r));
+    sql += fmt::format("SELECT 'CREATE ROLE {}' WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = {})\\gexec\n", ident(r), util::sql_quote(r));
   sql += fmt::format("ALTER ROLE {} WITH LOGIN PASSWORD {};\n", ident(su), password("postgres"));
   sql += fmt::format("ALTER ROLE {} WITH LOGIN REPLICATION PASSWORD {};\n", ident(k_compose_replication_role), password("replication"));
   sql += fmt::format("ALTER ROLE pgbouncer WITH LOGIN PASSWORD {};\nGRANT pg_monitor TO pgbouncer;\n", password("pgbouncer"));
   if (app != su) sql += fmt::format("ALTER ROLE {} WITH LOGIN PASSWORD {};\n", ident(app), password("app"));
   if (db != "postgres")
     sql += fmt::format("SELECT 'CREATE DATABASE {}' WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = {})\\gexec\n", ident(db),
-                       literal(db));
+                       util::sql_quote(db));
   bool sync = cfg.get_bool("postgres.synchronous") && expectations(cfg, req).pg_replicas > 0;
   if (cfg.get_string("postgres.ha") != "patroni")
-    sql += fmt::format("ALTER SYSTEM SET synchronous_standby_names = {};\nSELECT pg_reload_conf();\n", literal(sync ? "ANY 1 (*)" : ""));
+    sql += fmt::format("ALTER SYSTEM SET synchronous_standby_names = {};\nSELECT pg_reload_conf();\n", util::sql_quote(sync ? "ANY 1 (*)" : ""));
   if (app != su) {
     sql += fmt::format("GRANT ALL ON DATABASE {} TO {};\n", ident(db), ident(app));
     sql += fmt::format("\\connect {}\nSET synchronous_commit = local;\nGRANT ALL ON SCHEMA public TO {};\n", ident(db), ident(app));

@@ -20,13 +20,6 @@ using namespace std::chrono;
 namespace {
 
 // A postgresql.conf string literal.
-std::string conf_quote(const std::string& s)
-{
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("''") : std::string(1, c);
-  return out + "'";
-}
-
 // A libpq conninfo value.
 std::string conninfo_quote(const std::string& s)
 {
@@ -46,7 +39,7 @@ std::string ident(const std::string& s)
   return out + "\"";
 }
 
-std::string literal(const std::string& s) { return conf_quote(s); }
+std::string literal(const std::string& s) { return util::sql_quote(s); }
 
 // pgaudit's session logging: DDL and role/privilege changes, no catalog noise and no statement
 // parameters (they can be application data). Needs a restart to take effect on a running server.
@@ -112,21 +105,21 @@ void write_conf(Site& site, const Member& m, int primary_port, const std::vector
     "archive_command = {archive}\n",
     fmt::arg("name", m.name), fmt::arg("role", m.role), fmt::arg("port", m.port),
     fmt::arg("maxconn", cfg.get_int("postgres.max_connections")), fmt::arg("sb", cfg.get_size("postgres.shared_buffers") / 1024),
-    fmt::arg("archive", conf_quote(archive_command(cfg))));
-  if (with_restore_command) text += fmt::format("restore_command = {}\n", conf_quote(restore_command(cfg)));
+    fmt::arg("archive", util::sql_quote(archive_command(cfg))));
+  if (with_restore_command) text += fmt::format("restore_command = {}\n", util::sql_quote(restore_command(cfg)));
   if (cfg.get_bool("postgres.audit")) text += audit_settings();
   TlsFiles tls = tls_files(cfg);
   if (site.tls())
     text += fmt::format("# TLS only (pg_hba.conf rejects plain TCP); certificates from statectl's CA.\n"
                         "ssl = on\nssl_cert_file = {}\nssl_key_file = {}\nssl_ca_file = {}\nssl_min_protocol_version = 'TLSv1.3'\n",
-                        conf_quote(tls.cert.string()), conf_quote(tls.key.string()), conf_quote(tls.ca.string()));
+                        util::sql_quote(tls.cert.string()), util::sql_quote(tls.key.string()), util::sql_quote(tls.ca.string()));
   if (standby) {
     // Replication verifies the primary like every client: verify-full against the stack's CA.
     std::string ssl = site.tls() ? fmt::format("sslmode=verify-full sslrootcert={}", conninfo_quote(tls.ca.string())) : "sslmode=disable";
     std::string conninfo = fmt::format("host=127.0.0.1 port={} user=replication passfile={} application_name={} {}",
                                        primary_port, conninfo_quote(pgpass_path(m).string()), m.name, ssl);
-    text += fmt::format("primary_conninfo = {}\nprimary_slot_name = {}\nsynchronous_standby_names = ''\n", conf_quote(conninfo),
-                        conf_quote(slot_name(m.name)));
+    text += fmt::format("primary_conninfo = {}\nprimary_slot_name = {}\nsynchronous_standby_names = ''\n", util::sql_quote(conninfo),
+                        util::sql_quote(slot_name(m.name)));
   } else {
     std::string names;
     if (!sync_standbys.empty()) {
@@ -134,7 +127,7 @@ void write_conf(Site& site, const Member& m, int primary_port, const std::vector
       for (const auto& n : sync_standbys) quoted.push_back("\"" + n + "\"");
       names = fmt::format("ANY 1 ({})", util::join(quoted, ", "));
     }
-    text += fmt::format("synchronous_standby_names = {}\n", conf_quote(names));
+    text += fmt::format("synchronous_standby_names = {}\n", util::sql_quote(names));
   }
   site.write_file(m.config, text, 0600);
 }

@@ -49,13 +49,6 @@ std::string sql_ident(const std::string& s)
   return out + "\"";
 }
 
-std::string sql_literal(const std::string& s)
-{
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("''") : std::string(1, c);
-  return out + "'";
-}
-
 // A redis-cli argument in double quotes (its own line syntax).
 std::string redis_quoted(const std::string& s)
 {
@@ -194,7 +187,7 @@ private:
     auto verifier = secrets::scram_sha256_verifier(to);
     if (verifier) exec::register_secret(*verifier);
     std::string sql = fmt::format("SET synchronous_commit = local;\nALTER ROLE {} PASSWORD {};\n", sql_ident(role),
-                                  sql_literal(verifier ? *verifier : to));
+                                  util::sql_quote(verifier ? *verifier : to));
     exec_in(primaries[0],
             {"psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-U", m_cfg.get_string("postgres.superuser"), "-d", "postgres"}, sql,
             "ALTER ROLE " + role);

@@ -6,6 +6,7 @@
 #include "core/config/config.h"
 #include "core/deploy/compose_init.h"
 #include "core/error.h"
+#include "core/local/process.h"
 #include "core/exec/redact.h"
 #include "core/secrets/store.h"
 #include "core/targets/compose_failover.h"
@@ -23,23 +24,6 @@ namespace {
 constexpr const char* k_switch_pgdata = "/var/lib/postgresql/data/pgdata";
 constexpr const char* k_switch_passfile = "/var/lib/postgresql/data/replication.pgpass";
 constexpr const char* k_switch_uid = "999:999";
-
-bool switch_wait_until(const std::function<bool()>& ok, milliseconds timeout, milliseconds every)
-{
-  auto end = steady_clock::now() + timeout;
-  while (true) {
-    if (ok()) return true;
-    if (steady_clock::now() >= end) return false;
-    std::this_thread::sleep_for(every);
-  }
-}
-
-std::string switch_literal(const std::string& s)
-{
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("''") : std::string(1, c);
-  return out + "'";
-}
 
 std::int64_t switch_ms_since(steady_clock::time_point t) { return duration_cast<milliseconds>(steady_clock::now() - t).count(); }
 
@@ -89,7 +73,7 @@ void ComposePostgres::wait_streaming(const PgContainer& primary, const std::stri
 {
   // The standby's WAL receiver names its sender: streaming from the new primary's container.
   std::string answer;
-  bool ok = switch_wait_until(
+  bool ok = local::wait_for(
     [&] {
       try {
         answer = sql(standby, "SELECT coalesce((SELECT status || '|' || sender_host FROM pg_stat_wal_receiver), 'none');\n", 5s);
@@ -176,7 +160,7 @@ Switched ComposePostgres::switchover(const std::string& to, milliseconds timeout
   pass.stdin_data = fmt::format("*:*:*:{}:{}\n", deploy::k_compose_replication_role, escaped);
   deploy::run_checked(m_runner, pass, "writing the replication password file in " + old.name);
   auto conninfo = [](const std::string& to_host) {
-    return switch_literal(fmt::format("host={} port=5432 user={} passfile={}", to_host, deploy::k_compose_replication_role, k_switch_passfile));
+    return util::sql_quote(fmt::format("host={} port=5432 user={} passfile={}", to_host, deploy::k_compose_replication_role, k_switch_passfile));
   };
   sql(old.name, fmt::format("ALTER SYSTEM SET primary_conninfo = {};\n", conninfo(host)), 15s);
   docker({"exec", "--user", k_switch_uid, old.name, "touch", std::string(k_switch_pgdata) + "/standby.signal"}, "marking " + old.name + " a standby", 15s);
@@ -191,10 +175,10 @@ Switched ComposePostgres::switchover(const std::string& to, milliseconds timeout
     pause_poolers("PAUSE");
     std::string lsn = sql(old.name, "SELECT pg_current_wal_lsn();\n", 15s);
     m_printer.info(fmt::format("waiting for {} to replay up to {}", target, lsn));
-    if (!switch_wait_until(
+    if (!local::wait_for(
           [&] {
             try {
-              return sql(target, fmt::format("SELECT pg_last_wal_replay_lsn() >= {}::pg_lsn;\n", switch_literal(lsn)), 5s) == "t";
+              return sql(target, fmt::format("SELECT pg_last_wal_replay_lsn() >= {}::pg_lsn;\n", util::sql_quote(lsn)), 5s) == "t";
             } catch (const Error&) {
               return false;
             }
@@ -210,7 +194,7 @@ Switched ComposePostgres::switchover(const std::string& to, milliseconds timeout
     m_printer.info(fmt::format("promoting {}", target));
     std::string promote = sql(target,
                               fmt::format("ALTER SYSTEM SET synchronous_standby_names = {};\nSELECT pg_reload_conf();\nSELECT pg_promote(true, 30);\n",
-                                          switch_literal(sync ? "ANY 1 (*)" : "")),
+                                          util::sql_quote(sync ? "ANY 1 (*)" : "")),
                               40s);
     if (promote.empty() || promote.back() != 't') throw Error(ExitCode::failed, fmt::format("{} was not promoted within 30s", target), promote);
     promoted = true;

@@ -204,4 +204,11 @@ std::string to_lower(std::string_view text)
   return out;
 }
 
+std::string sql_quote(std::string_view text)
+{
+  std::string out = "'";
+  for (char c : text) out += c == '\'' ? std::string("''") : std::string(1, c);
+  return out + "'";
+}
+
 } // namespace statectl::util

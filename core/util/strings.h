@@ -45,6 +45,9 @@ std::string format_size(std::uint64_t bytes);
 // Shell-quotes one word for display only (plans, -v logs); never used to build a command.
 std::string shell_quote(std::string_view word);
 
+// text in single quotes with each ' doubled: an SQL string literal, or a postgresql.conf value.
+std::string sql_quote(std::string_view text);
+
 // Lower-cases ASCII.
 std::string to_lower(std::string_view text);
 
