@@ -77,18 +77,27 @@ archive_command = '$STATECTL -c $DIR/statectl.toml wal push %p && pgbackrest --c
 max_wal_size = 4GB
 CONF
 as_pg "$PG_BIN/pg_ctl" -D "$DIR/pg" -l "$DIR/pg.log" -w start >/dev/null
+# The stanza first: archive_command fails (and WAL piles up) until pgBackRest has one.
+"${PGBR[@]}" stanza-create >/dev/null
 echo "initializing pgbench scale $SCALE ..." >&2
 "$PG_BIN/pgbench" -h 127.0.0.1 -p "$PORT" -U postgres -i -s "$SCALE" -q postgres >/dev/null 2>&1
 psql() { command psql -XAtq -h 127.0.0.1 -p "$PORT" -U postgres -d postgres "$@"; }
 DB_SIZE=$(psql -c "SELECT sum(pg_database_size(oid)) FROM pg_database")
 psql -c "CHECKPOINT" >/dev/null
-"${PGBR[@]}" stanza-create >/dev/null
+# The first backup waits at most 60 s for its WAL: let the archiver catch up with pgbench's first
+# (two archivers per segment on a loaded machine can lag minutes behind).
+for _ in $(seq 600); do
+  [[ $(psql -c "SELECT count(*) FROM pg_ls_dir('pg_wal/archive_status') f WHERE f LIKE '%.ready'") == 0 ]] && break
+  sleep 1
+done
 "$STATECTL" -c "$DIR/statectl.toml" -q backup create
 "${PGBR[@]}" backup --type=full >/dev/null
 ST_ID=$("$STATECTL" -c "$DIR/statectl.toml" -o json backup list | python3 -c 'import json,sys; print(json.load(sys.stdin)["backups"][-1]["id"])')
 BR_FULL=$(du -sb "$DIR"/pgbr/backup/bench/*F | tail -1 | cut -f1)
 ST_FULL=$(du -sb "$DIR/repo/backups/$ST_ID" | cut -f1)
-printf 'database size: %s bytes (pgbench scale %s), %s rounds, pgBackRest %s\n' "$DB_SIZE" "$SCALE" "$ROUNDS" "$(pgbackrest version | cut -d' ' -f2)"
+printf 'database size: %s bytes (pgbench scale %s), %s rounds, pgBackRest %s, load average %s\n' "$DB_SIZE" "$SCALE" "$ROUNDS" \
+  "$(pgbackrest version | cut -d' ' -f2)" "$(cut -d' ' -f1-3 /proc/loadavg)"
+printf 'stored full backup: statectl %s bytes, pgbackrest %s bytes (%.3f)\n' "$ST_FULL" "$BR_FULL" "$(echo "$ST_FULL / $BR_FULL" | bc -l)"
 
 export STATECTL DIR ROUNDS ST_ID PORT
 BENCH_DIR=$BENCH python3 - "${PGBR[@]}" <<'PY'
@@ -142,6 +151,7 @@ if want("create"):
     run_case(Case("backup create (full)", a=st + ["backup", "create"], b=br + ["backup", "--type=full"],
                   ref_name="pgbackrest backup full"), rounds, goal=1.0)
 PY
+printf 'load average after: %s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
 [[ -z ${BENCH_ONLY:-} || ,$BENCH_ONLY, == *,diff,* ]] || exit 0
 # 1% of the database in a new table, then diffs of each against its last full.
 psql -c "CREATE TABLE extra AS SELECT * FROM pgbench_accounts WHERE aid % 100 = 0" >/dev/null

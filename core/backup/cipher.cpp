@@ -119,6 +119,15 @@ void Opener::feed(std::string_view data, const std::function<void(std::string_vi
   m_buf.erase(0, pos);
 }
 
+void Opener::resume(std::string file_id, std::uint32_t index)
+{
+  m_file_id = std::move(file_id);
+  m_index = index;
+  m_header = true;
+  m_final = false;
+  m_buf.clear();
+}
+
 void Opener::finish()
 {
   if (!m_header || !m_final || !m_buf.empty()) damaged("the encrypted file is truncated");

@@ -41,6 +41,9 @@ public:
   Opener(std::string key, std::string what);
   void feed(std::string_view data, const std::function<void(std::string_view)>& sink);
   void finish();
+  // Starts reading in the middle of a sealed file, at record `index` of the file with this id
+  // (the 8 bytes after the magic): the next feed() begins with that record's length.
+  void resume(std::string file_id, std::uint32_t index);
 
 private:
   [[noreturn]] void damaged(const std::string& why) const;

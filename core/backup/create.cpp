@@ -67,8 +67,8 @@ Cleanup::~Cleanup()
   }
 }
 
-StoredWriter::StoredWriter(const Repository& r, const std::string& id, const std::string& name, int level, int threads)
-  : repo(r), key(Repository::backup_key(id, name)), staged(r.storage().stage(key)), out(staged, level, threads, 0640, r.cipher_key())
+StoredWriter::StoredWriter(const Repository& r, const std::string& id, const std::string& name, int level, int threads, std::uint64_t frame_size)
+  : repo(r), key(Repository::backup_key(id, name)), staged(r.storage().stage(key)), out(staged, level, threads, 0640, r.cipher_key(), frame_size)
 {
 }
 
@@ -76,7 +76,7 @@ StoredFile StoredWriter::finish()
 {
   auto st = out.finish();
   repo.storage().commit(key, staged);
-  return {key.substr(key.rfind('/') + 1), st.raw_size, st.stored_size, st.raw_sha256, st.stored_sha256};
+  return {key.substr(key.rfind('/') + 1), st.raw_size, st.stored_size, st.raw_sha256, st.stored_sha256, std::move(st.frames)};
 }
 
 namespace {

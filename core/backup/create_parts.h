@@ -34,15 +34,20 @@ struct Cleanup {
 };
 
 // Streams a backup file through zstd (and the cipher) to the storage's staging path; finish()
-// publishes it and returns its manifest entry.
+// publishes it and returns its manifest entry (with its frame index when frame_size is set).
 struct StoredWriter {
   const Repository& repo;
   std::string key;
   std::filesystem::path staged;
   ZstdFileWriter out;
-  StoredWriter(const Repository& r, const std::string& id, const std::string& name, int level, int threads);
+  StoredWriter(const Repository& r, const std::string& id, const std::string& name, int level, int threads, std::uint64_t frame_size = 0);
   StoredFile finish();
 };
+
+// Raw bytes per independent zstd frame of a physical backup's base.tar.zst: restore --delta
+// decompresses only the frames holding the files it writes (bench/backup.sh measures what the
+// frames cost in stored size and backup time).
+inline constexpr std::uint64_t k_base_frame_size = 8u << 20;
 
 // backup create --type full|diff|incr (core/backup/physical.cpp). A diff or incr without a valid
 // prior backup of the same cluster is promoted to a full one, with a warning.

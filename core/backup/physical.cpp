@@ -181,15 +181,17 @@ Manifest create_physical(const config::Config& cfg, exec::Runner& runner, output
   }
   bool rewrite = prior.has_value();
   std::uint64_t referenced = 0, referenced_bytes = 0;
-  StoredWriter stored(repo, m.id, "base.tar.zst", level, threads);
+  StoredWriter stored(repo, m.id, "base.tar.zst", level, threads, k_base_frame_size);
+  auto& tree = m.tree.emplace();
   ZstdFileWriter& out = stored.out;
   TarScanner tar;
   std::optional<Sha256> member;
   ContentFile current;
   bool skip = false;
   tar.on_begin = [&](const TarEntry& e) {
-    current = ContentFile{e.path, e.size, "", e.mtime, ""};
+    current = ContentFile{e.path, e.size, "", e.mtime, "", -1};
     skip = false;
+    if (e.type == '5' || e.type == '2') tree.push_back({e.path, e.type, e.link_target});
     if (e.type == '0') {
       auto it = prior ? before.find(e.path) : before.end();
       if (it != before.end() && unchanged(*it->second, e, trusted_before_s)) {
@@ -204,6 +206,8 @@ Manifest create_physical(const config::Config& cfg, exec::Runner& runner, output
       member.emplace();
     }
     if (rewrite) out.write(tar_header(e));
+    // Where the content starts in the stored stream: restore --delta reads only its frames.
+    if (e.type == '0') current.offset = static_cast<std::int64_t>(rewrite ? out.raw_size() : tar.position());
   };
   std::string label, bmanifest; // backup_label and backup_manifest hold the WAL range
   tar.on_data = [&](std::string_view d) {

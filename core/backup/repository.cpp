@@ -203,13 +203,29 @@ nlohmann::json Manifest::to_json() const
                       {"size", size()},
                       {"stored_size", stored_size()}};
   j["files"] = nlohmann::json::array();
-  for (const auto& f : files)
-    j["files"].push_back({{"name", f.name}, {"size", f.size}, {"stored_size", f.stored_size}, {"sha256", f.sha256}, {"stored_sha256", f.stored_sha256}});
+  for (const auto& f : files) {
+    nlohmann::json e = {{"name", f.name}, {"size", f.size}, {"stored_size", f.stored_size}, {"sha256", f.sha256}, {"stored_sha256", f.stored_sha256}};
+    // [raw offset, compressed offset] of each frame: read by restore --delta, ignored by older statectl.
+    if (!f.frames.empty()) {
+      e["frames"] = nlohmann::json::array();
+      for (const auto& fr : f.frames) e["frames"].push_back({fr.raw, fr.zstd});
+    }
+    j["files"].push_back(std::move(e));
+  }
   j["contents"] = nlohmann::json::array();
   for (const auto& c : contents) {
     nlohmann::json e = {{"path", c.path}, {"size", c.size}, {"sha256", c.sha256}, {"mtime", c.mtime}};
     if (!c.reference.empty()) e["reference"] = c.reference;
+    if (c.offset >= 0) e["offset"] = c.offset;
     j["contents"].push_back(std::move(e));
+  }
+  if (tree) {
+    j["tree"] = nlohmann::json::array();
+    for (const auto& t : *tree) {
+      nlohmann::json e = {{"path", t.path}, {"type", t.type == '2' ? "symlink" : "directory"}};
+      if (t.type == '2') e["target"] = t.link_target;
+      j["tree"].push_back(std::move(e));
+    }
   }
   if (!prior.empty()) {
     j["prior"] = prior;
@@ -240,12 +256,21 @@ Manifest Manifest::from_json(const nlohmann::json& j)
     m.compression = j["compression"].value("algorithm", "zstd");
     m.compress_level = j["compression"].value("level", 3);
   }
-  for (const auto& f : j.value("files", nlohmann::json::array()))
-    m.files.push_back({f.value("name", ""), f.value("size", std::uint64_t{0}), f.value("stored_size", std::uint64_t{0}),
-                       f.value("sha256", ""), f.value("stored_sha256", "")});
+  for (const auto& f : j.value("files", nlohmann::json::array())) {
+    StoredFile sf{f.value("name", ""), f.value("size", std::uint64_t{0}), f.value("stored_size", std::uint64_t{0}),
+                  f.value("sha256", ""), f.value("stored_sha256", ""), {}};
+    for (const auto& fr : f.value("frames", nlohmann::json::array()))
+      if (fr.is_array() && fr.size() == 2) sf.frames.push_back({fr[0].get<std::uint64_t>(), fr[1].get<std::uint64_t>()});
+    m.files.push_back(std::move(sf));
+  }
   for (const auto& c : j.value("contents", nlohmann::json::array()))
     m.contents.push_back({c.value("path", ""), c.value("size", std::uint64_t{0}), c.value("sha256", ""), c.value("mtime", std::int64_t{0}),
-                          c.value("reference", "")});
+                          c.value("reference", ""), c.value("offset", std::int64_t{-1})});
+  if (j.contains("tree") && j["tree"].is_array()) {
+    auto& t = m.tree.emplace();
+    for (const auto& e : j["tree"])
+      t.push_back({e.value("path", ""), e.value("type", "") == "symlink" ? '2' : '5', e.value("target", "")});
+  }
   m.prior = j.value("prior", "");
   m.references = j.value("references", std::vector<std::string>{});
   return m;

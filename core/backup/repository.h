@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/backup/storage.h"
+#include "core/backup/stream.h"
 #include "core/config/config_fwd.h"
 
 namespace statectl::backup {
@@ -43,6 +44,9 @@ struct StoredFile {
   std::uint64_t stored_size = 0;
   std::string sha256;        // of the raw bytes
   std::string stored_sha256; // of the bytes on disk
+  // Where its independent zstd frames start (core/backup/stream.h), ending with the size mark;
+  // empty for a file written as one frame (backups made before statectl wrote the index).
+  std::vector<FrameMark> frames;
 };
 
 // One regular file of the data directory as a physical backup saw it. Its bytes are in the
@@ -55,6 +59,16 @@ struct ContentFile {
   std::string sha256;
   std::int64_t mtime = 0; // seconds since the epoch, from the tar header
   std::string reference;  // the backup holding the bytes; empty: this one
+  // Where its bytes start in the raw tar stream of this backup's base.tar.zst (when reference is
+  // empty); -1 when unknown (a backup made before statectl recorded it).
+  std::int64_t offset = -1;
+};
+
+// A directory or symbolic link of the data directory as a physical backup saw it.
+struct TreeEntry {
+  std::string path; // as the tar member names it
+  char type = '5';  // '5' directory, '2' symbolic link
+  std::string link_target;
 };
 
 // True for the backups of a whole cluster (full, diff, incr), as opposed to logical and redis.
@@ -79,6 +93,9 @@ struct Manifest {
   int compress_level = 3;
   std::vector<StoredFile> files;
   std::vector<ContentFile> contents;
+  // Every directory and symbolic link of its own base.tar.zst, in archive order; nullopt for a
+  // backup made before statectl recorded them (a restore then reads them from the archive).
+  std::optional<std::vector<TreeEntry>> tree;
   // Raw and stored bytes of this backup's own files (for a diff/incr: only what changed).
   std::uint64_t size() const;
   std::uint64_t stored_size() const;

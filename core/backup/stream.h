@@ -7,6 +7,7 @@
 #include <string>
 #include <string_view>
 #include <sys/types.h>
+#include <vector>
 
 namespace statectl::backup {
 
@@ -28,12 +29,23 @@ private:
 // The SHA-256 of a whole byte string, as lower-case hex.
 std::string sha256_hex(std::string_view data);
 
+// Where an independent zstd frame of a stored file starts: its offset in the raw (decompressed)
+// bytes and in the compressed stream (before encryption, which seals the compressed stream in
+// records of k_seal_record bytes). A file's frame index lists every frame in order and ends with
+// a mark at the raw and compressed sizes, so that frame i spans [marks[i], marks[i + 1]).
+struct FrameMark {
+  std::uint64_t raw = 0;
+  std::uint64_t zstd = 0;
+  bool operator==(const FrameMark&) const = default;
+};
+
 // What a compressed write or a verified read measured.
 struct StreamStats {
   std::uint64_t raw_size = 0;
   std::uint64_t stored_size = 0;
   std::string raw_sha256;
   std::string stored_sha256;
+  std::vector<FrameMark> frames; // a writer's frame index when it was given a frame size
 };
 
 // Compresses a stream into `path` with libzstd (multi-threaded when threads > 1, frame checksum
@@ -44,7 +56,10 @@ class ZstdFileWriter {
 public:
   // A non-empty key (32 bytes) seals the compressed stream with AES-256-GCM (core/backup/cipher.h);
   // the stored SHA-256 is then of the sealed bytes.
-  ZstdFileWriter(std::filesystem::path path, int level, int threads, mode_t mode = 0640, std::string key = {});
+  // A non-zero frame_size ends a zstd frame after every frame_size raw bytes, so that a reader
+  // given the frame index (StreamStats::frames) can decompress any part on its own
+  // (read_zstd_range); the file stays one valid zstd stream (concatenated frames).
+  ZstdFileWriter(std::filesystem::path path, int level, int threads, mode_t mode = 0640, std::string key = {}, std::uint64_t frame_size = 0);
   ~ZstdFileWriter();
   ZstdFileWriter(const ZstdFileWriter&) = delete;
   ZstdFileWriter& operator=(const ZstdFileWriter&) = delete;
@@ -52,9 +67,12 @@ public:
   void write(std::string_view data);
   StreamStats finish();
   const std::filesystem::path& temp_path() const { return m_tmp; }
+  // The raw bytes written so far (the offset of the next write in the raw stream).
+  std::uint64_t raw_size() const { return m_stats.raw_size; }
 
 private:
   void drain(int mode_end, std::string_view in);
+  void compress(std::string_view data);
   void put(const char* data, std::size_t n);
   void emit(const char* data, std::size_t n);
 
@@ -70,6 +88,10 @@ private:
   std::string m_key;
   std::unique_ptr<class Sealer> m_sealer;
   std::string m_pending;
+  std::uint64_t m_frame_size = 0;
+  std::uint64_t m_frame_raw = 0; // raw bytes in the current frame
+  std::uint64_t m_zstd = 0;      // compressed bytes produced so far
+  std::vector<FrameMark> m_frames;
 };
 
 // Decompresses a zstd file, handing raw chunks to sink, and hashes both sides (the raw side
@@ -80,6 +102,16 @@ private:
 // authentication.
 StreamStats read_zstd_file(const std::filesystem::path& path, const std::function<void(std::string_view)>& sink,
                            const std::string& key = {}, const std::string& what = {}, bool hash_raw = true);
+
+// Decompresses the raw bytes [raw_begin, raw_end) of a stored zstd file written with a frame
+// index (frames, ending with the size mark), reading only the frames that hold them from the open
+// file fd, and hands them to sink in order. With a key the file is a sealed one: only the records
+// holding those frames are read, each authenticated. Every frame read is decoded whole (its
+// content checksum checked) and must hold exactly the raw bytes the index says. Throws
+// Error(failed, "<what> is damaged", ...) otherwise, or when the file cannot be read. Returns the
+// raw bytes decoded (those of the whole frames read).
+std::uint64_t read_zstd_range(int fd, const std::vector<FrameMark>& frames, std::uint64_t raw_begin, std::uint64_t raw_end,
+                     const std::function<void(std::string_view)>& sink, const std::string& key, const std::string& what);
 
 // Hashes a plain file (SHA-256 of its bytes); throws Error(failed) when unreadable.
 StreamStats hash_file(const std::filesystem::path& path);

@@ -145,6 +145,7 @@ void TarScanner::feed(std::string_view data)
       std::size_t take = std::min<std::size_t>(512 - m_block.size(), data.size());
       m_block.append(data.substr(0, take));
       data.remove_prefix(take);
+      m_pos += take;
       if (m_block.size() == 512) {
         std::array<char, 512> b; // a copy: header() starts the next block in m_block
         std::memcpy(b.data(), m_block.data(), b.size());
@@ -162,6 +163,7 @@ void TarScanner::feed(std::string_view data)
         m_meta.append(data.substr(0, take));
       }
       data.remove_prefix(take);
+      m_pos += take;
       m_left -= take;
       if (m_left == 0) {
         if (m_state == State::data) {
@@ -194,6 +196,7 @@ void TarScanner::feed(std::string_view data)
     case State::padding: {
       std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>(m_pad, data.size()));
       data.remove_prefix(take);
+      m_pos += take;
       m_pad -= take;
       if (m_pad == 0) m_state = State::header;
       break;

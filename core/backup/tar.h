@@ -38,6 +38,8 @@ public:
   void feed(std::string_view data);
   // True once the end-of-archive marker (a zero block) was read.
   bool finished() const { return m_finished; }
+  // The bytes consumed so far: in on_begin, the offset of the member's content in the stream.
+  std::uint64_t position() const { return m_pos; }
 
 private:
   void header(const char* block);
@@ -53,6 +55,7 @@ private:
   std::string m_next_path;  // path from the preceding pax/GNU member
   std::string m_next_link;
   bool m_finished = false;
+  std::uint64_t m_pos = 0;
 };
 
 } // namespace statectl::backup

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <algorithm>
 #include <optional>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -50,6 +51,77 @@ std::vector<Manifest> backup_chain(const Repository& repo, const Manifest& m)
 
 namespace {
 
+// A member's path as scan_data_dir() names it ("base/1/" -> "base/1").
+std::string unpack_entry_name(const std::string& p)
+{
+  std::string s = fs::path(p).lexically_normal().generic_string();
+  while (s.size() > 1 && s.back() == '/') s.pop_back();
+  return s;
+}
+
+// Removes what is at p unless it is of type `keep` (a symbolic link is never followed).
+void unpack_clear_unless(const fs::path& p, fs::file_type keep)
+{
+  std::error_code ec;
+  auto type = fs::symlink_status(p, ec).type();
+  if (type == fs::file_type::not_found || type == fs::file_type::none || type == keep) return;
+  fs::remove_all(p, ec);
+  if (ec) throw Error(ExitCode::failed, fmt::format("cannot replace {}", p.string()), ec.message());
+}
+
+// dir / p for a member path p of the archive; throws when p would leave dir.
+fs::path unpack_safe_path(const fs::path& dir, const std::string& p)
+{
+  fs::path rel = fs::path(p).lexically_normal();
+  if (rel.is_absolute() || util::starts_with(rel.string(), ".."))
+    throw Error(ExitCode::failed, "the backup archive is damaged", fmt::format("member '{}' escapes the data directory", p));
+  return dir / rel;
+}
+
+// Puts a directory (type '5') or symbolic link ('2') of the archive in place under dir.
+void unpack_place(const fs::path& dir, const std::string& path, char type, const std::string& link_target)
+{
+  fs::path p = unpack_safe_path(dir, path);
+  std::error_code ec;
+  if (type == '5') {
+    unpack_clear_unless(p, fs::file_type::directory);
+    fs::create_directories(p, ec);
+    ::chmod(p.c_str(), 0700);
+  } else if (type == '2') {
+    fs::create_directories(p.parent_path(), ec);
+    if (fs::symlink_status(p, ec).type() == fs::file_type::symlink && fs::read_symlink(p, ec) == fs::path(link_target)) return;
+    unpack_clear_unless(p, fs::file_type::none);
+    fs::create_symlink(link_target, p, ec);
+  }
+}
+
+// Opens a restored file for writing (global/pg_control under its staged name), replacing
+// whatever is in the way.
+int unpack_open(const fs::path& dir, const std::string& path)
+{
+  fs::path p = unpack_safe_path(dir, path);
+  std::error_code ec;
+  fs::create_directories(p.parent_path(), ec);
+  // pg_control goes into place last, so that PostgreSQL never starts a half-written directory.
+  if (path == "global/pg_control") p = dir / k_pg_control_staged;
+  unpack_clear_unless(p, fs::file_type::regular);
+  int fd = ::open(p.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) throw Error(ExitCode::failed, fmt::format("cannot write {}", p.string()), std::strerror(errno));
+  return fd;
+}
+
+void unpack_write(int fd, std::string_view d)
+{
+  while (!d.empty()) {
+    ssize_t n = ::write(fd, d.data(), d.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw Error(ExitCode::failed, "cannot write the restored data directory", std::strerror(errno), "check free space");
+    }
+    d.remove_prefix(static_cast<std::size_t>(n));
+  }
+}
+
 // A file of the restored directory and the backup holding its bytes.
 struct Wanted {
   const ContentFile* file = nullptr;
@@ -81,18 +153,9 @@ public:
   std::uint64_t files = 0, bytes = 0;
 
 private:
-  fs::path safe(const std::string& p)
-  {
-    fs::path rel = fs::path(p).lexically_normal();
-    if (rel.is_absolute() || util::starts_with(rel.string(), ".."))
-      throw Error(ExitCode::failed, "the backup archive is damaged", fmt::format("member '{}' escapes the data directory", p));
-    return m_dir / rel;
-  }
   void begin(const TarEntry& e)
   {
     m_current = nullptr;
-    fs::path p = safe(e.path);
-    std::error_code ec;
     if (e.type == '0') {
       auto it = m_wanted.find(e.path);
       if (it == m_wanted.end()) {
@@ -103,58 +166,22 @@ private:
       }
       if (it->second.holder != m_holder || it->second.keep) return;
       m_current = &it->second;
-      fs::create_directories(p.parent_path(), ec);
-      // pg_control goes into place last, so that PostgreSQL never starts a half-written directory.
-      if (e.path == "global/pg_control") p = m_dir / k_pg_control_staged;
-      clear_unless(p, fs::file_type::regular);
-      m_fd = ::open(p.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-      if (m_fd < 0) throw Error(ExitCode::failed, fmt::format("cannot write {}", p.string()), std::strerror(errno));
+      m_fd = unpack_open(m_dir, e.path);
       m_hash.emplace();
       m_size = 0;
     } else if (!m_own) {
       return; // directories and symlinks come from the restored backup's own archive
-    } else if (e.type == '5') {
-      links_and_dirs.insert(entry_name(e.path));
-      clear_unless(p, fs::file_type::directory);
-      fs::create_directories(p, ec);
-      ::chmod(p.c_str(), 0700);
-    } else if (e.type == '2') {
-      links_and_dirs.insert(entry_name(e.path));
-      fs::create_directories(p.parent_path(), ec);
-      if (fs::symlink_status(p, ec).type() == fs::file_type::symlink && fs::read_symlink(p, ec) == fs::path(e.link_target)) return;
-      clear_unless(p, fs::file_type::none);
-      fs::create_symlink(e.link_target, p, ec);
+    } else if (e.type == '5' || e.type == '2') {
+      links_and_dirs.insert(unpack_entry_name(e.path));
+      unpack_place(m_dir, e.path, e.type, e.link_target);
     }
-  }
-  // A member's path as scan_data_dir() names it ("base/1/" -> "base/1").
-  static std::string entry_name(const std::string& p)
-  {
-    std::string s = fs::path(p).lexically_normal().generic_string();
-    while (s.size() > 1 && s.back() == '/') s.pop_back();
-    return s;
-  }
-  // Removes what is at p unless it is of type `keep` (a symbolic link is never followed).
-  static void clear_unless(const fs::path& p, fs::file_type keep)
-  {
-    std::error_code ec;
-    auto type = fs::symlink_status(p, ec).type();
-    if (type == fs::file_type::not_found || type == fs::file_type::none || type == keep) return;
-    fs::remove_all(p, ec);
-    if (ec) throw Error(ExitCode::failed, fmt::format("cannot replace {}", p.string()), ec.message());
   }
   void data(std::string_view d)
   {
     if (!m_current) return;
     m_hash->update(d);
     m_size += d.size();
-    while (!d.empty()) {
-      ssize_t n = ::write(m_fd, d.data(), d.size());
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        throw Error(ExitCode::failed, "cannot write the restored data directory", std::strerror(errno), "check free space");
-      }
-      d.remove_prefix(static_cast<std::size_t>(n));
-    }
+    unpack_write(m_fd, d);
   }
   void end(const TarEntry& e)
   {
@@ -179,12 +206,178 @@ private:
   std::optional<Sha256> m_hash;
 };
 
+// A file a delta restore writes, where its holder's archive has its bytes.
+struct Located {
+  const ContentFile* file = nullptr;
+  std::uint64_t offset = 0;
+};
+
+// The files to write of each backup of the chain that holds some (by backup ID), when every one
+// of them can be read on its own: m lists its directories and symbolic links, each holder's
+// base.tar.zst has a frame index and each file's offset is known. nullopt otherwise (a backup
+// made before statectl recorded these: the archives are then read whole).
+std::optional<std::unordered_map<std::string, std::vector<Located>>> locate_files(const std::vector<Manifest>& chain, const Manifest& m,
+                                                                                   const std::unordered_set<std::string>& keep)
+{
+  if (!m.tree) return std::nullopt;
+  std::unordered_map<std::string, const Manifest*> by_id;
+  for (const auto& h : chain) by_id[h.id] = &h;
+  std::unordered_map<std::string, std::unordered_map<std::string, std::int64_t>> offsets; // holder -> path -> offset
+  std::unordered_map<std::string, std::vector<Located>> out;
+  for (const auto& c : m.contents) {
+    if (keep.count(c.path)) continue;
+    const std::string& holder = c.reference.empty() ? m.id : c.reference;
+    auto h = by_id.find(holder);
+    if (h == by_id.end()) return std::nullopt;
+    auto [held, fresh] = offsets.try_emplace(holder);
+    if (fresh) {
+      bool indexed = false;
+      for (const auto& f : h->second->files)
+        if (f.name == "base.tar.zst") indexed = f.frames.size() >= 2;
+      if (!indexed) return std::nullopt;
+      for (const auto& hc : h->second->contents)
+        if (hc.reference.empty()) held->second[hc.path] = hc.offset;
+    }
+    auto at = held->second.find(c.path);
+    if (at == held->second.end() || at->second < 0) return std::nullopt;
+    out[holder].push_back({&c, static_cast<std::uint64_t>(at->second)});
+  }
+  return out;
+}
+
+// restore --delta's unpack when locate_files() found every file: the directories and symbolic
+// links from m's manifest, then from each holder's archive only the frames that hold a file to
+// write (core/backup/stream.h read_zstd_range), each file's size and SHA-256 checked.
+UnpackStats unpack_located(const Repository& repo, const Manifest& m, const std::vector<Manifest>& chain, const fs::path& dir,
+                           output::Printer& printer, bool tty, std::unordered_map<std::string, std::vector<Located>>& located)
+{
+  UnpackStats stats;
+  for (const auto& t : *m.tree) {
+    if (t.type != '5' && t.type != '2') continue;
+    stats.links_and_dirs.insert(unpack_entry_name(t.path));
+    unpack_place(dir, t.path, t.type, t.link_target);
+  }
+  auto damaged = [&](const std::string& why) {
+    return Error(ExitCode::failed, fmt::format("backup {} is damaged", m.id), why, "run `statectl backup verify` and restore another backup with --backup");
+  };
+  std::uint64_t total = 0, done = 0, decoded = 0, archived = 0;
+  for (const auto& [holder, files] : located)
+    for (const auto& l : files) total += l.file->size;
+  output::Progress progress(printer, "restore " + m.id, total, tty);
+  for (const auto& h : chain) {
+    auto it = located.find(h.id);
+    if (it == located.end()) {
+      if (&h != &chain.front()) ++stats.archives_skipped;
+      continue;
+    }
+    auto& files = it->second;
+    std::sort(files.begin(), files.end(), [](const Located& a, const Located& b) { return a.offset < b.offset; });
+    const StoredFile* base = nullptr;
+    for (const auto& f : h.files)
+      if (f.name == "base.tar.zst") base = &f;
+    const auto& frames = base->frames;
+    archived += frames.back().raw;
+    std::string key = Repository::backup_key(h.id, "base.tar.zst");
+    LocalCopy copy = repo.storage().fetch(key);
+    int fd = ::open(copy.path().c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) throw damaged(fmt::format("{}: {}", key, std::strerror(errno)));
+    struct CloseFd {
+      int fd;
+      ~CloseFd() { ::close(fd); }
+    } close_fd{fd};
+    // The raw offset where the frame holding `at` ends: files starting before it share the frames
+    // being read, so one read serves them all.
+    auto frame_end = [&](std::uint64_t at) {
+      auto e = std::upper_bound(frames.begin(), frames.end(), at, [](std::uint64_t v, const FrameMark& f) { return v < f.raw; });
+      return e == frames.end() ? frames.back().raw : e->raw;
+    };
+    for (std::size_t i = 0; i < files.size();) {
+      std::size_t j = i + 1;
+      std::uint64_t begin = files[i].offset, end = files[i].offset + files[i].file->size;
+      while (j < files.size() && files[j].offset < frame_end(end == begin ? begin : end - 1)) {
+        end = std::max(end, files[j].offset + files[j].file->size);
+        ++j;
+      }
+      // Files i..j-1 from one read of [begin, end): each written and hashed as its bytes pass.
+      std::size_t k = i;
+      int out = -1;
+      std::optional<Sha256> hash;
+      std::uint64_t pos = begin, written = 0;
+      auto close_file = [&] {
+        ::close(out);
+        out = -1;
+        const ContentFile& c = *files[k].file;
+        if (written != c.size || hash->hex() != c.sha256) throw damaged(fmt::format("{}: {}: checksum mismatch", key, c.path));
+        ++stats.files;
+        stats.bytes += written;
+        done += written;
+        progress.update(done);
+        ++k;
+      };
+      auto open_file = [&] {
+        out = unpack_open(dir, files[k].file->path);
+        hash.emplace();
+        written = 0;
+      };
+      // Empty files (no bytes to read) at the start.
+      auto settle = [&] {
+        while (k < j && out < 0) {
+          open_file();
+          if (files[k].file->size == 0) close_file();
+          else break;
+        }
+      };
+      struct CloseOut {
+        int& fd;
+        ~CloseOut() { if (fd >= 0) ::close(fd); }
+      } close_out{out};
+      settle();
+      try {
+        decoded += read_zstd_range(fd, frames, begin, end, [&](std::string_view d) {
+          while (!d.empty() && k < j) {
+            const Located& l = files[k];
+            if (pos < l.offset) { // bytes of a file that is not written
+              std::size_t skip = static_cast<std::size_t>(std::min<std::uint64_t>(l.offset - pos, d.size()));
+              d.remove_prefix(skip);
+              pos += skip;
+              continue;
+            }
+            std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>(l.file->size - written, d.size()));
+            hash->update(d.substr(0, take));
+            unpack_write(out, d.substr(0, take));
+            written += take;
+            pos += take;
+            d.remove_prefix(take);
+            if (written == l.file->size) {
+              close_file();
+              settle();
+            }
+          }
+          pos += d.size();
+        }, repo.cipher_key(), key);
+      } catch (const Error& e) {
+        if (e.what_failed() != key + " is damaged") throw; // a checksum mismatch above, or a write error
+        throw damaged(fmt::format("{}: {}", key, e.why().empty() ? e.what_failed() : e.why()));
+      }
+      if (k < j) throw damaged(fmt::format("{}: {} is missing from the archive", key, files[k].file->path));
+      i = j;
+    }
+  }
+  progress.finish();
+  printer.info(fmt::format("delta restore: decompressed {} of the {} in {} backup archive{} to write {} files ({})", util::format_size(decoded),
+                           util::format_size(archived), located.size(), located.size() == 1 ? "" : "s", stats.files, util::format_size(stats.bytes)));
+  return stats;
+}
+
 } // namespace
 
 UnpackStats unpack_backup(const Repository& repo, const Manifest& m, const fs::path& dir, output::Printer& printer, bool tty,
                           const std::unordered_set<std::string>& keep)
 {
   auto chain = backup_chain(repo, m);
+  // A delta restore writes few files: read only their frames when the backups say where they are.
+  if (!keep.empty())
+    if (auto located = locate_files(chain, m, keep)) return unpack_located(repo, m, chain, dir, printer, tty, *located);
   std::unordered_map<std::string, Wanted> wanted;
   std::unordered_set<std::string> needed; // the backups holding a file that is written
   for (const auto& c : m.contents) {

@@ -55,6 +55,15 @@ assert_eq "$(sql_at "$P" "SELECT count(*) FROM t")" 3500 "rows after restoring t
 stop_restored "$TEST_DIR/r2"
 pass "an encrypted diff $B2 is sealed and restores from its chain to exactly 3500 rows"
 
+# restore --delta of the encrypted diff onto r1 (B1 replayed to 3000 rows and promoted): only the
+# sealed records of the frames holding changed files are read, each authenticated.
+rm -f "$TEST_DIR/r1/$(sql "SELECT pg_relation_filepath('t')")"
+expect_exit 0 statectl restore --delta --to "$TEST_DIR/r1" --backup "$B2" --target-immediate --start --port "$P"
+assert_contains "$ERR" "delta restore: decompressed "
+assert_eq "$(sql_at "$P" "SELECT count(*) FROM t")" 3500 "rows after a delta restore of the encrypted diff"
+stop_restored "$TEST_DIR/r1"
+pass "restore --delta of the encrypted diff $B2 reads only the frames it needs and lands on exactly 3500 rows"
+
 # flip FILE OFFSET: inverts one byte in place.
 flip() { python3 -c 'import sys; p, o = sys.argv[1], int(sys.argv[2]); b = bytearray(open(p, "rb").read()); b[min(o, len(b) - 1)] ^= 0xFF; open(p, "wb").write(b)' "$1" "$2"; }
 tamper() {

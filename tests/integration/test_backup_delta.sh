@@ -66,6 +66,8 @@ WRITTEN=$(json_get "$OUT" 'j["delta"]["files_written"]')
 TOTAL=$(json_get "$TEST_DIR/repo/backups/$F/manifest.json" 'len(j["contents"])')
 ((KEPT > 0 && WRITTEN > 0 && KEPT + WRITTEN == TOTAL)) || fail "kept $KEPT + written $WRITTEN != $TOTAL files of the backup"
 assert_contains "$ERR" "delta restore: "
+# Only the frames of base.tar.zst holding the files written were decompressed, not the archive.
+assert_contains "$ERR" "delta restore: decompressed "
 [[ ! -e $PGDIR/base/stray.junk && ! -e $PGDIR/straydir && ! -L $PGDIR/pg_tblspc/99999 ]] || fail "strays left in $PGDIR"
 [[ ! -e $PGDIR/statectl.restore-incomplete && -e $PGDIR/global/pg_control && ! -e $PGDIR/global/pg_control.statectl-restore ]] ||
   fail "the finished restore left its marker or no pg_control"
@@ -115,9 +117,42 @@ assert_eq "$(sql_at "$P" "SELECT md5(string_agg(pad, ',' ORDER BY g)) FROM stabl
 stop_restored "$PGDIR"
 pass "restore --delta --latest --start: exact rows (2400), both static tables intact"
 
-# A delta restore that fails half-way (a damaged archive) leaves the directory marked unfinished.
+# A backup made before statectl recorded the frame index, file offsets and tree (its manifest
+# without them) is delta-restored from its whole archive, to the same tree.
+cp -p "$TEST_DIR/repo/backups/$F/manifest.json" "$TEST_DIR/manifest.saved"
+python3 - "$TEST_DIR/repo/backups/$F/manifest.json" <<'PY'
+import json, sys
+m = json.load(open(sys.argv[1]))
+m.pop("tree")
+for f in m["files"]:
+    f.pop("frames")
+for c in m["contents"]:
+    c.pop("offset", None)
+json.dump(m, open(sys.argv[1], "w"), indent=2)
+PY
+rm "$PGDIR/$T_FILE"
+echo stray >"$PGDIR/base/stray.junk"
+expect_exit 0 statectl restore --delta --to "$PGDIR" --backup "$F" --target-immediate
+assert_not_contains "$ERR" "delta restore: decompressed "
+tree "$PGDIR" | sort >"$TEST_DIR/delta-old.tree"
+diff "$TEST_DIR/fresh.tree" "$TEST_DIR/delta-old.tree" >"$TEST_DIR/tree.diff" || fail "the delta restore of an unindexed backup differs from a fresh restore: $(head -20 "$TEST_DIR/tree.diff")"
+cp -p "$TEST_DIR/manifest.saved" "$TEST_DIR/repo/backups/$F/manifest.json"
+pass "a backup without a frame index (made by an older statectl) is delta-restored from its whole archive, to the same tree"
+
+# A delta restore that fails half-way (a damaged archive: a byte flipped in the frame holding
+# global/pg_control, which every restore writes) leaves the directory marked unfinished.
 cp -p "$TEST_DIR/repo/backups/$F/base.tar.zst" "$TEST_DIR/saved"
-python3 -c 'import sys; p = sys.argv[1]; b = bytearray(open(p, "rb").read()); b[len(b) // 2] ^= 0xFF; open(p, "wb").write(b)' "$TEST_DIR/repo/backups/$F/base.tar.zst"
+python3 - "$TEST_DIR/repo/backups/$F" <<'PY'
+import json, sys
+d = sys.argv[1]
+m = json.load(open(d + "/manifest.json"))
+at = [c["offset"] for c in m["contents"] if c["path"] == "global/pg_control"][0]
+frames = [f for f in m["files"] if f["name"] == "base.tar.zst"][0]["frames"]
+i = max(k for k in range(len(frames) - 1) if frames[k][0] <= at)
+b = bytearray(open(d + "/base.tar.zst", "rb").read())
+b[(frames[i][1] + frames[i + 1][1]) // 2] ^= 0xFF
+open(d + "/base.tar.zst", "wb").write(b)
+PY
 expect_exit 1 statectl restore --delta --to "$PGDIR" --backup "$F" --target-immediate
 assert_contains "$ERR" "statectl: error: backup $F is damaged"
 assert_contains "$ERR" "$PGDIR is left marked as an unfinished restore"

@@ -19,7 +19,7 @@ BackupEntry entry(const std::string& id, const std::string& type, std::int64_t s
   m.type = type;
   m.start_time = format_time(start_s * 1000000);
   m.stop_time = format_time(stop_s * 1000000);
-  m.files.push_back({"base.tar.zst", size, stored, "", ""});
+  m.files.push_back({"base.tar.zst", size, stored, "", "", {}});
   e.manifest = m;
   return e;
 }

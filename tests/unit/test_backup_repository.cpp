@@ -1,10 +1,16 @@
 #include <doctest/doctest.h>
 
+#include <fcntl.h>
+#include <fstream>
 #include <nlohmann/json.hpp>
+#include <random>
+#include <unistd.h>
 
 #include "core/backup/repository.h"
 #include "core/backup/retention.h"
 #include "core/backup/stream.h"
+#include "core/error.h"
+#include "tests/support/temp_dir.h"
 
 using namespace statectl::backup;
 
@@ -102,4 +108,104 @@ TEST_CASE("backup: wal_retention keeps the WAL stream from the newest backup bef
   CHECK(wal_anchor(b, 50 * day, now) == std::optional<std::string>("F1")); // nothing before the window: the oldest
   CHECK(wal_anchor(b, 0, now) == std::nullopt);                           // off: every WAL from the oldest backup
   CHECK(wal_anchor({}, 30 * day, now) == std::nullopt);
+}
+
+namespace {
+
+// Reads raw bytes [begin, end) of a framed file through read_zstd_range.
+std::string stream_test_range(const std::filesystem::path& p, const std::vector<FrameMark>& frames, std::uint64_t begin, std::uint64_t end,
+                              const std::string& key = {})
+{
+  int fd = ::open(p.c_str(), O_RDONLY);
+  REQUIRE(fd >= 0);
+  std::string out;
+  try {
+    read_zstd_range(fd, frames, begin, end, [&](std::string_view d) { out.append(d); }, key, "base.tar.zst");
+  } catch (...) {
+    ::close(fd);
+    throw;
+  }
+  ::close(fd);
+  return out;
+}
+
+} // namespace
+
+TEST_CASE("backup: a framed zstd file is one stream and each part of it reads alone, plain and sealed")
+{
+  statectl::testing::TempDir tmp;
+  // Incompressible bytes, so that the sealed stream spans several 1 MiB records.
+  std::string data(3'500'000, '\0');
+  std::mt19937 rng(7);
+  for (auto& c : data) c = static_cast<char>(rng());
+  for (std::string key : {std::string(), std::string(32, 'k')}) {
+    CAPTURE(key.size());
+    auto p = tmp.path() / (key.empty() ? "plain.zst" : "sealed.zst");
+    ZstdFileWriter w(p, 3, 1, 0640, key, 256 * 1024);
+    w.write(std::string_view(data).substr(0, 1000));
+    w.write(std::string_view(data).substr(1000)); // crosses many frame ends in one write
+    auto st = w.finish();
+    REQUIRE(st.frames.size() == data.size() / (256 * 1024) + 2);
+    CHECK(st.frames.front() == FrameMark{0, 0});
+    CHECK(st.frames[1].raw == 256 * 1024);
+    CHECK(st.frames.back().raw == data.size());
+    std::string whole;
+    read_zstd_file(p, [&](std::string_view d) { whole.append(d); }, key);
+    CHECK(whole == data);
+    CHECK(stream_test_range(p, st.frames, 0, 10, key) == data.substr(0, 10));
+    CHECK(stream_test_range(p, st.frames, 256 * 1024 - 5, 256 * 1024 + 5, key) == data.substr(256 * 1024 - 5, 10));
+    CHECK(stream_test_range(p, st.frames, 1'100'000, 2'600'000, key) == data.substr(1'100'000, 1'500'000));
+    CHECK(stream_test_range(p, st.frames, data.size() - 3, data.size(), key) == data.substr(data.size() - 3));
+    CHECK(stream_test_range(p, st.frames, 0, data.size(), key) == data);
+    // An index that does not match the frames is damage, not wrong bytes.
+    auto wrong = st.frames;
+    wrong[2].raw += 1;
+    CHECK_THROWS_AS(stream_test_range(p, wrong, 300'000, 400'000, key), statectl::Error);
+    CHECK_THROWS_AS(stream_test_range(p, st.frames, 0, data.size() + 1, key), statectl::Error);
+  }
+  // A flipped byte in a frame fails that frame's read (zstd's checksum or AES-GCM's tag).
+  for (const char* name : {"plain.zst", "sealed.zst"}) {
+    auto p = tmp.path() / name;
+    std::fstream f(p, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(600'000);
+    char c = 0;
+    f.seekg(600'000);
+    f.read(&c, 1);
+    f.seekp(600'000);
+    c = static_cast<char>(c ^ 0x5a);
+    f.write(&c, 1);
+    f.close();
+  }
+  ZstdFileWriter w(tmp.path() / "index.zst", 3, 1, 0640, {}, 256 * 1024);
+  w.write(data);
+  auto frames = w.finish().frames;
+  CHECK_THROWS_AS(stream_test_range(tmp.path() / "plain.zst", frames, 0, data.size()), statectl::Error);
+  CHECK_THROWS_AS(stream_test_range(tmp.path() / "sealed.zst", frames, 0, data.size(), std::string(32, 'k')), statectl::Error);
+}
+
+TEST_CASE("backup: a manifest keeps the frame index, file offsets and tree; one without them reads as before")
+{
+  Manifest m;
+  m.id = "20261122-033512F";
+  m.type = "full";
+  m.files.push_back({"base.tar.zst", 100, 50, "a", "b", {{0, 0}, {64, 30}, {100, 50}}});
+  m.contents.push_back({"base/1/1", 10, "c", 5, "", 1536});
+  m.contents.push_back({"base/1/2", 10, "d", 5, "20261121-000000F", -1});
+  m.tree = std::vector<TreeEntry>{{"base", '5', ""}, {"pg_tblspc/16384", '2', "/srv/ts"}};
+  auto back = Manifest::from_json(m.to_json());
+  CHECK(back.files.at(0).frames == m.files[0].frames);
+  CHECK(back.contents.at(0).offset == 1536);
+  CHECK(back.contents.at(1).offset == -1);
+  REQUIRE(back.tree);
+  CHECK(back.tree->size() == 2);
+  CHECK(back.tree->at(1).type == '2');
+  CHECK(back.tree->at(1).link_target == "/srv/ts");
+  auto j = m.to_json();
+  j["files"][0].erase("frames");
+  j.erase("tree");
+  j["contents"][0].erase("offset");
+  auto old = Manifest::from_json(j);
+  CHECK(old.files.at(0).frames.empty());
+  CHECK(old.contents.at(0).offset == -1);
+  CHECK_FALSE(old.tree.has_value());
 }
