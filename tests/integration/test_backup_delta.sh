@@ -6,7 +6,8 @@
 # tree is the one a restore into an empty directory gives (every path, type, mode and checksum);
 # --latest --start replays to the exact row count; a delta restore that fails half-way leaves the
 # directory marked unfinished (no pg_control), which statectl and PostgreSQL refuse to start, and
-# the same restore run again finishes it.
+# the same restore run again finishes it. Only the zstd frames holding the files written are
+# decompressed (also of a diff's two archives); a backup without a frame index is read whole.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/backup_lib.sh"
 cd "$TEST_DIR"
@@ -32,6 +33,10 @@ sql "INSERT INTO t SELECT generate_series(1001, 2500)"
 sql "DELETE FROM t WHERE a <= 100"
 SEG=$(sql "SELECT pg_walfile_name(pg_switch_wal())")
 wait_until 30 archived "$SEG" || fail "segment $SEG not archived"
+# A diff after the change: t's file is stored anew, stable's referenced from the full.
+expect_exit 0 statectl -o json backup create --type diff
+D=$(json_get "$OUT" 'j["id"]')
+assert_eq "$(json_get "$OUT" '(j["type"], j["depends_on"])')" "('diff', '$F')" "diff after the change"
 
 # Refused while PostgreSQL runs on the directory, and into a directory that is not a data directory.
 expect_exit 2 statectl restore --delta --to "$PGDIR" --target-immediate
@@ -168,3 +173,15 @@ assert_eq "$(sql_at "$P" "SELECT count(*) FROM t")" 2400 "rows of t after finish
 [[ ! -e $PGDIR/statectl.restore-incomplete ]] || fail "the finished restore left its marker"
 stop_restored "$PGDIR"
 pass "a failed delta restore leaves $PGDIR unfinished (marker, no pg_control: PostgreSQL and statectl refuse it); running it again finishes it"
+
+# restore --delta of the diff: a file it references from the full (stable, deleted here) and one it
+# stores itself (t, deleted too) are read from the frames of both archives.
+rm "$PGDIR/$STABLE_FILE" "$PGDIR/$T_FILE"
+expect_exit 0 statectl restore --delta --to "$PGDIR" --backup "$D" --target-immediate
+assert_contains "$ERR" "in 2 backup archives to write "
+diff_sha() { json_get "$TEST_DIR/repo/backups/$D/manifest.json" "[c['sha256'] for c in j['contents'] if c['path'] == '$1'][0]"; }
+[[ $(json_get "$TEST_DIR/repo/backups/$D/manifest.json" "[c.get('reference', '') for c in j['contents'] if c['path'] == '$STABLE_FILE'][0]") == "$F" ]] ||
+  fail "the diff $D does not reference $STABLE_FILE from $F"
+assert_eq "$(sha256sum "$PGDIR/$STABLE_FILE" | cut -d' ' -f1)" "$(diff_sha "$STABLE_FILE")" "checksum of $STABLE_FILE from the full"
+assert_eq "$(sha256sum "$PGDIR/$T_FILE" | cut -d' ' -f1)" "$(diff_sha "$T_FILE")" "checksum of $T_FILE from the diff"
+pass "restore --delta of the diff $D writes files from the frames of both its archives ($D and the full $F)"
