@@ -349,11 +349,14 @@ DeployResult Stack::reconcile(const DeployOptions& opts)
   DeployResult res;
   Desired d = desired();
   std::vector<Member> to_start;
+  std::vector<Member> planned;
   for (auto& want : d.members) {
     Member* have = m_state.find(want.name);
     Member probe = have ? *have : want;
+    planned.push_back(probe);
     if (!have || !probe.initialized || !running(probe)) to_start.push_back(probe);
   }
+  check_port_overlaps(planned);
   std::vector<std::string> extra;
   for (const auto& m : m_state.members)
     if (std::none_of(d.members.begin(), d.members.end(), [&](const Member& w) { return w.name == m.name; })) extra.push_back(m.name);

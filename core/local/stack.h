@@ -134,6 +134,8 @@ private:
   void wait_healthy(std::chrono::milliseconds timeout);
   void patroni_bootstrap_roles(std::chrono::milliseconds timeout);
   void preflight(const std::vector<Member>& to_start);
+  // Throws a usage error when two planned members would listen on one port (exit 2).
+  void check_port_overlaps(const std::vector<Member>& planned) const;
   DeployResult reconcile(const DeployOptions& opts);
 
   Site m_site;

@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 #include <pwd.h>
+#include <map>
 #include <set>
 #include <sys/stat.h>
 
@@ -40,7 +41,37 @@ std::optional<fs::path> untraversable_ancestor(const fs::path& dir, uid_t uid, g
   return std::nullopt;
 }
 
+// Every port a member listens on, with the config key that sets it.
+std::vector<std::pair<int, std::string>> member_ports(const Site& site, const Member& m, const std::string& redis_mode)
+{
+  std::vector<std::pair<int, std::string>> ports = {{m.port, port_key(m)}};
+  if (m.rest_port) ports.emplace_back(m.rest_port, "[local] patroni_port");
+  if (m.kind == "etcd") ports.emplace_back(m.port + 1, "[local] etcd_port (peer port = etcd_port + 1)");
+  if (m.kind == "haproxy") ports.emplace_back(m.port + 1, "[local] haproxy_port (read-only port = haproxy_port + 1)");
+  if (m.kind == "redis" && redis_mode == "cluster") ports.emplace_back(redis_cluster::bus_port(site.cfg, m), "[local] redis_cluster_bus_port");
+  return ports;
+}
+
 } // namespace
+
+void Stack::check_port_overlaps(const std::vector<Member>& planned) const
+{
+  // Members of one kind take consecutive ports from their key (postgres-0, -1, ... or
+  // patroni-0, -1, ...), so ranges set by two keys can overlap although each key looks fine.
+  std::map<int, std::pair<std::string, std::string>> owner; // port -> member, key
+  for (const auto& m : planned) {
+    for (const auto& [port, key] : member_ports(m_site, m, m_state.redis_mode)) {
+      auto [it, fresh] = owner.emplace(port, std::make_pair(m.name, key));
+      if (fresh || it->second.first == m.name) continue;
+      throw Error(ExitCode::usage, fmt::format("port {} is configured for both {} and {}", port, it->second.first, m.name),
+                  fmt::format("{} comes from {} and {} from {}; members of one kind take consecutive ports from their key, "
+                              "one per member; nothing was started",
+                              it->second.first, it->second.second, m.name, key),
+                  "choose port ranges that do not overlap in the [local] section of statectl.toml (a deployed member keeps "
+                  "the port it was created with until 'statectl destroy --purge')");
+    }
+  }
+}
 
 void Stack::preflight(const std::vector<Member>& to_start)
 {
@@ -81,12 +112,7 @@ void Stack::preflight(const std::vector<Member>& to_start)
   for (const auto& m : to_start) {
     Member self = m;
     if (running(self)) continue; // its ports are its own (a member to re-make)
-    std::vector<std::pair<int, std::string>> ports = {{m.port, port_key(m)}};
-    if (m.rest_port) ports.emplace_back(m.rest_port, "[local] patroni_port");
-    if (m.kind == "etcd") ports.emplace_back(m.port + 1, "[local] etcd_port (peer port = etcd_port + 1)");
-    if (m.kind == "haproxy") ports.emplace_back(m.port + 1, "[local] haproxy_port (read-only port = haproxy_port + 1)");
-    if (m.kind == "redis" && m_state.redis_mode == "cluster") ports.emplace_back(redis_cluster::bus_port(site.cfg, m), "[local] redis_cluster_bus_port");
-    for (const auto& [port, key] : ports) {
+    for (const auto& [port, key] : member_ports(site, m, m_state.redis_mode)) {
       if (port_in_use(port))
         throw Error(ExitCode::usage, fmt::format("port {} for {} is already in use", port, m.name),
                     fmt::format("another program listens on 127.0.0.1:{}; nothing was started", port),

@@ -22,6 +22,14 @@ expect_exit 1 statectl status
 kill "$listener"
 pass "a port in use: exit 2 naming the port and the key, nothing started"
 
+# Two keys whose port ranges overlap: the standby postgres-1 takes postgres_port + 1.
+STATECTL_LOCAL_PGBOUNCER_PORT=$(( $(port 0) + 1 )) expect_exit 2 statectl deploy
+assert_contains "$ERR" "statectl: error: port $(( $(port 0) + 1 )) is configured for both postgres-1 and pgbouncer"
+assert_contains "$ERR" "[local] pgbouncer_port"
+assert_contains "$ERR" "members of one kind take consecutive ports from their key"
+[[ ! -e stack/postgres-0 && ! -e stack/stack.json ]] || fail "deploy with overlapping ports changed something: $(ls stack)"
+pass "overlapping port ranges: exit 2 naming both members and the key, nothing made"
+
 STATECTL_POSTGRES_HA=patroni STATECTL_POSTGRES_TTL=10 STATECTL_POSTGRES_LOOP_WAIT=5 STATECTL_POSTGRES_RETRY_TIMEOUT=4 \
   expect_exit 2 statectl deploy
 assert_contains "$ERR" "invalid Patroni timings: loop_wait + 2 * retry_timeout must not exceed ttl, got 5 + 2 * 4 = 13 > 10"
