@@ -65,6 +65,9 @@ void setup_deploy(CLI::App& sub, Context& ctx)
   sub.add_flag("--wait", o->wait, "Wait until every component is healthy (the local target always waits)");
   sub.add_option("--timeout", o->timeout, "How long to wait for the stack to become healthy")->capture_default_str();
   sub.add_flag("--no-rollback", o->no_rollback, "On failure, leave running what this run started (for debugging)");
+  sub.footer("With [tls] enabled (the default) the local stack and the compose render speak TLS 1.3 only, with the certificate\n"
+             "statectl's CA issues (into the secret store on the first deploy; compose mounts it from ./secrets/). Not yet: compose\n"
+             "with [postgres] ha = \"patroni\" and k8s deploy plain text and warn; an explicit [tls] enabled = true there exits 2.");
   sub.callback([&ctx, o] {
     targets::DeployOptions opts;
     opts.timeout = parse_timeout(o->timeout);
@@ -140,7 +143,8 @@ void setup_redis_cli(CLI::App& sub, Context& ctx)
              "users ([redis] acl, the default) redis-cli logs in as statectl-admin (--user statectl-admin). On the compose and k8s targets\n"
              "redis-cli runs inside the stack's containers and reads the password from the mounted secret file.\n"
              "With [redis] mode = \"cluster\" it runs redis-cli -c, which follows the cluster's MOVED redirects.\n"
-             "With [tls] enabled (local target) redis-cli gets --tls --cacert <state dir>/tls/ca.crt (the servers speak TLS only).\n"
+             "With [tls] enabled (local target) redis-cli gets --tls --cacert <state dir>/tls/ca.crt (the servers speak TLS only); on\n"
+             "compose the one inside the containers gets --tls --cacert /run/secrets/ca.crt.\n"
              "Exit code is redis-cli's.");
   sub.callback([&ctx, o] {
     o->tty = interactive();

@@ -54,8 +54,9 @@ json verify(const config::Config& cfg, exec::Runner& runner, const Expect& e, Pr
   checks["postgres_streaming"] = fmt::format("{}/{}", streaming, e.pg_replicas);
 
   if (e.redis_mode == "sentinel") {
-    std::string addr = exec_in(sentinel, {"redis-cli", "-p", "26379", "sentinel", "get-master-addr-by-name", e.master_name}, false,
-                               "cannot ask Sentinel for the master");
+    std::vector<std::string> ask = e.redis_cli;
+    ask.insert(ask.end(), {"-p", "26379", "sentinel", "get-master-addr-by-name", e.master_name});
+    std::string addr = exec_in(sentinel, ask, false, "cannot ask Sentinel for the master");
     if (addr.empty() || addr.find("nil") != std::string::npos)
       throw Error(ExitCode::failed, "verify failed: Sentinel does not know the master",
                   fmt::format("sentinel get-master-addr-by-name {} returned nothing", e.master_name));
@@ -79,6 +80,7 @@ Expect expectations(const config::Config& cfg, const render::Request& req)
   e.pg_replicas = std::stoll(v["pg_replicas"].get<std::string>());
   e.redis_mode = v["redis_cluster"].get<bool>() ? "cluster" : v["redis_sentinel"].get<bool>() ? "sentinel" : "standalone";
   e.master_name = cfg.get_string("redis.master_name");
+  e.redis_cli = util::split(v["redis_cli"].get<std::string>(), ' ');
   return e;
 }
 

@@ -2,6 +2,8 @@
 
 #include <chrono>
 #include <nlohmann/json_fwd.hpp>
+#include <string>
+#include <vector>
 
 #include "core/config/config_fwd.h"
 #include "core/deploy/tools.h"
@@ -16,6 +18,9 @@ struct Expect {
   std::int64_t pg_replicas = 0;
   std::string redis_mode; // standalone, sentinel, cluster
   std::string master_name;
+  // redis-cli as run inside the stack's containers: with --tls --cacert /run/secrets/ca.crt when
+  // the render speaks TLS only (render::tls_rendered), verifying the servers against the CA.
+  std::vector<std::string> redis_cli = {"redis-cli"};
 };
 Expect expectations(const config::Config& cfg, const render::Request& req);
 

@@ -141,6 +141,12 @@ void add_compose_patroni_values(const config::Config& cfg, bool patroni, std::in
 
 } // namespace
 
+bool tls_rendered(const config::Config& cfg, const Request& req)
+{
+  return req.target == Target::compose && cfg.get_bool("tls.enabled") && cfg.get_string("postgres.ha") != "patroni" &&
+         cfg.get_string("redis.mode") != "cluster";
+}
+
 std::string template_dir(const Request& req)
 {
   if (req.target == Target::terraform) return "terraform/" + (req.cloud.empty() ? std::string("aws") : req.cloud);
@@ -244,12 +250,23 @@ json values(const config::Config& cfg, const Request& req)
   v["redis_memory_limit"] = mebibytes(maxmemory + maxmemory / 4);
   v["redis_memory_request"] = mebibytes(maxmemory);
   v["redis_storage"] = mebibytes(2 * maxmemory); // room for the RDB snapshot and the AOF rewrite
-  // The compose and k8s renders have no TLS yet: an explicit request for it is refused rather
-  // than deployed as plain text (the built-in default only makes deploy warn).
-  if ((req.target == Target::compose || req.target == Target::k8s) && cfg.is_set("tls.enabled") && cfg.get_bool("tls.enabled"))
-    throw Error(ExitCode::usage, fmt::format("[tls] enabled = true is not rendered for {} yet", target_name(req.target)),
-                fmt::format("the {} renders speak plain text inside the stack's network; TLS is on the local stack only", target_name(req.target)),
+  // [tls] enabled: the compose render speaks TLS only (bare PostgreSQL mode, Sentinel or
+  // standalone Redis); the other compose modes and k8s have no TLS yet, so an explicit request
+  // for it there is refused rather than deployed as plain text (the built-in default only makes
+  // deploy warn).
+  const bool tls = tls_rendered(cfg, req);
+  v["tls_only"] = tls;
+  v["no_tls"] = !tls;
+  // redis-cli inside a container of the render (health checks, entrypoints): it verifies the
+  // servers against the mounted CA when they speak TLS.
+  v["redis_cli"] = tls ? "redis-cli --tls --cacert /run/secrets/ca.crt" : "redis-cli";
+  v["redis_scheme"] = tls ? "rediss" : "redis";
+  if ((req.target == Target::compose || req.target == Target::k8s) && !tls && cfg.is_set("tls.enabled") && cfg.get_bool("tls.enabled")) {
+    std::string where = req.target == Target::k8s ? "k8s" : compose_patroni ? "compose with [postgres] ha = \"patroni\"" : "compose with [redis] mode = \"cluster\"";
+    throw Error(ExitCode::usage, fmt::format("[tls] enabled = true is not rendered for {} yet", where),
+                fmt::format("the {} renders speak plain text inside the stack's network", where),
                 fmt::format("set [tls] enabled = false for {} (an [env.NAME] profile, or STATECTL_TLS_ENABLED=false)", target_name(req.target)));
+  }
   if (mode == "cluster" && req.target == Target::compose && cfg.get_bool("monitoring.enabled"))
     throw Error(ExitCode::usage, "[monitoring] enabled is not rendered for a Redis Cluster on compose yet",
                 "the compose exporter and Prometheus scrape a Sentinel master and its replicas",

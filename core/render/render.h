@@ -43,6 +43,12 @@ struct File {
 // (e.g. a project name that is not a DNS label on k8s).
 nlohmann::json values(const config::Config& cfg, const Request& req);
 
+// Whether the render of req speaks TLS only: [tls] enabled on compose in bare PostgreSQL mode
+// with Sentinel or standalone Redis (certificates from the compose secrets ca.crt, tls.crt and
+// tls.key). Patroni and Redis Cluster on compose, k8s and terraform (which enforces TLS on the
+// managed services itself) render no TLS of their own.
+bool tls_rendered(const config::Config& cfg, const Request& req);
+
 // The template directory of a request, relative to a templates root: "compose", "k8s",
 // "terraform/aws".
 std::string template_dir(const Request& req);

@@ -68,11 +68,14 @@ StatusResult Remote::status_result() const { return headed<StatusResult>(); }
 RenderRun::RenderRun(Remote& target, const DeployOptions& o) : t(target), opts(o), prev(previous_dir(target.cfg, target.req))
 {
   result = t.deploy_result();
-  // TLS is on by default, but these renders have none yet: say so rather than imply it (an
-  // explicit [tls] enabled = true is refused by render).
-  if (t.cfg.get_bool("tls.enabled") && !t.cfg.is_set("tls.enabled"))
-    t.printer.warn(fmt::format("the {} stack speaks plain text inside its network: its renders have no TLS yet ([tls] enabled is for the local stack)",
-                               render::target_name(t.req.target)));
+  // TLS is on by default, but some renders have none yet (k8s; Patroni and Redis Cluster on
+  // compose): say so rather than imply it (an explicit [tls] enabled = true is refused by render).
+  if (t.cfg.get_bool("tls.enabled") && !t.cfg.is_set("tls.enabled") && t.req.target != render::Target::terraform &&
+      !render::tls_rendered(t.cfg, t.req))
+    t.printer.warn(fmt::format("the {} stack speaks plain text inside its network: {} has no TLS yet ([tls] enabled is for the local stack{})",
+                               render::target_name(t.req.target),
+                               t.req.target == render::Target::k8s ? "its render" : "the compose render with [postgres] ha = \"patroni\"",
+                               t.req.target == render::Target::k8s ? " and compose" : " and compose in bare PostgreSQL mode"));
 }
 
 void RenderRun::install_render()
@@ -178,7 +181,9 @@ std::vector<std::string> probe_servers(Remote& t, const deploy::Expect& p,
   s.replication = rep;
 
   if (p.redis_mode == "sentinel") {
-    exec::Result q = exec_in(sentinel, {"redis-cli", "-p", "26379", "sentinel", "get-master-addr-by-name", t.cfg.get_string("redis.master_name")});
+    std::vector<std::string> ask = p.redis_cli;
+    ask.insert(ask.end(), {"-p", "26379", "sentinel", "get-master-addr-by-name", t.cfg.get_string("redis.master_name")});
+    exec::Result q = exec_in(sentinel, ask);
     std::string addr = q.ok() ? util::trim(q.out) : "";
     s.has_sentinel = true;
     if (addr.empty() || addr.find("nil") != std::string::npos)
@@ -256,7 +261,9 @@ exec::Command client_command(std::vector<std::string> argv)
 exec::Command redis_cli_in(const config::Config& cfg, const render::Request& req, const ClientOptions& o,
                            const std::function<std::vector<std::string>(const std::string&)>& prefix, const std::string& secrets_dir)
 {
-  std::string mode = deploy::expectations(cfg, req).redis_mode;
+  deploy::Expect expect = deploy::expectations(cfg, req);
+  const std::string& mode = expect.redis_mode;
+  std::string cli = util::join(expect.redis_cli, " "); // with the TLS options when the servers speak TLS
   if (o.replica && mode == "standalone") throw Error(ExitCode::usage, "redis.mode 'standalone' has no replica");
   std::string service = mode == "cluster"                  ? "redis-cluster"
                         : o.replica && mode == "sentinel" ? "redis-replica"
@@ -266,11 +273,11 @@ exec::Command redis_cli_in(const config::Config& cfg, const render::Request& req
   // The script gets the master name (or a placeholder) as $0 and the user's arguments as "$@".
   std::string script, zero = "redis-cli";
   if (service == "redis-sentinel") {
-    script = "m=$(redis-cli -p 26379 sentinel get-master-addr-by-name \"$0\" | head -n 1) && [ -n \"$m\" ] && " + auth +
-             " exec redis-cli -h \"$m\" \"$@\"";
+    script = "m=$(" + cli + " -p 26379 sentinel get-master-addr-by-name \"$0\" | head -n 1) && [ -n \"$m\" ] && " + auth + " exec " + cli +
+             " -h \"$m\" \"$@\"";
     zero = cfg.get_string("redis.master_name");
   } else {
-    script = auth + std::string(" exec redis-cli ") + (mode == "cluster" ? "-c " : "") + "\"$@\"";
+    script = auth + " exec " + cli + " " + (mode == "cluster" ? "-c " : "") + "\"$@\"";
   }
   std::vector<std::string> argv = prefix(service);
   argv.insert(argv.end(), {"sh", "-c", script, zero});

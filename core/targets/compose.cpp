@@ -36,21 +36,6 @@ using namespace std::chrono;
 
 namespace {
 
-// The files the rendered compose file references as ./secrets/<name>, readable by the containers'
-// user, in a 0700 directory; values from the secret store (generated there on first use).
-void write_compose_secrets(const config::Config& cfg, const fs::path& dir)
-{
-  secrets::Store store(cfg);
-  fs::path sdir = dir / "secrets";
-  if (auto r = util::make_dirs(sdir, 0700); !r) throw Error(ExitCode::failed, "cannot create the compose secrets directory", r.error());
-  ::chmod(sdir.c_str(), 0700);
-  for (const auto& name : secrets::stack_secret_names()) {
-    std::string value = store.ensure(name);
-    exec::register_secret(value);
-    secrets::write_compose_secret(sdir / name, value);
-  }
-}
-
 // The WAL spool the containers' archive_command writes into: <state dir>/wal-spool, the path of
 // backup::wal_spool_dir() (which every backup command imports from; not included here, targets
 // sit below backup) and of the render's {{wal_spool}}. The containers' uid owns it, 0700. It
@@ -78,6 +63,7 @@ public:
     std::error_code ec;
     if (!fs::exists(file, ec))
       throw Error(ExitCode::failed, fmt::format("no compose deploy in {}", dir.string()), "", "run `statectl deploy --target compose` first");
+    compose_client_tls(cfg, dir); // the stack runs the config's TLS mode, or the error says how to go on
     return deploy::Compose::detect(cfg, runner, file);
   }
 
@@ -86,6 +72,13 @@ public:
     compose_roles::refuse_while_switched(cfg, "deploy", "it sets up the roles and passwords on postgres-primary, which is a standby now");
     RenderRun run(*this, opts);
     run.files = render::render(cfg, req); // validates the config before anything runs
+    // The secret files are handed to uid 999 only when statectl runs as root (secrets push);
+    // otherwise tls.key would be the caller's and world-readable, and PostgreSQL refuses such a
+    // key: fail before anything runs rather than deploy a primary that cannot start.
+    if (render::tls_rendered(cfg, req) && ::geteuid() != 0)
+      throw Error(ExitCode::usage, "the compose render speaks TLS only, which needs deploy to run as root",
+                  "PostgreSQL reads /run/secrets/tls.key only when it is 0400 and owned by the server's uid 999, which only root can arrange",
+                  "run `statectl deploy --target compose` as root, or set [tls] enabled = false for compose");
     fs::path file = dir / "docker-compose.yml";
     deploy::Compose compose = deploy::Compose::detect(cfg, runner, file);
     run.result.compose = util::join(compose.base, " ");
@@ -95,7 +88,8 @@ public:
     };
     if (planning()) {
       printer.plan(fmt::format("render {} files into {} (the applied render is kept as {})", run.files.size(), dir.string(), run.prev.string()));
-      printer.plan(fmt::format("write the secret files {}", (dir / "secrets").string()));
+      printer.plan(fmt::format("write the secret files {}{}", (dir / "secrets").string(),
+                               render::tls_rendered(cfg, req) ? " (with ca.crt, tls.crt and tls.key, issued into the secret store when it has none)" : ""));
       runner.run(deploy::command(compose.argv({"config", "-q"}), true));
       up();
       printer.plan(patroni() ? "once a Patroni member leads, set up its roles and passwords (SCRAM verifiers)"
@@ -108,7 +102,7 @@ public:
       return run.result;
     }
     run.install_render();
-    write_compose_secrets(cfg, dir);
+    write_compose_secrets(cfg, req, dir, printer);
     make_wal_spool(cfg);
     printer.info(fmt::format("rendered {} files into {}", run.files.size(), dir.string()));
     try {
@@ -274,6 +268,7 @@ public:
     static const std::map<std::string, std::string> services = {
       {"postgres", "postgres-replica"}, {"redis", "redis-replica"}, {"pooler", "pgbouncer"}};
     res.service = services.at(opts.component);
+    compose_client_tls(cfg, dir); // new containers get the config's TLS mode: it must be the running one
     deploy::Compose compose = deploy::Compose::detect(cfg, runner, file);
     if (opts.component == "postgres" && patroni()) {
       // Patroni's members are services of their own: add or remove patroni-K services.
@@ -332,6 +327,9 @@ public:
       return it->second;
     };
     stack::Endpoints e = base_endpoints(cfg);
+    // TLS renders: verify-full on the published ports (127.0.0.1 is a name of the certificate),
+    // Redis and the Sentinels pinned to the CA, as on the local stack.
+    e.pooler.tls = e.primary.tls = e.redis_tls = compose_client_tls(cfg, dir);
     e.pooler.port = port_of("pgbouncer");
     if (patroni()) {
       // HAProxy's read-write port, and its read-only port (+1) for the replicas.

@@ -3,10 +3,13 @@
 
 #include <fmt/format.h>
 
+#include "core/config/config.h"
 #include "core/deploy/tools.h"
 #include "core/error.h"
+#include "core/render/render.h"
 #include "core/targets/common.h"
 #include "core/targets/compose_redis.h"
+#include "core/util/fs.h"
 #include "core/util/strings.h"
 
 namespace statectl::targets::detail {
@@ -58,6 +61,33 @@ clients::AddressMap redis_nat(const config::Config& cfg, exec::Runner& runner, c
     // is then reported as not published.
   }
   return nat;
+}
+
+std::vector<std::string> container_redis_cli(const clients::ClientTls& tls)
+{
+  if (!tls.enabled) return {"redis-cli"};
+  return {"redis-cli", "--tls", "--cacert", "/run/secrets/ca.crt"};
+}
+
+bool compose_file_tls(const std::string& compose_file) { return compose_file.find("\n    file: ./secrets/ca.crt") != std::string::npos; }
+
+clients::ClientTls compose_client_tls(const config::Config& cfg, const fs::path& dir)
+{
+  clients::ClientTls tls;
+  auto text = util::read_file(dir / "docker-compose.yml");
+  if (!text) return tls; // nothing applied: the callers say so
+  tls.enabled = compose_file_tls(*text);
+  bool wanted = render::tls_rendered(cfg, render::request_for(cfg, render::Target::compose));
+  if (tls.enabled != wanted)
+    throw Error(ExitCode::usage,
+                fmt::format("the compose stack in {} runs {} TLS", dir.string(), tls.enabled ? "with" : "without"),
+                fmt::format("the config says [tls] enabled = {}{}", cfg.get_bool("tls.enabled") ? "true" : "false",
+                            cfg.is_set("tls.enabled") ? "" : " (the default)"),
+                tls.enabled ? "set [tls] enabled = true, or run 'statectl deploy --target compose' to switch it to plain text"
+                            : "set [tls] enabled = false to use it as it is, or run 'statectl deploy --target compose' to switch it to TLS "
+                              "(the containers are recreated; the data volumes are kept)");
+  if (tls.enabled) tls.ca_file = (dir / "secrets" / "ca.crt").string();
+  return tls;
 }
 
 // compose service name -> kind, role.

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "core/clients/endpoint.h"
 #include "core/config/config_fwd.h"
@@ -17,6 +18,20 @@ namespace statectl::targets::detail {
 // name redis-master, or the container address a promoted replica announced. Maps each Redis
 // container's address to the loopback port it publishes (master_port for redis-master).
 clients::AddressMap redis_nat(const config::Config& cfg, exec::Runner& runner, const std::filesystem::path& file, int master_port);
+
+// How statectl reaches the servers of the compose render applied in dir: TLS verified against
+// dir/secrets/ca.crt (the CA the containers mount; the certificate names 127.0.0.1, where the
+// ports are published) when that render speaks TLS, else plain text. Throws Error(usage) when
+// the config would render the other mode than the applied one (a stack deployed before compose
+// had TLS, or a changed [tls] enabled): statectl never falls back to plain text.
+clients::ClientTls compose_client_tls(const config::Config& cfg, const std::filesystem::path& dir);
+
+// redis-cli as run inside a container of the render: with --tls --cacert /run/secrets/ca.crt (the
+// mounted CA) when the servers speak TLS (tls.enabled, from compose_client_tls).
+std::vector<std::string> container_redis_cli(const clients::ClientTls& tls);
+
+// Whether the compose file text mounts the TLS secrets (the render speaks TLS only).
+bool compose_file_tls(const std::string& compose_file);
 
 // A service of the compose render -> its kind and role ("postgres-primary" -> postgres, primary;
 // "patroni-2" -> patroni, member; "etcd-1" -> etcd, dcs; "haproxy-1" -> haproxy, proxy).

@@ -9,6 +9,7 @@
 #include "core/config/config.h"
 #include "core/error.h"
 #include "core/secrets/store.h"
+#include "core/targets/compose_endpoints.h"
 #include "core/targets/compose_roles.h"
 #include "core/util/fs.h"
 #include "core/util/strings.h"
@@ -214,7 +215,7 @@ std::string ComposePostgres::promote_after_kill(const std::string& killed)
   return best;
 }
 
-clients::PgParams pooler_admin(const config::Config& cfg, int port)
+clients::PgParams pooler_admin(const config::Config& cfg, const fs::path& dir, int port)
 {
   secrets::Store store(cfg);
   clients::PgParams p;
@@ -225,7 +226,9 @@ clients::PgParams pooler_admin(const config::Config& cfg, int port)
   p.database = "pgbouncer";
   p.application_name = "statectl-failover";
   p.connect_timeout_s = 5;
-  p.tls.sslmode = "disable";
+  // The admin console takes TLS only when the render speaks it (client_tls_sslmode = require).
+  clients::ClientTls tls = compose_client_tls(cfg, dir);
+  p.tls = tls.enabled ? clients::pg_tls(tls) : clients::PgTls{"disable", "", "", ""};
   return p;
 }
 
@@ -254,7 +257,7 @@ void ComposePostgres::repoint_poolers(const std::string& host, bool persist)
     // RELOAD on the admin console through the published port; and PgBouncer stops trying a server
     // for server_login_retry (15 s) after a failed connect, which the dead primary caused.
     try {
-      auto conn = clients::PgConnection::connect(pooler_admin(m_cfg, port));
+      auto conn = clients::PgConnection::connect(pooler_admin(m_cfg, m_dir, port));
       conn.exec("RELOAD");
       conn.exec("SET server_login_retry = 0");
     } catch (const clients::PgError& e) {

@@ -36,7 +36,7 @@ std::vector<PgContainer> service_containers(exec::Runner& runner, const std::str
 std::vector<std::string> volumes_beyond(exec::Runner& runner, const deploy::Compose& compose, const std::string& service, std::int64_t keep);
 
 // How statectl logs in to the admin console of the PgBouncer published on 127.0.0.1:port.
-clients::PgParams pooler_admin(const config::Config& cfg, int port);
+clients::PgParams pooler_admin(const config::Config& cfg, const std::filesystem::path& dir, int port);
 
 // The PostgreSQL side of a deployed compose stack in bare mode: the primary is the
 // postgres-primary container, the standbys stream from it, every PgBouncer points at it.

@@ -9,6 +9,7 @@
 #include "core/clients/redis.h"
 #include "core/error.h"
 #include "core/exec/redact.h"
+#include "core/targets/compose_endpoints.h"
 #include "core/util/strings.h"
 
 namespace statectl::targets::detail::compose_redis {
@@ -145,7 +146,8 @@ std::string rejoin(exec::Runner& runner, const deploy::Compose& compose, const s
   auto deadline = steady_clock::now() + timeout;
   // The health check's way in: the password from the file its entrypoint wrote (never argv).
   std::vector<std::string> info = {"docker", "exec", container, "sh", "-c",
-                                   "REDISCLI_AUTH=\"$(cat /tmp/redis.pass)\" redis-cli --no-auth-warning info replication"};
+                                   "REDISCLI_AUTH=\"$(cat /tmp/redis.pass)\" " + util::join(container_redis_cli(endpoints.redis_tls), " ") +
+                                     " --no-auth-warning info replication"};
   std::string last = "not asked yet";
   while (steady_clock::now() < deadline) {
     exec::Result r = runner.run(deploy::command(info, false, 10s));

@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 #include <optional>
+#include <sys/stat.h>
 #include <thread>
 
 #include "core/clients/postgres.h"
@@ -14,10 +15,14 @@
 #include "core/error.h"
 #include "core/exec/redact.h"
 #include "core/secrets/crypto.h"
+#include "core/secrets/manage.h"
+#include "core/secrets/tls.h"
 #include "core/secrets/push.h"
 #include "core/secrets/store.h"
+#include "core/targets/compose_endpoints.h"
 #include "core/targets/compose_failover.h"
 #include "core/targets/compose_secrets_patroni.h"
+#include "core/util/fs.h"
 #include "core/util/strings.h"
 
 namespace statectl::targets::detail {
@@ -60,7 +65,8 @@ std::string redis_quoted(const std::string& s)
   return out + "\"";
 }
 
-bool pg_login(int port, const std::string& user, const std::string& password, const std::string& db, std::string* error)
+bool pg_login(int port, const clients::ClientTls& tls, const std::string& user, const std::string& password, const std::string& db,
+              std::string* error)
 {
   clients::PgParams p;
   p.port = port;
@@ -69,7 +75,7 @@ bool pg_login(int port, const std::string& user, const std::string& password, co
   p.database = db;
   p.connect_timeout_s = 5;
   p.application_name = "statectl-secrets";
-  p.tls.sslmode = "disable";
+  p.tls = tls.enabled ? clients::pg_tls(tls) : clients::PgTls{"disable", "", "", ""};
   try {
     auto c = clients::PgConnection::connect(p);
     c.exec("SELECT 1");
@@ -233,7 +239,7 @@ private:
         } catch (const Error& e) {
           // An undo after this very step failed finds the auth file still holding the value: the
           // login through the pooler decides.
-          if (!pg_login(m_ep.pooler.port, role, to, db, nullptr)) throw;
+          if (!pg_login(m_ep.pooler.port, m_ep.pooler.tls, role, to, db, nullptr)) throw;
           step(fmt::format("{}: already accepts the value ({})", c.name, e.message()));
         }
       }
@@ -241,13 +247,13 @@ private:
 
     // Verify: fresh connections with the new value, direct and through the pooler.
     std::string err;
-    if (!pg_login(m_ep.primary.port, role, to, db, &err))
+    if (!pg_login(m_ep.primary.port, m_ep.primary.tls, role, to, db, &err))
       throw Error(ExitCode::failed, fmt::format("verification failed: {} cannot log in to {} with the new password", role, primaries[0].service), err);
     step(fmt::format("verified: new connection to {} 127.0.0.1:{} as {}", m_patroni ? "the leader through HAProxy" : "postgres-primary", m_ep.primary.port, role));
     if (pooled) {
       bool ok = false;
       for (int i = 0; i < 25 && !ok; ++i) {
-        ok = pg_login(m_ep.pooler.port, role, to, db, &err);
+        ok = pg_login(m_ep.pooler.port, m_ep.pooler.tls, role, to, db, &err);
         if (!ok) std::this_thread::sleep_for(200ms);
       }
       if (!ok)
@@ -262,7 +268,8 @@ private:
   void redis_commands(const PgContainer& c, const std::vector<std::string>& port_args, const std::string& from, const std::string& to,
                       const std::vector<std::string>& commands, bool auth)
   {
-    std::vector<std::string> argv = {"redis-cli", "--no-auth-warning"};
+    std::vector<std::string> argv = container_redis_cli(m_ep.redis_tls);
+    argv.push_back("--no-auth-warning");
     argv.insert(argv.end(), port_args.begin(), port_args.end());
     std::string last;
     for (const std::string* pw : {&from, &to}) {
@@ -302,7 +309,9 @@ private:
       step(fmt::format("{}: SENTINEL SET {} auth-pass", c.name, m_cfg.get_string("redis.master_name")));
     }
     for (const auto& c : servers) {
-      std::string out = exec_in(c, {"redis-cli", "--no-auth-warning"}, "AUTH " + redis_quoted(to) + "\nPING\n", "redis-cli");
+      std::vector<std::string> cli = container_redis_cli(m_ep.redis_tls);
+      cli.push_back("--no-auth-warning");
+      std::string out = exec_in(c, cli, "AUTH " + redis_quoted(to) + "\nPING\n", "redis-cli");
       if (util::trim(out) != "OK\nPONG")
         throw Error(ExitCode::failed, fmt::format("verification failed: {} does not accept the new password", c.name), exec::redact(out));
     }
@@ -321,6 +330,31 @@ private:
 };
 
 } // namespace
+
+void write_compose_secrets(const config::Config& cfg, const render::Request& req, const fs::path& dir, output::Printer& printer)
+{
+  secrets::Store store(cfg);
+  fs::path sdir = dir / "secrets";
+  if (auto r = util::make_dirs(sdir, 0700); !r) throw Error(ExitCode::failed, "cannot create the compose secrets directory", r.error());
+  ::chmod(sdir.c_str(), 0700);
+  std::vector<std::string> names = secrets::stack_secret_names();
+  if (render::tls_rendered(cfg, req)) {
+    using namespace secrets;
+    if (!store.exists(k_ca_cert) || !store.exists(k_tls_cert) || !store.exists(k_tls_key)) {
+      tls::Request issue;
+      issue.cn = cfg.get_string("project.name");
+      issue.sans = tls::default_sans(cfg);
+      printer.info(fmt::format("issuing the stack's TLS certificate ({}) into the secret store", util::join(issue.sans, ", ")));
+      issue_tls(store, issue, false);
+    }
+    names.insert(names.end(), {k_ca_cert, k_tls_cert, k_tls_key});
+  }
+  for (const auto& name : names) {
+    std::string value = name == secrets::k_ca_cert || name == secrets::k_tls_cert || name == secrets::k_tls_key ? store.require(name) : store.ensure(name);
+    exec::register_secret(value);
+    secrets::write_compose_secret(sdir / name, value);
+  }
+}
 
 secrets::ApplyFn compose_secrets_applier(const config::Config& cfg, const secrets::Store& store, exec::Runner& runner,
                                          output::Printer& printer, const deploy::Compose& compose, const fs::path& dir,

@@ -11,6 +11,7 @@
 #include "core/deploy/tools.h"
 #include "core/exec/runner.h"
 #include "core/output/printer.h"
+#include "core/render/render.h"
 #include "core/secrets/manage.h"
 #include "core/stack/endpoints.h"
 #include "core/targets/compose_patroni.h"
@@ -19,6 +20,13 @@ namespace statectl::targets::detail {
 
 // The Patroni members of the project as Patroni and the engine report them (ha = "patroni").
 using PatroniMembers = std::function<std::vector<compose_patroni::Member>()>;
+
+// Writes the files the rendered compose file references as ./secrets/<name> into dir/secrets,
+// readable by the containers' user, in a 0700 directory; values from the secret store
+// (generated there on first use). A TLS render (render::tls_rendered) also gets ca.crt, tls.crt
+// and tls.key, issued into the store on first use like the local stack's (statectl's CA; the
+// names include every compose service and 127.0.0.1).
+void write_compose_secrets(const config::Config& cfg, const render::Request& req, const std::filesystem::path& dir, output::Printer& printer);
 
 // The ApplyFn of `secrets rotate NAME --apply` on the running containers of a compose project,
 // with the guarantees of the local stack: no container restarts, and a fresh login with the new

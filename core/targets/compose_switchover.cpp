@@ -9,6 +9,7 @@
 #include "core/local/process.h"
 #include "core/exec/redact.h"
 #include "core/secrets/store.h"
+#include "core/targets/compose_endpoints.h"
 #include "core/targets/compose_failover.h"
 #include "core/targets/compose_roles.h"
 #include "core/util/strings.h"
@@ -61,7 +62,7 @@ void ComposePostgres::pause_poolers(const std::string& command)
 {
   for (const auto& [id, port] : m_poolers) {
     try {
-      auto conn = clients::PgConnection::connect(pooler_admin(m_cfg, port));
+      auto conn = clients::PgConnection::connect(pooler_admin(m_cfg, m_dir, port));
       conn.exec(command);
     } catch (const clients::PgError& e) {
       throw Error(ExitCode::failed, fmt::format("{} on the PgBouncer at 127.0.0.1:{} failed", command, port), e.what());
@@ -159,8 +160,13 @@ Switched ComposePostgres::switchover(const std::string& to, milliseconds timeout
                                        true, 15s);
   pass.stdin_data = fmt::format("*:*:*:{}:{}\n", deploy::k_compose_replication_role, escaped);
   deploy::run_checked(m_runner, pass, "writing the replication password file in " + old.name);
-  auto conninfo = [](const std::string& to_host) {
-    return util::sql_quote(fmt::format("host={} port=5432 user={} passfile={}", to_host, deploy::k_compose_replication_role, k_switch_passfile));
+  // A TLS render: the standbys check that the new primary's certificate comes from statectl's CA
+  // (verify-ca, as PgBouncer does: the primary is named by its container name here, which no
+  // certificate lists; only this stack's servers hold a certificate of that CA).
+  const bool tls = compose_client_tls(m_cfg, m_dir).enabled;
+  auto conninfo = [tls](const std::string& to_host) {
+    return util::sql_quote(fmt::format("host={} port=5432 user={} passfile={}{}", to_host, deploy::k_compose_replication_role, k_switch_passfile,
+                                       tls ? " sslmode=verify-ca sslrootcert=/run/secrets/ca.crt" : ""));
   };
   sql(old.name, fmt::format("ALTER SYSTEM SET primary_conninfo = {};\n", conninfo(host)), 15s);
   docker({"exec", "--user", k_switch_uid, old.name, "touch", std::string(k_switch_pgdata) + "/standby.signal"}, "marking " + old.name + " a standby", 15s);

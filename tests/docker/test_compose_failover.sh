@@ -23,7 +23,7 @@ primary_sql() { dc exec -T postgres-primary psql -X -U postgres -d postgres -tAc
 # role_of FILE NAME: the role `status -o json` (in FILE) gives the component NAME.
 role_of() { json_get "$1" "[c['role'] for c in j['components'] if c['name'] == '$2'][0]"; }
 bouncer_sql() {
-  PGPASSWORD=$(cat "$SECRETS/postgres") PGCONNECT_TIMEOUT=5 psql -X -h 127.0.0.1 -p "$(port 20)" -U postgres -d postgres -qtAc "$1"
+  PGPASSWORD=$(cat "$SECRETS/postgres") PGCONNECT_TIMEOUT=5 PGSSLMODE=verify-full PGSSLROOTCERT="$SECRETS/ca.crt" psql -X -h 127.0.0.1 -p "$(port 20)" -U postgres -d postgres -qtAc "$1"
 }
 
 expect_exit 0 statectl deploy --wait --timeout 300s
@@ -69,7 +69,7 @@ assert_contains "$OUT" "verified postgres_streaming: 1/1"
 pass "deploy after the failovers verifies"
 
 # 4. Redis with Sentinel: each trial kills the master the previous one left (a former replica).
-redis_role() { dc exec -T "$1" sh -c 'REDISCLI_AUTH="$(cat /tmp/redis.pass)" redis-cli --no-auth-warning info replication' | tr -d '\r' | sed -n 's/^role://p'; }
+redis_role() { dc exec -T "$1" sh -c 'REDISCLI_AUTH="$(cat /tmp/redis.pass)" redis-cli --no-auth-warning --tls --cacert /run/secrets/ca.crt info replication' | tr -d '\r' | sed -n 's/^role://p'; }
 M="${PROJECT}_redis-master_1"
 R="${PROJECT}_redis-replica_1"
 failover_trials redis 3 120s sentinel False
@@ -98,7 +98,7 @@ assert_eq "$(redis_role redis-master)" master "redis-master is the master again"
 assert_eq "$(redis_role redis-replica)" slave "redis-replica follows it"
 "$STATECTL" status -o json >"$TEST_DIR/status.json" 2>/dev/null || true
 assert_eq "$(role_of "$TEST_DIR/status.json" "$M")/$(role_of "$TEST_DIR/status.json" "$R")" master/replica "status after the Redis switchover"
-views=$(for i in 0 1 2; do redis-cli -p "$(port $((50 + i)))" --raw SENTINEL get-master-addr-by-name mymaster | head -1; done | sort -u)
+views=$(for i in 0 1 2; do redis-cli --tls --cacert "$SECRETS/ca.crt" -p "$(port $((50 + i)))" --raw SENTINEL get-master-addr-by-name mymaster | head -1; done | sort -u)
 assert_eq "$views" "$(docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "$M")" "every Sentinel names redis-master by its address"
 expect_exit 2 statectl failover switchover --backend redis --to nosuch
 assert_contains "$ERR" "statectl: error: no Redis member 'nosuch' in the compose stack"

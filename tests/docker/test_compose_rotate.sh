@@ -16,9 +16,9 @@ dc() { docker-compose -p "$PROJECT" -f "$F" "$@"; }
 login() {
   local sql='SELECT 1'
   [[ ${4:-} == pgbouncer ]] && sql='SHOW VERSION' # PgBouncer's admin console
-  PGPASSWORD=$3 PGCONNECT_TIMEOUT=5 psql -X -h 127.0.0.1 -p "$1" -U "$2" -d "${4:-postgres}" -qtAc "$sql" >/dev/null 2>&1
+  PGPASSWORD=$3 PGCONNECT_TIMEOUT=5 PGSSLMODE=verify-full PGSSLROOTCERT="$SECRETS/ca.crt" psql -X -h 127.0.0.1 -p "$1" -U "$2" -d "${4:-postgres}" -qtAc "$sql" >/dev/null 2>&1
 }
-redis_ping() { REDISCLI_AUTH=$2 redis-cli --no-auth-warning -p "$1" ping 2>/dev/null; }
+redis_ping() { REDISCLI_AUTH=$2 redis-cli --no-auth-warning --tls --cacert "$SECRETS/ca.crt" -p "$1" ping 2>/dev/null; }
 started() { docker inspect --format '{{.State.StartedAt}}' $(docker ps -q --filter "label=com.docker.compose.project=$PROJECT") | sort; }
 no_secret_in() { local v=$1; shift; ! grep -qF -- "$v" "$@" || fail "a password in $*"; }
 
@@ -62,7 +62,7 @@ no_secret_in "$new" "$OUT" "$ERR"
 assert_contains "$ERR" "SENTINEL SET mymaster auth-pass"
 assert_eq "$(redis_ping "$(port 30)" "$new")" PONG "redis-master with the new password"
 [[ $(redis_ping "$(port 30)" "$old") != PONG ]] || fail "redis-master still takes the old password"
-assert_eq "$(dc exec -T redis-replica sh -c 'REDISCLI_AUTH="$(cat /tmp/redis.pass)" redis-cli --no-auth-warning info replication' | tr -d '\r' | grep '^master_link_status')" "master_link_status:up" "the replica's link to the master"
+assert_eq "$(dc exec -T redis-replica sh -c 'REDISCLI_AUTH="$(cat /tmp/redis.pass)" redis-cli --no-auth-warning --tls --cacert /run/secrets/ca.crt info replication' | tr -d '\r' | grep '^master_link_status')" "master_link_status:up" "the replica's link to the master"
 pass "redis rotated on the master, the replica and the Sentinels"
 
 # 3. Nothing restarted, every health check passes, and the processes never saw a password in argv.

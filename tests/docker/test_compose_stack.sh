@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The compose target on a real Docker engine (stand-in images, tests/docker/README.md): first
-# deploy --wait, logins through the published PgBouncer port, a second deploy that changes
+# deploy --wait, TLS only on every published port (plain-text logins refused, TLS 1.3 verified
+# against statectl's CA), logins through the published PgBouncer port, a second deploy that changes
 # nothing, status, psql / redis-cli (--replica too), scale, a bad image and an unhealthy render
 # rolled back, destroy keeping only the named volumes, destroy --purge leaving nothing.
 source "$(dirname "$0")/../integration/lib.sh"
@@ -18,10 +19,23 @@ containers() {
   [[ -z $c ]] || docker inspect --format '{{.Id}} {{.Config.Image}} {{.State.StartedAt}}' $c | sort
 }
 # psql through the published PgBouncer port as ROLE (password from the compose secret file, in
-# the environment only).
+# the environment only), verifying the server against the stack's CA.
 bouncer_sql() {
   local role=$1 secret=$2 sql=$3 port=${4:-$(port 20)}
-  PGPASSWORD=$(cat "$SECRETS/$secret") PGCONNECT_TIMEOUT=5 psql -X -h 127.0.0.1 -p "$port" -U "$role" -d postgres -tAc "$sql"
+  PGPASSWORD=$(cat "$SECRETS/$secret") PGCONNECT_TIMEOUT=5 PGSSLMODE=verify-full PGSSLROOTCERT="$SECRETS/ca.crt" \
+    psql -X -h 127.0.0.1 -p "$port" -U "$role" -d postgres -tAc "$sql"
+}
+# The same login in plain text (sslmode=disable); prints the server's answer.
+plain_sql() {
+  PGPASSWORD=$(cat "$SECRETS/$2") PGCONNECT_TIMEOUT=5 PGSSLMODE=disable psql -X -h 127.0.0.1 -p "$1" -U postgres -d postgres -tAc 'SELECT 1' 2>&1 || true
+}
+# openssl s_client against 127.0.0.1:PORT (ARGS: -starttls postgres), trusting only the stack's CA
+# and checking the certificate names 127.0.0.1: the negotiated protocol and the verification result.
+tls_handshake() {
+  local port=$1
+  shift
+  openssl s_client "$@" -connect "127.0.0.1:$port" -CAfile "$SECRETS/ca.crt" -verify_ip 127.0.0.1 -verify_return_error </dev/null 2>&1 |
+    grep -E '^(New, |Verify return code:)' | sed 's/, Cipher is.*//' | sort -u | paste -sd ' '
 }
 
 # 1. First deploy.
@@ -29,7 +43,7 @@ expect_exit 0 statectl deploy --wait --timeout 300s
 assert_contains "$OUT" "verified postgres_streaming: 1/1"
 assert_contains "$OUT" "verified sentinel_master:"
 assert_eq "$(containers | wc -l)" 8 "containers (primary, standby, pgbouncer, redis master and replica, 3 sentinels)"
-for s in postgres replication app pgbouncer redis; do
+for s in postgres replication app pgbouncer redis ca.crt tls.crt tls.key; do
   assert_eq "$(stat -c '%a %u' "$SECRETS/$s")" "400 999" "mode and owner of the secret file $s"
 done
 assert_eq "$(stat -c %a "$SECRETS")" 700 "mode of the secrets directory"
@@ -41,6 +55,56 @@ for svc in postgres-primary postgres-replica pgbouncer redis-master redis-replic
   assert_eq "$(dc exec -T $svc awk '/^Uid:/ {print $2}' /proc/1/status)" 999 "uid of the server process in $svc"
 done
 pass "deploy --wait brings the default stack up: 8 containers, roles with passwords, synchronous standby, uid 999, secrets 0400"
+
+# TLS only: a plain-text login is refused on every published port; TLS 1.3 with the certificate
+# of statectl's CA (it names 127.0.0.1) on each.
+out=$(plain_sql "$(port 0)" postgres)
+[[ $out == *"pg_hba.conf rejects connection"*"no encryption"* ]] || fail "a plain-text login to PostgreSQL: $out"
+out=$(plain_sql "$(port 20)" postgres)
+[[ $out != 1 && $out == *SSL* ]] || fail "a plain-text login through PgBouncer: $out"
+for p in "$(port 30)" "$(port 50)"; do
+  out=$(REDISCLI_AUTH=$(cat "$SECRETS/redis") timeout 10 redis-cli --no-auth-warning -p "$p" ping 2>&1 || true)
+  [[ $out != *PONG* ]] || fail "a plain-text redis-cli got an answer on port $p: $out"
+done
+expected="New, TLSv1.3 Verify return code: 0 (ok)"
+assert_eq "$(tls_handshake "$(port 0)" -starttls postgres)" "$expected" "openssl s_client -starttls postgres to PostgreSQL"
+assert_eq "$(tls_handshake "$(port 20)" -starttls postgres)" "$expected" "openssl s_client -starttls postgres to PgBouncer"
+assert_eq "$(tls_handshake "$(port 30)")" "$expected" "openssl s_client to Redis"
+assert_eq "$(tls_handshake "$(port 50)")" "$expected" "openssl s_client to a Sentinel"
+assert_eq "$(REDISCLI_AUTH=$(cat "$SECRETS/redis") redis-cli --no-auth-warning --tls --cacert "$SECRETS/ca.crt" -p "$(port 30)" ping)" PONG \
+  "redis-cli --tls to Redis"
+assert_eq "$(redis-cli --tls --cacert "$SECRETS/ca.crt" -p "$(port 50)" ping)" PONG "redis-cli --tls to a Sentinel"
+# Inside the stack: the standby streams and PgBouncer reaches PostgreSQL over TLS 1.3.
+assert_eq "$(dc exec -T postgres-primary psql -U postgres -tAc "SELECT s.ssl, s.version FROM pg_stat_replication r JOIN pg_stat_ssl s USING (pid)" | tr -d '\r')" \
+  "t|TLSv1.3" "the standby's replication connection"
+assert_eq "$(bouncer_sql app app 'SELECT ssl, version FROM pg_stat_ssl WHERE pid = pg_backend_pid()')" "t|TLSv1.3" \
+  "PgBouncer's server connection to PostgreSQL"
+assert_eq "$(dc exec -T redis-replica sh -c 'REDISCLI_AUTH="$(cat /tmp/redis.pass)" redis-cli --no-auth-warning --tls --cacert /run/secrets/ca.crt info replication' | tr -d '\r' | grep '^master_link_status')" \
+  "master_link_status:up" "the Redis replica's link (TLS replication)"
+# statectl's own clients (verify-full / CA pinning on the published ports): state commands on both
+# backends, through PgBouncer and at the master the Sentinels name.
+expect_exit 0 statectl put tls/check over-tls
+expect_exit 0 statectl get tls/check
+assert_eq "$(cat "$OUT")" over-tls "get through PgBouncer"
+expect_exit 0 statectl put --backend redis tls/check over-tls
+expect_exit 0 statectl get --backend redis tls/check
+assert_eq "$(cat "$OUT")" over-tls "get from Redis"
+pass "TLS only: plain-text logins to PostgreSQL, PgBouncer, Redis and Sentinel refused; TLS 1.3 verified on each, replication and statectl's clients over TLS"
+
+# The README's example of a client outside the stack ("Compose is TLS only by default"), as
+# written but for the default ports, which become this test's.
+python3 - "$STATECTL_SOURCE_DIR/README.md" >readme-tls.sh <<'PY'
+import re, sys
+m = re.search(r"test_compose_stack\.sh runs this block[^\n]*\n```sh\n(.*?)\n```", open(sys.argv[1], encoding="utf-8").read(), re.S)
+print(m.group(1) if m else "exit 99")
+PY
+sed -i -e "s/-p 16432/-p $(port 20)/; s/-p 16379/-p $(port 30)/; s/-p 16389/-p $(port 50)/" readme-tls.sh
+mkdir -p readme-bin && ln -sf "$STATECTL" readme-bin/statectl
+PATH="$TEST_DIR/readme-bin:$PATH" bash -e readme-tls.sh >readme-tls.out 2>&1 || fail "the README's TLS client example: $(cat readme-tls.out)"
+assert_eq "$(sed -n 1,2p readme-tls.out | paste -sd ' ')" "1 PONG" "the README's psql and redis-cli over TLS"
+assert_eq "$(sed -n 4p readme-tls.out)" 6379 "the README's Sentinel query over TLS"
+cmp -s ca.crt "$SECRETS/ca.crt" || fail "secrets get ca.crt is not the CA the stack mounts"
+pass "the README's TLS client example runs as written (ports aside)"
 
 # The passwords never reached a command line: not in the containers' or the host's processes
 # (the containers' processes are the host's too; a snapshot first, so the check's own grep is

@@ -39,7 +39,7 @@ docker compose $F ps -q
 docker inspect --format '{{.Name}} {{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}' c1 c2
 docker compose $F exec -T postgres-primary psql -U postgres -d postgres -v ON_ERROR_STOP=1 -qc 'CREATE TABLE IF NOT EXISTS statectl_deploy_check (id int PRIMARY KEY, at timestamptz NOT NULL); INSERT INTO statectl_deploy_check VALUES (1, now()) ON CONFLICT (id) DO UPDATE SET at = excluded.at'
 docker compose $F exec -T postgres-primary psql -U postgres -d postgres -tAc 'SELECT count(*) FROM pg_stat_replication WHERE state = '\''streaming'\'''
-docker compose $F exec -T redis-sentinel redis-cli -p 26379 sentinel get-master-addr-by-name mymaster
+docker compose $F exec -T redis-sentinel redis-cli --tls --cacert /run/secrets/ca.crt -p 26379 sentinel get-master-addr-by-name mymaster
 EXP
 fake_calls >actual
 cp "$ERR" deploy.err
@@ -64,14 +64,25 @@ assert_eq "$(grep -c "PASSWORD 'SCRAM-SHA-256\$4096:" <<<"$sql")" 4 "roles given
 grep -qF "ALTER SYSTEM SET synchronous_standby_names = 'ANY 1 (*)';" <<<"$sql" || fail "synchronous_standby_names not set after the roles"
 pass "secret files are 0400 for uid 999 in a 0700 directory; roles get SCRAM verifiers on stdin; no secret value in the rendered tree, argv or output"
 
-# TLS: the default deploys plain text with a warning (checked on the deploy above); an explicit
-# [tls] enabled = true is refused before anything runs.
-assert_contains deploy.err "statectl: warning: the compose stack speaks plain text inside its network: its renders have no TLS yet"
+# TLS: the default render speaks TLS only, with the certificate of statectl's CA mounted as
+# Compose secrets next to the passwords (no warning); with Patroni (no compose TLS yet) an
+# explicit [tls] enabled = true is refused before anything runs, the default deploys plain text
+# and says so.
+assert_not_contains deploy.err "plain text"
+for s in ca.crt tls.crt tls.key; do
+  assert_eq "$(stat -c '%a %u:%g' "$STATE/compose/secrets/$s")" "400 999:999" "mode and owner of secrets/$s"
+  grep -q "file: ./secrets/$s" "$STATE/compose/docker-compose.yml" || fail "compose secret $s not referenced"
+done
+grep -q "^ssl = on" "$STATE/compose/postgres/postgresql.conf" || fail "postgresql.conf without ssl = on"
+grep -q "^tls-port 6379" "$STATE/compose/redis/redis.conf" || fail "redis.conf without tls-port"
+! grep -q -- "-----BEGIN" "$STATE/compose/docker-compose.yml" || fail "key material in the compose file"
 : >"$FAKE_LOG"
-STATECTL_TLS_ENABLED=true expect_exit 2 statectl deploy --timeout 20s
-assert_contains "$ERR" "statectl: error: [tls] enabled = true is not rendered for compose yet"
+STATECTL_TLS_ENABLED=true STATECTL_POSTGRES_HA=patroni expect_exit 2 statectl deploy --timeout 20s
+assert_contains "$ERR" 'statectl: error: [tls] enabled = true is not rendered for compose with [postgres] ha = "patroni" yet'
 [[ ! -s $FAKE_LOG ]] || fail "a refused TLS deploy ran: $(cat "$FAKE_LOG")"
-pass "with the default TLS setting compose deploys plain text and warns; an explicit [tls] enabled = true is refused (exit 2), nothing run"
+STATECTL_POSTGRES_HA=patroni expect_exit 0 statectl --dry-run deploy --timeout 20s
+assert_contains "$ERR" "statectl: warning: the compose stack speaks plain text inside its network"
+pass "compose deploys TLS only by default (CA, certificate and key as 0400 secrets of uid 999); with Patroni an explicit [tls] enabled = true is refused (exit 2), nothing run"
 
 # status: the containers of the project, replication on the primary, Sentinel's master.
 status_scenario() {
@@ -100,7 +111,7 @@ docker compose $F ps -q
 docker inspect --format '{{index .Config.Labels "com.docker.compose.service"}}|{{.Name}}|{{.State.Status}}|{{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}|{{.Config.Image}}' c1 c2 c3
 docker compose $F config --services
 docker compose $F exec -T postgres-primary psql -U postgres -d postgres -tA -F '|' -c 'SELECT application_name, state, coalesce(pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn), 0)::bigint FROM pg_stat_replication ORDER BY application_name'
-docker compose $F exec -T redis-sentinel redis-cli -p 26379 sentinel get-master-addr-by-name mymaster
+docker compose $F exec -T redis-sentinel redis-cli --tls --cacert /run/secrets/ca.crt -p 26379 sentinel get-master-addr-by-name mymaster
 EXP
 fake_calls >actual
 diff -u expected actual >&2 || fail "unexpected command sequence for status"
@@ -125,9 +136,9 @@ docker compose $F exec -T postgres-primary psql -U postgres -d postgres -c 'SELE
 docker compose version
 docker compose $F exec -T postgres-replica psql -U postgres -d postgres -c 'INSERT INTO t VALUES (1)'
 docker compose version
-docker compose $F exec -T redis-sentinel sh -c 'm=\$(redis-cli -p 26379 sentinel get-master-addr-by-name "\$0" | head -n 1) && [ -n "\$m" ] && REDISCLI_AUTH="\$(cat /run/secrets/redis)" exec redis-cli -h "\$m" "\$@"' mymaster get some:key
+docker compose $F exec -T redis-sentinel sh -c 'm=\$(redis-cli --tls --cacert /run/secrets/ca.crt -p 26379 sentinel get-master-addr-by-name "\$0" | head -n 1) && [ -n "\$m" ] && REDISCLI_AUTH="\$(cat /run/secrets/redis)" exec redis-cli --tls --cacert /run/secrets/ca.crt -h "\$m" "\$@"' mymaster get some:key
 docker compose version
-docker compose $F exec -T redis-replica sh -c 'REDISCLI_AUTH="\$(cat /run/secrets/redis)" exec redis-cli "\$@"' redis-cli info replication
+docker compose $F exec -T redis-replica sh -c 'REDISCLI_AUTH="\$(cat /run/secrets/redis)" exec redis-cli --tls --cacert /run/secrets/ca.crt "\$@"' redis-cli info replication
 EXP
 fake_calls >actual
 diff -u expected actual >&2 || fail "unexpected commands for psql / redis-cli on compose"

@@ -55,7 +55,7 @@ expect_exit 0 statectl deploy --timeout 20s
 } >expected
 fake_calls >actual
 diff -u expected actual >&2 || fail "unexpected command sequence for a successful k8s deploy"
-assert_contains "$ERR" "statectl: warning: the k8s stack speaks plain text inside its network: its renders have no TLS yet"
+assert_contains "$ERR" "statectl: warning: the k8s stack speaks plain text inside its network: its render has no TLS yet"
 grep -q 'secretName: orders-secrets' "$STATE/k8s/20-postgres.yaml" || fail "the manifests do not reference the Secret by name"
 ! grep -rqiE '^ *(password|requirepass) *[:=] *[^ ]' "$STATE/k8s" || fail "a password literal in the manifests"
 pass "successful deploy: namespace, Secret check, apply, rollout status per workload, verify"

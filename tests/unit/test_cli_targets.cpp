@@ -93,9 +93,7 @@ TEST_CASE("cli targets: --dry-run -o json deploy on compose is one JSON document
   exec::FakeRunner runner;
   auto r = run_cli({"--dry-run", "-o", "json", "deploy"}, p.env(), &runner);
   CHECK(r.code == 0);
-  CHECK(r.err == "statectl: warning: the compose stack speaks plain text inside its network: its renders have no TLS yet ([tls] enabled is for "
-                 "the local stack)\n"
-                 "dry run: nothing was changed\n");
+  CHECK(r.err == "dry run: nothing was changed\n");
   auto doc = plan_of(r.out);
   std::string dir = (p.state / "compose").string();
   std::string compose = "docker compose -p statectl -f " + dir + "/docker-compose.yml";
@@ -103,7 +101,7 @@ TEST_CASE("cli targets: --dry-run -o json deploy on compose is one JSON document
   CHECK(doc["applied"] == false);
   std::string roles = compose + " exec -T postgres-primary psql -X -q -v ON_ERROR_STOP=1 -U postgres -d postgres";
   REQUIRE(doc["plan"].size() == 7);
-  CHECK(doc["plan"][1] == "# would write the secret files " + dir + "/secrets");
+  CHECK(doc["plan"][1] == "# would write the secret files " + dir + "/secrets (with ca.crt, tls.crt and tls.key, issued into the secret store when it has none)");
   CHECK(doc["plan"][2] == compose + " config -q");
   CHECK(doc["plan"][3] == compose + " up -d --remove-orphans");
   CHECK(doc["plan"][4] == "# would once postgres-primary is healthy, set up its roles, passwords (SCRAM verifiers) and synchronous_standby_names");
@@ -119,8 +117,8 @@ TEST_CASE("cli targets: --dry-run -o json deploy on k8s is one JSON document wit
   exec::FakeRunner runner;
   auto r = run_cli({"--dry-run", "-o", "json", "deploy"}, p.env(), &runner);
   CHECK(r.code == 0);
-  CHECK(r.err == "statectl: warning: the k8s stack speaks plain text inside its network: its renders have no TLS yet ([tls] enabled is for "
-                 "the local stack)\n"
+  CHECK(r.err == "statectl: warning: the k8s stack speaks plain text inside its network: its render has no TLS yet ([tls] enabled is for "
+                 "the local stack and compose)\n"
                  "dry run: nothing was changed\n");
   auto doc = plan_of(r.out);
   std::string dir = (p.state / "k8s").string();
@@ -170,7 +168,8 @@ TEST_CASE("cli targets: psql --target compose runs psql inside the primary's con
 {
   Project p("");
   fs::create_directories(p.state / "compose");
-  std::ofstream(p.state / "compose" / "docker-compose.yml") << "services: {}\n";
+  // A TLS render (the default): it mounts the CA as a Compose secret.
+  std::ofstream(p.state / "compose" / "docker-compose.yml") << "services: {}\nsecrets:\n  ca.crt:\n    file: ./secrets/ca.crt\n";
   exec::FakeRunner runner;
   auto r = run_cli({"psql", "--target", "compose", "--", "-c", "SELECT 1"}, p.env(), &runner);
   CHECK(r.code == 0);
@@ -186,6 +185,14 @@ TEST_CASE("cli targets: psql --target compose runs psql inside the primary's con
   want.insert(want.end(), {"postgres-primary", "psql", "-U", "postgres", "-d", "postgres", "-c", "SELECT 1"});
   CHECK(argv == want);
   CHECK(runner.commands()[1].io == exec::Io::inherit);
+
+  // A render without TLS under the default [tls] enabled = true: exit 2, nothing run.
+  std::ofstream(p.state / "compose" / "docker-compose.yml") << "services: {}\n";
+  exec::FakeRunner plain;
+  r = run_cli({"psql", "--target", "compose", "--", "-c", "SELECT 1"}, p.env(), &plain);
+  CHECK(r.code == 2);
+  CHECK(r.err.rfind("statectl: error: the compose stack in " + (p.state / "compose").string() + " runs without TLS: ", 0) == 0);
+  CHECK(plain.commands().empty());
 }
 
 TEST_CASE("cli targets: a state command on the compose target reaches the ports its render publishes, never a local stack")

@@ -247,21 +247,48 @@ TEST_CASE("render: compose renders a Redis Cluster as one service per node")
   }
 }
 
-TEST_CASE("render: compose and k8s refuse an explicit [tls] enabled = true, and render plain text with the default")
+TEST_CASE("render: compose renders TLS only by default; k8s and compose with Patroni refuse an explicit [tls] enabled = true")
 {
-  for (auto target : {render::Target::compose, render::Target::k8s}) {
-    std::string name = render::target_name(target);
+  auto compose_file = [](const std::vector<render::File>& files) {
+    for (const auto& f : files)
+      if (f.path == "docker-compose.yml") return f.content;
+    return std::string();
+  };
+  for (const char* toml : {"", "[tls]\nenabled = true\n"}) {
+    CAPTURE(toml);
+    auto cfg = cfg_from(toml);
+    CHECK(render::tls_rendered(cfg, {render::Target::compose, ""}));
+    std::string compose = compose_file(render::render(cfg, {render::Target::compose, ""}));
+    CHECK(compose.find("  tls.key:\n    file: ./secrets/tls.key\n") != std::string::npos);
+    CHECK(compose.find("secrets: [postgres, ca.crt, tls.crt, tls.key]") != std::string::npos);
+  }
+  auto plain = cfg_from("[tls]\nenabled = false\n");
+  CHECK_FALSE(render::tls_rendered(plain, {render::Target::compose, ""}));
+  CHECK(compose_file(render::render(plain, {render::Target::compose, ""})).find("ca.crt") == std::string::npos);
+  // A Redis Cluster's default is plain text (no cluster TLS yet).
+  CHECK_FALSE(render::tls_rendered(cfg_from("[redis]\nmode = \"cluster\"\n"), {render::Target::compose, ""}));
+
+  struct Refused {
+    std::string toml;
+    render::Target target;
+    std::string where;
+  };
+  for (const auto& r : {Refused{"[tls]\nenabled = true\n", render::Target::k8s, "k8s"},
+                        Refused{"[tls]\nenabled = true\n[postgres]\nha = \"patroni\"\n", render::Target::compose,
+                                "compose with [postgres] ha = \"patroni\""}}) {
+    CAPTURE(r.where);
+    std::string name = render::target_name(r.target);
     try {
-      render::render(cfg_from("[tls]\nenabled = true\n"), {target, ""});
+      render::render(cfg_from(r.toml), {r.target, ""});
       FAIL("no error");
     } catch (const Error& e) {
       CHECK(e.code() == ExitCode::usage);
-      CHECK(e.what_failed() == "[tls] enabled = true is not rendered for " + name + " yet");
+      CHECK(e.what_failed() == "[tls] enabled = true is not rendered for " + r.where + " yet");
       CHECK(e.hint() == "set [tls] enabled = false for " + name + " (an [env.NAME] profile, or STATECTL_TLS_ENABLED=false)");
     }
-    CHECK_FALSE(render::render(cfg_from(""), {target, ""}).empty());
-    CHECK_FALSE(render::render(cfg_from("[tls]\nenabled = false\n"), {target, ""}).empty());
   }
+  CHECK_FALSE(render::render(cfg_from(""), {render::Target::k8s, ""}).empty());
+  CHECK_FALSE(render::render(cfg_from("[postgres]\nha = \"patroni\"\n"), {render::Target::compose, ""}).empty());
   CHECK_FALSE(render::render(cfg_from("[tls]\nenabled = true\n"), {render::Target::terraform, "aws"}).empty());
 }
 

@@ -11,7 +11,9 @@ pass="$(dirname "$PGDATA")/replication.pgpass"
 (umask 077 && printf '*:*:*:replicator:%s\n' "$(sed 's/[\\:]/\\&/g' /run/secrets/replication)" >"$pass")
 chown postgres "$pass"
 if [ ! -s "$PGDATA/PG_VERSION" ]; then
-  until gosu postgres pg_basebackup -d "host=$PRIMARY_HOST user=replicator passfile=$pass" -w \
+  # -R writes this conninfo into primary_conninfo: {{#tls_only}}the WAL receiver verifies the primary's
+  # certificate and name too (verify-full).{{/tls_only}}{{#no_tls}}plain text (no [tls]).{{/no_tls}}
+  until gosu postgres pg_basebackup -d "host=$PRIMARY_HOST user=replicator passfile=$pass{{#tls_only}} sslmode=verify-full sslrootcert=/run/secrets/ca.crt{{/tls_only}}" -w \
       -D "$PGDATA" -R -X stream -c fast; do
     echo "waiting for $PRIMARY_HOST" >&2
     rm -rf "${PGDATA:?}"/*

@@ -11,11 +11,13 @@ role=$1
 umask 077
 pw=$(cat /run/secrets/redis)
 me=$(hostname -i | cut -d' ' -f1)
+# redis-cli, verifying the servers against statectl's CA (they speak TLS only).
+cli="redis-cli --tls --cacert /run/secrets/ca.crt"
 
 # The master the Sentinels name now, "IP PORT", when one of them answers and it is not this
 # container (a former master started again follows the master Sentinel promoted meanwhile).
 sentinels_master() {
-  a=$(timeout 3 redis-cli -h redis-sentinel -p 26379 --raw SENTINEL get-master-addr-by-name mymaster 2>/dev/null | tr -d '\r' | tr '\n' ' ') || return 0
+  a=$(timeout 3 $cli -h redis-sentinel -p 26379 --raw SENTINEL get-master-addr-by-name mymaster 2>/dev/null | tr -d '\r' | tr '\n' ' ') || return 0
   set -- $a
   [ $# -eq 2 ] && [ "$1" != "$me" ] && echo "$1 $2"
   return 0
@@ -39,7 +41,7 @@ master | replica)
     # Only a master that answers as one: a stale answer must not make this server a replica of
     # nothing.
     set -- $upstream
-    REDISCLI_AUTH="$pw" timeout 3 redis-cli --no-auth-warning -h "$1" -p "$2" ROLE 2>/dev/null | head -1 | grep -qx master || upstream=
+    REDISCLI_AUTH="$pw" timeout 3 $cli --no-auth-warning -h "$1" -p "$2" ROLE 2>/dev/null | head -1 | grep -qx master || upstream=
   fi
   if [ -z "$upstream" ] && [ "$role" = replica ]; then upstream=$(deployed_master); fi
   if [ -n "$upstream" ]; then printf 'replicaof %s\n' "$upstream" >>/tmp/redis.conf; fi
