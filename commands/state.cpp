@@ -42,31 +42,6 @@ std::string read_stdin()
   return read_all(std::cin);
 }
 
-std::string read_input(const std::string& source)
-{
-  if (source == "-") return read_stdin();
-  std::error_code dir_ec;
-  if (std::filesystem::is_directory(source, dir_ec))
-    throw Error(ExitCode::usage, fmt::format("cannot read {}", source), "it is a directory", "give a file, or '-' for stdin");
-  std::ifstream f(source, std::ios::binary);
-  if (!f) throw Error(ExitCode::usage, fmt::format("cannot read {}", source), std::strerror(errno));
-  // A regular file is read in one piece at its size (a stream copy costs two copies of a batch);
-  // whatever it grew by meanwhile, and anything without a size (a pipe), is read as a stream.
-  std::string data;
-  std::error_code ec;
-  if (std::filesystem::is_regular_file(source, ec)) {
-    auto size = std::filesystem::file_size(source, ec);
-    if (!ec && size > 0) {
-      data.resize(size);
-      f.read(data.data(), static_cast<std::streamsize>(size));
-      data.resize(static_cast<std::size_t>(f.gcount()));
-      if (!f) return data; // it shrank meanwhile: everything there was is read
-    }
-  }
-  data += read_all(f);
-  return data;
-}
-
 // The --dry-run step of a state command: "<what> on <backend>".
 std::string on_backend(Context& ctx, const std::string& what) { return fmt::format("{} on {}", what, ctx.backend()); }
 
@@ -107,27 +82,32 @@ void setup_put(CLI::App& sub, Context& ctx)
   sub.add_option("--batch", o->batch, "Write many keys from FILE ('-' = stdin): one key<TAB>value per line");
   sub.add_option("--format", o->format, "Batch format: tsv (key<TAB>value) or ndjson ({\"key\",\"value\"|\"value_b64\",\"ttl\",\"metadata\"})")
     ->check(CLI::IsMember({"tsv", "ndjson"}));
-  sub.footer("A batch is validated completely before anything is written; a malformed line is reported with its\n"
-             "line number. PostgreSQL writes a batch in one transaction, 10k keys at a time (COPY; COPY + upsert\n"
-             "when keys exist or have a TTL); Redis pipelines it in windows of at most 10k commands.");
+  sub.footer("A malformed line is reported with its line number and nothing is written. PostgreSQL streams the\n"
+             "batch into one transaction while reading it, 10k lines at a time (COPY; COPY + upsert when keys exist\n"
+             "or have a TTL), so a bad line rolls it all back and memory stays flat; each 10k lines get the whole\n"
+             "[state] timeout. Redis validates the whole batch first, then pipelines it in windows of at most 10k\n"
+             "commands.");
   sub.callback([&ctx, o, &sub] {
     auto settings = state::Settings::from(ctx.config());
     if (!o->batch.empty()) {
       if (!o->key.empty() || o->if_absent || !o->ttl.empty() || !o->metadata.empty())
         throw Error(ExitCode::usage, "put --batch takes no KEY, VALUE, --ttl, --metadata or --if-absent",
                     "", "give ttl and metadata per line with --format ndjson");
-      auto input = read_input(o->batch);
-      auto items = state::parse_batch(input, o->format == "ndjson" ? state::BatchFormat::ndjson : state::BatchFormat::tsv, settings);
+      auto format = o->format == "ndjson" ? state::BatchFormat::ndjson : state::BatchFormat::tsv;
+      state::BatchReader reader(o->batch, format, settings);
       if (ctx.globals().dry_run) {
-        ctx.printer().plan(on_backend(ctx, fmt::format("write {} keys from {}", items.size(), o->batch == "-" ? "stdin" : o->batch)));
+        std::uint64_t n = 0;
+        for (state::BatchItem item; reader.next(item);) ++n;
+        ctx.printer().plan(on_backend(ctx, fmt::format("write {} keys from {}", n, o->batch == "-" ? "stdin" : o->batch)));
         return;
       }
       auto backend = connect(ctx);
       std::uint64_t written = 0;
       try {
-        written = backend->put_batch(items);
-      } catch (const Error&) {
-        ctx.printer().result(state::BatchResult{0, 1});
+        written = backend->put_batch_stream(reader);
+      } catch (const Error& e) {
+        // A malformed line is a usage error (nothing was written), not a failed write.
+        if (e.code() != ExitCode::usage) ctx.printer().result(state::BatchResult{0, 1});
         throw;
       }
       ctx.printer().result(state::BatchResult{written, 0});

@@ -179,6 +179,42 @@ void PgCopyWriter::row(const std::vector<std::optional<std::string_view>>& field
   if (m_buffer.size() >= k_copy_chunk) flush();
 }
 
+void PgCopyWriter::bytea_field(std::string_view bytes)
+{
+  if (m_in_row) m_buffer += '\t';
+  m_in_row = true;
+  std::size_t run = 0; // start of the pending run of bytes that stand for themselves
+  for (std::size_t i = 0; i < bytes.size(); ++i) {
+    auto c = static_cast<unsigned char>(bytes[i]);
+    if (c >= 0x20 && c < 0x7f && c != '\\') continue;
+    m_buffer.append(bytes.data() + run, i - run);
+    run = i + 1;
+    // bytea's \\ or \ooo, each backslash doubled again for COPY's text format.
+    if (c == '\\') {
+      m_buffer += "\\\\\\\\";
+    } else {
+      char octal[5] = {'\\', '\\', static_cast<char>('0' + (c >> 6)), static_cast<char>('0' + ((c >> 3) & 7)), static_cast<char>('0' + (c & 7))};
+      m_buffer.append(octal, sizeof octal);
+    }
+  }
+  m_buffer.append(bytes.data() + run, bytes.size() - run);
+}
+
+void PgCopyWriter::text_field(std::optional<std::string_view> text)
+{
+  if (m_in_row) m_buffer += '\t';
+  m_in_row = true;
+  if (text) escape(*text, m_buffer);
+  else m_buffer += "\\N";
+}
+
+void PgCopyWriter::end_row()
+{
+  m_buffer += '\n';
+  m_in_row = false;
+  if (m_buffer.size() >= k_copy_chunk) flush();
+}
+
 void PgCopyWriter::flush()
 {
   if (m_buffer.empty()) return;

@@ -228,6 +228,12 @@ class PgCopyWriter {
 public:
   // One row; nullopt fields are NULL.
   void row(const std::vector<std::optional<std::string_view>>& fields);
+  // The same field by field, without building a row: bytes for a bytea column (sent in bytea's
+  // escape format, printable ASCII as itself, so text stays its own size), text (nullopt = NULL),
+  // then end_row().
+  void bytea_field(std::string_view bytes);
+  void text_field(std::optional<std::string_view> text);
+  void end_row();
   // Appends text escaped for COPY's text format to out.
   static void escape(std::string_view field, std::string& out);
 
@@ -237,6 +243,7 @@ private:
   void flush();
   pg_conn* m_conn;
   std::string m_buffer;
+  bool m_in_row = false;
 };
 
 // One connection (RAII, move-only). The blocking calls throw PgError; the *_until calls take a

@@ -29,6 +29,38 @@ struct BatchItem {
   std::string metadata;
 };
 
+// A batch read item by item: put --batch streams its input through this.
+class BatchSource {
+public:
+  virtual ~BatchSource() = default;
+  // The next item; false at the end. Throws Error(usage) for a malformed line.
+  virtual bool next(BatchItem& item) = 0;
+  // Starts again from the first item (to retry a write that rolled back); false when the input
+  // cannot be read twice (a pipe).
+  virtual bool rewind() = 0;
+};
+
+// The items of a vector as a BatchSource.
+class ItemsSource final : public BatchSource {
+public:
+  explicit ItemsSource(const std::vector<BatchItem>& items) : m_items(items) {}
+  bool next(BatchItem& item) override
+  {
+    if (m_next == m_items.size()) return false;
+    item = m_items[m_next++];
+    return true;
+  }
+  bool rewind() override
+  {
+    m_next = 0;
+    return true;
+  }
+
+private:
+  const std::vector<BatchItem>& m_items;
+  std::size_t m_next = 0;
+};
+
 // One row of `keys`: size of the value in bytes, remaining TTL (nullopt = no expiry), and the
 // last write as milliseconds since the Unix epoch (0 when the backend does not know it).
 struct KeyInfo {
@@ -101,6 +133,16 @@ public:
   // Writes every item (all-or-nothing on PostgreSQL per window, pipelined on Redis); returns
   // how many were written. The caller validates the input first.
   virtual std::uint64_t put_batch(const std::vector<BatchItem>& items) = 0;
+  // Writes the items of source as put_batch does; returns how many were read. PostgreSQL writes
+  // while it reads, in one transaction, so a malformed line (Error usage from source) rolls back
+  // everything and memory does not grow with the batch. The default reads and validates the whole
+  // source first, then calls put_batch (Redis, which cannot undo a write).
+  virtual std::uint64_t put_batch_stream(BatchSource& source)
+  {
+    std::vector<BatchItem> items;
+    for (BatchItem item; source.next(item);) items.push_back(std::move(item));
+    return put_batch(items);
+  }
 
   // Grants the lease `name` to owner for ttl when it is free or expired; returns the fencing
   // token (strictly greater than every token granted before for that name, also across a

@@ -20,7 +20,10 @@
 namespace statectl::state {
 namespace {
 
+// Lines per window of put --batch, and the bytes of keys, values and metadata that end a window
+// sooner (one line may exceed it: a value can be [state] max_value_size).
 constexpr std::size_t k_batch_window = 10000;
+constexpr std::size_t k_batch_window_bytes = 16u << 20;
 // Rows per page of `keys`.
 constexpr std::uint64_t k_keys_page = 10000;
 // 1: the tables; 2: the metadata GIN index covers only rows that have metadata (a row without
@@ -32,28 +35,6 @@ using clients::PgParam;
 using clients::PgTransaction;
 
 PgParam bin(const std::string& s) { return PgParam::binary(s); }
-
-// Writes bytes as a bytea literal in escape format into out: printable ASCII as itself, a
-// backslash doubled, every other byte as \ooo. Text keys and values stay their own size, which
-// the server parses faster than hex; the COPY writer then escapes the backslashes.
-void bytea_literal(std::string_view bytes, std::string& out)
-{
-  out.clear();
-  out.reserve(bytes.size());
-  for (char ch : bytes) {
-    auto c = static_cast<unsigned char>(ch);
-    if (c == '\\') {
-      out += "\\\\";
-    } else if (c >= 0x20 && c < 0x7f) {
-      out += ch;
-    } else {
-      out += '\\';
-      out += static_cast<char>('0' + (c >> 6));
-      out += static_cast<char>('0' + ((c >> 3) & 7));
-      out += static_cast<char>('0' + (c & 7));
-    }
-  }
-}
 
 // Cancels the running query of a connection when a call outlives [state] timeout. libpq has no
 // per-call timeout, and statement_timeout would cost a round trip per call through PgBouncer
@@ -265,53 +246,104 @@ public:
 
   std::uint64_t put_batch(const std::vector<BatchItem>& items) override
   {
-    for (const auto& it : items) {
-      check_key(it.key);
-      check_value(m_settings, it.key, it.value.size());
-    }
-    auto rows = last_per_key(items);
-    // One transaction for the whole batch, in windows of k_batch_window rows (sorted by key, so
-    // concurrent batches lock rows in the same order). Rows without a TTL are first COPYed
-    // straight into the table under a savepoint: when every key is new that is the whole write.
-    // When a key exists (or a concurrent writer inserts one), COPY fails with unique_violation,
-    // the savepoint is rolled back and the window goes the general way: COPY into a staging
-    // table, then one upsert. Rows with a TTL always go that way, as their expiry is computed
-    // with the server's clock_timestamp() like a single put's.
-    return call<std::uint64_t>([&](PgConnection& c) {
+    ItemsSource source(items);
+    return put_batch_stream(source);
+  }
+
+  std::uint64_t put_batch_stream(BatchSource& source) override
+  {
+    // One transaction for the whole batch, written while it is read, in windows of at most
+    // k_batch_window lines or k_batch_window_bytes: a malformed line rolls everything back, and
+    // memory holds one window whatever the batch size. Each window's rows without a TTL are
+    // COPYed straight into the table as they are read, under a savepoint: when their keys are
+    // new that is the whole write. When a key exists (or comes twice in the window, or a
+    // concurrent writer inserts it), COPY fails with unique_violation, the savepoint is rolled
+    // back and the window goes the general way, as every later one does: its last line per key,
+    // sorted by key, COPYed into a staging table, then one upsert. Rows with a TTL always go that
+    // way, as their expiry is computed with the server's clock_timestamp() like a single put's.
+    // Windows apply in input order, so a later line of a key wins over an earlier one.
+    bool started = false;
+    return call<std::uint64_t>([&](PgConnection& c) -> std::uint64_t {
+      // A retried call (lost connection, deadlock) starts over: its transaction rolled back.
+      if (started && !source.rewind())
+        throw Error(ExitCode::failed, "batch not written: the attempt failed and rolled back, and standard input cannot be read twice",
+                    {}, "run it again, or give the batch as a file");
+      started = true;
       ensure_schema(c);
       PgTransaction tx(c);
-      bool staged = false;
-      bool try_direct = true;
-      std::vector<const BatchItem*> direct, upsert;
-      for (std::size_t start = 0; start < rows.size(); start += k_batch_window) {
-        std::size_t end = std::min(rows.size(), start + k_batch_window);
-        direct.clear();
-        upsert.clear();
-        for (std::size_t i = start; i < end; ++i) (try_direct && !rows[i]->ttl ? direct : upsert).push_back(rows[i]);
-        if (!direct.empty() && !copy_new_rows(c, direct)) {
-          // Keys exist: the following windows most likely overlap the table too.
-          try_direct = false;
-          upsert.insert(upsert.end(), direct.begin(), direct.end());
-          std::sort(upsert.begin(), upsert.end(), [](const BatchItem* a, const BatchItem* b) { return a->key < b->key; });
-        }
-        if (upsert.empty()) continue;
-        if (!staged) {
-          c.exec("CREATE TEMP TABLE statectl_stage (key bytea, value bytea, ttl_ms bigint, metadata text) ON COMMIT DROP");
-          staged = true;
-        } else {
-          c.exec("TRUNCATE statectl_stage");
-        }
-        {
-          std::string k, v, ttl;
-          c.copy_in("COPY statectl_stage (key, value, ttl_ms, metadata) FROM STDIN", [&](clients::PgCopyWriter& w) {
-            for (const auto* it : upsert) {
-              bytea_literal(it->key, k);
-              bytea_literal(it->value, v);
-              ttl = std::to_string(it->ttl ? it->ttl->count() : 0);
-              w.row({k, v, ttl, it->metadata});
+      std::uint64_t total = 0;
+      bool try_direct = true, staged = false, in_savepoint = false, more = true;
+      std::vector<BatchItem> window;
+      std::vector<const BatchItem*> upsert;
+      while (more) {
+        // Each window gets the whole [state] timeout: a long batch is not cut short by it.
+        m_watchdog.arm(&m_conn, m_settings.timeout);
+        window.clear();
+        std::size_t bytes = 0;
+        auto read_window = [&](clients::PgCopyWriter* w) {
+          while (window.size() < k_batch_window && bytes < k_batch_window_bytes) {
+            BatchItem& it = window.emplace_back();
+            if (!source.next(it)) {
+              window.pop_back();
+              more = false;
+              return;
             }
-          });
+            check_key(it.key);
+            check_value(m_settings, it.key, it.value.size());
+            bytes += it.key.size() + it.value.size() + it.metadata.size();
+            if (w && !it.ttl) {
+              w->bytea_field(it.key);
+              w->bytea_field(it.value);
+              w->text_field(it.metadata.empty() ? std::nullopt : std::optional<std::string_view>(it.metadata));
+              w->end_row();
+            }
+          }
+        };
+        bool direct = false;
+        if (try_direct) {
+          // One round trip: the previous window's savepoint is released as this one's is made.
+          c.exec(in_savepoint ? "RELEASE SAVEPOINT statectl_batch; SAVEPOINT statectl_batch" : "SAVEPOINT statectl_batch");
+          in_savepoint = true;
+          try {
+            c.copy_in("COPY " + m_t + " (key, value, metadata) FROM STDIN", [&](clients::PgCopyWriter& w) { read_window(&w); });
+            direct = true;
+          } catch (const clients::PgError& e) {
+            if (e.sqlstate() != "23505") throw;
+            // The server stops at the conflict, the rest of the window was still read and sent.
+            c.exec("ROLLBACK TO SAVEPOINT statectl_batch; RELEASE SAVEPOINT statectl_batch");
+            in_savepoint = false;
+            try_direct = false; // keys exist: the following windows most likely overlap the table too
+          }
+        } else {
+          read_window(nullptr);
         }
+        total += window.size();
+        // The last line of each key, sorted by key (concurrent batches lock rows in one order).
+        // After a direct COPY only the winners with a TTL are left: a winner without one was
+        // COPYed (it was its key's only such line, else COPY had failed), and a TTL line followed
+        // by a line without one lost.
+        upsert.clear();
+        for (const auto& it : window) upsert.push_back(&it);
+        std::stable_sort(upsert.begin(), upsert.end(), [](const BatchItem* a, const BatchItem* b) { return a->key < b->key; });
+        std::size_t kept = 0;
+        for (std::size_t i = 0; i < upsert.size(); ++i) {
+          bool last = i + 1 == upsert.size() || upsert[i + 1]->key != upsert[i]->key;
+          if (last && (!direct || upsert[i]->ttl)) upsert[kept++] = upsert[i];
+        }
+        upsert.resize(kept);
+        if (upsert.empty()) continue;
+        c.exec(staged ? "TRUNCATE statectl_stage"
+                      : "CREATE TEMP TABLE statectl_stage (key bytea, value bytea, ttl_ms bigint, metadata text) ON COMMIT DROP");
+        staged = true;
+        c.copy_in("COPY statectl_stage (key, value, ttl_ms, metadata) FROM STDIN", [&](clients::PgCopyWriter& w) {
+          for (const auto* it : upsert) {
+            w.bytea_field(it->key);
+            w.bytea_field(it->value);
+            w.text_field(std::to_string(it->ttl ? it->ttl->count() : 0));
+            w.text_field(it->metadata);
+            w.end_row();
+          }
+        });
         c.exec("INSERT INTO " + m_t +
                 " AS t (key, value, metadata, expires_at) SELECT key, value, NULLIF(metadata, '')::jsonb, "
                 "CASE WHEN ttl_ms > 0 THEN clock_timestamp() + ttl_ms * interval '1 millisecond' END FROM statectl_stage "
@@ -320,7 +352,7 @@ public:
                 "created_at = CASE WHEN t.expires_at <= now() THEN now() ELSE t.created_at END");
       }
       tx.commit();
-      return static_cast<std::uint64_t>(items.size());
+      return total;
     });
   }
 
@@ -462,43 +494,6 @@ private:
     return to_info(r[0]);
   }
 
-  // The last item of every key (later lines win), sorted by key.
-  static std::vector<const BatchItem*> last_per_key(const std::vector<BatchItem>& items)
-  {
-    std::vector<const BatchItem*> rows;
-    rows.reserve(items.size());
-    for (const auto& it : items) rows.push_back(&it);
-    std::stable_sort(rows.begin(), rows.end(), [](const BatchItem* a, const BatchItem* b) { return a->key < b->key; });
-    std::vector<const BatchItem*> out;
-    out.reserve(rows.size());
-    for (std::size_t i = 0; i < rows.size(); ++i)
-      if (i + 1 == rows.size() || rows[i + 1]->key != rows[i]->key) out.push_back(rows[i]);
-    return out;
-  }
-
-  // Inserts rows whose keys must all be new with one COPY into the table, under a savepoint.
-  // Returns false (the savepoint rolled back, nothing written) when a key already exists.
-  bool copy_new_rows(PgConnection& c, const std::vector<const BatchItem*>& rows)
-  {
-    c.exec("SAVEPOINT statectl_batch");
-    try {
-      std::string k, v;
-      c.copy_in("COPY " + m_t + " (key, value, metadata) FROM STDIN", [&](clients::PgCopyWriter& w) {
-        for (const auto* it : rows) {
-          bytea_literal(it->key, k);
-          bytea_literal(it->value, v);
-          w.row({k, v, it->metadata.empty() ? std::nullopt : std::optional<std::string_view>(it->metadata)});
-        }
-      });
-      c.exec("RELEASE SAVEPOINT statectl_batch");
-      return true;
-    } catch (const clients::PgError& e) {
-      if (e.sqlstate() != "23505") throw;
-      c.exec("ROLLBACK TO SAVEPOINT statectl_batch");
-      return false;
-    }
-  }
-
   // Creates or migrates the schema once per backend when it is older than k_schema_version
   // (single-key calls only create it when the table is missing; they work on every version).
   void ensure_schema(PgConnection& c)
@@ -521,7 +516,7 @@ private:
       } catch (const clients::PgError& e) {
         m_conn = PgConnection();
         // During an interrupted rotation the server may hold the journal's other value.
-        if (e.kind() == clients::PgFailureKind::auth && m_params.password == m_passwords.front() && m_passwords.size() > 1) {
+        if (e.kind() == clients::PgFailureKind::auth && m_passwords.size() > 1 && m_params.password == m_passwords.front()) {
           m_params.password = m_passwords[1];
           try {
             m_conn = PgConnection::connect(m_params);

@@ -147,6 +147,24 @@ PY2
   assert_contains "$ERR" 'line 2: unknown field "colour"'
   pass "$b: ndjson batches with value_b64, ttl and metadata"
 
+  # The last line of a key wins also between TTL lines and plain ones (PostgreSQL COPYs the plain
+  # lines of a window straight into the table while it reads them); a bad line at the end of a
+  # batch from stdin, read after the first lines were sent, still leaves nothing written.
+  printf '%s\n' '{"key":"o/1","value":"old","ttl":"1h"}' '{"key":"o/1","value":"new"}' \
+    '{"key":"o/2","value":"a"}' '{"key":"o/2","value":"b","ttl":"1h"}' |
+    S put --batch - --format ndjson >"$OUT" || fail "$b: mixed ttl batch"
+  assert_eq "$(S get o/1)" new "$b: a plain line after a TTL line"
+  assert_eq "$(S ttl o/1)" none "$b: the plain line's key has no expiry"
+  assert_eq "$(S get o/2)" b "$b: a TTL line after a plain line"
+  expect_exit 0 S ttl o/2
+  [[ $(cat "$OUT") != none ]] || fail "$b: the TTL line's key has an expiry"
+  printf 'p/1\tx\np/2\ty\nbroken\n' | expect_exit 2 S put --batch -
+  assert_contains "$ERR" "line 3: expected key<TAB>value, found no tab"
+  expect_exit 0 S keys --prefix p/
+  [[ ! -s $OUT ]] || fail "$b: a rejected batch from stdin wrote keys"
+  expect_exit 0 S del o/1 o/2
+  pass "$b: the last line wins across TTL and plain lines; a bad last line from stdin writes nothing"
+
   # Checkpoints: create, modify, restore gives back exactly the snapshot.
   # (A Redis checkpoint blocks the server while its script runs, so keep this key space small.)
   S keys --prefix b/ | xargs -n 20000 "$STATECTL" del --backend "$b" >/dev/null

@@ -4,6 +4,9 @@
 #include "core/state/batch.h"
 #include "core/state/common.h"
 #include "core/state/redis.h"
+#include "tests/support/temp_dir.h"
+
+#include <fstream>
 
 using namespace statectl;
 
@@ -120,4 +123,48 @@ TEST_CASE("keys longer than k_max_key_size are refused on every backend")
   state::Settings s;
   CHECK(error_of([&] { state::parse_batch(std::string(3000, 'k').append("\tv\n"), state::BatchFormat::tsv, s); }) ==
         "2 invalid batch input: line 1: a key is at most 1024 bytes, this one has 3000");
+}
+
+TEST_CASE("BatchReader streams a file line by line, across its read chunks, and reads it again after rewind")
+{
+  testing::TempDir tmp("statectl-unit-batch");
+  auto path = (tmp.path() / "b.tsv").string();
+  // A 3 MiB value makes a line longer than the 1 MiB read buffer; the last line has no line break.
+  std::string big(3u << 20, 'v');
+  {
+    std::ofstream f(path, std::ios::binary);
+    f << "a\t1\r\n\nb\tx\ty\n" << "c\t" << big << "\n";
+    for (int i = 0; i < 50000; ++i) f << "k" << i << "\tvalue-" << i << "\n";
+    f << "last\tend";
+  }
+  state::Settings s;
+  state::BatchReader r(path, state::BatchFormat::tsv, s);
+  for (int pass = 0; pass < 2; ++pass) {
+    std::vector<state::BatchItem> items;
+    for (state::BatchItem it; r.next(it);) items.push_back(std::move(it));
+    REQUIRE(items.size() == 50004);
+    CHECK(items[0].value == "1");
+    CHECK(items[1].value == "x\ty");
+    CHECK(items[2].value == big);
+    CHECK(items[3].key == "k0");
+    CHECK(items[50002].value == "value-49999");
+    CHECK(items[50003].key == "last");
+    CHECK(items[50003].value == "end");
+    CHECK(r.line() == 50005);
+    REQUIRE(r.rewind());
+  }
+}
+
+TEST_CASE("BatchReader names the malformed line when it reaches it, and refuses a directory")
+{
+  testing::TempDir tmp("statectl-unit-batch");
+  auto path = (tmp.path() / "bad.ndjson").string();
+  std::ofstream(path) << "{\"key\":\"a\",\"value\":\"1\"}\n{oops\n";
+  state::Settings s;
+  state::BatchReader r(path, state::BatchFormat::ndjson, s);
+  state::BatchItem it;
+  CHECK(r.next(it));
+  CHECK(error_of([&] { r.next(it); }) == "2 invalid batch input: line 2: not valid JSON");
+  CHECK(error_of([&] { state::BatchReader d(tmp.path().string(), state::BatchFormat::tsv, s); }) ==
+        "2 cannot read " + tmp.path().string() + ": it is a directory");
 }
