@@ -54,11 +54,18 @@ if pw=$("$STATECTL" secrets get redis 2>/dev/null) && [[ -n $pw ]]; then export 
 # the default user cannot log in.
 REDIS_USER=
 if [[ $(get_cfg redis acl) == True && $(get_cfg redis mode) != cluster ]]; then REDIS_USER=statectl-admin; fi
+# With [tls] enabled (the default) redis-cli verifies the servers against the stack's CA, as
+# statectl does (psql negotiates TLS by itself: sslmode prefer).
+REDIS_TLS=
+if [[ $(get_cfg tls enabled) == True ]] && "$STATECTL" secrets get ca.crt >"$WORK/ca.crt" 2>/dev/null && [[ -s $WORK/ca.crt ]]; then
+  REDIS_TLS="--tls --cacert $WORK/ca.crt"
+fi
 # The Redis master as Sentinel reports it, else the configured port.
 REDIS_HOST=127.0.0.1
 REDIS_PORT=$(get_cfg local redis_port)
 if [[ $(get_cfg redis mode) == sentinel ]]; then
-  if addr=$(redis-cli -p "$(get_cfg local sentinel_port)" sentinel get-master-addr-by-name "$(get_cfg redis master_name)" 2>/dev/null) &&
+  # shellcheck disable=SC2086 # REDIS_TLS is two options or nothing
+  if addr=$(redis-cli $REDIS_TLS -p "$(get_cfg local sentinel_port)" sentinel get-master-addr-by-name "$(get_cfg redis master_name)" 2>/dev/null) &&
     [[ $(wc -l <<<"$addr") == 2 ]]; then
     REDIS_HOST=$(sed -n 1p <<<"$addr") REDIS_PORT=$(sed -n 2p <<<"$addr")
   fi
@@ -83,7 +90,7 @@ PSQL="$(get_cfg postgres bin_dir)/psql"
 [[ -x $PSQL ]] || PSQL=/usr/lib/postgresql/15/bin/psql
 "$PSQL" -qX -c "SET client_min_messages = warning" -c "DROP TABLE IF EXISTS statectl_bench_plain" -c "CREATE TABLE statectl_bench_plain (LIKE $TABLE INCLUDING DEFAULTS INCLUDING INDEXES)" >/dev/null
 
-export WORK ROUNDS STATECTL REDIS_HOST REDIS_PORT REDIS_USER PREFIX TABLE PSQL CLUSTER_CONFIG ONLY
+export WORK ROUNDS STATECTL REDIS_HOST REDIS_PORT REDIS_USER REDIS_TLS PREFIX TABLE PSQL CLUSTER_CONFIG ONLY
 export PYTHONPATH="$(dirname "$(readlink -f "$0")")${PYTHONPATH:+:$PYTHONPATH}"
 python3 - <<'PY'
 import json, os, re, subprocess
@@ -91,7 +98,8 @@ import ab
 W, ROUNDS, S, PSQL = os.environ["WORK"], int(os.environ["ROUNDS"]), os.environ["STATECTL"], os.environ["PSQL"]
 RH, RP, PREFIX, TABLE = os.environ["REDIS_HOST"], os.environ["REDIS_PORT"], os.environ["PREFIX"], os.environ["TABLE"]
 DEVNULL = subprocess.DEVNULL
-REDIS = ["redis-cli", "-h", RH, "-p", RP] + (["--user", os.environ["REDIS_USER"]] if os.environ["REDIS_USER"] else [])
+REDIS = (["redis-cli"] + os.environ["REDIS_TLS"].split() + ["-h", RH, "-p", RP] +
+         (["--user", os.environ["REDIS_USER"]] if os.environ["REDIS_USER"] else []))
 
 def sql(text):
     subprocess.run([PSQL, "-qX", "-c", text], check=True, stdout=DEVNULL)
