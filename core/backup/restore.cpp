@@ -344,7 +344,19 @@ RestoreResult restore(const config::Config& cfg, exec::Runner& runner, output::P
       break;
     }
     try {
-      PgSession s(t, 2);
+      // The restored server is the one this command just started on loopback. It has the TLS
+      // settings of where the backup came from: a local stack's data directory names its
+      // certificates, a container's got them from its command line (so here it has none).
+      std::optional<PgSession> session;
+      try {
+        session.emplace(t, 2);
+      } catch (const Error&) {
+        if (!t.tls.enabled) throw;
+        PgTarget plain = t;
+        plain.tls = {};
+        session.emplace(plain, 2);
+      }
+      PgSession& s = *session;
       std::string in_recovery = s.scalar("SELECT pg_is_in_recovery()");
       if (in_recovery == "f") state = "promoted";
       else if (o.action == "pause" && s.scalar("SELECT pg_get_wal_replay_pause_state()") == "paused") state = "paused at the target";

@@ -32,9 +32,9 @@ name = "leaktest"
 [local]
 dir = "$TEST_DIR/state"
 postgres_port = $(port 1)
-pgbouncer_port = $(port 2)
-redis_port = $(port 3)
-sentinel_port = $(port 5)
+pgbouncer_port = $(port 20)
+redis_port = $(port 30)
+sentinel_port = $(port 40)
 [k8s]
 namespace = "leakns"
 context = "kind-leak"
