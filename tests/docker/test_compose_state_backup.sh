@@ -91,7 +91,9 @@ RP=$(port $((PORT_SLOT + 90)))
 expect_exit 0 statectl -o json restore --to "$TEST_DIR/restored" --target-time "$T" --start --port "$RP"
 on_exit "runuser -u postgres -- /usr/lib/postgresql/15/bin/pg_ctl -D '$TEST_DIR/restored' -m immediate stop"
 assert_eq "$(json_get "$OUT" 'j["backup"]')" "$B" "backup chosen by restore"
-expect_exit 0 statectl psql --host 127.0.0.1 --port "$RP" -- -tAc 'SELECT string_agg(id::text, $$,$$ ORDER BY id) FROM orders'
+# The restored copy is a plain local server without the stack's certificates (a container gets
+# them on its command line), so it is read with plain psql rather than the stack's TLS client.
+expect_exit 0 /usr/lib/postgresql/15/bin/psql -h 127.0.0.1 -p "$RP" -U postgres -d postgres -tAc 'SELECT string_agg(id::text, $$,$$ ORDER BY id) FROM orders'
 assert_eq "$(cat "$OUT")" "1,2" "rows of the restored copy (the target excludes row 3)"
 runuser -u postgres -- /usr/lib/postgresql/15/bin/pg_ctl -D "$TEST_DIR/restored" -m fast stop >/dev/null
 expect_exit 2 statectl restore --to "$TEST_DIR/restored" --latest
