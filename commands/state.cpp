@@ -85,8 +85,10 @@ void setup_put(CLI::App& sub, Context& ctx)
   sub.footer("A malformed line is reported with its line number and nothing is written. PostgreSQL streams the\n"
              "batch into one transaction while reading it, 10k lines at a time (COPY; COPY + upsert when keys exist\n"
              "or have a TTL), so a bad line rolls it all back and memory stays flat; each 10k lines get the whole\n"
-             "[state] timeout. Redis validates the whole batch first, then pipelines it in windows of at most 10k\n"
-             "commands.");
+             "[state] timeout. Redis cannot roll back: it reads and validates the whole input first, then reads it\n"
+             "again and pipelines it in windows of at most 10k commands (a cluster: 16k lines grouped by slot).\n"
+             "Memory stays flat on both; stdin (or a pipe) is copied to an unlinked 0600 file in $TMPDIR (else\n"
+             "/tmp) to be read twice, which needs room for the batch there (else exit 1, nothing written).");
   sub.callback([&ctx, o, &sub] {
     auto settings = state::Settings::from(ctx.config());
     if (!o->batch.empty()) {

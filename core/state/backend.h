@@ -5,6 +5,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -38,6 +39,18 @@ public:
   // Starts again from the first item (to retry a write that rolled back); false when the input
   // cannot be read twice (a pipe).
   virtual bool rewind() = 0;
+  // Reads every item once, validating each without keeping it, then starts again from the first
+  // one; returns how many there are. Throws Error(usage) for the first malformed item, so a
+  // caller that cannot undo its writes (Redis) calls this before writing anything. An input that
+  // cannot be read twice is kept on the side while it is read (BatchReader: an unlinked 0600
+  // temporary file), so memory does not grow with the input.
+  virtual std::uint64_t prescan()
+  {
+    std::uint64_t n = 0;
+    for (BatchItem item; next(item);) ++n;
+    if (!rewind()) throw std::logic_error("BatchSource::prescan: the source cannot be read twice");
+    return n;
+  }
 };
 
 // The items of a vector as a BatchSource.
@@ -130,19 +143,15 @@ public:
   virtual TtlInfo ttl(const std::string& key) = 0;
   // Deletes expired entries; returns how many were deleted (Redis expires natively: 0).
   virtual std::uint64_t gc() = 0;
-  // Writes every item (all-or-nothing on PostgreSQL per window, pipelined on Redis); returns
-  // how many were written. The caller validates the input first.
+  // Writes every item (all-or-nothing on PostgreSQL, pipelined on Redis); returns how many were
+  // written. The caller validates the input first.
   virtual std::uint64_t put_batch(const std::vector<BatchItem>& items) = 0;
-  // Writes the items of source as put_batch does; returns how many were read. PostgreSQL writes
-  // while it reads, in one transaction, so a malformed line (Error usage from source) rolls back
-  // everything and memory does not grow with the batch. The default reads and validates the whole
-  // source first, then calls put_batch (Redis, which cannot undo a write).
-  virtual std::uint64_t put_batch_stream(BatchSource& source)
-  {
-    std::vector<BatchItem> items;
-    for (BatchItem item; source.next(item);) items.push_back(std::move(item));
-    return put_batch(items);
-  }
+  // Writes the items of source as put_batch does, with memory that does not grow with the batch;
+  // returns how many were read. A malformed line (Error usage from source) leaves nothing
+  // written: PostgreSQL writes while it reads, in one transaction, and rolls it back; Redis,
+  // which cannot undo a write, reads and validates the whole source first (source.prescan()),
+  // then reads it again and writes it in windows.
+  virtual std::uint64_t put_batch_stream(BatchSource& source) = 0;
 
   // Grants the lease `name` to owner for ttl when it is free or expired; returns the fencing
   // token (strictly greater than every token granted before for that name, also across a

@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
+#include <stdexcept>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -159,6 +161,35 @@ namespace {
 // Bytes read from the input at a time.
 constexpr std::size_t k_batch_read_chunk = 1 << 20;
 
+// The directory for the copy of an input that cannot be read twice.
+std::string batch_spool_dir()
+{
+  const char* env = std::getenv("TMPDIR");
+  return env && *env ? env : "/tmp";
+}
+
+Error batch_spool_error(const std::string& name, const std::string& dir, int err)
+{
+  return Error(ExitCode::failed, fmt::format("cannot keep a copy of {} to read it twice", name),
+               fmt::format("{}: {}; nothing was written", dir, std::strerror(err)),
+               "set TMPDIR to a writable directory with room for the batch, or give the batch as a FILE");
+}
+
+// An unlinked file readable and writable only by this user: it disappears with its descriptor.
+int batch_open_spool(const std::string& name)
+{
+  std::string dir = batch_spool_dir();
+  int fd = ::open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {
+    // A file system without O_TMPFILE: a named file (mkostemp makes it 0600), unlinked at once.
+    std::string path = dir + "/statectl-batch.XXXXXX";
+    fd = ::mkostemp(path.data(), O_CLOEXEC);
+    if (fd >= 0) ::unlink(path.c_str());
+  }
+  if (fd < 0) throw batch_spool_error(name, dir, errno);
+  return fd;
+}
+
 } // namespace
 
 BatchReader::BatchReader(const std::string& source, BatchFormat format, const Settings& settings)
@@ -184,6 +215,27 @@ BatchReader::BatchReader(const std::string& source, BatchFormat format, const Se
 BatchReader::~BatchReader()
 {
   if (m_own_fd && m_fd >= 0) ::close(m_fd);
+  if (m_spool >= 0) ::close(m_spool);
+}
+
+std::uint64_t BatchReader::prescan()
+{
+  // An input that cannot be read twice is copied as it is read; the copy is then read instead.
+  if (m_start < 0 && m_spool < 0) {
+    if (m_line != 0 || m_len != 0) throw std::logic_error("BatchReader::prescan after reading a pipe");
+    m_spool = batch_open_spool(m_name);
+  }
+  std::uint64_t n = 0;
+  for (BatchItem item; next(item);) ++n;
+  if (m_spool >= 0) {
+    if (m_own_fd) ::close(m_fd);
+    m_fd = m_spool;
+    m_own_fd = true;
+    m_spool = -1;
+    m_start = 0;
+  }
+  if (!rewind()) throw batch_spool_error(m_name, batch_spool_dir(), errno);
+  return n;
 }
 
 bool BatchReader::rewind()
@@ -224,6 +276,13 @@ bool BatchReader::next_line(std::string_view& line)
       throw Error(ExitCode::usage, fmt::format("cannot read {}", m_name), std::strerror(errno));
     }
     if (n == 0) m_eof = true;
+    const char* end = m_buf.data() + m_len + n;
+    for (const char* p = m_buf.data() + m_len; m_spool >= 0 && p < end;) {
+      ssize_t w = ::write(m_spool, p, static_cast<std::size_t>(end - p));
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0) throw batch_spool_error(m_name, batch_spool_dir(), errno);
+      p += w;
+    }
     m_len += static_cast<std::size_t>(n);
   }
 }

@@ -27,7 +27,11 @@ bool parse_batch_line(std::string_view line, std::size_t line_no, BatchFormat fo
 // memory is bounded by the longest line, not by the size of the input. Opening refuses a
 // directory or an unreadable file with Error(usage) naming it; a malformed line throws from
 // next() when it is reached, so a caller that writes while it reads must make its writes undoable
-// (PostgreSQL: one transaction). rewind() works when the input is a regular file.
+// (PostgreSQL: one transaction) or prescan() first (Redis). rewind() works when the input is a
+// regular file, or after prescan(), which copies an input that cannot be read twice (stdin, a
+// pipe or FIFO) into an unlinked 0600 file in $TMPDIR (else /tmp) as it reads it; that file is
+// gone when the reader is (or the process ends). A spool that cannot be written (a full disk)
+// throws Error(failed) naming TMPDIR; nothing was written then either.
 class BatchReader final : public BatchSource {
 public:
   BatchReader(const std::string& source, BatchFormat format, const Settings& settings);
@@ -37,6 +41,7 @@ public:
 
   bool next(BatchItem& item) override;
   bool rewind() override;
+  std::uint64_t prescan() override;
   // The number of the last line read (1-based).
   std::size_t line() const { return m_line; }
 
@@ -48,6 +53,7 @@ private:
   const Settings& m_settings;
   int m_fd = -1;
   bool m_own_fd = false;
+  int m_spool = -1; // while prescan() reads an input that cannot be read twice: its copy
   long long m_start = -1; // offset of the first byte when the input can be read again, else -1
   std::string m_buf;
   std::size_t m_pos = 0; // next unread byte in m_buf

@@ -250,10 +250,21 @@ public:
 
   std::uint64_t put_batch(const std::vector<BatchItem>& items) override
   {
-    for (const auto& it : items) {
-      check_key(it.key);
-      check_value(m_settings, it.key, it.value.size());
-    }
+    ItemsSource source(items);
+    return write_batch(source);
+  }
+
+  std::uint64_t put_batch_stream(BatchSource& source) override
+  {
+    // Redis cannot undo a write: the whole input is read and validated first (constant memory;
+    // a pipe is copied aside to be read twice), so a bad line anywhere leaves nothing written.
+    source.prescan();
+    return write_batch(source);
+  }
+
+  // Writes the items of source as they are read; memory holds one MSET and the unread replies.
+  std::uint64_t write_batch(BatchSource& source)
+  {
     ensure_connected();
     // Values without TTL go out as MSETs (one for values, one for their metadata blobs);
     // values with a TTL as SET ... PX. Order is kept, so a later line wins.
@@ -311,7 +322,10 @@ public:
       }
       if (pending >= k_window_commands) drain();
     };
-    for (const auto& it : items) {
+    std::uint64_t n = 0;
+    for (BatchItem it; source.next(it); ++n) {
+      check_key(it.key);
+      check_value(m_settings, it.key, it.value.size());
       std::string blob = it.metadata.empty() ? now_blob : now_blob + it.metadata;
       if (it.ttl) {
         flush_mset();
@@ -323,15 +337,15 @@ public:
         continue;
       }
       vals.push_back(m_kp + it.key);
-      vals.push_back(it.value);
+      bytes += it.key.size() + it.value.size();
+      vals.push_back(std::move(it.value));
       metas.push_back(meta_key(it.key));
       metas.push_back(std::move(blob));
-      bytes += it.key.size() + it.value.size();
       if (vals.size() / 2 >= k_mset_pairs || bytes >= k_mset_bytes) flush_mset();
     }
     flush_mset();
     drain();
-    return items.size();
+    return n;
   }
 
   std::optional<std::int64_t> lock_acquire(const std::string& name, const std::string& owner, Millis ttl) override

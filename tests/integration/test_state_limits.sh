@@ -75,3 +75,34 @@ for b in postgres redis; do
   assert_eq "$(S get "$(cat max.key)")" at-the-limit "$b: 1024-byte key"
   pass "$b: keys over 1024 bytes exit 2 on put, get, del and batches; 1024 bytes work"
 done
+
+# Issue 21: a Redis batch streams with bounded memory. 1M lines (61 MB) from a file, then from a
+# pipe (copied to an unlinked temporary file to be read twice), each under 64 MiB peak RSS; a bad
+# last line of 1M from a pipe still writes nothing (exit 2). peak_rss FILE CMD...: CMD's exit
+# code, its peak resident memory (KiB) in FILE, its stdout in $OUT and stderr in $ERR.
+peak_rss() {
+  python3 -c 'import os, subprocess, sys
+p = subprocess.Popen(sys.argv[2:])
+_, status, usage = os.wait4(p.pid, 0)
+open(sys.argv[1], "w").write(str(usage.ru_maxrss))
+sys.exit(os.waitstatus_to_exitcode(status))' "$@" >"$OUT" 2>"$ERR"
+}
+python3 -c '
+with open("million.tsv", "w") as f:
+    for i in range(1000000): f.write(f"m/{i:07d}\tvalue-{i:07d}-" + "x" * 32 + "\n")'
+{ cat million.tsv; echo "no tab on the last line"; } >million-bad.tsv
+peak_rss rss.txt "$STATECTL" put --backend redis --batch - <million-bad.tsv && fail "a bad last line was accepted"
+assert_contains "$ERR" "invalid batch input: line 1000001: expected key<TAB>value, found no tab"
+cat million-bad.tsv | { peak_rss rss.txt "$STATECTL" put --backend redis --batch - && fail "a bad last line from a pipe was accepted"; true; }
+assert_contains "$ERR" "invalid batch input: line 1000001: expected key<TAB>value, found no tab"
+assert_eq "$("$STATECTL" keys --backend redis --prefix m/ --limit 1)" "" "keys written by a rejected batch"
+peak_rss rss.txt "$STATECTL" put --backend redis --batch million.tsv || fail "1M-line batch: $(cat "$ERR")"
+assert_eq "$(cat "$OUT")" "written 1000000, errors 0"
+(($(cat rss.txt) < 65536)) || fail "1M-line Redis batch from a file: peak RSS $(cat rss.txt) KiB, over 64 MiB"
+echo "1M-line Redis batch from a file: peak RSS $(cat rss.txt) KiB"
+cat million.tsv | peak_rss rss.txt "$STATECTL" put --backend redis --batch - || fail "1M-line batch from a pipe: $(cat "$ERR")"
+(($(cat rss.txt) < 65536)) || fail "1M-line Redis batch from a pipe: peak RSS $(cat rss.txt) KiB, over 64 MiB"
+echo "1M-line Redis batch from a pipe: peak RSS $(cat rss.txt) KiB"
+assert_eq "$("$STATECTL" get --backend redis m/0999999)" "value-0999999-$(printf 'x%.0s' {1..32})"
+assert_eq "$(redis-cli -p "$(port 3)" --scan --pattern 'statectl:m/*' | wc -l)" 1000000 "keys after the 1M-line batch"
+pass "redis: 1M-line batches from a file and a pipe stay under 64 MiB; a bad line 1000001 writes nothing"

@@ -7,6 +7,8 @@
 #include "tests/support/temp_dir.h"
 
 #include <fstream>
+#include <sys/stat.h>
+#include <thread>
 
 using namespace statectl;
 
@@ -167,4 +169,39 @@ TEST_CASE("BatchReader names the malformed line when it reaches it, and refuses 
   CHECK(error_of([&] { r.next(it); }) == "2 invalid batch input: line 2: not valid JSON");
   CHECK(error_of([&] { state::BatchReader d(tmp.path().string(), state::BatchFormat::tsv, s); }) ==
         "2 cannot read " + tmp.path().string() + ": it is a directory");
+}
+
+TEST_CASE("BatchReader::prescan validates every line first and counts them; a FIFO is copied aside and read again")
+{
+  testing::TempDir tmp("statectl-unit-batch");
+  state::Settings s;
+  auto path = (tmp.path() / "b.tsv").string();
+  std::ofstream(path) << "a\t1\n\nb\t2\nc\t3";
+  state::BatchReader r(path, state::BatchFormat::tsv, s);
+  CHECK(r.prescan() == 3);
+  state::BatchItem it;
+  REQUIRE(r.next(it));
+  CHECK(it.key == "a");
+
+  // A bad last line is found before anything is handed out.
+  auto bad = (tmp.path() / "bad.tsv").string();
+  std::ofstream(bad) << "a\t1\nb\t2\nbroken\n";
+  state::BatchReader rb(bad, state::BatchFormat::tsv, s);
+  CHECK(error_of([&] { rb.prescan(); }) == "2 invalid batch input: line 3: expected key<TAB>value, found no tab");
+
+  // A FIFO cannot be read twice: prescan() keeps its bytes in an unlinked file and reads that.
+  auto fifo = (tmp.path() / "in.fifo").string();
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  std::string lines;
+  for (int i = 0; i < 300000; ++i) lines += "k" + std::to_string(i) + "\tvalue-" + std::to_string(i) + "\n"; // over the 1 MiB chunk
+  std::thread writer([&] { std::ofstream(fifo, std::ios::binary) << lines; });
+  state::BatchReader rf(fifo, state::BatchFormat::tsv, s);
+  CHECK(rf.prescan() == 300000);
+  writer.join();
+  std::size_t n = 0;
+  std::string last;
+  for (state::BatchItem item; rf.next(item); ++n) last = item.value;
+  CHECK(n == 300000);
+  CHECK(last == "value-299999");
+  CHECK(rf.line() == 300000);
 }
