@@ -117,6 +117,8 @@ void setup_prune(CLI::App& sub, Context& ctx)
                  "depends on (\"needed by ID\"), so removing a full removes the diffs and incrs built on it. Archived WAL older\n"
                  "than the start of the oldest kept full, diff or incr is removed; with [backup] wal_retention (e.g. \"30d\"),\n"
                  "kept backups that stopped before that window keep only the WAL from their start to their stop.\n"
+                 "A backup whose manifest.json is there but cannot be read (damaged, or sealed with another key) is never\n"
+                 "removed, and no WAL is removed while there is one (`backup verify` names it).\n"
                  "With --dry-run: show what each rule keeps and what would be removed; change nothing.");
   prune->callback([&ctx] {
     bool dry = ctx.globals().dry_run;

@@ -133,10 +133,18 @@ PruneReport prune_repository(const config::Config& cfg, bool dry_run)
   doc.weekly = rules.weekly;
   doc.monthly = rules.monthly;
   std::vector<std::pair<std::string, std::int64_t>> kept_physical; // (id, stop time)
+  bool damaged_manifest = false;
   for (const auto& e : all) {
     PruneDecision b{e.id, e.valid ? e.manifest->type : "unknown", "", "", {}};
     auto it = kept.find(e.id);
-    if (it != kept.end()) {
+    if (!e.valid && !e.problem.empty()) {
+      // A manifest.json that is there but cannot be read (a changed byte, or not the key it was
+      // sealed with) is damage, not an interrupted backup: never removed, and since what WAL it
+      // needs is unknown, no WAL is expired while it is there.
+      b.action = "keep";
+      b.reason = fmt::format("damaged, never removed by prune: manifest.json: {}; no WAL expired while it is there", e.problem);
+      damaged_manifest = true;
+    } else if (it != kept.end()) {
       b.action = "keep";
       b.reason = util::join(it->second, ", ");
       b.kept_by = it->second;
@@ -173,7 +181,7 @@ PruneReport prune_repository(const config::Config& cfg, bool dry_run)
   auto in_range = [&](std::uint64_t seg) {
     return std::any_of(ranges.begin(), ranges.end(), [&](const auto& r) { return seg >= r.first && seg <= r.second; });
   };
-  if (oldest_needed) {
+  if (oldest_needed && !damaged_manifest) {
     for (auto tl : repo.timelines()) {
       for (const auto& o : repo.wal_objects(tl)) {
         std::string f = o.key.substr(o.key.rfind('/') + 1);
