@@ -85,7 +85,7 @@ inline constexpr KeyRow k_rows[] = {
   {"redis.cluster_node_timeout", T::duration, "5s", {}, 0, 0, "cluster-node-timeout: how long a master may be unreachable before its replica takes over (cluster mode)"},
   {"redis.url", T::url, "", {}, 0, 0, "external redis:// URL for state commands instead of the local stack"},
   {"redis.acl", T::boolean, "true", {}, 0, 0,
-   "local stack: Redis ACL users (statectl-app limited to [state] key_prefix and the state commands, statectl-replication, statectl-sentinel, statectl-admin) with the default user off; not with [redis] mode = \"cluster\" (no local cluster ACLs yet)"},
+   "local stack and compose render (bare PostgreSQL mode): Redis ACL users (statectl-app limited to [state] key_prefix and the state commands, statectl-replication, statectl-sentinel, statectl-admin) with the default user off; not with [redis] mode = \"cluster\" (no cluster ACLs yet) nor on k8s or compose with [postgres] ha = \"patroni\" (requirepass)"},
   {"redis.sentinel_addrs", T::list, "", {}, 0, 0, "external Sentinel host:port addresses"},
 
   // [state]

@@ -147,6 +147,12 @@ bool tls_rendered(const config::Config& cfg, const Request& req)
          cfg.get_string("redis.mode") != "cluster";
 }
 
+bool acl_rendered(const config::Config& cfg, const Request& req)
+{
+  return req.target == Target::compose && cfg.get_bool("redis.acl") && cfg.get_string("postgres.ha") != "patroni" &&
+         cfg.get_string("redis.mode") != "cluster";
+}
+
 std::string template_dir(const Request& req)
 {
   if (req.target == Target::terraform) return "terraform/" + (req.cloud.empty() ? std::string("aws") : req.cloud);
@@ -257,9 +263,15 @@ json values(const config::Config& cfg, const Request& req)
   const bool tls = tls_rendered(cfg, req);
   v["tls_only"] = tls;
   v["no_tls"] = !tls;
+  // [redis] acl: the servers know statectl's ACL users (the compose secret redis-acl) and the
+  // default user is off.
+  const bool acl = acl_rendered(cfg, req);
+  v["acl_users"] = acl;
+  v["no_acl_users"] = !acl;
   // redis-cli inside a container of the render (health checks, entrypoints): it verifies the
-  // servers against the mounted CA when they speak TLS.
-  v["redis_cli"] = tls ? "redis-cli --tls --cacert /run/secrets/ca.crt" : "redis-cli";
+  // servers against the mounted CA when they speak TLS, and logs in as the admin user (when
+  // given a password) when they have ACL users.
+  v["redis_cli"] = std::string(tls ? "redis-cli --tls --cacert /run/secrets/ca.crt" : "redis-cli") + (acl ? " --user statectl-admin" : "");
   v["redis_scheme"] = tls ? "rediss" : "redis";
   if ((req.target == Target::compose || req.target == Target::k8s) && !tls && cfg.is_set("tls.enabled") && cfg.get_bool("tls.enabled")) {
     std::string where = req.target == Target::k8s ? "k8s" : compose_patroni ? "compose with [postgres] ha = \"patroni\"" : "compose with [redis] mode = \"cluster\"";

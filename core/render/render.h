@@ -49,6 +49,11 @@ nlohmann::json values(const config::Config& cfg, const Request& req);
 // managed services itself) render no TLS of their own.
 bool tls_rendered(const config::Config& cfg, const Request& req);
 
+// Whether the render of req gives Redis the ACL users of the local stack (core/local/redis_acl.h)
+// with the default user off: [redis] acl on compose in bare PostgreSQL mode, except with [redis]
+// mode = "cluster". Compose with [postgres] ha = "patroni" and the k8s render keep requirepass.
+bool acl_rendered(const config::Config& cfg, const Request& req);
+
 // The template directory of a request, relative to a templates root: "compose", "k8s",
 // "terraform/aws".
 std::string template_dir(const Request& req);

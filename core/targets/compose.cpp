@@ -14,6 +14,7 @@
 #include "core/config/config.h"
 #include "core/error.h"
 #include "core/exec/redact.h"
+#include "core/local/redis_acl.h"
 #include "core/secrets/push.h"
 #include "core/render/recorded.h"
 #include "core/secrets/store.h"
@@ -63,7 +64,8 @@ public:
     std::error_code ec;
     if (!fs::exists(file, ec))
       throw Error(ExitCode::failed, fmt::format("no compose deploy in {}", dir.string()), "", "run `statectl deploy --target compose` first");
-    compose_client_tls(cfg, dir); // the stack runs the config's TLS mode, or the error says how to go on
+    compose_client_tls(cfg, dir); // the stack runs the config's TLS and ACL modes, or the error says how to go on
+    compose_redis_acl(cfg, dir);
     return deploy::Compose::detect(cfg, runner, file);
   }
 
@@ -268,7 +270,8 @@ public:
     static const std::map<std::string, std::string> services = {
       {"postgres", "postgres-replica"}, {"redis", "redis-replica"}, {"pooler", "pgbouncer"}};
     res.service = services.at(opts.component);
-    compose_client_tls(cfg, dir); // new containers get the config's TLS mode: it must be the running one
+    compose_client_tls(cfg, dir); // new containers get the config's TLS and ACL modes: they must be the running ones
+    compose_redis_acl(cfg, dir);
     deploy::Compose compose = deploy::Compose::detect(cfg, runner, file);
     if (opts.component == "postgres" && patroni()) {
       // Patroni's members are services of their own: add or remove patroni-K services.
@@ -330,6 +333,12 @@ public:
     // TLS renders: verify-full on the published ports (127.0.0.1 is a name of the certificate),
     // Redis and the Sentinels pinned to the CA, as on the local stack.
     e.pooler.tls = e.primary.tls = e.redis_tls = compose_client_tls(cfg, dir);
+    if (compose_redis_acl(cfg, dir)) {
+      // As on the local stack: operations log in as the admin, the state commands as the app user.
+      e.redis_user = local::redis_acl::k_admin_user;
+      e.redis_app_user = local::redis_acl::k_app_user;
+      e.redis_app_password_secret = local::redis_acl::k_app_secret;
+    }
     e.pooler.port = port_of("pgbouncer");
     if (patroni()) {
       // HAProxy's read-write port, and its read-only port (+1) for the replicas.

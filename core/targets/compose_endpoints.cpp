@@ -63,10 +63,26 @@ clients::AddressMap redis_nat(const config::Config& cfg, exec::Runner& runner, c
   return nat;
 }
 
-std::vector<std::string> container_redis_cli(const clients::ClientTls& tls)
+std::vector<std::string> container_redis_cli(const clients::Endpoints& e)
 {
-  if (!tls.enabled) return {"redis-cli"};
-  return {"redis-cli", "--tls", "--cacert", "/run/secrets/ca.crt"};
+  std::vector<std::string> argv = {"redis-cli"};
+  if (e.redis_tls.enabled) argv.insert(argv.end(), {"--tls", "--cacert", "/run/secrets/ca.crt"});
+  if (!e.redis_user.empty()) argv.insert(argv.end(), {"--user", e.redis_user});
+  return argv;
+}
+
+bool compose_redis_acl(const config::Config& cfg, const fs::path& dir)
+{
+  auto text = util::read_file(dir / "docker-compose.yml");
+  if (!text) return false;
+  bool acl = text->find("\n    file: ./secrets/redis-acl") != std::string::npos;
+  if (acl != render::acl_rendered(cfg, render::request_for(cfg, render::Target::compose)))
+    throw Error(ExitCode::usage, fmt::format("the compose stack in {} runs Redis {} ACL users", dir.string(), acl ? "with" : "without"),
+                fmt::format("the config says [redis] acl = {}{}", cfg.get_bool("redis.acl") ? "true" : "false", cfg.is_set("redis.acl") ? "" : " (the default)"),
+                acl ? "set [redis] acl = true, or run 'statectl deploy --target compose' to switch it to requirepass"
+                    : "set [redis] acl = false to use it as it is, or run 'statectl deploy --target compose' to give it ACL users "
+                      "(the containers are recreated; the data volumes are kept)");
+  return acl;
 }
 
 bool compose_file_tls(const std::string& compose_file) { return compose_file.find("\n    file: ./secrets/ca.crt") != std::string::npos; }

@@ -26,9 +26,14 @@ clients::AddressMap redis_nat(const config::Config& cfg, exec::Runner& runner, c
 // had TLS, or a changed [tls] enabled): statectl never falls back to plain text.
 clients::ClientTls compose_client_tls(const config::Config& cfg, const std::filesystem::path& dir);
 
+// Whether the compose render applied in dir gives Redis ACL users (render::acl_rendered). Throws
+// Error(usage) when the config would render the other mode than the applied one.
+bool compose_redis_acl(const config::Config& cfg, const std::filesystem::path& dir);
+
 // redis-cli as run inside a container of the render: with --tls --cacert /run/secrets/ca.crt (the
-// mounted CA) when the servers speak TLS (tls.enabled, from compose_client_tls).
-std::vector<std::string> container_redis_cli(const clients::ClientTls& tls);
+// mounted CA) when the servers speak TLS (e.redis_tls), and --user e.redis_user on a stack with
+// ACL users (the admin; redis-cli sends it only with a password).
+std::vector<std::string> container_redis_cli(const clients::Endpoints& e);
 
 // Whether the compose file text mounts the TLS secrets (the render speaks TLS only).
 bool compose_file_tls(const std::string& compose_file);

@@ -146,7 +146,7 @@ std::string rejoin(exec::Runner& runner, const deploy::Compose& compose, const s
   auto deadline = steady_clock::now() + timeout;
   // The health check's way in: the password from the file its entrypoint wrote (never argv).
   std::vector<std::string> info = {"docker", "exec", container, "sh", "-c",
-                                   "REDISCLI_AUTH=\"$(cat /tmp/redis.pass)\" " + util::join(container_redis_cli(endpoints.redis_tls), " ") +
+                                   "REDISCLI_AUTH=\"$(cat /tmp/redis.pass)\" " + util::join(container_redis_cli(endpoints), " ") +
                                      " --no-auth-warning info replication"};
   std::string last = "not asked yet";
   while (steady_clock::now() < deadline) {

@@ -14,6 +14,7 @@
 #include "core/deploy/compose_init.h"
 #include "core/error.h"
 #include "core/exec/redact.h"
+#include "core/local/redis_acl.h"
 #include "core/secrets/crypto.h"
 #include "core/secrets/manage.h"
 #include "core/secrets/tls.h"
@@ -268,7 +269,7 @@ private:
   void redis_commands(const PgContainer& c, const std::vector<std::string>& port_args, const std::string& from, const std::string& to,
                       const std::vector<std::string>& commands, bool auth)
   {
-    std::vector<std::string> argv = container_redis_cli(m_ep.redis_tls);
+    std::vector<std::string> argv = container_redis_cli(m_ep);
     argv.push_back("--no-auth-warning");
     argv.insert(argv.end(), port_args.begin(), port_args.end());
     std::string last;
@@ -309,7 +310,7 @@ private:
       step(fmt::format("{}: SENTINEL SET {} auth-pass", c.name, m_cfg.get_string("redis.master_name")));
     }
     for (const auto& c : servers) {
-      std::vector<std::string> cli = container_redis_cli(m_ep.redis_tls);
+      std::vector<std::string> cli = container_redis_cli(m_ep);
       cli.push_back("--no-auth-warning");
       std::string out = exec_in(c, cli, "AUTH " + redis_quoted(to) + "\nPING\n", "redis-cli");
       if (util::trim(out) != "OK\nPONG")
@@ -349,6 +350,20 @@ void write_compose_secrets(const config::Config& cfg, const render::Request& req
     }
     names.insert(names.end(), {k_ca_cert, k_tls_cert, k_tls_key});
   }
+  if (render::acl_rendered(cfg, req)) {
+    // The ACL users as redis.conf lines (password hashes only) for every server's entrypoint, and
+    // the plain passwords a replica (masterauth) and a Sentinel (auth-pass) must send.
+    namespace acl = local::redis_acl;
+    std::string lines;
+    for (const auto& u : acl::users(cfg.get_string("state.key_prefix"))) {
+      std::string pw = store.ensure(u.secret);
+      exec::register_secret(pw);
+      lines += acl::conf_line(u.name, acl::user_rules(u, pw));
+    }
+    lines += acl::conf_line("default", acl::default_user_rules());
+    secrets::write_compose_secret(sdir / "redis-acl", lines);
+    names.insert(names.end(), {acl::k_replication_secret, acl::k_sentinel_secret});
+  }
   for (const auto& name : names) {
     std::string value = name == secrets::k_ca_cert || name == secrets::k_tls_cert || name == secrets::k_tls_key ? store.require(name) : store.ensure(name);
     exec::register_secret(value);
@@ -360,6 +375,11 @@ secrets::ApplyFn compose_secrets_applier(const config::Config& cfg, const secret
                                          output::Printer& printer, const deploy::Compose& compose, const fs::path& dir,
                                          const std::string& name, const stack::Endpoints& endpoints, PatroniMembers patroni)
 {
+  if (compose_redis_acl(cfg, dir) && (name == "redis" || util::starts_with(name, "redis-")))
+    throw Error(ExitCode::usage, fmt::format("--apply cannot rotate '{}' on a compose stack with Redis ACL users yet", name),
+                "its servers take the ACL users' passwords from the deploy ([redis] acl)",
+                fmt::format("rotate without --apply, then run 'statectl deploy --target compose' (the Redis containers are recreated with the new "
+                            "password), or use [redis] acl = false"));
   if (role_of(cfg, name).empty() && name != "redis")
     throw Error(ExitCode::usage, fmt::format("--apply does not know secret '{}'", name),
                 "it is not one of the compose stack's passwords (postgres, replication, app, pgbouncer, redis)", "rotate without --apply");

@@ -69,7 +69,7 @@ assert_contains "$OUT" "verified postgres_streaming: 1/1"
 pass "deploy after the failovers verifies"
 
 # 4. Redis with Sentinel: each trial kills the master the previous one left (a former replica).
-redis_role() { dc exec -T "$1" sh -c 'REDISCLI_AUTH="$(cat /tmp/redis.pass)" redis-cli --no-auth-warning --tls --cacert /run/secrets/ca.crt info replication' | tr -d '\r' | sed -n 's/^role://p'; }
+redis_role() { dc exec -T "$1" sh -c 'REDISCLI_AUTH="$(cat /tmp/redis.pass)" redis-cli --no-auth-warning --tls --cacert /run/secrets/ca.crt --user statectl-admin info replication' | tr -d '\r' | sed -n 's/^role://p'; }
 M="${PROJECT}_redis-master_1"
 R="${PROJECT}_redis-replica_1"
 failover_trials redis 3 120s sentinel False

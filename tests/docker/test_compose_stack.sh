@@ -71,7 +71,7 @@ assert_eq "$(tls_handshake "$(port 0)" -starttls postgres)" "$expected" "openssl
 assert_eq "$(tls_handshake "$(port 20)" -starttls postgres)" "$expected" "openssl s_client -starttls postgres to PgBouncer"
 assert_eq "$(tls_handshake "$(port 30)")" "$expected" "openssl s_client to Redis"
 assert_eq "$(tls_handshake "$(port 50)")" "$expected" "openssl s_client to a Sentinel"
-assert_eq "$(REDISCLI_AUTH=$(cat "$SECRETS/redis") redis-cli --no-auth-warning --tls --cacert "$SECRETS/ca.crt" -p "$(port 30)" ping)" PONG \
+assert_eq "$(REDISCLI_AUTH=$(cat "$SECRETS/redis") redis-cli --no-auth-warning --tls --cacert "$SECRETS/ca.crt" --user statectl-admin -p "$(port 30)" ping)" PONG \
   "redis-cli --tls to Redis"
 assert_eq "$(redis-cli --tls --cacert "$SECRETS/ca.crt" -p "$(port 50)" ping)" PONG "redis-cli --tls to a Sentinel"
 # Inside the stack: the standby streams and PgBouncer reaches PostgreSQL over TLS 1.3.
@@ -79,7 +79,7 @@ assert_eq "$(dc exec -T postgres-primary psql -U postgres -tAc "SELECT s.ssl, s.
   "t|TLSv1.3" "the standby's replication connection"
 assert_eq "$(bouncer_sql app app 'SELECT ssl, version FROM pg_stat_ssl WHERE pid = pg_backend_pid()')" "t|TLSv1.3" \
   "PgBouncer's server connection to PostgreSQL"
-assert_eq "$(dc exec -T redis-replica sh -c 'REDISCLI_AUTH="$(cat /tmp/redis.pass)" redis-cli --no-auth-warning --tls --cacert /run/secrets/ca.crt info replication' | tr -d '\r' | grep '^master_link_status')" \
+assert_eq "$(dc exec -T redis-replica sh -c 'REDISCLI_AUTH="$(cat /tmp/redis.pass)" redis-cli --no-auth-warning --tls --cacert /run/secrets/ca.crt --user statectl-admin info replication' | tr -d '\r' | grep '^master_link_status')" \
   "master_link_status:up" "the Redis replica's link (TLS replication)"
 # statectl's own clients (verify-full / CA pinning on the published ports): state commands on both
 # backends, through PgBouncer and at the master the Sentinels name.
@@ -105,6 +105,27 @@ assert_eq "$(sed -n 1,2p readme-tls.out | paste -sd ' ')" "1 PONG" "the README's
 assert_eq "$(sed -n 4p readme-tls.out)" 6379 "the README's Sentinel query over TLS"
 cmp -s ca.crt "$SECRETS/ca.crt" || fail "secrets get ca.crt is not the CA the stack mounts"
 pass "the README's TLS client example runs as written (ports aside)"
+
+# Redis ACL users ([redis] acl, the default): the default user is off, the application user
+# reaches its prefix's keys only and none of the administrative commands; the replica and the
+# Sentinels log in as their own users (the replica's link is up, Sentinel knows the master).
+# says OUTPUT TEXT: the output of a command holds TEXT (assert_contains takes a file).
+says() { [[ $1 == *"$2"* ]] || fail "expected '$2' in the answer '$1'"; }
+racl() { REDISCLI_AUTH=$(statectl secrets get "$1") redis-cli --no-auth-warning --tls --cacert "$SECRETS/ca.crt" -p "$(port 30)" --user "$2" "${@:3}" 2>&1; }
+says "$(REDISCLI_AUTH=$(cat "$SECRETS/redis") redis-cli --no-auth-warning --tls --cacert "$SECRETS/ca.crt" -p "$(port 30)" ping 2>&1)" "WRONGPASS"
+says "$(redis-cli --tls --cacert "$SECRETS/ca.crt" -p "$(port 30)" get x 2>&1)" "NOAUTH"
+says "$(redis-cli --tls --cacert "$SECRETS/ca.crt" -p "$(port 30)" ping 2>&1)" "NOAUTH"
+assert_eq "$(racl redis-app statectl-app get statectl:tls/check)" over-tls "the app user reads its prefix"
+assert_eq "$(racl redis-app statectl-app set statectl:acl/check written)" OK "the app user writes its prefix"
+assert_eq "$(racl redis-app statectl-app get statectl:acl/check)" written "the app user reads its write back"
+says "$(racl redis-app statectl-app get other:key)" "NOPERM"
+says "$(racl redis-app statectl-app set other:key v)" "NOPERM"
+says "$(racl redis-app statectl-app config get maxmemory)" "NOPERM"
+says "$(racl redis-app statectl-app flushall)" "NOPERM"
+assert_eq "$(racl redis statectl-admin acl whoami)" statectl-admin "the admin user"
+[[ $(grep -c '^user ' "$SECRETS/redis-acl") == 5 ]] || fail "redis-acl does not hold 5 users"
+! grep -qF -- "$(statectl secrets get redis-app)" "$SECRETS/redis-acl" || fail "a plain password in redis-acl"
+pass "Redis ACL users: default user off, the app user limited to its prefix and the state commands, admin for operations"
 
 # The passwords never reached a command line: not in the containers' or the host's processes
 # (the containers' processes are the host's too; a snapshot first, so the check's own grep is

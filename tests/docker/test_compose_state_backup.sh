@@ -44,7 +44,7 @@ done
 # The values are in the stack's servers (read inside the containers), not anywhere else.
 assert_eq "$(dc exec -T postgres-primary psql -U postgres -tAc "SELECT convert_from(value, 'UTF8') FROM statectl_kv WHERE key = convert_to('cfg/postgres/a', 'UTF8')")" \
   "value-a-postgres" "the PostgreSQL value in the primary's table"
-rget() { dc exec -T "$1" sh -c 'REDISCLI_AUTH=$(cat /run/secrets/redis) redis-cli --tls --cacert /run/secrets/ca.crt get "$0"' "$2"; }
+rget() { dc exec -T "$1" sh -c 'REDISCLI_AUTH=$(cat /run/secrets/redis) redis-cli --tls --cacert /run/secrets/ca.crt --user statectl-admin get "$0"' "$2"; }
 assert_eq "$(rget redis-master statectl:cfg/redis/a)" "value-a-redis" "the Redis value on the master ([state] key_prefix statectl:)"
 pass "get/put/del/keys/lock/checkpoint on both backends through the published PgBouncer, Sentinel and Redis ports"
 
@@ -54,7 +54,7 @@ old_master=$(dc exec -T redis-sentinel redis-cli --tls --cacert /run/secrets/ca.
 dc exec -T redis-sentinel redis-cli --tls --cacert /run/secrets/ca.crt -p 26379 sentinel failover mymaster >/dev/null
 wait_for 60 '[[ $(dc exec -T redis-sentinel redis-cli --tls --cacert /run/secrets/ca.crt -p 26379 sentinel get-master-addr-by-name mymaster | head -1 | tr -d "\r") != "$old_master" ]]' ||
   fail "Sentinel did not fail over"
-wait_for 30 '[[ $(dc exec -T redis-replica sh -c "REDISCLI_AUTH=\$(cat /run/secrets/redis) redis-cli --tls --cacert /run/secrets/ca.crt role" | head -1) == master ]]' ||
+wait_for 30 '[[ $(dc exec -T redis-replica sh -c "REDISCLI_AUTH=\$(cat /run/secrets/redis) redis-cli --tls --cacert /run/secrets/ca.crt --user statectl-admin role" | head -1) == master ]]' ||
   fail "the replica did not become master"
 wait_for 60 '"$STATECTL" put --backend redis after-failover yes' || fail "put after the failover: $(cat "$ERR")"
 expect_exit 0 statectl get --backend redis after-failover

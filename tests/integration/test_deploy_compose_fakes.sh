@@ -39,7 +39,7 @@ docker compose $F ps -q
 docker inspect --format '{{.Name}} {{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}' c1 c2
 docker compose $F exec -T postgres-primary psql -U postgres -d postgres -v ON_ERROR_STOP=1 -qc 'CREATE TABLE IF NOT EXISTS statectl_deploy_check (id int PRIMARY KEY, at timestamptz NOT NULL); INSERT INTO statectl_deploy_check VALUES (1, now()) ON CONFLICT (id) DO UPDATE SET at = excluded.at'
 docker compose $F exec -T postgres-primary psql -U postgres -d postgres -tAc 'SELECT count(*) FROM pg_stat_replication WHERE state = '\''streaming'\'''
-docker compose $F exec -T redis-sentinel redis-cli --tls --cacert /run/secrets/ca.crt -p 26379 sentinel get-master-addr-by-name mymaster
+docker compose $F exec -T redis-sentinel redis-cli --tls --cacert /run/secrets/ca.crt --user statectl-admin -p 26379 sentinel get-master-addr-by-name mymaster
 EXP
 fake_calls >actual
 cp "$ERR" deploy.err
@@ -111,7 +111,7 @@ docker compose $F ps -q
 docker inspect --format '{{index .Config.Labels "com.docker.compose.service"}}|{{.Name}}|{{.State.Status}}|{{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}|{{.Config.Image}}' c1 c2 c3
 docker compose $F config --services
 docker compose $F exec -T postgres-primary psql -U postgres -d postgres -tA -F '|' -c 'SELECT application_name, state, coalesce(pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn), 0)::bigint FROM pg_stat_replication ORDER BY application_name'
-docker compose $F exec -T redis-sentinel redis-cli --tls --cacert /run/secrets/ca.crt -p 26379 sentinel get-master-addr-by-name mymaster
+docker compose $F exec -T redis-sentinel redis-cli --tls --cacert /run/secrets/ca.crt --user statectl-admin -p 26379 sentinel get-master-addr-by-name mymaster
 EXP
 fake_calls >actual
 diff -u expected actual >&2 || fail "unexpected command sequence for status"
@@ -136,9 +136,9 @@ docker compose $F exec -T postgres-primary psql -U postgres -d postgres -c 'SELE
 docker compose version
 docker compose $F exec -T postgres-replica psql -U postgres -d postgres -c 'INSERT INTO t VALUES (1)'
 docker compose version
-docker compose $F exec -T redis-sentinel sh -c 'm=\$(redis-cli --tls --cacert /run/secrets/ca.crt -p 26379 sentinel get-master-addr-by-name "\$0" | head -n 1) && [ -n "\$m" ] && REDISCLI_AUTH="\$(cat /run/secrets/redis)" exec redis-cli --tls --cacert /run/secrets/ca.crt -h "\$m" "\$@"' mymaster get some:key
+docker compose $F exec -T redis-sentinel sh -c 'm=\$(redis-cli --tls --cacert /run/secrets/ca.crt --user statectl-admin -p 26379 sentinel get-master-addr-by-name "\$0" | head -n 1) && [ -n "\$m" ] && REDISCLI_AUTH="\$(cat /run/secrets/redis)" exec redis-cli --tls --cacert /run/secrets/ca.crt --user statectl-admin -h "\$m" "\$@"' mymaster get some:key
 docker compose version
-docker compose $F exec -T redis-replica sh -c 'REDISCLI_AUTH="\$(cat /run/secrets/redis)" exec redis-cli --tls --cacert /run/secrets/ca.crt "\$@"' redis-cli info replication
+docker compose $F exec -T redis-replica sh -c 'REDISCLI_AUTH="\$(cat /run/secrets/redis)" exec redis-cli --tls --cacert /run/secrets/ca.crt --user statectl-admin "\$@"' redis-cli info replication
 EXP
 fake_calls >actual
 diff -u expected actual >&2 || fail "unexpected commands for psql / redis-cli on compose"

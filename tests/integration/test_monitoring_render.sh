@@ -30,7 +30,7 @@ pass "alert rules: promtool check rules (27 rules) and promtool test rules (each
 promtool check config compose/monitoring/prometheus.yml >promtool.out 2>&1 || fail "promtool check config: $(cat promtool.out)"
 if command -v docker-compose >/dev/null; then
   mkdir -p compose/secrets
-  for s in postgres replication app pgbouncer redis ca.crt tls.crt tls.key; do echo x >compose/secrets/$s; done
+  for s in postgres replication app pgbouncer redis ca.crt tls.crt tls.key redis-acl redis-replication redis-sentinel; do echo x >compose/secrets/$s; done
   (cd compose && docker-compose -f docker-compose.yml config -q) >"$OUT" 2>"$ERR" || fail "docker-compose config -q: $(cat "$ERR")"
   (cd compose && docker-compose -f docker-compose.yml config --services) | sort | tr '\n' ' ' >services
   for s in prometheus postgres-exporter postgres-exporter-replica redis-exporter; do

@@ -22,7 +22,7 @@ for c in default custom minimal; do
   expect_exit 0 statectl -c $c.toml render --target compose --out out-$c
   [[ -f out-$c/docker-compose.yml && -x out-$c/postgres/replica-entrypoint.sh ]] || fail "$c: rendered tree incomplete"
   mkdir -p out-$c/secrets
-  for s in postgres replication app pgbouncer redis ca.crt tls.crt tls.key; do echo x >out-$c/secrets/$s; done
+  for s in postgres replication app pgbouncer redis ca.crt tls.crt tls.key redis-acl redis-replication redis-sentinel; do echo x >out-$c/secrets/$s; done
   (cd out-$c && docker-compose -f docker-compose.yml config -q) >"$OUT" 2>"$ERR" || fail "$c: docker-compose config -q rejected the render"
   (cd out-$c && docker-compose -f docker-compose.yml config --services) >services.$c
 done

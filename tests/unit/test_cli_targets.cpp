@@ -168,8 +168,10 @@ TEST_CASE("cli targets: psql --target compose runs psql inside the primary's con
 {
   Project p("");
   fs::create_directories(p.state / "compose");
-  // A TLS render (the default): it mounts the CA as a Compose secret.
-  std::ofstream(p.state / "compose" / "docker-compose.yml") << "services: {}\nsecrets:\n  ca.crt:\n    file: ./secrets/ca.crt\n";
+  // A TLS render with Redis ACL users (the defaults): it mounts the CA and the ACL users as
+  // Compose secrets.
+  const std::string tls_secrets = "secrets:\n  ca.crt:\n    file: ./secrets/ca.crt\n";
+  std::ofstream(p.state / "compose" / "docker-compose.yml") << "services: {}\n" << tls_secrets << "  redis-acl:\n    file: ./secrets/redis-acl\n";
   exec::FakeRunner runner;
   auto r = run_cli({"psql", "--target", "compose", "--", "-c", "SELECT 1"}, p.env(), &runner);
   CHECK(r.code == 0);
@@ -193,6 +195,22 @@ TEST_CASE("cli targets: psql --target compose runs psql inside the primary's con
   CHECK(r.code == 2);
   CHECK(r.err.rfind("statectl: error: the compose stack in " + (p.state / "compose").string() + " runs without TLS: ", 0) == 0);
   CHECK(plain.commands().empty());
+
+  // A TLS render without Redis ACL users under the default [redis] acl = true: exit 2, nothing
+  // run; with [redis] acl = false it is the stack's mode.
+  std::ofstream(p.state / "compose" / "docker-compose.yml") << "services: {}\n" << tls_secrets;
+  exec::FakeRunner no_acl;
+  r = run_cli({"psql", "--target", "compose", "--", "-c", "SELECT 1"}, p.env(), &no_acl);
+  CHECK(r.code == 2);
+  CHECK(r.err.rfind("statectl: error: the compose stack in " + (p.state / "compose").string() + " runs Redis without ACL users: ", 0) == 0);
+  CHECK(no_acl.commands().empty());
+  auto env = p.env();
+  env["STATECTL_REDIS_ACL"] = "false";
+  exec::FakeRunner acl_off;
+  r = run_cli({"psql", "--target", "compose", "--", "-c", "SELECT 1"}, env, &acl_off);
+  INFO(r.err);
+  CHECK(r.code == 0);
+  CHECK(acl_off.commands().size() == 2);
 }
 
 TEST_CASE("cli targets: a state command on the compose target reaches the ports its render publishes, never a local stack")

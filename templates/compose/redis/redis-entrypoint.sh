@@ -35,7 +35,15 @@ master | replica)
   cp /opt/statectl/redis.conf /tmp/redis.conf
   # The health check's password: `secrets rotate --apply` replaces it with the server's.
   printf '%s' "$pw" >/tmp/redis.pass
+{{#no_acl_users}}
   printf 'requirepass "%s"\nmasterauth "%s"\nreplica-announce-ip %s\n' "$pw" "$pw" "$me" >>/tmp/redis.conf
+{{/no_acl_users}}
+{{#acl_users}}
+  # [redis] acl: statectl's ACL users (password hashes only; the default user is off), and the
+  # replication user's login for when this server follows a master.
+  cat /run/secrets/redis-acl >>/tmp/redis.conf
+  printf 'masteruser statectl-replication\nmasterauth "%s"\nreplica-announce-ip %s\n' "$(cat /run/secrets/redis-replication)" "$me" >>/tmp/redis.conf
+{{/acl_users}}
   upstream={{#redis_sentinel}}$(sentinels_master){{/redis_sentinel}}
   if [ -n "$upstream" ]; then
     # Only a master that answers as one: a stale answer must not make this server a replica of
@@ -66,7 +74,13 @@ sentinel)
     exit 1
   fi
   sed -i "s/^sentinel monitor {{redis.master_name}} redis-master 6379 /sentinel monitor {{redis.master_name}} $master /" /tmp/sentinel.conf
+{{#no_acl_users}}
   printf 'sentinel auth-pass {{redis.master_name}} "%s"\n' "$pw" >>/tmp/sentinel.conf
+{{/no_acl_users}}
+{{#acl_users}}
+  printf 'sentinel auth-user {{redis.master_name}} statectl-sentinel\nsentinel auth-pass {{redis.master_name}} "%s"\n' \
+    "$(cat /run/secrets/redis-sentinel)" >>/tmp/sentinel.conf
+{{/acl_users}}
   exec redis-sentinel /tmp/sentinel.conf
   ;;
 esac

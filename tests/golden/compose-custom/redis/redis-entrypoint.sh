@@ -12,7 +12,7 @@ umask 077
 pw=$(cat /run/secrets/redis)
 me=$(hostname -i | cut -d' ' -f1)
 # redis-cli, verifying the servers against statectl's CA (they speak TLS only).
-cli="redis-cli --tls --cacert /run/secrets/ca.crt"
+cli="redis-cli --tls --cacert /run/secrets/ca.crt --user statectl-admin"
 
 # The master the Sentinels name now, "IP PORT", when one of them answers and it is not this
 # container (a former master started again follows the master Sentinel promoted meanwhile).
@@ -35,7 +35,11 @@ master | replica)
   cp /opt/statectl/redis.conf /tmp/redis.conf
   # The health check's password: `secrets rotate --apply` replaces it with the server's.
   printf '%s' "$pw" >/tmp/redis.pass
-  printf 'requirepass "%s"\nmasterauth "%s"\nreplica-announce-ip %s\n' "$pw" "$pw" "$me" >>/tmp/redis.conf
+
+  # [redis] acl: statectl's ACL users (password hashes only; the default user is off), and the
+  # replication user's login for when this server follows a master.
+  cat /run/secrets/redis-acl >>/tmp/redis.conf
+  printf 'masteruser statectl-replication\nmasterauth "%s"\nreplica-announce-ip %s\n' "$(cat /run/secrets/redis-replication)" "$me" >>/tmp/redis.conf
   upstream=$(sentinels_master)
   if [ -n "$upstream" ]; then
     # Only a master that answers as one: a stale answer must not make this server a replica of
@@ -66,7 +70,9 @@ sentinel)
     exit 1
   fi
   sed -i "s/^sentinel monitor mymaster redis-master 6379 /sentinel monitor mymaster $master /" /tmp/sentinel.conf
-  printf 'sentinel auth-pass mymaster "%s"\n' "$pw" >>/tmp/sentinel.conf
+
+  printf 'sentinel auth-user mymaster statectl-sentinel\nsentinel auth-pass mymaster "%s"\n' \
+    "$(cat /run/secrets/redis-sentinel)" >>/tmp/sentinel.conf
   exec redis-sentinel /tmp/sentinel.conf
   ;;
 esac

@@ -36,6 +36,7 @@ master | replica)
   # The health check's password: `secrets rotate --apply` replaces it with the server's.
   printf '%s' "$pw" >/tmp/redis.pass
   printf 'requirepass "%s"\nmasterauth "%s"\nreplica-announce-ip %s\n' "$pw" "$pw" "$me" >>/tmp/redis.conf
+
   upstream=$(sentinels_master)
   if [ -n "$upstream" ]; then
     # Only a master that answers as one: a stale answer must not make this server a replica of
@@ -67,6 +68,7 @@ sentinel)
   fi
   sed -i "s/^sentinel monitor mymaster redis-master 6379 /sentinel monitor mymaster $master /" /tmp/sentinel.conf
   printf 'sentinel auth-pass mymaster "%s"\n' "$pw" >>/tmp/sentinel.conf
+
   exec redis-sentinel /tmp/sentinel.conf
   ;;
 esac
