@@ -8,7 +8,7 @@
 #include <thread>
 #include <vector>
 
-#include "core/config/config.h"
+#include "core/config/settings.h"
 #include "core/error.h"
 #include "core/util/interrupt.h"
 #include "core/exec/redact.h"
@@ -71,7 +71,7 @@ void validate(const BenchOptions& o, const config::Config& cfg)
   if (!(o.read_ratio >= 0.0 && o.read_ratio <= 1.0))
     throw Error(ExitCode::usage, "invalid --read-ratio", fmt::format("must be between 0 and 1, got {}", o.read_ratio),
                 "e.g. --read-ratio 0.9 for 90% reads");
-  auto max_value = cfg.get_size("state.max_value_size");
+  auto max_value = config::settings(cfg).state.max_value_size;
   if (o.value_size > max_value)
     throw Error(ExitCode::usage, "invalid --value-size",
                 fmt::format("{} exceeds [state] max_value_size {}", util::format_size(o.value_size), util::format_size(max_value)));

@@ -5,7 +5,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "core/config/config.h"
+#include "core/config/settings.h"
 #include "core/error.h"
 #include "core/output/printer.h"
 #include "core/output/prometheus.h"
@@ -179,20 +179,20 @@ Status Thresholds::by_percent(const std::string& check, double pct) const
 Thresholds thresholds_from_config(const config::Config& cfg)
 {
   Thresholds t;
-  t.warn_pct = Range::above(static_cast<double>(cfg.get_int("capacity.warn")));
-  t.crit_pct = Range::above(static_cast<double>(cfg.get_int("capacity.crit")));
-  t.lag_warn_bytes = cfg.get_size("capacity.replication_lag_warn");
-  t.lag_crit_bytes = cfg.get_size("capacity.replication_lag_crit");
-  auto secs = [&](config::DurationKey key) { return static_cast<double>(cfg.get_duration(key).count()) / 1000.0; };
-  t.lag_warn_s = secs("capacity.replication_delay_warn");
-  t.lag_crit_s = secs("capacity.replication_delay_crit");
-  t.archive_ready_warn = cfg.get_int("capacity.archive_ready_warn");
-  t.archive_ready_crit = cfg.get_int("capacity.archive_ready_crit");
-  t.xact_warn_s = secs("capacity.transaction_warn");
-  t.xact_crit_s = secs("capacity.transaction_crit");
-  t.pool_wait_crit_s = secs("capacity.pool_wait_crit");
-  t.backup_max_age = cfg.get_duration("backup.max_age");
-  t.connect_timeout = cfg.get_duration("capacity.connect_timeout");
+  t.warn_pct = Range::above(static_cast<double>(config::settings(cfg).capacity.warn));
+  t.crit_pct = Range::above(static_cast<double>(config::settings(cfg).capacity.crit));
+  t.lag_warn_bytes = config::settings(cfg).capacity.replication_lag_warn;
+  t.lag_crit_bytes = config::settings(cfg).capacity.replication_lag_crit;
+  auto secs = [](std::chrono::milliseconds d) { return static_cast<double>(d.count()) / 1000.0; };
+  t.lag_warn_s = secs(config::settings(cfg).capacity.replication_delay_warn);
+  t.lag_crit_s = secs(config::settings(cfg).capacity.replication_delay_crit);
+  t.archive_ready_warn = config::settings(cfg).capacity.archive_ready_warn;
+  t.archive_ready_crit = config::settings(cfg).capacity.archive_ready_crit;
+  t.xact_warn_s = secs(config::settings(cfg).capacity.transaction_warn);
+  t.xact_crit_s = secs(config::settings(cfg).capacity.transaction_crit);
+  t.pool_wait_crit_s = secs(config::settings(cfg).capacity.pool_wait_crit);
+  t.backup_max_age = config::settings(cfg).backup.max_age;
+  t.connect_timeout = config::settings(cfg).capacity.connect_timeout;
   return t;
 }
 

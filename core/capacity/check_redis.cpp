@@ -8,7 +8,7 @@
 #include "core/capacity/connect.h"
 #include "core/capacity/redis_node.h"
 #include "core/clients/redis.h"
-#include "core/config/config.h"
+#include "core/config/settings.h"
 #include "core/exec/redact.h"
 #include "core/stack/endpoints.h"
 #include "core/util/strings.h"
@@ -69,7 +69,7 @@ std::map<std::string, std::string> info(RedisConnection& c, std::string& error)
 
 void check_redis(const config::Config& cfg, const Thresholds& t, std::vector<CheckResult>& out)
 {
-  if (cfg.get_string("redis.mode") == "cluster") return check_redis_cluster(cfg, t, out);
+  if (config::settings(cfg).redis.mode == "cluster") return check_redis_cluster(cfg, t, out);
   auto ep = stack::resolve(cfg);
   auto password = stack_password(cfg, ep.redis_password_secret);
   std::string user = ep.redis_user; // the ACL user of [redis] url or the stack's admin, for the master
@@ -164,7 +164,7 @@ void check_redis(const config::Config& cfg, const Thresholds& t, std::vector<Che
 
   CheckResult rep = new_check("redis_replicas", "redis", target);
   // An external Redis without Sentinels has no configured replica count to hold it to.
-  long long expected = !ep.redis_url.empty() && ep.sentinels.empty() ? 0 : cfg.get_int("redis.replicas");
+  long long expected = !ep.redis_url.empty() && ep.sentinels.empty() ? 0 : config::settings(cfg).redis.replicas;
   auto connected = static_cast<long long>(redis_node::number(fields, "connected_slaves"));
   std::string role = fields.count("role") ? fields["role"] : "unknown";
   rep.metrics = {{"connected", connected}, {"expected", expected}, {"role", role}};

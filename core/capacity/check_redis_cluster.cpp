@@ -7,7 +7,7 @@
 #include "core/capacity/connect.h"
 #include "core/capacity/redis_node.h"
 #include "core/clients/redis.h"
-#include "core/config/config.h"
+#include "core/config/settings.h"
 #include "core/clients/redis_cluster.h"
 #include "core/stack/endpoints.h"
 #include "core/util/strings.h"
@@ -85,7 +85,7 @@ void check_redis_cluster(const config::Config& cfg, const Thresholds& t, std::ve
   out.push_back(std::move(state));
 
   // Replicas per master, from the slot map (the fewest counts).
-  long long expected = ep.redis_url.empty() ? cfg.get_int("redis.cluster_replicas") : 0;
+  long long expected = ep.redis_url.empty() ? config::settings(cfg).redis.cluster_replicas : 0;
   int fewest = -1;
   std::string weakest;
   for (const auto& node : masters) {

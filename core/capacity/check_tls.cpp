@@ -3,7 +3,7 @@
 #include <fmt/format.h>
 
 #include "core/capacity/check.h"
-#include "core/config/config.h"
+#include "core/config/settings.h"
 #include "core/error.h"
 #include "core/secrets/store.h"
 #include "core/secrets/tls.h"
@@ -37,7 +37,7 @@ void check_certificates(const config::Config& cfg, const Thresholds& t, std::vec
       // Without TLS and without certificates there is nothing to watch: no check at all. Only the
       // local stack uses statectl's certificates (compose and k8s have no TLS yet; the cloud
       // services of terraform bring their own).
-      if (!cfg.get_bool("tls.enabled") || cfg.get_string("project.target") != "local") return;
+      if (!config::settings(cfg).tls.enabled || config::settings(cfg).project.target != "local") return;
       r.status = Status::critical;
       r.value = "no certificate";
       r.message = "[tls] enabled but the secret store has no tls.crt: run `statectl secrets tls` (or `statectl deploy`)";

@@ -5,7 +5,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "core/config/config.h"
+#include "core/config/settings.h"
 #include "core/error.h"
 #include "core/output/printer.h"
 #include "core/util/strings.h"
@@ -243,23 +243,23 @@ Plan compute_sizing(const PlanInput& in)
 HaTimings read_ha_timings(const config::Config& cfg)
 {
   HaTimings h;
-  h.ttl = static_cast<int>(cfg.get_int("postgres.ttl"));
-  h.loop_wait = static_cast<int>(cfg.get_int("postgres.loop_wait"));
-  h.retry_timeout = static_cast<int>(cfg.get_int("postgres.retry_timeout"));
+  h.ttl = static_cast<int>(config::settings(cfg).postgres.ttl);
+  h.loop_wait = static_cast<int>(config::settings(cfg).postgres.loop_wait);
+  h.retry_timeout = static_cast<int>(config::settings(cfg).postgres.retry_timeout);
   // Worst case: the leader dies just after renewing its lease, the lease runs out (ttl) and a
   // replica notices on its next HA loop (loop_wait), then promotes.
   h.patroni_rto_worst_s = h.ttl + h.loop_wait + k_promotion_allowance_s;
-  h.sentinels = static_cast<int>(cfg.get_int("redis.sentinels"));
-  h.quorum = static_cast<int>(cfg.get_int("redis.quorum"));
-  h.down_after_ms = cfg.get_duration("redis.down_after").count();
-  h.failover_timeout_ms = cfg.get_duration("redis.failover_timeout").count();
+  h.sentinels = static_cast<int>(config::settings(cfg).redis.sentinels);
+  h.quorum = static_cast<int>(config::settings(cfg).redis.quorum);
+  h.down_after_ms = config::settings(cfg).redis.down_after.count();
+  h.failover_timeout_ms = config::settings(cfg).redis.failover_timeout.count();
   // SDOWN after down-after, about a second to reach ODOWN and elect a leader Sentinel, then
   // promotion of the replica.
   h.sentinel_rto_worst_s = static_cast<double>(h.down_after_ms) / 1000.0 + 1.0 + k_promotion_allowance_s;
-  h.min_replicas_to_write = static_cast<int>(cfg.get_int("redis.min_replicas_to_write"));
-  h.state_backend = cfg.get_string("state.backend");
-  h.redis_mode = cfg.get_string("redis.mode");
-  h.postgres_ha = cfg.get_string("postgres.ha");
+  h.min_replicas_to_write = static_cast<int>(config::settings(cfg).redis.min_replicas_to_write);
+  h.state_backend = config::settings(cfg).state.backend;
+  h.redis_mode = config::settings(cfg).redis.mode;
+  h.postgres_ha = config::settings(cfg).postgres.ha;
   return h;
 }
 

@@ -2,7 +2,7 @@
 
 #include <mutex>
 
-#include "core/config/config.h"
+#include "core/config/settings.h"
 #include "core/error.h"
 
 namespace statectl::clients {
@@ -37,10 +37,10 @@ Endpoints resolve_endpoints(const config::Config& cfg)
 {
   // A server named by URL does not need the target, which may have nothing deployed: then only
   // the other server's addresses are missing (port 0, with the reason in `unavailable`).
-  const std::string pg_url = cfg.get_string("postgres.url");
-  const std::string redis_url = cfg.get_string("redis.url");
+  const std::string pg_url = config::settings(cfg).postgres.url;
+  const std::string redis_url = config::settings(cfg).redis.url;
   Endpoints e;
-  e.master_name = cfg.get_string("redis.master_name");
+  e.master_name = config::settings(cfg).redis.master_name;
   e.redis_password_secret = "redis";
   if (pg_url.empty() || redis_url.empty()) {
     try {
@@ -55,11 +55,11 @@ Endpoints resolve_endpoints(const config::Config& cfg)
   if (!pg_url.empty()) {
     e.pooler = PgEndpoint{};
     e.pooler.url = pg_url;
-    e.pooler.user = cfg.get_string("postgres.superuser");
-    e.pooler.database = cfg.get_string("postgres.database");
+    e.pooler.user = config::settings(cfg).postgres.superuser;
+    e.pooler.database = config::settings(cfg).postgres.database;
     e.primary = e.pooler;
   }
-  auto external = cfg.get_list("redis.sentinel_addrs");
+  auto external = config::settings(cfg).redis.sentinel_addrs;
   if (!external.empty()) {
     e.sentinels.clear();
     for (const auto& a : external) {

@@ -1,4 +1,5 @@
 #include "core/config/config.h"
+#include "core/config/settings.h"
 
 #include <algorithm>
 #include <cctype>
@@ -173,7 +174,12 @@ Config::Config() : m_base_dir(fs::current_path())
     if (spec.type == KeyType::list && !v.text.empty()) v.list = util::split(v.text, ',');
     m_values.push_back(std::move(v));
   }
+  refresh_settings();
 }
+
+void Config::refresh_settings() { m_settings = std::make_shared<const Settings>(make_settings(*this)); }
+
+const Settings& settings(const Config& cfg) { return *cfg.m_settings; }
 
 // [tls] enabled is on unless set, except with [redis] mode = "cluster": the local Redis Cluster
 // has no TLS yet, and a cluster config without a [tls] table must still deploy (plain text, as
@@ -196,6 +202,7 @@ void Config::set_value(const KeySpec& spec, const std::string& text, std::vector
   v.origin = origin;
   v.location = location;
   derive_defaults();
+  refresh_settings();
 }
 
 static std::string toml_type_name(const toml::node& n)
@@ -317,6 +324,7 @@ Config Config::from_string(const std::string& toml_text, const std::string& disp
                   profiles.empty() ? "add an [env." + profile + "] table" : "profiles in this file: " + util::join(profiles, ", "));
   }
   cfg.m_profile = profile;
+  cfg.refresh_settings();
   return cfg;
 }
 
@@ -357,6 +365,7 @@ Config Config::load(const LoadOptions& options)
                   Origin::env, it->first);
   }
   for (const auto& [key, text] : options.flags) cfg.set_flag(Key::lookup(key), text);
+  cfg.refresh_settings();
   return cfg;
 }
 

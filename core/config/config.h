@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
@@ -13,6 +14,8 @@
 #include "core/config/url.h"
 
 namespace statectl::config {
+
+struct Settings;
 
 // Where an effective value came from, lowest precedence first.
 enum class Origin { builtin, file, profile, env, flag };
@@ -93,11 +96,15 @@ private:
                  Origin origin, const std::string& location);
   // Recomputes the built-in defaults that depend on other keys ([tls] enabled on [redis] mode).
   void derive_defaults();
+  // Rebuilds m_settings from the values (after every change).
+  void refresh_settings();
+  friend const Settings& settings(const Config& cfg);
 
   std::vector<Value> m_values; // indexed by Key::index()
   std::optional<std::filesystem::path> m_file;
   std::filesystem::path m_base_dir;
   std::string m_profile;
+  std::shared_ptr<const Settings> m_settings; // the typed copy of the values (settings.h)
 };
 
 // Validates a textual value against a key's type, bounds and allowed values; returns an error

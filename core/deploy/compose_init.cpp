@@ -2,7 +2,7 @@
 
 #include <fmt/format.h>
 
-#include "core/config/config.h"
+#include "core/config/settings.h"
 #include "core/deploy/verify.h"
 #include "core/error.h"
 #include "core/util/strings.h"
@@ -26,9 +26,9 @@ std::string ident(const std::string& s)
 std::string compose_primary_sql(const config::Config& cfg, const render::Request& req)
 {
   secrets::Store store(cfg);
-  std::string su = cfg.get_string("postgres.superuser");
-  std::string app = cfg.get_string("postgres.app_user");
-  std::string db = cfg.get_string("postgres.database");
+  std::string su = config::settings(cfg).postgres.superuser;
+  std::string app = config::settings(cfg).postgres.app_user;
+  std::string db = config::settings(cfg).postgres.database;
   // Only verifiers travel to the server; a password that is not plain ASCII goes as itself
   // (over the container's socket) so the server applies SASLprep.
   auto password = [&](const std::string& secret) {
@@ -50,8 +50,8 @@ std::string compose_primary_sql(const config::Config& cfg, const render::Request
   if (db != "postgres")
     sql += fmt::format("SELECT 'CREATE DATABASE {}' WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = {})\\gexec\n", ident(db),
                        util::sql_quote(db));
-  bool sync = cfg.get_bool("postgres.synchronous") && expectations(cfg, req).pg_replicas > 0;
-  if (cfg.get_string("postgres.ha") != "patroni")
+  bool sync = config::settings(cfg).postgres.synchronous && expectations(cfg, req).pg_replicas > 0;
+  if (config::settings(cfg).postgres.ha != "patroni")
     sql += fmt::format("ALTER SYSTEM SET synchronous_standby_names = {};\nSELECT pg_reload_conf();\n", util::sql_quote(sync ? "ANY 1 (*)" : ""));
   if (app != su) {
     sql += fmt::format("GRANT ALL ON DATABASE {} TO {};\n", ident(db), ident(app));
@@ -65,7 +65,7 @@ void init_compose_primary(const config::Config& cfg, exec::Runner& runner, const
 {
   wait_compose_healthy(runner, compose, timeout, service);
   exec::Command c = command(compose.argv({"exec", "-T", service, "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-U",
-                                          cfg.get_string("postgres.superuser"), "-d", "postgres"}),
+                                          config::settings(cfg).postgres.superuser, "-d", "postgres"}),
                             true, std::chrono::seconds(120));
   c.stdin_data = compose_primary_sql(cfg, req);
   exec::Result r = runner.run(c);

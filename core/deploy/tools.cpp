@@ -3,7 +3,7 @@
 #include <fmt/format.h>
 #include <regex>
 
-#include "core/config/config.h"
+#include "core/config/settings.h"
 #include "core/error.h"
 #include "core/exec/redact.h"
 #include "core/secrets/store.h"
@@ -44,9 +44,9 @@ exec::Result run_checked(exec::Runner& runner, const exec::Command& cmd, const s
 Compose Compose::detect(const config::Config& cfg, exec::Runner& runner, const fs::path& file)
 {
   Compose c;
-  c.project = cfg.get_string("project.name");
+  c.project = config::settings(cfg).project.name;
   c.file = file;
-  std::string want = cfg.get_string("compose.command");
+  std::string want = config::settings(cfg).compose.command;
   if (want == "auto" || want == "docker compose") {
     if (exec::find_program("docker")) {
       exec::Result r = runner.run(command({"docker", "compose", "version"}, false, std::chrono::seconds(20)));
@@ -82,8 +82,8 @@ Kubectl Kubectl::detect(const config::Config& cfg)
                 "install kubectl (https://kubernetes.io/docs/tasks/tools/) and point it at the cluster, or use --target compose");
   Kubectl k;
   k.base = {"kubectl"};
-  if (auto ctx = cfg.get_string("k8s.context"); !ctx.empty()) k.base.insert(k.base.end(), {"--context", ctx});
-  k.base.insert(k.base.end(), {"--namespace", cfg.get_string("k8s.namespace")});
+  if (auto ctx = config::settings(cfg).k8s.context; !ctx.empty()) k.base.insert(k.base.end(), {"--context", ctx});
+  k.base.insert(k.base.end(), {"--namespace", config::settings(cfg).k8s.namespace_});
   return k;
 }
 

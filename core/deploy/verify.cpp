@@ -4,7 +4,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "core/config/config.h"
+#include "core/config/settings.h"
 #include "core/error.h"
 #include "core/util/strings.h"
 
@@ -34,8 +34,8 @@ json verify(const config::Config& cfg, exec::Runner& runner, const Expect& e, Pr
     if (!r.ok()) throw Error(ExitCode::failed, fmt::format("verify failed: {}", what), tool_error(r));
     return util::trim(r.out);
   };
-  std::string su = cfg.get_string("postgres.superuser");
-  std::string db = cfg.get_string("postgres.database");
+  std::string su = config::settings(cfg).postgres.superuser;
+  std::string db = config::settings(cfg).postgres.database;
   exec_in(primary, {"psql", "-U", su, "-d", db, "-v", "ON_ERROR_STOP=1", "-qc", k_write_check}, true,
           "the PostgreSQL primary does not accept a write");
   checks["postgres_write"] = "ok";
@@ -79,7 +79,7 @@ Expect expectations(const config::Config& cfg, const render::Request& req)
   Expect e;
   e.pg_replicas = std::stoll(v["pg_replicas"].get<std::string>());
   e.redis_mode = v["redis_cluster"].get<bool>() ? "cluster" : v["redis_sentinel"].get<bool>() ? "sentinel" : "standalone";
-  e.master_name = cfg.get_string("redis.master_name");
+  e.master_name = config::settings(cfg).redis.master_name;
   e.redis_cli = util::split(v["redis_cli"].get<std::string>(), ' ');
   return e;
 }
@@ -118,17 +118,17 @@ json verify_compose(const config::Config& cfg, exec::Runner& runner, const Compo
                     const std::string& primary)
 {
   auto prefix = [&](const std::string& service) { return compose.argv({"exec", "-T", service}); };
-  const bool patroni = cfg.get_string("postgres.ha") == "patroni";
+  const bool patroni = config::settings(cfg).postgres.ha == "patroni";
   return verify(cfg, runner, expectations(cfg, req), prefix, primary, "redis-sentinel", "redis-node-0", "/run/secrets",
                 patroni ? std::chrono::seconds(60) : std::chrono::seconds(0));
 }
 
 json verify_k8s(const config::Config& cfg, exec::Runner& runner, const Kubectl& kubectl, const render::Request& req)
 {
-  std::string name = cfg.get_string("project.name");
+  std::string name = config::settings(cfg).project.name;
   auto prefix = [&](const std::string& workload) { return kubectl.argv({"exec", workload, "--"}); };
   // Patroni: the read-write Service selects the leader (kubectl exec takes its first pod).
-  const bool patroni = cfg.get_string("postgres.ha") == "patroni";
+  const bool patroni = config::settings(cfg).postgres.ha == "patroni";
   std::string primary = patroni ? fmt::format("svc/{}-postgres-primary", name) : fmt::format("statefulset/{}-postgres-primary", name);
   return verify(cfg, runner, expectations(cfg, req), prefix, primary, fmt::format("statefulset/{}-redis-sentinel", name),
                 fmt::format("statefulset/{}-redis-cluster", name), "/secrets", patroni ? std::chrono::seconds(60) : std::chrono::seconds(0));

@@ -9,7 +9,7 @@
 
 #include "core/clients/postgres.h"
 #include "core/clients/redis.h"
-#include "core/config/config.h"
+#include "core/config/settings.h"
 #include "core/error.h"
 #include "core/failover/common.h"
 #include "core/failover/failover.h"
@@ -62,7 +62,7 @@ PgTarget pg_direct(const config::Config& cfg, int port)
   t.url.clear();
   t.host = "127.0.0.1";
   t.port = port;
-  t.user = cfg.get_string("postgres.superuser");
+  t.user = config::settings(cfg).postgres.superuser;
   t.database = "postgres";
   t.password = stored_password(cfg, "postgres");
   return t;
@@ -85,7 +85,7 @@ RedisTarget redis_clients_path(const config::Config& cfg)
     return t;
   }
   for (const auto& s : e.sentinels) t.sentinels.emplace_back(s.host, s.port);
-  if (cfg.get_string("redis.mode") == "cluster") {
+  if (config::settings(cfg).redis.mode == "cluster") {
     for (const auto& n : e.redis_cluster) t.cluster.emplace_back(n.host, n.port);
     if (t.cluster.empty()) t.cluster.emplace_back(e.redis.host, e.redis.port);
   }

@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "core/clients/postgres.h"
-#include "core/config/config.h"
+#include "core/config/settings.h"
 #include "core/error.h"
 #include "core/exec/redact.h"
 #include "core/failover/common.h"
@@ -286,10 +286,10 @@ SwitchoverReport switchover(const config::Config& cfg, exec::Runner& runner, out
   // Redis with Sentinel on a target that names its servers (compose): statectl's own Sentinel
   // switchover, through the published ports.
   std::vector<std::pair<std::string, int>> redis_servers;
-  if (!local && opts.backend == "redis" && cfg.get_string("redis.mode") == "sentinel") redis_servers = target->redis_servers();
+  if (!local && opts.backend == "redis" && config::settings(cfg).redis.mode == "sentinel") redis_servers = target->redis_servers();
   const bool sentinel = !redis_servers.empty();
   if (!local) {
-    rep.mode = sentinel ? "sentinel" : cfg.get_string("postgres.ha") == "patroni" ? "patroni" : "bare";
+    rep.mode = sentinel ? "sentinel" : config::settings(cfg).postgres.ha == "patroni" ? "patroni" : "bare";
     // Refused (exit 2) before the probe writes anything.
     if (!sentinel) target->check_switchover(opts.backend, opts.to);
     if (runner.dry_run() == exec::DryRun::plan) {

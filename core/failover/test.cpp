@@ -6,7 +6,7 @@
 #include <thread>
 
 #include "core/error.h"
-#include "core/config/config.h"
+#include "core/config/settings.h"
 #include "core/failover/common.h"
 #include "core/failover/failover.h"
 #include "core/local/components.h"
@@ -46,7 +46,7 @@ void wait_probe_table_everywhere(const config::Config& cfg, exec::Runner& runner
       for (const auto& m : stack.state().members) {
         if (m.kind != "postgres" && m.kind != "patroni") continue;
         PgTarget t = detail::pg_direct(cfg, m.port);
-        t.database = cfg.get_string("postgres.database");
+        t.database = config::settings(cfg).postgres.database;
         if (!pg_has_probe_table(t, 5s)) missing.push_back(m.name);
       }
       return missing.empty();
@@ -130,7 +130,7 @@ Trial run_trial(const config::Config& cfg, exec::Runner& runner, output::Printer
                   detail::unhealthy_summary(stack), "run 'statectl deploy' to repair it, then 'statectl status'");
     // Patroni: a standby it may promote streams (with synchronous_mode, the one it names).
     if (opts.backend == "postgres" && stack.state().ha == "patroni") {
-      bool sync = cfg.get_bool("postgres.synchronous");
+      bool sync = config::settings(cfg).postgres.synchronous;
       auto members = stack.state().of_kind("patroni");
       if (!local::wait_for([&] { return local::patroni::failover_ready(members, sync); }, 60s, 500ms))
         throw Error(ExitCode::failed,
@@ -401,19 +401,19 @@ TestReport run_test(const config::Config& cfg, exec::Runner& runner, output::Pri
   rep.backend = opts.backend;
   rep.target = target->name();
   if (opts.backend == "redis") {
-    rep.mode = cfg.get_string("redis.mode");
-    auto min = cfg.get_int("redis.min_replicas_to_write");
+    rep.mode = config::settings(cfg).redis.mode;
+    auto min = config::settings(cfg).redis.min_replicas_to_write;
     rep.lossless = false;
     rep.lossless_how = min > 0 ? fmt::format("asynchronous replication; min-replicas-to-write {} narrows but does not close the loss window", min)
                                : "asynchronous replication and min-replicas-to-write 0: a failover may lose acknowledged writes";
   } else {
-    std::string ha = cfg.get_string("postgres.ha");
+    std::string ha = config::settings(cfg).postgres.ha;
     if (local) {
       local::Stack stack(cfg, runner, printer);
       if (stack.deployed()) ha = stack.state().ha;
     }
     rep.mode = ha == "patroni" ? "patroni" : "bare";
-    rep.lossless = cfg.get_bool("postgres.synchronous");
+    rep.lossless = config::settings(cfg).postgres.synchronous;
     rep.lossless_how = rep.lossless ? (ha == "patroni" ? "Patroni synchronous_mode" : "synchronous replication (ANY 1 standby, remote flush)")
                                     : "asynchronous replication ([postgres] synchronous = false)";
   }

@@ -4,7 +4,7 @@
 
 #include "core/backup/repository.h"
 #include "core/backup/s3.h"
-#include "core/config/config.h"
+#include "core/config/settings.h"
 #include "core/local/process.h"
 #include "core/util/strings.h"
 
@@ -16,18 +16,18 @@ ArchiveContext archive_context(const config::Config& cfg)
 {
   ArchiveContext c;
   c.statectl = self_exe();
-  c.config_file = cfg.file();
-  c.state_dir = cfg.state_dir();
+  c.config_file = config::settings(cfg).file;
+  c.state_dir = config::settings(cfg).state_dir;
   return c;
 }
 
-fs::path wal_archive_dir(const config::Config& cfg) { return cfg.state_dir() / "wal_archive"; }
+fs::path wal_archive_dir(const config::Config& cfg) { return config::settings(cfg).state_dir / "wal_archive"; }
 
 // An S3 repository's endpoint, region and credentials file are in the config: pass it along.
 static std::string statectl_with_config(const config::Config& cfg)
 {
   std::string cmd = util::shell_quote(self_exe().string());
-  if (backup::is_s3_location(cfg.get_string("backup.repo")) && cfg.file()) cmd += " -c " + util::shell_quote(fs::absolute(*cfg.file()).string());
+  if (backup::is_s3_location(config::settings(cfg).backup.repo) && config::settings(cfg).file) cmd += " -c " + util::shell_quote(fs::absolute(*config::settings(cfg).file).string());
   return cmd;
 }
 

@@ -5,7 +5,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
-#include "core/config/config.h"
+#include "core/config/settings.h"
 #include "core/error.h"
 #include "core/local/process.h"
 #include "core/local/redis_acl.h"
@@ -45,7 +45,7 @@ Member make(const Site& site, const std::string& name, const std::string& kind, 
 int watched_pg_port(const Site& site, const Member& m)
 {
   auto dash = m.name.rfind('-');
-  return static_cast<int>(site.cfg.get_int("local.postgres_port")) + std::atoi(m.name.c_str() + dash + 1);
+  return static_cast<int>(config::settings(site.cfg).local.postgres_port) + std::atoi(m.name.c_str() + dash + 1);
 }
 
 std::string quoted_list(const std::vector<std::string>& items)
@@ -58,7 +58,7 @@ std::string quoted_list(const std::vector<std::string>& items)
 std::string prometheus_yml(const Site& site, const StackState& state)
 {
   const auto& cfg = site.cfg;
-  std::string interval = cfg.value("monitoring.scrape_interval").text;
+  std::string interval = config::settings(cfg).monitoring.scrape_interval_text;
   std::vector<std::string> pg, redis, sentinels, patroni;
   for (const auto& m : state.members) {
     if (m.kind == "postgres_exporter") pg.push_back(fmt::format("127.0.0.1:{}", m.port));
@@ -66,7 +66,7 @@ std::string prometheus_yml(const Site& site, const StackState& state)
     if (m.kind == "sentinel") sentinels.push_back(fmt::format("{}://127.0.0.1:{}", redis_scheme(site), m.port));
     if (m.kind == "patroni") patroni.push_back(fmt::format("127.0.0.1:{}", m.rest_port));
   }
-  int exporter = static_cast<int>(cfg.get_int("local.redis_exporter_port"));
+  int exporter = static_cast<int>(config::settings(cfg).local.redis_exporter_port);
   auto multi_target = [&](const std::string& job, const std::vector<std::string>& targets) {
     return fmt::format("  - job_name: {}\n"
                        "    metrics_path: /scrape\n"
@@ -91,7 +91,7 @@ std::string prometheus_yml(const Site& site, const StackState& state)
   if (!sentinels.empty()) out += multi_target("sentinel", sentinels);
   if (!patroni.empty()) out += fmt::format("  - job_name: patroni\n    static_configs:\n      - targets: {}\n", quoted_list(patroni));
   out += fmt::format("  - job_name: prometheus\n    static_configs:\n      - targets: [\"127.0.0.1:{}\"]\n",
-                     cfg.get_int("local.prometheus_port"));
+                     config::settings(cfg).local.prometheus_port);
   return out;
 }
 
@@ -112,11 +112,11 @@ bool is_monitoring_kind(const std::string& kind)
 std::vector<Member> describe(const Site& site, const std::vector<int>& pg_ports)
 {
   std::vector<Member> out;
-  int base = static_cast<int>(site.cfg.get_int("local.postgres_exporter_port"));
-  int pg_base = static_cast<int>(site.cfg.get_int("local.postgres_port"));
+  int base = static_cast<int>(config::settings(site.cfg).local.postgres_exporter_port);
+  int pg_base = static_cast<int>(config::settings(site.cfg).local.postgres_port);
   for (int port : pg_ports) out.push_back(make(site, fmt::format("pg-exporter-{}", port - pg_base), "postgres_exporter", base + port - pg_base));
-  out.push_back(make(site, "redis-exporter", "redis_exporter", static_cast<int>(site.cfg.get_int("local.redis_exporter_port"))));
-  out.push_back(make(site, "prometheus", "prometheus", static_cast<int>(site.cfg.get_int("local.prometheus_port"))));
+  out.push_back(make(site, "redis-exporter", "redis_exporter", static_cast<int>(config::settings(site.cfg).local.redis_exporter_port)));
+  out.push_back(make(site, "prometheus", "prometheus", static_cast<int>(config::settings(site.cfg).local.prometheus_port)));
   return out;
 }
 
@@ -148,10 +148,10 @@ void start(Site& site, Member& m, const StackState& state)
   if (m.kind == "postgres_exporter") {
     const auto& cfg = site.cfg;
     std::string ssl = site.tls() ? "sslmode=verify-full&sslrootcert=" + tls_files(cfg).ca.string() : "sslmode=disable";
-    std::string uri = fmt::format("127.0.0.1:{}/{}?{}", watched_pg_port(site, m), cfg.get_string("postgres.database"), ssl);
+    std::string uri = fmt::format("127.0.0.1:{}/{}?{}", watched_pg_port(site, m), config::settings(cfg).postgres.database, ssl);
     launch(site, m, site.binary("prometheus-postgres-exporter", "prometheus-postgres-exporter"),
            {"--web.listen-address=" + listen, "--extend.query-path=" + m.config},
-           {{"DATA_SOURCE_URI", uri}, {"DATA_SOURCE_USER", cfg.get_string("postgres.superuser")},
+           {{"DATA_SOURCE_URI", uri}, {"DATA_SOURCE_USER", config::settings(cfg).postgres.superuser},
             {"DATA_SOURCE_PASS", site.secret("postgres")}});
   } else if (m.kind == "redis_exporter") {
     std::vector<std::string> args = {"-web.listen-address", listen, "-redis.password-file", m.config};

@@ -4,7 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
-#include "core/config/config.h"
+#include "core/config/settings.h"
 #include "core/local/archive.h"
 #include "core/local/components.h"
 #include "core/local/process.h"
@@ -68,7 +68,7 @@ void configure_member(Site& site, const Member& m, int etcd_port)
 {
   const auto& cfg = site.cfg;
   site.make_dir(m.dir, 0700);
-  std::string su = cfg.get_string("postgres.superuser");
+  std::string su = config::settings(cfg).postgres.superuser;
   // With TLS every TCP login must be hostssl; plain-text ones are rejected outright.
   std::string host = site.tls() ? "hostssl" : "host";
   nlohmann::json hba = {host + " all all 127.0.0.1/32 scram-sha-256", host + " all all ::1/128 scram-sha-256",
@@ -81,7 +81,7 @@ void configure_member(Site& site, const Member& m, int etcd_port)
                              "host replication all ::/0 reject"})
       hba.push_back(line);
   nlohmann::json local_params = {{"unix_socket_directories", ""}};
-  if (cfg.get_bool("postgres.audit"))
+  if (config::settings(cfg).postgres.audit)
     local_params.update({{"shared_preload_libraries", "pgaudit"}, {"pgaudit.log", "ddl, role"}, {"pgaudit.log_catalog", "off"},
                          {"pgaudit.log_parameter", "off"}, {"pgaudit.log_relation", "on"}, {"pgaudit.log_statement_once", "on"}});
   // Patroni's own connections (replication, pg_rewind, its superuser) verify like every client.
@@ -98,8 +98,8 @@ void configure_member(Site& site, const Member& m, int etcd_port)
     return j;
   };
   nlohmann::json dcs_params = {
-    {"max_connections", cfg.get_int("postgres.max_connections")},
-    {"shared_buffers", fmt::format("{}kB", cfg.get_size("postgres.shared_buffers") / 1024)},
+    {"max_connections", config::settings(cfg).postgres.max_connections},
+    {"shared_buffers", fmt::format("{}kB", config::settings(cfg).postgres.shared_buffers / 1024)},
     {"password_encryption", "scram-sha-256"},
     {"wal_level", "replica"},
     {"wal_log_hints", "on"},
@@ -110,7 +110,7 @@ void configure_member(Site& site, const Member& m, int etcd_port)
     {"archive_command", archive_command(cfg)},
   };
   nlohmann::json doc = {
-    {"scope", cfg.get_string("project.name")},
+    {"scope", config::settings(cfg).project.name},
     {"namespace", "/statectl/"},
     {"name", m.name},
     {"log", {{"level", "INFO"}}},
@@ -118,11 +118,11 @@ void configure_member(Site& site, const Member& m, int etcd_port)
     {"etcd3", {{"hosts", nlohmann::json::array({addr(etcd_port)})}}},
     {"bootstrap",
      {{"dcs",
-       {{"ttl", cfg.get_int("postgres.ttl")},
-        {"loop_wait", cfg.get_int("postgres.loop_wait")},
-        {"retry_timeout", cfg.get_int("postgres.retry_timeout")},
+       {{"ttl", config::settings(cfg).postgres.ttl},
+        {"loop_wait", config::settings(cfg).postgres.loop_wait},
+        {"retry_timeout", config::settings(cfg).postgres.retry_timeout},
         {"maximum_lag_on_failover", 1048576},
-        {"synchronous_mode", cfg.get_bool("postgres.synchronous")},
+        {"synchronous_mode", config::settings(cfg).postgres.synchronous},
         {"postgresql", {{"use_pg_rewind", true}, {"use_slots", true}, {"parameters", dcs_params}}}}},
       {"initdb", nlohmann::json::array({{{"encoding", "UTF8"}}, {{"locale", "C.UTF-8"}}, "data-checksums",
                                         {{"auth-host", "scram-sha-256"}}, {{"auth-local", "scram-sha-256"}}})},
@@ -131,7 +131,7 @@ void configure_member(Site& site, const Member& m, int etcd_port)
      {{"listen", addr(m.port)},
       {"connect_address", addr(m.port)},
       {"data_dir", m.data_dir},
-      {"bin_dir", cfg.get_string("postgres.bin_dir")},
+      {"bin_dir", config::settings(cfg).postgres.bin_dir},
       {"pgpass", (fs::path(m.dir) / "pgpass").string()},
       {"authentication",
        {{"superuser", login(su, site.secret("postgres"))},

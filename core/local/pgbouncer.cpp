@@ -3,7 +3,7 @@
 #include <fmt/format.h>
 
 #include "core/local/components.h"
-#include "core/config/config.h"
+#include "core/config/settings.h"
 #include "core/local/process.h"
 
 namespace statectl::local::pgbouncer {
@@ -45,8 +45,8 @@ Member describe(const Site& site, int port)
 void configure(Site& site, const Member& m, int target_port)
 {
   const auto& cfg = site.cfg;
-  std::string superuser = cfg.get_string("postgres.superuser");
-  std::string app = cfg.get_string("postgres.app_user");
+  std::string superuser = config::settings(cfg).postgres.superuser;
+  std::string app = config::settings(cfg).postgres.app_user;
   site.make_dir(m.dir, 0700);
   // Plain passwords in the auth file let PgBouncer answer SCRAM itself and log in to PostgreSQL
   // with SCRAM as the same user; the file is 0600 and belongs to the server user.
@@ -79,8 +79,8 @@ void configure(Site& site, const Member& m, int target_port)
     "logfile = {log}\n"
     "pidfile = {pid}\n",
     fmt::arg("target", target_port), fmt::arg("port", m.port), fmt::arg("auth", auth_path(m).string()),
-    fmt::arg("pool_mode", cfg.get_string("pgbouncer.pool_mode")), fmt::arg("max_client", cfg.get_int("pgbouncer.max_client_conn")),
-    fmt::arg("pool_size", cfg.get_int("pgbouncer.default_pool_size")), fmt::arg("superuser", superuser),
+    fmt::arg("pool_mode", config::settings(cfg).pgbouncer.pool_mode), fmt::arg("max_client", config::settings(cfg).pgbouncer.max_client_conn),
+    fmt::arg("pool_size", config::settings(cfg).pgbouncer.default_pool_size), fmt::arg("superuser", superuser),
     fmt::arg("log", m.log), fmt::arg("pid", pid_path(m).string()));
   if (site.tls()) {
     // Clients must speak TLS 1.3; PgBouncer verifies PostgreSQL (verify-full) like every client.

@@ -4,7 +4,7 @@
 
 #include "core/backup/delta.h"
 #include "core/error.h"
-#include "core/config/config.h"
+#include "core/config/settings.h"
 #include "core/local/archive.h"
 #include "core/local/components.h"
 #include "core/local/process.h"
@@ -56,7 +56,7 @@ std::string audit_settings()
 
 fs::path pgpass_path(const Member& m) { return fs::path(m.dir) / "pgpass"; }
 
-std::string superuser(const Site& site) { return site.cfg.get_string("postgres.superuser"); }
+std::string superuser(const Site& site) { return config::settings(site.cfg).postgres.superuser; }
 
 } // namespace
 
@@ -104,10 +104,10 @@ void write_conf(Site& site, const Member& m, int primary_port, const std::vector
     "archive_mode = on\n"
     "archive_command = {archive}\n",
     fmt::arg("name", m.name), fmt::arg("role", m.role), fmt::arg("port", m.port),
-    fmt::arg("maxconn", cfg.get_int("postgres.max_connections")), fmt::arg("sb", cfg.get_size("postgres.shared_buffers") / 1024),
+    fmt::arg("maxconn", config::settings(cfg).postgres.max_connections), fmt::arg("sb", config::settings(cfg).postgres.shared_buffers / 1024),
     fmt::arg("archive", util::sql_quote(archive_command(cfg))));
   if (with_restore_command) text += fmt::format("restore_command = {}\n", util::sql_quote(restore_command(cfg)));
-  if (cfg.get_bool("postgres.audit")) text += audit_settings();
+  if (config::settings(cfg).postgres.audit) text += audit_settings();
   TlsFiles tls = tls_files(cfg);
   if (site.tls())
     text += fmt::format("# TLS only (pg_hba.conf rejects plain TCP); certificates from statectl's CA.\n"
@@ -145,7 +145,7 @@ static void write_hba(Site& site, const Member& m)
     "{1} replication  replication  ::1/128       scram-sha-256\n",
     site.tls() ? ", TLS only" : "", host);
   // The superuser streams base backups (`statectl backup create` runs pg_basebackup as it).
-  text += fmt::format("{1} replication  {0}  127.0.0.1/32  scram-sha-256\n", site.cfg.get_string("postgres.superuser"), host);
+  text += fmt::format("{1} replication  {0}  127.0.0.1/32  scram-sha-256\n", config::settings(site.cfg).postgres.superuser, host);
   if (site.tls())
     text += "host    all          all          0.0.0.0/0     reject\n"
             "host    all          all          ::/0          reject\n"
@@ -184,8 +184,8 @@ void run_sql(Site& site, int port, const std::string& sql, const std::string& wh
 std::string roles_sql(Site& site)
 {
   const auto& cfg = site.cfg;
-  std::string app = cfg.get_string("postgres.app_user");
-  std::string db = cfg.get_string("postgres.database");
+  std::string app = config::settings(cfg).postgres.app_user;
+  std::string db = config::settings(cfg).postgres.database;
   std::string sql = "SET password_encryption = 'scram-sha-256';\n";
   std::vector<std::string> roles = {"replication", "pgbouncer"};
   if (app != superuser(site)) roles.push_back(app);
@@ -201,7 +201,7 @@ std::string roles_sql(Site& site)
   sql += fmt::format("ALTER ROLE replication WITH LOGIN REPLICATION PASSWORD {};\n", password("replication"));
   sql += fmt::format("ALTER ROLE pgbouncer WITH LOGIN PASSWORD {};\nGRANT pg_monitor TO pgbouncer;\n", password("pgbouncer"));
   if (app != superuser(site)) sql += fmt::format("ALTER ROLE {} WITH LOGIN PASSWORD {};\n", ident(app), password("app"));
-  if (cfg.get_bool("postgres.audit")) sql += "CREATE EXTENSION IF NOT EXISTS pgaudit;\n";
+  if (config::settings(cfg).postgres.audit) sql += "CREATE EXTENSION IF NOT EXISTS pgaudit;\n";
   if (db != "postgres")
     sql += fmt::format("SELECT 'CREATE DATABASE {}' WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = {})\\gexec\n", ident(db), literal(db));
   if (app != superuser(site)) {

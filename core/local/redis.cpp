@@ -5,7 +5,7 @@
 #include <sys/stat.h>
 
 #include "core/local/components.h"
-#include "core/config/config.h"
+#include "core/config/settings.h"
 #include "core/local/process.h"
 #include "core/local/redis_acl.h"
 
@@ -108,7 +108,7 @@ Member describe_sentinel(const Site& site, int index, int port)
 std::string acl_config(Site& site)
 {
   std::string text;
-  for (const auto& u : redis_acl::users(site.cfg.get_string("state.key_prefix")))
+  for (const auto& u : redis_acl::users(config::settings(site.cfg).state.key_prefix))
     text += redis_acl::conf_line(u.name, redis_acl::user_rules(u, site.secret(u.secret)));
   return text + redis_acl::conf_line("default", redis_acl::default_user_rules());
 }
@@ -128,9 +128,9 @@ void configure_server(Site& site, const Member& m, bool acl, std::optional<int> 
                                  "min-replicas-max-lag 10\n"
                                  "replica-read-only yes\n"
                                  "repl-diskless-sync-delay 0\n",
-                                 fmt::arg("maxmem", cfg.get_size("redis.maxmemory")),
-                                 fmt::arg("policy", cfg.get_string("redis.maxmemory_policy")),
-                                 fmt::arg("min_replicas", cfg.get_int("redis.min_replicas_to_write")));
+                                 fmt::arg("maxmem", config::settings(cfg).redis.maxmemory),
+                                 fmt::arg("policy", config::settings(cfg).redis.maxmemory_policy),
+                                 fmt::arg("min_replicas", config::settings(cfg).redis.min_replicas_to_write));
   if (acl) {
     // Every server gets masteruser/masterauth: Sentinel may make any of them a replica.
     text += acl_config(site) + fmt::format("masteruser {}\nmasterauth {}\n", redis_acl::k_replication_user,
@@ -147,16 +147,16 @@ void configure_server(Site& site, const Member& m, bool acl, std::optional<int> 
 void configure_sentinel(Site& site, const Member& m, bool acl, int master_port, const std::vector<std::pair<std::string, int>>& peers)
 {
   const auto& cfg = site.cfg;
-  std::string name = cfg.get_string("redis.master_name");
+  std::string name = config::settings(cfg).redis.master_name;
   site.make_dir(m.dir, 0700);
   std::string text = "# Written by statectl when it created " + m.name + "; Sentinel rewrites it as it learns.\n" + common(site, m) +
                      fmt::format("sentinel monitor {name} 127.0.0.1 {port} {quorum}\n"
                                  "sentinel down-after-milliseconds {name} {down}\n"
                                  "sentinel failover-timeout {name} {failover}\n"
                                  "sentinel parallel-syncs {name} 1\n",
-                                 fmt::arg("name", name), fmt::arg("port", master_port), fmt::arg("quorum", cfg.get_int("redis.quorum")),
-                                 fmt::arg("down", cfg.get_duration("redis.down_after").count()),
-                                 fmt::arg("failover", cfg.get_duration("redis.failover_timeout").count()));
+                                 fmt::arg("name", name), fmt::arg("port", master_port), fmt::arg("quorum", config::settings(cfg).redis.quorum),
+                                 fmt::arg("down", config::settings(cfg).redis.down_after.count()),
+                                 fmt::arg("failover", config::settings(cfg).redis.failover_timeout.count()));
   if (acl)
     text += fmt::format("sentinel auth-user {} {}\nsentinel auth-pass {} {}\n", name, redis_acl::k_sentinel_user, name,
                         quote(site.secret(redis_acl::k_sentinel_secret)));

@@ -3,7 +3,7 @@
 #include <fmt/format.h>
 #include <openssl/sha.h>
 
-#include "core/config/config.h"
+#include "core/config/settings.h"
 
 namespace statectl::local::redis_acl {
 
@@ -99,6 +99,6 @@ std::string conf_line(const std::string& name, const std::vector<std::string>& r
   return line + "\n";
 }
 
-bool enabled(const config::Config& cfg) { return cfg.get_bool("redis.acl") && cfg.get_string("redis.mode") != "cluster"; }
+bool enabled(const config::Config& cfg) { return config::settings(cfg).redis.acl && config::settings(cfg).redis.mode != "cluster"; }
 
 } // namespace statectl::local::redis_acl

@@ -9,7 +9,7 @@
 
 #include "core/clients/redis.h"
 #include "core/clients/redis_cluster.h"
-#include "core/config/config.h"
+#include "core/config/settings.h"
 #include "core/error.h"
 #include "core/local/components.h"
 #include "core/local/process.h"
@@ -64,7 +64,7 @@ std::vector<std::string> served_slots(const std::vector<std::string>& fields)
 
 int bus_port(const config::Config& cfg, const Member& m)
 {
-  return static_cast<int>(cfg.get_int("local.redis_cluster_bus_port")) + (m.port - static_cast<int>(cfg.get_int("local.redis_port")));
+  return static_cast<int>(config::settings(cfg).local.redis_cluster_bus_port) + (m.port - static_cast<int>(config::settings(cfg).local.redis_port));
 }
 
 std::string node_config(const config::Config& cfg, const Member& m)
@@ -74,7 +74,7 @@ std::string node_config(const config::Config& cfg, const Member& m)
                      "cluster-port {}\n"
                      "cluster-node-timeout {}\n"
                      "cluster-announce-ip 127.0.0.1\n",
-                     bus_port(cfg, m), cfg.get_duration("redis.cluster_node_timeout").count());
+                     bus_port(cfg, m), config::settings(cfg).redis.cluster_node_timeout.count());
 }
 
 NodeProbe probe(int port, const std::string& password, milliseconds timeout)
@@ -118,11 +118,12 @@ NodeProbe probe(int port, const std::string& password, milliseconds timeout)
 
 Shape shape(const config::Config& cfg, const StackState& state)
 {
-  auto recorded = [&](const std::string& key, config::IntKey fallback) {
+  auto recorded = [&](const std::string& key, std::int64_t fallback) {
     auto it = state.scaled.find(key);
-    return it != state.scaled.end() ? it->second : static_cast<int>(cfg.get_int(fallback));
+    return it != state.scaled.end() ? it->second : static_cast<int>(fallback);
   };
-  return {recorded("redis_masters", "redis.cluster_masters"), recorded("redis", "redis.cluster_replicas")};
+  const auto& redis = config::settings(cfg).redis;
+  return {recorded("redis_masters", redis.cluster_masters), recorded("redis", redis.cluster_replicas)};
 }
 
 namespace {

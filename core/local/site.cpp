@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "core/config/config.h"
+#include "core/config/settings.h"
 #include "core/error.h"
 #include "core/exec/redact.h"
 #include "core/local/process.h"
@@ -25,10 +25,10 @@ namespace fs = std::filesystem;
 using namespace std::chrono;
 
 Site::Site(const config::Config& config, exec::Runner& r, output::Printer& p)
-  : cfg(config), runner(r), printer(p), m_state_dir(config.state_dir())
+  : cfg(config), runner(r), printer(p), m_state_dir(config::settings(config).state_dir)
 {
   if (exec::running_as_root()) {
-    m_run_as = cfg.get_string("local.run_as");
+    m_run_as = config::settings(cfg).local.run_as;
     struct passwd* pw = ::getpwnam(m_run_as.c_str());
     if (!pw)
       throw Error(ExitCode::unavailable, fmt::format("cannot run the servers as user '{}'", m_run_as), "no such user",
@@ -54,27 +54,27 @@ std::string Site::secret(const std::string& name)
 
 TlsFiles tls_files(const config::Config& cfg)
 {
-  fs::path dir = cfg.state_dir() / "tls";
+  fs::path dir = config::settings(cfg).state_dir / "tls";
   return {dir / "ca.crt", dir / "server.crt", dir / "server.key"};
 }
 
 clients::ClientTls client_tls(const config::Config& cfg)
 {
   clients::ClientTls t;
-  t.enabled = cfg.get_bool("tls.enabled");
+  t.enabled = config::settings(cfg).tls.enabled;
   if (!t.enabled) return t;
   t.ca_file = tls_files(cfg).ca.string();
   // A stack deployed without TLS (an older statectl's default) has no CA: say so, instead of
   // failing every connection with a handshake error (and never fall back to plain text).
   std::error_code ec;
   if (!fs::exists(t.ca_file, ec) && fs::exists(state_file(cfg), ec))
-    throw Error(ExitCode::usage, fmt::format("the local stack in {} runs without TLS", cfg.state_dir().string()),
-                fmt::format("the config says [tls] enabled = true{}", cfg.is_set("tls.enabled") ? "" : " (the default)"),
+    throw Error(ExitCode::usage, fmt::format("the local stack in {} runs without TLS", config::settings(cfg).state_dir.string()),
+                fmt::format("the config says [tls] enabled = true{}", config::settings(cfg).tls.enabled_set ? "" : " (the default)"),
                 "set [tls] enabled = false to use it as it is, or run 'statectl destroy --purge' and deploy again with TLS (it deletes the data)");
   return t;
 }
 
-bool Site::tls() const { return cfg.get_bool("tls.enabled"); }
+bool Site::tls() const { return config::settings(cfg).tls.enabled; }
 
 void Site::install_tls()
 {
@@ -83,7 +83,7 @@ void Site::install_tls()
   using namespace secrets;
   if (!store.exists(k_ca_cert) || !store.exists(k_tls_cert) || !store.exists(k_tls_key)) {
     secrets::tls::Request req;
-    req.cn = cfg.get_string("project.name");
+    req.cn = config::settings(cfg).project.name;
     req.sans = secrets::tls::default_sans(cfg);
     note(fmt::format("issue the stack's TLS certificate ({}) into the secret store", util::join(req.sans, ", ")));
     issue_tls(store, req, planning());
@@ -190,7 +190,7 @@ std::string Site::binary(const std::string& name, const std::string& package) co
 
 std::string Site::pg_binary(const std::string& name) const
 {
-  fs::path p = fs::path(cfg.get_string("postgres.bin_dir")) / name;
+  fs::path p = fs::path(config::settings(cfg).postgres.bin_dir) / name;
   if (::access(p.c_str(), X_OK) != 0)
     throw Error(ExitCode::unavailable, fmt::format("cannot find PostgreSQL's '{}' in {}", name, p.parent_path().string()),
                 "PostgreSQL 15 is not installed there",

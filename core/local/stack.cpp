@@ -15,7 +15,7 @@
 #include <unistd.h>
 #include <utility>
 
-#include "core/config/config.h"
+#include "core/config/settings.h"
 #include "core/error.h"
 #include "core/local/archive.h"
 #include "core/local/components.h"
@@ -38,9 +38,9 @@ struct Stack::Desired {
 
 void check_patroni_timings(const config::Config& cfg)
 {
-  auto ttl = cfg.get_int("postgres.ttl");
-  auto loop_wait = cfg.get_int("postgres.loop_wait");
-  auto retry = cfg.get_int("postgres.retry_timeout");
+  auto ttl = config::settings(cfg).postgres.ttl;
+  auto loop_wait = config::settings(cfg).postgres.loop_wait;
+  auto retry = config::settings(cfg).postgres.retry_timeout;
   if (loop_wait + 2 * retry > ttl)
     throw Error(ExitCode::usage, "invalid Patroni timings",
                 fmt::format("loop_wait + 2 * retry_timeout must not exceed ttl, got {} + 2 * {} = {} > {}", loop_wait, retry,
@@ -55,8 +55,8 @@ Stack::Stack(const config::Config& cfg, exec::Runner& runner, output::Printer& p
     m_state = *s;
     m_exists = true;
   } else {
-    m_state.ha = cfg.get_string("postgres.ha");
-    m_state.redis_mode = cfg.get_string("redis.mode");
+    m_state.ha = config::settings(cfg).postgres.ha;
+    m_state.redis_mode = config::settings(cfg).redis.mode;
   }
 }
 
@@ -142,28 +142,28 @@ Stack::Desired Stack::desired() const
 {
   const auto& cfg = m_site.cfg;
   Desired d;
-  auto count = [&](const std::string& component, config::IntKey key) {
+  auto count = [&](const std::string& component, std::int64_t configured) {
     auto it = m_state.scaled.find(component);
-    return it != m_state.scaled.end() ? it->second : static_cast<int>(cfg.get_int(key));
+    return it != m_state.scaled.end() ? it->second : static_cast<int>(configured);
   };
-  int pg_base = static_cast<int>(cfg.get_int("local.postgres_port"));
+  int pg_base = static_cast<int>(config::settings(cfg).local.postgres_port);
   if (m_state.ha == "patroni") {
-    Member etcd = patroni::describe_etcd(m_site, static_cast<int>(cfg.get_int("local.etcd_port")));
+    Member etcd = patroni::describe_etcd(m_site, static_cast<int>(config::settings(cfg).local.etcd_port));
     d.members.push_back(m_state.find(etcd.name) ? *m_state.find(etcd.name) : etcd);
-    int rest_base = static_cast<int>(cfg.get_int("local.patroni_port"));
+    int rest_base = static_cast<int>(config::settings(cfg).local.patroni_port);
     // Patroni decides the leader itself; members are kept by index.
-    pick(m_state, "patroni", std::max(3, count("postgres", "postgres.replicas") + 1), "",
+    pick(m_state, "patroni", std::max(3, count("postgres", config::settings(cfg).postgres.replicas) + 1), "",
          [&](int i, const std::string&) { return patroni::describe_member(m_site, i, pg_base + i, rest_base + i); }, d.members);
-    Member proxy = patroni::describe_haproxy(m_site, static_cast<int>(cfg.get_int("local.haproxy_port")));
+    Member proxy = patroni::describe_haproxy(m_site, static_cast<int>(config::settings(cfg).local.haproxy_port));
     d.members.push_back(m_state.find(proxy.name) ? *m_state.find(proxy.name) : proxy);
   } else {
-    pick(m_state, "postgres", count("postgres", "postgres.replicas") + 1, "primary",
+    pick(m_state, "postgres", count("postgres", config::settings(cfg).postgres.replicas) + 1, "primary",
          [&](int i, const std::string& role) { return postgres::describe(m_site, i, pg_base + i, role); }, d.members);
   }
-  Member bouncer = pgbouncer::describe(m_site, static_cast<int>(cfg.get_int("local.pgbouncer_port")));
+  Member bouncer = pgbouncer::describe(m_site, static_cast<int>(config::settings(cfg).local.pgbouncer_port));
   d.members.push_back(m_state.find(bouncer.name) ? *m_state.find(bouncer.name) : bouncer);
 
-  int redis_base = static_cast<int>(cfg.get_int("local.redis_port"));
+  int redis_base = static_cast<int>(config::settings(cfg).local.redis_port);
   bool sentinel = m_state.redis_mode == "sentinel";
   if (m_state.redis_mode == "cluster") {
     // Nodes are kept by index (port); the first cluster_masters are made masters when formed.
@@ -173,15 +173,15 @@ Stack::Desired Stack::desired() const
          [&](int i, const std::string&) { return redis::describe_server(m_site, i, redis_base + i, i < masters ? "master" : "replica"); },
          d.members);
   } else {
-    pick(m_state, "redis", sentinel ? count("redis", "redis.replicas") + 1 : 1, "master",
+    pick(m_state, "redis", sentinel ? count("redis", config::settings(cfg).redis.replicas) + 1 : 1, "master",
          [&](int i, const std::string& role) { return redis::describe_server(m_site, i, redis_base + i, role); }, d.members);
   }
   if (sentinel) {
-    int sentinel_base = static_cast<int>(cfg.get_int("local.sentinel_port"));
-    pick(m_state, "sentinel", static_cast<int>(cfg.get_int("redis.sentinels")), "",
+    int sentinel_base = static_cast<int>(config::settings(cfg).local.sentinel_port);
+    pick(m_state, "sentinel", static_cast<int>(config::settings(cfg).redis.sentinels), "",
          [&](int i, const std::string&) { return redis::describe_sentinel(m_site, i, sentinel_base + i); }, d.members);
   }
-  if (cfg.get_bool("monitoring.enabled")) {
+  if (config::settings(cfg).monitoring.enabled) {
     std::vector<int> pg_ports;
     for (const auto& m : d.members)
       if (m.kind == "postgres" || m.kind == "patroni") pg_ports.push_back(m.port);
@@ -208,7 +208,7 @@ bool Stack::running(Member& member)
 // than the servers' own config files).
 static int sentinel_master_port(const StackState& state, const config::Config& cfg)
 {
-  std::string master_name = cfg.get_string("redis.master_name");
+  std::string master_name = config::settings(cfg).redis.master_name;
   for (const Member* s : state.of_kind("sentinel")) {
     if (!process_matches(s->pid, s->start_time)) continue;
     auto p = probe_sentinel(s->port, master_name, client_tls(cfg), 500ms);
@@ -243,7 +243,7 @@ void Stack::create(Member& member)
       postgres::create_standby(site, member, prim);
     }
   } else if (member.kind == "pgbouncer") {
-    int target = m_state.ha == "patroni" ? static_cast<int>(site.cfg.get_int("local.haproxy_port")) : (primary() ? primary()->port : 0);
+    int target = m_state.ha == "patroni" ? static_cast<int>(config::settings(site.cfg).local.haproxy_port) : (primary() ? primary()->port : 0);
     pgbouncer::configure(site, member, target);
     pgbouncer::start(site, member);
     m_state.pgbouncer_target = target;
@@ -258,8 +258,8 @@ void Stack::create(Member& member)
   } else if (member.kind == "sentinel") {
     // The Sentinels this config asks for, plus any recorded on other ports.
     std::vector<std::pair<std::string, int>> peers;
-    int base = static_cast<int>(site.cfg.get_int("local.sentinel_port"));
-    for (int i = 0; i < site.cfg.get_int("redis.sentinels"); ++i) peers.emplace_back(fmt::format("sentinel-{}", i), base + i);
+    int base = static_cast<int>(config::settings(site.cfg).local.sentinel_port);
+    for (int i = 0; i < config::settings(site.cfg).redis.sentinels; ++i) peers.emplace_back(fmt::format("sentinel-{}", i), base + i);
     for (const Member* s : std::as_const(m_state).of_kind("sentinel"))
       if (std::none_of(peers.begin(), peers.end(), [&](const auto& p) { return p.first == s->name; })) peers.emplace_back(s->name, s->port);
     redis::configure_sentinel(site, member, m_state.redis_acl, redis_master_port(m_state, site.cfg), peers);
@@ -268,8 +268,8 @@ void Stack::create(Member& member)
     patroni::configure_etcd(site, member);
     patroni::start(site, member, 0);
   } else if (member.kind == "patroni") {
-    patroni::configure_member(site, member, static_cast<int>(site.cfg.get_int("local.etcd_port")));
-    patroni::start(site, member, static_cast<int>(site.cfg.get_int("local.etcd_port")));
+    patroni::configure_member(site, member, static_cast<int>(config::settings(site.cfg).local.etcd_port));
+    patroni::start(site, member, static_cast<int>(config::settings(site.cfg).local.etcd_port));
   } else if (member.kind == "haproxy") {
     patroni::configure_haproxy(site, member, std::as_const(m_state).of_kind("patroni"));
     patroni::start(site, member, 0);
@@ -297,7 +297,7 @@ void Stack::start(Member& member)
     redis::start(m_site, member);
   } else if (member.kind == "sentinel") redis::start(m_site, member);
   else if (monitoring::is_monitoring_kind(member.kind)) monitoring::start(m_site, member, m_state);
-  else patroni::start(m_site, member, static_cast<int>(m_site.cfg.get_int("local.etcd_port")));
+  else patroni::start(m_site, member, static_cast<int>(config::settings(m_site.cfg).local.etcd_port));
 }
 
 void Stack::stop(Member& member, StopMode mode, milliseconds timeout)
@@ -336,7 +336,7 @@ void Stack::update_sync_standbys()
     if (m->role == "primary") p = m;
   if (!p || !running(*p)) return;
   std::vector<std::string> names;
-  if (m_site.cfg.get_bool("postgres.synchronous"))
+  if (config::settings(m_site.cfg).postgres.synchronous)
     for (auto* m : m_state.of_kind("postgres"))
       if (m->role == "replica" && m->initialized) names.push_back(m->name);
   postgres::write_conf(m_site, *p, 0, names);
@@ -452,7 +452,7 @@ void Stack::patroni_bootstrap_roles(milliseconds timeout)
 {
   if (m_site.planning()) {
     m_site.note("wait for a Patroni leader, then create the roles on it");
-    postgres::run_sql(m_site, static_cast<int>(m_site.cfg.get_int("local.postgres_port")), postgres::roles_sql(m_site), "creating roles");
+    postgres::run_sql(m_site, static_cast<int>(config::settings(m_site.cfg).local.postgres_port), postgres::roles_sql(m_site), "creating roles");
     return;
   }
   const Member* l = nullptr;
@@ -470,22 +470,22 @@ void Stack::patroni_bootstrap_roles(milliseconds timeout)
 DeployResult Stack::deploy(const DeployOptions& opts)
 {
   const auto& cfg = m_site.cfg;
-  if (cfg.get_string("postgres.ha") == "patroni") check_patroni_timings(cfg);
-  if (cfg.get_bool("tls.enabled") && cfg.get_string("redis.mode") == "cluster")
+  if (config::settings(cfg).postgres.ha == "patroni") check_patroni_timings(cfg);
+  if (config::settings(cfg).tls.enabled && config::settings(cfg).redis.mode == "cluster")
     throw Error(ExitCode::usage, "the local Redis Cluster does not run with TLS yet", "[tls] enabled = true with [redis] mode = \"cluster\"",
                 "set [tls] enabled = false for a local cluster, or use mode = \"sentinel\" or \"standalone\" with TLS");
-  if (cfg.get_bool("redis.acl") && cfg.is_set("redis.acl") && cfg.get_string("redis.mode") == "cluster")
+  if (config::settings(cfg).redis.acl && config::settings(cfg).redis.acl_set && config::settings(cfg).redis.mode == "cluster")
     throw Error(ExitCode::usage, "the local Redis Cluster does not run with ACL users yet", "[redis] acl = true with [redis] mode = \"cluster\"",
                 "remove [redis] acl (or set it to false) for a local cluster, or use mode = \"sentinel\" or \"standalone\" with ACL users");
   lock();
   if (m_exists && !m_state.members.empty()) {
-    if (m_state.ha != cfg.get_string("postgres.ha"))
+    if (m_state.ha != config::settings(cfg).postgres.ha)
       throw Error(ExitCode::usage, fmt::format("the local stack in {} runs with [postgres] ha = \"{}\"", m_site.state_dir().string(), m_state.ha),
-                  fmt::format("the config now says ha = \"{}\"", cfg.get_string("postgres.ha")),
+                  fmt::format("the config now says ha = \"{}\"", config::settings(cfg).postgres.ha),
                   "run 'statectl destroy --purge' first to switch (it deletes the data)");
-    if (m_state.redis_mode != cfg.get_string("redis.mode"))
+    if (m_state.redis_mode != config::settings(cfg).redis.mode)
       throw Error(ExitCode::usage, fmt::format("the local stack in {} runs Redis in {} mode", m_site.state_dir().string(), m_state.redis_mode),
-                  fmt::format("the config now says [redis] mode = \"{}\"", cfg.get_string("redis.mode")),
+                  fmt::format("the config now says [redis] mode = \"{}\"", config::settings(cfg).redis.mode),
                   "run 'statectl destroy --purge' first to switch (it deletes the data)");
     auto nodes = static_cast<long long>(m_state.of_kind("redis").size());
     auto shape = redis_cluster::shape(cfg, m_state); // what `scale redis` recorded, else the config
@@ -498,9 +498,9 @@ DeployResult Stack::deploy(const DeployOptions& opts)
     // A stack speaks TLS when its deploy installed the CA; a stack deployed as plain text (by a
     // statectl whose default was off) does not turn TLS on under its running clients.
     bool running_tls = fs::exists(tls_files(cfg).ca);
-    if (running_tls != cfg.get_bool("tls.enabled"))
+    if (running_tls != config::settings(cfg).tls.enabled)
       throw Error(ExitCode::usage, fmt::format("the local stack in {} runs {} TLS", m_site.state_dir().string(), running_tls ? "with" : "without"),
-                  fmt::format("the config says [tls] enabled = {}{}", cfg.get_bool("tls.enabled") ? "true" : "false", cfg.is_set("tls.enabled") ? "" : " (the default)"),
+                  fmt::format("the config says [tls] enabled = {}{}", config::settings(cfg).tls.enabled ? "true" : "false", config::settings(cfg).tls.enabled_set ? "" : " (the default)"),
                   fmt::format("set [tls] enabled = {} to keep it as it is, or run 'statectl destroy --purge' first to switch (it deletes the data)",
                               running_tls ? "true" : "false"));
     // ACL users the same way: a stack whose servers still let the default user in (deployed
@@ -508,12 +508,12 @@ DeployResult Stack::deploy(const DeployOptions& opts)
     if (!m_state.of_kind("redis").empty() && m_state.redis_acl != redis_acl::enabled(cfg))
       throw Error(ExitCode::usage,
                   fmt::format("the local stack in {} runs Redis {} ACL users", m_site.state_dir().string(), m_state.redis_acl ? "with" : "without"),
-                  fmt::format("the config says [redis] acl = {}{}", cfg.get_bool("redis.acl") ? "true" : "false", cfg.is_set("redis.acl") ? "" : " (the default)"),
+                  fmt::format("the config says [redis] acl = {}{}", config::settings(cfg).redis.acl ? "true" : "false", config::settings(cfg).redis.acl_set ? "" : " (the default)"),
                   fmt::format("set [redis] acl = {} to keep it as it is, or run 'statectl destroy --purge' first to switch (it deletes the data)",
                               m_state.redis_acl ? "true" : "false"));
   } else {
-    m_state.ha = cfg.get_string("postgres.ha");
-    m_state.redis_mode = cfg.get_string("redis.mode");
+    m_state.ha = config::settings(cfg).postgres.ha;
+    m_state.redis_mode = config::settings(cfg).redis.mode;
     m_state.redis_acl = redis_acl::enabled(cfg);
   }
   return reconcile(opts);
@@ -565,7 +565,7 @@ std::vector<std::string> Stack::destroy(bool purge, milliseconds timeout)
     if (fs::exists(wal_archive_dir(m_site.cfg))) m_site.remove_tree(wal_archive_dir(m_site.cfg));
     // The default repository lives in the state directory and holds this cluster's WAL; a new
     // cluster deployed here would collide with it. A configured [backup] repo is never touched.
-    if (m_site.cfg.get_string("backup.repo").empty()) {
+    if (config::settings(m_site.cfg).backup.repo.empty()) {
       auto repo = backup::Repository::from_config(m_site.cfg).root();
       if (fs::exists(repo)) m_site.remove_tree(repo);
     }

@@ -5,7 +5,7 @@
 #include <csignal>
 #include <fmt/format.h>
 
-#include "core/config/config.h"
+#include "core/config/settings.h"
 #include "core/error.h"
 #include "core/local/components.h"
 #include "core/local/process.h"
@@ -82,7 +82,7 @@ std::pair<Member*, Member> Stack::prepare_standby(const std::string& name, bool 
   if (!m && !create) throw Error(ExitCode::usage, fmt::format("no member {} in the local stack", name));
   if (!m) {
     int idx = member_index(name);
-    m_state.members.push_back(postgres::describe(m_site, idx, static_cast<int>(m_site.cfg.get_int("local.postgres_port")) + idx, "replica"));
+    m_state.members.push_back(postgres::describe(m_site, idx, static_cast<int>(config::settings(m_site.cfg).local.postgres_port) + idx, "replica"));
     m = &m_state.members.back();
     p = primary(); // the push may have moved the members
   }

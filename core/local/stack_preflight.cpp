@@ -8,7 +8,7 @@
 #include <set>
 #include <sys/stat.h>
 
-#include "core/config/config.h"
+#include "core/config/settings.h"
 #include "core/error.h"
 #include "core/local/components.h"
 #include "core/local/process.h"
@@ -91,8 +91,8 @@ void Stack::preflight(const std::vector<Member>& to_start)
     for (const char* b : {"initdb", "pg_ctl", "pg_basebackup", "psql"}) site.pg_binary(b);
   }
   if (kinds.count("haproxy")) site.binary("haproxy", "haproxy");
-  if ((kinds.count("postgres") || kinds.count("patroni")) && site.cfg.get_bool("postgres.audit")) {
-    fs::path lib = fs::path(site.cfg.get_string("postgres.bin_dir")).parent_path() / "lib" / "pgaudit.so";
+  if ((kinds.count("postgres") || kinds.count("patroni")) && config::settings(site.cfg).postgres.audit) {
+    fs::path lib = fs::path(config::settings(site.cfg).postgres.bin_dir).parent_path() / "lib" / "pgaudit.so";
     if (!fs::exists(lib))
       throw Error(ExitCode::unavailable, "[postgres] audit needs pgaudit", fmt::format("{} does not exist", lib.string()),
                   "install Debian's postgresql-15-pgaudit (packaging/install-deps.sh does), or set [postgres] audit = false");

@@ -3,7 +3,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "core/config/config.h"
+#include "core/config/settings.h"
 #include "core/error.h"
 #include "core/util/fs.h"
 
@@ -120,7 +120,7 @@ StackState StackState::from_json(const nlohmann::json& j)
   return s;
 }
 
-fs::path state_file(const config::Config& cfg) { return cfg.state_dir() / "stack.json"; }
+fs::path state_file(const config::Config& cfg) { return config::settings(cfg).state_dir / "stack.json"; }
 
 std::optional<StackState> load_state(const fs::path& file)
 {

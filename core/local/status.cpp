@@ -4,7 +4,7 @@
 #include <thread>
 
 #include "core/error.h"
-#include "core/config/config.h"
+#include "core/config/settings.h"
 #include "core/local/components.h"
 #include "core/local/monitoring.h"
 #include "core/local/probe.h"
@@ -111,7 +111,7 @@ StackStatus Stack::status()
       return "";
     }
   };
-  ProbeAuth su{cfg.get_string("postgres.superuser"), password("postgres"), "postgres", 2000ms, client_tls(cfg)};
+  ProbeAuth su{config::settings(cfg).postgres.superuser, password("postgres"), "postgres", 2000ms, client_tls(cfg)};
   std::string redis_pw = password("redis");
 
   // PostgreSQL first: the primary's pg_stat_replication gives every standby's state and lag.
@@ -151,7 +151,7 @@ StackStatus Stack::status()
   std::map<int, int> master_votes;
   for (auto* m : m_state.of_kind("sentinel")) {
     if (!running(*m)) continue;
-    sp[m->name] = probe_sentinel(m->port, cfg.get_string("redis.master_name"), su.tls, 1500ms);
+    sp[m->name] = probe_sentinel(m->port, config::settings(cfg).redis.master_name, su.tls, 1500ms);
     if (sp[m->name].ok && sp[m->name].master_port) ++master_votes[sp[m->name].master_port];
   }
   int sentinel_master = 0;
@@ -295,19 +295,19 @@ StackStatus Stack::status()
   // The local stack's own addresses, as its members recorded them ([postgres] url and the other
   // external addresses are not this stack's, so they are not shown here).
   auto ports = m_state.client_ports();
-  int primary = ports.primary.value_or(static_cast<int>(m_state.ha == "patroni" ? cfg.get_int("local.haproxy_port") : cfg.get_int("local.postgres_port")));
+  int primary = ports.primary.value_or(static_cast<int>(m_state.ha == "patroni" ? config::settings(cfg).local.haproxy_port : config::settings(cfg).local.postgres_port));
   std::vector<std::string> sentinels;
   for (int p : ports.sentinels) sentinels.push_back(fmt::format("127.0.0.1:{}", p));
   std::vector<std::string> replicas;
   for (int p : ports.replicas) replicas.push_back(fmt::format("127.0.0.1:{}", p));
-  st.endpoints = {{"pgbouncer_url", fmt::format("postgresql://{}@127.0.0.1:{}/{}", cfg.get_string("postgres.superuser"),
-                                                ports.pooler.value_or(static_cast<int>(cfg.get_int("local.pgbouncer_port"))),
-                                                cfg.get_string("postgres.database"))},
+  st.endpoints = {{"pgbouncer_url", fmt::format("postgresql://{}@127.0.0.1:{}/{}", config::settings(cfg).postgres.superuser,
+                                                ports.pooler.value_or(static_cast<int>(config::settings(cfg).local.pgbouncer_port)),
+                                                config::settings(cfg).postgres.database)},
                   {"primary", fmt::format("127.0.0.1:{}", primary)},
                   {"replicas", replicas},
-                  {"redis", fmt::format("127.0.0.1:{}", ports.redis.value_or(static_cast<int>(cfg.get_int("local.redis_port"))))},
+                  {"redis", fmt::format("127.0.0.1:{}", ports.redis.value_or(static_cast<int>(config::settings(cfg).local.redis_port)))},
                   {"sentinels", sentinels},
-                  {"master_name", cfg.get_string("redis.master_name")}};
+                  {"master_name", config::settings(cfg).redis.master_name}};
   if (cluster_mode) {
     std::vector<std::string> cluster_nodes;
     for (const Member* m : std::as_const(m_state).of_kind("redis")) cluster_nodes.push_back(fmt::format("127.0.0.1:{}", m->port));

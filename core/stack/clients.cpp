@@ -2,7 +2,7 @@
 
 #include <fmt/format.h>
 
-#include "core/config/config.h"
+#include "core/config/settings.h"
 #include "core/error.h"
 #include "core/exec/redact.h"
 #include "core/local/probe.h"
@@ -32,7 +32,7 @@ exec::Command psql_command(const config::Config& cfg, const PsqlTarget& target, 
 {
   Endpoints e = resolve(cfg);
   exec::Command c;
-  std::string psql = (std::filesystem::path(cfg.get_string("postgres.bin_dir")) / "psql").string();
+  std::string psql = (std::filesystem::path(config::settings(cfg).postgres.bin_dir) / "psql").string();
   if (!exec::find_program(psql)) psql = "psql";
   c.argv = {psql};
   c.io = exec::Io::inherit;
@@ -60,8 +60,8 @@ exec::Command psql_command(const config::Config& cfg, const PsqlTarget& target, 
   } else {
     std::string host = target.host.empty() ? ep.host : target.host;
     int port = target.port ? target.port : ep.port;
-    c.argv.insert(c.argv.end(), {"-h", host, "-p", std::to_string(port), "-U", ep.user.empty() ? cfg.get_string("postgres.superuser") : ep.user,
-                                 "-d", ep.database.empty() ? cfg.get_string("postgres.database") : ep.database});
+    c.argv.insert(c.argv.end(), {"-h", host, "-p", std::to_string(port), "-U", ep.user.empty() ? config::settings(cfg).postgres.superuser : ep.user,
+                                 "-d", ep.database.empty() ? config::settings(cfg).postgres.database : ep.database});
     secrets::Store store(cfg);
     c.env["PGPASSWORD"] = store.require(ep.password_secret.empty() ? "postgres" : ep.password_secret);
     // verify-full against the stack's CA, through the environment (argv keeps the user's own).
@@ -124,7 +124,7 @@ exec::Command redis_cli_command(const config::Config& cfg, bool replica, const s
   if (e.redis_tls.enabled) c.argv.insert(c.argv.begin() + 1, {"--tls", "--cacert", e.redis_tls.ca_file});
   if (!password.empty()) c.env["REDISCLI_AUTH"] = password;
   // On a cluster any node will do: redis-cli -c follows the MOVED redirects.
-  if (cfg.get_string("redis.mode") == "cluster") c.argv.push_back("-c");
+  if (config::settings(cfg).redis.mode == "cluster") c.argv.push_back("-c");
   c.argv.insert(c.argv.end(), args.begin(), args.end());
   return c;
 }

@@ -10,7 +10,7 @@
 
 #include "core/clients/postgres.h"
 #include "core/clients/redis.h"
-#include "core/config/config.h"
+#include "core/config/settings.h"
 #include "core/error.h"
 #include "core/exec/redact.h"
 #include "core/local/components.h"
@@ -167,8 +167,8 @@ void rotate_acl_password(const config::Config& cfg, const Store& store, const lo
   if (name == acl::k_sentinel_secret) {
     for (const auto* s : st.of_kind("sentinel")) {
       RedisConnection c = redis_connect(ep.redis_tls, s->port, s->name);
-      redis_ok(c, {"SENTINEL", "SET", cfg.get_string("redis.master_name"), "auth-pass", to}, s->name);
-      step(fmt::format("{} 127.0.0.1:{}: SENTINEL SET {} auth-pass", s->name, s->port, cfg.get_string("redis.master_name")));
+      redis_ok(c, {"SENTINEL", "SET", config::settings(cfg).redis.master_name, "auth-pass", to}, s->name);
+      step(fmt::format("{} 127.0.0.1:{}: SENTINEL SET {} auth-pass", s->name, s->port, config::settings(cfg).redis.master_name));
     }
   }
   for (auto& [m, c] : conns) {
@@ -186,8 +186,8 @@ void rotate_acl_password(const config::Config& cfg, const Store& store, const lo
 
 std::string role_of(const config::Config& cfg, const std::string& name)
 {
-  if (name == "postgres") return cfg.get_string("postgres.superuser");
-  if (name == "app") return cfg.get_string("postgres.app_user");
+  if (name == "postgres") return config::settings(cfg).postgres.superuser;
+  if (name == "app") return config::settings(cfg).postgres.app_user;
   if (name == "pgbouncer") return "pgbouncer";
   if (name == "replication") return "replication";
   return {};
@@ -198,7 +198,7 @@ std::string role_of(const config::Config& cfg, const std::string& name)
 void refuse_store_only_rotation(const config::Config& cfg, const std::string& secret_name)
 {
   if (role_of(cfg, secret_name).empty() && !is_redis_secret(secret_name)) return;
-  if (cfg.get_string("project.target") != "local") return;
+  if (config::settings(cfg).project.target != "local") return;
   auto state = local::load_state(local::state_file(cfg));
   if (!state || state->members.empty()) return;
   bool used = is_redis_secret(secret_name) ? !state->of_kind("redis").empty() && (secret_name == "redis" || state->redis_acl)
@@ -207,7 +207,7 @@ void refuse_store_only_rotation(const config::Config& cfg, const std::string& se
   throw Error(ExitCode::usage, fmt::format("refusing to rotate '{}' in the store only", secret_name),
               fmt::format("the local stack in {} is deployed and uses it; its servers would keep the old value and statectl "
                           "could no longer log in (nothing was changed)",
-                          cfg.state_dir().string()),
+                          config::settings(cfg).state_dir.string()),
               fmt::format("run 'statectl secrets rotate {} --apply' to change it on the running servers too, or add --store-only "
                           "if you will roll it out yourself",
                           secret_name));
@@ -223,7 +223,7 @@ std::optional<std::string> accepted_value(const config::Config& cfg, const local
   if (std::string role = role_of(cfg, name); !role.empty()) {
     stack::Endpoints ep = stack::resolve(cfg);
     for (const auto& v : values)
-      if (pg_try(ep.primary.tls, ep.primary.port, role, v, cfg.get_string("postgres.database"), nullptr)) return v;
+      if (pg_try(ep.primary.tls, ep.primary.port, role, v, config::settings(cfg).postgres.database, nullptr)) return v;
     return std::nullopt;
   }
   if (!is_redis_secret(name) || (name != "redis" && !st.redis_acl)) return std::nullopt;
@@ -251,7 +251,7 @@ std::vector<std::string> settle_rotations(const config::Config& cfg, Store& stor
 {
   std::vector<std::string> settled;
   auto names = store.rotations();
-  if (names.empty() || cfg.get_string("project.target") != "local") return settled;
+  if (names.empty() || config::settings(cfg).project.target != "local") return settled;
   auto state = local::load_state(local::state_file(cfg));
   if (!state || state->members.empty()) return settled;
   for (const auto& name : names) {
@@ -288,12 +288,12 @@ ApplyFn local_stack_applier(const config::Config& cfg, const Store& store, exec:
                 "it is not one of the local stack's passwords (postgres, replication, app, pgbouncer, redis, redis-app, "
                 "redis-replication, redis-sentinel)",
                 "rotate without --apply");
-  if (cfg.get_string("project.target") != "local")
-    throw Error(ExitCode::usage, "--apply works on the local and compose stacks only", fmt::format("the target is '{}'", cfg.get_string("project.target")),
+  if (config::settings(cfg).project.target != "local")
+    throw Error(ExitCode::usage, "--apply works on the local and compose stacks only", fmt::format("the target is '{}'", config::settings(cfg).project.target),
                 "run 'statectl secrets push' and redeploy to roll the new value out");
   auto state = local::load_state(local::state_file(cfg));
   if (!state || state->members.empty())
-    throw Error(ExitCode::usage, "--apply needs the local stack", fmt::format("nothing is deployed in {}", cfg.state_dir().string()),
+    throw Error(ExitCode::usage, "--apply needs the local stack", fmt::format("nothing is deployed in {}", config::settings(cfg).state_dir.string()),
                 "run 'statectl deploy' first, or rotate without --apply");
   if (state->ha == "patroni" && (secret_name == "postgres" || secret_name == "replication"))
     throw Error(ExitCode::usage, fmt::format("--apply of '{}' is not supported with [postgres] ha = patroni", secret_name),
@@ -303,9 +303,9 @@ ApplyFn local_stack_applier(const config::Config& cfg, const Store& store, exec:
     throw Error(ExitCode::usage, fmt::format("--apply of '{}' needs Redis in the local stack", secret_name), "none is deployed");
   if (is_redis_secret(secret_name) && secret_name != "redis" && !state->redis_acl)
     throw Error(ExitCode::usage, fmt::format("--apply of '{}' needs a local stack with Redis ACL users", secret_name),
-                fmt::format("the local stack in {} runs Redis without them (deployed before [redis] acl)", cfg.state_dir().string()),
+                fmt::format("the local stack in {} runs Redis without them (deployed before [redis] acl)", config::settings(cfg).state_dir.string()),
                 "rotate 'redis' instead: it is the only Redis password of this stack");
-  if (!cfg.get_string("postgres.url").empty() || !cfg.get_string("redis.url").empty())
+  if (!config::settings(cfg).postgres.url.empty() || !config::settings(cfg).redis.url.empty())
     throw Error(ExitCode::usage, "--apply works on the local stack only", "[postgres] url or [redis] url points elsewhere");
   return [&cfg, &store, &runner, &printer, st = *state](const std::string& name, const std::string& from,
                                                         const std::string& to) -> std::vector<std::string> {
@@ -320,9 +320,9 @@ ApplyFn local_stack_applier(const config::Config& cfg, const Store& store, exec:
     if (!role.empty()) {
       // The superuser's current password: `from` when it is the one changing.
       std::string su_password = name == "postgres" ? from : store.require("postgres");
-      std::string db = cfg.get_string("postgres.database");
+      std::string db = config::settings(cfg).postgres.database;
       {
-        PgConnection c = pg_require(ep.primary.tls, ep.primary.port, cfg.get_string("postgres.superuser"), su_password, db);
+        PgConnection c = pg_require(ep.primary.tls, ep.primary.port, config::settings(cfg).postgres.superuser, su_password, db);
         alter_role_password(c, role, to);
       }
       step(fmt::format("primary 127.0.0.1:{}: ALTER ROLE {} PASSWORD (SCRAM verifier computed client-side)", ep.primary.port, role));
@@ -335,7 +335,7 @@ ApplyFn local_stack_applier(const config::Config& cfg, const Store& store, exec:
           step(fmt::format("{}: passfile updated (used at the next reconnect)", m.name));
         }
       }
-      bool pooled = name != "replication" && !(name == "app" && role == cfg.get_string("postgres.superuser"));
+      bool pooled = name != "replication" && !(name == "app" && role == config::settings(cfg).postgres.superuser);
       if (pooled) {
         for (const auto& m : st.members) {
           if (m.kind != "pgbouncer") continue;
@@ -391,8 +391,8 @@ ApplyFn local_stack_applier(const config::Config& cfg, const Store& store, exec:
       }
       for (const auto* s : sentinels) {
         RedisConnection c = redis_connect(ep.redis_tls, s->port, s->name);
-        redis_ok(c, {"SENTINEL", "SET", cfg.get_string("redis.master_name"), "auth-pass", to}, s->name);
-        step(fmt::format("{} 127.0.0.1:{}: SENTINEL SET {} auth-pass", s->name, s->port, cfg.get_string("redis.master_name")));
+        redis_ok(c, {"SENTINEL", "SET", config::settings(cfg).redis.master_name, "auth-pass", to}, s->name);
+        step(fmt::format("{} 127.0.0.1:{}: SENTINEL SET {} auth-pass", s->name, s->port, config::settings(cfg).redis.master_name));
       }
       for (const auto* m : servers) {
         RedisConnection c = redis_connect(ep.redis_tls, m->port, m->name);

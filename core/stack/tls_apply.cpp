@@ -10,7 +10,7 @@
 
 #include "core/clients/postgres.h"
 #include "core/clients/redis.h"
-#include "core/config/config.h"
+#include "core/config/settings.h"
 #include "core/error.h"
 #include "core/local/components.h"
 #include "core/local/process.h"
@@ -88,11 +88,11 @@ std::string presented_serial(int port, const std::string& ca_file, bool starttls
 
 std::vector<std::string> apply_tls_rotation(const config::Config& cfg, exec::Runner& runner, output::Printer& printer)
 {
-  if (!cfg.get_bool("tls.enabled"))
+  if (!config::settings(cfg).tls.enabled)
     throw Error(ExitCode::usage, "--apply needs a local stack with TLS", "[tls] enabled is false", "rotate without --apply");
   local::Stack stack(cfg, runner, printer);
   if (!stack.deployed() || stack.state().members.empty())
-    throw Error(ExitCode::usage, "--apply needs the local stack", fmt::format("nothing is deployed in {}", cfg.state_dir().string()),
+    throw Error(ExitCode::usage, "--apply needs the local stack", fmt::format("nothing is deployed in {}", config::settings(cfg).state_dir.string()),
                 "run 'statectl deploy' first, or rotate without --apply");
   std::vector<std::string> steps;
   auto step = [&](std::string line) {
