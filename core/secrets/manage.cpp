@@ -8,7 +8,7 @@
 #include <ctime>
 #include <fmt/format.h>
 
-#include "core/config/config.h"
+#include "core/config/settings.h"
 #include "core/error.h"
 #include "core/util/strings.h"
 
@@ -137,7 +137,7 @@ RotateResult rotate(const config::Config& cfg, Store& store, const std::string& 
       }
     }
     if (req.cn.empty()) {
-      req.cn = cfg.get_string("project.name");
+      req.cn = config::settings(cfg).project.name;
       req.sans = tls::default_sans(cfg);
     }
     bool new_ca = name == k_ca_cert || name == k_ca_key;

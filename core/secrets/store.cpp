@@ -12,7 +12,7 @@
 #include <regex>
 #include <sys/stat.h>
 
-#include "core/config/config.h"
+#include "core/config/settings.h"
 #include "core/error.h"
 #include "core/exec/redact.h"
 #include "core/secrets/tls.h"
@@ -82,13 +82,13 @@ static KeySource key_source(const config::Config& cfg, const char* env_value)
 {
   KeySource k;
   if (env_value) k.env_value = env_value;
-  k.key_file = cfg.path("secrets.key_file");
+  k.key_file = config::settings(cfg).secrets.key_file_path;
   return k;
 }
 
 static fs::path store_dir(const config::Config& cfg)
 {
-  return cfg.get_string("secrets.dir").empty() ? cfg.state_dir() / "secrets" : cfg.path("secrets.dir");
+  return config::settings(cfg).secrets.dir.empty() ? config::settings(cfg).state_dir / "secrets" : config::settings(cfg).secrets.dir_path;
 }
 
 Store::Store(const config::Config& cfg) : m_dir(store_dir(cfg)), m_keys(key_source(cfg, std::getenv("STATECTL_MASTER_KEY"))) {}

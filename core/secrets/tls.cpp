@@ -14,7 +14,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
-#include "core/config/config.h"
+#include "core/config/settings.h"
 #include "core/error.h"
 
 namespace statectl::secrets::tls {
@@ -297,8 +297,8 @@ bool key_matches(const std::string& cert, const std::string& key)
 
 std::vector<std::string> default_sans(const config::Config& cfg)
 {
-  std::string project = cfg.get_string("project.name");
-  std::string ns = cfg.get_string("k8s.namespace");
+  std::string project = config::settings(cfg).project.name;
+  std::string ns = config::settings(cfg).k8s.namespace_;
   std::vector<std::string> out = {"localhost", "127.0.0.1", "::1"};
   // Compose service names, and the Kubernetes Services ("<project>-<service>") by short name.
   static const char* services[] = {"postgres-primary", "postgres-replica", "pgbouncer", "redis-master", "redis-replica", "redis-sentinel"};

@@ -7,7 +7,7 @@
 
 #include <fmt/format.h>
 
-#include "core/config/config.h"
+#include "core/config/settings.h"
 #include "core/error.h"
 #include "core/util/strings.h"
 
@@ -16,13 +16,13 @@ namespace statectl::state {
 Settings Settings::from(const config::Config& cfg)
 {
   Settings s;
-  s.connect_retries = static_cast<int>(cfg.get_int("state.connect_retries"));
-  s.retry_initial = cfg.get_duration("state.retry_initial");
-  s.retry_max = cfg.get_duration("state.retry_max");
-  s.timeout = cfg.get_duration("state.timeout");
-  s.max_value_size = cfg.get_size("state.max_value_size");
-  s.table = cfg.get_string("state.table");
-  s.key_prefix = cfg.get_string("state.key_prefix");
+  s.connect_retries = static_cast<int>(config::settings(cfg).state.connect_retries);
+  s.retry_initial = config::settings(cfg).state.retry_initial;
+  s.retry_max = config::settings(cfg).state.retry_max;
+  s.timeout = config::settings(cfg).state.timeout;
+  s.max_value_size = config::settings(cfg).state.max_value_size;
+  s.table = config::settings(cfg).state.table;
+  s.key_prefix = config::settings(cfg).state.key_prefix;
   return s;
 }
 

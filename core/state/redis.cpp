@@ -10,7 +10,7 @@
 
 #include "core/clients/credentials.h"
 #include "core/clients/redis.h"
-#include "core/config/config.h"
+#include "core/config/settings.h"
 #include "core/error.h"
 #include "core/exec/redact.h"
 #include "core/secrets/store.h"
@@ -646,7 +646,7 @@ private:
 
 std::unique_ptr<Backend> make_redis_backend(const config::Config& cfg)
 {
-  if (cfg.get_string("redis.mode") == "cluster") return make_redis_cluster_backend(cfg);
+  if (config::settings(cfg).redis.mode == "cluster") return make_redis_cluster_backend(cfg);
   return std::make_unique<RedisBackend>(cfg);
 }
 

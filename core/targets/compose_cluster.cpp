@@ -10,7 +10,7 @@
 
 #include "core/clients/redis.h"
 #include "core/clients/redis_cluster.h"
-#include "core/config/config.h"
+#include "core/config/settings.h"
 #include "core/error.h"
 #include "core/util/strings.h"
 
@@ -100,11 +100,11 @@ std::string describe(const std::vector<Node>& nodes)
 
 } // namespace
 
-bool enabled(const config::Config& cfg) { return cfg.get_string("redis.mode") == "cluster"; }
+bool enabled(const config::Config& cfg) { return config::settings(cfg).redis.mode == "cluster"; }
 
 std::vector<std::string> node_services(const config::Config& cfg)
 {
-  std::int64_t n = cfg.get_int("redis.cluster_masters") * (1 + cfg.get_int("redis.cluster_replicas"));
+  std::int64_t n = config::settings(cfg).redis.cluster_masters * (1 + config::settings(cfg).redis.cluster_replicas);
   std::vector<std::string> out;
   for (std::int64_t i = 0; i < n; ++i) out.push_back(fmt::format("redis-node-{}", i));
   return out;
@@ -120,7 +120,7 @@ clients::AddressMap address_map(const std::vector<std::string>& services, const 
 
 void form(Remote& t, const deploy::Compose& compose, milliseconds timeout)
 {
-  const auto replicas = t.cfg.get_int("redis.cluster_replicas");
+  const auto replicas = config::settings(t.cfg).redis.cluster_replicas;
   if (t.planning()) {
     t.printer.plan(fmt::format("form the Redis Cluster when its nodes are new: redis-cli --cluster create (the {} nodes' addresses) "
                                "--cluster-replicas {} --cluster-yes inside redis-node-0",
@@ -146,7 +146,7 @@ void form(Remote& t, const deploy::Compose& compose, milliseconds timeout)
   });
   if (all_fresh) {
     t.printer.info(fmt::format("forming a Redis Cluster of {} masters with {} replica{} each (redis-cli --cluster create in {})",
-                               t.cfg.get_int("redis.cluster_masters"), replicas, replicas == 1 ? "" : "s", nodes.front().container));
+                               config::settings(t.cfg).redis.cluster_masters, replicas, replicas == 1 ? "" : "s", nodes.front().container));
     std::vector<std::string> argv = {"docker", "exec", nodes.front().container, "sh", "-c", k_cli, "redis-cli", "--cluster", "create"};
     for (const auto& n : nodes) argv.push_back(n.ip + ":6379");
     argv.insert(argv.end(), {"--cluster-replicas", std::to_string(replicas), "--cluster-yes"});

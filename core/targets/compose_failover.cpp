@@ -6,7 +6,7 @@
 #include <thread>
 
 #include "core/clients/postgres.h"
-#include "core/config/config.h"
+#include "core/config/settings.h"
 #include "core/error.h"
 #include "core/secrets/store.h"
 #include "core/targets/compose_endpoints.h"
@@ -90,7 +90,7 @@ std::string ComposePostgres::sql(const std::string& container, const std::string
 {
   // Over the container's own socket (trusted by the rendered pg_hba.conf): no password at all.
   exec::Command c = deploy::command({"docker", "exec", "-i", container, "psql", "-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1", "-U",
-                                     m_cfg.get_string("postgres.superuser"), "-d", "postgres"},
+                                     config::settings(m_cfg).postgres.superuser, "-d", "postgres"},
                                     true, timeout);
   c.stdin_data = statements;
   exec::Result r = m_runner.run(c);
@@ -310,7 +310,7 @@ std::string ComposePostgres::restore_roles(const std::string& killed, millisecon
     throw Error(ExitCode::failed, fmt::format("{} did not come back as the primary", p.name), answer);
   repoint_poolers("postgres-primary");
   docker({"start", m_promoted}, "starting " + m_promoted, 2min);
-  bool sync = m_cfg.get_bool("postgres.synchronous");
+  bool sync = config::settings(m_cfg).postgres.synchronous;
   if (!wait_until(
         [&] {
           try {

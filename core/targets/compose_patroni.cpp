@@ -8,7 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "core/config/config.h"
+#include "core/config/settings.h"
 #include "core/deploy/verify.h"
 #include "core/error.h"
 #include "core/exec/redact.h"
@@ -19,7 +19,7 @@ namespace statectl::targets::detail::compose_patroni {
 using namespace std::chrono;
 using nlohmann::json;
 
-bool enabled(const config::Config& cfg) { return cfg.get_string("postgres.ha") == "patroni"; }
+bool enabled(const config::Config& cfg) { return config::settings(cfg).postgres.ha == "patroni"; }
 
 std::vector<std::string> member_services(Remote& t)
 {
@@ -201,7 +201,7 @@ bool failover_ready(const std::vector<Member>& members, bool synchronous)
   });
 }
 
-bool synchronous(Remote& t) { return t.cfg.get_bool("postgres.synchronous") && deploy::expectations(t.cfg, t.req).pg_replicas > 0; }
+bool synchronous(Remote& t) { return config::settings(t.cfg).postgres.synchronous && deploy::expectations(t.cfg, t.req).pg_replicas > 0; }
 
 Member wait_failover_ready(Remote& t, const deploy::Compose& compose, milliseconds timeout)
 {

@@ -4,7 +4,7 @@
 #include <fmt/format.h>
 #include <system_error>
 
-#include "core/config/config.h"
+#include "core/config/settings.h"
 #include "core/error.h"
 #include "core/util/fs.h"
 #include "core/util/strings.h"
@@ -13,7 +13,7 @@ namespace statectl::targets::detail::compose_roles {
 
 namespace fs = std::filesystem;
 
-fs::path record_path(const config::Config& cfg) { return cfg.state_dir() / "compose-primary"; }
+fs::path record_path(const config::Config& cfg) { return config::settings(cfg).state_dir / "compose-primary"; }
 
 std::string recorded_primary(const config::Config& cfg)
 {
@@ -29,7 +29,7 @@ void record_primary(const config::Config& cfg, const std::string& container, boo
     forget(cfg);
     return;
   }
-  if (auto r = util::make_dirs(cfg.state_dir(), 0700); !r) throw Error(ExitCode::failed, "cannot create the state directory", r.error());
+  if (auto r = util::make_dirs(config::settings(cfg).state_dir, 0700); !r) throw Error(ExitCode::failed, "cannot create the state directory", r.error());
   if (auto r = util::write_file_atomic(record_path(cfg), container + "\n", 0644); !r)
     throw Error(ExitCode::failed, fmt::format("cannot record {} as the primary", container), r.error());
 }

@@ -6,7 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "core/config/config.h"
+#include "core/config/settings.h"
 #include "core/deploy/tools.h"
 #include "core/error.h"
 #include "core/util/strings.h"
@@ -59,7 +59,7 @@ PatroniCredentials::PatroniCredentials(const config::Config& cfg, exec::Runner& 
 std::string PatroniCredentials::sql(const std::string& container, const std::string& statements)
 {
   // Over the member's own socket (trusted by the rendered pg_hba): no password at all.
-  std::string out = m_exec(container, {"psql", "-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1", "-U", m_cfg.get_string("postgres.superuser"), "-d", "postgres"},
+  std::string out = m_exec(container, {"psql", "-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1", "-U", config::settings(m_cfg).postgres.superuser, "-d", "postgres"},
                            statements, "psql");
   return util::trim(out);
 }

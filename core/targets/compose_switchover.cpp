@@ -3,7 +3,7 @@
 #include <fmt/format.h>
 #include <thread>
 
-#include "core/config/config.h"
+#include "core/config/settings.h"
 #include "core/deploy/compose_init.h"
 #include "core/error.h"
 #include "core/local/process.h"
@@ -196,7 +196,7 @@ Switched ComposePostgres::switchover(const std::string& to, milliseconds timeout
     m_printer.info(fmt::format("stopping {} cleanly", old.name));
     stopped = true;
     docker({"stop", "--time", "60", old.name}, "stopping " + old.name, 2min);
-    bool sync = m_cfg.get_bool("postgres.synchronous");
+    bool sync = config::settings(m_cfg).postgres.synchronous;
     m_printer.info(fmt::format("promoting {}", target));
     std::string promote = sql(target,
                               fmt::format("ALTER SYSTEM SET synchronous_standby_names = {};\nSELECT pg_reload_conf();\nSELECT pg_promote(true, 30);\n",
@@ -238,7 +238,7 @@ Switched ComposePostgres::switchover(const std::string& to, milliseconds timeout
       } catch (const Error& undo) {
         m_printer.warn(fmt::format("could not put {} back: {}", old.name, undo.message()));
       }
-    } else if (!resumed && m_cfg.get_bool("postgres.synchronous")) {
+    } else if (!resumed && config::settings(m_cfg).postgres.synchronous) {
       // No standby streams from the new primary: commits would wait forever.
       m_printer.warn(fmt::format("{} has no streaming standby; clearing synchronous_standby_names so writes go on", target));
       try {

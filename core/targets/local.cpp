@@ -5,7 +5,7 @@
 #include "core/clients/credentials.h"
 #include "core/clients/redis_cluster.h"
 #include "core/error.h"
-#include "core/config/config.h"
+#include "core/config/settings.h"
 #include "core/local/probe.h"
 #include "core/local/process.h"
 #include "core/local/redis_acl.h"
@@ -40,8 +40,8 @@ public:
     DeployResult res;
     res.local = stack.deploy(o);
     res.target = "local";
-    res.project = m_cfg.get_string("project.name");
-    res.dir = m_cfg.state_dir().string();
+    res.project = config::settings(m_cfg).project.name;
+    res.dir = config::settings(m_cfg).state_dir.string();
     res.dry_run = planning();
     res.applied = res.verified = !planning();
     res.seconds = static_cast<double>(duration_cast<milliseconds>(steady_clock::now() - started).count()) / 1000.0;
@@ -54,8 +54,8 @@ public:
     DestroyResult res;
     res.stopped = stack.destroy(opts.purge, opts.timeout);
     res.target = "local";
-    res.project = m_cfg.get_string("project.name");
-    res.dir = m_cfg.state_dir().string();
+    res.project = config::settings(m_cfg).project.name;
+    res.dir = config::settings(m_cfg).state_dir.string();
     res.dry_run = planning();
     res.destroyed = !planning();
     res.purged = opts.purge;
@@ -107,10 +107,10 @@ public:
       p.port = port;
       return p;
     };
-    int base = static_cast<int>(cfg.get_int("local.postgres_port"));
-    e.pooler.port = static_cast<int>(cfg.get_int("local.pgbouncer_port"));
-    e.primary.port = cfg.get_string("postgres.ha") == "patroni" ? static_cast<int>(cfg.get_int("local.haproxy_port")) : base;
-    for (int i = 1; i <= static_cast<int>(cfg.get_int("postgres.replicas")); ++i) e.replicas.push_back(pg(base + i));
+    int base = static_cast<int>(config::settings(cfg).local.postgres_port);
+    e.pooler.port = static_cast<int>(config::settings(cfg).local.pgbouncer_port);
+    e.primary.port = config::settings(cfg).postgres.ha == "patroni" ? static_cast<int>(config::settings(cfg).local.haproxy_port) : base;
+    for (int i = 1; i <= static_cast<int>(config::settings(cfg).postgres.replicas); ++i) e.replicas.push_back(pg(base + i));
 
     std::optional<local::StackState> st;
     try {
@@ -128,10 +128,10 @@ public:
       }
     }
 
-    e.redis.port = static_cast<int>(cfg.get_int("local.redis_port"));
-    if (cfg.get_string("redis.mode") == "sentinel") {
-      int sport = static_cast<int>(cfg.get_int("local.sentinel_port"));
-      for (int i = 0; i < cfg.get_int("redis.sentinels"); ++i) e.sentinels.push_back({"127.0.0.1", sport + i});
+    e.redis.port = static_cast<int>(config::settings(cfg).local.redis_port);
+    if (config::settings(cfg).redis.mode == "sentinel") {
+      int sport = static_cast<int>(config::settings(cfg).local.sentinel_port);
+      for (int i = 0; i < config::settings(cfg).redis.sentinels; ++i) e.sentinels.push_back({"127.0.0.1", sport + i});
     }
     if (st && !st->members.empty()) {
       std::vector<stack::HostPort> recorded;

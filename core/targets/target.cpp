@@ -6,7 +6,7 @@
 #include <map>
 #include <mutex>
 
-#include "core/config/config.h"
+#include "core/config/settings.h"
 #include "core/error.h"
 #include "core/targets/common.h"
 #include "core/util/strings.h"
@@ -45,7 +45,7 @@ void check_name(const std::string& name)
 
 std::unique_ptr<Target> make(const config::Config& cfg, exec::Runner& runner, output::Printer& printer)
 {
-  std::string name = cfg.get_string("project.target");
+  std::string name = config::settings(cfg).project.target;
   check_name(name);
   if (name == "compose") return detail::make_compose(cfg, runner, printer);
   if (name == "k8s") return detail::make_k8s(cfg, runner, printer);
@@ -100,7 +100,7 @@ stack::Endpoints endpoints_of(const config::Config& cfg)
       return get().endpoints();
     }
     // The local and compose targets read files only; a fresh one per call sees the current state.
-    std::string name = cfg.get_string("project.target");
+    std::string name = config::settings(cfg).project.target;
     if (name == "k8s" || name == "terraform") {
       Registry::Own own;
       own.runner = std::make_unique<exec::ProcessRunner>(exec::DryRun::execute);
