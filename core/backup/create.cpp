@@ -19,7 +19,7 @@
 #include "core/clients/endpoint.h"
 #include "core/clients/redis.h"
 #include "core/clients/redis_cluster.h"
-#include "core/config/config.h"
+#include "core/config/settings.h"
 #include "core/error.h"
 #include "core/exec/redact.h"
 #include "core/secrets/store.h"
@@ -33,7 +33,7 @@ using namespace std::chrono_literals;
 
 std::string pg_tool(const config::Config& cfg, const std::string& name)
 {
-  fs::path p = fs::path(cfg.get_string("postgres.bin_dir")) / name;
+  fs::path p = fs::path(config::settings(cfg).postgres.bin_dir) / name;
   return fs::exists(p) ? p.string() : name;
 }
 
@@ -107,11 +107,11 @@ Manifest create_logical(const config::Config& cfg, exec::Runner& runner, output:
   m.database = t.database;
   m.system_identifier = s.scalar("SELECT system_identifier FROM pg_control_system()");
   m.pg_version = s.scalar("SHOW server_version");
-  m.compress_level = static_cast<int>(cfg.get_int("backup.compress_level"));
+  m.compress_level = static_cast<int>(config::settings(cfg).backup.compress_level);
   m.start_time = format_time(db_now_us(s));
   Cleanup cleanup{repo, m.id};
   printer.info(fmt::format("backup {}: dumping database {} of {}", m.id, t.database, t.display()));
-  StoredWriter stored(repo, m.id, "dump.pgdump.zst", m.compress_level, static_cast<int>(cfg.get_int("backup.threads")));
+  StoredWriter stored(repo, m.id, "dump.pgdump.zst", m.compress_level, static_cast<int>(config::settings(cfg).backup.threads));
   ZstdFileWriter& out = stored.out;
   output::Progress progress(printer, "backup " + m.id, 0, o.tty);
   std::uint64_t done = 0;
@@ -196,7 +196,7 @@ Manifest create_redis_remote(const config::Config& cfg, exec::Runner& runner, ou
   m.type = "redis";
   m.id = new_backup_id(repo, 'R');
   m.pg_version.clear();
-  m.compress_level = static_cast<int>(cfg.get_int("backup.compress_level"));
+  m.compress_level = static_cast<int>(config::settings(cfg).backup.compress_level);
   m.start_time = format_time(now_us());
   // redis-cli writes the snapshot into a private local file first (the repository may be S3).
   std::string tmpl = (fs::temp_directory_path() / "statectl-rdb-XXXXXX").string();
@@ -224,7 +224,7 @@ Manifest create_redis_remote(const config::Config& cfg, exec::Runner& runner, ou
     throw Error(ExitCode::failed, fmt::format("redis-cli --rdb from {}:{} gave no RDB snapshot", host, port), data ? "" : data.error());
   m.stop_time = format_time(now_us());
   Cleanup cleanup{repo, m.id};
-  StoredWriter stored(repo, m.id, "dump.rdb.zst", m.compress_level, static_cast<int>(cfg.get_int("backup.threads")));
+  StoredWriter stored(repo, m.id, "dump.rdb.zst", m.compress_level, static_cast<int>(config::settings(cfg).backup.threads));
   stored.out.write(*data);
   m.files.push_back(stored.finish());
   repo.write_manifest(m);
@@ -282,7 +282,7 @@ Manifest create_redis(const config::Config& cfg, exec::Runner& runner, output::P
   o.user = ep.redis_user; // the admin user on a stack with ACL users (BGSAVE, CONFIG GET dir)
   // A Redis Cluster is backed up as one RDB per master, named after it, in one backup.
   std::vector<std::string> masters;
-  bool cluster = cfg.get_string("redis.mode") == "cluster" && !ep.redis_cluster.empty();
+  bool cluster = config::settings(cfg).redis.mode == "cluster" && !ep.redis_cluster.empty();
   if (cluster) {
     clients::RedisCluster c(ep.redis_cluster, o, clients::redis_address_map(ep));
     try {
@@ -302,7 +302,7 @@ Manifest create_redis(const config::Config& cfg, exec::Runner& runner, output::P
   m.type = "redis";
   m.id = new_backup_id(repo, 'R');
   m.pg_version.clear();
-  m.compress_level = static_cast<int>(cfg.get_int("backup.compress_level"));
+  m.compress_level = static_cast<int>(config::settings(cfg).backup.compress_level);
   m.start_time = format_time(now_us());
   Cleanup cleanup{repo, m.id};
   for (const auto& node : masters) {
@@ -312,7 +312,7 @@ Manifest create_redis(const config::Config& cfg, exec::Runner& runner, output::P
     printer.info(fmt::format("backup {}: BGSAVE on Redis {}", m.id, node));
     std::string data = bgsave(o);
     std::string name = cluster ? fmt::format("dump-{}-{}.rdb.zst", o.host, o.port) : std::string("dump.rdb.zst");
-    StoredWriter stored(repo, m.id, name, m.compress_level, static_cast<int>(cfg.get_int("backup.threads")));
+    StoredWriter stored(repo, m.id, name, m.compress_level, static_cast<int>(config::settings(cfg).backup.threads));
     stored.out.write(data);
     m.files.push_back(stored.finish());
   }

@@ -19,7 +19,7 @@
 #include "core/backup/tar.h"
 #include "core/backup/unpack.h"
 #include "core/backup/wal.h"
-#include "core/config/config.h"
+#include "core/config/settings.h"
 #include "core/error.h"
 #include "core/util/strings.h"
 
@@ -92,8 +92,8 @@ PruneReport prune_repository(const config::Config& cfg, bool dry_run)
   Repository repo = Repository::from_config(cfg);
   std::optional<RepoLock> lock;
   if (!dry_run) lock.emplace(repo, "backup prune");
-  RetentionRules rules{static_cast<int>(cfg.get_int("backup.retention_daily")), static_cast<int>(cfg.get_int("backup.retention_weekly")),
-                       static_cast<int>(cfg.get_int("backup.retention_monthly"))};
+  RetentionRules rules{static_cast<int>(config::settings(cfg).backup.retention_daily), static_cast<int>(config::settings(cfg).backup.retention_weekly),
+                       static_cast<int>(config::settings(cfg).backup.retention_monthly)};
   auto all = repo.backups();
   // Each kind has its own retention: a nightly logical dump does not push out a base backup.
   // Full, diff and incr backups are one kind: the rules pick among all of them.
@@ -162,7 +162,7 @@ PruneReport prune_repository(const config::Config& cfg, bool dry_run)
   // archive retention does.
   std::optional<std::pair<std::uint32_t, std::uint64_t>> oldest_needed; // (timeline, segment)
   std::vector<std::pair<std::uint64_t, std::uint64_t>> ranges;         // consistency-only backups
-  auto window_us = std::chrono::duration_cast<std::chrono::microseconds>(cfg.get_duration("backup.wal_retention")).count();
+  auto window_us = std::chrono::duration_cast<std::chrono::microseconds>(config::settings(cfg).backup.wal_retention).count();
   auto anchor = wal_anchor(kept_physical, window_us, now_us());
   std::int64_t anchor_stop = INT64_MIN;
   for (const auto& [id, stop] : kept_physical)

@@ -5,7 +5,7 @@
 #include <unistd.h>
 
 #include "core/backup/cipher.h"
-#include "core/config/config.h"
+#include "core/config/settings.h"
 #include "core/error.h"
 #include "core/exec/redact.h"
 #include "core/exec/runner.h"
@@ -35,8 +35,8 @@ void write_key_file(const fs::path& file, const std::string& hex, const std::str
 
 fs::path cipher_key_file(const config::Config& cfg)
 {
-  if (!cfg.get_string("backup.cipher_key_file").empty()) return cfg.path("backup.cipher_key_file");
-  return cfg.state_dir() / "backup-cipher-key";
+  if (!config::settings(cfg).backup.cipher_key_file.empty()) return config::settings(cfg).backup.cipher_key_file_path;
+  return config::settings(cfg).state_dir / "backup-cipher-key";
 }
 
 std::string repository_cipher_key(const config::Config& cfg, const std::string& owner, bool generate)

@@ -16,7 +16,7 @@
 #include "core/backup/create_parts.h"
 #include "core/backup/local_files.h"
 #include "core/backup/pg.h"
-#include "core/config/config.h"
+#include "core/config/settings.h"
 #include "core/backup/stream.h"
 #include "core/backup/tar.h"
 #include "core/backup/wal.h"
@@ -123,8 +123,8 @@ Manifest create_physical(const config::Config& cfg, exec::Runner& runner, output
                          const Repository& repo)
 {
   PgTarget t = primary_target(cfg);
-  int level = static_cast<int>(cfg.get_int("backup.compress_level"));
-  int threads = static_cast<int>(cfg.get_int("backup.threads"));
+  int level = static_cast<int>(config::settings(cfg).backup.compress_level);
+  int threads = static_cast<int>(config::settings(cfg).backup.threads);
   exec::Command cmd;
   cmd.argv = {pg_tool(cfg, "pg_basebackup")};
   auto conn = t.argv();

@@ -26,7 +26,7 @@
 #include "core/backup/stream.h"
 #include "core/backup/unpack.h"
 #include "core/backup/wal.h"
-#include "core/config/config.h"
+#include "core/config/settings.h"
 #include "core/error.h"
 #include "core/util/fs.h"
 #include "core/util/parallel.h"
@@ -91,7 +91,7 @@ void chown_tree(const fs::path& dir, const std::string& user)
 
 std::string tool(const config::Config& cfg, const std::string& name)
 {
-  fs::path p = fs::path(cfg.get_string("postgres.bin_dir")) / name;
+  fs::path p = fs::path(config::settings(cfg).postgres.bin_dir) / name;
   return fs::exists(p) ? p.string() : name;
 }
 
@@ -200,7 +200,7 @@ RestoreResult restore(const config::Config& cfg, exec::Runner& runner, output::P
   if (runner.dry_run() != exec::DryRun::plan) import_spool(cfg, repo);
   Manifest m = choose_backup(repo, o, t_us, lsn, xid);
   check_wal(repo, m, o, t_us, lsn);
-  std::string run_as = exec::running_as_root() ? cfg.get_string("local.run_as") : "";
+  std::string run_as = exec::running_as_root() ? config::settings(cfg).local.run_as : "";
   int port = o.port ? o.port : (o.start ? free_port() : 0);
   RestoreResult doc;
   doc.backup = m.id;
@@ -247,7 +247,7 @@ RestoreResult restore(const config::Config& cfg, exec::Runner& runner, output::P
 
     // Recovery settings, appended to postgresql.auto.conf (read last, so they win).
     std::string cmd = util::shell_quote(o.statectl_path);
-    if (cfg.file()) cmd += " -c " + util::shell_quote(fs::absolute(*cfg.file()).string());
+    if (config::settings(cfg).file) cmd += " -c " + util::shell_quote(fs::absolute(*config::settings(cfg).file).string());
     cmd += " wal fetch --repo " + util::shell_quote(repo.location()) + " %f %p";
     std::string conf = fmt::format("\n# written by statectl restore of backup {} ({})\nrestore_command = {}\nrecovery_target_timeline = 'latest'\n", m.id,
                                    describe_target(o), util::sql_quote(cmd));
@@ -395,7 +395,7 @@ void stop_restored(const config::Config& cfg, exec::Runner& runner, const fs::pa
   if (!fs::exists(dir / "postmaster.pid")) return;
   exec::Command stop;
   stop.argv = {tool(cfg, "pg_ctl"), "-D", dir.string(), "-m", "fast", "-w", "stop"};
-  stop.run_as = exec::running_as_root() ? cfg.get_string("local.run_as") : "";
+  stop.run_as = exec::running_as_root() ? config::settings(cfg).local.run_as : "";
   stop.mutating = true;
   stop.timeout = 60s;
   runner.run(stop);
@@ -436,7 +436,7 @@ RedisRestoreResult restore_redis(const config::Config& cfg, output::Printer& pri
     fs::rename(tmp, dest);
     printer.info(fmt::format("restored Redis snapshot {} as {}", m->id, dest.string()));
   }
-  chown_tree(o.to, exec::running_as_root() ? cfg.get_string("local.run_as") : "");
+  chown_tree(o.to, exec::running_as_root() ? config::settings(cfg).local.run_as : "");
   const auto& first = m->files.at(0);
   return RedisRestoreResult{m->id, m->files.size() == 1 ? dest.string() : o.to.string(), first.size, first.sha256};
 }

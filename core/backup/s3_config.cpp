@@ -7,7 +7,7 @@
 #include <unistd.h>
 
 #include "core/backup/s3.h"
-#include "core/config/config.h"
+#include "core/config/settings.h"
 #include "core/error.h"
 #include "core/exec/redact.h"
 #include "core/exec/runner.h"
@@ -86,14 +86,14 @@ S3Settings s3_settings(const config::Config& cfg, const std::string& location)
                 "example: repo = \"s3://my-backups/cluster1\"");
   s.bucket = parsed->first;
   s.prefix = parsed->second;
-  s.region = cfg.get_string("backup.s3_region");
-  s.endpoint = cfg.get_string("backup.s3_endpoint");
+  s.region = config::settings(cfg).backup.s3_region;
+  s.endpoint = config::settings(cfg).backup.s3_endpoint;
   if (s.endpoint.empty()) s.endpoint = fmt::format("https://s3.{}.amazonaws.com", s.region);
   if (!util::starts_with(s.endpoint, "http://") && !util::starts_with(s.endpoint, "https://"))
     throw Error(ExitCode::usage, fmt::format("invalid [backup] s3_endpoint '{}'", s.endpoint), "it must start with https:// or http://");
-  s.path_style = cfg.get_string("backup.s3_uri_style") == "path";
-  if (!cfg.get_string("backup.s3_ca_file").empty()) s.ca_file = cfg.path("backup.s3_ca_file").string();
-  s.part_size = cfg.get_size("backup.s3_part_size");
+  s.path_style = config::settings(cfg).backup.s3_uri_style == "path";
+  if (!config::settings(cfg).backup.s3_ca_file.empty()) s.ca_file = config::settings(cfg).backup.s3_ca_file_path.string();
+  s.part_size = config::settings(cfg).backup.s3_part_size;
   if (s.part_size < (5u << 20) || s.part_size > (5ull << 30))
     throw Error(ExitCode::usage, fmt::format("invalid [backup] s3_part_size {}", util::format_size(s.part_size)),
                 "S3 parts are between 5 MiB and 5 GiB");
@@ -102,8 +102,8 @@ S3Settings s3_settings(const config::Config& cfg, const std::string& location)
 
 fs::path s3_credentials_file(const config::Config& cfg)
 {
-  if (!cfg.get_string("backup.s3_credentials_file").empty()) return cfg.path("backup.s3_credentials_file");
-  return cfg.state_dir() / "s3-credentials";
+  if (!config::settings(cfg).backup.s3_credentials_file.empty()) return config::settings(cfg).backup.s3_credentials_file_path;
+  return config::settings(cfg).state_dir / "s3-credentials";
 }
 
 S3Credentials s3_credentials(const config::Config& cfg)

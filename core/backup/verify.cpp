@@ -19,7 +19,7 @@
 #include "core/backup/tar.h"
 #include "core/backup/unpack.h"
 #include "core/backup/wal.h"
-#include "core/config/config.h"
+#include "core/config/settings.h"
 #include "core/error.h"
 #include "core/util/parallel.h"
 
@@ -174,7 +174,7 @@ VerifyReport verify_repository(const config::Config& cfg, exec::Runner& runner, 
   std::vector<std::pair<std::string, std::int64_t>> physical;
   for (const auto& e : all)
     if (e.valid && is_physical(e.manifest->type)) physical.emplace_back(e.id, parse_time(e.manifest->stop_time).value_or(0));
-  auto window_us = std::chrono::duration_cast<std::chrono::microseconds>(cfg.get_duration("backup.wal_retention")).count();
+  auto window_us = std::chrono::duration_cast<std::chrono::microseconds>(config::settings(cfg).backup.wal_retention).count();
   auto anchor = wal_anchor(physical, window_us, now_us());
   std::int64_t anchor_stop = INT64_MIN;
   for (const auto& [pid, stop] : physical)

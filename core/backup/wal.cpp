@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "core/config/config.h"
+#include "core/config/settings.h"
 #include "core/error.h"
 #include "core/util/fs.h"
 #include "core/util/strings.h"
@@ -67,7 +67,7 @@ PushResult push_wal(const Repository& repo, const fs::path& file, int level, int
   return r;
 }
 
-fs::path wal_spool_dir(const config::Config& cfg) { return cfg.state_dir() / "wal-spool"; }
+fs::path wal_spool_dir(const config::Config& cfg) { return config::settings(cfg).state_dir / "wal-spool"; }
 
 SpoolImport import_spool(const config::Config& cfg, const Repository& repo)
 {
@@ -86,8 +86,8 @@ SpoolImport import_spool(const config::Config& cfg, const Repository& repo)
     bool ha = a.extension() == ".history", hb = b.extension() == ".history";
     return ha != hb ? ha : a.filename() < b.filename();
   });
-  int level = static_cast<int>(cfg.get_int("backup.compress_level"));
-  int threads = static_cast<int>(cfg.get_int("backup.threads"));
+  int level = static_cast<int>(config::settings(cfg).backup.compress_level);
+  int threads = static_cast<int>(config::settings(cfg).backup.threads);
   for (const auto& f : files) {
     try {
       push_wal(repo, f, level, threads);
