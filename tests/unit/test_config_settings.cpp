@@ -1,0 +1,49 @@
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <filesystem>
+
+#include "core/config/config.h"
+#include "core/config/settings.h"
+
+using statectl::config::Config;
+using statectl::config::LoadOptions;
+using statectl::config::settings;
+
+TEST_CASE("config settings: the typed copy follows the built-in defaults, the file, the profile, the environment and flags")
+{
+  Config builtin;
+  CHECK(settings(builtin).local.postgres_port == builtin.get_int("local.postgres_port"));
+  CHECK(settings(builtin).redis.mode == "sentinel");
+  CHECK(settings(builtin).tls.enabled);
+  CHECK_FALSE(settings(builtin).tls.enabled_set);
+  CHECK(settings(builtin).state.max_value_size == builtin.get_size("state.max_value_size"));
+  CHECK(settings(builtin).state_dir == builtin.state_dir());
+
+  Config file = Config::from_string("[postgres]\nreplicas = 3\n[redis]\nmode = \"cluster\"\n[k8s]\nnamespace = \"orders\"\n"
+                                    "[monitoring]\nscrape_interval = \"1m\"\n",
+                                    "statectl.toml");
+  CHECK(settings(file).postgres.replicas == 3);
+  CHECK(settings(file).postgres.replicas_set);
+  CHECK(settings(file).k8s.namespace_ == "orders");
+  CHECK(settings(file).monitoring.scrape_interval == std::chrono::minutes(1));
+  CHECK(settings(file).monitoring.scrape_interval_text == "1m");
+  // A default derived from another key ([tls] enabled is off for a cluster) is in the copy too.
+  CHECK_FALSE(settings(file).tls.enabled);
+
+  LoadOptions o;
+  o.cwd = std::filesystem::temp_directory_path();
+  o.environment = {{"STATECTL_REDIS_QUORUM", "3"}};
+  o.flags = {{"postgres.replicas", "5"}, {"templates.dir", "tpl"}};
+  Config loaded = Config::load(o);
+  CHECK(settings(loaded).redis.quorum == 3);
+  CHECK(settings(loaded).postgres.replicas == 5);
+  CHECK(settings(loaded).templates.dir == "tpl");
+  CHECK(settings(loaded).templates.dir_path == loaded.path("templates.dir"));
+
+  // A copy changed later keeps its own typed values; the original is unchanged.
+  Config copy = loaded;
+  copy.set_flag("postgres.replicas", "1");
+  CHECK(settings(copy).postgres.replicas == 1);
+  CHECK(settings(loaded).postgres.replicas == 5);
+}
