@@ -2,6 +2,8 @@
 
 #include <chrono>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 
 #include "core/config/config.h"
 #include "core/config/settings.h"
@@ -46,4 +48,18 @@ TEST_CASE("config settings: the typed copy follows the built-in defaults, the fi
   copy.set_flag("postgres.replicas", "1");
   CHECK(settings(copy).postgres.replicas == 1);
   CHECK(settings(loaded).postgres.replicas == 5);
+}
+
+TEST_CASE("config settings: every key of the table has its line in settings.cpp")
+{
+  std::ifstream in(std::filesystem::path(STATECTL_TEST_SOURCE_DIR) / "core/config/settings.cpp");
+  REQUIRE(in);
+  std::stringstream text;
+  text << in.rdbuf();
+  for (const auto& spec : statectl::config::key_table()) {
+    INFO(spec.name);
+    std::string line = "(\"";
+    line.append(spec.name).append("\");");
+    CHECK(text.str().find(line) != std::string::npos);
+  }
 }
