@@ -202,7 +202,6 @@ void Config::set_value(const KeySpec& spec, const std::string& text, std::vector
   v.origin = origin;
   v.location = location;
   derive_defaults();
-  refresh_settings();
 }
 
 static std::string toml_type_name(const toml::node& n)
@@ -375,6 +374,7 @@ void Config::set_flag(Key key, const std::string& text)
   if (auto why = validate_value(spec, text); !why.empty())
     throw Error(ExitCode::usage, "invalid value", key_problem(spec.name, why));
   set_value(spec, text, spec.type == KeyType::list ? util::split(text, ',') : std::vector<std::string>{}, Origin::flag, "flag");
+  refresh_settings();
 }
 
 // Every value was validated against its key's type when it was set, so the conversions below

@@ -96,7 +96,8 @@ private:
                  Origin origin, const std::string& location);
   // Recomputes the built-in defaults that depend on other keys ([tls] enabled on [redis] mode).
   void derive_defaults();
-  // Rebuilds m_settings from the values (after every change).
+  // Rebuilds m_settings from the values: once at the end of every public change (the constructor,
+  // from_string, load, set_flag), not per value set while a file is read.
   void refresh_settings();
   friend const Settings& settings(const Config& cfg);
 
