@@ -68,6 +68,9 @@ public:
     m_next = 0;
     return true;
   }
+  // A vector is read twice as it is: nothing to copy aside, and its items were validated by the
+  // caller (Backend::put_batch).
+  std::uint64_t prescan() override { return m_items.size(); }
 
 private:
   const std::vector<BatchItem>& m_items;
@@ -145,7 +148,11 @@ public:
   virtual std::uint64_t gc() = 0;
   // Writes every item (all-or-nothing on PostgreSQL, pipelined on Redis); returns how many were
   // written. The caller validates the input first.
-  virtual std::uint64_t put_batch(const std::vector<BatchItem>& items) = 0;
+  std::uint64_t put_batch(const std::vector<BatchItem>& items)
+  {
+    ItemsSource source(items);
+    return put_batch_stream(source);
+  }
   // Writes the items of source as put_batch does, with memory that does not grow with the batch;
   // returns how many were read. A malformed line (Error usage from source) leaves nothing
   // written: PostgreSQL writes while it reads, in one transaction, and rolls it back; Redis,

@@ -244,12 +244,6 @@ public:
     });
   }
 
-  std::uint64_t put_batch(const std::vector<BatchItem>& items) override
-  {
-    ItemsSource source(items);
-    return put_batch_stream(source);
-  }
-
   std::uint64_t put_batch_stream(BatchSource& source) override
   {
     // One transaction for the whole batch, written while it is read, in windows of at most

@@ -248,12 +248,6 @@ public:
 
   std::uint64_t gc() override { return 0; }
 
-  std::uint64_t put_batch(const std::vector<BatchItem>& items) override
-  {
-    ItemsSource source(items);
-    return write_batch(source);
-  }
-
   std::uint64_t put_batch_stream(BatchSource& source) override
   {
     // Redis cannot undo a write: the whole input is read and validated first (constant memory;

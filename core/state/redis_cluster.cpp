@@ -173,12 +173,6 @@ public:
 
   std::uint64_t gc() override { return 0; }
 
-  std::uint64_t put_batch(const std::vector<BatchItem>& items) override
-  {
-    ItemsSource source(items);
-    return write_batch(source);
-  }
-
   std::uint64_t put_batch_stream(BatchSource& source) override
   {
     // As on a single master: nothing can be undone, so the whole input is validated first.
