@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <grp.h>
+#include <linux/close_range.h>
 #include <poll.h>
 #include <pwd.h>
 #include <sys/stat.h>
@@ -162,6 +163,10 @@ pid_t spawn(const Command& cmd, Prepared& p, int in, int out, int err)
     sigset_t none;
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    // Nothing but 0, 1 and 2 crosses exec: a server started here (it outlives statectl) must not
+    // hold statectl's sockets, lock files or the descriptors of a half-done restore.
+    if (::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) != 0)
+      for (int fd = 3; fd < 4096; ++fd) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
     if (!cmd.cwd.empty() && ::chdir(cmd.cwd.c_str()) != 0) {
       int e = errno;
       [[maybe_unused]] auto n = ::write(errpipe[1], &e, sizeof e);

@@ -6,8 +6,17 @@ source "$(dirname "$0")/lib.sh"
 # alive PID: true while PID runs (a zombie waiting to be reaped counts as gone).
 alive() { [[ -r /proc/$1/stat ]] && ! awk '{ exit ($3 == "Z" ? 0 : 1) }' "/proc/$1/stat"; }
 
+# A descriptor statectl inherits (here fd 9, open on a marker file) must not reach the servers
+# it starts: they outlive it and would hold the file (or a caller's pipe) open for ever.
+exec 9>"$TEST_DIR/inherited-fd-marker"
 start_stack
+exec 9>&-
 pass "deploy brings the stack up"
+expect_exit 0 statectl status -o json
+for pid in $(json_get "$OUT" '" ".join(str(c["pid"]) for c in j["components"])'); do
+  if ls -l "/proc/$pid/fd" 2>/dev/null | grep -q inherited-fd-marker; then fail "server pid $pid holds a descriptor inherited from statectl's caller"; fi
+done
+pass "the servers started by deploy hold no descriptor inherited from statectl"
 
 expect_exit 0 statectl status -o json
 cp "$OUT" status.json
