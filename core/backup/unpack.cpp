@@ -27,11 +27,15 @@ std::vector<Manifest> backup_chain(const Repository& repo, const Manifest& m)
 {
   std::vector<Manifest> chain{m};
   for (const auto& id : m.references) {
-    auto r = repo.manifest(id);
-    if (!r || !is_physical(r->type))
+    std::string problem;
+    auto r = repo.manifest(id, &problem);
+    if (!r || !is_physical(r->type)) {
+      std::string why = r ? "not a physical backup"
+                          : problem.empty() ? "missing or incomplete (no manifest)" : "unreadable: " + problem;
       throw Error(ExitCode::failed, fmt::format("backup {} cannot be restored", m.id),
-                  fmt::format("it takes unchanged files from backup {}, which is {}", id, r ? "not a physical backup" : "missing or incomplete"),
+                  fmt::format("it takes unchanged files from backup {}, which is {}", id, why),
                   "run `statectl backup verify` and restore another backup with --backup");
+    }
     chain.push_back(std::move(*r));
   }
   std::unordered_map<std::string, const ContentFile*> held;
