@@ -164,8 +164,10 @@ pid_t spawn(const Command& cmd, Prepared& p, int in, int out, int err)
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
     // Nothing but 0, 1 and 2 crosses exec: a server started here (it outlives statectl) must not
-    // hold statectl's sockets, lock files or the descriptors of a half-done restore.
-    if (::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) != 0)
+    // hold statectl's sockets, lock files or the descriptors of a half-done restore. The user's
+    // own commands (lock -- CMD, psql, redis-cli: Io::inherit) keep what the caller gave them,
+    // as flock(1) does: `statectl lock L -- sh -c 'echo >&9' 9>file` works.
+    if (cmd.io != Io::inherit && ::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) != 0)
       for (int fd = 3; fd < 4096; ++fd) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
     if (!cmd.cwd.empty() && ::chdir(cmd.cwd.c_str()) != 0) {
       int e = errno;

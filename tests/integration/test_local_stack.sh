@@ -16,7 +16,10 @@ expect_exit 0 statectl status -o json
 for pid in $(json_get "$OUT" '" ".join(str(c["pid"]) for c in j["components"])'); do
   if ls -l "/proc/$pid/fd" 2>/dev/null | grep -q inherited-fd-marker; then fail "server pid $pid holds a descriptor inherited from statectl's caller"; fi
 done
-pass "the servers started by deploy hold no descriptor inherited from statectl"
+# ... while the user's command under `lock` keeps the caller's descriptors, as with flock(1).
+expect_exit 0 statectl lock fd-pass --ttl 30s -- sh -c 'echo through-fd-9 >&9' 9>"$TEST_DIR/fd9.txt"
+assert_eq "$(cat "$TEST_DIR/fd9.txt")" through-fd-9 "what lock's command wrote to the caller's fd 9"
+pass "the servers started by deploy hold no descriptor inherited from statectl; lock's command does"
 
 expect_exit 0 statectl status -o json
 cp "$OUT" status.json
