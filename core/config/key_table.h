@@ -115,7 +115,7 @@ inline constexpr KeyRow k_rows[] = {
 
   // [tls]
   {"tls.enabled", T::boolean, "true", {}, 0, 0,
-   "TLS 1.3 only on every link of the local stack and of the compose render (certificates from statectl's CA; clients verify-full / CA pinning); the default is false with [redis] mode = \"cluster\" (no cluster TLS yet); the k8s render and compose with [postgres] ha = \"patroni\" are plain text (deploy warns; an explicit true is refused); terraform renders always enforce TLS"},
+   "TLS 1.3 only on every link of the local stack and of the compose render (certificates from statectl's CA; clients verify-full / CA pinning); the default is false with [redis] mode = \"cluster\" (no cluster TLS yet); the k8s render speaks TLS in every mode (the Secret's tls.crt, tls.key and ca.crt mounted at /tls); compose with [postgres] ha = \"patroni\" or [redis] mode = \"cluster\" is plain text (deploy warns; an explicit true is refused); terraform renders always enforce TLS"},
 
   // [compose]
   {"compose.command", T::string, "auto", {"auto", "docker compose", "docker-compose"}, 0, 0, "Compose client"},

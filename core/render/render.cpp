@@ -143,9 +143,13 @@ void add_compose_patroni_values(const config::Config& cfg, bool patroni, std::in
 
 bool tls_rendered(const config::Config& cfg, const Request& req)
 {
-  return req.target == Target::compose && cfg.get_bool("tls.enabled") && cfg.get_string("postgres.ha") != "patroni" &&
-         cfg.get_string("redis.mode") != "cluster";
+  if (!cfg.get_bool("tls.enabled")) return false;
+  if (req.target == Target::k8s) return true;
+  return req.target == Target::compose && cfg.get_string("postgres.ha") != "patroni" && cfg.get_string("redis.mode") != "cluster";
 }
+
+// Where the render mounts ca.crt, tls.crt and tls.key.
+static const char* render_tls_dir(const Request& req) { return req.target == Target::k8s ? "/tls" : "/run/secrets"; }
 
 bool acl_rendered(const config::Config& cfg, const Request& req)
 {
@@ -256,10 +260,11 @@ json values(const config::Config& cfg, const Request& req)
   v["redis_memory_limit"] = mebibytes(maxmemory + maxmemory / 4);
   v["redis_memory_request"] = mebibytes(maxmemory);
   v["redis_storage"] = mebibytes(2 * maxmemory); // room for the RDB snapshot and the AOF rewrite
-  // [tls] enabled: the compose render speaks TLS only (bare PostgreSQL mode, Sentinel or
-  // standalone Redis); the other compose modes and k8s have no TLS yet, so an explicit request
-  // for it there is refused rather than deployed as plain text (the built-in default only makes
-  // deploy warn).
+  // [tls] enabled: the compose render (bare PostgreSQL mode, Sentinel or standalone Redis) and
+  // the k8s render (every mode) speak TLS only; the other compose modes have no TLS yet, so an
+  // explicit request for it there is refused rather than deployed as plain text (the built-in
+  // default only makes deploy warn). The certificates are mounted at /run/secrets (compose
+  // secrets) or /tls (the k8s Secret's keys).
   const bool tls = tls_rendered(cfg, req);
   v["tls_only"] = tls;
   v["no_tls"] = !tls;
@@ -271,10 +276,10 @@ json values(const config::Config& cfg, const Request& req)
   // redis-cli inside a container of the render (health checks, entrypoints): it verifies the
   // servers against the mounted CA when they speak TLS, and logs in as the admin user (when
   // given a password) when they have ACL users.
-  v["redis_cli"] = std::string(tls ? "redis-cli --tls --cacert /run/secrets/ca.crt" : "redis-cli") + (acl ? " --user statectl-admin" : "");
+  v["redis_cli"] = (tls ? fmt::format("redis-cli --tls --cacert {}/ca.crt", render_tls_dir(req)) : std::string("redis-cli")) + (acl ? " --user statectl-admin" : "");
   v["redis_scheme"] = tls ? "rediss" : "redis";
-  if ((req.target == Target::compose || req.target == Target::k8s) && !tls && cfg.is_set("tls.enabled") && cfg.get_bool("tls.enabled")) {
-    std::string where = req.target == Target::k8s ? "k8s" : compose_patroni ? "compose with [postgres] ha = \"patroni\"" : "compose with [redis] mode = \"cluster\"";
+  if (req.target == Target::compose && !tls && cfg.is_set("tls.enabled") && cfg.get_bool("tls.enabled")) {
+    std::string where = compose_patroni ? "compose with [postgres] ha = \"patroni\"" : "compose with [redis] mode = \"cluster\"";
     throw Error(ExitCode::usage, fmt::format("[tls] enabled = true is not rendered for {} yet", where),
                 fmt::format("the {} renders speak plain text inside the stack's network", where),
                 fmt::format("set [tls] enabled = false for {} (an [env.NAME] profile, or STATECTL_TLS_ENABLED=false)", target_name(req.target)));

@@ -43,10 +43,11 @@ struct File {
 // (e.g. a project name that is not a DNS label on k8s).
 nlohmann::json values(const config::Config& cfg, const Request& req);
 
-// Whether the render of req speaks TLS only: [tls] enabled on compose in bare PostgreSQL mode
-// with Sentinel or standalone Redis (certificates from the compose secrets ca.crt, tls.crt and
-// tls.key). Patroni and Redis Cluster on compose, k8s and terraform (which enforces TLS on the
-// managed services itself) render no TLS of their own.
+// Whether the render of req speaks TLS only: [tls] enabled on k8s (every mode; certificates
+// from the Secret's keys ca.crt, tls.crt and tls.key, mounted at /tls) and on compose in bare
+// PostgreSQL mode with Sentinel or standalone Redis (the compose secrets of the same names, at
+// /run/secrets). Patroni and Redis Cluster on compose, and terraform (which enforces TLS on the
+// managed services itself), render no TLS of their own.
 bool tls_rendered(const config::Config& cfg, const Request& req);
 
 // Whether the render of req gives Redis the ACL users of the local stack (core/local/redis_acl.h)

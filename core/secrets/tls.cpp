@@ -305,11 +305,17 @@ std::vector<std::string> default_sans(const config::Config& cfg)
   for (const char* svc : services) out.push_back(svc);
   for (const char* svc : services) out.push_back(fmt::format("{}-{}", project, svc));
   out.push_back(fmt::format("{}-redis-cluster", project));
-  // Kubernetes: every Service in the namespace, and the pods behind the headless Services.
+  // Kubernetes: every Service in the namespace ("<svc>.<ns>" by name: a wildcard needs two more
+  // labels), and the pods behind the headless Services (Sentinel and the cluster nodes announce
+  // pod names).
+  for (const char* svc : services) out.push_back(fmt::format("{}-{}.{}", project, svc, ns));
+  out.push_back(fmt::format("{}-redis-cluster.{}", project, ns));
   out.push_back(fmt::format("*.{}.svc", ns));
   out.push_back(fmt::format("*.{}.svc.cluster.local", ns));
-  for (const char* svc : {"postgres", "redis", "redis-cluster"})
+  for (const char* svc : {"postgres", "redis", "redis-cluster", "redis-master", "redis-replica", "redis-sentinel"}) {
+    out.push_back(fmt::format("*.{}-{}.{}.svc", project, svc, ns));
     out.push_back(fmt::format("*.{}-{}.{}.svc.cluster.local", project, svc, ns));
+  }
   return out;
 }
 

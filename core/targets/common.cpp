@@ -68,14 +68,12 @@ StatusResult Remote::status_result() const { return headed<StatusResult>(); }
 RenderRun::RenderRun(Remote& target, const DeployOptions& o) : t(target), opts(o), prev(previous_dir(target.cfg, target.req))
 {
   result = t.deploy_result();
-  // TLS is on by default, but some renders have none yet (k8s; Patroni and Redis Cluster on
-  // compose): say so rather than imply it (an explicit [tls] enabled = true is refused by render).
-  if (t.cfg.get_bool("tls.enabled") && !t.cfg.is_set("tls.enabled") && t.req.target != render::Target::terraform &&
+  // TLS is on by default, but some renders have none yet (Patroni on compose): say so rather
+  // than imply it (an explicit [tls] enabled = true is refused by render).
+  if (t.cfg.get_bool("tls.enabled") && !t.cfg.is_set("tls.enabled") && t.req.target == render::Target::compose &&
       !render::tls_rendered(t.cfg, t.req))
-    t.printer.warn(fmt::format("the {} stack speaks plain text inside its network: {} has no TLS yet ([tls] enabled is for the local stack{})",
-                               render::target_name(t.req.target),
-                               t.req.target == render::Target::k8s ? "its render" : "the compose render with [postgres] ha = \"patroni\"",
-                               t.req.target == render::Target::k8s ? " and compose" : " and compose in bare PostgreSQL mode"));
+    t.printer.warn("the compose stack speaks plain text inside its network: the compose render with [postgres] ha = \"patroni\" has no TLS "
+                   "yet ([tls] enabled is for the local stack, k8s and compose in bare PostgreSQL mode)");
 }
 
 void RenderRun::install_render()

@@ -22,8 +22,13 @@ context = "prod"
 namespace = "state"
 TOML
 
+# The Secret's key names, as `kubectl get secret -o go-template=...` lists them: the passwords and
+# the TLS keys the render mounts.
+ALL_KEYS='app\nca.crt\npgbouncer\npostgres\nredis\nreplication\ntls.crt\ntls.key\n'
+SECRET_CHECK="$K get secret orders-secrets -o 'go-template={{range \$k, \$v := .data}}{{\$k}}{{\"\\n\"}}{{end}}'"
 scenario() {
   {
+    printf 'kubectl * get secret *\t0\t%s\n' "$ALL_KEYS"
     printf "kubectl * exec statefulset/orders-postgres-primary -- psql * -tAc *\t0\t%s\n" "$1"
     printf 'kubectl * exec statefulset/orders-redis-sentinel -- redis-cli *\t0\torders-redis-master-0\\n6379\n'
   } >"$FAKE_SCENARIO"
@@ -47,15 +52,15 @@ scenario 2
 expect_exit 0 statectl deploy --timeout 20s
 {
   echo "$K apply -f $STATE/k8s/00-namespace.yaml"
-  echo "$K get secret orders-secrets -o name"
+  echo "$SECRET_CHECK"
   echo "$K apply -f $STATE/k8s"
   rollout_calls
   verify_calls
-  echo "$K exec statefulset/orders-redis-sentinel -- redis-cli -p 26379 sentinel get-master-addr-by-name mymaster"
+  echo "$K exec statefulset/orders-redis-sentinel -- redis-cli --tls --cacert /tls/ca.crt -p 26379 sentinel get-master-addr-by-name mymaster"
 } >expected
 fake_calls >actual
 diff -u expected actual >&2 || fail "unexpected command sequence for a successful k8s deploy"
-assert_contains "$ERR" "statectl: warning: the k8s stack speaks plain text inside its network: its render has no TLS yet"
+[[ $ERR != *"plain text"* ]] || fail "a TLS deploy warned about plain text: $ERR"
 grep -q 'secretName: orders-secrets' "$STATE/k8s/20-postgres.yaml" || fail "the manifests do not reference the Secret by name"
 ! grep -rqiE '^ *(password|requirepass) *[:=] *[^ ]' "$STATE/k8s" || fail "a password literal in the manifests"
 pass "successful deploy: namespace, Secret check, apply, rollout status per workload, verify"
@@ -89,7 +94,7 @@ expect_exit 0 statectl psql -- -c 'SELECT 1'
 expect_exit 0 statectl redis-cli -- dbsize
 cat >expected <<EXP
 $K exec -i statefulset/orders-postgres-primary -- psql -U postgres -d postgres -c 'SELECT 1'
-$K exec -i statefulset/orders-redis-sentinel -- sh -c 'm=\$(redis-cli -p 26379 sentinel get-master-addr-by-name "\$0" | head -n 1) && [ -n "\$m" ] && REDISCLI_AUTH="\$(cat /secrets/redis)" exec redis-cli -h "\$m" "\$@"' mymaster dbsize
+$K exec -i statefulset/orders-redis-sentinel -- sh -c 'm=\$(redis-cli --tls --cacert /tls/ca.crt -p 26379 sentinel get-master-addr-by-name "\$0" | head -n 1) && [ -n "\$m" ] && REDISCLI_AUTH="\$(cat /secrets/redis)" exec redis-cli --tls --cacert /tls/ca.crt -h "\$m" "\$@"' mymaster dbsize
 EXP
 fake_calls >actual
 diff -u expected actual >&2 || fail "unexpected commands for psql / redis-cli on k8s"
@@ -104,7 +109,7 @@ expect_exit 1 statectl deploy --timeout 20s
 assert_contains "$ERR" "verify failed: replication is not streaming: 2 of 3 standbys stream from the primary; rolled back to the previous render"
 {
   echo "$K apply -f $STATE/k8s/00-namespace.yaml"
-  echo "$K get secret orders-secrets -o name"
+  echo "$SECRET_CHECK"
   echo "$K apply -f $STATE/k8s"
   rollout_calls
   verify_calls
@@ -118,7 +123,10 @@ pass "a failed verify re-applies the previous render and waits for it"
 
 # A failed rollout also rolls back; exit 4 names the workload.
 : >"$FAKE_LOG"
-printf 'kubectl * rollout status statefulset/orders-postgres-replica *\t1\t\terror: timed out waiting for the condition\t1\n' >"$FAKE_SCENARIO"
+{
+  printf 'kubectl * get secret *\t0\t%s\n' "$ALL_KEYS"
+  printf 'kubectl * rollout status statefulset/orders-postgres-replica *\t1\t\terror: timed out waiting for the condition\t1\n'
+} >"$FAKE_SCENARIO"
 expect_exit 4 statectl deploy --timeout 20s
 assert_contains "$ERR" "statefulset/orders-postgres-replica did not become ready within 20s: exit code 1: error: timed out waiting for the condition; rolled back to the previous render"
 pass "a failed rollout exits 4 and rolls back"
@@ -141,7 +149,7 @@ expect_exit 0 statectl -o json deploy --timeout 20s
 assert_eq "$(json_get "$OUT" 'j["secret"]')" created "secret in the result"
 push_line=$(fake_calls | grep -n -- "apply --server-side" | cut -d: -f1)
 [[ -n $push_line ]] || fail "the missing Secret was not pushed: $(fake_calls)"
-assert_eq "$(fake_calls | sed -n "$((push_line - 1))p")" "$K get secret orders-secrets -o name" "push follows the check"
+assert_eq "$(fake_calls | sed -n "$((push_line - 1))p")" "$SECRET_CHECK" "push follows the check"
 assert_eq "$(fake_calls | sed -n "${push_line}p")" "$K apply --server-side --field-manager=statectl --force-conflicts -f -" "push command"
 assert_eq "$(fake_calls | sed -n "$((push_line + 1))p")" "$K apply -f $STATE/k8s" "workloads after the Secret"
 manifest="$FAKE_LOG.stdin.$push_line"
@@ -153,7 +161,60 @@ for s in postgres replication app pgbouncer redis; do
   ! grep -qF -- "$v" "$FAKE_LOG" "$OUT" "$ERR" || fail "password $s in argv or output"
   ! grep -rqF -- "$v" "$STATE/k8s" || fail "password $s in the manifests"
 done
-pass "a missing Secret is created from the secret store (stdin, server-side apply) before the workloads"
+# TLS (the default): the certificate issued into the store goes into the Secret with its key and
+# the CA (never ca.key), and every server pod mounts them read-only at /tls.
+assert_contains "$ERR" "issuing the stack's TLS certificate"
+assert_eq "$(json_get "$manifest" 'sorted(k for k in j["stringData"] if "." in k)')" "['ca.crt', 'tls.crt', 'tls.key']" "TLS keys of the Secret"
+for s in tls.crt ca.crt; do
+  statectl secrets get "$s" >"stored.$s"
+  assert_eq "$(json_get "$manifest" "j['stringData']['$s'].strip() == open('stored.$s').read().strip()")" True "pushed $s is the store's"
+done
+assert_eq "$(json_get "$manifest" 'j["stringData"]["tls.key"].startswith("-----BEGIN")')" True "pushed tls.key is PEM"
+! grep -qF -- "PRIVATE KEY" "$FAKE_LOG" "$OUT" "$ERR" || fail "key material in argv or output"
+! grep -rqF -- "PRIVATE KEY" "$STATE/k8s" || fail "key material in the manifests"
+for f in 20-postgres.yaml 30-pgbouncer.yaml 40-redis.yaml; do
+  grep -q '^              mountPath: /tls$' "$STATE/k8s/$f" || fail "$f mounts no /tls"
+  grep -q '^              - key: tls.key$' "$STATE/k8s/$f" || fail "$f does not mount tls.key"
+done
+grep -q "^    ssl = on$" "$STATE/k8s/10-configmaps.yaml" || fail "postgresql.conf without ssl = on"
+grep -q "^    tls-port 6379$" "$STATE/k8s/10-configmaps.yaml" || fail "redis.conf without tls-port"
+pass "a missing Secret is created from the secret store (stdin, server-side apply) before the workloads, with tls.crt, tls.key and ca.crt"
+
+# A Secret that exists without the TLS keys (deployed by an older statectl, or with [tls] enabled
+# = false) is pushed again from the store; one with them is kept.
+: >"$FAKE_LOG"
+{
+  printf 'kubectl * get secret *\t0\tapp\\npgbouncer\\npostgres\\nredis\\nreplication\\n\n'
+  printf "kubectl * exec statefulset/orders-postgres-primary -- psql * -tAc *\t0\t3\n"
+  printf 'kubectl * exec statefulset/orders-redis-sentinel -- redis-cli *\t0\torders-redis-master-0\\n6379\n'
+} >"$FAKE_SCENARIO"
+pw_before=$(statectl secrets get postgres)
+expect_exit 0 statectl -o json deploy --timeout 20s
+assert_eq "$(json_get "$OUT" 'j["secret"]')" updated "secret in the result"
+push_line=$(fake_calls | grep -n -- "apply --server-side" | cut -d: -f1)
+[[ -n $push_line ]] || fail "the Secret without TLS keys was not pushed again: $(fake_calls)"
+assert_eq "$(fake_calls | sed -n "$((push_line - 1))p")" "$SECRET_CHECK" "push follows the check"
+assert_eq "$(fake_calls | sed -n "$((push_line + 1))p")" "$K apply -f $STATE/k8s" "workloads after the Secret"
+manifest="$FAKE_LOG.stdin.$push_line"
+assert_eq "$(json_get "$manifest" 'sorted(k for k in j["stringData"] if "." in k)')" "['ca.crt', 'tls.crt', 'tls.key']" "TLS keys pushed again"
+assert_eq "$(statectl secrets get postgres)" "$pw_before" "the store's password is unchanged"
+assert_contains "$ERR" "pushed the Secret orders-secrets again from the secret store: it lacked the TLS keys"
+: >"$FAKE_LOG"
+scenario 3
+expect_exit 0 statectl -o json deploy --timeout 20s
+assert_eq "$(json_get "$OUT" 'j["secret"]')" kept "secret in the result"
+! fake_calls | grep -q -- "apply --server-side" || fail "a complete Secret was pushed again"
+# Without the store's passwords the push is refused (a generated password would lock the servers
+# out), before anything is applied.
+mv "$STATE/secrets" secrets.kept
+: >"$FAKE_LOG"
+printf 'kubectl * get secret *\t0\tpostgres\\n\n' >"$FAKE_SCENARIO"
+expect_exit 2 statectl deploy --timeout 20s
+assert_contains "$ERR" "statectl: error: the Secret orders-secrets lacks tls.crt, tls.key, ca.crt and the secret store has no 'postgres'"
+! fake_calls | grep -q -- "apply --server-side\|apply -f $STATE/k8s\$" || fail "applied after a refused Secret push: $(fake_calls)"
+rm -rf "$STATE/secrets"
+mv secrets.kept "$STATE/secrets"
+pass "a Secret without tls.crt/tls.key/ca.crt is pushed again from the store (its passwords unchanged); a complete one is kept; without the store's passwords exit 2, nothing applied"
 
 : >"$FAKE_LOG"
 printf 'kubectl * get secret *\t1\t\tError from server (Forbidden): secrets "orders-secrets" is forbidden\n' >"$FAKE_SCENARIO"

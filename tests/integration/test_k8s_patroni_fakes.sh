@@ -50,14 +50,17 @@ TOML
 # deploy: the Patroni StatefulSet's rollout, then the write check through the read-write Service
 # (kubectl exec takes the pod its role=master selector picks).
 # The first streaming count is 1 (a replica that is ready but not streaming yet): asked again.
+# The Secret does not exist yet: it is created from the store with the TLS certificate.
 {
+  printf 'kubectl * get secret *\t1\t\tError from server (NotFound): secrets "orders-secrets" not found\n'
   printf "kubectl * exec svc/orders-postgres-primary -- psql * -tAc *\t0\t1\t\t1\n"
   printf "kubectl * exec svc/orders-postgres-primary -- psql * -tAc *\t0\t2\n"
 } >"$FAKE_SCENARIO"
 expect_exit 0 statectl deploy --timeout 20s
 {
   echo "$K apply -f $STATE/k8s/00-namespace.yaml"
-  echo "$K get secret orders-secrets -o name"
+  echo "$K get secret orders-secrets -o 'go-template={{range \$k, \$v := .data}}{{\$k}}{{\"\\n\"}}{{end}}'"
+  echo "$K apply --server-side --field-manager=statectl --force-conflicts -f -"
   echo "$K apply -f $STATE/k8s"
   for w in statefulset/orders-postgres deployment/orders-pgbouncer statefulset/orders-redis-master; do
     echo "$K rollout status $w --timeout=20s"
@@ -70,7 +73,12 @@ expect_exit 0 statectl deploy --timeout 20s
 fake_calls >actual
 diff -u expected actual >&2 || fail "unexpected command sequence for a Patroni deploy"
 [[ -f $STATE/k8s/21-patroni.yaml && ! -e $STATE/k8s/20-postgres.yaml ]] || fail "the applied render is not the Patroni one"
-pass "deploy: rollout of statefulset/orders-postgres, verify through svc/orders-postgres-primary (streaming asked again)"
+manifest="$FAKE_LOG.stdin.3"
+assert_eq "$(json_get "$manifest" 'sorted(k for k in j["stringData"] if "." in k)')" "['ca.crt', 'tls.crt', 'tls.key']" "TLS keys of the Secret"
+! grep -qF -- "PRIVATE KEY" "$FAKE_LOG" "$OUT" "$ERR" || fail "key material in argv or output"
+grep -q '^              mountPath: /tls$' "$STATE/k8s/21-patroni.yaml" || fail "the Patroni members mount no /tls"
+grep -q '^        ssl: "on"$' "$STATE/k8s/21-patroni.yaml" || fail "Patroni's PostgreSQL without ssl"
+pass "deploy: the Secret with tls.crt/tls.key/ca.crt, rollout of statefulset/orders-postgres, verify through svc/orders-postgres-primary (streaming asked again)"
 
 # status: one row per member with Patroni's role label, state and timeline; replication probed
 # on the leader pod.

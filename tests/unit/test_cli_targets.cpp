@@ -117,15 +117,15 @@ TEST_CASE("cli targets: --dry-run -o json deploy on k8s is one JSON document wit
   exec::FakeRunner runner;
   auto r = run_cli({"--dry-run", "-o", "json", "deploy"}, p.env(), &runner);
   CHECK(r.code == 0);
-  CHECK(r.err == "statectl: warning: the k8s stack speaks plain text inside its network: its render has no TLS yet ([tls] enabled is for "
-                 "the local stack and compose)\n"
-                 "dry run: nothing was changed\n");
+  CHECK(r.err == "dry run: nothing was changed\n");
   auto doc = plan_of(r.out);
   std::string dir = (p.state / "k8s").string();
   CHECK(doc["target"] == "k8s");
   CHECK(has(doc["plan"], "kubectl --namespace statectl apply -f " + dir + "/00-namespace.yaml"));
   CHECK(has(doc["plan"], "kubectl --namespace statectl apply -f " + dir));
-  CHECK(has(doc["plan"], "# would create the Secret statectl-secrets from the secret store unless it exists (an existing one is kept)"));
+  CHECK(has(doc["plan"], "# would create the Secret statectl-secrets from the secret store unless it exists (an existing one is kept, or "
+                         "pushed again when it lacks tls.crt, tls.key or ca.crt; the TLS certificate is issued into the secret store first "
+                         "when it has none)"));
   CHECK_FALSE(fs::exists(p.state / "k8s"));
 }
 

@@ -118,6 +118,11 @@ TEST_CASE("render: golden k8s default")
   check_golden("k8s-default", cfg_from(""), {render::Target::k8s, ""});
 }
 
+TEST_CASE("render: golden k8s with [tls] enabled = false (the plain-text render)")
+{
+  check_golden("k8s-plain", cfg_from("[tls]\nenabled = false\n"), {render::Target::k8s, ""});
+}
+
 TEST_CASE("render: golden k8s with 3 replicas, another storage class and redis cluster mode")
 {
   check_golden("k8s-custom", cfg_from(k_custom_k8s), {render::Target::k8s, ""});
@@ -247,7 +252,7 @@ TEST_CASE("render: compose renders a Redis Cluster as one service per node")
   }
 }
 
-TEST_CASE("render: compose renders TLS only by default; k8s and compose with Patroni refuse an explicit [tls] enabled = true")
+TEST_CASE("render: compose renders TLS only by default; compose with Patroni refuses an explicit [tls] enabled = true")
 {
   auto compose_file = [](const std::vector<render::File>& files) {
     for (const auto& f : files)
@@ -273,8 +278,7 @@ TEST_CASE("render: compose renders TLS only by default; k8s and compose with Pat
     render::Target target;
     std::string where;
   };
-  for (const auto& r : {Refused{"[tls]\nenabled = true\n", render::Target::k8s, "k8s"},
-                        Refused{"[tls]\nenabled = true\n[postgres]\nha = \"patroni\"\n", render::Target::compose,
+  for (const auto& r : {Refused{"[tls]\nenabled = true\n[postgres]\nha = \"patroni\"\n", render::Target::compose,
                                 "compose with [postgres] ha = \"patroni\""}}) {
     CAPTURE(r.where);
     std::string name = render::target_name(r.target);
@@ -340,4 +344,108 @@ TEST_CASE("render: write_tree replaces a directory as a whole and keeps named en
     if (e.path().filename().string().rfind("." + dir.filename().string() + ".tmp", 0) == 0) ++leftovers;
   CHECK(leftovers == 0);
   fs::remove_all(dir);
+}
+
+namespace {
+
+std::string k8s_file(const std::vector<render::File>& files, const std::string& path)
+{
+  for (const auto& f : files)
+    if (f.path == path) return f.content;
+  FAIL("no file " << path);
+  return {};
+}
+
+bool has_text(const std::string& text, const std::string& what) { return text.find(what) != std::string::npos; }
+
+std::size_t count_text(const std::string& text, const std::string& what)
+{
+  std::size_t n = 0;
+  for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
+} // namespace
+
+TEST_CASE("render: k8s speaks TLS only by default, with the Secret's certificate mounted at /tls")
+{
+  for (const char* toml : {"", "[tls]\nenabled = true\n"}) {
+    CAPTURE(toml);
+    auto cfg = cfg_from(toml);
+    CHECK(render::tls_rendered(cfg, {render::Target::k8s, ""}));
+    auto files = render::render(cfg, {render::Target::k8s, ""});
+    std::string conf = k8s_file(files, "10-configmaps.yaml");
+    // PostgreSQL: TLS 1.3 with the mounted files, and pg_hba accepts TCP only as hostssl + SCRAM.
+    for (const char* line : {"    ssl = on\n", "    ssl_min_protocol_version = 'TLSv1.3'\n", "    ssl_cert_file = '/tls/tls.crt'\n",
+                             "    ssl_key_file = '/tls/tls.key'\n", "    ssl_ca_file = '/tls/ca.crt'\n",
+                             "    hostssl all all all scram-sha-256\n", "    hostssl replication replicator all scram-sha-256\n",
+                             "    host all all all reject\n", "    host replication all all reject\n"})
+      CHECK_MESSAGE(has_text(conf, line), line);
+    // The whole pg_hba.conf: the socket, then TCP only over TLS; plain TCP is rejected.
+    CHECK(has_text(conf, "  pg_hba.conf: |\n    local all all trust\n    hostssl replication replicator all scram-sha-256\n"
+                         "    hostssl replication postgres all scram-sha-256\n    hostssl all all all scram-sha-256\n"
+                         "    host all all all reject\n    host replication all all reject\n  init-roles.sh: |\n"));
+    CHECK_FALSE(has_text(conf, "127.0.0.1/32 trust"));
+    CHECK(has_text(conf, "-d \"sslmode=verify-full sslrootcert=/tls/ca.crt\""));
+    // PgBouncer: TLS to its clients, verify-full to the primary's Service.
+    for (const char* line : {"    client_tls_sslmode = require\n", "    client_tls_key_file = /tls/tls.key\n", "    server_tls_sslmode = verify-full\n",
+                             "    server_tls_ca_file = /tls/ca.crt\n"})
+      CHECK_MESSAGE(has_text(conf, line), line);
+    // Redis and Sentinel: no plain port, TLS port, replication over TLS.
+    CHECK(count_text(conf, "    port 0\n") == 2);
+    CHECK(has_text(conf, "    tls-port 6379\n"));
+    CHECK(has_text(conf, "    tls-port 26379\n"));
+    CHECK(count_text(conf, "    tls-replication yes\n") == 2);
+    CHECK_FALSE(has_text(conf, "    port 6379\n"));
+    CHECK_FALSE(has_text(conf, "    port 26379\n"));
+    // Every server pod mounts the three keys read-only at /tls; the exporters get ca.crt only.
+    for (const char* path : {"20-postgres.yaml", "30-pgbouncer.yaml", "40-redis.yaml"}) {
+      CAPTURE(path);
+      std::string m = k8s_file(files, path);
+      CHECK(has_text(m, "            - name: tls\n              mountPath: /tls\n              readOnly: true\n"));
+      CHECK(has_text(m, "            defaultMode: 0440\n            items:\n              - key: tls.crt\n                path: tls.crt\n"
+                        "              - key: tls.key\n                path: tls.key\n              - key: ca.crt\n                path: ca.crt\n"));
+    }
+    std::string pg = k8s_file(files, "20-postgres.yaml");
+    CHECK(count_text(pg, "mountPath: /tls") == 3); // the primary, the standbys and their clone-primary init container
+    CHECK(count_text(pg, "fsGroup: 999") == 2);    // tls.key is root-owned 0440: PostgreSQL accepts that for group 999
+    std::string redis = k8s_file(files, "40-redis.yaml");
+    CHECK(count_text(redis, "mountPath: /tls") == 3);
+    CHECK(has_text(redis, "redis-cli --tls --cacert /tls/ca.crt ping"));
+    CHECK(has_text(redis, R"(["redis-cli", "--tls", "--cacert", "/tls/ca.crt", "-p", "26379", "ping"])"));
+  }
+
+  // The exporters verify the servers: verify-full and rediss:// against the mounted CA.
+  auto mon = k8s_file(render::render(cfg_from("[monitoring]\nenabled = true\n"), {render::Target::k8s, ""}), "70-monitoring.yaml");
+  CHECK(count_text(mon, "sslmode=verify-full&sslrootcert=/tls/ca.crt") == 2);
+  CHECK(has_text(mon, "rediss://statectl-redis-master:6379"));
+  CHECK(has_text(mon, "rediss://statectl-redis-sentinel:26379"));
+  CHECK(count_text(mon, "value: /tls/ca.crt") == 2);
+  CHECK_FALSE(has_text(mon, "sslmode=disable"));
+
+  // Redis Cluster (TLS only when asked: a cluster config's default is plain text): the bus over
+  // TLS too, and the init Job's redis-cli verifies the nodes.
+  auto cluster = render::render(cfg_from("[tls]\nenabled = true\n[redis]\nmode = \"cluster\"\n"), {render::Target::k8s, ""});
+  CHECK(has_text(k8s_file(cluster, "10-configmaps.yaml"), "    tls-cluster yes\n"));
+  std::string nodes = k8s_file(cluster, "41-redis-cluster.yaml");
+  CHECK(has_text(nodes, "yes yes | redis-cli --tls --cacert /tls/ca.crt --cluster create"));
+  CHECK(count_text(nodes, "mountPath: /tls") == 2);
+
+  // Patroni: PostgreSQL's TLS in Patroni's config, hostssl-only pg_hba, replication verifying the CA.
+  std::string patroni = k8s_file(render::render(cfg_from("[postgres]\nha = \"patroni\"\n"), {render::Target::k8s, ""}), "21-patroni.yaml");
+  for (const char* line : {"        ssl: \"on\"\n", "        ssl_min_protocol_version: TLSv1.3\n", "        ssl_key_file: /tls/tls.key\n",
+                           "        - hostssl all all all scram-sha-256\n", "        - host all all all reject\n", "          sslmode: verify-ca\n",
+                           "              mountPath: /tls\n"})
+    CHECK_MESSAGE(has_text(patroni, line), line);
+  CHECK_FALSE(has_text(patroni, "127.0.0.1/32 trust"));
+
+  // [tls] enabled = false: no TLS anywhere.
+  auto plain = cfg_from("[tls]\nenabled = false\n[redis]\nmode = \"cluster\"\n[monitoring]\nenabled = true\n");
+  CHECK_FALSE(render::tls_rendered(plain, {render::Target::k8s, ""}));
+  for (const auto& f : render::render(plain, {render::Target::k8s, ""})) {
+    CAPTURE(f.path);
+    CHECK_FALSE(has_text(f.content, "/tls"));
+    CHECK_FALSE(has_text(f.content, "hostssl"));
+    CHECK_FALSE(has_text(f.content, "rediss://"));
+  }
 }

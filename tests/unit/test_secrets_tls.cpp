@@ -99,7 +99,9 @@ TEST_CASE("secrets tls: default SANs cover every target's service names")
   auto sans = tls::default_sans(cfg);
   for (const char* s : {"localhost", "127.0.0.1", "postgres-primary", "pgbouncer", "redis-master", "redis-sentinel", "shop-postgres-primary",
                         "shop-pgbouncer", "shop-redis-cluster", "*.prod.svc", "*.prod.svc.cluster.local",
-                        "*.shop-postgres.prod.svc.cluster.local", "*.shop-redis.prod.svc.cluster.local"})
+                        "*.shop-postgres.prod.svc.cluster.local", "*.shop-redis.prod.svc.cluster.local", "shop-pgbouncer.prod",
+                        "shop-postgres-primary.prod", "shop-redis-master.prod", "*.shop-redis-master.prod.svc.cluster.local",
+                        "*.shop-redis-sentinel.prod.svc", "*.shop-redis-cluster.prod.svc.cluster.local"})
     CHECK_MESSAGE(has(sans, s), s);
   CHECK(tls::parse_key_type("ec-p256") == tls::KeyType::ec_p256);
   CHECK(tls::parse_key_type("rsa4096") == tls::KeyType::rsa4096);
