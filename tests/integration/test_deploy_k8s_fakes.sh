@@ -216,6 +216,21 @@ rm -rf "$STATE/secrets"
 mv secrets.kept "$STATE/secrets"
 pass "a Secret without tls.crt/tls.key/ca.crt is pushed again from the store (its passwords unchanged); a complete one is kept; without the store's passwords exit 2, nothing applied"
 
+# statectl's own clients: a config asking for the other mode than the applied render is refused
+# before any port-forward; with TLS they pin the store's CA, written beside the render (the fake
+# port-forward opens nothing: exit 3 after the CA is written).
+scenario 3
+expect_exit 0 statectl deploy --timeout 20s
+: >"$FAKE_LOG"
+STATECTL_TLS_ENABLED=false expect_exit 2 statectl get greeting
+assert_contains "$ERR" "statectl: error: the k8s stack applied from $STATE/k8s runs with TLS"
+! fake_calls | grep -q port-forward || fail "port-forward to a stack in the other mode: $(fake_calls)"
+expect_exit 3 statectl get greeting
+assert_contains "$ERR" "kubectl port-forward to svc/orders-pgbouncer did not open"
+statectl secrets get ca.crt >stored.ca
+cmp -s stored.ca "$STATE/k8s/secrets/ca.crt" || fail "the clients' CA is not the store's"
+pass "the clients refuse a stack applied in the other TLS mode (exit 2) and pin the store's CA"
+
 : >"$FAKE_LOG"
 printf 'kubectl * get secret *\t1\t\tError from server (Forbidden): secrets "orders-secrets" is forbidden\n' >"$FAKE_SCENARIO"
 expect_exit 4 statectl deploy
