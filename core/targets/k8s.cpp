@@ -15,14 +15,12 @@
 #include "core/exec/redact.h"
 #include "core/local/process.h"
 #include "core/render/recorded.h"
-#include "core/secrets/manage.h"
 #include "core/secrets/push.h"
 #include "core/secrets/store.h"
-#include "core/secrets/tls.h"
 #include "core/stack/clients.h"
 #include "core/targets/common.h"
 #include "core/targets/k8s_patroni.h"
-#include "core/util/fs.h"
+#include "core/targets/k8s_tls.h"
 #include "core/util/strings.h"
 
 namespace statectl::targets::detail {
@@ -97,7 +95,7 @@ public:
     run.install_render();
     printer.info(fmt::format("rendered {} manifests into {}", run.files.size(), dir.string()));
     apply(dir / "00-namespace.yaml");
-    run.result.secret = ensure_secret(kubectl);
+    run.result.secret = k8s_tls::ensure_secret(cfg, req, runner, printer, kubectl);
     try {
       apply(dir);
       run.result.applied = true;
@@ -278,7 +276,7 @@ public:
     // TLS: the port-forwards reach the servers as 127.0.0.1, one of the certificate's names, so
     // the clients verify it fully (verify-full, CA pinning) against the store's CA.
     const bool pg_here = cfg.get_string("postgres.url").empty(), redis_here = cfg.get_string("redis.url").empty();
-    clients::ClientTls tls = pg_here || redis_here ? client_tls() : clients::ClientTls{};
+    clients::ClientTls tls = pg_here || redis_here ? k8s_tls::client_tls(cfg, req, dir) : clients::ClientTls{};
     if (pg_here) e.pooler.tls = e.primary.tls = tls;
     if (redis_here) e.redis_tls = tls;
     if (cfg.get_string("postgres.url").empty()) {
@@ -402,93 +400,6 @@ private:
       printer.info(fmt::format("the leader {} is removed by the scale: switching over to {} first", leader, to));
       k8s_patroni::switchover(*this, kubectl, to, timeout);
     }
-  }
-
-  // The Secret the manifests reference. A missing one is created from the secret store,
-  // generating the passwords the store does not have yet. An existing one is kept (its values are
-  // `secrets push`'s and `secrets rotate`'s job), unless the render speaks TLS and it lacks
-  // tls.crt, tls.key or ca.crt: then the store's values are pushed again, with the store's
-  // passwords only (none is generated for a Secret that exists: a new one would lock the servers
-  // out). With TLS the stack's certificate is issued into the store first when it has none.
-  // Returns "kept", "created" or "updated".
-  std::string ensure_secret(const deploy::Kubectl& kubectl)
-  {
-    using namespace secrets;
-    std::string secret = k8s_secret_name(cfg);
-    const bool tls = render::tls_rendered(cfg, req);
-    // The Secret's key names only (never its values): one line each.
-    exec::Result r = runner.run(deploy::command(
-      kubectl.argv({"get", "secret", secret, "-o", "go-template={{range $k, $v := .data}}{{$k}}{{\"\\n\"}}{{end}}"}), false, seconds(60)));
-    const bool exists = r.ok();
-    if (!exists && r.err.find("NotFound") == std::string::npos && r.err.find("not found") == std::string::npos)
-      throw Error(ExitCode::external, fmt::format("cannot tell whether the Secret {} exists", secret), deploy::tool_error(r),
-                  "check the kubectl context and your permissions on secrets in the namespace");
-    Store store(cfg);
-    if (exists) {
-      auto keys = util::split(r.out, '\n');
-      for (auto& k : keys) k = util::trim(k);
-      std::vector<std::string> missing;
-      for (const char* k : {k_tls_cert, k_tls_key, k_ca_cert})
-        if (tls && std::find(keys.begin(), keys.end(), k) == keys.end()) missing.push_back(k);
-      if (missing.empty()) return "kept";
-      for (const auto& s : stack_secret_names())
-        if (!store.exists(s))
-          throw Error(ExitCode::usage, fmt::format("the Secret {} lacks {} and the secret store has no '{}'", secret, util::join(missing, ", "), s),
-                      "the TLS render mounts those keys; pushing them again sends every password of the store, and a generated one "
-                      "would lock the running servers out",
-                      fmt::format("use the secret store this stack was deployed from ([secrets] dir; this one is {}), or set [tls] enabled = false", store.dir().string()));
-    }
-    if (tls && (!store.exists(k_ca_cert) || !store.exists(k_tls_cert) || !store.exists(k_tls_key))) {
-      tls::Request issue;
-      issue.cn = cfg.get_string("project.name");
-      issue.sans = tls::default_sans(cfg);
-      printer.info(fmt::format("issuing the stack's TLS certificate ({}) into the secret store", util::join(issue.sans, ", ")));
-      issue_tls(store, issue, false);
-    }
-    for (const auto& s : stack_secret_names()) exec::register_secret(store.ensure(s));
-    push_k8s(cfg, store, runner);
-    if (exists) {
-      printer.info(fmt::format("pushed the Secret {} again from the secret store: it lacked the TLS keys", secret));
-      return "updated";
-    }
-    printer.info(fmt::format("created the Secret {} from the secret store", secret));
-    return "created";
-  }
-
-  // The TLS of statectl's clients: off unless the render speaks TLS; then the store's CA, written
-  // to <state dir>/k8s/secrets/ca.crt (kept across renders) for the clients to read. A stack
-  // applied in the other mode (plain text by an earlier statectl) is refused rather than failed
-  // with handshake errors, and never reached in plain text.
-  clients::ClientTls client_tls()
-  {
-    clients::ClientTls tls;
-    tls.enabled = render::tls_rendered(cfg, req);
-    std::error_code ec;
-    if (fs::exists(dir / ".applied", ec)) {
-      bool applied_tls = false;
-      for (const auto& entry : fs::directory_iterator(dir, ec)) {
-        auto text = util::read_file(entry.path());
-        if (entry.path().extension() == ".yaml" && text && text->find("\n              mountPath: /tls\n") != std::string::npos) applied_tls = true;
-      }
-      if (applied_tls != tls.enabled)
-        throw Error(ExitCode::usage, fmt::format("the k8s stack applied from {} runs {} TLS", dir.string(), applied_tls ? "with" : "without"),
-                    fmt::format("the config says [tls] enabled = {}{}", cfg.get_bool("tls.enabled") ? "true" : "false",
-                                cfg.is_set("tls.enabled") ? "" : " (the default)"),
-                    applied_tls ? "set [tls] enabled = true, or run 'statectl deploy --target k8s' to switch it to plain text"
-                                : "set [tls] enabled = false to use it as it is, or run 'statectl deploy --target k8s' to switch it to TLS");
-    }
-    if (!tls.enabled) return tls;
-    secrets::Store store(cfg);
-    if (!store.exists(secrets::k_ca_cert))
-      throw Error(ExitCode::usage, "the secret store has no ca.crt to verify the k8s stack's servers with",
-                  fmt::format("the stack speaks TLS only; its CA is issued into the store by 'statectl deploy --target k8s' ({})", store.dir().string()),
-                  "use the secret store this stack was deployed from ([secrets] dir), or run 'statectl deploy --target k8s'");
-    fs::path ca = dir / "secrets" / "ca.crt";
-    if (auto r = util::make_dirs(ca.parent_path(), 0700); !r) throw Error(ExitCode::failed, "cannot create the k8s secrets directory", r.error());
-    if (auto r = util::write_file_atomic(ca, store.require(secrets::k_ca_cert), 0644); !r)
-      throw Error(ExitCode::failed, fmt::format("cannot write {}", ca.string()), r.error());
-    tls.ca_file = ca.string();
-    return tls;
   }
 
   // Starts `kubectl port-forward svc/SERVICE PORT:remote` on a free loopback port and waits until
