@@ -68,7 +68,10 @@ void setup_tls(CLI::App& parent, Context& ctx)
                 "Then make the running local stack ([tls] enabled) present it without a restart: PostgreSQL reload, PgBouncer\n"
                 "RELOAD, Redis CONFIG SET tls-cert-file; verified on a fresh handshake with every server");
   cmd->footer("The CA (ca.crt, ca.key) is created once and reused; every run issues a new tls.crt/tls.key and keeps the\n"
-              "previous pair as dated backups. `secrets tls --rotate --apply` rolls a new certificate out to the local stack.");
+              "previous pair as dated backups. `secrets tls --rotate --apply` rolls a new certificate out to the local stack.\n"
+              "When the store holds the PostgreSQL application role's client certificate (pg-app.crt, pg-app.key: CN =\n"
+              "[postgres] app_user, issued by the local stack's first deploy with TLS; the state commands log in to\n"
+              "PgBouncer with it) every run reissues it too, and --apply writes it to <state dir>/tls/ (0600).");
   cmd->callback([&ctx, o] {
     auto& cfg = ctx.config();
     auto store = open_store(ctx);

@@ -58,6 +58,9 @@ Endpoints resolve_endpoints(const config::Config& cfg)
     e.pooler.user = config::settings(cfg).postgres.superuser;
     e.pooler.database = config::settings(cfg).postgres.database;
     e.primary = e.pooler;
+    e.pg_app_user.clear();
+    e.pg_app_cert.clear();
+    e.pg_app_key.clear();
   }
   auto external = config::settings(cfg).redis.sentinel_addrs;
   if (!external.empty()) {

@@ -56,6 +56,12 @@ struct Endpoints {
   PgEndpoint pooler;                 // the clients' path: PgBouncer (or postgres.url)
   PgEndpoint primary;                // direct to the current primary (HAProxy rw port in patroni mode)
   std::vector<PgEndpoint> replicas;  // direct to each standby
+  // The state commands' PostgreSQL login when it is a client certificate (the local stack with
+  // TLS): user, certificate and key files (0600) for libpq's sslcert/sslkey, no password. Empty:
+  // they log in as pooler.user with its password.
+  std::string pg_app_user;
+  std::string pg_app_cert;
+  std::string pg_app_key;
   std::vector<HostPort> sentinels;   // empty in standalone mode
   std::string master_name;           // Sentinel master name
   // The announced Redis addresses -> the published ones (compose asks the engine, so only when

@@ -15,6 +15,7 @@ namespace {
 
 fs::path pid_path(const Member& m) { return fs::path(m.dir) / "pgbouncer.pid"; }
 fs::path auth_path(const Member& m) { return fs::path(m.dir) / "userlist.txt"; }
+fs::path hba_path(const Member& m) { return fs::path(m.dir) / "pgbouncer_hba.conf"; }
 
 // A userlist.txt line: "name" "password", with " doubled.
 std::string auth_line(const std::string& user, const std::string& password)
@@ -48,6 +49,7 @@ void configure(Site& site, const Member& m, int target_port)
   std::string superuser = config::settings(cfg).postgres.superuser;
   std::string app = config::settings(cfg).postgres.app_user;
   site.make_dir(m.dir, 0700);
+  bool cert_login = pg_cert_login(cfg);
   // Plain passwords in the auth file let PgBouncer answer SCRAM itself and log in to PostgreSQL
   // with SCRAM as the same user; the file is 0600 and belongs to the server user.
   std::string users = auth_line(superuser, site.secret("postgres")) + auth_line("pgbouncer", site.secret("pgbouncer"));
@@ -65,7 +67,7 @@ void configure(Site& site, const Member& m, int target_port)
     "listen_addr = 127.0.0.1\n"
     "listen_port = {port}\n"
     "unix_socket_dir =\n"
-    "auth_type = scram-sha-256\n"
+    "auth_type = {auth_type}\n"
     "auth_file = {auth}\n"
     "pool_mode = {pool_mode}\n"
     "max_client_conn = {max_client}\n"
@@ -79,6 +81,7 @@ void configure(Site& site, const Member& m, int target_port)
     "logfile = {log}\n"
     "pidfile = {pid}\n",
     fmt::arg("target", target_port), fmt::arg("port", m.port), fmt::arg("auth", auth_path(m).string()),
+    fmt::arg("auth_type", cert_login ? "hba" : "scram-sha-256"),
     fmt::arg("pool_mode", config::settings(cfg).pgbouncer.pool_mode), fmt::arg("max_client", config::settings(cfg).pgbouncer.max_client_conn),
     fmt::arg("pool_size", config::settings(cfg).pgbouncer.default_pool_size), fmt::arg("superuser", superuser),
     fmt::arg("log", m.log), fmt::arg("pid", pid_path(m).string()));
@@ -94,6 +97,21 @@ void configure(Site& site, const Member& m, int target_port)
                        "server_tls_protocols = tlsv1.3\n"
                        "server_tls_ca_file = {ca}\n",
                        fmt::arg("cert", tls.cert.string()), fmt::arg("key", tls.key.string()), fmt::arg("ca", tls.ca.string()));
+  }
+  if (cert_login) {
+    // The application role logs in with its client certificate only (CN = role; no password,
+    // no PBKDF2 on either side); every other user keeps SCRAM. PgBouncer still logs in to
+    // PostgreSQL as the role with the password of the auth file. Read again on RELOAD.
+    ini += fmt::format("auth_hba_file = {}\n", hba_path(m).string());
+    site.write_file(hba_path(m),
+                    fmt::format("# Written by statectl: {0} logs in with its client certificate, every other user with SCRAM.\n"
+                                "# TYPE  DATABASE  USER  ADDRESS       METHOD\n"
+                                "hostssl all       {0}   127.0.0.1/32  cert\n"
+                                "hostssl all       {0}   ::1/128       cert\n"
+                                "hostssl all       all   127.0.0.1/32  scram-sha-256\n"
+                                "hostssl all       all   ::1/128       scram-sha-256\n",
+                                app),
+                    0600);
   }
   site.write_file(m.config, ini, 0600);
 }

@@ -55,7 +55,16 @@ std::string Site::secret(const std::string& name)
 TlsFiles tls_files(const config::Config& cfg)
 {
   fs::path dir = config::settings(cfg).state_dir / "tls";
-  return {dir / "ca.crt", dir / "server.crt", dir / "server.key"};
+  return {dir / "ca.crt", dir / "server.crt", dir / "server.key", dir / "pg-app.crt", dir / "pg-app.key"};
+}
+
+bool pg_cert_login(const config::Config& cfg)
+{
+  const auto& s = config::settings(cfg);
+  if (!s.tls.enabled || s.postgres.app_user == s.postgres.superuser) return false;
+  TlsFiles f = tls_files(cfg);
+  std::error_code ec;
+  return fs::exists(f.app_cert, ec) && fs::exists(f.app_key, ec);
 }
 
 clients::ClientTls client_tls(const config::Config& cfg)
@@ -76,7 +85,7 @@ clients::ClientTls client_tls(const config::Config& cfg)
 
 bool Site::tls() const { return config::settings(cfg).tls.enabled; }
 
-void Site::install_tls()
+void Site::install_tls(bool new_stack)
 {
   if (!tls()) return;
   secrets::Store store(cfg);
@@ -92,11 +101,30 @@ void Site::install_tls()
   make_dir(f.ca.parent_path(), 0755);
   if (planning()) {
     note(fmt::format("write {}, {} and {} (key 0600)", f.ca.string(), f.cert.string(), f.key.string()));
+    const auto& ps = config::settings(cfg);
+    std::error_code pec;
+    if (ps.postgres.app_user != ps.postgres.superuser && (new_stack || fs::exists(f.app_cert, pec)))
+      note(fmt::format("write {} and {} (0600): the client certificate of role {}", f.app_cert.string(), f.app_key.string(), ps.postgres.app_user));
     return;
   }
   write_file(f.ca, store.require(k_ca_cert), 0644);
   write_file(f.cert, store.require(k_tls_cert), 0644);
   write_file(f.key, store.require(k_tls_key), 0600);
+  // The application role's client certificate: statectl reads it, the servers never do.
+  const auto& s = config::settings(cfg);
+  std::error_code ec;
+  if (s.postgres.app_user == s.postgres.superuser || (!new_stack && !fs::exists(f.app_cert, ec))) return;
+  // Issued when missing, for another role, or by a CA the store no longer holds.
+  bool valid = false;
+  if (auto cur = store.get(k_app_cert); cur && store.exists(k_app_key))
+    if (auto info = secrets::tls::inspect(*cur))
+      valid = info->subject_cn == s.postgres.app_user && secrets::tls::verify(store.require(k_ca_cert), *cur);
+  if (!valid) {
+    note(fmt::format("issue the client certificate of role {} into the secret store", s.postgres.app_user));
+    issue_app_cert(store, s.postgres.app_user, false);
+  }
+  write_file(f.app_cert, store.require(k_app_cert), 0600, false);
+  write_file(f.app_key, store.require(k_app_key), 0600, false);
 }
 
 std::map<std::string, std::string> Site::pg_tls_env() const

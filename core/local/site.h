@@ -44,8 +44,10 @@ public:
   bool tls() const;
   // Writes the TLS files (tls_files()) from the secret store, issuing the CA and the servers'
   // certificate first when the store has none (secrets::issue_tls with the default names).
-  // No-op without TLS.
-  void install_tls();
+  // No-op without TLS. A new stack (new_stack), or one that has them already, also gets the
+  // application role's client certificate (app_cert/app_key; see pg_cert_login), issued into the
+  // store when it has none; a stack deployed before keeps logging in with the password.
+  void install_tls(bool new_stack = false);
   // libpq's environment for a child that connects to the stack (psql, pg_basebackup,
   // pg_rewind): PGSSLMODE=verify-full and PGSSLROOTCERT with TLS, PGSSLMODE=disable without.
   std::map<std::string, std::string> pg_tls_env() const;
@@ -88,8 +90,16 @@ struct TlsFiles {
   std::filesystem::path ca;
   std::filesystem::path cert;
   std::filesystem::path key;
+  // The application role's client certificate and key (both 0600, owned by statectl's user).
+  std::filesystem::path app_cert;
+  std::filesystem::path app_key;
 };
 TlsFiles tls_files(const config::Config& cfg);
+
+// True when the state commands log in to PgBouncer as [postgres] app_user with its client
+// certificate: [tls] enabled, app_user is not the superuser, and the stack has the certificate's
+// files (a stack deployed before it existed has not, and keeps the superuser's password login).
+bool pg_cert_login(const config::Config& cfg);
 
 // How statectl's clients reach the local stack: with [tls] enabled, TLS verified against the
 // stack's CA file (libpq verify-full, Redis CA pinning) and the address's name (127.0.0.1).

@@ -370,7 +370,10 @@ DeployResult Stack::reconcile(const DeployOptions& opts)
   preflight(to_start);
 
   site.make_dir(site.state_dir(), 0755, false);
-  site.install_tls();
+  // A stack whose PostgreSQL is still to be made gets the application role's client certificate.
+  bool pg_new = std::none_of(m_state.members.begin(), m_state.members.end(),
+                             [](const Member& m) { return (m.kind == "postgres" || m.kind == "patroni") && m.initialized; });
+  site.install_tls(pg_new);
   // The servers archive into the backup repository as the run_as user: create it owned by them.
   if (site.planning()) site.note(fmt::format("create the backup repository {}", backup::Repository::from_config(site.cfg).location()));
   else backup::Repository::from_config(site.cfg).ensure();

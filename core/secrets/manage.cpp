@@ -24,7 +24,26 @@ static void test_kill_point(const char* point)
 
 static bool is_tls_name(const std::string& name)
 {
-  return name == k_ca_cert || name == k_ca_key || name == k_tls_cert || name == k_tls_key;
+  return name == k_ca_cert || name == k_ca_key || name == k_tls_cert || name == k_tls_key || name == k_app_cert || name == k_app_key;
+}
+
+// The application role's client certificate issued by the CA (PEM) given, for role cn: 365 days,
+// an EC P-256 key.
+static tls::Material issue_app_material(const std::string& cn, const std::string& ca_cert, const std::string& ca_key)
+{
+  tls::Request req;
+  req.cn = cn;
+  req.client = true;
+  return tls::issue(req, ca_cert, ca_key);
+}
+
+// The CN of the stored client certificate, empty when there is none (nothing to reissue).
+static std::string app_cert_cn(const Store& store)
+{
+  auto cur = store.get(k_app_cert);
+  if (!cur) return {};
+  auto info = tls::inspect(*cur);
+  return info ? info->subject_cn : std::string();
 }
 
 static void check_length(std::size_t length)
@@ -86,7 +105,24 @@ TlsResult issue_tls(Store& store, const tls::Request& request, bool plan)
   }
   store.replace(k_tls_key, m.key);
   store.replace(k_tls_cert, m.cert);
+  // The application role's client certificate is reissued with it (same CA, same CN).
+  if (std::string cn = app_cert_cn(store); !cn.empty()) {
+    tls::Material a = issue_app_material(cn, m.ca_cert, m.ca_key);
+    store.replace(k_app_key, a.key);
+    store.replace(k_app_cert, a.cert);
+    result.written.insert(result.written.end(), {k_app_cert, k_app_key});
+  }
   return result;
+}
+
+bool issue_app_cert(Store& store, const std::string& role, bool plan)
+{
+  if (!store.exists(k_ca_cert) || !store.exists(k_ca_key)) return false;
+  if (plan) return true;
+  tls::Material a = issue_app_material(role, store.require(k_ca_cert), store.require(k_ca_key));
+  store.replace(k_app_key, a.key);
+  store.replace(k_app_cert, a.cert);
+  return true;
 }
 
 std::optional<long> days_until(const std::string& iso_utc)
@@ -154,6 +190,12 @@ RotateResult rotate(const config::Config& cfg, Store& store, const std::string& 
     }
     keep(k_tls_key, m.key);
     keep(k_tls_cert, m.cert);
+    if (std::string cn = app_cert_cn(store); !cn.empty()) {
+      tls::Material a = issue_app_material(cn, m.ca_cert, m.ca_key);
+      keep(k_app_key, a.key);
+      keep(k_app_cert, a.cert);
+      result.replaced.insert(result.replaced.end(), {k_app_cert, k_app_key});
+    }
     return result;
   }
 

@@ -35,7 +35,13 @@ struct TlsResult {
 // Issues a server certificate (and a CA when the store has none), storing ca.crt/ca.key
 // (when created) and tls.crt/tls.key (the previous pair kept as backups). With plan set the
 // material is issued in memory only. Throws Error(usage) when only one of ca.crt/ca.key exists.
+// When the store holds the application role's client certificate (pg-app.crt/.key) it is
+// reissued too, with the same CN, by the same CA.
 TlsResult issue_tls(Store& store, const tls::Request& request, bool plan);
+
+// Issues the application role's client certificate (CN = role, clientAuth) with the store's CA
+// into pg-app.crt/pg-app.key (0600 like every secret); false when the store has no CA yet.
+bool issue_app_cert(Store& store, const std::string& role, bool plan);
 
 // One row of `secrets list`.
 struct ListEntry {
@@ -67,9 +73,10 @@ using ApplyFn = std::function<std::vector<std::string>(const std::string& name, 
 
 // Rotates a secret: a password gets a new value of `length` characters; tls.crt/tls.key a new
 // server certificate with the same names and lifetime; ca.crt/ca.key a new CA and a new server
-// certificate. The previous values are kept as dated backups. When apply is set (passwords
-// only) it runs after the new value is stored; if it throws, the old value is put back (and
-// apply is asked to restore it on the servers) before the error propagates.
+// certificate; the application role's client certificate, when issued, is reissued with either.
+// The previous values are kept as dated backups. When apply is set (passwords only) it runs
+// after the new value is stored; if it throws, the old value is put back (and apply is asked
+// to restore it on the servers) before the error propagates.
 RotateResult rotate(const config::Config& cfg, Store& store, const std::string& name, std::size_t length, bool plan,
                     const ApplyFn& apply = {});
 

@@ -23,6 +23,10 @@ inline constexpr const char* k_ca_cert = "ca.crt";
 inline constexpr const char* k_ca_key = "ca.key";
 inline constexpr const char* k_tls_cert = "tls.crt";
 inline constexpr const char* k_tls_key = "tls.key";
+// The PostgreSQL application role's client certificate (CN = [postgres] app_user), signed by the
+// same CA: the local stack's state commands log in to PgBouncer with it (a `cert` hba line).
+inline constexpr const char* k_app_cert = "pg-app.crt";
+inline constexpr const char* k_app_key = "pg-app.key";
 
 // The default password length and the accepted range of --length.
 inline constexpr std::size_t k_default_length = 32;

@@ -203,11 +203,12 @@ Material issue(const Request& request, const std::string& existing_ca_cert, cons
   add_ext(cert.get(), ca_cert.get(), NID_basic_constraints, "critical,CA:FALSE");
   add_ext(cert.get(), ca_cert.get(), NID_key_usage,
           request.key == KeyType::rsa4096 ? "critical,digitalSignature,keyEncipherment" : "critical,digitalSignature");
-  add_ext(cert.get(), ca_cert.get(), NID_ext_key_usage, "serverAuth,clientAuth");
+  add_ext(cert.get(), ca_cert.get(), NID_ext_key_usage, request.client ? "clientAuth" : "serverAuth,clientAuth");
   add_ext(cert.get(), ca_cert.get(), NID_subject_key_identifier, "hash");
   add_ext(cert.get(), ca_cert.get(), NID_authority_key_identifier, "keyid:always");
-  std::vector<std::string> sans = request.sans;
-  if (std::find(sans.begin(), sans.end(), request.cn) == sans.end() && !request.cn.empty()) sans.insert(sans.begin(), request.cn);
+  std::vector<std::string> sans = request.client ? std::vector<std::string>{} : request.sans;
+  if (!request.client && std::find(sans.begin(), sans.end(), request.cn) == sans.end() && !request.cn.empty())
+    sans.insert(sans.begin(), request.cn);
   std::string san_text;
   for (const auto& s : sans) {
     if (s.empty()) continue;
@@ -215,7 +216,7 @@ Material issue(const Request& request, const std::string& existing_ca_cert, cons
     san_text += (is_ip(s) ? "IP:" : "DNS:") + s;
   }
   if (!san_text.empty()) add_ext(cert.get(), ca_cert.get(), NID_subject_alt_name, san_text);
-  if (X509_sign(cert.get(), ca_key.get(), EVP_sha256()) <= 0) fail("signing the server certificate");
+  if (X509_sign(cert.get(), ca_key.get(), EVP_sha256()) <= 0) fail(request.client ? "signing the client certificate" : "signing the server certificate");
   m.cert = to_pem(cert.get());
   m.key = to_pem(key.get());
   return m;

@@ -25,6 +25,8 @@ struct Request {
   int days = 365;
   int ca_days = 3650;
   KeyType key = KeyType::ec_p256;
+  // A client certificate (extendedKeyUsage clientAuth only, no subjectAltName): cn is the role.
+  bool client = false;
 };
 
 // A CA and a server key/certificate it signed, all PEM.

@@ -353,15 +353,38 @@ ApplyFn local_stack_applier(const config::Config& cfg, const Store& store, exec:
       if (!pg_try(ep.primary.tls, ep.primary.port, role, to, db, &err))
         throw Error(ExitCode::failed, fmt::format("verification failed: {} cannot log in to the primary with the new password", role), err);
       step(fmt::format("verified: new connection to the primary 127.0.0.1:{} as {}", ep.primary.port, role));
+      // The application role logs in to PgBouncer with its client certificate when the stack
+      // has one (a password login is refused there); PgBouncer's own login to PostgreSQL, which
+      // a query makes, uses the new password of the auth file.
+      bool by_cert = name == "app" && !ep.pg_app_user.empty() && ep.pg_app_user == role;
       if (pooled) {
         std::optional<PgConnection> ok;
         for (int i = 0; i < 25 && !ok; ++i) {
-          ok = pg_try(ep.pooler.tls, ep.pooler.port, role, to, db, &err);
+          if (by_cert) {
+            clients::PgParams p;
+            p.port = ep.pooler.port;
+            p.user = role;
+            p.database = db;
+            p.connect_timeout_s = 5;
+            p.application_name = "statectl-secrets";
+            p.tls = clients::pg_tls(ep.pooler.tls);
+            p.tls.sslcert = ep.pg_app_cert;
+            p.tls.sslkey = ep.pg_app_key;
+            try {
+              ok = PgConnection::connect(p);
+              ok->exec("SELECT 1");
+            } catch (const clients::PgError& e) {
+              err = e.what();
+              ok.reset();
+            }
+          } else {
+            ok = pg_try(ep.pooler.tls, ep.pooler.port, role, to, db, &err);
+          }
           if (!ok) std::this_thread::sleep_for(200ms);
         }
         if (!ok)
           throw Error(ExitCode::failed, fmt::format("verification failed: {} cannot log in through pgbouncer with the new password", role), err);
-        step(fmt::format("verified: new connection through pgbouncer 127.0.0.1:{} as {}", ep.pooler.port, role));
+        step(fmt::format("verified: new connection through pgbouncer 127.0.0.1:{} as {}{}", ep.pooler.port, role, by_cert ? " (client certificate)" : ""));
       }
       return steps;
     }

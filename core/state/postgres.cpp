@@ -114,10 +114,18 @@ public:
     m_cpd = "\"" + t + "_checkpoint_data\"";
     m_schema = "\"" + t + "_schema\"";
 
-    auto ep = stack::resolve(cfg).pooler;
+    auto all = stack::resolve(cfg);
+    auto ep = all.pooler;
     m_params = clients::PgParams::from(ep);
-    m_passwords = clients::login_passwords(cfg, ep.password_secret);
-    if (!m_passwords.empty()) m_params.password = m_passwords.front();
+    if (!all.pg_app_user.empty()) {
+      // The application role's client certificate (files, never argv): no password, no PBKDF2.
+      m_params.user = all.pg_app_user;
+      m_params.tls.sslcert = all.pg_app_cert;
+      m_params.tls.sslkey = all.pg_app_key;
+    } else {
+      m_passwords = clients::login_passwords(cfg, ep.password_secret);
+      if (!m_passwords.empty()) m_params.password = m_passwords.front();
+    }
     m_params.connect_timeout_s = clients::timeout_seconds(m_settings.timeout);
     m_params.application_name = "statectl";
     m_address = ep.url.empty() ? fmt::format("{}:{}", ep.host, ep.port) : config::redact_url(ep.url);

@@ -102,6 +102,12 @@ public:
     stack::Endpoints e = base_endpoints(cfg);
     e.redis_files_local = true;
     e.primary.tls = e.pooler.tls = e.redis_tls = local::client_tls(cfg);
+    if (local::pg_cert_login(cfg)) {
+      local::TlsFiles f = local::tls_files(cfg);
+      e.pg_app_user = config::settings(cfg).postgres.app_user;
+      e.pg_app_cert = f.app_cert.string();
+      e.pg_app_key = f.app_key.string();
+    }
     auto pg = [&](int port) {
       stack::PgEndpoint p = e.primary;
       p.port = port;

@@ -68,7 +68,16 @@ pass "postgres: old password refused, new one works direct and through pgbouncer
 
 expect_exit 0 statectl secrets rotate app --apply
 app=$(statectl secrets get app)
-[[ $(psql_as app "$app" "$bouncer_port" "SELECT current_user") == app ]] || fail "app cannot log in through pgbouncer with its new password"
+[[ $(psql_as app "$app" "$pg_port" "SELECT current_user") == app ]] || fail "app cannot log in to the primary with its new password"
+# Through PgBouncer the application role logs in with its client certificate only (TLS stack);
+# PgBouncer's own logins to PostgreSQL as app use the new password: after RECONNECT (new server
+# connections) the state commands, which log in as app, still work.
+out=$(psql_as app "$app" "$bouncer_port" "SELECT 1") && fail "pgbouncer accepted a password login of app (the cert line)"
+PGPASSWORD=$new PGCONNECT_TIMEOUT=5 pgsql -X -h 127.0.0.1 -p "$bouncer_port" -U postgres -d pgbouncer -c "RECONNECT" >/dev/null 2>&1 ||
+  fail "RECONNECT on pgbouncer's console failed"
+expect_exit 0 statectl put rotate:app after-app-rotation
+expect_exit 0 statectl get rotate:app
+assert_eq "$(cat "$OUT")" after-app-rotation "state commands (as app, by certificate) after app's rotation"
 expect_exit 0 statectl secrets rotate replication --apply
 wait_for 20 '[[ $(streaming) == 1 ]]' || fail "the standby stopped streaming"
 pass "app and replication rotated; the standby keeps streaming"

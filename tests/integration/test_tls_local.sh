@@ -96,6 +96,49 @@ expect_exit 0 statectl redis-cli -- PING
 assert_eq "$(cat "$OUT")" PONG "redis-cli over TLS"
 pass "get, put, keys and lock work on both backends over verified TLS; psql and redis-cli passthroughs too"
 
+# --- the application role's client certificate ------------------------------------------------
+# The state commands log in to PgBouncer as [postgres] app_user with a certificate of the
+# stack's CA (CN = the role; PgBouncer auth_type = hba with a `cert` line for that user only).
+APP_CRT="$TEST_DIR/stack/tls/pg-app.crt"
+APP_KEY="$TEST_DIR/stack/tls/pg-app.key"
+for f in "$APP_CRT" "$APP_KEY" "$TEST_DIR/stack/secrets/pg-app.crt" "$TEST_DIR/stack/secrets/pg-app.key"; do
+  [[ -s $f ]] || fail "$f is missing"
+  assert_eq "$(stat -c %a "$f")" 600 "mode of $f"
+done
+assert_contains <(openssl x509 -in "$APP_CRT" -noout -subject -ext extendedKeyUsage) "CN = app"
+assert_contains <(openssl x509 -in "$APP_CRT" -noout -ext extendedKeyUsage) "TLS Web Client Authentication"
+openssl verify -CAfile "$CA" "$APP_CRT" >/dev/null || fail "the client certificate does not chain to the stack's CA"
+BOUNCER_DIR="$TEST_DIR/stack/pgbouncer"
+assert_contains "$BOUNCER_DIR/pgbouncer.ini" "auth_type = hba"
+assert_contains "$BOUNCER_DIR/pgbouncer_hba.conf" "hostssl all       app   127.0.0.1/32  cert"
+# The state table was made by the application role: the state commands above ran as it.
+expect_exit 0 statectl psql -- -tAc "SELECT tableowner FROM pg_tables WHERE tablename = 'statectl_kv'"
+assert_eq "$(cat "$OUT")" app "owner of the state table"
+grep -qE "login attempt: db=postgres user=app tls=TLSv1.3" "$BOUNCER_DIR/pgbouncer.log" ||
+  fail "PgBouncer logged no TLS login of the application role: $(tail -5 "$BOUNCER_DIR/pgbouncer.log")"
+# No key material in statectl's argv or environment while it holds a lock, nor in any log.
+expect_exit 0 statectl lock tls-argv --ttl 10s -- sh -c 'tr "\0" "\n" </proc/$PPID/cmdline; tr "\0" "\n" </proc/$PPID/environ'
+! grep -qE "PRIVATE KEY|BEGIN CERT|pg-app" "$OUT" || fail "key material in statectl's argv or environment: $(cat "$OUT")"
+! grep -rlF -e "PRIVATE KEY" -e "$(sed -n 2p "$APP_KEY")" "$TEST_DIR/stack" --include='*.log' || fail "key material in a log"
+pass "state commands log in as the application role with its client certificate (0600 files, CN = role, not in argv or logs)"
+
+# A password login as the application role through PgBouncer is refused (the cert line); the
+# superuser's password login there still works, and so does the role's own password directly.
+PW_APP=$(cat "$TEST_DIR/stack/secrets/app")
+run env PGPASSWORD="$PW_APP" PGSSLMODE=verify-full PGSSLROOTCERT="$CA" PGCONNECT_TIMEOUT=5 \
+  psql -h 127.0.0.1 -p "$(port 20)" -U app -d postgres -tAc 'SELECT 1'
+[[ $RC != 0 ]] || fail "PgBouncer accepted a password login of the application role"
+run env PGPASSWORD="$PW_PG" PGSSLMODE=verify-full PGSSLROOTCERT="$CA" PGCONNECT_TIMEOUT=5 \
+  psql -h 127.0.0.1 -p "$(port 20)" -U postgres -d postgres -tAc 'SELECT 1'
+assert_eq "$(cat "$OUT")" 1 "superuser password login through PgBouncer"
+run env PGSSLMODE=verify-full PGSSLROOTCERT="$CA" PGSSLCERT="$APP_CRT" PGSSLKEY="$APP_KEY" PGCONNECT_TIMEOUT=5 \
+  psql -h 127.0.0.1 -p "$(port 20)" -U app -d postgres -tAc 'SELECT current_user'
+assert_eq "$(cat "$OUT")" app "certificate login of the application role through PgBouncer"
+run env PGSSLMODE=verify-full PGSSLROOTCERT="$CA" PGSSLCERT="$APP_CRT" PGSSLKEY="$APP_KEY" PGCONNECT_TIMEOUT=5 \
+  psql -h 127.0.0.1 -p "$(port 20)" -U postgres -d postgres -tAc 'SELECT 1'
+[[ $RC != 0 ]] || fail "the application role's certificate logged in as the superuser"
+pass "PgBouncer refuses the application role's password and the certificate for another user; the superuser's password still works"
+
 # No secret in argv: the passthroughs' command lines (as --dry-run shows them) hold none.
 expect_exit 0 statectl --dry-run redis-cli -- PING
 cat "$OUT" "$ERR" >dry-run.txt
@@ -112,6 +155,7 @@ serial_on() { # PORT [-starttls postgres]
   timeout 10 openssl s_client -connect "127.0.0.1:$p" -CAfile "$CA" "$@" </dev/null 2>/dev/null | openssl x509 -noout -serial
 }
 before=$(serial_on "$(port 30)")
+app_before=$(openssl x509 -in "$APP_CRT" -noout -serial)
 expect_exit 0 statectl status -o json
 cp "$OUT" before.json
 expect_exit 0 statectl secrets tls --rotate --apply
@@ -132,9 +176,13 @@ pids = lambda j: {c["name"]: c["pid"] for c in j["components"] if c["kind"] in (
 assert pids(b) == pids(a), (pids(b), pids(a))
 assert a["healthy"], a
 PY
+app_after=$(openssl x509 -in "$APP_CRT" -noout -serial)
+[[ $app_after != "$app_before" ]] || fail "the application role's certificate was not reissued by the rotation"
+assert_eq "$(statectl secrets get pg-app.crt | openssl x509 -noout -serial)" "$app_after" "client certificate file and store"
 expect_exit 0 statectl get tls:postgres
+expect_exit 0 statectl lock tls-lock-rotated --ttl 10s -- true
 expect_exit 0 statectl get tls:redis --backend redis
-pass "secrets tls --rotate --apply: every server presents the new certificate, PostgreSQL, PgBouncer and Redis without a restart"
+pass "secrets tls --rotate --apply: every server presents the new certificate, PostgreSQL, PgBouncer and Redis without a restart; the application role's reissued certificate logs in"
 
 # The TLS mode of a running stack does not switch under it.
 STATECTL_TLS_ENABLED=false expect_exit 2 statectl deploy
