@@ -15,7 +15,8 @@ const std::vector<std::string>& app_commands()
   //   locks:                 eval (acquire/renew/release: exists incr hset hmget pexpire del),
   //                          hmget pttl scan (locks), wait (fencing), role (master check of
   //                          connect_master), info (replica count without Sentinels)
-  //   checkpoints:           eval (scan type get pttl hset hget hgetall incr time set del), hgetall
+  //   checkpoints:           eval (scan type get pttl hset hget hgetall incr time set del), hgetall,
+  //                          hget, incr, time, del (core/state/redis_checkpoint.cpp: bounded steps)
   //   connections:           ping (health)
   static const std::vector<std::string> commands = {"del",   "eval", "exists", "get",  "hget",  "hgetall", "hmget",
                                                     "hset",  "incr", "info",   "mset", "pexpire", "ping",  "pttl",

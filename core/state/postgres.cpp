@@ -29,6 +29,8 @@ constexpr std::uint64_t k_keys_page = 10000;
 // 1: the tables; 2: the metadata GIN index covers only rows that have metadata (a row without
 // it no longer costs an index entry; `metadata @> ...` queries still use the index).
 constexpr int k_schema_version = 2;
+// Rows per statement of checkpoint create and restore.
+constexpr std::size_t k_checkpoint_step = 20000;
 
 using clients::PgConnection;
 using clients::PgParam;
@@ -420,18 +422,34 @@ public:
     });
   }
 
+  // In steps of k_checkpoint_step rows (keyset pages by key), each under its own [state]
+  // timeout: a checkpoint of a million keys is not cut short by a limit meant for one call. One
+  // REPEATABLE READ transaction, so the steps read one snapshot and a failure leaves nothing.
   CheckpointInfo checkpoint_create(const std::string& name) override
   {
     return call<CheckpointInfo>([&](PgConnection& c) {
       PgTransaction tx(c);
+      c.exec("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ");
       auto id = c.exec("INSERT INTO " + m_cps + " (name) VALUES ($1) RETURNING id", {name})[0][0].as<std::int64_t>();
-      c.exec("INSERT INTO " + m_cpd +
-                       " (checkpoint_id, key, value, metadata, created_at, updated_at, expires_at) "
-                       "SELECT $1, key, value, metadata, created_at, updated_at, expires_at FROM " +
-                       m_t + " WHERE expires_at IS NULL OR expires_at > now()", {id});
-      c.exec("UPDATE " + m_cps + " c SET keys = s.n, bytes = s.b FROM (SELECT count(*) AS n, "
-                     "coalesce(sum(octet_length(key) + octet_length(value)), 0) AS b FROM " + m_cpd +
-                       " WHERE checkpoint_id = $1) s WHERE c.id = $1", {id});
+      std::int64_t keys = 0, bytes = 0;
+      std::string after; // hex of the last key copied ("" = from the start)
+      for (;;) {
+        m_watchdog.arm(&m_conn, m_settings.timeout);
+        auto r = c.exec("WITH s AS (INSERT INTO " + m_cpd +
+                            " (checkpoint_id, key, value, metadata, created_at, updated_at, expires_at) "
+                            "SELECT $1, key, value, metadata, created_at, updated_at, expires_at FROM " + m_t +
+                            " WHERE (expires_at IS NULL OR expires_at > now()) AND key > decode($2, 'hex') ORDER BY key LIMIT " +
+                            std::to_string(k_checkpoint_step) +
+                            " RETURNING key, octet_length(key) + octet_length(value) AS b) "
+                            "SELECT count(*), coalesce(sum(b), 0), coalesce((SELECT encode(key, 'hex') FROM s ORDER BY key DESC LIMIT 1), '') FROM s",
+                        {std::to_string(id), after});
+        auto n = r[0][0].as<std::int64_t>();
+        keys += n;
+        bytes += r[0][1].as<std::int64_t>();
+        after = r[0][2].as<std::string>();
+        if (n < static_cast<std::int64_t>(k_checkpoint_step)) break;
+      }
+      c.exec("UPDATE " + m_cps + " SET keys = $2, bytes = $3 WHERE id = $1", {std::to_string(id), std::to_string(keys), std::to_string(bytes)});
       auto info = one_checkpoint(c, id);
       tx.commit();
       return *info;
@@ -457,11 +475,28 @@ public:
       auto info = one_checkpoint(c, num, true);
       if (!info)
         throw Error(ExitCode::failed, fmt::format("checkpoint {} not found", id), {}, "list checkpoints with: statectl checkpoint list");
-      c.exec("DELETE FROM " + m_t);
-      c.exec("INSERT INTO " + m_t +
-                       " (key, value, metadata, created_at, updated_at, expires_at) "
-                       "SELECT key, value, metadata, created_at, updated_at, expires_at FROM " +
-                       m_cpd + " WHERE checkpoint_id = $1", {num});
+      // Both halves in steps, each under its own [state] timeout, in the one transaction.
+      for (std::string after;;) {
+        m_watchdog.arm(&m_conn, m_settings.timeout);
+        auto r = c.exec("WITH d AS (DELETE FROM " + m_t + " WHERE key IN (SELECT key FROM " + m_t +
+                            " WHERE key > decode($1, 'hex') ORDER BY key LIMIT " + std::to_string(k_checkpoint_step) +
+                            ") RETURNING key) SELECT count(*), coalesce((SELECT encode(key, 'hex') FROM d ORDER BY key DESC LIMIT 1), '') FROM d",
+                        {after});
+        after = r[0][1].as<std::string>();
+        if (r[0][0].as<std::int64_t>() < static_cast<std::int64_t>(k_checkpoint_step)) break;
+      }
+      for (std::string after;;) {
+        m_watchdog.arm(&m_conn, m_settings.timeout);
+        auto r = c.exec("WITH s AS (INSERT INTO " + m_t +
+                            " (key, value, metadata, created_at, updated_at, expires_at) "
+                            "SELECT key, value, metadata, created_at, updated_at, expires_at FROM " + m_cpd +
+                            " WHERE checkpoint_id = $1 AND key > decode($2, 'hex') ORDER BY key LIMIT " +
+                            std::to_string(k_checkpoint_step) + " RETURNING key) "
+                            "SELECT count(*), coalesce((SELECT encode(key, 'hex') FROM s ORDER BY key DESC LIMIT 1), '') FROM s",
+                        {std::to_string(num), after});
+        after = r[0][1].as<std::string>();
+        if (r[0][0].as<std::int64_t>() < static_cast<std::int64_t>(k_checkpoint_step)) break;
+      }
       tx.commit();
       return *info;
     });

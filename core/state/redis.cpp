@@ -16,6 +16,7 @@
 #include "core/secrets/store.h"
 #include "core/stack/endpoints.h"
 #include "core/state/common.h"
+#include "core/state/redis_checkpoint.h"
 #include "core/state/redis_replies.h"
 #include "core/state/redis_scripts.h"
 #include "core/util/strings.h"
@@ -44,84 +45,6 @@ constexpr std::size_t k_mset_pairs = 1000;
 constexpr std::size_t k_mset_bytes = 4u << 20;
 
 using namespace redis_scripts;
-
-// Checkpoints run as one script each, so Redis executes them atomically (no other command runs
-// in between); they block the server for their duration.
-// The key names under the prefix come from a SCAN loop, not KEYS: the application's ACL user
-// (local/redis_acl.h) may not run KEYS, which ACL key patterns cannot limit. Inside the script
-// nothing else runs, so the loop sees exactly the keys of that moment; all names are read before
-// anything is written.
-const char* k_scan_keys_lua = R"lua(
-local function scan_keys(pattern)
-  local seen, cursor = {}, '0'
-  repeat
-    local r = redis.call('SCAN', cursor, 'MATCH', pattern, 'COUNT', 1000)
-    cursor = r[1]
-    for _, k in ipairs(r[2]) do seen[k] = true end
-  until cursor == '0'
-  local keys = {}
-  for k in pairs(seen) do keys[#keys + 1] = k end
-  return keys
-end
-)lua";
-
-const std::string k_checkpoint_create_script = std::string(k_scan_keys_lua) + R"lua(
-local kp, ip = ARGV[2], ARGV[3]
-local id = redis.call('INCR', ip .. 'checkpoint:seq')
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local base = ip .. 'checkpoint:' .. id
-local n, bytes = 0, 0
-for _, k in ipairs(scan_keys(ARGV[1])) do
-  if string.sub(k, 1, #ip) ~= ip and redis.call('TYPE', k).ok == 'string' then
-    local user = string.sub(k, #kp + 1)
-    local v = redis.call('GET', k)
-    local pttl = redis.call('PTTL', k)
-    if v and pttl ~= -2 then
-      redis.call('HSET', base .. ':v', user, v)
-      local m = redis.call('GET', ip .. 'meta:' .. user)
-      if m then redis.call('HSET', base .. ':m', user, m) end
-      if pttl > 0 then redis.call('HSET', base .. ':x', user, tostring(now + pttl)) end
-      n = n + 1
-      bytes = bytes + #user + #v
-    end
-  end
-end
-local info = cjson.encode({id = tostring(id), name = ARGV[4], created = now, keys = n, bytes = bytes})
-redis.call('HSET', ip .. 'checkpoints', id, info)
-return info
-)lua";
-
-const std::string k_checkpoint_restore_script = std::string(k_scan_keys_lua) + R"lua(
-local kp, ip = ARGV[2], ARGV[3]
-local info = redis.call('HGET', ip .. 'checkpoints', ARGV[4])
-if not info then return false end
-local base = ip .. 'checkpoint:' .. ARGV[4]
-for _, k in ipairs(scan_keys(ARGV[1])) do
-  if string.sub(k, 1, #ip) ~= ip then
-    redis.call('DEL', k, ip .. 'meta:' .. string.sub(k, #kp + 1))
-  end
-end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local vals = redis.call('HGETALL', base .. ':v')
-for i = 1, #vals, 2 do
-  local user, v = vals[i], vals[i + 1]
-  local x = redis.call('HGET', base .. ':x', user)
-  local m = redis.call('HGET', base .. ':m', user)
-  if x then
-    local left = tonumber(x) - now
-    if left > 0 then
-      redis.call('SET', kp .. user, v, 'PX', left)
-      if m then redis.call('SET', ip .. 'meta:' .. user, m, 'PX', left) end
-    end
-  else
-    redis.call('SET', kp .. user, v)
-    if m then redis.call('SET', ip .. 'meta:' .. user, m) end
-  end
-end
-return info
-)lua";
 
 using clients::RedisConnection;
 using clients::RedisError;
@@ -408,12 +331,7 @@ public:
     return out;
   }
 
-  CheckpointInfo checkpoint_create(const std::string& name) override
-  {
-    auto r = command({"EVAL", k_checkpoint_create_script, "0", redis_glob_escape(m_kp) + "*", m_kp, m_ip, name});
-    expect(r, Type::string, "checkpoint create");
-    return redis_replies::checkpoint_info(r.str);
-  }
+  CheckpointInfo checkpoint_create(const std::string& name) override { return redis_checkpoint::create(checkpoint_server(), m_kp, m_ip, name); }
 
   std::vector<CheckpointInfo> checkpoint_list() override
   {
@@ -422,19 +340,19 @@ public:
     return redis_replies::checkpoint_infos(r);
   }
 
-  CheckpointInfo checkpoint_restore(const std::string& id) override
-  {
-    redis_replies::check_checkpoint_id(id);
-    auto r = command({"EVAL", k_checkpoint_restore_script, "0", redis_glob_escape(m_kp) + "*", m_kp, m_ip, id});
-    if (r.is_nil())
-      throw Error(ExitCode::failed, fmt::format("checkpoint {} not found", id), {}, "list checkpoints with: statectl checkpoint list");
-    expect(r, Type::string, "checkpoint restore");
-    return redis_replies::checkpoint_info(r.str);
-  }
+  CheckpointInfo checkpoint_restore(const std::string& id) override { return redis_checkpoint::restore(checkpoint_server(), m_kp, m_ip, id); }
 
 private:
 
   std::string meta_key(const std::string& key) const { return m_ip + "meta:" + key; }
+
+  // Checkpoints run in bounded steps (core/state/redis_checkpoint.h) through this backend's
+  // command(): its timeout, reconnection after a failover and error mapping apply to each step.
+  redis_checkpoint::Server checkpoint_server()
+  {
+    return {[this](const std::vector<std::string>& args) { return command(args); },
+            [this](const Reply& r, Type t, const std::string& what) { expect(r, t, what); }};
+  }
 
   // Waits (WAIT) until every replica that could be promoted has this connection's last write;
   // returns why not, or an empty string. Throws when the server refuses WAIT.

@@ -106,3 +106,52 @@ echo "1M-line Redis batch from a pipe: peak RSS $(cat rss.txt) KiB"
 assert_eq "$("$STATECTL" get --backend redis m/0999999)" "value-0999999-$(printf 'x%.0s' {1..32})"
 assert_eq "$(redis-cli -p "$(port 3)" --scan --pattern 'statectl:m/*' | wc -l)" 1000000 "keys after the 1M-line batch"
 pass "redis: 1M-line batches from a file and a pipe stay under 64 MiB; a bad line 1000001 writes nothing"
+
+# Issue 21: 1M keys through keys, checkpoint create and checkpoint restore with the default
+# settings (no raised [state] timeout), each under 64 MiB peak RSS, on both backends. On Redis the
+# checkpoint runs in bounded steps: the master is never blocked long enough for the Sentinel
+# (down-after 5 s, as statectl's stacks have) to call it down.
+rcli() { redis-cli -p "$(port 3)" "$@"; }
+sentinel_log="$TEST_DIR/servers/sentinel.log"
+[[ -f $sentinel_log ]] || fail "no Sentinel log at $sentinel_log"
+redis-cli -p "$(port 4)" SENTINEL SET mymaster down-after-milliseconds 5000 >/dev/null
+peak_rss rss.txt "$STATECTL" put --backend postgres --batch million.tsv || fail "1M-line PostgreSQL batch: $(cat "$ERR")"
+assert_eq "$(cat "$OUT")" "written 1000000, errors 0"
+(($(cat rss.txt) < 65536)) || fail "1M-line PostgreSQL batch: peak RSS $(cat rss.txt) KiB, over 64 MiB"
+echo "1M-line PostgreSQL batch: peak RSS $(cat rss.txt) KiB"
+for b in postgres redis; do
+  sdown_before=$(grep -c '+sdown master mymaster' "$sentinel_log" || true)
+  peak_rss rss.txt "$STATECTL" keys --backend "$b" --prefix m/ || fail "$b: keys of 1M: $(cat "$ERR")"
+  assert_eq "$(wc -l <"$OUT")" 1000000 "$b: keys listed"
+  (($(cat rss.txt) < 65536)) || fail "$b: keys of 1M: peak RSS $(cat rss.txt) KiB, over 64 MiB"
+  echo "$b: keys of 1M: peak RSS $(cat rss.txt) KiB"
+  peak_rss rss.txt "$STATECTL" checkpoint create --backend "$b" --name million -o json || fail "$b: checkpoint of 1M: $(cat "$ERR")"
+  id=$(json_get "$OUT" 'j["id"]')
+  (($(json_get "$OUT" 'j["keys"]') >= 1000000)) || fail "$b: checkpoint holds $(json_get "$OUT" 'j["keys"]') keys"
+  (($(cat rss.txt) < 65536)) || fail "$b: checkpoint create of 1M: peak RSS $(cat rss.txt) KiB, over 64 MiB"
+  echo "$b: checkpoint create of 1M: peak RSS $(cat rss.txt) KiB"
+  # Change the key space, then restore: the checkpoint's keys come back, the new one goes.
+  "$STATECTL" del --backend "$b" m/0000000 m/0500000 >/dev/null
+  "$STATECTL" put --backend "$b" after/checkpoint x >/dev/null
+  peak_rss rss.txt "$STATECTL" checkpoint restore --backend "$b" "$id" || fail "$b: restore of 1M: $(cat "$ERR")"
+  (($(cat rss.txt) < 65536)) || fail "$b: checkpoint restore of 1M: peak RSS $(cat rss.txt) KiB, over 64 MiB"
+  echo "$b: checkpoint restore of 1M: peak RSS $(cat rss.txt) KiB"
+  assert_eq "$("$STATECTL" get --backend "$b" m/0500000)" "value-0500000-$(printf 'x%.0s' {1..32})" "$b: a deleted key after restore"
+  expect_exit 1 "$STATECTL" get --backend "$b" after/checkpoint
+  [[ $(grep -c '+sdown master mymaster' "$sentinel_log" || true) == "$sdown_before" ]] || fail "$b: the Sentinel called the Redis master down during the 1M-key operations"
+done
+assert_eq "$(rcli --scan --pattern 'statectl:m/*' | wc -l)" 1000000 "Redis keys after the restore"
+assert_eq "$(rcli --scan --pattern 'statectl#statectl:checkpoint:pending' | wc -l)" 0 "an unfinished-checkpoint record left behind"
+pass "1M keys: keys, checkpoint create and restore with default settings under 64 MiB on both backends; Redis never called down"
+
+# A checkpoint written by an earlier statectl (one hash per part, no "chunks" in its record)
+# still restores.
+rcli HSET 'statectl#statectl:checkpoint:900:v' legacy/a one legacy/b two >/dev/null
+rcli HSET 'statectl#statectl:checkpoint:900:x' legacy/b "$(( ($(date +%s) + 3600) * 1000 ))" >/dev/null
+rcli HSET 'statectl#statectl:checkpoints' 900 '{"id":"900","name":"old","created":1,"keys":2,"bytes":20}' >/dev/null
+expect_exit 0 "$STATECTL" checkpoint restore --backend redis 900
+assert_eq "$("$STATECTL" get --backend redis legacy/a)" one "legacy checkpoint: a key"
+ttl=$(rcli PTTL statectl:legacy/b)
+((ttl > 3500000 && ttl <= 3600000)) || fail "legacy checkpoint: the TTL of legacy/b is $ttl ms"
+assert_eq "$(rcli --scan --pattern 'statectl:m/*' | wc -l)" 0 "keys not in the legacy checkpoint"
+pass "a checkpoint in the earlier one-hash format restores"

@@ -1,0 +1,29 @@
+// Checkpoints of a Redis master (Sentinel or standalone) in bounded steps: the key space is walked
+// with a SCAN cursor from the client, and each step copies (or writes back) at most a few
+// thousand keys in one short script, so the server is never blocked for more than a few
+// milliseconds: a checkpoint of a million keys cannot make Sentinel fail the master over.
+// The price is that a checkpoint is not one instant: each key is copied atomically with its
+// metadata and TTL, but a key written while the checkpoint runs may be in it or not.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "core/clients/redis.h"
+#include "core/state/backend.h"
+
+namespace statectl::state::redis_checkpoint {
+
+// How the steps reach the server: one command, with the backend's timeout, reconnection and
+// error mapping; `expect` checks a reply's type (throwing the backend's error otherwise).
+struct Server {
+  std::function<clients::RedisValue(const std::vector<std::string>&)> command;
+  std::function<void(const clients::RedisValue&, clients::RedisValue::Type, const std::string&)> expect;
+};
+
+// kp: the key prefix of the state keys; ip: the internal prefix (metadata, checkpoints).
+CheckpointInfo create(const Server& s, const std::string& kp, const std::string& ip, const std::string& name);
+CheckpointInfo restore(const Server& s, const std::string& kp, const std::string& ip, const std::string& id);
+
+} // namespace statectl::state::redis_checkpoint
