@@ -62,11 +62,12 @@ end
 return r[1]
 )lua";
 
-// One step of restore's second half: chunk ARGV[4] written back; a key whose expiry has passed
-// stays absent. Returns the keys written.
+// One step of restore's second half: the hashes ARGV[3]:{v,m,x} written back (one chunk; or the
+// whole of a checkpoint made before the stepwise format, which has one hash per part and so is
+// restored in one script, blocking the server as long as it always did); a key whose expiry has
+// passed stays absent. Returns the keys written.
 const char* k_ckpt_write_step = R"lua(
-local kp, ip, base = ARGV[1], ARGV[2], ARGV[3]
-local c = base .. ':' .. ARGV[4]
+local kp, ip, c = ARGV[1], ARGV[2], ARGV[3]
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local vals = redis.call('HGETALL', c .. ':v')
@@ -116,32 +117,6 @@ if next(p) == nil then redis.call('DEL', KEYS[1]) else redis.call('SET', KEYS[1]
 return out
 )lua";
 
-// The second half of restoring a checkpoint made before the stepwise format: one hash per part,
-// written back by one script (which blocks the server for as long as such a checkpoint is big,
-// as it always did; the first half, clearing the key space, runs in steps as for the others).
-const char* k_ckpt_legacy_write = R"lua(
-local kp, ip = ARGV[1], ARGV[2]
-local base = ip .. 'checkpoint:' .. ARGV[3]
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local vals = redis.call('HGETALL', base .. ':v')
-for i = 1, #vals, 2 do
-  local user, v = vals[i], vals[i + 1]
-  local x = redis.call('HGET', base .. ':x', user)
-  local m = redis.call('HGET', base .. ':m', user)
-  if x then
-    local left = tonumber(x) - now
-    if left > 0 then
-      redis.call('SET', kp .. user, v, 'PX', left)
-      if m then redis.call('SET', ip .. 'meta:' .. user, m, 'PX', left) end
-    end
-  else
-    redis.call('SET', kp .. user, v)
-    if m then redis.call('SET', ip .. 'meta:' .. user, m) end
-  end
-end
-return 1
-)lua";
 
 std::string base_of(const std::string& ip, const std::string& id) { return ip + "checkpoint:" + id; }
 
@@ -246,14 +221,14 @@ CheckpointInfo restore(const Server& s, const std::string& kp, const std::string
     cursor = r.str;
   } while (cursor != "0");
   if (legacy) {
-    auto r = s.command({"EVAL", k_ckpt_legacy_write, "0", kp, ip, id});
+    auto r = s.command({"EVAL", k_ckpt_write_step, "0", kp, ip, base_of(ip, id)});
     s.expect(r, Type::integer, "checkpoint restore");
     return redis_replies::checkpoint_info(rec.str);
   }
   auto chunks = info.value("chunks", std::int64_t{0});
   std::string base = base_of(ip, id);
   for (std::int64_t c = 0; c < chunks; ++c) {
-    auto r = s.command({"EVAL", k_ckpt_write_step, "0", kp, ip, base, std::to_string(c)});
+    auto r = s.command({"EVAL", k_ckpt_write_step, "0", kp, ip, fmt::format("{}:{}", base, c)});
     s.expect(r, Type::integer, "checkpoint restore");
   }
   return redis_replies::checkpoint_info(rec.str);
