@@ -432,23 +432,15 @@ public:
       c.exec("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ");
       auto id = c.exec("INSERT INTO " + m_cps + " (name) VALUES ($1) RETURNING id", {name})[0][0].as<std::int64_t>();
       std::int64_t keys = 0, bytes = 0;
-      std::string after; // hex of the last key copied ("" = from the start)
-      for (;;) {
-        m_watchdog.arm(&m_conn, m_settings.timeout);
-        auto r = c.exec("WITH s AS (INSERT INTO " + m_cpd +
-                            " (checkpoint_id, key, value, metadata, created_at, updated_at, expires_at) "
-                            "SELECT $1, key, value, metadata, created_at, updated_at, expires_at FROM " + m_t +
-                            " WHERE (expires_at IS NULL OR expires_at > now()) AND key > decode($2, 'hex') ORDER BY key LIMIT " +
-                            std::to_string(k_checkpoint_step) +
-                            " RETURNING key, octet_length(key) + octet_length(value) AS b) "
-                            "SELECT count(*), coalesce(sum(b), 0), coalesce((SELECT encode(key, 'hex') FROM s ORDER BY key DESC LIMIT 1), '') FROM s",
-                        {std::to_string(id), after});
-        auto n = r[0][0].as<std::int64_t>();
-        keys += n;
-        bytes += r[0][1].as<std::int64_t>();
-        after = r[0][2].as<std::string>();
-        if (n < static_cast<std::int64_t>(k_checkpoint_step)) break;
-      }
+      in_key_pages(c,
+                   "INSERT INTO " + m_cpd + " (checkpoint_id, key, value, metadata, created_at, updated_at, expires_at) "
+                   "SELECT $1, key, value, metadata, created_at, updated_at, expires_at FROM " + m_t +
+                   " WHERE (expires_at IS NULL OR expires_at > now()) AND key > decode($2, 'hex') ORDER BY key LIMIT {step}"
+                   " RETURNING key, octet_length(key) + octet_length(value) AS b",
+                   ", coalesce(sum(b), 0)", {std::to_string(id)}, [&](const clients::PgRow& row) {
+                     keys += row[0].as<std::int64_t>();
+                     bytes += row[2].as<std::int64_t>();
+                   });
       c.exec("UPDATE " + m_cps + " SET keys = $2, bytes = $3 WHERE id = $1", {std::to_string(id), std::to_string(keys), std::to_string(bytes)});
       auto info = one_checkpoint(c, id);
       tx.commit();
@@ -476,33 +468,41 @@ public:
       if (!info)
         throw Error(ExitCode::failed, fmt::format("checkpoint {} not found", id), {}, "list checkpoints with: statectl checkpoint list");
       // Both halves in steps, each under its own [state] timeout, in the one transaction.
-      for (std::string after;;) {
-        m_watchdog.arm(&m_conn, m_settings.timeout);
-        auto r = c.exec("WITH d AS (DELETE FROM " + m_t + " WHERE key IN (SELECT key FROM " + m_t +
-                            " WHERE key > decode($1, 'hex') ORDER BY key LIMIT " + std::to_string(k_checkpoint_step) +
-                            ") RETURNING key) SELECT count(*), coalesce((SELECT encode(key, 'hex') FROM d ORDER BY key DESC LIMIT 1), '') FROM d",
-                        {after});
-        after = r[0][1].as<std::string>();
-        if (r[0][0].as<std::int64_t>() < static_cast<std::int64_t>(k_checkpoint_step)) break;
-      }
-      for (std::string after;;) {
-        m_watchdog.arm(&m_conn, m_settings.timeout);
-        auto r = c.exec("WITH s AS (INSERT INTO " + m_t +
-                            " (key, value, metadata, created_at, updated_at, expires_at) "
-                            "SELECT key, value, metadata, created_at, updated_at, expires_at FROM " + m_cpd +
-                            " WHERE checkpoint_id = $1 AND key > decode($2, 'hex') ORDER BY key LIMIT " +
-                            std::to_string(k_checkpoint_step) + " RETURNING key) "
-                            "SELECT count(*), coalesce((SELECT encode(key, 'hex') FROM s ORDER BY key DESC LIMIT 1), '') FROM s",
-                        {std::to_string(num), after});
-        after = r[0][1].as<std::string>();
-        if (r[0][0].as<std::int64_t>() < static_cast<std::int64_t>(k_checkpoint_step)) break;
-      }
+      in_key_pages(c,
+                   "DELETE FROM " + m_t + " WHERE key IN (SELECT key FROM " + m_t +
+                   " WHERE key > decode($1, 'hex') ORDER BY key LIMIT {step}) RETURNING key",
+                   "", {});
+      in_key_pages(c,
+                   "INSERT INTO " + m_t + " (key, value, metadata, created_at, updated_at, expires_at) "
+                   "SELECT key, value, metadata, created_at, updated_at, expires_at FROM " + m_cpd +
+                   " WHERE checkpoint_id = $1 AND key > decode($2, 'hex') ORDER BY key LIMIT {step} RETURNING key",
+                   "", {std::to_string(num)});
       tx.commit();
       return *info;
     });
   }
 
 private:
+  // Runs `change` (an INSERT or DELETE ... RETURNING key, with "{step}" for its page size and
+  // the hex of the last key done as its last parameter) page after page, in key order, each
+  // page under its own [state] timeout, until a page comes back short. on_page sees each
+  // page's row: count, the last key's hex, then `extra` columns over the returned rows.
+  void in_key_pages(PgConnection& c, std::string change, const std::string& extra, std::vector<std::string> params,
+                    const std::function<void(const clients::PgRow&)>& on_page = {})
+  {
+    change.replace(change.find("{step}"), 6, std::to_string(k_checkpoint_step));
+    std::string sql = "WITH s AS (" + change + ") SELECT count(*), "
+                      "coalesce((SELECT encode(key, 'hex') FROM s ORDER BY key DESC LIMIT 1), '')" + extra + " FROM s";
+    params.emplace_back(); // "" = from the first key
+    for (;;) {
+      m_watchdog.arm(&m_conn, m_settings.timeout);
+      auto r = c.exec(sql, std::vector<PgParam>(params.begin(), params.end()));
+      if (on_page) on_page(r[0]);
+      params.back() = r[0][1].as<std::string>();
+      if (r[0][0].as<std::int64_t>() < static_cast<std::int64_t>(k_checkpoint_step)) break;
+    }
+  }
+
   static std::int64_t parse_id(const std::string& id)
   {
     static const std::regex digits("[0-9]{1,18}");
