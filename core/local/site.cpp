@@ -99,21 +99,20 @@ void Site::install_tls(bool new_stack)
   }
   TlsFiles f = tls_files(cfg);
   make_dir(f.ca.parent_path(), 0755);
+  // The application role's client certificate: statectl reads it, the servers never do.
+  const auto& s = config::settings(cfg);
+  std::error_code ec;
+  bool app_cert = s.postgres.app_user != s.postgres.superuser && (new_stack || fs::exists(f.app_cert, ec));
   if (planning()) {
     note(fmt::format("write {}, {} and {} (key 0600)", f.ca.string(), f.cert.string(), f.key.string()));
-    const auto& ps = config::settings(cfg);
-    std::error_code pec;
-    if (ps.postgres.app_user != ps.postgres.superuser && (new_stack || fs::exists(f.app_cert, pec)))
-      note(fmt::format("write {} and {} (0600): the client certificate of role {}", f.app_cert.string(), f.app_key.string(), ps.postgres.app_user));
+    if (app_cert)
+      note(fmt::format("write {} and {} (0600): the client certificate of role {}", f.app_cert.string(), f.app_key.string(), s.postgres.app_user));
     return;
   }
   write_file(f.ca, store.require(k_ca_cert), 0644);
   write_file(f.cert, store.require(k_tls_cert), 0644);
   write_file(f.key, store.require(k_tls_key), 0600);
-  // The application role's client certificate: statectl reads it, the servers never do.
-  const auto& s = config::settings(cfg);
-  std::error_code ec;
-  if (s.postgres.app_user == s.postgres.superuser || (!new_stack && !fs::exists(f.app_cert, ec))) return;
+  if (!app_cert) return;
   // Issued when missing, for another role, or by a CA the store no longer holds.
   bool valid = false;
   if (auto cur = store.get(k_app_cert); cur && store.exists(k_app_key))
