@@ -2,6 +2,7 @@
 
 #include <CLI/CLI.hpp>
 #include <filesystem>
+#include <fmt/format.h>
 
 #include "core/config/config.h"
 #include "core/error.h"
@@ -80,6 +81,14 @@ targets::Target& Context::target()
 {
   if (!m_target) m_target = targets::make(config(), runner(), printer());
   return *m_target;
+}
+
+std::chrono::milliseconds duration_flag(const std::string& flag, const std::string& text, bool allow_zero)
+{
+  auto d = util::parse_duration(text);
+  if (!d || d->count() < 0 || (!allow_zero && d->count() == 0))
+    throw Error(ExitCode::usage, "invalid " + flag, fmt::format("expected a duration like 500ms, 5s or 2m, got '{}'", text));
+  return *d;
 }
 
 void add_target_option(CLI::App& sub, Context& ctx, const std::string& help)

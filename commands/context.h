@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
@@ -91,6 +92,10 @@ private:
   std::unique_ptr<targets::Target> m_target;   // uses the runner, printer and config above
   std::unique_ptr<targets::Binding> m_binding; // released first
 };
+
+// The value of a duration flag ("500ms", "5s", "2m"); Error(usage) naming flag when text is not
+// one, is negative, or is zero without allow_zero.
+std::chrono::milliseconds duration_flag(const std::string& flag, const std::string& text, bool allow_zero = false);
 
 // Adds --target local|compose|k8s|terraform to a command that acts on a deployed stack: it sets
 // [project] target for the run, so every endpoint the command reaches is that target's. An

@@ -18,14 +18,6 @@ using namespace std::chrono;
 
 namespace {
 
-milliseconds duration_flag(const std::string& flag, const std::string& text, bool allow_zero = false)
-{
-  auto d = util::parse_duration(text);
-  if (!d || d->count() < 0 || (!allow_zero && d->count() == 0))
-    throw Error(ExitCode::usage, "invalid " + flag, fmt::format("expected a duration like 500ms, 5s or 2m, got '{}'", text));
-  return *d;
-}
-
 void setup_test(CLI::App& sub, Context& ctx)
 {
   struct Opts {

@@ -56,6 +56,7 @@ void setup_tls(CLI::App& parent, Context& ctx)
     std::string key = "ec-p256";
     bool rotate = false;
     bool apply = false;
+    std::string timeout = "3m";
   };
   auto o = std::make_shared<Opts>();
   auto* cmd = parent.add_subcommand("tls", "Issue a server certificate signed by the store's CA (created when absent) with OpenSSL");
@@ -65,15 +66,19 @@ void setup_tls(CLI::App& parent, Context& ctx)
   cmd->add_option("--key", o->key, "Key algorithm")->check(CLI::IsMember({"ec-p256", "rsa4096"}))->capture_default_str();
   cmd->add_flag("--rotate", o->rotate, "Replace the existing server certificate (exit 2 when none was issued)");
   cmd->add_flag("--apply", o->apply,
-                "Then make the running local stack ([tls] enabled) present it without a restart: PostgreSQL reload, PgBouncer\n"
-                "RELOAD, Redis CONFIG SET tls-cert-file; verified on a fresh handshake with every server");
+                "Then make the running stack ([tls] enabled; local or k8s) present it without a restart: PostgreSQL reload,\n"
+                "PgBouncer RELOAD, Redis and Sentinel CONFIG SET tls-cert-file; verified on a fresh handshake (k8s: the Secret\n"
+                "is pushed, and the servers reload once the kubelet has updated every pod's /tls volume)");
+  cmd->add_option("--timeout", o->timeout, "k8s --apply: longest wait for the pods to see the new certificate")->capture_default_str();
+  add_target_option(*cmd, ctx, "The stack --apply rolls the certificate out to (default [project] target; local or k8s)");
   cmd->footer("The CA (ca.crt, ca.key) is created once and reused; every run issues a new tls.crt/tls.key and keeps the\n"
-              "previous pair as dated backups. `secrets tls --rotate --apply` rolls a new certificate out to the local stack.\n"
+              "previous pair as dated backups. `secrets tls --rotate --apply` rolls a new certificate out to the local or k8s stack.\n"
               "When the store holds the PostgreSQL application role's client certificate (pg-app.crt, pg-app.key: CN =\n"
               "[postgres] app_user, issued by the local stack's first deploy with TLS; the state commands log in to\n"
               "PgBouncer with it) every run reissues it too, and --apply writes it to <state dir>/tls/ (0600).");
   cmd->callback([&ctx, o] {
     auto& cfg = ctx.config();
+    const auto timeout = duration_flag("--timeout", o->timeout); // checked before anything is issued
     auto store = open_store(ctx);
     if (o->rotate && !store.exists(secrets::k_tls_cert))
       throw Error(ExitCode::usage, "nothing to rotate", fmt::format("{} has no tls.crt", store.dir().string()), "run 'statectl secrets tls' first");
@@ -87,7 +92,11 @@ void setup_tls(CLI::App& parent, Context& ctx)
     bool plan = ctx.globals().dry_run;
     auto r = secrets::issue_tls(store, req, plan);
     std::vector<std::string> applied;
-    if (o->apply) applied = stack::apply_tls_rotation(cfg, ctx.runner(), ctx.printer());
+    if (o->apply) {
+      auto target = targets::make(cfg, ctx.runner(), ctx.printer());
+      auto steps = target->apply_tls_rotation(timeout);
+      applied = steps ? *steps : stack::apply_tls_rotation(cfg, ctx.runner(), ctx.printer());
+    }
     ctx.printer().result(secrets::TlsReport{store.dir().string(), plan, r, applied});
   });
 }

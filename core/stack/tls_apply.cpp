@@ -4,12 +4,10 @@
 #include <csignal>
 #include <fmt/format.h>
 #include <thread>
-#include <openssl/pem.h>
-#include <openssl/ssl.h>
-#include <openssl/x509.h>
 
 #include "core/clients/postgres.h"
 #include "core/clients/redis.h"
+#include "core/clients/tls_probe.h"
 #include "core/config/settings.h"
 #include "core/error.h"
 #include "core/local/components.h"
@@ -21,70 +19,7 @@
 
 namespace statectl::stack {
 
-namespace {
-
 using namespace std::chrono;
-
-// The serial number of a PEM certificate, as hex.
-std::string serial_of(const std::string& pem)
-{
-  BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
-  X509* x = bio ? PEM_read_bio_X509(bio, nullptr, nullptr, nullptr) : nullptr;
-  std::string out;
-  if (x) {
-    BIGNUM* bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), nullptr);
-    if (char* hex = bn ? BN_bn2hex(bn) : nullptr) {
-      out = hex;
-      OPENSSL_free(hex);
-    }
-    BN_free(bn);
-    X509_free(x);
-  }
-  BIO_free(bio);
-  return out;
-}
-
-// The serial of the certificate the server on 127.0.0.1:port presents (PostgreSQL's SSLRequest
-// first with starttls_pg), verified against the stack's CA; empty when the handshake fails.
-std::string presented_serial(int port, const std::string& ca_file, bool starttls_pg)
-{
-  std::string serial;
-  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
-  BIO* conn = BIO_new_connect(fmt::format("127.0.0.1:{}", port).c_str());
-  if (ctx && conn && SSL_CTX_load_verify_locations(ctx, ca_file.c_str(), nullptr) == 1 && BIO_do_connect(conn) == 1) {
-    bool ready = true;
-    if (starttls_pg) {
-      // SSLRequest: length 8, code 80877103; the server answers 'S' when it speaks TLS.
-      const unsigned char req[8] = {0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f};
-      char answer = 0;
-      ready = BIO_write(conn, req, sizeof req) == 8 && BIO_read(conn, &answer, 1) == 1 && answer == 'S';
-    }
-    SSL* ssl = ready ? SSL_new(ctx) : nullptr;
-    if (ssl) {
-      SSL_set_verify(ssl, SSL_VERIFY_PEER, nullptr);
-      SSL_set_bio(ssl, conn, conn);
-      conn = nullptr; // owned by ssl now
-      if (SSL_connect(ssl) == 1) {
-        if (X509* peer = SSL_get1_peer_certificate(ssl)) {
-          BIGNUM* bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(peer), nullptr);
-          if (char* hex = bn ? BN_bn2hex(bn) : nullptr) {
-            serial = hex;
-            OPENSSL_free(hex);
-          }
-          BN_free(bn);
-          X509_free(peer);
-        }
-        SSL_shutdown(ssl);
-      }
-      SSL_free(ssl);
-    }
-  }
-  if (conn) BIO_free_all(conn);
-  if (ctx) SSL_CTX_free(ctx);
-  return serial;
-}
-
-} // namespace
 
 std::vector<std::string> apply_tls_rotation(const config::Config& cfg, exec::Runner& runner, output::Printer& printer)
 {
@@ -104,7 +39,7 @@ std::vector<std::string> apply_tls_rotation(const config::Config& cfg, exec::Run
   local::TlsFiles files = local::tls_files(cfg);
   step(fmt::format("wrote the new certificate and key to {}", files.cert.parent_path().string()));
   if (site.planning()) return steps;
-  std::string want = serial_of(secrets::Store(cfg).require(secrets::k_tls_cert));
+  std::string want = clients::certificate_serial(secrets::Store(cfg).require(secrets::k_tls_cert));
   clients::ClientTls tls = local::client_tls(cfg);
   std::string redis_password = secrets::Store(cfg).get("redis").value_or("");
 
@@ -169,7 +104,7 @@ std::vector<std::string> apply_tls_rotation(const config::Config& cfg, exec::Run
     if (std::find(reloaded.begin(), reloaded.end(), m.name) == reloaded.end()) continue;
     std::string got;
     for (int attempt = 0; attempt < 20 && got != want; ++attempt) {
-      got = presented_serial(m.port, files.ca.string(), pg);
+      got = clients::presented_serial("127.0.0.1", m.port, files.ca.string(), pg);
       if (got != want) std::this_thread::sleep_for(100ms);
     }
     if (got != want)

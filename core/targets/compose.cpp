@@ -455,6 +455,13 @@ public:
     return postgres(deployed()).promote_after_kill(f.victim);
   }
 
+  std::optional<std::vector<std::string>> apply_tls_rotation(milliseconds) override
+  {
+    throw Error(ExitCode::usage, "--apply rolls a certificate out to local and k8s stacks only",
+                "a compose container reads the certificate it was started with (its secret files are bind mounts)",
+                "rotate without --apply, then run 'statectl deploy --target compose' and restart the containers");
+  }
+
   secrets::ApplyFn secrets_applier(const secrets::Store& store, const std::string& secret_name) override
   {
     if (!cfg.get_string("postgres.url").empty() || !cfg.get_string("redis.url").empty())

@@ -311,6 +311,11 @@ public:
     return redis_cli_in(cfg, req, o, [&](const std::string& service) { return exec_prefix(service, o.tty); }, "/secrets");
   }
 
+  std::optional<std::vector<std::string>> apply_tls_rotation(milliseconds timeout) override
+  {
+    return k8s_tls::apply_rotation(cfg, req, runner, printer, deploy::Kubectl::detect(cfg), [this] { return endpoints(); }, timeout);
+  }
+
   Fault find_fault(const std::string& backend) override
   {
     deploy::Kubectl kubectl = deploy::Kubectl::detect(cfg);

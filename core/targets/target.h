@@ -151,6 +151,17 @@ public:
     return {};
   }
 
+  // `secrets tls --apply`, once the new certificate is in the secret store: makes the running
+  // stack's servers present it without a restart and verifies that they do; returns the steps
+  // done. nullopt (the default): the target has no way of its own, and the local stack's is used
+  // (stack::apply_tls_rotation). Throws Error(usage) where the target cannot take a certificate
+  // (terraform: the cloud's), Error(failed) when a server does not take it.
+  virtual std::optional<std::vector<std::string>> apply_tls_rotation(std::chrono::milliseconds timeout)
+  {
+    (void)timeout;
+    return std::nullopt;
+  }
+
   // `failover switchover` where the platform runs the failover manager (k8s with Patroni: POST
   // /switchover to the leader's REST API through kubectl exec): hands the writable role of
   // backend to `to` (empty: the manager's choice) and waits, up to timeout, until another member

@@ -69,6 +69,12 @@ public:
 
   std::string name() const override { return "terraform"; }
 
+  std::optional<std::vector<std::string>> apply_tls_rotation(std::chrono::milliseconds) override
+  {
+    throw Error(ExitCode::usage, "--apply has nothing to roll out on terraform",
+                "the managed databases present their cloud provider's certificates, not the secret store's", "rotate without --apply");
+  }
+
   DeployResult deploy(const DeployOptions&) override
   {
     DeployResult res = deploy_result();
