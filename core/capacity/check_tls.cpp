@@ -5,10 +5,26 @@
 #include "core/capacity/check.h"
 #include "core/config/settings.h"
 #include "core/error.h"
+#include "core/render/render.h"
 #include "core/secrets/store.h"
 #include "core/secrets/tls.h"
 
 namespace statectl::capacity {
+
+namespace {
+
+// Whether the deployed stack of [project] target presents the secret store's certificate: the
+// local stack with [tls] enabled, and the compose and k8s renders that speak TLS.
+bool uses_store_certificate(const config::Config& cfg)
+{
+  const auto& target = config::settings(cfg).project.target;
+  if (target == "local") return config::settings(cfg).tls.enabled;
+  if (target == "compose") return render::tls_rendered(cfg, render::request_for(cfg, render::Target::compose));
+  if (target == "k8s") return render::tls_rendered(cfg, render::request_for(cfg, render::Target::k8s));
+  return false;
+}
+
+} // namespace
 
 void check_certificates(const config::Config& cfg, const Thresholds& t, std::vector<CheckResult>& out)
 {
@@ -34,10 +50,10 @@ void check_certificates(const config::Config& cfg, const Thresholds& t, std::vec
       }
     }
     if (!soonest) {
-      // Without TLS and without certificates there is nothing to watch: no check at all. Only the
-      // local stack uses statectl's certificates (compose and k8s have no TLS yet; the cloud
-      // services of terraform bring their own).
-      if (!config::settings(cfg).tls.enabled || config::settings(cfg).project.target != "local") return;
+      // Without TLS and without certificates there is nothing to watch: no check at all. The
+      // stacks statectl deploys with TLS present the store's certificate; the cloud services of
+      // terraform bring their own.
+      if (!uses_store_certificate(cfg)) return;
       r.status = Status::critical;
       r.value = "no certificate";
       r.message = "[tls] enabled but the secret store has no tls.crt: run `statectl secrets tls` (or `statectl deploy`)";

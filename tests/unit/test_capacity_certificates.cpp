@@ -13,9 +13,9 @@ using namespace statectl::capacity;
 
 namespace {
 
-config::Config make_config(const std::filesystem::path& dir, bool tls)
+config::Config make_config(const std::filesystem::path& dir, bool tls, const std::string& extra = "")
 {
-  return config::Config::from_string("[local]\ndir = \"" + dir.string() + "\"\n[tls]\nenabled = " + (tls ? "true" : "false") + "\n",
+  return config::Config::from_string("[local]\ndir = \"" + dir.string() + "\"\n[tls]\nenabled = " + (tls ? "true" : "false") + "\n" + extra,
                                      "test.toml");
 }
 
@@ -47,6 +47,19 @@ TEST_CASE("capacity check certificate_expiry: left out without certificates and 
   CHECK(out[0].name == "certificate_expiry");
   CHECK(out[0].status == Status::critical);
   CHECK(out[0].value == "no certificate");
+}
+
+TEST_CASE("capacity check certificate_expiry: a missing certificate is CRITICAL on compose and k8s renders with TLS, not on terraform")
+{
+  testing::TempDir t("statectl-unit-certs-targets");
+  for (const char* target : {"compose", "k8s"}) {
+    CAPTURE(target);
+    auto out = run(make_config(t.path(), true, std::string("[project]\ntarget = \"") + target + "\"\n"));
+    REQUIRE(out.size() == 1);
+    CHECK(out[0].status == Status::critical);
+    CHECK(run(make_config(t.path(), false, std::string("[project]\ntarget = \"") + target + "\"\n")).empty());
+  }
+  CHECK(run(make_config(t.path(), true, "[project]\ntarget = \"terraform\"\n")).empty());
 }
 
 TEST_CASE("capacity check certificate_expiry: OK beyond 30 days, WARNING within 30, CRITICAL within 7")
