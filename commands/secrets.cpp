@@ -67,8 +67,9 @@ void setup_tls(CLI::App& parent, Context& ctx)
   cmd->add_flag("--rotate", o->rotate, "Replace the existing server certificate (exit 2 when none was issued)");
   cmd->add_flag("--apply", o->apply,
                 "Then make the running stack ([tls] enabled; local or k8s) present it without a restart: PostgreSQL reload,\n"
-                "PgBouncer RELOAD, Redis and Sentinel CONFIG SET tls-cert-file; verified on a fresh handshake (k8s: the Secret\n"
-                "is pushed, and the servers reload once the kubelet has updated every pod's /tls volume)");
+                "PgBouncer RELOAD, Redis and Sentinel CONFIG SET tls-cert-file, local Patroni SIGHUP (its REST API; etcd reads\n"
+                "it per handshake); verified on a fresh handshake (k8s: the Secret is pushed, and the servers reload once the\n"
+                "kubelet has updated every pod's /tls volume)");
   cmd->add_option("--timeout", o->timeout, "k8s --apply: longest wait for the pods to see the new certificate")->capture_default_str();
   add_target_option(*cmd, ctx, "The stack --apply rolls the certificate out to (default [project] target; local or k8s)");
   cmd->footer("The CA (ca.crt, ca.key) is created once and reused; every run issues a new tls.crt/tls.key and keeps the\n"

@@ -66,8 +66,10 @@ void setup_deploy(CLI::App& sub, Context& ctx)
   sub.add_option("--timeout", o->timeout, "How long to wait for the stack to become healthy")->capture_default_str();
   sub.add_flag("--no-rollback", o->no_rollback, "On failure, leave running what this run started (for debugging)");
   sub.footer("With [tls] enabled (the default) the local stack and the compose render speak TLS 1.3 only, with the certificate\n"
-             "statectl's CA issues (into the secret store on the first deploy; compose mounts it from ./secrets/). Not yet: compose\n"
-             "with [postgres] ha = \"patroni\" and k8s deploy plain text and warn; an explicit [tls] enabled = true there exits 2.");
+             "statectl's CA issues (into the secret store on the first deploy; compose mounts it from ./secrets/). On the local\n"
+             "stack with [postgres] ha = \"patroni\" that includes Patroni's REST API and etcd (https only; HAProxy's checks and\n"
+             "statectl verify them against the CA). Not yet: compose with [postgres] ha = \"patroni\" deploys plain text and warns;\n"
+             "an explicit [tls] enabled = true there exits 2.");
   sub.callback([&ctx, o] {
     targets::DeployOptions opts;
     opts.timeout = parse_timeout(o->timeout);

@@ -58,42 +58,6 @@ private:
   clients::PgConnection m_conn;
 };
 
-// POST with a JSON body to a Patroni REST port on 127.0.0.1.
-std::optional<local::HttpResponse> http_post(int port, const std::string& path, const std::string& body, milliseconds timeout)
-{
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return std::nullopt;
-  timeval tv{static_cast<time_t>(timeout.count() / 1000), static_cast<suseconds_t>((timeout.count() % 1000) * 1000)};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<std::uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    ::close(fd);
-    return std::nullopt;
-  }
-  std::string req = fmt::format("POST {} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{}",
-                                path, body.size(), body);
-  if (::send(fd, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size())) {
-    ::close(fd);
-    return std::nullopt;
-  }
-  std::string resp;
-  char buf[4096];
-  ssize_t n;
-  while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) resp.append(buf, static_cast<std::size_t>(n));
-  ::close(fd);
-  local::HttpResponse r;
-  if (resp.rfind("HTTP/", 0) != 0) return std::nullopt;
-  auto sp = resp.find(' ');
-  r.status = std::atoi(resp.c_str() + sp + 1);
-  auto hdr_end = resp.find("\r\n\r\n");
-  r.body = hdr_end == std::string::npos ? "" : resp.substr(hdr_end + 4);
-  return r;
-}
-
 // The longest interval without an acknowledged write, from the probe's records.
 std::int64_t longest_gap_ms(const std::vector<WriteRecord>& records)
 {
@@ -214,7 +178,8 @@ void pg_patroni(const config::Config& cfg, exec::Runner& runner, output::Printer
 {
   local::Stack stack(cfg, runner, printer);
   std::vector<const local::Member*> members = stack.state().of_kind("patroni");
-  const local::Member* leader = local::patroni::leader(members);
+  std::string ca = local::patroni::rest_ca(cfg, stack.state()); // the REST API is verified against the stack's CA
+  const local::Member* leader = local::patroni::leader(members, ca);
   if (!leader) throw Error(ExitCode::failed, "no Patroni leader answers", "", "run 'statectl status'");
   rep.old_primary = leader->name;
   nlohmann::json body = {{"leader", leader->name}};
@@ -231,7 +196,7 @@ void pg_patroni(const config::Config& cfg, exec::Runner& runner, output::Printer
   bool told = false;
   local::wait_for(
     [&] {
-      r = http_post(leader->rest_port, "/switchover", body.dump(), opts.timeout);
+      r = local::http_request(leader->rest_port, "POST", "/switchover", opts.timeout, ca, body.dump());
       bool waiting = r && r->status == 412 && r->body.find("sync_standby") != std::string::npos;
       if (waiting && !told) {
         printer.info("Patroni has no synchronous standby yet; waiting for it to name one");
@@ -245,7 +210,7 @@ void pg_patroni(const config::Config& cfg, exec::Runner& runner, output::Printer
                 "check 'statectl status': a switchover needs a healthy synchronous candidate");
   std::string old = leader->name;
   const local::Member* now = nullptr;
-  if (!local::wait_for([&] { return (now = local::patroni::leader(members)) != nullptr && now->name != old; }, opts.timeout, 100ms))
+  if (!local::wait_for([&] { return (now = local::patroni::leader(members, ca)) != nullptr && now->name != old; }, opts.timeout, 100ms))
     throw Error(ExitCode::failed, fmt::format("no new Patroni leader within {}", util::format_duration(opts.timeout)));
   rep.new_primary = now->name;
   rep.rejoin = "patroni (pg_rewind)";

@@ -85,7 +85,7 @@ std::optional<std::string> wait_new_primary(const config::Config& cfg, exec::Run
     } else {
       local::Stack stack(cfg, runner, printer);
       std::vector<const local::Member*> members = stack.state().of_kind("patroni");
-      if (const local::Member* l = local::patroni::leader(members); l && l->name != v.victim) return l->name;
+      if (const local::Member* l = local::patroni::leader(members, local::patroni::rest_ca(cfg, stack.state())); l && l->name != v.victim) return l->name;
     }
     std::this_thread::sleep_for(50ms);
   }
@@ -132,7 +132,8 @@ Trial run_trial(const config::Config& cfg, exec::Runner& runner, output::Printer
     if (opts.backend == "postgres" && stack.state().ha == "patroni") {
       bool sync = config::settings(cfg).postgres.synchronous;
       auto members = stack.state().of_kind("patroni");
-      if (!local::wait_for([&] { return local::patroni::failover_ready(members, sync); }, 60s, 500ms))
+      std::string ca = local::patroni::rest_ca(cfg, stack.state());
+      if (!local::wait_for([&] { return local::patroni::failover_ready(members, sync, ca); }, 60s, 500ms))
         throw Error(ExitCode::failed,
                     sync ? "Patroni named no synchronous standby within 1m: with synchronous_mode it promotes no other member, so losing "
                            "the leader now stops writes until it returns"

@@ -145,18 +145,24 @@ namespace patroni {
 Member describe_etcd(const Site& site, int port);
 Member describe_member(const Site& site, int index, int pg_port, int rest_port);
 Member describe_haproxy(const Site& site, int port);
+// The CA that statectl verifies this stack's Patroni REST API and etcd against: the stack's CA
+// when they speak TLS (StackState::patroni_tls), empty (plain HTTP) for a stack deployed before.
+std::string rest_ca(const config::Config& cfg, const StackState& state);
 void configure_etcd(Site& site, const Member& m);
-void configure_member(Site& site, const Member& m, int etcd_port);
-void configure_haproxy(Site& site, const Member& m, const std::vector<const Member*>& members);
-void start(Site& site, Member& m, int etcd_port);
+// With rest_tls the REST API serves TLS only and the etcd3 client uses https with the CA.
+void configure_member(Site& site, const Member& m, int etcd_port, bool rest_tls);
+// With rest_tls the health checks use check-ssl and verify the REST API against the CA.
+void configure_haproxy(Site& site, const Member& m, const std::vector<const Member*>& members, bool rest_tls);
+// Starts etcd (client and peer URLs over TLS 1.3 with rest_tls), a Patroni member or HAProxy.
+void start(Site& site, Member& m, bool rest_tls);
 void stop(Site& site, Member& m, StopMode mode, std::chrono::milliseconds timeout);
-// The member whose REST /primary answers 200, if any.
-const Member* leader(const std::vector<const Member*>& members);
+// The member whose REST /primary answers 200, if any; ca as from rest_ca().
+const Member* leader(const std::vector<const Member*>& members, const std::string& ca);
 // Whether losing the leader now can be survived without losing acknowledged writes, from one
 // member's /cluster: a member leads and another streams from it; with `synchronous` (Patroni's
 // synchronous_mode) that one must be the member Patroni names sync_standby, as Patroni promotes
 // no other (right after a failover it has not named one yet).
-bool failover_ready(const std::vector<const Member*>& members, bool synchronous);
+bool failover_ready(const std::vector<const Member*>& members, bool synchronous, const std::string& ca);
 
 } // namespace patroni
 

@@ -89,7 +89,12 @@ std::string prometheus_yml(const Site& site, const StackState& state)
                                 interval, quoted_list(pg));
   if (!redis.empty()) out += multi_target("redis", redis);
   if (!sentinels.empty()) out += multi_target("sentinel", sentinels);
-  if (!patroni.empty()) out += fmt::format("  - job_name: patroni\n    static_configs:\n      - targets: {}\n", quoted_list(patroni));
+  if (!patroni.empty()) {
+    out += "  - job_name: patroni\n";
+    // Patroni's REST API speaks TLS: verified against the stack's CA like statectl's own calls.
+    if (state.patroni_tls) out += fmt::format("    scheme: https\n    tls_config:\n      ca_file: {}\n", tls_files(cfg).ca.string());
+    out += fmt::format("    static_configs:\n      - targets: {}\n", quoted_list(patroni));
+  }
   out += fmt::format("  - job_name: prometheus\n    static_configs:\n      - targets: [\"127.0.0.1:{}\"]\n",
                      config::settings(cfg).local.prometheus_port);
   return out;
@@ -191,7 +196,7 @@ bool healthy(const Member& m, std::string& error)
   // Prometheus's readiness, redis_exporter's own health, postgres_exporter's metrics (it has no
   // health endpoint; its pg_up says whether PostgreSQL answered).
   const char* path = m.kind == "prometheus" ? "/-/ready" : m.kind == "redis_exporter" ? "/health" : "/metrics";
-  auto r = http_request(m.port, "GET", path, 1500ms);
+  auto r = http_request(m.port, "GET", path, 1500ms, ""); // the exporters and Prometheus serve plain HTTP on loopback
   if (r && r->status == 200) return true;
   error = r ? fmt::format("HTTP {} from {}", r->status, path) : "no answer on its port";
   return false;

@@ -62,9 +62,14 @@ Member describe_haproxy(const Site& site, int port)
   return m;
 }
 
+std::string rest_ca(const config::Config& cfg, const StackState& state)
+{
+  return state.patroni_tls ? tls_files(cfg).ca.string() : std::string();
+}
+
 void configure_etcd(Site& site, const Member& m) { site.make_dir(m.dir, 0700); }
 
-void configure_member(Site& site, const Member& m, int etcd_port)
+void configure_member(Site& site, const Member& m, int etcd_port, bool rest_tls)
 {
   const auto& cfg = site.cfg;
   site.make_dir(m.dir, 0700);
@@ -141,16 +146,26 @@ void configure_member(Site& site, const Member& m, int etcd_port)
       {"pg_hba", hba}}},
     {"tags", {{"nofailover", false}, {"noloadbalance", false}, {"clonefrom", false}, {"nosync", false}}},
   };
+  // The REST API serves TLS only (the members verify each other against restapi.cafile), and the
+  // etcd3 client verifies etcd against the CA.
+  if (rest_tls) {
+    TlsFiles tls = tls_files(cfg);
+    doc["restapi"].update({{"certfile", tls.cert.string()}, {"keyfile", tls.key.string()}, {"cafile", tls.ca.string()}});
+    doc["etcd3"].update({{"protocol", "https"}, {"cacert", tls.ca.string()}});
+  }
   // JSON is YAML: Patroni reads this file with its YAML loader.
   site.write_file(m.config, "# Written by statectl for " + m.name + ".\n" + doc.dump(2) + "\n", 0600);
 }
 
-void configure_haproxy(Site& site, const Member& m, const std::vector<const Member*>& members)
+void configure_haproxy(Site& site, const Member& m, const std::vector<const Member*>& members, bool rest_tls)
 {
   site.make_dir(m.dir, 0700);
+  // The health checks speak TLS to the REST API and verify it against the stack's CA (the
+  // PostgreSQL traffic itself is TLS end to end, passed through in tcp mode).
+  std::string check_tls = rest_tls ? fmt::format(" check-ssl verify required ca-file {}", tls_files(site.cfg).ca.string()) : "";
   std::string servers;
   for (const Member* p : members)
-    servers += fmt::format("    server {} 127.0.0.1:{} maxconn 1000 check port {}\n", p->name, p->port, p->rest_port);
+    servers += fmt::format("    server {} 127.0.0.1:{} maxconn 1000 check port {}{}\n", p->name, p->port, p->rest_port, check_tls);
   // downinter/fastinter: a server that is DOWN on the read-write port (the replica Patroni is
   // about to promote) or changing state is checked every 250 ms, so the port follows a new
   // leader within a quarter second of Patroni's /primary answering 200.
@@ -179,18 +194,27 @@ void configure_haproxy(Site& site, const Member& m, const std::vector<const Memb
   site.write_file(m.config, text, 0600);
 }
 
-void start(Site& site, Member& m, int etcd_port)
+void start(Site& site, Member& m, bool rest_tls)
 {
   if (!site.planning() && m.pid > 0 && process_matches(m.pid, m.start_time)) return;
   if (m.kind == "etcd") {
-    std::string client = "http://" + addr(m.port), peer = "http://" + addr(m.port + 1);
-    start_background(site, m, site.binary("etcd", "etcd-server"),
-                     {"--name", "statectl", "--data-dir", m.data_dir, "--listen-client-urls", client, "--advertise-client-urls", client,
-                      "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer, "--initial-cluster", "statectl=" + peer,
-                      "--initial-cluster-state", "new", "--initial-cluster-token", "statectl"});
+    std::string scheme = rest_tls ? "https://" : "http://";
+    std::string client = scheme + addr(m.port), peer = scheme + addr(m.port + 1);
+    std::vector<std::string> args = {"--name", "statectl", "--data-dir", m.data_dir, "--listen-client-urls", client, "--advertise-client-urls", client,
+                                     "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer, "--initial-cluster", "statectl=" + peer,
+                                     "--initial-cluster-state", "new", "--initial-cluster-token", "statectl"};
+    if (rest_tls) {
+      // Client and peer traffic over TLS with the stack's certificate (it names 127.0.0.1). etcd
+      // 3.4 has no minimum-version flag: it negotiates TLS 1.3 with every client here. No client
+      // --trusted-ca-file: with one, etcd 3.4 demands a client certificate of every client (its
+      // clients verify it; the peers present theirs).
+      TlsFiles tls = tls_files(site.cfg);
+      args.insert(args.end(), {"--cert-file", tls.cert.string(), "--key-file", tls.key.string(), "--peer-cert-file", tls.cert.string(), "--peer-key-file", tls.key.string(), "--peer-trusted-ca-file",
+                               tls.ca.string()});
+    }
+    start_background(site, m, site.binary("etcd", "etcd-server"), args);
     await_daemon(site, m, background_pid_path(m), 30s);
   } else if (m.kind == "patroni") {
-    (void)etcd_port;
     start_background(site, m, site.binary("patroni", "patroni"), {m.config});
     await_daemon(site, m, background_pid_path(m), 30s, m.rest_port);
   } else if (m.kind == "haproxy") {
@@ -216,21 +240,21 @@ void stop(Site& site, Member& m, StopMode mode, milliseconds timeout)
   if (!site.planning()) fs::remove(background_pid_path(m));
 }
 
-const Member* leader(const std::vector<const Member*>& members)
+const Member* leader(const std::vector<const Member*>& members, const std::string& ca)
 {
   for (const Member* m : members) {
     if (m->pid <= 0 || !process_matches(m->pid, m->start_time)) continue;
-    auto r = http_request(m->rest_port, "GET", "/primary", 1000ms);
+    auto r = http_request(m->rest_port, "GET", "/primary", 1000ms, ca);
     if (r && r->status == 200) return m;
   }
   return nullptr;
 }
 
-bool failover_ready(const std::vector<const Member*>& members, bool synchronous)
+bool failover_ready(const std::vector<const Member*>& members, bool synchronous, const std::string& ca)
 {
   for (const Member* m : members) {
     if (m->pid <= 0 || !process_matches(m->pid, m->start_time)) continue;
-    auto r = http_request(m->rest_port, "GET", "/cluster", 1000ms);
+    auto r = http_request(m->rest_port, "GET", "/cluster", 1000ms, ca);
     if (!r || r->status != 200) continue;
     auto cluster = nlohmann::json::parse(r->body, nullptr, false);
     if (!cluster.is_object()) continue;

@@ -5,6 +5,9 @@
 #include <cstring>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <thread>
@@ -154,12 +157,77 @@ bool wait_for(const std::function<bool()>& pred, milliseconds timeout, milliseco
   }
 }
 
-std::optional<HttpResponse> http_request(int port, const std::string& method, const std::string& path, milliseconds timeout)
+namespace {
+
+// "HTTP/1.1 200 OK\r\n...\r\n\r\nbody"; nullopt when resp is no HTTP response.
+std::optional<HttpResponse> parse_http_response(const std::string& resp)
+{
+  if (resp.rfind("HTTP/", 0) != 0) return std::nullopt;
+  auto sp = resp.find(' ');
+  if (sp == std::string::npos) return std::nullopt;
+  HttpResponse r;
+  try {
+    r.status = std::stoi(resp.substr(sp + 1, 3));
+  } catch (...) {
+    return std::nullopt;
+  }
+  auto body = resp.find("\r\n\r\n");
+  if (body != std::string::npos) r.body = resp.substr(body + 4);
+  return r;
+}
+
+// The request over TLS on a connected (non-blocking) socket: blocking again with socket
+// timeouts, the server's certificate verified against ca_file only and for 127.0.0.1.
+std::optional<HttpResponse> https_exchange(int fd, const std::string& req, const std::string& ca_file, milliseconds timeout)
+{
+  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+  milliseconds t = std::max(timeout, milliseconds(1));
+  timeval tv{static_cast<time_t>(t.count() / 1000), static_cast<suseconds_t>((t.count() % 1000) * 1000)};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  std::optional<HttpResponse> out;
+  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+  SSL* ssl = nullptr;
+  if (ctx && SSL_CTX_load_verify_locations(ctx, ca_file.c_str(), nullptr) == 1) {
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
+    ssl = SSL_new(ctx);
+  }
+  if (ssl) {
+    X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), "127.0.0.1");
+    SSL_set_fd(ssl, fd);
+    if (SSL_connect(ssl) == 1 && SSL_write(ssl, req.data(), static_cast<int>(req.size())) == static_cast<int>(req.size())) {
+      std::string resp;
+      char buf[8192];
+      int n;
+      while ((n = SSL_read(ssl, buf, sizeof buf)) > 0) resp.append(buf, static_cast<std::size_t>(n));
+      out = parse_http_response(resp);
+      if (out) out->tls_protocol = SSL_get_version(ssl);
+      SSL_shutdown(ssl);
+    }
+    SSL_free(ssl);
+  }
+  if (ctx) SSL_CTX_free(ctx);
+  ERR_clear_error();
+  return out;
+}
+
+} // namespace
+
+std::optional<HttpResponse> http_request(int port, const std::string& method, const std::string& path, milliseconds timeout,
+                                         const std::string& ca_file, const std::string& body)
 {
   auto end = steady_clock::now() + timeout;
   int fd = connect_loopback(port, timeout);
   if (fd < 0) return std::nullopt;
-  std::string req = method + " " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+  std::string req = method + " " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: close\r\n";
+  if (!body.empty()) req += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
+  req += "\r\n" + body;
+  if (!ca_file.empty()) {
+    auto r = https_exchange(fd, req, ca_file, duration_cast<milliseconds>(end - steady_clock::now()));
+    ::close(fd);
+    return r;
+  }
   std::string resp;
   std::size_t sent = 0;
   char buf[8192];
@@ -184,19 +252,7 @@ std::optional<HttpResponse> http_request(int port, const std::string& method, co
     resp.append(buf, static_cast<std::size_t>(n));
   }
   if (fd >= 0) ::close(fd);
-  // "HTTP/1.1 200 OK\r\n...\r\n\r\nbody"
-  if (resp.rfind("HTTP/", 0) != 0) return std::nullopt;
-  auto sp = resp.find(' ');
-  if (sp == std::string::npos) return std::nullopt;
-  HttpResponse r;
-  try {
-    r.status = std::stoi(resp.substr(sp + 1, 3));
-  } catch (...) {
-    return std::nullopt;
-  }
-  auto body = resp.find("\r\n\r\n");
-  if (body != std::string::npos) r.body = resp.substr(body + 4);
-  return r;
+  return parse_http_response(resp);
 }
 
 std::string find_binary(const std::string& name)

@@ -41,13 +41,17 @@ bool port_in_use(int port);
 bool wait_for(const std::function<bool()>& pred, std::chrono::milliseconds timeout,
               std::chrono::milliseconds interval = std::chrono::milliseconds(100));
 
-// A minimal HTTP/1.0 client for loopback health endpoints (Patroni REST, etcd /health).
+// A minimal HTTP/1.0 client for loopback endpoints (Patroni's REST API, etcd, the exporters).
+// With ca_file, HTTPS: the server's certificate must chain to that CA alone and name 127.0.0.1
+// (a plain-HTTP server or another certificate is no answer); without, plain HTTP. A body is
+// sent as application/json. nullopt when no HTTP answer came within timeout.
 struct HttpResponse {
   int status = 0;
   std::string body;
+  std::string tls_protocol; // "TLSv1.3" over HTTPS, empty over plain HTTP
 };
-std::optional<HttpResponse> http_request(int port, const std::string& method, const std::string& path,
-                                         std::chrono::milliseconds timeout = std::chrono::milliseconds(1000));
+std::optional<HttpResponse> http_request(int port, const std::string& method, const std::string& path, std::chrono::milliseconds timeout,
+                                         const std::string& ca_file, const std::string& body = {});
 
 // The absolute path of a program: PATH first, then /usr/sbin and /sbin (pgbouncer, haproxy and
 // start-stop-daemon live there and are not on an ordinary user's PATH). Empty when not found.

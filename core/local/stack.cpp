@@ -96,7 +96,7 @@ const Member* Stack::primary() const
 {
   if (m_state.ha == "patroni") {
     std::vector<const Member*> members = std::as_const(m_state).of_kind("patroni");
-    if (auto* l = patroni::leader(members)) return l;
+    if (auto* l = patroni::leader(members, patroni::rest_ca(m_site.cfg, m_state))) return l;
     return m_state.with_role("patroni", "leader");
   }
   return m_state.with_role("postgres", "primary");
@@ -266,13 +266,13 @@ void Stack::create(Member& member)
     redis::start(site, member);
   } else if (member.kind == "etcd") {
     patroni::configure_etcd(site, member);
-    patroni::start(site, member, 0);
+    patroni::start(site, member, m_state.patroni_tls);
   } else if (member.kind == "patroni") {
-    patroni::configure_member(site, member, static_cast<int>(config::settings(site.cfg).local.etcd_port));
-    patroni::start(site, member, static_cast<int>(config::settings(site.cfg).local.etcd_port));
+    patroni::configure_member(site, member, static_cast<int>(config::settings(site.cfg).local.etcd_port), m_state.patroni_tls);
+    patroni::start(site, member, m_state.patroni_tls);
   } else if (member.kind == "haproxy") {
-    patroni::configure_haproxy(site, member, std::as_const(m_state).of_kind("patroni"));
-    patroni::start(site, member, 0);
+    patroni::configure_haproxy(site, member, std::as_const(m_state).of_kind("patroni"), m_state.patroni_tls);
+    patroni::start(site, member, m_state.patroni_tls);
   } else if (monitoring::is_monitoring_kind(member.kind)) {
     monitoring::start(site, member, m_state);
   }
@@ -297,7 +297,7 @@ void Stack::start(Member& member)
     redis::start(m_site, member);
   } else if (member.kind == "sentinel") redis::start(m_site, member);
   else if (monitoring::is_monitoring_kind(member.kind)) monitoring::start(m_site, member, m_state);
-  else patroni::start(m_site, member, static_cast<int>(config::settings(m_site.cfg).local.etcd_port));
+  else patroni::start(m_site, member, m_state.patroni_tls);
 }
 
 void Stack::stop(Member& member, StopMode mode, milliseconds timeout)
@@ -460,7 +460,8 @@ void Stack::patroni_bootstrap_roles(milliseconds timeout)
   }
   const Member* l = nullptr;
   std::vector<const Member*> members = std::as_const(m_state).of_kind("patroni");
-  if (!wait_for([&] { return (l = patroni::leader(members)) != nullptr; }, timeout, 250ms)) {
+  std::string ca = patroni::rest_ca(m_site.cfg, m_state);
+  if (!wait_for([&] { return (l = patroni::leader(members, ca)) != nullptr; }, timeout, 250ms)) {
     std::string logs;
     for (const Member* m : members) logs += fmt::format("\n{}:\n{}", m->log, log_tail(m->log, 5));
     throw Error(ExitCode::external, fmt::format("no Patroni leader was elected within {}", util::format_duration(timeout)),
@@ -518,6 +519,7 @@ DeployResult Stack::deploy(const DeployOptions& opts)
     m_state.ha = config::settings(cfg).postgres.ha;
     m_state.redis_mode = config::settings(cfg).redis.mode;
     m_state.redis_acl = redis_acl::enabled(cfg);
+    m_state.patroni_tls = config::settings(cfg).tls.enabled;
   }
   return reconcile(opts);
 }

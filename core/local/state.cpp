@@ -102,7 +102,7 @@ nlohmann::json StackState::to_json() const
 {
   nlohmann::json ms = nlohmann::json::array();
   for (const auto& m : members) ms.push_back(m.to_json());
-  return {{"version", version}, {"ha", ha},       {"redis_mode", redis_mode}, {"redis_acl", redis_acl}, {"run_as", run_as},
+  return {{"version", version}, {"ha", ha},       {"redis_mode", redis_mode}, {"redis_acl", redis_acl}, {"patroni_tls", patroni_tls}, {"run_as", run_as},
           {"pgbouncer_target", pgbouncer_target}, {"scaled", scaled}, {"members", ms}};
 }
 
@@ -113,6 +113,7 @@ StackState StackState::from_json(const nlohmann::json& j)
   s.ha = j.value("ha", "none");
   s.redis_mode = j.value("redis_mode", "sentinel");
   s.redis_acl = j.value("redis_acl", false); // stacks deployed before ACLs have no such field
+  s.patroni_tls = j.value("patroni_tls", false); // nor before Patroni's REST API and etcd spoke TLS
   s.run_as = j.value("run_as", "");
   s.pgbouncer_target = j.value("pgbouncer_target", 0);
   s.scaled = j.value("scaled", std::map<std::string, int>{});

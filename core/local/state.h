@@ -54,6 +54,9 @@ struct StackState {
   // The Redis servers run with ACL users (local/redis_acl.h) and the default user off; false
   // for a stack deployed before ACLs, whose clients log in as the default user.
   bool redis_acl = false;
+  // Patroni's REST API and etcd speak TLS (a stack deployed with [tls] enabled by a statectl
+  // that did so); false for plain HTTP, which a stack deployed before keeps.
+  bool patroni_tls = false;
   std::string run_as;               // user the servers run as; empty = the invoking user
   int pgbouncer_target = 0;         // port PgBouncer forwards to (primary, or HAProxy rw)
   // Counts set by `scale` ("postgres" standbys, "redis" replicas); they win over the config.

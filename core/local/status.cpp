@@ -26,9 +26,9 @@ namespace {
 
 std::string pg_version_text(std::int64_t num) { return fmt::format("{}.{}", num / 10000, num % 100); }
 
-std::optional<nlohmann::json> rest_json(int port, const std::string& path)
+std::optional<nlohmann::json> rest_json(int port, const std::string& path, const std::string& ca)
 {
-  auto r = http_request(port, "GET", path, 1500ms);
+  auto r = http_request(port, "GET", path, 1500ms, ca);
   if (!r || r->body.empty()) return std::nullopt;
   try {
     return nlohmann::json::parse(r->body);
@@ -113,6 +113,7 @@ StackStatus Stack::status()
   };
   ProbeAuth su{config::settings(cfg).postgres.superuser, password("postgres"), "postgres", 2000ms, client_tls(cfg)};
   std::string redis_pw = password("redis");
+  std::string rest_ca = patroni::rest_ca(cfg, m_state); // Patroni's REST API and etcd
 
   // PostgreSQL first: the primary's pg_stat_replication gives every standby's state and lag.
   std::map<std::string, PgProbe> pg;
@@ -141,7 +142,7 @@ StackStatus Stack::status()
   std::optional<nlohmann::json> cluster;
   for (auto* m : m_state.of_kind("patroni")) {
     if (!running(*m)) continue;
-    if ((cluster = rest_json(m->rest_port, "/cluster"))) break;
+    if ((cluster = rest_json(m->rest_port, "/cluster", rest_ca))) break;
   }
   int sentinel_count = static_cast<int>(m_state.of_kind("sentinel").size());
   // Sentinel: the master the Sentinels agree on (most votes). A Redis server that runs as a
@@ -248,14 +249,22 @@ StackStatus Stack::status()
         c.error = fmt::format("knows {} of the {} other sentinels", p.sentinels_known, sentinel_count - 1);
       else c.healthy = true;
     } else if (m.kind == "etcd") {
-      auto h = http_request(m.port, "GET", "/health", 1500ms);
+      auto h = http_request(m.port, "GET", "/health", 1500ms, rest_ca);
       c.role = "dcs";
+      if (h) record_link(c, h->tls_protocol);
       c.healthy = h && h->status == 200 && h->body.find("true") != std::string::npos;
       if (!c.healthy) c.error = h ? "unhealthy: " + util::trim(h->body) : "no answer on /health";
-      if (auto v = rest_json(m.port, "/version")) c.version = v->value("etcdserver", "");
+      if (auto v = rest_json(m.port, "/version", rest_ca)) c.version = v->value("etcdserver", "");
     } else if (m.kind == "patroni") {
       c.address = fmt::format("127.0.0.1:{}", m.port);
-      auto self = rest_json(m.rest_port, "/patroni");
+      // The TLS column says how the REST API was reached (Patroni's PostgreSQL is probed through it).
+      auto self_r = http_request(m.rest_port, "GET", "/patroni", 1500ms, rest_ca);
+      if (self_r) record_link(c, self_r->tls_protocol);
+      std::optional<nlohmann::json> self;
+      if (self_r && !self_r->body.empty()) {
+        auto parsed = nlohmann::json::parse(self_r->body, nullptr, false);
+        if (!parsed.is_discarded()) self = std::move(parsed);
+      }
       if (self) {
         if (self->contains("server_version") && (*self)["server_version"].is_number())
           c.version = pg_version_text((*self)["server_version"].get<std::int64_t>());

@@ -58,6 +58,9 @@ std::vector<std::string> apply_tls_rotation(const config::Config& cfg, exec::Run
     if (pg_member) {
       local::postgres::reload(site, m);
       step(fmt::format("{}: pg_ctl reload", m.name));
+      // Patroni's REST API takes a certificate with a new serial on SIGHUP (its own reload).
+      if (m.kind == "patroni" && stack.state().patroni_tls && local::signal_member(m, SIGHUP))
+        step(fmt::format("{}: Patroni reload (SIGHUP) for its REST API", m.name));
     } else if (m.kind == "pgbouncer") {
       local::signal_member(m, SIGHUP);
       step(fmt::format("{}: RELOAD (SIGHUP)", m.name));
@@ -97,19 +100,28 @@ std::vector<std::string> apply_tls_rotation(const config::Config& cfg, exec::Run
       }
     }
   }
-  // Every TLS port must now present the new certificate.
+  // Every TLS port must now present the new certificate (etcd reads it at each handshake).
+  bool rest_tls = stack.state().patroni_tls;
   for (const auto& m : stack.state().members) {
     bool pg = m.kind == "postgres" || m.kind == "patroni" || m.kind == "pgbouncer";
-    if (!pg && m.kind != "redis" && m.kind != "sentinel") continue;
-    if (std::find(reloaded.begin(), reloaded.end(), m.name) == reloaded.end()) continue;
-    std::string got;
-    for (int attempt = 0; attempt < 20 && got != want; ++attempt) {
-      got = clients::presented_serial("127.0.0.1", m.port, files.ca.string(), pg);
-      if (got != want) std::this_thread::sleep_for(100ms);
+    std::vector<std::pair<int, bool>> ports; // port, PostgreSQL's SSLRequest first
+    if (pg || m.kind == "redis" || m.kind == "sentinel") {
+      if (std::find(reloaded.begin(), reloaded.end(), m.name) == reloaded.end()) continue;
+      ports.emplace_back(m.port, pg);
+      if (m.kind == "patroni" && rest_tls) ports.emplace_back(m.rest_port, false);
+    } else if (m.kind == "etcd" && rest_tls && local::process_matches(m.pid, m.start_time)) {
+      ports.emplace_back(m.port, false);
     }
-    if (got != want)
-      throw Error(ExitCode::failed, fmt::format("{} still presents another certificate", m.name),
-                  got.empty() ? "no TLS handshake" : fmt::format("serial {} instead of {}", got, want), "see its log, then run 'statectl deploy'");
+    for (auto [port, starttls] : ports) {
+      std::string got;
+      for (int attempt = 0; attempt < 30 && got != want; ++attempt) {
+        got = clients::presented_serial("127.0.0.1", port, files.ca.string(), starttls);
+        if (got != want) std::this_thread::sleep_for(100ms);
+      }
+      if (got != want)
+        throw Error(ExitCode::failed, fmt::format("{} still presents another certificate on 127.0.0.1:{}", m.name, port),
+                    got.empty() ? "no TLS handshake" : fmt::format("serial {} instead of {}", got, want), "see its log, then run 'statectl deploy'");
+    }
   }
   step("verified: every server presents the new certificate");
   return steps;

@@ -162,7 +162,11 @@ TEST_CASE("local: patroni mode plans etcd, three members and HAProxy")
   for (const auto& c : cmds) {
     std::string line = util::join(c.argv, " ");
     if (line.find("--exec /usr/bin/patroni") != std::string::npos || line.find("patroni.yml") != std::string::npos) ++members;
-    etcd = etcd || line.find("--initial-cluster statectl=http://127.0.0.1:30561") != std::string::npos;
+    // TLS by default: etcd's client and peer URLs are https with the stack's certificate.
+    etcd = etcd || (line.find("--initial-cluster statectl=https://127.0.0.1:30561") != std::string::npos &&
+                    line.find("--listen-client-urls https://127.0.0.1:30560") != std::string::npos &&
+                    line.find("--cert-file " + (t.path() / "stack" / "tls" / "server.crt").string()) != std::string::npos &&
+                    line.find("--peer-trusted-ca-file " + (t.path() / "stack" / "tls" / "ca.crt").string()) != std::string::npos);
     haproxy = haproxy || fs::path(c.argv[0]).filename() == "haproxy";
   }
   CHECK(members == 3);
