@@ -94,6 +94,22 @@ static std::string validate_url(const KeySpec& spec, const std::string& text)
   return {};
 }
 
+// PostgreSQL role and database names statectl writes into pg_hba.conf, PgBouncer's hba and auth
+// files, connection strings and SQL: lower-case identifiers that need no quoting anywhere
+// (PostgreSQL folds unquoted names to lower case), not a keyword of pg_hba.conf's columns (a
+// role called "all" would match every role there) and not a reserved pg_ role.
+static std::string validate_pg_name(std::string_view key, const std::string& text)
+{
+  if (key != "postgres.superuser" && key != "postgres.app_user" && key != "postgres.database") return {};
+  bool ok = !text.empty() && text.size() <= 63 && (std::islower(static_cast<unsigned char>(text[0])) || text[0] == '_');
+  for (char c : text) ok = ok && (std::islower(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)) || c == '_');
+  if (!ok) return fmt::format("must be a lower-case identifier (a-z, 0-9, _; not starting with a digit; at most 63 characters), got '{}'", text);
+  for (const char* word : {"all", "sameuser", "samerole", "replication", "public", "none"})
+    if (text == word) return fmt::format("'{}' is a keyword of pg_hba.conf or a reserved name; choose another", text);
+  if (key != "postgres.database" && text.rfind("pg_", 0) == 0) return fmt::format("role names starting with pg_ are reserved, got '{}'", text);
+  return {};
+}
+
 std::string validate_value(const KeySpec& spec, const std::string& text)
 {
   switch (spec.type) {
@@ -136,6 +152,7 @@ std::string validate_value(const KeySpec& spec, const std::string& text)
         if (auto why = validate_host_port(a); !why.empty()) return why;
     break;
   case KeyType::string:
+    if (auto why = validate_pg_name(spec.name, text); !why.empty()) return why;
     break;
   }
   if (!spec.allowed.empty()) {

@@ -80,6 +80,19 @@ TEST_CASE("config: out-of-range and disallowed values are rejected")
         "statectl.toml:2:11: state.timeout: invalid duration '10 parsecs': unknown unit 'parsecs' (use ms, s, m, h, d)");
 }
 
+TEST_CASE("config: PostgreSQL role and database names must be identifiers that need no quoting in hba files, ini files and SQL")
+{
+  CHECK(error_of("[postgres]\napp_user = \"orders_app2\"\n") == "no error");
+  CHECK(error_of("[postgres]\napp_user = \"a b\"\n").find("postgres.app_user must be a lower-case identifier") != std::string::npos);
+  CHECK(error_of("[postgres]\nsuperuser = \"Admin\"\n").find("postgres.superuser must be a lower-case identifier") != std::string::npos);
+  CHECK(error_of("[postgres]\ndatabase = \"9db\"\n").find("postgres.database must be a lower-case identifier") != std::string::npos);
+  CHECK(error_of("[postgres]\napp_user = \"x\\\"; DROP\"\n").find("must be a lower-case identifier") != std::string::npos);
+  CHECK(error_of("[postgres]\napp_user = \"all\"\n").find("'all' is a keyword of pg_hba.conf") != std::string::npos);
+  CHECK(error_of("[postgres]\ndatabase = \"replication\"\n").find("keyword of pg_hba.conf") != std::string::npos);
+  CHECK(error_of("[postgres]\nsuperuser = \"pg_monitor\"\n").find("starting with pg_ are reserved") != std::string::npos);
+  CHECK(error_of("[postgres]\napp_user = \"" + std::string(64, 'a') + "\"\n").find("at most 63 characters") != std::string::npos);
+}
+
 TEST_CASE("config: profiles are validated even when not selected")
 {
   CHECK(error_of("[env.prod.postgres]\nreplicas = 300\n") ==
