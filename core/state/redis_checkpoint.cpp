@@ -120,6 +120,8 @@ return out
 
 std::string base_of(const std::string& ip, const std::string& id) { return ip + "checkpoint:" + id; }
 
+} // namespace
+
 std::int64_t int_of(const clients::RedisValue& v)
 {
   if (v.type == Type::integer) return v.integer;
@@ -134,10 +136,8 @@ clients::RedisValue pending(const Server& s, const std::string& ip, const std::s
   return r;
 }
 
-// Deletes the chunk hashes of checkpoint id (chunks 0..chunks-1), a few hundred keys per DEL.
-void drop_chunks(const Server& s, const std::string& ip, const std::string& id, std::int64_t chunks)
+void drop_chunks(const Server& s, const std::string& base, std::int64_t chunks)
 {
-  std::string base = base_of(ip, id);
   std::vector<std::string> del{"DEL"};
   auto flush = [&] {
     if (del.size() > 1) s.command(del);
@@ -150,8 +150,6 @@ void drop_chunks(const Server& s, const std::string& ip, const std::string& id, 
   flush();
 }
 
-} // namespace
-
 CheckpointInfo create(const Server& s, const std::string& kp, const std::string& ip, const std::string& name)
 {
   auto seq = s.command({"INCR", ip + "checkpoint:seq"});
@@ -163,7 +161,7 @@ CheckpointInfo create(const Server& s, const std::string& kp, const std::string&
   // connection for longer than the lease) left behind.
   auto abandoned = pending(s, ip, "begin", id, 0);
   for (std::size_t i = 0; i + 1 < abandoned.elements.size(); i += 2)
-    drop_chunks(s, ip, abandoned.elements[i].str, int_of(abandoned.elements[i + 1]));
+    drop_chunks(s, base_of(ip, abandoned.elements[i].str), int_of(abandoned.elements[i + 1]));
 
   auto now = s.command({"TIME"});
   s.expect(now, Type::array, "checkpoint create");
@@ -196,7 +194,7 @@ CheckpointInfo create(const Server& s, const std::string& kp, const std::string&
   } catch (...) {
     // Best effort: the record's lease lets the next create remove what is left if this fails too.
     try {
-      drop_chunks(s, ip, id, chunks + 1);
+      drop_chunks(s, base, chunks + 1);
       pending(s, ip, "end", id, 0);
     } catch (...) {
     }

@@ -26,4 +26,15 @@ struct Server {
 CheckpointInfo create(const Server& s, const std::string& kp, const std::string& ip, const std::string& name);
 CheckpointInfo restore(const Server& s, const std::string& kp, const std::string& ip, const std::string& id);
 
+// Shared with the Redis Cluster's checkpoints (core/state/redis_cluster_checkpoint.h):
+// The record of unfinished checkpoints at <ip>checkpoint:pending, one short script: op 'begin'
+// records id and returns the entries whose lease ran out (id/chunks pairs, removed from the
+// record), 'step' extends id's lease (chunks written so far), 'end' removes id.
+clients::RedisValue pending(const Server& s, const std::string& ip, const std::string& op, const std::string& id, std::int64_t chunks);
+// Deletes the chunk hashes <base>:<c>:{v,m,x} for c in 0..chunks-1, a few hundred keys per DEL
+// (on a cluster base carries a hash tag, so they share one slot).
+void drop_chunks(const Server& s, const std::string& base, std::int64_t chunks);
+// A reply element as an integer (an integer reply, or a string of digits).
+std::int64_t int_of(const clients::RedisValue& v);
+
 } // namespace statectl::state::redis_checkpoint

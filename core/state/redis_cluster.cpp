@@ -20,6 +20,7 @@
 #include "core/stack/endpoints.h"
 #include "core/state/common.h"
 #include "core/state/redis.h"
+#include "core/state/redis_cluster_checkpoint.h"
 #include "core/state/redis_replies.h"
 #include "core/state/redis_scripts.h"
 #include "core/util/strings.h"
@@ -34,9 +35,6 @@ using clients::RoutedCommand;
 using Type = RedisValue::Type;
 
 using namespace redis_scripts;
-
-// Field/value pairs per HSET while a checkpoint is written.
-constexpr std::size_t k_hset_pairs = 500;
 
 // A put --batch window on a cluster: lines grouped by slot and written before the next window is
 // read. Its commands and their formatted copy take about 1.2 KB per short line (1M short lines:
@@ -312,51 +310,8 @@ public:
     return out;
   }
 
-  // A cluster has no one place that sees every key at one instant: the checkpoint is read master
-  // by master (each key's value, TTL and metadata together) and stored under one hash tag.
-  CheckpointInfo checkpoint_create(const std::string& name) override
-  {
-    std::string seq = m_ip + "checkpoint:seq";
-    auto id_reply = call({"INCR", seq}, clients::key_slot(seq), "checkpoint create");
-    expect(id_reply, Type::integer, "checkpoint create");
-    std::string id = std::to_string(id_reply.integer);
-    std::string base = checkpoint_base(id);
-    int bs = clients::key_slot(base);
-    std::vector<std::string> names = scan_user_keys("");
-    std::int64_t now = now_ms();
-    std::uint64_t count = 0, bytes = 0;
-    for (std::size_t start = 0; start < names.size(); start += k_hset_pairs) {
-      std::size_t end = std::min(names.size(), start + k_hset_pairs);
-      std::vector<RoutedCommand> reads;
-      for (std::size_t i = start; i < end; ++i) {
-        int s = slot(names[i]);
-        reads.push_back({{"GET", m_kp + names[i]}, s});
-        reads.push_back({{"PTTL", m_kp + names[i]}, s});
-        reads.push_back({{"GET", meta_key(names[i])}, s});
-      }
-      auto r = pipeline(reads, "checkpoint create", true);
-      std::vector<std::string> v{"HSET", base + ":v"}, m{"HSET", base + ":m"}, x{"HSET", base + ":x"};
-      for (std::size_t i = start; i < end; ++i) {
-        const auto& val = r[3 * (i - start)];
-        const auto& pttl = r[3 * (i - start) + 1];
-        const auto& meta = r[3 * (i - start) + 2];
-        if (val.type != Type::string || pttl.type != Type::integer || pttl.integer == -2) continue; // gone, or not a string
-        v.insert(v.end(), {names[i], val.str});
-        if (meta.type == Type::string) m.insert(m.end(), {names[i], meta.str});
-        if (pttl.integer > 0) x.insert(x.end(), {names[i], std::to_string(now + pttl.integer)});
-        ++count;
-        bytes += names[i].size() + val.str.size();
-      }
-      std::vector<RoutedCommand> writes;
-      for (auto* cmd : {&v, &m, &x})
-        if (cmd->size() > 2) writes.push_back({std::move(*cmd), bs});
-      pipeline(writes, "checkpoint create");
-    }
-    nlohmann::json info = {{"id", id}, {"name", name}, {"created", now}, {"keys", count}, {"bytes", bytes}};
-    std::string list = m_ip + "checkpoints";
-    expect(call({"HSET", list, id, info.dump()}, clients::key_slot(list), "checkpoint create"), Type::integer, "checkpoint create");
-    return redis_replies::checkpoint_info(info.dump());
-  }
+  // Bounded steps per master (core/state/redis_cluster_checkpoint.h); not one atomic snapshot.
+  CheckpointInfo checkpoint_create(const std::string& name) override { return redis_cluster_checkpoint::create(checkpoint_cluster(), m_kp, m_ip, name); }
 
   std::vector<CheckpointInfo> checkpoint_list() override
   {
@@ -367,45 +322,7 @@ public:
   }
 
   // Not one atomic step on a cluster: the keys are deleted master by master, then written back.
-  CheckpointInfo checkpoint_restore(const std::string& id) override
-  {
-    redis_replies::check_checkpoint_id(id);
-    std::string list = m_ip + "checkpoints";
-    auto info = call({"HGET", list, id}, clients::key_slot(list), "checkpoint restore");
-    if (info.is_nil())
-      throw Error(ExitCode::failed, fmt::format("checkpoint {} not found", id), {}, "list checkpoints with: statectl checkpoint list");
-    expect(info, Type::string, "checkpoint restore");
-    std::string base = checkpoint_base(id);
-    int bs = clients::key_slot(base);
-    auto hashes = pipeline({{{"HGETALL", base + ":v"}, bs}, {{"HGETALL", base + ":m"}, bs}, {{"HGETALL", base + ":x"}, bs}}, "checkpoint restore");
-    std::map<std::string, std::string> metas, expiries;
-    for (std::size_t i = 0; i + 1 < hashes[1].elements.size(); i += 2) metas[hashes[1].elements[i].str] = hashes[1].elements[i + 1].str;
-    for (std::size_t i = 0; i + 1 < hashes[2].elements.size(); i += 2) expiries[hashes[2].elements[i].str] = hashes[2].elements[i + 1].str;
-    del_all(scan_user_keys(""));
-    std::int64_t now = now_ms();
-    std::vector<RoutedCommand> writes;
-    const auto& vals = hashes[0].elements;
-    for (std::size_t i = 0; i + 1 < vals.size(); i += 2) {
-      const std::string& user = vals[i].str;
-      int s = slot(user);
-      std::vector<std::string> ex;
-      if (auto x = expiries.find(user); x != expiries.end()) {
-        std::int64_t left = std::atoll(x->second.c_str()) - now;
-        if (left <= 0) continue;
-        ex = {"PX", std::to_string(left)};
-      }
-      std::vector<std::string> set{"SET", m_kp + user, vals[i + 1].str};
-      set.insert(set.end(), ex.begin(), ex.end());
-      writes.push_back({std::move(set), s});
-      if (auto m = metas.find(user); m != metas.end()) {
-        std::vector<std::string> sm{"SET", meta_key(user), m->second};
-        sm.insert(sm.end(), ex.begin(), ex.end());
-        writes.push_back({std::move(sm), s});
-      }
-    }
-    pipeline(writes, "checkpoint restore");
-    return redis_replies::checkpoint_info(info.str);
-  }
+  CheckpointInfo checkpoint_restore(const std::string& id) override { return redis_cluster_checkpoint::restore(checkpoint_cluster(), m_kp, m_ip, id); }
 
 private:
 
@@ -415,7 +332,27 @@ private:
   std::string lock_tag(const std::string& name) const { return "{" + clients::slot_tag(clients::key_slot(name)) + "}"; }
   std::string lock_key(const std::string& name) const { return m_ip + "lock:" + lock_tag(name) + name; }
   std::string token_key(const std::string& name) const { return m_ip + "token:" + lock_tag(name) + name; }
-  std::string checkpoint_base(const std::string& id) const { return m_ip + "checkpoint:{" + id + "}"; }
+
+  // The checkpoint steps reach the cluster through this backend's routing, timeout and errors.
+  redis_cluster_checkpoint::Cluster checkpoint_cluster()
+  {
+    return {[this] {
+              ensure_map();
+              return m_cluster->masters();
+            },
+            [this](const std::string& node, const std::vector<std::string>& args) {
+              try {
+                return m_cluster->command_at(node, args);
+              } catch (const RedisError& e) {
+                throw io_error(args.front(), e);
+              }
+            },
+            [this](const std::vector<std::string>& args, int s) { return call(args, s, "checkpoint"); },
+            [this](const std::vector<RoutedCommand>& cmds, bool allow_errors) { return pipeline(cmds, "checkpoint", allow_errors); },
+            [this](const RedisValue& r, Type t, const std::string& what) { expect(r, t, what); },
+            [this](const std::string& user) { return slot(user); },
+            [this](const std::string& user) { return meta_key(user); }};
+  }
 
   // Every key on every master matching pattern (SCAN, never KEYS), sorted and unique.
   std::vector<std::string> scan_all(const std::string& pattern)
@@ -446,16 +383,6 @@ private:
     for (auto& k : scan_all(redis_glob_escape(m_kp + prefix) + "*"))
       if (k.compare(0, m_ip.size(), m_ip) != 0) names.push_back(k.substr(m_kp.size()));
     return names;
-  }
-
-  void del_all(const std::vector<std::string>& names)
-  {
-    std::vector<RoutedCommand> cmds;
-    for (const auto& n : names) {
-      cmds.push_back({{"DEL", m_kp + n}, slot(n)});
-      cmds.push_back({{"DEL", meta_key(n)}, slot(n)});
-    }
-    pipeline(cmds, "DEL");
   }
 
   void ensure_map()

@@ -62,9 +62,9 @@ meta=$(redis-cli -c -p "$(port 30)" --scan --pattern 'statectl#statectl:meta:*' 
 user=${meta#*\}}
 assert_eq "$(node 0 CLUSTER KEYSLOT "$meta")" "$(node 0 CLUSTER KEYSLOT "statectl:$user")"
 expect_exit 1 statectl put foo other --if-absent
-expect_exit 0 statectl put t/short v --ttl 60s
+expect_exit 0 statectl put t/short v --ttl 30m
 expect_exit 0 statectl ttl t/short
-python3 -c "import sys; v=float(sys.argv[1]); sys.exit(0 if 0 < v <= 60 else 1)" "$(cat "$OUT")" || fail "ttl $(cat "$OUT")"
+python3 -c "import sys; v=float(sys.argv[1]); sys.exit(0 if 0 < v <= 1800 else 1)" "$(cat "$OUT")" || fail "ttl $(cat "$OUT")"
 expect_exit 0 statectl del foo bar absent
 assert_eq "$(cat "$OUT")" "deleted 2"
 expect_exit 1 statectl get foo
@@ -114,11 +114,15 @@ pass "batch: the last line of a key wins across TTL and plain lines"
 # lines (20 windows) from a pipe under 64 MiB peak RSS, every key written; then deleted again.
 python3 -c '
 for i in range(300000): print(f"flat/{i:06d}\tvalue-{i:06d}-" + "x" * 32)' >flat.tsv
-cat flat.tsv | python3 -c 'import os, subprocess, sys
-p = subprocess.Popen(sys.argv[2:], stdout=subprocess.DEVNULL)
+# peak_rss FILE CMD...: CMD's exit code, its peak resident memory (KiB) in FILE, stdout in $OUT.
+peak_rss() {
+  python3 -c 'import os, subprocess, sys
+p = subprocess.Popen(sys.argv[3:], stdout=open(sys.argv[2], "w"))
 _, status, usage = os.wait4(p.pid, 0)
 open(sys.argv[1], "w").write(str(usage.ru_maxrss))
-sys.exit(os.waitstatus_to_exitcode(status))' rss.txt "$STATECTL" put --batch - || fail "300k-line cluster batch failed"
+sys.exit(os.waitstatus_to_exitcode(status))' "$1" "$OUT" "${@:2}"
+}
+cat flat.tsv | peak_rss rss.txt "$STATECTL" put --batch - || fail "300k-line cluster batch failed"
 (($(cat rss.txt) < 65536)) || fail "300k-line cluster batch: peak RSS $(cat rss.txt) KiB, over 64 MiB"
 echo "300k-line cluster batch: peak RSS $(cat rss.txt) KiB"
 total=0
@@ -128,10 +132,23 @@ for i in 0 1 2 3 4 5; do
 done
 assert_eq "$total" 300000 "keys of the 300k-line batch over the masters"
 assert_eq "$(statectl get flat/299999)" "value-299999-$(printf 'x%.0s' {1..32})"
+# A checkpoint of them is read and written back in bounded steps per master (SCAN, a chunk of
+# hashes per step): memory does not grow with the key count.
+peak_rss rss.txt "$STATECTL" checkpoint create --name flat -o json || fail "checkpoint of 300k keys failed"
+(($(json_get "$OUT" 'j["keys"]') >= 300000)) || fail "the checkpoint holds $(json_get "$OUT" 'j["keys"]') keys"
+flat_cp=$(json_get "$OUT" 'j["id"]')
+(($(cat rss.txt) < 65536)) || fail "checkpoint create of 300k keys: peak RSS $(cat rss.txt) KiB, over 64 MiB"
+echo "cluster checkpoint create of 300k keys: peak RSS $(cat rss.txt) KiB"
+assert_eq "$(redis-cli -c -p "$(port 30)" EXISTS "statectl#statectl:checkpoint:{$flat_cp}:0:v")" 1 "the first chunk of checkpoint $flat_cp"
+expect_exit 0 statectl del flat/000000
+peak_rss rss.txt "$STATECTL" checkpoint restore "$flat_cp" || fail "restore of the 300k-key checkpoint failed"
+(($(cat rss.txt) < 65536)) || fail "checkpoint restore of 300k keys: peak RSS $(cat rss.txt) KiB, over 64 MiB"
+echo "cluster checkpoint restore of 300k keys: peak RSS $(cat rss.txt) KiB"
+assert_eq "$(statectl get flat/000000)" "value-000000-$(printf 'x%.0s' {1..32})"
 cut -f1 flat.tsv | xargs -n 50000 "$STATECTL" del >/dev/null
 expect_exit 0 statectl keys --prefix flat/ --limit 1
 [[ ! -s $OUT ]] || fail "the 300k keys were not deleted"
-pass "batch: 300k lines grouped by slot per window stay under 64 MiB, every key written"
+pass "batch: 300k lines grouped by slot per window, their checkpoint create and restore stay under 64 MiB"
 
 # --- locks: lease and fencing token in one slot --------------------------------------------------
 expect_exit 0 statectl lock job -- sh -c 'echo "$STATECTL_LOCK_TOKEN"'
@@ -167,11 +184,23 @@ assert_eq "$(cat "$OUT")" v7
 expect_exit 0 statectl get spread/8
 expect_exit 1 statectl get new/key
 expect_exit 0 statectl ttl t/short
-python3 -c "import sys; v=float(sys.argv[1]); sys.exit(0 if 0 < v <= 60 else 1)" "$(cat "$OUT")" || fail "ttl after restore $(cat "$OUT")"
+python3 -c "import sys; v=float(sys.argv[1]); sys.exit(0 if 0 < v <= 1800 else 1)" "$(cat "$OUT")" || fail "ttl after restore $(cat "$OUT")"
 expect_exit 0 statectl keys -o json
 assert_eq "$(json_get "$OUT" 'len(j["keys"])')" 5006
 expect_exit 1 statectl checkpoint restore 999
-pass "checkpoint create/restore over every master (values, TTLs), unknown id exits 1"
+# A checkpoint written by an earlier statectl (one hash per part under the id's hash tag, no
+# "chunks" in its record) still restores.
+redis-cli -c -p "$(port 30)" HSET 'statectl#statectl:checkpoint:{900}:v' legacy/a one legacy/b two >/dev/null
+redis-cli -c -p "$(port 30)" HSET 'statectl#statectl:checkpoint:{900}:x' legacy/b "$(( ($(date +%s) + 3600) * 1000 ))" >/dev/null
+redis-cli -c -p "$(port 30)" HSET 'statectl#statectl:checkpoints' 900 '{"id":"900","name":"legacy","created":1,"keys":2,"bytes":20}' >/dev/null
+expect_exit 0 statectl checkpoint restore 900
+assert_eq "$(statectl get legacy/a)" one "legacy checkpoint: a key"
+expect_exit 0 statectl ttl legacy/b
+python3 -c "import sys; v=float(sys.argv[1]); sys.exit(0 if 3500 < v <= 3600 else 1)" "$(cat "$OUT")" || fail "legacy checkpoint: ttl of legacy/b $(cat "$OUT")"
+expect_exit 0 statectl keys -o json
+assert_eq "$(json_get "$OUT" 'len(j["keys"])')" 2 "keys after the legacy restore"
+expect_exit 0 statectl checkpoint restore "$cp_id"
+pass "checkpoint create/restore over every master (values, TTLs), an earlier one-hash checkpoint, unknown id exits 1"
 
 old_pw=$REDISCLI_AUTH
 expect_exit 0 statectl secrets rotate redis --apply
