@@ -3,10 +3,12 @@
 # statectl (A) and the reference (B) alternate over --rounds rounds in one run (A B, B A, ...);
 # each line is the median ratio A/B (lower is better) with its spread [lowest-highest round],
 # both medians and statectl's peak memory. Every round starts from a clean table / key space.
-#   - put --batch of N keys vs `redis-cli --pipe` of the same SETs, and vs the real `psql` binary
+#   - put --batch of N keys vs `redis-cli --pipe` of the same SETs (and of the SETs of the values
+#     and of their metadata keys, which statectl writes too), and vs the real `psql` binary
 #     running \copy into a table of the same schema and indexes (through the same PgBouncer);
 #   - keys on those N keys vs `psql` selecting the same columns, and vs `redis-cli --scan`;
-#   - one get vs `redis-cli GET` / `psql -c SELECT`; lock NAME -- true vs `flock FILE true`;
+#   - one get vs `redis-cli GET` / `psql -c SELECT`; lock NAME -- true vs `flock FILE true`, and on
+#     PostgreSQL vs `psql` running the lock's grant and release statements (the server's share);
 #     `statectl --version` vs `redis-cli --version` (process start-up).
 # The reference psql is PostgreSQL's own binary ([postgres] bin_dir), not Debian's Perl wrapper
 # in /usr/bin, whose start-up alone is ~35 ms.
@@ -74,15 +76,20 @@ fi
 python3 - "$WORK" "$KEYS" "$PREFIX" <<'PY'
 import sys
 work, n, prefix = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+import time
+def cmd(*parts):
+    return b"*%d\r\n" % len(parts) + b"".join(b"$%d\r\n%s\r\n" % (len(p), p) for p in parts)
+blob = b"%d\n" % int(time.time() * 1000)  # the metadata blob statectl writes: write time, no metadata
 with open(f"{work}/batch.tsv", "w") as tsv, open(f"{work}/batch.resp", "wb") as resp, \
-        open(f"{work}/unlink.resp", "wb") as unlink:
+        open(f"{work}/batch_meta.resp", "wb") as resp_meta, open(f"{work}/unlink.resp", "wb") as unlink:
     for i in range(n):
         k, v = f"bench/{i:07d}", f"value-{i:07d}-" + "x" * 32
         tsv.write(f"{k}\t{v}\n")
-        parts = [b"SET", (prefix + k).encode(), v.encode()]
-        resp.write(b"*3\r\n" + b"".join(b"$%d\r\n%s\r\n" % (len(p), p) for p in parts))
-        parts = [b"UNLINK", (prefix + k).encode()]
-        unlink.write(b"*2\r\n" + b"".join(b"$%d\r\n%s\r\n" % (len(p), p) for p in parts))
+        key, meta = (prefix + k).encode(), ("statectl#" + prefix + "meta:" + k).encode()
+        resp.write(cmd(b"SET", key, v.encode()))
+        # Like for like: the value and its metadata key, as statectl's batch writes them.
+        resp_meta.write(cmd(b"SET", key, v.encode()) + cmd(b"SET", meta, blob))
+        unlink.write(cmd(b"UNLINK", key) + cmd(b"UNLINK", meta))
 PY
 # statectl creates its schema on first use; the clean-up between rounds needs the table.
 "$STATECTL" del --backend postgres bench/warm-up >/dev/null
@@ -126,6 +133,9 @@ print(f"{n} keys per batch; {ROUNDS} rounds, statectl and the reference alternat
       "ratio = statectl / reference, median [lowest-highest round]")
 run_case(Case("redis: put --batch", [S, "put", "--backend", "redis", "--batch", batch], REDIS + ["--pipe"],
               "redis-cli --pipe", stdin_b=resp, prep_a=clean_redis, prep_b=clean_redis), ROUNDS, 1.0)
+run_case(Case("redis: put --batch (+metadata)", [S, "put", "--backend", "redis", "--batch", batch], REDIS + ["--pipe"],
+              "redis-cli --pipe, value+meta", stdin_b=f"{W}/batch_meta.resp", prep_a=clean_redis, prep_b=clean_redis),
+         ROUNDS, 1.0)
 CC = os.environ["CLUSTER_CONFIG"]
 if CC:
     cluster_env = dict(os.environ)
@@ -173,6 +183,17 @@ run_case(Case("postgres: get", [S, "get", "--backend", "postgres", key],
 for b, goal in (("postgres", 4.0), ("redis", 3.0)):
     run_case(Case(f"{b}: lock -- true", [S, "lock", "--backend", b, "bench-lock", "--", "true"],
                   ["flock", f"{W}/flock", "true"], "flock FILE true", repeat=5), ROUNDS, goal)
+# The server's share of a PostgreSQL lock: psql logging in through the same PgBouncer and running
+# the same grant (synchronous commit) and release (asynchronous) statements, one after the other.
+LOCKS, SEQ = TABLE + "_locks", TABLE + "_lock_token_seq"
+grant = (f"INSERT INTO \"{LOCKS}\" AS l (name, owner, token, expires_at) VALUES ('bench-lock', 'psql', "
+         f"nextval('{SEQ}'), clock_timestamp() + interval '30 seconds') ON CONFLICT (name) DO UPDATE "
+         f"SET owner = EXCLUDED.owner, token = nextval('{SEQ}'), expires_at = EXCLUDED.expires_at "
+         "WHERE l.expires_at <= clock_timestamp() RETURNING token")
+release = (f"UPDATE \"{LOCKS}\" SET expires_at = '-infinity', owner = '' WHERE name = 'bench-lock' AND owner = 'psql' "
+           "AND set_config('synchronous_commit', 'off', true) IS NOT NULL")
+run_case(Case("postgres: lock -- true (same SQL)", [S, "lock", "--backend", "postgres", "bench-lock", "--", "true"],
+              [PSQL, "-qXtA", "-c", grant, "-c", release], "psql: grant + release", repeat=5), ROUNDS)
 run_case(Case("start-up: --version", [S, "--version"], ["redis-cli", "--version"], "redis-cli --version", repeat=10),
          ROUNDS, 1.3)
 clean_pg()
