@@ -66,10 +66,10 @@ void setup_deploy(CLI::App& sub, Context& ctx)
   sub.add_option("--timeout", o->timeout, "How long to wait for the stack to become healthy")->capture_default_str();
   sub.add_flag("--no-rollback", o->no_rollback, "On failure, leave running what this run started (for debugging)");
   sub.footer("With [tls] enabled (the default) the local stack and the compose render speak TLS 1.3 only, with the certificate\n"
-             "statectl's CA issues (into the secret store on the first deploy; compose mounts it from ./secrets/). On the local\n"
-             "stack with [postgres] ha = \"patroni\" that includes Patroni's REST API and etcd (https only; HAProxy's checks and\n"
-             "statectl verify them against the CA). Not yet: compose with [postgres] ha = \"patroni\" deploys plain text and warns;\n"
-             "an explicit [tls] enabled = true there exits 2.");
+             "statectl's CA issues (into the secret store on the first deploy; compose mounts it from ./secrets/), the local Redis\n"
+             "Cluster included. On the local stack with [postgres] ha = \"patroni\" that includes Patroni's REST API and etcd\n"
+             "(https only; HAProxy's checks and statectl verify them against the CA). Not yet: compose with [postgres] ha =\n"
+             "\"patroni\" or [redis] mode = \"cluster\" deploys plain text and warns; an explicit [tls] enabled = true there exits 2.");
   sub.callback([&ctx, o] {
     targets::DeployOptions opts;
     opts.timeout = parse_timeout(o->timeout);

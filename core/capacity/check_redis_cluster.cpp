@@ -39,7 +39,9 @@ void check_redis_cluster(const config::Config& cfg, const Thresholds& t, std::ve
     o = clients::parse_redis_url(ep.redis_url);
     seeds = {{o.host, o.port}};
   } else {
+    o.user = ep.redis_user; // the admin user on a stack with ACL users
     o.password = stack_password(cfg, ep.redis_password_secret).value_or("");
+    o.tls = clients::redis_tls(ep.redis_tls);
   }
   if (seeds.empty()) seeds = {ep.redis};
   o.connect_timeout = o.command_timeout = t.connect_timeout;

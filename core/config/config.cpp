@@ -198,18 +198,6 @@ void Config::refresh_settings() { m_settings = std::make_shared<const Settings>(
 
 const Settings& settings(const Config& cfg) { return *cfg.m_settings; }
 
-// [tls] enabled is on unless set, except with [redis] mode = "cluster": the local Redis Cluster
-// has no TLS yet, and a cluster config without a [tls] table must still deploy (plain text, as
-// `config show` and `status` then say).
-void Config::derive_defaults()
-{
-  Value& tls = m_values[Key("tls.enabled").index()];
-  if (tls.origin != Origin::builtin) return;
-  bool cluster = get_string("redis.mode") == "cluster";
-  tls.text = cluster ? "false" : "true";
-  tls.location = cluster ? "(redis.mode = \"cluster\")" : "";
-}
-
 void Config::set_value(const KeySpec& spec, const std::string& text, std::vector<std::string> list,
                        Origin origin, const std::string& location)
 {
@@ -218,7 +206,6 @@ void Config::set_value(const KeySpec& spec, const std::string& text, std::vector
   v.list = std::move(list);
   v.origin = origin;
   v.location = location;
-  derive_defaults();
 }
 
 static std::string toml_type_name(const toml::node& n)

@@ -94,8 +94,6 @@ private:
   void apply_table(const void* table, Origin origin, const std::string& display_name, const std::string& prefix);
   void set_value(const KeySpec& spec, const std::string& text, std::vector<std::string> list,
                  Origin origin, const std::string& location);
-  // Recomputes the built-in defaults that depend on other keys ([tls] enabled on [redis] mode).
-  void derive_defaults();
   // Rebuilds m_settings from the values: once at the end of every public change (the constructor,
   // from_string, load, set_flag), not per value set while a file is read.
   void refresh_settings();

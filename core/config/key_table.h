@@ -85,7 +85,7 @@ inline constexpr KeyRow k_rows[] = {
   {"redis.cluster_node_timeout", T::duration, "5s", {}, 0, 0, "cluster-node-timeout: how long a master may be unreachable before its replica takes over (cluster mode)"},
   {"redis.url", T::url, "", {}, 0, 0, "external redis:// URL for state commands instead of the local stack"},
   {"redis.acl", T::boolean, "true", {}, 0, 0,
-   "local stack and compose render (bare PostgreSQL mode): Redis ACL users (statectl-app limited to [state] key_prefix and the state commands, statectl-replication, statectl-sentinel, statectl-admin) with the default user off; not with [redis] mode = \"cluster\" (no cluster ACLs yet) nor on k8s or compose with [postgres] ha = \"patroni\" (requirepass)"},
+   "local stack and compose render (bare PostgreSQL mode): Redis ACL users (statectl-app limited to [state] key_prefix and the state commands, statectl-replication, statectl-sentinel, statectl-admin) with the default user off, on a local Redis Cluster too (the app user may also read CLUSTER SLOTS/SHARDS and send ASKING); not on k8s, compose with [postgres] ha = \"patroni\" or compose with [redis] mode = \"cluster\" (requirepass)"},
   {"redis.sentinel_addrs", T::list, "", {}, 0, 0, "external Sentinel host:port addresses"},
 
   // [state]
@@ -115,7 +115,7 @@ inline constexpr KeyRow k_rows[] = {
 
   // [tls]
   {"tls.enabled", T::boolean, "true", {}, 0, 0,
-   "TLS 1.3 only on every link of the local stack and of the compose render (certificates from statectl's CA; clients verify-full / CA pinning); the default is false with [redis] mode = \"cluster\" (no cluster TLS yet); the k8s render speaks TLS in every mode (the Secret's tls.crt, tls.key and ca.crt mounted at /tls); compose with [postgres] ha = \"patroni\" or [redis] mode = \"cluster\" is plain text (deploy warns; an explicit true is refused); terraform renders always enforce TLS"},
+   "TLS 1.3 only on every link of the local stack and of the compose render (certificates from statectl's CA; clients verify-full / CA pinning), the local Redis Cluster included (tls-cluster yes); the k8s render speaks TLS in every mode (the Secret's tls.crt, tls.key and ca.crt mounted at /tls); compose with [postgres] ha = \"patroni\" or [redis] mode = \"cluster\" is plain text (deploy warns; an explicit true is refused); terraform renders always enforce TLS"},
 
   // [compose]
   {"compose.command", T::string, "auto", {"auto", "docker compose", "docker-compose"}, 0, 0, "Compose client"},

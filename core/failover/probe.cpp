@@ -154,6 +154,7 @@ clients::RedisOptions redis_options(const RedisTarget& t, milliseconds timeout)
   o.port = t.port;
   o.user = t.user;
   o.password = t.password;
+  o.tls = t.tls;
   o.connect_timeout = timeout;
   o.command_timeout = timeout;
   return o;

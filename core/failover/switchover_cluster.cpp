@@ -154,8 +154,9 @@ void redis_cluster_switchover(const config::Config& cfg, exec::Runner& runner, o
 {
   auto t = redis_clients_path(cfg);
   local::Stack stack(cfg, runner, printer);
+  const local::redis_cluster::NodeLogin login{t.user, t.password, t.tls};
   std::map<std::string, local::redis_cluster::NodeProbe> nodes;
-  for (const local::Member* m : stack.state().of_kind("redis")) nodes[m->name] = local::redis_cluster::probe(m->port, t.password, 1s);
+  for (const local::Member* m : stack.state().of_kind("redis")) nodes[m->name] = local::redis_cluster::probe(m->port, login, 1s);
   auto name_of = [&](int port) {
     for (const local::Member* m : stack.state().of_kind("redis"))
       if (m->port == port) return m->name;
@@ -185,7 +186,9 @@ void redis_cluster_switchover(const config::Config& cfg, exec::Runner& runner, o
   auto pause = Clock::now();
   clients::RedisOptions o;
   o.port = port;
+  o.user = t.user;
   o.password = t.password;
+  o.tls = t.tls;
   try {
     auto c = clients::RedisConnection::connect(o);
     auto r = c.command({"CLUSTER", "FAILOVER"});
@@ -196,8 +199,8 @@ void redis_cluster_switchover(const config::Config& cfg, exec::Runner& runner, o
   // Done when the replica is a master and the old master follows it.
   if (!local::wait_for(
         [&] {
-          auto now = local::redis_cluster::probe(port, t.password, 500ms);
-          auto old = local::redis_cluster::probe(old_port, t.password, 500ms);
+          auto now = local::redis_cluster::probe(port, login, 500ms);
+          auto old = local::redis_cluster::probe(old_port, login, 500ms);
           return now.ok && now.role == "master" && old.ok && old.role == "replica" && old.master_port == port && old.link_up;
         },
         opts.timeout, 50ms))

@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/clients/redis.h"
 #include "core/local/site.h"
 #include "core/local/state.h"
 
@@ -93,6 +94,16 @@ int bus_port(const config::Config& cfg, const Member& m);
 // directory (so a restarted node is the same node of the same cluster), bus port, node timeout.
 std::string node_config(const config::Config& cfg, const Member& m);
 
+// How statectl's operational calls log in to the nodes: the admin user on a stack with ACL users
+// (empty: the default user), its password, and TLS with CA pinning when the stack speaks TLS.
+struct NodeLogin {
+  std::string user;
+  std::string password;
+  clients::RedisTls tls;
+};
+// The login of the local cluster deployed in state (the admin password is the secret "redis").
+NodeLogin node_login(Site& site, const StackState& state);
+
 // What one cluster node says about itself (INFO, CLUSTER INFO, its CLUSTER NODES line).
 struct NodeProbe {
   bool ok = false;
@@ -107,8 +118,9 @@ struct NodeProbe {
   int master_port = 0; // replica: its master
   bool link_up = false;
   std::int64_t offset = 0; // master_repl_offset / slave_repl_offset
+  std::string tls_protocol; // "TLSv1.3", empty when the link is plain text
 };
-NodeProbe probe(int port, const std::string& password, std::chrono::milliseconds timeout);
+NodeProbe probe(int port, const NodeLogin& login, std::chrono::milliseconds timeout);
 
 // The cluster's size: masters, and replicas of each. `scale redis` records it in the state
 // (scaled["redis_masters"], scaled["redis"]); else [redis] cluster_masters / cluster_replicas.
@@ -119,7 +131,8 @@ struct Shape {
 Shape shape(const config::Config& cfg, const StackState& state);
 
 // Forms the cluster from the running nodes when they are all new (`redis-cli --cluster create
-// ... --cluster-replicas N`, the password in REDISCLI_AUTH), accepts them as they are when they
+// ... --cluster-replicas N`, as the admin user, the password in REDISCLI_AUTH, over TLS with the
+// stack's CA when it speaks TLS), accepts them as they are when they
 // already form one complete cluster (a deploy after a stop), and grows a complete cluster by its
 // new, empty nodes (`scale redis`): new masters first (`--cluster add-node`, then `--cluster
 // rebalance --cluster-use-empty-masters` moves slots to them), then replicas for every master
@@ -136,7 +149,7 @@ void form(Site& site, StackState& state, std::chrono::milliseconds timeout);
 // not complete and ok, Error(external) when a step fails.
 std::vector<std::string> shrink(Site& site, StackState& state, Shape want, std::chrono::milliseconds timeout);
 // Records the role each running node reports now (a failover swaps master and replica).
-void record_roles(StackState& state, const std::string& password);
+void record_roles(StackState& state, const NodeLogin& login);
 
 } // namespace redis_cluster
 

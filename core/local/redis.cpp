@@ -108,7 +108,8 @@ Member describe_sentinel(const Site& site, int index, int port)
 std::string acl_config(Site& site)
 {
   std::string text;
-  for (const auto& u : redis_acl::users(config::settings(site.cfg).state.key_prefix))
+  const auto& s = config::settings(site.cfg);
+  for (const auto& u : redis_acl::users(s.state.key_prefix, s.redis.mode == "cluster"))
     text += redis_acl::conf_line(u.name, redis_acl::user_rules(u, site.secret(u.secret)));
   return text + redis_acl::conf_line("default", redis_acl::default_user_rules());
 }

@@ -34,7 +34,7 @@ std::string key_pattern(const std::string& prefix)
   return out + "*";
 }
 
-std::vector<User> users(const std::string& key_prefix)
+std::vector<User> users(const std::string& key_prefix, bool cluster)
 {
   std::vector<User> out;
   out.push_back({k_admin_user, k_admin_secret, {"~*", "&*", "+@all"}});
@@ -44,6 +44,9 @@ std::vector<User> users(const std::string& key_prefix)
   // core/state/redis.cpp's internal keys (metadata, locks, tokens, checkpoints).
   app.rules.push_back("~" + key_pattern("statectl#" + key_prefix));
   for (const auto& c : app_commands()) app.rules.push_back("+" + c);
+  // The slot-aware client (core/clients/redis_cluster.cpp) reads the slot map and follows ASK.
+  if (cluster)
+    for (const char* c : {"+cluster|slots", "+cluster|shards", "+asking"}) app.rules.push_back(c);
   out.push_back(std::move(app));
 
   out.push_back({k_replication_user, k_replication_secret, {"+psync", "+replconf", "+ping"}});
@@ -100,6 +103,6 @@ std::string conf_line(const std::string& name, const std::vector<std::string>& r
   return line + "\n";
 }
 
-bool enabled(const config::Config& cfg) { return config::settings(cfg).redis.acl && config::settings(cfg).redis.mode != "cluster"; }
+bool enabled(const config::Config& cfg) { return config::settings(cfg).redis.acl; }
 
 } // namespace statectl::local::redis_acl

@@ -42,8 +42,10 @@ std::string key_pattern(const std::string& prefix);
 // and the internal statectl#key_prefix* keys, app_commands() only, no channels), replication
 // (+psync +replconf +ping, no keys) and sentinel (the Redis documentation's Sentinel set: every
 // channel, +multi +exec +slaveof +ping +info +role +publish +subscribe +config|rewrite
-// +client|setname +client|kill +script|kill, no keys).
-std::vector<User> users(const std::string& key_prefix);
+// +client|setname +client|kill +script|kill, no keys). On a Redis Cluster (cluster) the app user
+// may also read the slot map and follow ASK redirects (+cluster|slots +cluster|shards +asking);
+// the cluster bus needs no user.
+std::vector<User> users(const std::string& key_prefix, bool cluster = false);
 
 // The full rule list of a user with a password given as its SHA-256 hex ("#<hex>"): "on",
 // "resetpass", "#<hex>", "resetkeys", "resetchannels", "-@all", then the user's rules. Applied
@@ -60,8 +62,8 @@ std::string password_hash(const std::string& password);
 // A redis.conf "user" line of rules (each token quoted when it needs to be).
 std::string conf_line(const std::string& name, const std::vector<std::string>& rules);
 
-// True when a local stack deployed with this config runs with ACL users: [redis] acl, which
-// the config turns off for [redis] mode = "cluster" (no local cluster ACLs yet).
+// True when a local stack deployed with this config runs with ACL users: [redis] acl (every
+// Redis mode).
 bool enabled(const config::Config& cfg);
 
 } // namespace statectl::local::redis_acl

@@ -13,6 +13,7 @@
 #include "core/error.h"
 #include "core/local/components.h"
 #include "core/local/process.h"
+#include "core/local/redis_acl.h"
 #include "core/util/strings.h"
 
 namespace statectl::local::redis_cluster {
@@ -69,29 +70,56 @@ int bus_port(const config::Config& cfg, const Member& m)
 
 std::string node_config(const config::Config& cfg, const Member& m)
 {
+  const auto& s = config::settings(cfg);
+  // With TLS (the node's port is its tls-port, see redis.cpp's common()) the cluster bus speaks
+  // TLS too, and the nodes announce their TLS port in CLUSTER SLOTS and redirects.
   return fmt::format("cluster-enabled yes\n"
                      "cluster-config-file nodes.conf\n"
                      "cluster-port {}\n"
                      "cluster-node-timeout {}\n"
-                     "cluster-announce-ip 127.0.0.1\n",
-                     bus_port(cfg, m), config::settings(cfg).redis.cluster_node_timeout.count());
+                     "cluster-announce-ip 127.0.0.1\n{}",
+                     bus_port(cfg, m), s.redis.cluster_node_timeout.count(), s.tls.enabled ? "tls-cluster yes\n" : "");
 }
 
-NodeProbe probe(int port, const std::string& password, milliseconds timeout)
+NodeLogin node_login(Site& site, const StackState& state)
 {
-  NodeProbe p;
+  NodeLogin l;
+  if (state.redis_acl) l.user = redis_acl::k_admin_user;
+  l.password = site.secret(redis_acl::k_admin_secret);
+  if (site.tls()) {
+    l.tls.enabled = true;
+    l.tls.ca_file = tls_files(site.cfg).ca.string();
+  }
+  return l;
+}
+
+namespace {
+
+clients::RedisOptions node_options(const NodeLogin& login, int port, milliseconds timeout)
+{
   clients::RedisOptions o;
   o.port = port;
-  o.password = password;
+  o.user = login.user;
+  o.password = login.password;
+  o.tls = login.tls;
   o.connect_timeout = timeout;
   o.command_timeout = timeout;
+  return o;
+}
+
+} // namespace
+
+NodeProbe probe(int port, const NodeLogin& login, milliseconds timeout)
+{
+  NodeProbe p;
   RedisConnection c;
   try {
-    c = RedisConnection::connect(o);
+    c = RedisConnection::connect(node_options(login, port, timeout));
   } catch (const clients::RedisError& e) {
     p.error = e.what();
     return p;
   }
+  p.tls_protocol = c.tls_protocol();
   auto info = clients::info_fields(text_of(c, {"INFO"}, p.error));
   if (!p.error.empty()) return p;
   auto cluster = clients::info_fields(text_of(c, {"CLUSTER", "INFO"}, p.error));
@@ -138,12 +166,12 @@ struct Node {
 
 // Every recorded node by port, each asked until it answers (a restarted node answers LOADING
 // while it reads its AOF back).
-std::vector<Node> ask_nodes(StackState& state, const std::string& password, milliseconds timeout)
+std::vector<Node> ask_nodes(StackState& state, const NodeLogin& login, milliseconds timeout)
 {
   std::vector<Node> out;
   for (auto* n : state.of_kind("redis")) {
     Node node{n, {}};
-    wait_for([&] { return (node.probe = probe(n->port, password, 2000ms)).ok; }, timeout, 200ms);
+    wait_for([&] { return (node.probe = probe(n->port, login, 2000ms)).ok; }, timeout, 200ms);
     if (!node.probe.ok) throw Error(ExitCode::external, fmt::format("{} does not answer", n->name), node.probe.error, "see " + n->log);
     out.push_back(node);
   }
@@ -151,13 +179,24 @@ std::vector<Node> ask_nodes(StackState& state, const std::string& password, mill
   return out;
 }
 
-// `redis-cli --cluster ARGS...` with the password in its environment, never in argv.
-void cluster_tool(Site& site, const std::string& password, std::vector<std::string> args, const std::string& what, milliseconds timeout)
+// The start of a redis-cli command line that logs in as login: --tls --cacert (the stack's CA)
+// and --user; the password goes in REDISCLI_AUTH, never in argv.
+exec::Command cluster_cli(Site& site, const NodeLogin& login)
 {
   exec::Command c;
-  c.argv = {site.binary("redis-cli", "redis-tools"), "--cluster"};
+  c.argv = {site.binary("redis-cli", "redis-tools")};
+  if (login.tls.enabled) c.argv.insert(c.argv.end(), {"--tls", "--cacert", login.tls.ca_file});
+  if (!login.user.empty()) c.argv.insert(c.argv.end(), {"--user", login.user});
+  c.env["REDISCLI_AUTH"] = login.password;
+  return c;
+}
+
+// `redis-cli --cluster ARGS...` as cluster_cli() logs in.
+void cluster_tool(Site& site, const NodeLogin& login, std::vector<std::string> args, const std::string& what, milliseconds timeout)
+{
+  exec::Command c = cluster_cli(site, login);
+  c.argv.push_back("--cluster");
   c.argv.insert(c.argv.end(), args.begin(), args.end());
-  c.env["REDISCLI_AUTH"] = password;
   c.mutating = true;
   c.timeout = timeout;
   site.run(c, "redis-cluster", what, "see the nodes' logs under " + site.state_dir().string());
@@ -166,13 +205,13 @@ void cluster_tool(Site& site, const std::string& password, std::vector<std::stri
 std::string address(const Member& m) { return fmt::format("127.0.0.1:{}", m.port); }
 
 // Waits until every one of `nodes` reports cluster_state ok and knows all of them.
-void wait_agreed(const std::vector<Member*>& nodes, const std::string& password, milliseconds timeout)
+void wait_agreed(const std::vector<Member*>& nodes, const NodeLogin& login, milliseconds timeout)
 {
   std::string last;
   bool ok = wait_for(
     [&] {
       for (auto* n : nodes) {
-        NodeProbe p = probe(n->port, password, 1000ms);
+        NodeProbe p = probe(n->port, login, 1000ms);
         if (!p.ok || p.state != "ok" || p.known_nodes != static_cast<int>(nodes.size())) {
           last = fmt::format("{}: {}", n->name, p.ok ? fmt::format("cluster_state {}, {} nodes known", p.state, p.known_nodes) : p.error);
           return false;
@@ -188,15 +227,11 @@ void wait_agreed(const std::vector<Member*>& nodes, const std::string& password,
 
 // One node's view of who serves which slots: its CLUSTER NODES lines of masters with slots, as
 // "id slots...", sorted; "" when it does not answer.
-std::string slot_view(int port, const std::string& password)
+std::string slot_view(int port, const NodeLogin& login)
 {
-  clients::RedisOptions o;
-  o.port = port;
-  o.password = password;
-  o.connect_timeout = o.command_timeout = 2s;
   std::string error, nodes;
   try {
-    auto c = RedisConnection::connect(o);
+    auto c = RedisConnection::connect(node_options(login, port, 2s));
     nodes = text_of(c, {"CLUSTER", "NODES"}, error);
   } catch (const clients::RedisError&) {
     return {};
@@ -213,13 +248,13 @@ std::string slot_view(int port, const std::string& password)
 
 // Waits until every node has the same slot view (after a rebalance the new owners spread by
 // gossip; redis-cli refuses to add a node while "nodes don't agree about configuration").
-void wait_same_slots(const std::vector<Member*>& nodes, const std::string& password, milliseconds timeout)
+void wait_same_slots(const std::vector<Member*>& nodes, const NodeLogin& login, milliseconds timeout)
 {
   bool ok = wait_for(
     [&] {
-      std::string first = slot_view(nodes.front()->port, password);
+      std::string first = slot_view(nodes.front()->port, login);
       if (first.empty()) return false;
-      return std::all_of(nodes.begin(), nodes.end(), [&](Member* n) { return slot_view(n->port, password) == first; });
+      return std::all_of(nodes.begin(), nodes.end(), [&](Member* n) { return slot_view(n->port, login) == first; });
     },
     timeout, 250ms);
   if (!ok)
@@ -239,7 +274,7 @@ std::map<int, std::vector<Node*>> replicas_by_master(std::vector<Node>& nodes)
 }
 
 // Adds the fresh nodes to the complete cluster of the others (see form()).
-void grow(Site& site, const std::string& password, std::vector<Node>& nodes, Shape want, milliseconds timeout)
+void grow(Site& site, const NodeLogin& login, std::vector<Node>& nodes, Shape want, milliseconds timeout)
 {
   std::vector<Node*> fresh, formed;
   for (auto& n : nodes) (n.fresh() ? fresh : formed).push_back(&n);
@@ -253,7 +288,7 @@ void grow(Site& site, const std::string& password, std::vector<Node>& nodes, Sha
   // or a reshard the news spreads by gossip).
   std::vector<Member*> formed_members;
   for (auto* n : formed) formed_members.push_back(n->member);
-  wait_same_slots(formed_members, password, timeout);
+  wait_same_slots(formed_members, login, timeout);
   std::string entry = address(*formed.front()->member);
   int masters_now = static_cast<int>(std::count_if(formed.begin(), formed.end(), [](Node* n) { return n->serves_slots(); }));
   std::size_t next = 0;
@@ -261,30 +296,30 @@ void grow(Site& site, const std::string& password, std::vector<Node>& nodes, Sha
   for (int i = masters_now; i < want.masters && next < fresh.size(); ++i) {
     Member* m = fresh[next++]->member;
     site.printer.info(fmt::format("adding {} as a new master (redis-cli --cluster add-node)", m->name));
-    cluster_tool(site, password, {"add-node", address(*m), entry}, "adding " + m->name, timeout);
+    cluster_tool(site, login, {"add-node", address(*m), entry}, "adding " + m->name, timeout);
     new_masters.push_back(m);
   }
   if (!new_masters.empty()) {
     std::vector<Member*> all;
     for (auto* n : formed) all.push_back(n->member);
     all.insert(all.end(), new_masters.begin(), new_masters.end());
-    wait_agreed(all, password, timeout);
+    wait_agreed(all, login, timeout);
     site.printer.info("moving slots to the new masters (redis-cli --cluster rebalance --cluster-use-empty-masters)");
-    cluster_tool(site, password, {"rebalance", entry, "--cluster-use-empty-masters"}, "rebalancing the slots", timeout);
-    wait_same_slots(all, password, timeout);
+    cluster_tool(site, login, {"rebalance", entry, "--cluster-use-empty-masters"}, "rebalancing the slots", timeout);
+    wait_same_slots(all, login, timeout);
   }
   // Replicas for every master short of them, the new masters included.
   std::vector<Node> now;
   for (auto& n : nodes)
     if (!n.fresh() || std::find(new_masters.begin(), new_masters.end(), n.member) != new_masters.end())
-      now.push_back({n.member, probe(n.member->port, password, 2000ms)});
+      now.push_back({n.member, probe(n.member->port, login, 2000ms)});
   for (auto& [master_port, replicas] : replicas_by_master(now)) {
     auto master = std::find_if(now.begin(), now.end(), [&, port = master_port](const Node& n) { return n.member->port == port; });
     if (master == now.end() || master->probe.id.empty()) continue;
     for (auto have = static_cast<int>(replicas.size()); have < want.replicas && next < fresh.size(); ++have) {
       Member* m = fresh[next++]->member;
       site.printer.info(fmt::format("adding {} as a replica of {}", m->name, master->member->name));
-      cluster_tool(site, password, {"add-node", address(*m), entry, "--cluster-slave", "--cluster-master-id", master->probe.id},
+      cluster_tool(site, login, {"add-node", address(*m), entry, "--cluster-slave", "--cluster-master-id", master->probe.id},
                    "adding " + m->name, timeout);
     }
   }
@@ -301,13 +336,12 @@ void form(Site& site, StackState& state, milliseconds timeout)
   std::vector<Member*> members = state.of_kind("redis");
   std::sort(members.begin(), members.end(), [](auto* a, auto* b) { return a->port < b->port; });
   Shape want = shape(site.cfg, state);
-  std::string password = site.secret("redis");
-  exec::Command create;
-  create.argv = {site.binary("redis-cli", "redis-tools"), "--cluster", "create"};
+  NodeLogin login = node_login(site, state);
+  exec::Command create = cluster_cli(site, login);
+  create.argv.insert(create.argv.end(), {"--cluster", "create"});
   // Masters first: redis-cli makes the first `masters` addresses of one host the masters.
   for (auto* n : members) create.argv.push_back(address(*n));
   create.argv.insert(create.argv.end(), {"--cluster-replicas", std::to_string(want.replicas), "--cluster-yes"});
-  create.env["REDISCLI_AUTH"] = password; // never argv
   create.mutating = true;
   create.timeout = timeout;
   if (site.planning()) {
@@ -328,7 +362,7 @@ void form(Site& site, StackState& state, milliseconds timeout)
   // Fresh nodes know only themselves and serve no slot; formed ones know every formed node. All
   // fresh: a new cluster; some fresh beside a complete cluster: `scale` grows it; anything else (a
   // node whose nodes.conf was lost, a half-made cluster) is not repaired by guessing.
-  std::vector<Node> nodes = ask_nodes(state, password, timeout);
+  std::vector<Node> nodes = ask_nodes(state, login, timeout);
   bool all_fresh = std::all_of(nodes.begin(), nodes.end(), [](const Node& n) { return n.fresh(); });
   bool some_fresh = std::any_of(nodes.begin(), nodes.end(), [](const Node& n) { return n.fresh(); });
   bool formed = std::all_of(nodes.begin(), nodes.end(), [&](const Node& n) {
@@ -339,7 +373,7 @@ void form(Site& site, StackState& state, milliseconds timeout)
                                   want.replicas, want.replicas == 1 ? "" : "s"));
     site.run(create, "redis-cluster", "creating the cluster", "see the nodes' logs under " + site.state_dir().string());
   } else if (some_fresh) {
-    grow(site, password, nodes, want, timeout);
+    grow(site, login, nodes, want, timeout);
   } else if (!formed) {
     std::vector<std::string> what;
     for (const auto& n : nodes)
@@ -348,13 +382,13 @@ void form(Site& site, StackState& state, milliseconds timeout)
                 "run 'statectl destroy --purge' and deploy again (it deletes the data)");
   }
   // Every node must agree that the cluster is up before state commands can use it.
-  wait_agreed(members, password, timeout);
-  record_roles(state, password);
+  wait_agreed(members, login, timeout);
+  record_roles(state, login);
 }
 
 std::vector<std::string> shrink(Site& site, StackState& state, Shape want, milliseconds timeout)
 {
-  std::string password = site.secret("redis");
+  NodeLogin login = node_login(site, state);
   if (site.planning()) {
     Shape now = shape(site.cfg, state);
     if (want.masters >= now.masters && want.replicas >= now.replicas) return {};
@@ -363,7 +397,7 @@ std::vector<std::string> shrink(Site& site, StackState& state, Shape want, milli
                           want.masters));
     return {};
   }
-  std::vector<Node> nodes = ask_nodes(state, password, timeout);
+  std::vector<Node> nodes = ask_nodes(state, login, timeout);
   for (const auto& n : nodes)
     if (n.probe.state != "ok" || n.probe.known_nodes != static_cast<int>(nodes.size()) || n.fresh())
       throw Error(ExitCode::failed, "the local Redis Cluster is not complete and ok, so it is not resized",
@@ -385,13 +419,13 @@ std::vector<std::string> shrink(Site& site, StackState& state, Shape want, milli
       names.push_back(m->member->name);
     }
     site.printer.info(fmt::format("moving the slots of {} to the other masters (redis-cli --cluster rebalance)", util::join(names, ", ")));
-    cluster_tool(site, password, args, "moving the slots away", timeout);
+    cluster_tool(site, login, args, "moving the slots away", timeout);
     std::vector<Member*> all;
     for (auto& n : nodes) all.push_back(n.member);
-    wait_agreed(all, password, timeout);
-    wait_same_slots(all, password, timeout);
+    wait_agreed(all, login, timeout);
+    wait_same_slots(all, login, timeout);
     // An emptied master's replicas may have migrated to the master that took its last slots.
-    nodes = ask_nodes(state, password, timeout);
+    nodes = ask_nodes(state, login, timeout);
   }
   auto leaving = [&](const Node& n) {
     return std::any_of(leaving_masters.begin(), leaving_masters.end(), [&](Node* m) { return m->member == n.member; });
@@ -413,13 +447,9 @@ std::vector<std::string> shrink(Site& site, StackState& state, Shape want, milli
       Node* r = spare.back();
       spare.pop_back();
       site.printer.info(fmt::format("{} becomes a replica of {} (CLUSTER REPLICATE)", r->member->name, master->member->name));
-      clients::RedisOptions o;
-      o.port = r->member->port;
-      o.password = password;
-      o.connect_timeout = o.command_timeout = 5s;
       std::string error;
       try {
-        auto c = RedisConnection::connect(o);
+        auto c = RedisConnection::connect(node_options(login, r->member->port, 5s));
         text_of(c, {"CLUSTER", "REPLICATE", master->probe.id}, error);
       } catch (const clients::RedisError& e) {
         error = e.what();
@@ -431,7 +461,7 @@ std::vector<std::string> shrink(Site& site, StackState& state, Shape want, milli
   std::vector<std::string> gone;
   auto remove_node = [&](Node* n) {
     site.printer.info(fmt::format("removing {} from the cluster (redis-cli --cluster del-node)", n->member->name));
-    cluster_tool(site, password, {"del-node", entry, n->probe.id}, "removing " + n->member->name, timeout);
+    cluster_tool(site, login, {"del-node", entry, n->probe.id}, "removing " + n->member->name, timeout);
     gone.push_back(n->member->name);
   };
   for (auto* r : spare) remove_node(r);
@@ -442,15 +472,15 @@ std::vector<std::string> shrink(Site& site, StackState& state, Shape want, milli
   std::vector<Member*> staying;
   for (auto& n : nodes)
     if (std::find(gone.begin(), gone.end(), n.member->name) == gone.end()) staying.push_back(n.member);
-  wait_agreed(staying, password, timeout);
+  wait_agreed(staying, login, timeout);
   return gone;
 }
 
-void record_roles(StackState& state, const std::string& password)
+void record_roles(StackState& state, const NodeLogin& login)
 {
   for (auto* n : state.of_kind("redis")) {
     if (!process_matches(n->pid, n->start_time)) continue;
-    NodeProbe p = probe(n->port, password, 1000ms);
+    NodeProbe p = probe(n->port, login, 1000ms);
     if (p.ok) n->role = p.role;
   }
 }

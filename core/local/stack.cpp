@@ -248,7 +248,7 @@ void Stack::create(Member& member)
     pgbouncer::start(site, member);
     m_state.pgbouncer_target = target;
   } else if (member.kind == "redis" && m_state.redis_mode == "cluster") {
-    redis::configure_server(site, member, false, std::nullopt, redis_cluster::node_config(site.cfg, member));
+    redis::configure_server(site, member, m_state.redis_acl, std::nullopt, redis_cluster::node_config(site.cfg, member));
     redis::start(site, member);
   } else if (member.kind == "redis") {
     std::optional<int> master;
@@ -475,12 +475,6 @@ DeployResult Stack::deploy(const DeployOptions& opts)
 {
   const auto& cfg = m_site.cfg;
   if (config::settings(cfg).postgres.ha == "patroni") check_patroni_timings(cfg);
-  if (config::settings(cfg).tls.enabled && config::settings(cfg).redis.mode == "cluster")
-    throw Error(ExitCode::usage, "the local Redis Cluster does not run with TLS yet", "[tls] enabled = true with [redis] mode = \"cluster\"",
-                "set [tls] enabled = false for a local cluster, or use mode = \"sentinel\" or \"standalone\" with TLS");
-  if (config::settings(cfg).redis.acl && config::settings(cfg).redis.acl_set && config::settings(cfg).redis.mode == "cluster")
-    throw Error(ExitCode::usage, "the local Redis Cluster does not run with ACL users yet", "[redis] acl = true with [redis] mode = \"cluster\"",
-                "remove [redis] acl (or set it to false) for a local cluster, or use mode = \"sentinel\" or \"standalone\" with ACL users");
   lock();
   if (m_exists && !m_state.members.empty()) {
     if (m_state.ha != config::settings(cfg).postgres.ha)

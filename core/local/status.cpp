@@ -131,7 +131,7 @@ StackStatus Stack::status()
   for (auto* m : m_state.of_kind("redis")) {
     if (!running(*m)) continue;
     if (cluster_mode) {
-      nodes[m->name] = redis_cluster::probe(m->port, redis_pw, 2000ms);
+      nodes[m->name] = redis_cluster::probe(m->port, {m_state.redis_acl ? redis_acl::k_admin_user : "", redis_pw, clients::redis_tls(su.tls)}, 2000ms);
       continue;
     }
     // As the admin user on a stack with ACL users (the default user is off there).
@@ -210,7 +210,7 @@ StackStatus Stack::status()
       if (!p.ok) {
         c.error = p.error;
       } else {
-        record_link(c, {}); // the cluster client and nodes have no TLS yet
+        record_link(c, p.tls_protocol);
         c.role = m.role = p.role;
         c.slots = p.slots;
         c.offset = p.offset;

@@ -60,12 +60,15 @@ public:
     if (!ep.redis_url.empty()) {
       o = clients::parse_redis_url(ep.redis_url);
       seeds = {{o.host, o.port}};
-    } else if (seeds.empty()) {
-      seeds = {ep.redis};
+    } else {
+      if (seeds.empty()) seeds = {ep.redis};
+      o.tls = clients::redis_tls(ep.redis_tls); // every node, redirected ones too: CA pinning
     }
     std::vector<std::string> passwords;
     if (o.password.empty()) {
-      passwords = clients::login_passwords(cfg, ep.redis_password_secret);
+      // The stack's application user when it has ACL users, else the one stack password.
+      o.user = ep.redis_app_user;
+      passwords = clients::login_passwords(cfg, ep.redis_app_user.empty() ? ep.redis_password_secret : ep.redis_app_password_secret);
       if (!passwords.empty()) o.password = passwords.front();
       else if (const char* env = std::getenv("REDISCLI_AUTH"); env && *env) {
         o.password = env;

@@ -68,12 +68,16 @@ StatusResult Remote::status_result() const { return headed<StatusResult>(); }
 RenderRun::RenderRun(Remote& target, const DeployOptions& o) : t(target), opts(o), prev(previous_dir(target.cfg, target.req))
 {
   result = t.deploy_result();
-  // TLS is on by default, but some renders have none yet (Patroni on compose): say so rather
-  // than imply it (an explicit [tls] enabled = true is refused by render).
+  // TLS is on by default, but some renders have none yet (Patroni and Redis Cluster on compose):
+  // say so rather than imply it (an explicit [tls] enabled = true is refused by render).
   if (t.cfg.get_bool("tls.enabled") && !t.cfg.is_set("tls.enabled") && t.req.target == render::Target::compose &&
-      !render::tls_rendered(t.cfg, t.req))
-    t.printer.warn("the compose stack speaks plain text inside its network: the compose render with [postgres] ha = \"patroni\" has no TLS "
-                   "yet ([tls] enabled is for the local stack, k8s and compose in bare PostgreSQL mode)");
+      !render::tls_rendered(t.cfg, t.req)) {
+    std::string mode = t.cfg.get_string("postgres.ha") == "patroni" ? "[postgres] ha = \"patroni\"" : "[redis] mode = \"cluster\"";
+    t.printer.warn(fmt::format("the compose stack speaks plain text inside its network: the compose render with {} has no TLS "
+                               "yet ([tls] enabled is for the local stack, k8s and compose in bare PostgreSQL mode with Sentinel "
+                               "or standalone Redis)",
+                               mode));
+  }
 }
 
 void RenderRun::install_render()

@@ -227,7 +227,9 @@ private:
   int cluster_probe_master(const stack::Endpoints& e) const
   {
     clients::RedisOptions o;
+    o.user = e.redis_user;
     o.password = clients::stored_password(m_cfg, e.redis_password_secret, true).value_or("");
+    o.tls = clients::redis_tls(e.redis_tls);
     o.connect_timeout = o.command_timeout = seconds(1);
     clients::RedisCluster c(e.redis_cluster, o);
     try {

@@ -2,16 +2,17 @@
 # [redis] mode = "cluster" on the local target: 3 masters x 1 replica as real redis-server
 # processes formed with redis-cli --cluster create, the state commands on it (slot routing,
 # MOVED/ASK), a reshard while a batch runs, a restart that brings the same cluster back, and
-# destroy. Ports: nodes $(port 30).., their cluster bus $(port 130).. (see lib.sh).
+# destroy. TLS and ACL users by default (issue 16): plain text refused, the app user limited to
+# its prefix. Ports: nodes $(port 30).., their cluster bus $(port 130).. (see lib.sh).
 source "$(dirname "$0")/lib.sh"
 for p in redis-server redis-cli; do command -v "$p" >/dev/null || skip "needs $p"; done
 
 start_stack $'[redis]\nmode = "cluster"\ncluster_masters = 3\ncluster_replicas = 1\ncluster_node_timeout = "2s"\n[state]\nbackend = "redis"'
 
-REDISCLI_AUTH=$(statectl secrets get redis)
-export REDISCLI_AUTH
-# node N ARGS...: redis-cli on the Nth node (no redirects followed).
-node() { redis-cli -p "$(port $((30 + $1)))" "${@:2}"; }
+# node N ARGS...: redis-cli on the Nth node as the admin user over TLS (no redirects followed).
+node() { rcli_auth "$(port $((30 + $1)))" "${@:2}"; }
+# cli_args: the redis-cli options of node() for tools that take them directly (the CA and user).
+cli_args=(--tls --cacert "$(stack_tls_ca)" --user statectl-admin --no-auth-warning)
 
 # --- the cluster as deployed -------------------------------------------------------------------
 expect_exit 0 statectl status -o json
@@ -20,11 +21,10 @@ assert_eq "$(json_get "$OUT" 'sorted(c["role"] for c in j["components"] if c["ki
   "['master', 'master', 'master', 'replica', 'replica', 'replica']"
 assert_eq "$(json_get "$OUT" 'all(c["healthy"] and "offset" in c for c in j["components"] if c["kind"] == "redis")')" True
 assert_eq "$(json_get "$OUT" 'len([c for c in j["components"] if c["kind"] == "sentinel"])')" 0
-# No local cluster TLS yet: without a [tls] table a cluster config defaults to plain text, and
-# status says so on every link.
-assert_eq "$(json_get "$OUT" 'sorted(set(c.get("encrypted") for c in j["components"] if c["kind"] == "redis"))')" "[False]" "cluster links encrypted"
+# TLS by default: status reports TLS 1.3 on every node's link.
+assert_eq "$(json_get "$OUT" 'sorted(set(c.get("tls_protocol") for c in j["components"] if c["kind"] == "redis"))')" "['TLSv1.3']" "cluster links encrypted"
 statectl -o json config show >cfg.json
-assert_eq "$(json_get cfg.json 'j["tls"]["enabled"]')" False "tls.enabled of a cluster config"
+assert_eq "$(json_get cfg.json 'j["tls"]["enabled"]')" True "tls.enabled of a cluster config"
 # The masters' slot ranges cover the 16384 slots exactly once.
 json_get "$OUT" '[c["slots"] for c in j["components"] if c["role"] == "master"]' >slots.txt
 python3 - slots.txt <<'EOF' || fail "the masters' slots do not cover 0-16383: $(cat slots.txt)"
@@ -46,6 +46,53 @@ assert_contains "$OUT" "SLOTS"
 assert_contains "$OUT" "redis:      cluster 127.0.0.1:$(port 30)"
 pass "deploy: 3 masters covering every slot, 3 replicas, bus ports in the test's range, status shows slots and offsets"
 
+# --- TLS and ACL users by default -----------------------------------------------------------------
+CA=$(stack_tls_ca) || fail "the cluster stack has no CA"
+for i in 0 3; do
+  p=$(port $((30 + i)))
+  run env REDISCLI_AUTH="$(cat stack/secrets/redis)" timeout 10 redis-cli -h 127.0.0.1 -p "$p" --user statectl-admin PING
+  if grep -qx PONG "$OUT"; then fail "a plain-text PING to cluster node 127.0.0.1:$p was answered"; fi
+  timeout 10 openssl s_client -connect "127.0.0.1:$p" -CAfile "$CA" -verify_return_error -verify_ip 127.0.0.1 -brief -tls1_3 </dev/null >"$OUT" 2>&1 ||
+    fail "TLS 1.3 handshake with cluster node $p failed: $(cat "$OUT")"
+  assert_contains "$OUT" "Protocol version: TLSv1.3"
+  assert_contains "$OUT" "Verification: OK"
+  # The cluster bus speaks mutual TLS (tls-cluster yes): a peer shows the stack's certificate.
+  timeout 10 openssl s_client -connect "127.0.0.1:$(port $((130 + i)))" -CAfile "$CA" -verify_return_error -brief \
+    -cert stack/tls/server.crt -key stack/tls/server.key </dev/null >"$OUT" 2>&1 ||
+    fail "TLS handshake with cluster bus $(port $((130 + i))) failed: $(cat "$OUT")"
+  assert_contains "$OUT" "Protocol version: TLSv1.3"
+done
+grep -q '^tls-cluster yes' stack/redis-0/redis.conf || fail "redis.conf has no tls-cluster yes"
+grep -q '^port 0' stack/redis-0/redis.conf || fail "redis.conf still has a plain-text port"
+# CLUSTER SLOTS announces the TLS ports (the ones statectl's client is redirected to).
+node 0 CLUSTER SLOTS >"$OUT"
+assert_contains "$OUT" "$(port 31)"
+run rcli "$(port 30)" PING
+assert_contains "$OUT" "NOAUTH"
+app() { rcli_user statectl-app redis-app "$(port 30)" "$@"; }
+assert_eq "$(app PING 2>&1)" PONG "app user logs in"
+app CLUSTER SLOTS >"$OUT" 2>&1
+assert_not_contains "$OUT" "NOPERM"
+assert_eq "$(app -c SET statectl:app/mine v1)" OK "app SET inside the prefix (redirects followed)"
+assert_eq "$(app -c GET statectl:app/mine)" v1 "app GET inside the prefix"
+assert_eq "$(node 0 -c SET other:secret s1)" OK "admin writes a key outside the prefix"
+for cmd in "GET other:secret" "SET other:x 1" "DEL other:secret" "CONFIG GET maxmemory" "CONFIG SET maxmemory 1" "FLUSHALL" \
+  "FLUSHDB" "KEYS *" "CLUSTER NODES" "CLUSTER FAILOVER" "CLUSTER RESET" "ACL LIST"; do
+  read -ra args <<<"$cmd" # split without pathname expansion ("KEYS *")
+  out=$(app -c "${args[@]}" 2>&1 | head -3)
+  [[ $out == *NOPERM* ]] || fail "the app user ran '$cmd' on the cluster: $out"
+done
+assert_eq "$(node 0 -c GET other:secret)" s1 "the key outside the prefix is untouched"
+expect_exit 0 statectl del app/mine
+expect_exit 0 statectl redis-cli -- CLUSTER INFO
+assert_contains "$OUT" "cluster_state:ok"
+expect_exit 0 statectl redis-cli -- SET statectl:cli/k v
+expect_exit 0 statectl get cli/k
+assert_eq "$(cat "$OUT")" v
+expect_exit 0 statectl del cli/k
+node 0 -c DEL other:secret >/dev/null
+pass "TLS 1.3 only (clients and bus), plain text refused; app user: own prefix, CLUSTER SLOTS, no CONFIG/FLUSHALL/other keys; redis-cli passthrough"
+
 # --- single-key commands routed by slot --------------------------------------------------------
 for k in foo bar "{user1000}.following" "{user1000}.followers" k/1 k/2 k/3; do
   expect_exit 0 statectl put "$k" "value of $k" --metadata '{"who":"test"}'
@@ -54,9 +101,9 @@ for k in foo bar "{user1000}.following" k/3; do
   expect_exit 0 statectl get "$k"
   assert_eq "$(cat "$OUT")" "value of $k"
 done
-assert_eq "$(redis-cli -c -p "$(port 30)" GET statectl:foo)" "value of foo"
+assert_eq "$(node 0 -c GET statectl:foo)" "value of foo"
 # The metadata lives in the value's slot (the put script writes both).
-meta=$(redis-cli -c -p "$(port 30)" --scan --pattern 'statectl#statectl:meta:*' | head -1)
+meta=$(node 0 -c --scan --pattern 'statectl#statectl:meta:*' | head -1)
 [[ -n $meta ]] || meta=$(for i in 0 1 2 3 4 5; do node "$i" --scan --pattern 'statectl#statectl:meta:*'; done | head -1)
 [[ -n $meta ]] || fail "no metadata key found"
 user=${meta#*\}}
@@ -87,7 +134,7 @@ assert_eq "$total" 5000 "keys over the masters"
 for i in 0 1 2 3 4 5; do
   if [[ $(node "$i" ROLE | head -1) == slave ]]; then
     mp=$(node "$i" ROLE | sed -n 3p)
-    wait_for 10 "[[ \$(node $i DBSIZE) == \$(redis-cli -p $mp DBSIZE) ]]" || fail "replica $i did not catch up with its master $mp"
+    wait_for 10 "[[ \$(node $i DBSIZE) == \$(rcli_auth $mp DBSIZE) ]]" || fail "replica $i did not catch up with its master $mp"
   fi
 done
 for i in 0 1234 4999; do
@@ -163,7 +210,7 @@ wait_for 10 "statectl locks | grep -q held" || fail "the held lock is not listed
 expect_exit 75 statectl lock held --wait 200ms -- true
 expect_exit 0 statectl locks -o json
 assert_eq "$(json_get "$OUT" '[l["name"] for l in j["locks"]]')" "['held']"
-lease=$(redis-cli -c -p "$(port 30)" --scan --pattern 'statectl#statectl:lock:*' | head -1)
+lease=$(node 0 -c --scan --pattern 'statectl#statectl:lock:*' | head -1)
 [[ -n $lease ]] || lease=$(for i in 0 1 2 3 4 5; do node "$i" --scan --pattern 'statectl#statectl:lock:*'; done | head -1)
 token_key=${lease/:lock:/:token:}
 assert_eq "$(node 0 CLUSTER KEYSLOT "$lease")" "$(node 0 CLUSTER KEYSLOT "$token_key")"
@@ -202,10 +249,9 @@ assert_eq "$(json_get "$OUT" 'len(j["keys"])')" 2 "keys after the legacy restore
 expect_exit 0 statectl checkpoint restore "$cp_id"
 pass "checkpoint create/restore over every master (values, TTLs), an earlier one-hash checkpoint, unknown id exits 1"
 
-old_pw=$REDISCLI_AUTH
+old_pw=$(statectl secrets get redis)
 expect_exit 0 statectl secrets rotate redis --apply
-REDISCLI_AUTH=$(statectl secrets get redis)
-[[ $REDISCLI_AUTH != "$old_pw" ]] || fail "the redis password did not change"
+[[ $(statectl secrets get redis) != "$old_pw" ]] || fail "the redis password did not change"
 for i in 0 1 2 3 4 5; do assert_eq "$(node "$i" PING)" PONG "node $i with the new password"; done
 expect_exit 0 statectl get spread/7
 assert_eq "$(cat "$OUT")" v7
@@ -219,7 +265,7 @@ dst=$(node 1 CLUSTER MYID)
 [[ $(node 0 ROLE | head -1) == master && $(node 1 ROLE | head -1) == master ]] || fail "nodes 0 and 1 are expected to be masters"
 # The reshard (slot by slot: SETSLOT IMPORTING/MIGRATING, MIGRATE of its keys, SETSLOT NODE) runs
 # in the background while the batch writes into those slots, so the batch meets ASK and MOVED.
-redis-cli --cluster reshard "127.0.0.1:$(port 30)" --cluster-from "$src" --cluster-to "$dst" --cluster-slots 2000 \
+REDISCLI_AUTH=$(statectl secrets get redis) redis-cli "${cli_args[@]}" --cluster reshard "127.0.0.1:$(port 30)" --cluster-from "$src" --cluster-to "$dst" --cluster-slots 2000 \
   --cluster-yes --cluster-pipeline 10 >reshard.log 2>&1 &
 reshard=$!
 on_exit "kill $reshard"
@@ -228,16 +274,16 @@ statectl put --batch moving.tsv >batch.out 2>batch.err || fail "the batch failed
 kill -0 "$reshard" 2>/dev/null || echo "note: the reshard ended before the batch did" >&2
 wait "$reshard" || fail "reshard failed: $(tail -5 reshard.log)"
 # The nodes learn the new slot owners by gossip: agreement follows within moments.
-wait_for 30 "redis-cli --cluster check 127.0.0.1:$(port 30) >check.log 2>&1" || fail "cluster check after the reshard: $(tail -5 check.log)"
+wait_for 30 "node 0 --cluster check 127.0.0.1:$(port 30) >check.log 2>&1" || fail "cluster check after the reshard: $(tail -5 check.log)"
 expect_exit 0 statectl keys --prefix moving/ -o json
 assert_eq "$(json_get "$OUT" 'len(j["keys"])')" 30000
-python3 - "$(port 30)" <<'EOF' || fail "values lost or wrong after the reshard"
+REDISCLI_AUTH=$(statectl secrets get redis) python3 - "$(port 30)" "${cli_args[@]}" <<'EOF' || fail "values lost or wrong after the reshard"
 # Every master's keys, read on the master itself: together exactly the 30000, each with its value.
 import subprocess, sys
 base = int(sys.argv[1])
 seen = {}
 for port in range(base, base + 6):
-    cli = ["redis-cli", "-p", str(port)]
+    cli = ["redis-cli", *sys.argv[2:], "-p", str(port)]
     if subprocess.run(cli + ["ROLE"], capture_output=True, text=True).stdout.split("\n")[0] != "master":
         continue
     keys = [k for k in subprocess.run(cli + ["--scan", "--pattern", "statectl:moving/*"], capture_output=True, text=True,
@@ -348,7 +394,7 @@ pass "scale redis --masters 3 --replicas 1: a master gives its slots away and le
 # --- destroy --purge --------------------------------------------------------------------------
 expect_exit 0 statectl destroy --purge
 for i in 0 1 2 3 4 5; do
-  ! redis-cli -p "$(port $((30 + i)))" PING >/dev/null 2>&1 || fail "node $i still answers after destroy --purge"
+  ! node "$i" PING >/dev/null 2>&1 || fail "node $i still answers after destroy --purge"
 done
 ! pgrep -f "$TEST_DIR/stack" >/dev/null || fail "processes of the stack are left: $(pgrep -af "$TEST_DIR/stack")"
 [[ ! -e stack/redis-0 ]] || fail "destroy --purge left the node directories"

@@ -136,26 +136,19 @@ TEST_CASE("config: precedence is built-in < file < profile < env < flags")
   std::filesystem::remove_all(dir);
 }
 
-TEST_CASE("config: TLS is on by default, off by default for a Redis Cluster, and explicit values win")
+TEST_CASE("config: TLS is on by default in every mode, and explicit values win")
 {
   Config cfg;
   CHECK(cfg.get_bool("tls.enabled"));
   CHECK_FALSE(cfg.is_set("tls.enabled"));
 
   Config cluster = Config::from_string("[redis]\nmode = \"cluster\"\n", "f.toml");
-  CHECK_FALSE(cluster.get_bool("tls.enabled"));
+  CHECK(cluster.get_bool("tls.enabled"));
   CHECK_FALSE(cluster.is_set("tls.enabled"));
   CHECK(cluster.value("tls.enabled").origin == statectl::config::Origin::builtin);
-  CHECK(cluster.value("tls.enabled").location == "(redis.mode = \"cluster\")");
-  CHECK(cluster.to_toml(true).find("enabled = false") != std::string::npos);
 
-  // An explicit value is kept whatever the mode; the derived default follows a later mode.
-  CHECK(Config::from_string("[redis]\nmode = \"cluster\"\n[tls]\nenabled = true\n", "f.toml").get_bool("tls.enabled"));
-  CHECK_FALSE(Config::from_string("[tls]\nenabled = false\n", "f.toml").get_bool("tls.enabled"));
-  cluster.set_flag("redis.mode", "sentinel");
-  CHECK(cluster.get_bool("tls.enabled"));
+  CHECK_FALSE(Config::from_string("[redis]\nmode = \"cluster\"\n[tls]\nenabled = false\n", "f.toml").get_bool("tls.enabled"));
   cluster.set_flag("tls.enabled", "false");
-  cluster.set_flag("redis.mode", "cluster");
   CHECK_FALSE(cluster.get_bool("tls.enabled"));
   CHECK(cluster.is_set("tls.enabled"));
 
@@ -166,9 +159,9 @@ TEST_CASE("config: TLS is on by default, off by default for a Redis Cluster, and
   }
   LoadOptions opts;
   opts.cwd = dir;
-  CHECK_FALSE(Config::load(opts).get_bool("tls.enabled"));
-  opts.environment["STATECTL_TLS_ENABLED"] = "true";
   CHECK(Config::load(opts).get_bool("tls.enabled"));
+  opts.environment["STATECTL_TLS_ENABLED"] = "false";
+  CHECK_FALSE(Config::load(opts).get_bool("tls.enabled"));
   std::filesystem::remove_all(dir);
 }
 

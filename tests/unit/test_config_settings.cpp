@@ -30,8 +30,9 @@ TEST_CASE("config settings: the typed copy follows the built-in defaults, the fi
   CHECK(settings(file).k8s.namespace_ == "orders");
   CHECK(settings(file).monitoring.scrape_interval == std::chrono::minutes(1));
   CHECK(settings(file).monitoring.scrape_interval_text == "1m");
-  // A default derived from another key ([tls] enabled is off for a cluster) is in the copy too.
-  CHECK_FALSE(settings(file).tls.enabled);
+  // [tls] enabled is on by default in cluster mode too.
+  CHECK(settings(file).tls.enabled);
+  CHECK_FALSE(settings(file).tls.enabled_set);
 
   LoadOptions o;
   o.cwd = std::filesystem::temp_directory_path();

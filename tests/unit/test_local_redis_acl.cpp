@@ -37,6 +37,19 @@ TEST_CASE("redis_acl: the four users, their secrets and exact rules")
   CHECK(user_named(users, "statectl-sentinel").secret == "redis-sentinel");
 }
 
+TEST_CASE("redis_acl: on a Redis Cluster the application user may also read the slot map and follow ASK, nothing else changes")
+{
+  auto plain = acl::users("statectl:");
+  auto cluster = acl::users("statectl:", true);
+  REQUIRE(cluster.size() == plain.size());
+  for (std::size_t i = 0; i < plain.size(); ++i) {
+    CAPTURE(plain[i].name);
+    std::vector<std::string> want = plain[i].rules;
+    if (plain[i].name == "statectl-app") want.insert(want.end(), {"+cluster|slots", "+cluster|shards", "+asking"});
+    CHECK(cluster[i].rules == want);
+  }
+}
+
 TEST_CASE("redis_acl: the application user can run none of the dangerous commands")
 {
   const auto& cmds = acl::app_commands();
@@ -75,12 +88,12 @@ TEST_CASE("redis_acl: redis.conf user lines quote what sdssplitargs would split"
   CHECK(acl::conf_line("u", {"~tab\there*"}) == "user u \"~tab\\x09here*\"\n");
 }
 
-TEST_CASE("redis_acl: on by default, off in cluster mode, [redis] acl = false turns it off")
+TEST_CASE("redis_acl: on by default in every mode, [redis] acl = false turns it off")
 {
   config::Config cfg;
   CHECK(acl::enabled(cfg));
   cfg.set_flag("redis.mode", "cluster");
-  CHECK_FALSE(acl::enabled(cfg));
+  CHECK(acl::enabled(cfg));
   cfg.set_flag("redis.mode", "sentinel");
   cfg.set_flag("redis.acl", "false");
   CHECK_FALSE(acl::enabled(cfg));

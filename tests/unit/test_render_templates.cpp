@@ -270,8 +270,12 @@ TEST_CASE("render: compose renders TLS only by default; compose with Patroni ref
   auto plain = cfg_from("[tls]\nenabled = false\n");
   CHECK_FALSE(render::tls_rendered(plain, {render::Target::compose, ""}));
   CHECK(compose_file(render::render(plain, {render::Target::compose, ""})).find("ca.crt") == std::string::npos);
-  // A Redis Cluster's default is plain text (no cluster TLS yet).
-  CHECK_FALSE(render::tls_rendered(cfg_from("[redis]\nmode = \"cluster\"\n"), {render::Target::compose, ""}));
+  // A Redis Cluster on compose is plain text (no compose cluster TLS yet) although [tls] enabled
+  // is on by default for it, as for the local cluster and k8s.
+  auto cluster = cfg_from("[redis]\nmode = \"cluster\"\n");
+  CHECK(cluster.get_bool("tls.enabled"));
+  CHECK_FALSE(render::tls_rendered(cluster, {render::Target::compose, ""}));
+  CHECK(render::tls_rendered(cluster, {render::Target::k8s, ""}));
 
   struct Refused {
     std::string toml;
@@ -279,7 +283,9 @@ TEST_CASE("render: compose renders TLS only by default; compose with Patroni ref
     std::string where;
   };
   for (const auto& r : {Refused{"[tls]\nenabled = true\n[postgres]\nha = \"patroni\"\n", render::Target::compose,
-                                "compose with [postgres] ha = \"patroni\""}}) {
+                                "compose with [postgres] ha = \"patroni\""},
+                        Refused{"[tls]\nenabled = true\n[redis]\nmode = \"cluster\"\n", render::Target::compose,
+                                "compose with [redis] mode = \"cluster\""}}) {
     CAPTURE(r.where);
     std::string name = render::target_name(r.target);
     try {
