@@ -186,7 +186,7 @@ peak_rss rss.txt "$STATECTL" checkpoint create --name flat -o json || fail "chec
 flat_cp=$(json_get "$OUT" 'j["id"]')
 (($(cat rss.txt) < 65536)) || fail "checkpoint create of 300k keys: peak RSS $(cat rss.txt) KiB, over 64 MiB"
 echo "cluster checkpoint create of 300k keys: peak RSS $(cat rss.txt) KiB"
-assert_eq "$(redis-cli -c -p "$(port 30)" EXISTS "statectl#statectl:checkpoint:{$flat_cp}:0:v")" 1 "the first chunk of checkpoint $flat_cp"
+assert_eq "$(node 0 -c EXISTS "statectl#statectl:checkpoint:{$flat_cp}:0:v")" 1 "the first chunk of checkpoint $flat_cp"
 expect_exit 0 statectl del flat/000000
 peak_rss rss.txt "$STATECTL" checkpoint restore "$flat_cp" || fail "restore of the 300k-key checkpoint failed"
 (($(cat rss.txt) < 65536)) || fail "checkpoint restore of 300k keys: peak RSS $(cat rss.txt) KiB, over 64 MiB"
@@ -237,9 +237,9 @@ assert_eq "$(json_get "$OUT" 'len(j["keys"])')" 5006
 expect_exit 1 statectl checkpoint restore 999
 # A checkpoint written by an earlier statectl (one hash per part under the id's hash tag, no
 # "chunks" in its record) still restores.
-redis-cli -c -p "$(port 30)" HSET 'statectl#statectl:checkpoint:{900}:v' legacy/a one legacy/b two >/dev/null
-redis-cli -c -p "$(port 30)" HSET 'statectl#statectl:checkpoint:{900}:x' legacy/b "$(( ($(date +%s) + 3600) * 1000 ))" >/dev/null
-redis-cli -c -p "$(port 30)" HSET 'statectl#statectl:checkpoints' 900 '{"id":"900","name":"legacy","created":1,"keys":2,"bytes":20}' >/dev/null
+node 0 -c HSET 'statectl#statectl:checkpoint:{900}:v' legacy/a one legacy/b two >/dev/null
+node 0 -c HSET 'statectl#statectl:checkpoint:{900}:x' legacy/b "$(( ($(date +%s) + 3600) * 1000 ))" >/dev/null
+node 0 -c HSET 'statectl#statectl:checkpoints' 900 '{"id":"900","name":"legacy","created":1,"keys":2,"bytes":20}' >/dev/null
 expect_exit 0 statectl checkpoint restore 900
 assert_eq "$(statectl get legacy/a)" one "legacy checkpoint: a key"
 expect_exit 0 statectl ttl legacy/b
