@@ -59,7 +59,11 @@ echo stray >"$PGDIR/base/stray.junk"
 mkdir -p "$PGDIR/straydir/sub" && echo x >"$PGDIR/straydir/sub/f"
 ln -s /nowhere "$PGDIR/pg_tblspc/99999"
 STABLE_BEFORE=$(stat -c '%i %Y' "$PGDIR/$STABLE_FILE")
-BIG_INODE=$(stat -c '%i' "$PGDIR/$BIG_FILE")
+# A second name for the corrupted file keeps its inode alive: after the restore it must still
+# hold the corrupted bytes under another inode than the restored file (an inode number alone can
+# be reused once the old file is removed).
+ln "$PGDIR/$BIG_FILE" "$TEST_DIR/big.before"
+BIG_SHA_BEFORE=$(sha256sum "$TEST_DIR/big.before" | cut -d' ' -f1)
 expect_exit 0 statectl --dry-run restore --delta --to "$PGDIR" --target-immediate
 assert_contains "$OUT" "would keep the files of $PGDIR whose size and SHA-256 match the backup"
 [[ -e $PGDIR/base/stray.junk && ! -e $PGDIR/statectl.restore-incomplete ]] || fail "--dry-run changed $PGDIR"
@@ -80,7 +84,8 @@ manifest_sha() { json_get "$TEST_DIR/repo/backups/$F/manifest.json" "[c['sha256'
 assert_eq "$(sha256sum "$PGDIR/$BIG_FILE" | cut -d' ' -f1)" "$(manifest_sha "$BIG_FILE")" "checksum of the corrupted $BIG_FILE"
 assert_eq "$(sha256sum "$PGDIR/$T_FILE" | cut -d' ' -f1)" "$(manifest_sha "$T_FILE")" "checksum of the deleted $T_FILE"
 assert_eq "$(stat -c '%i %Y' "$PGDIR/$STABLE_FILE")" "$STABLE_BEFORE" "inode and mtime of the unchanged $STABLE_FILE"
-[[ $(stat -c '%i' "$PGDIR/$BIG_FILE") != "$BIG_INODE" ]] || fail "the corrupted $BIG_FILE was not written anew"
+[[ $(stat -c '%i' "$PGDIR/$BIG_FILE") != "$(stat -c '%i' "$TEST_DIR/big.before")" ]] || fail "the corrupted $BIG_FILE was patched in place, not written anew"
+assert_eq "$(sha256sum "$TEST_DIR/big.before" | cut -d' ' -f1)" "$BIG_SHA_BEFORE" "the corrupted file's old inode"
 pass "restore --delta: $KEPT files kept ($STABLE_FILE untouched), $WRITTEN written (corrupted, deleted, changed), strays removed"
 
 # The same tree as a restore into an empty directory: every path, type, mode and checksum.
