@@ -4,6 +4,7 @@
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <thread>
 
 namespace statectl::clients {
 
@@ -67,6 +68,17 @@ std::string presented_serial(const std::string& host, int port, const std::strin
   if (conn) BIO_free_all(conn);
   if (ctx) SSL_CTX_free(ctx);
   return serial;
+}
+
+std::string await_serial(const std::string& host, int port, const std::string& ca_file, bool starttls_pg, const std::string& want, int attempts,
+                         std::chrono::milliseconds interval)
+{
+  std::string got;
+  for (int attempt = 0; attempt < attempts && got != want; ++attempt) {
+    got = presented_serial(host, port, ca_file, starttls_pg);
+    if (got != want) std::this_thread::sleep_for(interval);
+  }
+  return got;
 }
 
 } // namespace statectl::clients

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <string>
 
 namespace statectl::clients {
@@ -12,5 +13,11 @@ std::string certificate_serial(const std::string& pem);
 // it); empty when the connection or the handshake fails. A probe for `secrets tls --apply`,
 // which checks that a server took a new certificate.
 std::string presented_serial(const std::string& host, int port, const std::string& ca_file, bool starttls_pg);
+
+// presented_serial until it is `want`, at most `attempts` times `interval` apart (a server that
+// just reloaded may still hand out its old context); returns the last serial seen, so want on
+// success and "" when no handshake succeeded.
+std::string await_serial(const std::string& host, int port, const std::string& ca_file, bool starttls_pg, const std::string& want, int attempts,
+                         std::chrono::milliseconds interval);
 
 } // namespace statectl::clients

@@ -113,11 +113,7 @@ std::vector<std::string> apply_tls_rotation(const config::Config& cfg, exec::Run
       ports.emplace_back(m.port, false);
     }
     for (auto [port, starttls] : ports) {
-      std::string got;
-      for (int attempt = 0; attempt < 30 && got != want; ++attempt) {
-        got = clients::presented_serial("127.0.0.1", port, files.ca.string(), starttls);
-        if (got != want) std::this_thread::sleep_for(100ms);
-      }
+      std::string got = clients::await_serial("127.0.0.1", port, files.ca.string(), starttls, want, 30, 100ms);
       if (got != want)
         throw Error(ExitCode::failed, fmt::format("{} still presents another certificate on 127.0.0.1:{}", m.name, port),
                     got.empty() ? "no TLS handshake" : fmt::format("serial {} instead of {}", got, want), "see its log, then run 'statectl deploy'");

@@ -181,11 +181,7 @@ std::vector<std::string> apply_rotation(const config::Config& cfg, const render:
   const std::string ca = e.redis_tls.enabled ? e.redis_tls.ca_file : e.primary.tls.ca_file;
   for (const auto& p : probes) {
     if (p.port <= 0) continue;
-    std::string got;
-    for (int attempt = 0; attempt < 20 && got != want; ++attempt) {
-      got = clients::presented_serial("127.0.0.1", p.port, ca, p.pg);
-      if (got != want) std::this_thread::sleep_for(milliseconds(250));
-    }
+    std::string got = clients::await_serial("127.0.0.1", p.port, ca, p.pg, want, 20, milliseconds(250));
     if (got != want)
       throw Error(ExitCode::failed, fmt::format("the Service {}-{} still presents another certificate", project, p.what),
                   got.empty() ? "no TLS handshake through kubectl port-forward" : fmt::format("serial {} instead of {}", got, want),
